@@ -1,0 +1,23 @@
+//! The internal event queue: everything the event loop reacts to arrives as an [`AppEvent`]
+//! on one channel (terminal input, job reports, results of background work).
+
+use crossterm::event::Event;
+
+use crate::engine::jobs::JobEvent;
+use crate::screens::codebase::worker::WorkerReply;
+
+/// One thing that happened.
+#[derive(Debug)]
+pub enum AppEvent {
+    /// A key, a resize, a paste from the terminal.
+    Term(Event),
+    /// A background job reported.
+    Job(JobEvent),
+    /// The Codebase screen's search or preview worker answered.
+    Codebase(WorkerReply),
+    /// The terminal input reader stopped (the terminal went away).
+    InputClosed,
+}
+
+/// Where events are sent.
+pub type EventTx = std::sync::mpsc::Sender<AppEvent>;

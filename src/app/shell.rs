@@ -1,0 +1,371 @@
+//! The shell: owns the screens, the keymap, the popups, the status line and the jobs;
+//! routes every event; draws the frame. It has no terminal of its own, so tests drive it
+//! with ratatui's `TestBackend` exactly as the event loop does.
+
+use std::time::Instant;
+
+use crossterm::event::{Event, KeyEvent, KeyEventKind};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::clipboard;
+use super::commands::Scope;
+use super::context::{Ctx, DrawCtx, Effect, Level};
+use super::events::{AppEvent, EventTx};
+use super::jobtable::JobTable;
+use super::keymap::{KeyCombo, Keymap};
+use super::popups::{self, Palette, Popup, PopupResult};
+use super::strings;
+use super::theme::Theme;
+use super::widgets::{self, SIDEBAR_WIDTH, StatusMessage};
+use crate::engine::jobs::{JobEvent, Jobs, Outcome};
+use crate::engine::project::Project;
+use crate::screens::codebase::CodebaseScreen;
+use crate::screens::jobs::JobsScreen;
+use crate::screens::planned::Planned;
+use crate::screens::{Screen, ScreenId};
+
+/// Smallest terminal the layout works in.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 20;
+
+pub struct App {
+    project: Project,
+    project_label: String,
+    screens: Vec<Box<dyn Screen>>,
+    current: usize,
+    history: Vec<usize>,
+    keymap: Keymap,
+    theme: Theme,
+    popup: Option<Popup>,
+    status: Option<StatusMessage>,
+    jobs: Jobs,
+    job_table: JobTable,
+    tx: EventTx,
+    sidebar: bool,
+    quit: bool,
+    /// Escape sequences (OSC 52) to write to the terminal after the next draw.
+    terminal_writes: Vec<String>,
+    in_tmux: bool,
+}
+
+impl App {
+    pub fn new(project: Project, keymap: Keymap, theme: Theme, runtime: tokio::runtime::Handle, tx: EventTx) -> App {
+        let job_tx = tx.clone();
+        let jobs = Jobs::new(runtime, move |ev| {
+            let _ = job_tx.send(AppEvent::Job(ev));
+        });
+        let syntax = theme.syntect_theme();
+        let screens: Vec<Box<dyn Screen>> = ScreenId::ALL
+            .iter()
+            .map(|id| -> Box<dyn Screen> {
+                match id {
+                    ScreenId::Codebase => Box::new(CodebaseScreen::new(&project, syntax.clone(), tx.clone())),
+                    ScreenId::Jobs => Box::new(JobsScreen::new()),
+                    other => Box::new(Planned::new(*other)),
+                }
+            })
+            .collect();
+        let project_label = project
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| project.root.display().to_string());
+        App {
+            project,
+            project_label,
+            screens,
+            current: 0,
+            history: Vec::new(),
+            keymap,
+            theme,
+            popup: None,
+            status: None,
+            jobs,
+            job_table: JobTable::default(),
+            tx,
+            sidebar: true,
+            quit: false,
+            terminal_writes: Vec::new(),
+            in_tmux: clipboard::in_tmux(),
+        }
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    pub fn current_screen(&self) -> ScreenId {
+        self.screens[self.current].id()
+    }
+
+    pub fn status_text(&self) -> Option<&str> {
+        self.status.as_ref().map(|s| s.text.as_str())
+    }
+
+    pub fn job_table(&self) -> &JobTable {
+        &self.job_table
+    }
+
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    /// Escape sequences to write to the terminal (clipboard).
+    pub fn take_terminal_writes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.terminal_writes)
+    }
+
+    /// Handle one event; true when the screen needs a redraw.
+    pub fn handle(&mut self, ev: AppEvent) -> bool {
+        match ev {
+            AppEvent::Term(Event::Key(key)) if key.kind != KeyEventKind::Release => {
+                self.key(key);
+                true
+            }
+            AppEvent::Term(Event::Resize(..)) => true,
+            AppEvent::Term(Event::Paste(text)) => {
+                for c in text.chars().filter(|c| !c.is_control()) {
+                    self.key(KeyEvent::from(crossterm::event::KeyCode::Char(c)));
+                }
+                true
+            }
+            AppEvent::Term(_) => false,
+            AppEvent::InputClosed => {
+                self.quit = true;
+                true
+            }
+            AppEvent::Job(ev) => {
+                if let Some((name, outcome)) = self.job_table.apply(&ev) {
+                    if let JobEvent::Finished { id, .. } = &ev {
+                        self.jobs.forget(*id);
+                    }
+                    match outcome {
+                        Outcome::Done(s) => self.set_status(Level::Success, format!("{name}: {s}")),
+                        Outcome::Failed(e) => self.set_status(Level::Error, format!("{name} failed: {e}")),
+                        Outcome::Cancelled => self.set_status(Level::Warn, format!("{name} cancelled")),
+                    }
+                }
+                let ev = AppEvent::Job(ev);
+                self.broadcast(&ev);
+                true
+            }
+            other => self.broadcast(&other),
+        }
+    }
+
+    fn set_status(&mut self, level: Level, text: String) {
+        self.status = Some(StatusMessage { level, text, at: Instant::now() });
+    }
+
+    /// Give an event to every screen.
+    fn broadcast(&mut self, ev: &AppEvent) -> bool {
+        let mut changed = false;
+        for i in 0..self.screens.len() {
+            changed |= self.with_screen(i, |s, ctx| s.on_event(ev, ctx));
+        }
+        changed
+    }
+
+    /// Run `f` on screen `i` with a context, then apply the effects it asked for.
+    fn with_screen<R>(&mut self, i: usize, f: impl FnOnce(&mut dyn Screen, &mut Ctx) -> R) -> R {
+        let mut effects = Vec::new();
+        let out = {
+            let mut ctx = Ctx {
+                project: &self.project,
+                jobs: &self.jobs,
+                job_table: &mut self.job_table,
+                tx: &self.tx,
+                effects: &mut effects,
+            };
+            f(self.screens[i].as_mut(), &mut ctx)
+        };
+        for e in effects {
+            self.apply(e);
+        }
+        out
+    }
+
+    fn apply(&mut self, effect: Effect) {
+        match effect {
+            Effect::Status(level, text) => self.set_status(level, text),
+            Effect::Switch(id) => self.switch(id),
+            Effect::Copy { label, text } => {
+                if text.len() > clipboard::MAX_BYTES {
+                    let msg = format!("{label} is {} bytes, more than a terminal clipboard takes", text.len());
+                    self.set_status(Level::Warn, msg);
+                } else {
+                    self.terminal_writes.push(clipboard::osc52(&text, self.in_tmux));
+                    self.set_status(Level::Success, format!("copied {label} ({} bytes)", text.len()));
+                }
+            }
+        }
+    }
+
+    fn switch(&mut self, id: ScreenId) {
+        let i = id.index();
+        if i != self.current {
+            self.history.push(self.current);
+            if self.history.len() > 50 {
+                self.history.remove(0);
+            }
+            self.current = i;
+            self.with_screen(i, |s, ctx| s.on_show(ctx));
+        }
+    }
+
+    fn key(&mut self, key: KeyEvent) {
+        if let Some(popup) = &mut self.popup {
+            let result = match popup {
+                Popup::Help { scroll } => {
+                    let total = popups::help_lines(self.screens[self.current].id(), &self.keymap, &self.theme).len();
+                    popups::help_key(&key, scroll, total)
+                }
+                Popup::Palette(p) => p.key(&key),
+                Popup::ConfirmQuit { .. } => popups::confirm_quit_key(&key),
+            };
+            match result {
+                PopupResult::Stay => {}
+                PopupResult::Close => self.popup = None,
+                PopupResult::Quit => {
+                    self.popup = None;
+                    self.quit_now();
+                }
+                PopupResult::Run(id) => {
+                    self.popup = None;
+                    self.run_command(id);
+                }
+            }
+            return;
+        }
+        let cur = self.current;
+        if self.screens[cur].captures_input() && self.with_screen(cur, |s, ctx| s.input_key(key, ctx)) {
+            return;
+        }
+        let combo = KeyCombo::from_event(&key);
+        let screen_scope = Scope::Screen(self.screens[cur].id());
+        if let Some(id) = self.keymap.lookup(screen_scope, &combo) {
+            if self.with_screen(cur, |s, ctx| s.command(id, ctx)) {
+                return;
+            }
+        }
+        if let Some(id) = self.keymap.lookup(Scope::Global, &combo) {
+            self.run_command(id);
+        }
+    }
+
+    /// Run a command by id, from a key or the palette.
+    pub fn run_command(&mut self, id: &'static str) {
+        if let Some(screen) = ScreenId::from_command(id) {
+            self.switch(screen);
+            return;
+        }
+        match id {
+            "app.quit" => self.ask_quit(),
+            "app.help" => self.popup = Some(Popup::Help { scroll: 0 }),
+            "app.palette" => self.popup = Some(Popup::Palette(Palette::new(self.current_screen()))),
+            "app.toggle_sidebar" => self.sidebar = !self.sidebar,
+            "app.redraw" => {}
+            "app.next_screen" => self.switch(ScreenId::ALL[(self.current + 1) % ScreenId::ALL.len()]),
+            "app.prev_screen" => {
+                let n = ScreenId::ALL.len();
+                self.switch(ScreenId::ALL[(self.current + n - 1) % n]);
+            }
+            "app.back" => {
+                let cur = self.current;
+                if !self.with_screen(cur, |s, ctx| s.command("app.back", ctx)) {
+                    if let Some(prev) = self.history.pop() {
+                        self.current = prev;
+                    }
+                }
+            }
+            "jobs.cancel_latest" => match self.job_table.running().last().map(|j| (j.id, j.name.clone())) {
+                Some((job, name)) => {
+                    self.jobs.cancel(job);
+                    self.set_status(Level::Warn, format!("cancelling {name} (job #{job})"));
+                }
+                None => self.set_status(Level::Info, "no job is running".into()),
+            },
+            other => {
+                // A screen's command: run it there (switching first when it is another screen's).
+                if let Some(Scope::Screen(target)) = super::commands::find(other).map(|c| c.scope) {
+                    self.switch(target);
+                }
+                let cur = self.current;
+                if !self.with_screen(cur, |s, ctx| s.command(other, ctx)) && other.starts_with("nav.") {
+                    // nothing to move on this screen
+                }
+            }
+        }
+    }
+
+    fn ask_quit(&mut self) {
+        let running = self.job_table.running().count();
+        if running > 0 {
+            self.popup = Some(Popup::ConfirmQuit { running });
+        } else {
+            self.quit = true;
+        }
+    }
+
+    fn quit_now(&mut self) {
+        let running: Vec<_> = self.job_table.running().map(|j| j.id).collect();
+        for id in running {
+            self.jobs.cancel(id);
+        }
+        self.quit = true;
+    }
+
+    /// Draw the whole frame.
+    pub fn draw(&mut self, frame: &mut Frame) {
+        let area = frame.area();
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            let msg = vec![
+                Line::from(Span::styled(strings::TOO_SMALL, self.theme.warn)),
+                Line::from(Span::styled(
+                    format!("This one is {}×{}. Make the window larger, or press q to quit.", area.width, area.height),
+                    self.theme.base,
+                )),
+            ];
+            frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).style(self.theme.base), area);
+            return;
+        }
+        let [main, hints, status] =
+            Layout::vertical([Constraint::Min(5), Constraint::Length(1), Constraint::Length(1)]).areas(area);
+        let content = if self.sidebar {
+            let [side, content] =
+                Layout::horizontal([Constraint::Length(SIDEBAR_WIDTH), Constraint::Min(20)]).areas(main);
+            widgets::sidebar(frame, side, self.current_screen(), &self.job_table, &self.theme);
+            content
+        } else {
+            main
+        };
+        frame.render_widget(ratatui::widgets::Block::default().style(self.theme.base), content);
+        let ctx = DrawCtx { theme: &self.theme, keymap: &self.keymap, job_table: &self.job_table };
+        self.screens[self.current].draw(frame, content, &ctx);
+        widgets::hint_bar(frame, hints, self.current_screen(), &self.keymap, &self.theme);
+        widgets::status_line(
+            frame,
+            status,
+            &self.project_label,
+            self.status.as_ref(),
+            &self.job_table,
+            &self.keymap,
+            &self.theme,
+        );
+        self.draw_popup(frame, main);
+    }
+
+    fn draw_popup(&self, frame: &mut Frame, area: Rect) {
+        match &self.popup {
+            None => {}
+            Some(Popup::Help { scroll }) => {
+                popups::draw_help(frame, area, self.current_screen(), *scroll, &self.keymap, &self.theme)
+            }
+            Some(Popup::Palette(p)) => p.draw(frame, area, &self.keymap, &self.theme),
+            Some(Popup::ConfirmQuit { running }) => popups::draw_confirm_quit(frame, area, *running, &self.theme),
+        }
+    }
+}

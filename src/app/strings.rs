@@ -1,0 +1,74 @@
+//! User-facing strings of the TUI that are longer than a word, in one place.
+
+use crate::screens::ScreenId;
+
+pub const PLANNED_INTRO: &str = "This tool is not built yet. It will:";
+
+pub const TOO_SMALL: &str = "devsky needs a terminal of at least 80×20.";
+
+pub const SEARCH_PLACEHOLDER: &str = "type to search names and bodies; Enter keeps, Esc clears";
+
+pub const JUMP_PROMPT: &str = "Jump to id: ";
+
+/// What each planned tool will do.
+pub fn planned(id: ScreenId) -> (&'static str, &'static [&'static str]) {
+    match id {
+        ScreenId::Snapshots => (
+            "My Snapshots: the state of files and database, to find what changed.",
+            &[
+                "map the project (size, mode, blake3 of every file) at b3sum speed, with a stat cache",
+                "store snapshots of a domain (include/exclude globs), deduplicated in an object store",
+                "include the database: schemas, and rows of the tables marked as data",
+                "diff any snapshot against the working tree or another snapshot, and open it in Compare",
+            ],
+        ),
+        ScreenId::Scripts => (
+            "Create, build and roll back change scripts.",
+            &[
+                "turn the difference since a snapshot into a change script (files + SQL)",
+                "pair every step with its reverse, from saved pre-images",
+                "build (apply) a script with a journal, and roll it back from My Builds",
+            ],
+        ),
+        ScreenId::Compare => (
+            "Compare files, snapshots and databases.",
+            &[
+                "file vs file, snapshot vs working tree, snapshot vs snapshot",
+                "unified and side-by-side views, changed words highlighted, hunk navigation",
+                "schema and row differences of databases",
+            ],
+        ),
+        ScreenId::Query => (
+            "A SQL console for MySQL/MariaDB and SQLite.",
+            &[
+                "an editor with SQL highlighting; run the statement under the cursor, a selection or all",
+                "a results grid that streams rows, with cancel, CSV/JSON export and copy",
+                "a schema browser, per-connection history, and confirmation for DROP/ALTER/TRUNCATE",
+            ],
+        ),
+        ScreenId::Replace => (
+            "Search and replace over a domain: files and database.",
+            &[
+                "preview every change before it is written, with undo through My Builds",
+                "keep PHP-serialized strings valid inside database values",
+            ],
+        ),
+        ScreenId::Packages => (
+            "Packages: update from and submit to the team registry.",
+            &[
+                "build *.sky packages (app, depends, included, priorun) from codebase records",
+                "resolve versions, sync incrementally, pin release snapshots",
+                "claim records (\"taken into work\") for up to 3 days",
+            ],
+        ),
+        ScreenId::Deploy => (
+            "Deploy to staging and production, verify, roll back.",
+            &[
+                "ask the server agent for its file map and show what to upload and delete",
+                "build an update package, send it, apply it atomically and verify by re-mapping",
+                "follow live logs, keep the history, roll back any deployment",
+            ],
+        ),
+        ScreenId::Codebase | ScreenId::Jobs => ("", &[]),
+    }
+}

@@ -1,0 +1,170 @@
+//! Shared pieces of the shell's frame: the sidebar, the hint bar, the status line, and
+//! text fitting helpers.
+
+use std::time::{Duration, Instant};
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use super::commands::{COMMANDS, Scope};
+use super::context::Level;
+use super::jobtable::JobTable;
+use super::keymap::Keymap;
+use super::theme::Theme;
+use crate::screens::ScreenId;
+
+/// Width of the sidebar.
+pub const SIDEBAR_WIDTH: u16 = 14;
+
+/// Cut `s` to `width` columns, keeping its end (paths read best from the right).
+pub fn fit_left(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out: Vec<char> = Vec::new();
+    let mut used = 1; // the ellipsis
+    for c in s.chars().rev() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out.into_iter().rev().collect()
+}
+
+/// Cut `s` to `width` columns, keeping its start.
+pub fn fit_right(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 1;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// The list of tools on the left.
+pub fn sidebar(frame: &mut Frame, area: Rect, current: ScreenId, jobs: &JobTable, theme: &Theme) {
+    let running = jobs.running().count();
+    let lines: Vec<Line> = ScreenId::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut label = format!("{} {}", i + 1, s.title());
+            if *s == ScreenId::Jobs && running > 0 {
+                label.push_str(&format!(" ({running})"));
+            }
+            let label = format!(" {:<w$}", fit_right(&label, area.width as usize - 2), w = area.width as usize - 2);
+            let style = if *s == current { theme.sidebar_active } else { theme.sidebar };
+            Line::from(Span::styled(label, style))
+        })
+        .collect();
+    let block = Block::default().borders(Borders::RIGHT).border_style(theme.border).style(theme.sidebar);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The hint bar: the hinted commands of this screen, then the global ones, with live keys.
+pub fn hint_bar(frame: &mut Frame, area: Rect, screen: ScreenId, keymap: &Keymap, theme: &Theme) {
+    let ordered = COMMANDS
+        .iter()
+        .filter(|c| c.scope == Scope::Screen(screen))
+        .chain(COMMANDS.iter().filter(|c| c.scope == Scope::Global));
+    let mut spans = vec![Span::styled(" ", theme.hint_text)];
+    let mut used = 1;
+    for c in ordered.filter(|c| !c.hint.is_empty()) {
+        let Some(key) = keymap.first(c.id) else { continue };
+        let w = key.width() + 1 + c.hint.width() + 2;
+        if used + w > area.width as usize {
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(key, theme.hint_key));
+        spans.push(Span::styled(format!(" {}  ", c.hint), theme.hint_text));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.hint_text), area);
+}
+
+/// A status message and when it was set.
+#[derive(Debug, Clone)]
+pub struct StatusMessage {
+    pub level: Level,
+    pub text: String,
+    pub at: Instant,
+}
+
+/// Messages fade to dim after this long.
+const MESSAGE_FRESH: Duration = Duration::from_secs(8);
+
+/// The status line: project, last message, running jobs with progress and the cancel key.
+pub fn status_line(
+    frame: &mut Frame,
+    area: Rect,
+    project: &str,
+    message: Option<&StatusMessage>,
+    jobs: &JobTable,
+    keymap: &Keymap,
+    theme: &Theme,
+) {
+    let mut right = String::new();
+    let running: Vec<_> = jobs.running().collect();
+    if let Some(j) = running.last() {
+        let pct = j.percent().map(|p| format!(" {p}%")).unwrap_or_default();
+        let more = if running.len() > 1 { format!(" +{}", running.len() - 1) } else { String::new() };
+        let cancel = keymap.first("jobs.cancel_latest").map(|k| format!("  {k} cancel")).unwrap_or_default();
+        right = format!("⟳ {}{pct}{more}{cancel} ", j.name);
+    }
+    let left = format!(" {project} ");
+    let room = (area.width as usize).saturating_sub(left.width() + right.width() + 1);
+    let mut spans = vec![Span::styled(left, theme.title)];
+    if let Some(m) = message {
+        let style = if m.at.elapsed() > MESSAGE_FRESH {
+            theme.dim
+        } else {
+            match m.level {
+                Level::Info => theme.status,
+                Level::Success => theme.success,
+                Level::Warn => theme.warn,
+                Level::Error => theme.error,
+            }
+        };
+        let text = fit_right(&m.text.replace('\n', " "), room);
+        let pad = room.saturating_sub(text.width());
+        spans.push(Span::styled(format!(" {text}{:pad$}", ""), style));
+    } else {
+        spans.push(Span::styled(format!("{:w$}", "", w = room + 1), theme.status));
+    }
+    spans.push(Span::styled(right, theme.accent));
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.status), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fitting_keeps_the_informative_end() {
+        assert_eq!(fit_left("f:app/Controllers/UserController.php", 20), "…/UserController.php");
+        assert_eq!(fit_left("short", 20), "short");
+        assert_eq!(fit_right("hello world", 6), "hello…");
+        assert_eq!(fit_left("日本語のファイル", 7).width(), 7);
+    }
+}

@@ -1,0 +1,68 @@
+//! The command line: argument definitions and dispatch. One file per subcommand family;
+//! each prints text for people or, with `--json`, JSON for scripts.
+
+pub mod codebase;
+pub mod demo;
+pub mod init;
+pub mod keys;
+pub mod output;
+pub mod settings;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// devsky: a keyboard-driven terminal workbench for web developers.
+///
+/// With no subcommand, opens the TUI on the project at PATH (default: the current folder).
+#[derive(Debug, Parser)]
+#[command(name = "devsky", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Project folder to open in the TUI.
+    pub path: Option<PathBuf>,
+
+    /// Colour theme (default, dark, light, mono or one of yours).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+
+    /// Draw the first frame and exit (used by the startup benchmark).
+    #[arg(long, hide = true)]
+    pub exit_after_first_frame: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a devsky store (.devsky/dev.db) in a project folder.
+    Init(init::InitArgs),
+    /// Codebase records: import files, list, show, search.
+    #[command(subcommand)]
+    Codebase(codebase::CodebaseCommand),
+    /// Make a sample project with a few thousand codebase records and open it.
+    Demo(demo::DemoArgs),
+    /// List every action with its keys (as the TUI's help and palette show them).
+    Keys(keys::KeysArgs),
+    /// Read and change the project's settings.
+    #[command(subcommand)]
+    Settings(settings::SettingsCommand),
+}
+
+/// Run a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        None => {
+            let path = cli.path.unwrap_or_else(|| PathBuf::from("."));
+            crate::app::run_tui(&path, crate::app::TuiOptions {
+                theme: cli.theme,
+                exit_after_first_frame: cli.exit_after_first_frame,
+            })
+        }
+        Some(Command::Init(a)) => init::run(a),
+        Some(Command::Codebase(c)) => codebase::run(c),
+        Some(Command::Demo(a)) => demo::run(a, cli.theme),
+        Some(Command::Keys(a)) => keys::run(a),
+        Some(Command::Settings(c)) => settings::run(c),
+    }
+}

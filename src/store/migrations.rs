@@ -1,0 +1,156 @@
+//! Numbered schema migrations of the store.
+//!
+//! Each migration runs once, in order, inside one transaction that also records it in
+//! `_dev_migrations`. A store whose highest recorded version is above [`LATEST`] was written
+//! by a newer devsky and is refused untouched.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// One schema step.
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// All migrations, oldest first. Append only: never edit one that has shipped.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "codebase, settings",
+    sql: r#"
+CREATE TABLE _dev_settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- Codebase records. Ids 1..50000 are the fixed area (the same record everywhere),
+-- ids above 50000 the floating area (local numbering).
+-- A text body lives in `body` (indexed for search); a binary one in `data`.
+CREATE TABLE _dev_codebase (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,
+    kind          TEXT NOT NULL DEFAULT 'file',
+    version       TEXT NOT NULL DEFAULT '1',
+    body          TEXT,
+    data          BLOB,
+    size          INTEGER NOT NULL DEFAULT 0,
+    hash          TEXT NOT NULL DEFAULT '',
+    authors       TEXT NOT NULL DEFAULT '',
+    package       TEXT NOT NULL DEFAULT '',
+    status        TEXT NOT NULL DEFAULT 'new',
+    claimed_by    TEXT,
+    claimed_until INTEGER,
+    created       INTEGER NOT NULL,
+    updated       INTEGER NOT NULL
+);
+CREATE INDEX _dev_codebase_name ON _dev_codebase(name);
+
+CREATE VIRTUAL TABLE _dev_codebase_fts USING fts5(
+    name, body,
+    content = '_dev_codebase', content_rowid = 'id',
+    tokenize = 'unicode61'
+);
+CREATE TRIGGER _dev_codebase_ai AFTER INSERT ON _dev_codebase BEGIN
+    INSERT INTO _dev_codebase_fts(rowid, name, body) VALUES (new.id, new.name, new.body);
+END;
+CREATE TRIGGER _dev_codebase_ad AFTER DELETE ON _dev_codebase BEGIN
+    INSERT INTO _dev_codebase_fts(_dev_codebase_fts, rowid, name, body)
+        VALUES ('delete', old.id, old.name, old.body);
+END;
+CREATE TRIGGER _dev_codebase_au AFTER UPDATE OF name, body ON _dev_codebase BEGIN
+    INSERT INTO _dev_codebase_fts(_dev_codebase_fts, rowid, name, body)
+        VALUES ('delete', old.id, old.name, old.body);
+    INSERT INTO _dev_codebase_fts(rowid, name, body) VALUES (new.id, new.name, new.body);
+END;
+"#,
+}];
+
+/// The newest schema version this binary knows.
+pub const LATEST: i64 = 1;
+
+/// Bring the store at `conn` up to [`LATEST`], or refuse a newer one.
+pub fn migrate(conn: &Connection) -> anyhow::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _dev_migrations (
+            version    INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL,
+            applied_at INTEGER NOT NULL
+        )",
+    )?;
+    let current = current_version(conn)?;
+    if current > LATEST {
+        return Err(StoreError::TooNew {
+            path: conn.path().map(Into::into).unwrap_or_default(),
+            found: current,
+            known: LATEST,
+        }
+        .into());
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        // `unchecked_transaction` because `conn` is shared; IMMEDIATE so two processes
+        // that open a fresh store at once serialize here instead of failing.
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        // Another process may have applied it while we waited for the lock.
+        if current_version(&tx)? >= m.version {
+            continue;
+        }
+        tx.execute_batch(m.sql)?;
+        tx.execute(
+            "INSERT INTO _dev_migrations(version, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![m.version, m.name, super::now()],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The highest applied migration (0 for a new store).
+pub fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COALESCE(MAX(version), 0) FROM _dev_migrations", [], |r| r.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Store;
+    use super::*;
+
+    #[test]
+    fn versions_are_increasing_and_latest_matches() {
+        for pair in MIGRATIONS.windows(2) {
+            assert!(pair[0].version < pair[1].version);
+        }
+        assert_eq!(MIGRATIONS.last().unwrap().version, LATEST);
+    }
+
+    #[test]
+    fn new_store_is_at_latest_and_reopen_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_project(dir.path(), true).unwrap();
+        assert_eq!(current_version(s.conn()).unwrap(), LATEST);
+        drop(s);
+        let s = Store::open_project(dir.path(), false).unwrap();
+        let rows: i64 =
+            s.conn().query_row("SELECT COUNT(*) FROM _dev_migrations", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, LATEST);
+    }
+
+    #[test]
+    fn newer_store_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_project(dir.path(), true).unwrap();
+        s.conn()
+            .execute("INSERT INTO _dev_migrations VALUES (?1, 'from the future', 0)", [LATEST + 5])
+            .unwrap();
+        let path = s.path().to_path_buf();
+        drop(s);
+        let err = Store::open(&path, false).err().unwrap();
+        let msg = err.to_string();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{msg}");
+        assert!(msg.contains("newer devsky") && msg.contains("nothing was changed"), "{msg}");
+        // Still the future version: nothing was rolled back or rewritten.
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(current_version(&conn).unwrap(), LATEST + 5);
+    }
+}
