@@ -4,6 +4,7 @@ pub mod clipboard;
 pub mod commands;
 pub mod context;
 pub mod events;
+pub mod harness;
 pub mod input;
 pub mod jobtable;
 pub mod keymap;

@@ -11,10 +11,10 @@
 //! colors encode ANSI palette indices, decoded by [`syntect_to_color`]), a
 //! syntect default theme, or off.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use ratatui::style::{Color, Modifier, Style};
 use syntect::highlighting::{
     Color as SColor, FontStyle, ScopeSelectors, StyleModifier, Theme as SyntectTheme, ThemeItem,
@@ -101,33 +101,29 @@ impl Theme {
     /// file gets an error with the file path and the parser's line/column.
     pub fn load(name: Option<&str>, config_dir: Option<&Path>) -> Result<Theme> {
         let name = name.unwrap_or(DEFAULT);
-        let mut chain = Vec::new();
-        let mut seen: Vec<(String, bool)> = Vec::new();
-        let mut child: Option<String> = None;
-        let mut next = Some((name.to_string(), true));
-        while let Some((cur, allow_user)) = next.take() {
+        let (mut chain, mut seen, mut child) = (Vec::new(), Vec::new(), None::<String>);
+        let mut next = Some((true, name.to_string()));
+        while let Some((allow_user, cur)) = next.take() {
             let Some((src, origin, is_user)) = find_source(&cur, config_dir, allow_user)? else {
                 let avail = Self::names(config_dir).join(", ");
-                return Err(match child {
-                    None => anyhow!("unknown theme `{cur}`; available: {avail}"),
-                    Some(c) => anyhow!("{c}: inherits unknown theme `{cur}`; available: {avail}"),
-                });
+                let who = child.map_or_else(
+                    || "unknown theme".into(),
+                    |c| format!("{c}: inherits unknown theme"),
+                );
+                bail!("{who} `{cur}`; available: {avail}");
             };
             if seen.contains(&(cur.clone(), is_user)) {
                 bail!("theme `{name}`: inheritance cycle through `{cur}` ({origin})");
             }
             seen.push((cur.clone(), is_user));
-            let partial = parse_theme(&src, &origin)?;
+            let partial = parse_theme(&src).map_err(|e| anyhow!("{origin}: {e}"))?;
             let parent = match &partial.inherits {
                 Some(p) => Some(p.clone()),
                 None if !is_user && cur == DEFAULT => None,
                 None => Some(DEFAULT.to_string()),
             };
             // A user theme inheriting its own name builds on the embedded one.
-            next = parent.map(|p| {
-                let allow = !(is_user && p == cur);
-                (p, allow)
-            });
+            next = parent.map(|p| (!(is_user && p == cur), p));
             child = Some(origin);
             chain.push(partial);
         }
@@ -165,7 +161,7 @@ impl Theme {
         names
     }
 
-    /// Which theme name to use: explicit CLI flag wins, then NO_COLOR
+    /// Which theme name to use: explicit CLI flag wins, then `NO_COLOR`
     /// (non-empty -> "mono"), then the setting, then "default".
     pub fn choose(flag: Option<&str>, no_color: Option<&str>, setting: Option<&str>) -> String {
         fn given(s: Option<&str>) -> Option<&str> {
@@ -189,10 +185,8 @@ impl Theme {
             SyntaxStyle::Ansi => Some(ansi_syntect_theme()),
             SyntaxStyle::Syntect(name) => {
                 static SET: OnceLock<ThemeSet> = OnceLock::new();
-                SET.get_or_init(ThemeSet::load_defaults)
-                    .themes
-                    .get(name)
-                    .cloned()
+                let set = SET.get_or_init(ThemeSet::load_defaults);
+                set.themes.get(name).cloned()
             }
         }
     }
@@ -219,69 +213,55 @@ pub fn syntect_to_color(c: SColor) -> Color {
 }
 
 /// Find a theme's source: the user file (if allowed and present), else the
-/// embedded one. Returns (text, origin for messages, is_user).
+/// embedded one. Returns (text, origin for messages, `is_user`).
 fn find_source(
     name: &str,
-    config_dir: Option<&Path>,
+    dir: Option<&Path>,
     allow_user: bool,
 ) -> Result<Option<(String, String, bool)>> {
     let valid = !name.is_empty() && !name.contains(['/', '\\']) && name != "..";
-    if allow_user
-        && valid
-        && let Some(dir) = config_dir
-    {
-        let path: PathBuf = dir.join("themes").join(format!("{name}.toml"));
+    if let Some(dir) = dir.filter(|_| allow_user && valid) {
+        let path = dir.join("themes").join(format!("{name}.toml"));
         if path.is_file() {
             let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow!("reading theme `{name}` from {}: {e}", path.display()))?;
+                .with_context(|| format!("reading theme `{name}` from {}", path.display()))?;
             return Ok(Some((text, path.display().to_string(), true)));
         }
     }
-    Ok(EMBEDDED
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(n, src)| (src.to_string(), format!("embedded theme `{n}`"), false)))
+    let found = EMBEDDED.iter().find(|(n, _)| *n == name);
+    Ok(found.map(|(n, src)| (src.to_string(), format!("embedded theme `{n}`"), false)))
 }
 
-fn parse_theme(src: &str, origin: &str) -> Result<Partial> {
-    let table: toml::Table = toml::from_str(src).map_err(|e| anyhow!("{origin}: {e}"))?;
+fn parse_theme(src: &str) -> Result<Partial> {
+    let table: toml::Table = toml::from_str(src)?;
     let mut p = Partial::default();
     for (key, value) in &table {
         match key.as_str() {
             "inherits" => {
-                let s = value.as_str();
-                let s = s.ok_or_else(|| anyhow!("{origin}: `inherits` must be a string"))?;
-                p.inherits = Some(s.to_string());
+                let parent = value.as_str().context("`inherits` must be a string")?;
+                p.inherits = Some(parent.to_string());
             }
-            "syntax" => p.syntax = Some(parse_syntax(value).map_err(|e| anyhow!("{origin}: {e}"))?),
+            "syntax" => p.syntax = Some(parse_syntax(value)?),
             "description" => {}
             "styles" => {
-                let styles = value.as_table();
-                let styles = styles.ok_or_else(|| anyhow!("{origin}: `styles` must be a table"))?;
-                for (k, v) in styles {
+                for (k, v) in value.as_table().context("`styles` must be a table")? {
                     let Some(key) = KEYS.iter().find(|n| **n == k) else {
-                        bail!(
-                            "{origin}: unknown style key `styles.{k}`; known: {}",
-                            KEYS.join(" ")
-                        );
+                        bail!("unknown style key `styles.{k}`; known: {}", KEYS.join(" "));
                     };
-                    let style = parse_style(v).map_err(|e| anyhow!("{origin}: styles.{k}{e}"))?;
-                    p.styles.push((key, style));
+                    p.styles
+                        .push((key, parse_style(v, &format!("styles.{k}"))?));
                 }
             }
-            other => bail!(
-                "{origin}: unknown key `{other}` (expected inherits, syntax, description, styles)"
-            ),
+            other => {
+                bail!("unknown key `{other}` (expected inherits, syntax, description, styles)")
+            }
         }
     }
     Ok(p)
 }
 
 fn parse_syntax(value: &toml::Value) -> Result<SyntaxStyle> {
-    let s = value
-        .as_str()
-        .ok_or_else(|| anyhow!("`syntax` must be a string"))?;
-    Ok(match s {
+    Ok(match value.as_str().context("`syntax` must be a string")? {
         "ansi" => SyntaxStyle::Ansi,
         "off" => SyntaxStyle::Off,
         name if SYNTECT_THEMES.contains(&name) => SyntaxStyle::Syntect(name.to_string()),
@@ -292,62 +272,58 @@ fn parse_syntax(value: &toml::Value) -> Result<SyntaxStyle> {
     })
 }
 
-/// Parse `{ fg, bg, mods }`. Errors start with the sub-key path (".fg: ...")
-/// or ": ..." so the caller can prefix the style key.
-fn parse_style(value: &toml::Value) -> Result<Style> {
-    let table = value
-        .as_table()
-        .ok_or_else(|| anyhow!(": must be a table like {{ fg = \"blue\", mods = [\"bold\"] }}"))?;
+/// Parse `{ fg, bg, mods }`; `path` (e.g. "styles.error") prefixes errors.
+fn parse_style(value: &toml::Value, path: &str) -> Result<Style> {
+    let table = value.as_table().with_context(|| {
+        format!("{path}: must be a table like {{ fg = \"blue\", mods = [\"bold\"] }}")
+    })?;
     let mut style = Style::default();
     for (k, v) in table {
-        match k.as_str() {
-            "fg" => style = style.fg(parse_color(v).map_err(|e| anyhow!(".fg: {e}"))?),
-            "bg" => style = style.bg(parse_color(v).map_err(|e| anyhow!(".bg: {e}"))?),
-            "mods" => {
-                let list = v
-                    .as_array()
-                    .ok_or_else(|| anyhow!(".mods: must be an array"))?;
-                for m in list {
-                    let m = m
-                        .as_str()
-                        .ok_or_else(|| anyhow!(".mods: entries must be strings"))?;
-                    style =
-                        style.add_modifier(parse_modifier(m).map_err(|e| anyhow!(".mods: {e}"))?);
-                }
-            }
-            other => bail!(": unknown field `{other}` (expected fg, bg, mods)"),
-        }
+        let path = format!("{path}.{k}");
+        style = match k.as_str() {
+            "fg" => style.fg(parse_color(v, &path)?),
+            "bg" => style.bg(parse_color(v, &path)?),
+            "mods" => style.add_modifier(parse_mods(v, &path)?),
+            _ => bail!("{path}: unknown field (expected fg, bg, mods)"),
+        };
     }
     Ok(style)
 }
 
-fn parse_color(value: &toml::Value) -> Result<Color> {
-    const HINT: &str = "use \"reset\", a color name, \"#rrggbb\" or 0-255";
-    match value {
-        toml::Value::String(s) => s.parse().map_err(|_| anyhow!("bad color `{s}`; {HINT}")),
-        toml::Value::Integer(i) => u8::try_from(*i)
-            .map(Color::Indexed)
-            .map_err(|_| anyhow!("bad color {i}; {HINT}")),
-        other => bail!("bad color `{other}`; {HINT}"),
-    }
+fn parse_color(value: &toml::Value, path: &str) -> Result<Color> {
+    let color = match value {
+        toml::Value::String(s) => s.parse().ok(),
+        toml::Value::Integer(i) => u8::try_from(*i).ok().map(Color::Indexed),
+        _ => None,
+    };
+    color.with_context(|| {
+        format!("{path}: bad color {value}; use \"reset\", a color name, \"#rrggbb\" or 0-255")
+    })
 }
 
-fn parse_modifier(name: &str) -> Result<Modifier> {
-    Ok(match name.to_ascii_lowercase().as_str() {
-        "bold" => Modifier::BOLD,
-        "dim" => Modifier::DIM,
-        "italic" => Modifier::ITALIC,
-        "underlined" | "underline" => Modifier::UNDERLINED,
-        "reversed" | "reverse" => Modifier::REVERSED,
-        "crossed_out" | "strikethrough" => Modifier::CROSSED_OUT,
-        "slow_blink" | "blink" => Modifier::SLOW_BLINK,
-        "rapid_blink" => Modifier::RAPID_BLINK,
-        "hidden" => Modifier::HIDDEN,
-        other => bail!(
-            "unknown modifier `{other}` (bold dim italic underlined reversed crossed_out \
-             slow_blink rapid_blink hidden)"
-        ),
-    })
+fn parse_mods(value: &toml::Value, path: &str) -> Result<Modifier> {
+    let mut mods = Modifier::empty();
+    for m in value
+        .as_array()
+        .with_context(|| format!("{path}: must be an array"))?
+    {
+        mods |= match m.as_str().unwrap_or_default().to_ascii_lowercase().as_str() {
+            "bold" => Modifier::BOLD,
+            "dim" => Modifier::DIM,
+            "italic" => Modifier::ITALIC,
+            "underlined" | "underline" => Modifier::UNDERLINED,
+            "reversed" | "reverse" => Modifier::REVERSED,
+            "crossed_out" | "strikethrough" => Modifier::CROSSED_OUT,
+            "slow_blink" | "blink" => Modifier::SLOW_BLINK,
+            "rapid_blink" => Modifier::RAPID_BLINK,
+            "hidden" => Modifier::HIDDEN,
+            _ => bail!(
+                "{path}: unknown modifier {m} (bold dim italic underlined reversed crossed_out \
+                 slow_blink rapid_blink hidden)"
+            ),
+        };
+    }
+    Ok(mods)
 }
 
 /// Scope rules of the ANSI syntect theme: (selectors, palette index or none, font style bits
@@ -377,32 +353,27 @@ const ANSI_RULES: &[(&str, Option<u8>, u8)] = &[
 /// A syntect theme whose colors are ANSI palette indices (alpha 0, index in
 /// `r`); the default foreground/background are "terminal default" (alpha 1).
 fn ansi_syntect_theme() -> SyntectTheme {
-    let term_default = SColor {
-        a: 1,
-        ..SColor::BLACK
-    };
+    let color = |r, a| SColor { r, g: 0, b: 0, a };
     let scopes = ANSI_RULES.iter().map(|&(sel, fg, font)| ThemeItem {
         scope: sel
             .parse::<ScopeSelectors>()
             .expect("static scope selector"),
         style: StyleModifier {
-            foreground: fg.map(|r| SColor {
-                r,
-                a: 0,
-                ..SColor::BLACK
-            }),
+            foreground: fg.map(|r| color(r, 0)),
             background: None,
             font_style: (font != 0).then(|| FontStyle::from_bits_truncate(font)),
         },
     });
+    let settings = ThemeSettings {
+        foreground: Some(color(0, 1)),
+        background: Some(color(0, 1)),
+        ..ThemeSettings::default()
+    };
+    let name = Some("devsky-ansi".to_string());
     SyntectTheme {
-        name: Some("devsky-ansi".to_string()),
+        name,
         author: None,
-        settings: ThemeSettings {
-            foreground: Some(term_default),
-            background: Some(term_default),
-            ..ThemeSettings::default()
-        },
+        settings,
         scopes: scopes.collect(),
     }
 }
@@ -428,14 +399,22 @@ mod tests {
     #[test]
     fn embedded_themes_load_and_are_complete() {
         for (name, src) in EMBEDDED {
-            let t = Theme::load(Some(name), None).unwrap();
-            assert_eq!(t.name, *name);
-            let p = parse_theme(src, name).unwrap();
+            assert_eq!(Theme::load(Some(name), None).unwrap().name, *name);
+            let p = parse_theme(src).unwrap();
             assert_eq!(p.styles.len(), KEYS.len(), "{name} must set every style");
             assert!(p.syntax.is_some(), "{name} must set syntax");
         }
         assert_eq!(Theme::load(None, None).unwrap().name, "default");
         assert_eq!(Theme::names(None), ["dark", "default", "light", "mono"]);
+        // `default` uses only the terminal's named ANSI colors.
+        for s in all_styles(&Theme::load(None, None).unwrap()) {
+            let c = [s.fg, s.bg];
+            assert!(
+                !c.iter()
+                    .flatten()
+                    .any(|c| matches!(c, Color::Rgb(..) | Color::Indexed(_)))
+            );
+        }
     }
 
     #[test]
@@ -445,18 +424,7 @@ mod tests {
         for s in all_styles(&t) {
             assert!(plain(s.fg) && plain(s.bg), "{s:?}");
         }
-        assert_eq!(t.syntax, SyntaxStyle::Off);
-        assert!(t.syntect_theme().is_none());
-    }
-
-    #[test]
-    fn default_uses_only_ansi_colors() {
-        let t = Theme::load(None, None).unwrap();
-        for s in all_styles(&t) {
-            for c in [s.fg, s.bg].into_iter().flatten() {
-                assert!(!matches!(c, Color::Rgb(..) | Color::Indexed(_)), "{c:?}");
-            }
-        }
+        assert!(t.syntax == SyntaxStyle::Off && t.syntect_theme().is_none());
     }
 
     #[test]
@@ -474,22 +442,23 @@ mod tests {
 
     #[test]
     fn partial_user_theme_inherits() {
+        let mine = "inherits = \"dark\"\n[styles]\nselected = { fg = \"red\" }\n";
         let dir = user_dir(&[
-            (
-                "mine",
-                "inherits = \"dark\"\n[styles]\nselected = { fg = \"red\" }\n",
-            ),
+            ("mine", mine),
             ("default", "[styles]\naccent = { fg = 5 }\n"),
         ]);
         let cfg = Some(dir.path());
-        let dark = Theme::load(Some("dark"), None).unwrap();
-        let mine = Theme::load(Some("mine"), cfg).unwrap();
+        let (dark, mine) = (
+            Theme::load(Some("dark"), None).unwrap(),
+            Theme::load(Some("mine"), cfg).unwrap(),
+        );
         assert_eq!(mine.selected, Style::new().fg(Color::Red));
-        assert_eq!(mine.base, dark.base);
-        assert_eq!(mine.syntax, dark.syntax);
+        assert_eq!((mine.base, &mine.syntax), (dark.base, &dark.syntax));
         // A user "default" overrides the embedded one and inherits from it.
-        let def = Theme::load(None, cfg).unwrap();
-        let embedded = Theme::load(None, None).unwrap();
+        let (def, embedded) = (
+            Theme::load(None, cfg).unwrap(),
+            Theme::load(None, None).unwrap(),
+        );
         assert_eq!(def.accent, Style::new().fg(Color::Indexed(5)));
         assert_eq!(def.error, embedded.error);
         assert_eq!(
@@ -532,17 +501,13 @@ mod tests {
 
     #[test]
     fn default_syntect_theme_is_ansi_encoded() {
-        use syntect::easy::HighlightLines;
-        use syntect::parsing::SyntaxSet;
+        use syntect::{easy::HighlightLines, parsing::SyntaxSet};
         let theme = Theme::load(None, None).unwrap().syntect_theme().unwrap();
         let ss = SyntaxSet::load_defaults_newlines();
-        let syntax = ss.find_syntax_by_extension("rs").unwrap();
-        let mut hl = HighlightLines::new(syntax, &theme);
+        let mut hl = HighlightLines::new(ss.find_syntax_by_extension("rs").unwrap(), &theme);
+        let line = "fn main() { let s = \"x\"; } // hi\n";
         let mut colors = Vec::new();
-        for (style, _) in hl
-            .highlight_line("fn main() { let s = \"x\"; } // hi\n", &ss)
-            .unwrap()
-        {
+        for (style, _) in hl.highlight_line(line, &ss).unwrap() {
             colors.push(syntect_to_color(style.foreground));
             assert_eq!(syntect_to_color(style.background), Color::Reset);
         }
@@ -564,8 +529,6 @@ mod tests {
                 .is_some()
         );
         let set = ThemeSet::load_defaults();
-        for name in SYNTECT_THEMES {
-            assert!(set.themes.contains_key(*name), "{name}");
-        }
+        assert!(SYNTECT_THEMES.iter().all(|n| set.themes.contains_key(*n)));
     }
 }

@@ -444,7 +444,10 @@ fn css(x: &Ent, rng: &mut Rng) -> String {
     for (k, part) in PARTS.iter().enumerate() {
         if k < 4 || rng.chance(60) {
             s += &format!("\n.{}-{}{part} {{\n", x.area, x.snake);
-            (0..rng.range(2, 6)).for_each(|_| s += &format!("  {};\n", rng.pick(PROPS)));
+            let start = rng.below(PROPS.len());
+            for p in (0..rng.range(2, 6)).map(|j| PROPS[(start + j) % PROPS.len()]) {
+                s += &format!("  {p};\n");
+            }
             s += &format!("  color: #{:06x};\n}}\n", rng.next() & 0xff_ffff);
         }
     }
@@ -453,7 +456,7 @@ fn css(x: &Ent, rng: &mut Rng) -> String {
 
 fn js(x: &Ent, rng: &mut Rng) -> String {
     let mut s = x.fill(
-        r"// @A@/@S@.js: client-side behaviour for @e@ pages.
+        r"// @A@-@S@.js: client-side behaviour for @e@ pages.
 import { api, debounce, escapeHtml } from './lib/http.js';
 
 const ENDPOINT = '/api/@A@/@P@';
@@ -578,9 +581,9 @@ fn png() -> Vec<u8> {
     let mut raw = Vec::new();
     for y in 0u8..16 {
         raw.push(0); // filter type: none
-        (0u8..16).for_each(|x| {
-            raw.extend([x * 16, y * 16, 0x99, if (x + y) % 5 == 0 { 0 } else { 255 }])
-        });
+        for x in 0u8..16 {
+            raw.extend([x * 16, y * 16, 0x99, if (x + y) % 5 == 0 { 0 } else { 255 }]);
+        }
     }
     let (mut a, mut b) = (1u32, 0u32);
     for &v in &raw {
@@ -589,12 +592,9 @@ fn png() -> Vec<u8> {
     }
     let len = raw.len() as u16;
     let mut z = vec![0x78, 0x01, 0x01];
-    z.extend(
-        len.to_le_bytes()
-            .into_iter()
-            .chain((!len).to_le_bytes())
-            .chain(raw),
-    );
+    z.extend(len.to_le_bytes());
+    z.extend((!len).to_le_bytes());
+    z.extend(raw);
     z.extend(((b << 16) | a).to_be_bytes());
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     let ihdr = [0, 0, 0, 16, 0, 0, 0, 16, 8, 6, 0, 0, 0];
@@ -611,12 +611,8 @@ fn png() -> Vec<u8> {
 /// A `.ico` holding one PNG image.
 fn ico(png: &[u8]) -> Vec<u8> {
     let mut out = vec![0, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0];
-    out.extend(
-        (png.len() as u32)
-            .to_le_bytes()
-            .into_iter()
-            .chain(22u32.to_le_bytes()),
-    );
+    out.extend((png.len() as u32).to_le_bytes());
+    out.extend(22u32.to_le_bytes()); // offset of the image data
     out.extend_from_slice(png);
     out
 }
@@ -628,60 +624,60 @@ fn vendor_min_js(rng: &mut Rng) -> String {
         "e&&t?e.concat(t):e||t||[]", "Object.assign({},e,t)", "e.filter(function(n){return n!==t})",
         "typeof e===\"function\"?e(t):t", "e.map(function(n,r){return t(n,r)})",
     ];
-    let mut s =
-        String::from("/*! demo vendor bundle v3.4.1 | MIT */!function(w,d){\"use strict\";");
-    for k in 0.. {
-        if s.len() >= 200_000 {
-            break;
-        }
-        s += &format!(
-            "var _{k:x}=function(e,t){{return {}}};w.__v{}=_{k:x};",
-            rng.pick(OPS),
-            rng.below(997)
-        );
+    let mut s = String::from("/*! vendor bundle v3.4.1 | MIT */!function(w,d){\"use strict\";");
+    let mut k = 0;
+    while s.len() < 200_000 {
+        let (op, v) = (rng.pick(OPS), rng.below(997));
+        s += &format!("var _{k:x}=function(e,t){{return {op}}};w.__v{v}=_{k:x};");
+        k += 1;
     }
     s + "}(window,document);\n"
 }
 
 /// ~5,000 lines of INSERT statements.
 fn seed_sql() -> String {
-    const NAMES: &[&str] = &[
-        "ada", "alan", "grace", "linus", "margaret", "ken", "barbara", "dennis",
+    const FIRST: &[&str] = &[
+        "Ada", "Alan", "Grace", "Linus", "Margaret", "Ken", "Barbara",
+    ];
+    const LAST: &[&str] = &[
+        "Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Liskov",
     ];
     let mut s = String::from("-- Demo seed data: run after the migrations.\nSTART TRANSACTION;\n");
+    s += "INSERT INTO admin_users (id, name, email, status, created_at) VALUES\n";
     for n in 1..=4996 {
-        let (name, status) = (
-            NAMES[n % NAMES.len()],
-            if n % 7 == 0 { "draft" } else { "active" },
+        let (first, last) = (FIRST[n % FIRST.len()], LAST[n / FIRST.len() % LAST.len()]);
+        let email = format!(
+            "{}.{}{n}@example.com",
+            first.to_lowercase(),
+            last.to_lowercase()
         );
+        let status = if n % 7 == 0 { "draft" } else { "active" };
         let date = format!(
             "2024-{:02}-{:02} 09:{:02}:00",
             1 + n % 12,
             1 + n % 28,
             n % 60
         );
-        s += &format!(
-            "INSERT INTO admin_users (id, name, email, status, created_at) VALUES ({n}, '{name} {n}', '{name}.{n}@example.com', '{status}', '{date}');\n"
-        );
+        let end = if n == 4996 { ';' } else { ',' };
+        s += &format!("    ({n}, '{first} {last}', '{email}', '{status}', '{date}'){end}\n");
     }
-    s + "COMMIT;\n-- SELECT COUNT(*) FROM admin_users;\n"
+    s + "COMMIT;\n"
 }
 
 fn config(name: &str, rng: &mut Rng) -> String {
     #[rustfmt::skip]
-    const KEYS: &[&str] = &[
-        "driver", "host", "port", "timeout", "path", "prefix", "enabled", "ttl", "name", "url",
-        "username", "password", "encryption", "queue", "channel", "level", "lifetime", "secure",
+    const KEYS: &[(&str, &str)] = &[
+        ("driver", "file"), ("host", "127.0.0.1"), ("port", "3306"), ("timeout", "30"),
+        ("path", "storage/app"), ("prefix", "acme_"), ("enabled", "true"), ("ttl", "3600"),
+        ("name", "acme"), ("url", "http://localhost:8000"), ("username", "acme"), ("password", ""),
+        ("encryption", "tls"), ("queue", "default"), ("channel", "stack"), ("level", "debug"),
+        ("lifetime", "120"), ("secure", "false"), ("region", "eu-west-1"), ("retry_after", "90"),
     ];
     let upper = name.to_uppercase();
-    let mut s = format!(
-        "<?php\n\ndeclare(strict_types=1);\n\n// {name} settings; values come from .env when present.\n\nreturn [\n"
-    );
-    for key in KEYS {
-        if !rng.chance(70) {
-            continue;
-        }
-        let default = rng.pick(&["local", "default", "file", "60", "true", "127.0.0.1"]);
+    let mut s =
+        format!("<?php\n\ndeclare(strict_types=1);\n\n// {name} settings; .env values win.\n\n");
+    s += "return [\n";
+    for (key, default) in KEYS.iter().filter(|_| rng.chance(70)) {
         s += &format!(
             "    '{key}' => env('{upper}_{}', '{default}'),\n",
             key.to_uppercase()

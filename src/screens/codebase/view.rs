@@ -37,9 +37,12 @@ fn draw_bar(s: &CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
         Some(Input::Jump) => (strings::JUMP_PROMPT, Some(&s.jump_box)),
         _ => ("/ ", if s.input.is_some() || !s.search_box.text().is_empty() { Some(&s.search_box) } else { None }),
     };
-    let mut spans = vec![Span::styled(prompt, t.accent)];
+    let mut spans = Vec::new();
     match input {
-        Some(i) => spans.push(Span::styled(i.text().to_string(), t.base)),
+        Some(i) => {
+            spans.push(Span::styled(prompt, t.accent));
+            spans.push(Span::styled(i.text().to_string(), t.base));
+        }
         None => {
             let key = |id: &str| ctx.keymap.first(id).unwrap_or_default();
             spans.push(Span::styled(
@@ -142,7 +145,7 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
                     Span::styled(format!("{name:<name_w$} "), base),
                 ];
                 let mut room = width.saturating_sub(8 + name_w + 1);
-                for (is_match, text) in snippet_parts(&hit.snippet) {
+                for (is_match, text) in lead_to_match(snippet_parts(&hit.snippet), room / 4) {
                     if room == 0 {
                         break;
                     }
@@ -162,13 +165,17 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
 fn draw_preview(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let t = ctx.theme;
     let focused = s.focus == Focus::Preview;
-    let (title, note) = match &s.preview {
+    let current = s.preview.as_ref().filter(|p| Some(p.0) == s.selected_id());
+    let (title, note) = match current {
+        None => match s.selected_id() {
+            Some(id) => (format!(" #{id} "), None),
+            None => (" Preview ".to_string(), None),
+        },
         Some((id, Some(sum), _)) => (
             format!(" #{id} {} · v{} · {} ", sum.name, sum.version, Area::of(*id).label()),
             s.preview.as_ref().and_then(|p| p.2.as_ref().ok()).and_then(|p| p.note.clone()),
         ),
         Some((id, None, _)) => (format!(" #{id} "), None),
-        None => (" Preview ".to_string(), None),
     };
     let title = fit_left(&title, area.width.saturating_sub(4) as usize);
     let block = Block::default()
@@ -236,4 +243,32 @@ fn draw_details(s: &CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
         .style(t.popup);
     frame.render_widget(Clear, popup);
     frame.render_widget(Paragraph::new(lines).block(block).style(Style::default()), popup);
+}
+
+/// Shorten the text before the first match to at most `keep` chars, so the match shows.
+fn lead_to_match(mut parts: Vec<(bool, &str)>, keep: usize) -> Vec<(bool, std::borrow::Cow<'_, str>)> {
+    let mut out = Vec::with_capacity(parts.len());
+    if parts.len() > 1 && !parts[0].0 {
+        let (_, lead) = parts.remove(0);
+        let n = lead.chars().count();
+        if n > keep {
+            let tail: String = lead.chars().skip(n - keep).collect();
+            out.push((false, std::borrow::Cow::Owned(format!("…{tail}"))));
+        } else {
+            out.push((false, std::borrow::Cow::Borrowed(lead)));
+        }
+    }
+    out.extend(parts.into_iter().map(|(m, t)| (m, std::borrow::Cow::Borrowed(t))));
+    out
+}
+
+#[cfg(test)]
+mod view_tests {
+    #[test]
+    fn lead_is_cut_before_the_match() {
+        let parts = vec![(false, "a long lead before it "), (true, "match"), (false, " tail")];
+        let out = super::lead_to_match(parts, 5);
+        assert_eq!(out[0].1, "…e it ");
+        assert_eq!(out[1], (true, "match".into()));
+    }
 }
