@@ -1,0 +1,260 @@
+//! The command line, run as a real process: init, codebase import/list/show/search with
+//! --json, help on every subcommand, clear errors on bad input, two processes on one store.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn devsky(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(args)
+        .current_dir(cwd)
+        .env("DEVSKY_CONFIG_DIR", cwd.join(".no-config"))
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run devsky")
+}
+
+fn ok(args: &[&str], cwd: &Path) -> String {
+    let out = devsky(args, cwd);
+    assert!(out.status.success(), "devsky {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(args: &[&str], cwd: &Path) -> Value {
+    serde_json::from_str(&ok(args, cwd)).unwrap()
+}
+
+fn fails(args: &[&str], cwd: &Path) -> String {
+    let out = devsky(args, cwd);
+    assert!(!out.status.success(), "devsky {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn write(root: &Path, rel: &str, content: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+}
+
+fn sample() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(r, ".gitignore", b"vendor/\n");
+    write(r, "index.php", b"<?php\nrequire 'app/Invoice.php';\n");
+    write(r, "app/Invoice.php", b"<?php\nclass Invoice { function total() {} }\n");
+    write(r, "vendor/x.php", b"<?php // not imported");
+    write(r, "img/dot.gif", b"GIF89a\x01\x00\x01\x00\x00\xff\x00");
+    dir
+}
+
+#[test]
+fn version_and_help_on_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(ok(&["--version"], dir.path()).starts_with("devsky "));
+    let subcommands: &[&[&str]] = &[
+        &[],
+        &["init"],
+        &["codebase"],
+        &["codebase", "import"],
+        &["codebase", "list"],
+        &["codebase", "show"],
+        &["codebase", "search"],
+        &["demo"],
+        &["keys"],
+        &["settings"],
+        &["settings", "set"],
+    ];
+    for sub in subcommands {
+        let mut args = sub.to_vec();
+        args.push("--help");
+        let out = ok(&args, dir.path());
+        assert!(out.contains("Usage: devsky"), "{sub:?}: {out}");
+    }
+}
+
+#[test]
+fn init_import_list_show_search_with_json() {
+    let dir = sample();
+    let r = dir.path();
+    let init = json(&["init", "--json"], r);
+    assert_eq!(init["created"], true);
+    assert_eq!(json(&["init", "--json"], r)["created"], false);
+
+    let rep = json(&["codebase", "import", "--json"], r);
+    assert_eq!(rep["added"], 4, "{rep}");
+    assert_eq!(rep["complete"], true);
+
+    let list = json(&["codebase", "list", "--json"], r);
+    let paths: Vec<&str> = list.as_array().unwrap().iter().map(|x| x["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, [".gitignore", "app/Invoice.php", "img/dot.gif", "index.php"]);
+    for rec in list.as_array().unwrap() {
+        assert!(rec["id"].as_i64().unwrap() > 50_000);
+        assert_eq!(rec["area"], "floating");
+    }
+    let paged = json(&["codebase", "list", "--json", "--after", "50002", "--limit", "1"], r);
+    assert_eq!(paged[0]["id"], 50_003);
+
+    let show = json(&["codebase", "show", "50002", "--json"], r);
+    assert_eq!(show["name"], "f:app/Invoice.php");
+    assert_eq!(show["path"], "app/Invoice.php");
+    assert!(show["body"].as_str().unwrap().contains("class Invoice"));
+    let gif = json(&["codebase", "show", "50003", "--json"], r);
+    assert_eq!(gif["binary"], true);
+    assert!(gif["body"].is_null() && gif["body_base64"].as_str().unwrap().starts_with("R0lGODlh"));
+    let text = ok(&["codebase", "show", "50002"], r);
+    assert!(text.contains("floating area") && text.contains("class Invoice"), "{text}");
+
+    let found = json(&["codebase", "search", "invoice", "--json"], r);
+    assert_eq!(found["total"], 2);
+    assert_eq!(found["hits"][0]["path"], "app/Invoice.php");
+    assert!(found["hits"][0]["id"].is_i64());
+    let text = ok(&["codebase", "search", "invoice"], r);
+    assert!(text.contains("[Invoice]") && text.contains("2 shown of 2 matching"), "{text}");
+
+    // the project can be named from elsewhere with -C, and from a subfolder
+    let other = tempfile::tempdir().unwrap();
+    let n = json(&["codebase", "list", "--json", "-C", r.to_str().unwrap()], other.path());
+    assert_eq!(n.as_array().unwrap().len(), 4);
+    let n = json(&["codebase", "list", "--json"], &r.join("app"));
+    assert_eq!(n.as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn missing_records_paths_and_stores_are_clear_errors() {
+    let dir = sample();
+    let r = dir.path();
+    let err = fails(&["codebase", "list"], r);
+    assert!(err.contains("devsky init"), "{err}");
+    assert!(!r.join(".devsky").exists(), "a read command must not create a store");
+    ok(&["init"], r);
+    let err = fails(&["codebase", "show", "123"], r);
+    assert!(err.contains("no codebase record with id 123"), "{err}");
+    let err = fails(&["codebase", "import", "/etc"], r);
+    assert!(err.contains("outside the project"), "{err}");
+    let err = fails(&["codebase", "import", "nope.php"], r);
+    assert!(err.contains("nope.php"), "{err}");
+    let err = fails(&["/no/such/project"], r);
+    assert!(err.contains("does not exist"), "{err}");
+    let err = fails(&[], r);
+    assert!(err.contains("needs a terminal"), "{err}");
+}
+
+#[test]
+fn corrupt_newer_and_blocked_stores_are_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    std::fs::create_dir(r.join(".devsky")).unwrap();
+    let junk = b"garbage, not SQLite".repeat(500);
+    std::fs::write(r.join(".devsky/dev.db"), &junk).unwrap();
+    for args in [&["codebase", "list"][..], &["codebase", "import"][..], &[][..]] {
+        let err = fails(args, r);
+        assert!(err.contains("damaged") && err.contains("untouched"), "{args:?}: {err}");
+        assert_eq!(std::fs::read(r.join(".devsky/dev.db")).unwrap(), junk);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    ok(&["init"], r);
+    let conn = rusqlite::Connection::open(r.join(".devsky/dev.db")).unwrap();
+    conn.execute("INSERT INTO _dev_migrations VALUES (999, 'future', 0)", []).unwrap();
+    drop(conn);
+    let err = fails(&["codebase", "list"], r);
+    assert!(err.contains("newer devsky") && err.contains("nothing was changed"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".devsky"), "in the way").unwrap();
+    let err = fails(&["init"], dir.path());
+    assert!(err.contains("in the way"), "{err}");
+}
+
+#[test]
+fn bad_keymap_and_unknown_theme_stop_the_tui_before_the_terminal_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    let cfg = r.join(".no-config");
+    write(&cfg, "keymap.toml", b"[keys]\n\"app.teleport\" = [\"t\"]\n");
+    let out = devsky(&[], r);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("keymap.toml") && err.contains("unknown action \"app.teleport\""), "{err}");
+    assert!(out.stdout.is_empty(), "nothing may reach the terminal");
+    write(&cfg, "keymap.toml", b"[keys]\n\"app.quit\" = [\"hyper-q\"]\n");
+    let err = fails(&[], r);
+    assert!(err.contains("unknown key \"hyper-q\""), "{err}");
+    let err = fails(&["keys"], r);
+    assert!(err.contains("hyper-q"), "{err}");
+    std::fs::remove_file(cfg.join("keymap.toml")).unwrap();
+    let err = fails(&["--theme", "neon"], r);
+    assert!(err.contains("unknown theme") && err.contains("mono"), "{err}");
+}
+
+#[test]
+fn keys_lists_every_action_with_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    let keys = json(&["keys", "--json"], r);
+    let quit = keys.as_array().unwrap().iter().find(|a| a["id"] == "app.quit").unwrap();
+    assert_eq!(quit["keys"], serde_json::json!(["q", "ctrl-c"]));
+    write(&r.join(".no-config"), "keymap.toml", b"[keys]\n\"app.quit\" = \"ctrl-q\"\n");
+    let keys = json(&["keys", "--json"], r);
+    let quit = keys.as_array().unwrap().iter().find(|a| a["id"] == "app.quit").unwrap();
+    assert_eq!(quit["keys"], serde_json::json!(["ctrl-q"]));
+}
+
+#[test]
+fn settings_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    ok(&["settings", "set", "theme", "dark"], r);
+    assert_eq!(ok(&["settings", "get", "theme"], r).trim(), "dark");
+    assert_eq!(json(&["settings", "list", "--json"], r)["theme"], "dark");
+    ok(&["settings", "unset", "theme"], r);
+    assert!(!devsky(&["settings", "get", "theme"], r).status.success());
+}
+
+#[test]
+fn two_processes_write_one_store_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    for side in ["a", "b"] {
+        for i in 0..700 {
+            write(r, &format!("{side}/f{i:04}.php"), format!("<?php // {side} {i}").as_bytes());
+        }
+    }
+    ok(&["init"], r);
+    let spawn = |side: &str, round: usize| {
+        Command::new(env!("CARGO_BIN_EXE_devsky"))
+            .args(["codebase", "import", side])
+            .current_dir(r)
+            .env("USER", format!("{side}{round}"))
+            .output()
+            .unwrap()
+    };
+    for round in 0..3 {
+        if round > 0 {
+            // change some files so later rounds write too
+            for side in ["a", "b"] {
+                for i in (0..700).step_by(7) {
+                    write(r, &format!("{side}/f{i:04}.php"), format!("<?php // {side} {i} r{round}").as_bytes());
+                }
+            }
+        }
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| spawn("a", round));
+            let b = s.spawn(|| spawn("b", round));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        for out in [a, b] {
+            assert!(out.status.success(), "concurrent import failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let list = json(&["codebase", "list", "--json", "--limit", "5000"], r);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1400);
+    let ids: std::collections::HashSet<i64> = list.iter().map(|x| x["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 1400);
+    let changed = list.iter().filter(|x| x["version"] == "3").count();
+    assert_eq!(changed, 2 * 100, "every file changed in rounds 1 and 2 is at version 3");
+}
