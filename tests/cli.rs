@@ -18,7 +18,11 @@ fn devsky(args: &[&str], cwd: &Path) -> Output {
 
 fn ok(args: &[&str], cwd: &Path) -> String {
     let out = devsky(args, cwd);
-    assert!(out.status.success(), "devsky {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "devsky {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -43,7 +47,11 @@ fn sample() -> tempfile::TempDir {
     let r = dir.path();
     write(r, ".gitignore", b"vendor/\n");
     write(r, "index.php", b"<?php\nrequire 'app/Invoice.php';\n");
-    write(r, "app/Invoice.php", b"<?php\nclass Invoice { function total() {} }\n");
+    write(
+        r,
+        "app/Invoice.php",
+        b"<?php\nclass Invoice { function total() {} }\n",
+    );
     write(r, "vendor/x.php", b"<?php // not imported");
     write(r, "img/dot.gif", b"GIF89a\x01\x00\x01\x00\x00\xff\x00");
     dir
@@ -87,13 +95,26 @@ fn init_import_list_show_search_with_json() {
     assert_eq!(rep["complete"], true);
 
     let list = json(&["codebase", "list", "--json"], r);
-    let paths: Vec<&str> = list.as_array().unwrap().iter().map(|x| x["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, [".gitignore", "app/Invoice.php", "img/dot.gif", "index.php"]);
+    let paths: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [".gitignore", "app/Invoice.php", "img/dot.gif", "index.php"]
+    );
     for rec in list.as_array().unwrap() {
         assert!(rec["id"].as_i64().unwrap() > 50_000);
         assert_eq!(rec["area"], "floating");
     }
-    let paged = json(&["codebase", "list", "--json", "--after", "50002", "--limit", "1"], r);
+    let paged = json(
+        &[
+            "codebase", "list", "--json", "--after", "50002", "--limit", "1",
+        ],
+        r,
+    );
     assert_eq!(paged[0]["id"], 50_003);
 
     let show = json(&["codebase", "show", "50002", "--json"], r);
@@ -104,18 +125,27 @@ fn init_import_list_show_search_with_json() {
     assert_eq!(gif["binary"], true);
     assert!(gif["body"].is_null() && gif["body_base64"].as_str().unwrap().starts_with("R0lGODlh"));
     let text = ok(&["codebase", "show", "50002"], r);
-    assert!(text.contains("floating area") && text.contains("class Invoice"), "{text}");
+    assert!(
+        text.contains("floating area") && text.contains("class Invoice"),
+        "{text}"
+    );
 
     let found = json(&["codebase", "search", "invoice", "--json"], r);
     assert_eq!(found["total"], 2);
     assert_eq!(found["hits"][0]["path"], "app/Invoice.php");
     assert!(found["hits"][0]["id"].is_i64());
     let text = ok(&["codebase", "search", "invoice"], r);
-    assert!(text.contains("[Invoice]") && text.contains("2 shown of 2 matching"), "{text}");
+    assert!(
+        text.contains("[Invoice]") && text.contains("2 shown of 2 matching"),
+        "{text}"
+    );
 
     // the project can be named from elsewhere with -C, and from a subfolder
     let other = tempfile::tempdir().unwrap();
-    let n = json(&["codebase", "list", "--json", "-C", r.to_str().unwrap()], other.path());
+    let n = json(
+        &["codebase", "list", "--json", "-C", r.to_str().unwrap()],
+        other.path(),
+    );
     assert_eq!(n.as_array().unwrap().len(), 4);
     let n = json(&["codebase", "list", "--json"], &r.join("app"));
     assert_eq!(n.as_array().unwrap().len(), 4);
@@ -127,7 +157,10 @@ fn missing_records_paths_and_stores_are_clear_errors() {
     let r = dir.path();
     let err = fails(&["codebase", "list"], r);
     assert!(err.contains("devsky init"), "{err}");
-    assert!(!r.join(".devsky").exists(), "a read command must not create a store");
+    assert!(
+        !r.join(".devsky").exists(),
+        "a read command must not create a store"
+    );
     ok(&["init"], r);
     let err = fails(&["codebase", "show", "123"], r);
     assert!(err.contains("no codebase record with id 123"), "{err}");
@@ -148,9 +181,16 @@ fn corrupt_newer_and_blocked_stores_are_refused_untouched() {
     std::fs::create_dir(r.join(".devsky")).unwrap();
     let junk = b"garbage, not SQLite".repeat(500);
     std::fs::write(r.join(".devsky/dev.db"), &junk).unwrap();
-    for args in [&["codebase", "list"][..], &["codebase", "import"][..], &[][..]] {
+    for args in [
+        &["codebase", "list"][..],
+        &["codebase", "import"][..],
+        &[][..],
+    ] {
         let err = fails(args, r);
-        assert!(err.contains("damaged") && err.contains("untouched"), "{args:?}: {err}");
+        assert!(
+            err.contains("damaged") && err.contains("untouched"),
+            "{args:?}: {err}"
+        );
         assert_eq!(std::fs::read(r.join(".devsky/dev.db")).unwrap(), junk);
     }
 
@@ -158,10 +198,14 @@ fn corrupt_newer_and_blocked_stores_are_refused_untouched() {
     let r = dir.path();
     ok(&["init"], r);
     let conn = rusqlite::Connection::open(r.join(".devsky/dev.db")).unwrap();
-    conn.execute("INSERT INTO _dev_migrations VALUES (999, 'future', 0)", []).unwrap();
+    conn.execute("INSERT INTO _dev_migrations VALUES (999, 'future', 0)", [])
+        .unwrap();
     drop(conn);
     let err = fails(&["codebase", "list"], r);
-    assert!(err.contains("newer devsky") && err.contains("nothing was changed"), "{err}");
+    assert!(
+        err.contains("newer devsky") && err.contains("nothing was changed"),
+        "{err}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".devsky"), "in the way").unwrap();
@@ -178,16 +222,26 @@ fn bad_keymap_and_unknown_theme_stop_the_tui_before_the_terminal_is_touched() {
     let out = devsky(&[], r);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("keymap.toml") && err.contains("unknown action \"app.teleport\""), "{err}");
+    assert!(
+        err.contains("keymap.toml") && err.contains("unknown action \"app.teleport\""),
+        "{err}"
+    );
     assert!(out.stdout.is_empty(), "nothing may reach the terminal");
-    write(&cfg, "keymap.toml", b"[keys]\n\"app.quit\" = [\"hyper-q\"]\n");
+    write(
+        &cfg,
+        "keymap.toml",
+        b"[keys]\n\"app.quit\" = [\"hyper-q\"]\n",
+    );
     let err = fails(&[], r);
     assert!(err.contains("unknown key \"hyper-q\""), "{err}");
     let err = fails(&["keys"], r);
     assert!(err.contains("hyper-q"), "{err}");
     std::fs::remove_file(cfg.join("keymap.toml")).unwrap();
     let err = fails(&["--theme", "neon"], r);
-    assert!(err.contains("unknown theme") && err.contains("mono"), "{err}");
+    assert!(
+        err.contains("unknown theme") && err.contains("mono"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -195,11 +249,25 @@ fn keys_lists_every_action_with_overrides() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     let keys = json(&["keys", "--json"], r);
-    let quit = keys.as_array().unwrap().iter().find(|a| a["id"] == "app.quit").unwrap();
+    let quit = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "app.quit")
+        .unwrap();
     assert_eq!(quit["keys"], serde_json::json!(["q", "ctrl-c"]));
-    write(&r.join(".no-config"), "keymap.toml", b"[keys]\n\"app.quit\" = \"ctrl-q\"\n");
+    write(
+        &r.join(".no-config"),
+        "keymap.toml",
+        b"[keys]\n\"app.quit\" = \"ctrl-q\"\n",
+    );
     let keys = json(&["keys", "--json"], r);
-    let quit = keys.as_array().unwrap().iter().find(|a| a["id"] == "app.quit").unwrap();
+    let quit = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "app.quit")
+        .unwrap();
     assert_eq!(quit["keys"], serde_json::json!(["ctrl-q"]));
 }
 
@@ -220,7 +288,11 @@ fn two_processes_write_one_store_side_by_side() {
     let r = dir.path();
     for side in ["a", "b"] {
         for i in 0..700 {
-            write(r, &format!("{side}/f{i:04}.php"), format!("<?php // {side} {i}").as_bytes());
+            write(
+                r,
+                &format!("{side}/f{i:04}.php"),
+                format!("<?php // {side} {i}").as_bytes(),
+            );
         }
     }
     ok(&["init"], r);
@@ -237,7 +309,11 @@ fn two_processes_write_one_store_side_by_side() {
             // change some files so later rounds write too
             for side in ["a", "b"] {
                 for i in (0..700).step_by(7) {
-                    write(r, &format!("{side}/f{i:04}.php"), format!("<?php // {side} {i} r{round}").as_bytes());
+                    write(
+                        r,
+                        &format!("{side}/f{i:04}.php"),
+                        format!("<?php // {side} {i} r{round}").as_bytes(),
+                    );
                 }
             }
         }
@@ -247,14 +323,23 @@ fn two_processes_write_one_store_side_by_side() {
             (a.join().unwrap(), b.join().unwrap())
         });
         for out in [a, b] {
-            assert!(out.status.success(), "concurrent import failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "concurrent import failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
     let list = json(&["codebase", "list", "--json", "--limit", "5000"], r);
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 1400);
-    let ids: std::collections::HashSet<i64> = list.iter().map(|x| x["id"].as_i64().unwrap()).collect();
+    let ids: std::collections::HashSet<i64> =
+        list.iter().map(|x| x["id"].as_i64().unwrap()).collect();
     assert_eq!(ids.len(), 1400);
     let changed = list.iter().filter(|x| x["version"] == "3").count();
-    assert_eq!(changed, 2 * 100, "every file changed in rounds 1 and 2 is at version 3");
+    assert_eq!(
+        changed,
+        2 * 100,
+        "every file changed in rounds 1 and 2 is at version 3"
+    );
 }

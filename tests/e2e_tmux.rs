@@ -22,13 +22,27 @@ impl Tmux {
         );
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("tmux.conf");
-        std::fs::write(&conf, "set -g remain-on-exit on\nset -g status off\nset -sg escape-time 0\n").unwrap();
+        std::fs::write(
+            &conf,
+            "set -g remain-on-exit on\nset -g status off\nset -sg escape-time 0\n",
+        )
+        .unwrap();
         let socket = format!("devsky-e2e-{}-{width}", std::process::id());
         let t = Tmux { socket, dir };
         let status = Command::new("tmux")
             .args(["-L", &t.socket, "-f"])
             .arg(&conf)
-            .args(["new-session", "-d", "-s", "e2e", "-x", &width.to_string(), "-y", &height.to_string(), command])
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "e2e",
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+                command,
+            ])
             .status()
             .unwrap();
         assert!(status.success(), "tmux new-session failed");
@@ -36,7 +50,11 @@ impl Tmux {
     }
 
     fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").args(["-L", &self.socket]).args(args).output().unwrap();
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -74,13 +92,17 @@ impl Tmux {
     }
 
     fn pane(&self, format: &str) -> String {
-        self.tmux(&["display-message", "-p", "-t", "e2e", format]).trim().to_string()
+        self.tmux(&["display-message", "-p", "-t", "e2e", format])
+            .trim()
+            .to_string()
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
         let _ = &self.dir;
     }
 }
@@ -93,7 +115,11 @@ fn demo_project() -> (tempfile::TempDir, PathBuf) {
         .arg(&root)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (dir, root)
 }
 
@@ -113,7 +139,10 @@ fn quit_and_check_restored(t: &Tmux) {
     t.send(&["q"]);
     let s = t.wait_text("devsky-exit=");
     assert!(s.contains("devsky-exit=0"), "exit status: {s}");
-    assert!(!s.contains("q quit"), "the TUI must be gone from the screen: {s}");
+    assert!(
+        !s.contains("q quit"),
+        "the TUI must be gone from the screen: {s}"
+    );
     assert_eq!(t.pane("#{alternate_on}"), "0", "alternate screen left");
     assert_eq!(t.pane("#{cursor_flag}"), "1", "cursor shown again");
 }
@@ -124,7 +153,11 @@ fn session(width: u16, height: u16) {
     let t = Tmux::start(width, height, &command_line(&root, &config));
     let s = t.wait_text("records");
     assert!(s.contains("1 Codebase") && s.contains("q quit"), "{s}");
-    assert_eq!(t.pane("#{alternate_on}"), "1", "the TUI uses the alternate screen");
+    assert_eq!(
+        t.pane("#{alternate_on}"),
+        "1",
+        "the TUI uses the alternate screen"
+    );
 
     t.send(&["2"]);
     t.wait_text("Snapshots · planned");

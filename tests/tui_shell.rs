@@ -24,7 +24,10 @@ fn every_tool_is_reachable_by_its_number_and_never_blank() {
         match id {
             ScreenId::Codebase => assert!(s.contains("The codebase is empty"), "{s}"),
             ScreenId::Jobs => assert!(s.contains("No jobs yet"), "{s}"),
-            _ => assert!(s.contains("This tool is not built yet. It will:"), "{id:?}:\n{s}"),
+            _ => assert!(
+                s.contains("This tool is not built yet. It will:"),
+                "{id:?}:\n{s}"
+            ),
         }
     }
     h.key("]");
@@ -58,13 +61,17 @@ fn help_shows_the_live_keys_and_follows_rebinding() {
     h.key("?");
     let s = h.screen();
     assert!(s.contains("Help · Codebase"), "{s}");
-    assert!(s.contains("Search the codebase") && s.contains("Jump to record id"), "{s}");
+    assert!(
+        s.contains("Search the codebase") && s.contains("Jump to record id"),
+        "{s}"
+    );
     h.key("esc");
     assert!(!h.screen().contains("Help ·"));
 
     let dir = tempfile::tempdir().unwrap();
     let mut km = Keymap::defaults();
-    km.apply_overrides("[keys]\n\"app.help\" = [\"h\"]\n\"codebase.search\" = [\"s\"]\n").unwrap();
+    km.apply_overrides("[keys]\n\"app.help\" = [\"h\"]\n\"codebase.search\" = [\"s\"]\n")
+        .unwrap();
     let mut h = Harness::with(dir.path(), 80, 24, km, "default").unwrap();
     let s = h.screen();
     assert!(s.contains("s search") && s.contains("h help"), "{s}");
@@ -73,12 +80,19 @@ fn help_shows_the_live_keys_and_follows_rebinding() {
     h.key("h");
     let s = h.screen();
     assert!(s.contains("Help · Codebase"), "{s}");
-    assert!(s.lines().any(|l| l.contains(" s ") && l.contains("Search the codebase")), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.contains(" s ") && l.contains("Search the codebase")),
+        "{s}"
+    );
     h.key("esc");
     h.key("9");
     h.key("h");
     let s = h.screen();
-    assert!(s.contains("Help · Jobs") && s.contains("Cancel the selected job"), "{s}");
+    assert!(
+        s.contains("Help · Jobs") && s.contains("Cancel the selected job"),
+        "{s}"
+    );
 }
 
 #[test]

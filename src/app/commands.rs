@@ -43,7 +43,13 @@ const fn cmd(
     keys: &'static [&'static str],
     hint: &'static str,
 ) -> CommandDef {
-    CommandDef { id, title, scope, keys, hint }
+    CommandDef {
+        id,
+        title,
+        scope,
+        keys,
+        hint,
+    }
 }
 
 use Scope::Global as G;
@@ -65,13 +71,37 @@ pub const COMMANDS: &[CommandDef] = &[
     cmd("app.next_screen", "Next tool", G, &["]"], ""),
     cmd("app.prev_screen", "Previous tool", G, &["["], ""),
     // The shell
-    cmd("app.help", "Help: keys of this screen", G, &["?", "f1"], "help"),
-    cmd("app.palette", "Command palette", G, &[":", "ctrl-p"], "commands"),
+    cmd(
+        "app.help",
+        "Help: keys of this screen",
+        G,
+        &["?", "f1"],
+        "help",
+    ),
+    cmd(
+        "app.palette",
+        "Command palette",
+        G,
+        &[":", "ctrl-p"],
+        "commands",
+    ),
     cmd("app.back", "Back", G, &["esc"], ""),
     cmd("app.quit", "Quit", G, &["q", "ctrl-c"], "quit"),
-    cmd("app.toggle_sidebar", "Show or hide the sidebar", G, &["ctrl-b"], ""),
+    cmd(
+        "app.toggle_sidebar",
+        "Show or hide the sidebar",
+        G,
+        &["ctrl-b"],
+        "",
+    ),
     cmd("app.redraw", "Redraw the screen", G, &["ctrl-l"], ""),
-    cmd("jobs.cancel_latest", "Cancel the newest running job", G, &["ctrl-x"], ""),
+    cmd(
+        "jobs.cancel_latest",
+        "Cancel the newest running job",
+        G,
+        &["ctrl-x"],
+        "",
+    ),
     // Moving in lists (every screen with a list)
     cmd("nav.down", "Down", G, &["j", "down"], ""),
     cmd("nav.up", "Up", G, &["k", "up"], ""),
@@ -81,16 +111,58 @@ pub const COMMANDS: &[CommandDef] = &[
     cmd("nav.bottom", "Last", G, &["G", "end"], ""),
     cmd("nav.focus", "Next pane", G, &["tab"], ""),
     // Codebase
-    cmd("codebase.search", "Search the codebase", CB, &["/"], "search"),
+    cmd(
+        "codebase.search",
+        "Search the codebase",
+        CB,
+        &["/"],
+        "search",
+    ),
     cmd("codebase.jump", "Jump to record id", CB, &["#"], "jump"),
-    cmd("codebase.details", "Record details", CB, &["enter"], "details"),
-    cmd("codebase.copy_name", "Copy the record's name", CB, &["y"], "copy"),
-    cmd("codebase.copy_body", "Copy the record's body", CB, &["Y"], ""),
-    cmd("codebase.import", "Import the project's files", CB, &["i"], "import"),
+    cmd(
+        "codebase.details",
+        "Record details",
+        CB,
+        &["enter"],
+        "details",
+    ),
+    cmd(
+        "codebase.copy_name",
+        "Copy the record's name",
+        CB,
+        &["y"],
+        "copy",
+    ),
+    cmd(
+        "codebase.copy_body",
+        "Copy the record's body",
+        CB,
+        &["Y"],
+        "",
+    ),
+    cmd(
+        "codebase.import",
+        "Import the project's files",
+        CB,
+        &["i"],
+        "import",
+    ),
     cmd("codebase.clear", "Clear the search", CB, &["ctrl-r"], ""),
     // Jobs
-    cmd("jobs.cancel", "Cancel the selected job", JB, &["esc", "x", "delete"], "cancel"),
-    cmd("jobs.clear", "Remove finished jobs from the list", JB, &["c"], "clear"),
+    cmd(
+        "jobs.cancel",
+        "Cancel the selected job",
+        JB,
+        &["esc", "x", "delete"],
+        "cancel",
+    ),
+    cmd(
+        "jobs.clear",
+        "Remove finished jobs from the list",
+        JB,
+        &["c"],
+        "clear",
+    ),
 ];
 
 /// The command with this id.

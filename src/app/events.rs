@@ -14,7 +14,7 @@ pub enum AppEvent {
     /// A background job reported.
     Job(JobEvent),
     /// The Codebase screen's search or preview worker answered.
-    Codebase(WorkerReply),
+    Codebase(Box<WorkerReply>),
     /// The terminal input reader stopped (the terminal went away).
     InputClosed,
 }

@@ -29,21 +29,40 @@ impl Harness {
         Harness::with(root, width, height, Keymap::defaults(), "mono")
     }
 
-    pub fn with(root: &Path, width: u16, height: u16, keymap: Keymap, theme: &str) -> anyhow::Result<Harness> {
+    pub fn with(
+        root: &Path,
+        width: u16,
+        height: u16,
+        keymap: Keymap,
+        theme: &str,
+    ) -> anyhow::Result<Harness> {
         let project = Project::locate(root)?;
         project.open_store(true)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_time().build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()?;
         let (tx, rx) = channel();
         let theme = Theme::load(Some(theme), None)?;
         let app = App::new(project, keymap, theme, runtime.handle().clone(), tx);
         let terminal = Terminal::new(TestBackend::new(width, height))?;
-        Ok(Harness { app, terminal, rx, _runtime: runtime })
+        Ok(Harness {
+            app,
+            terminal,
+            rx,
+            _runtime: runtime,
+        })
     }
 
     /// Press a key given by name (`"j"`, `"ctrl-p"`, `"esc"`, see [`KeyCombo::parse`]).
     pub fn key(&mut self, name: &str) {
         let combo = KeyCombo::parse(name).unwrap_or_else(|e| panic!("{e}"));
-        let ev = KeyEvent { code: combo.code, modifiers: combo.mods, kind: KeyEventKind::Press, state: KeyEventState::NONE };
+        let ev = KeyEvent {
+            code: combo.code,
+            modifiers: combo.mods,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        };
         self.app.handle(AppEvent::Term(Event::Key(ev)));
     }
 

@@ -38,7 +38,10 @@ impl LineInput {
     }
 
     fn byte_at(&self, char_idx: usize) -> usize {
-        self.text.char_indices().nth(char_idx).map_or(self.text.len(), |(i, _)| i)
+        self.text
+            .char_indices()
+            .nth(char_idx)
+            .map_or(self.text.len(), |(i, _)| i)
     }
 
     /// Handle an editing key.
@@ -57,7 +60,10 @@ impl LineInput {
             KeyCode::Char('w') if ctrl => {
                 let end = self.byte_at(self.cursor);
                 let head = &self.text[..end];
-                let start = head.trim_end().rfind(char::is_whitespace).map_or(0, |i| i + 1);
+                let start = head
+                    .trim_end()
+                    .rfind(char::is_whitespace)
+                    .map_or(0, |i| i + 1);
                 let removed = self.text[start..end].chars().count();
                 self.text.replace_range(start..end, "");
                 self.cursor -= removed;

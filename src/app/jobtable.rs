@@ -27,7 +27,9 @@ impl JobInfo {
     }
     /// Progress in percent when the total is known.
     pub fn percent(&self) -> Option<u64> {
-        self.total.filter(|t| *t > 0).map(|t| (self.done * 100 / t).min(100))
+        self.total
+            .filter(|t| *t > 0)
+            .map(|t| (self.done * 100 / t).min(100))
     }
     /// A short state word.
     pub fn state(&self) -> &'static str {
@@ -62,7 +64,12 @@ impl JobTable {
                     ended: None,
                 });
             }
-            JobEvent::Progress { id, done, total, what } => {
+            JobEvent::Progress {
+                id,
+                done,
+                total,
+                what,
+            } => {
                 if let Some(j) = self.get_mut(*id) {
                     j.done = *done;
                     j.total = *total;

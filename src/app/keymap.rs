@@ -32,7 +32,9 @@ impl KeyCombo {
     pub fn from_event(ev: &KeyEvent) -> KeyCombo {
         let mut mods = ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
         let code = match ev.code {
-            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => KeyCode::Char(c.to_ascii_lowercase()),
+            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => {
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
             KeyCode::BackTab => {
                 mods -= KeyModifiers::SHIFT;
                 KeyCode::BackTab
@@ -49,10 +51,16 @@ impl KeyCombo {
         let mut mods = KeyModifiers::NONE;
         let mut rest = s;
         loop {
-            if let Some(r) = rest.strip_prefix("ctrl-").or_else(|| rest.strip_prefix("C-")) {
+            if let Some(r) = rest
+                .strip_prefix("ctrl-")
+                .or_else(|| rest.strip_prefix("C-"))
+            {
                 mods |= KeyModifiers::CONTROL;
                 rest = r;
-            } else if let Some(r) = rest.strip_prefix("alt-").or_else(|| rest.strip_prefix("M-")) {
+            } else if let Some(r) = rest
+                .strip_prefix("alt-")
+                .or_else(|| rest.strip_prefix("M-"))
+            {
                 mods |= KeyModifiers::ALT;
                 rest = r;
             } else {
@@ -76,7 +84,10 @@ impl KeyCombo {
             "backspace" => KeyCode::Backspace,
             "delete" | "del" => KeyCode::Delete,
             "insert" => KeyCode::Insert,
-            f if f.len() >= 2 && f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => {
+            f if f.len() >= 2
+                && f.starts_with('f')
+                && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) =>
+            {
                 KeyCode::F(f[1..].parse().unwrap_or(1))
             }
             c if c.chars().count() == 1 => {
@@ -138,9 +149,16 @@ pub struct Keymap {
 impl Keymap {
     /// The default keys of every command.
     pub fn defaults() -> Keymap {
-        let mut km = Keymap { by_key: HashMap::new(), by_command: HashMap::new() };
+        let mut km = Keymap {
+            by_key: HashMap::new(),
+            by_command: HashMap::new(),
+        };
         for c in COMMANDS {
-            let keys = c.keys.iter().map(|k| KeyCombo::parse(k).expect("default keys parse")).collect();
+            let keys = c
+                .keys
+                .iter()
+                .map(|k| KeyCombo::parse(k).expect("default keys parse"))
+                .collect();
             km.bind(c, keys);
         }
         km
@@ -149,12 +167,16 @@ impl Keymap {
     /// Defaults with the overrides of `<config_dir>/keymap.toml`, if that file exists.
     pub fn load(config_dir: Option<&Path>) -> anyhow::Result<Keymap> {
         let mut km = Keymap::defaults();
-        let Some(path) = config_dir.map(|d| d.join("keymap.toml")) else { return Ok(km) };
+        let Some(path) = config_dir.map(|d| d.join("keymap.toml")) else {
+            return Ok(km);
+        };
         if !path.exists() {
             return Ok(km);
         }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        km.apply_overrides(&text).with_context(|| format!("in {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        km.apply_overrides(&text)
+            .with_context(|| format!("in {}", path.display()))?;
         Ok(km)
     }
 
@@ -175,7 +197,10 @@ impl Keymap {
                 toml::Value::String(s) => vec![s.as_str()],
                 toml::Value::Array(a) => a
                     .iter()
-                    .map(|v| v.as_str().with_context(|| format!("{action}: keys must be strings")))
+                    .map(|v| {
+                        v.as_str()
+                            .with_context(|| format!("{action}: keys must be strings"))
+                    })
                     .collect::<anyhow::Result<_>>()?,
                 _ => bail!("{action}: give a key or a list of keys, like [\"q\", \"ctrl-q\"]"),
             };
@@ -195,10 +220,10 @@ impl Keymap {
             }
         }
         for k in &keys {
-            if let Some(prev) = self.by_key.insert((def.scope, *k), def.id) {
-                if let Some(list) = self.by_command.get_mut(prev) {
-                    list.retain(|x| x != k);
-                }
+            if let Some(prev) = self.by_key.insert((def.scope, *k), def.id)
+                && let Some(list) = self.by_command.get_mut(prev)
+            {
+                list.retain(|x| x != k);
             }
         }
         self.by_command.insert(def.id, keys);
@@ -216,7 +241,11 @@ impl Keymap {
 
     /// The keys of a command, joined for display (`"? f1"`), or empty.
     pub fn label(&self, id: &str) -> String {
-        self.keys_of(id).iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" ")
+        self.keys_of(id)
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The first key of a command, for hints.
@@ -236,7 +265,19 @@ mod tests {
 
     #[test]
     fn parses_and_prints_keys() {
-        for k in ["q", "G", "?", "ctrl-p", "alt-x", "esc", "enter", "f1", "pagedown", "space", "ctrl-alt-d"] {
+        for k in [
+            "q",
+            "G",
+            "?",
+            "ctrl-p",
+            "alt-x",
+            "esc",
+            "enter",
+            "f1",
+            "pagedown",
+            "space",
+            "ctrl-alt-d",
+        ] {
             assert_eq!(KeyCombo::parse(k).unwrap().to_string(), k);
         }
         assert!(KeyCombo::parse("hyper-q").is_err());
@@ -247,7 +288,10 @@ mod tests {
     fn events_match_parsed_keys_with_shift_folded() {
         let shifted = KeyCombo::from_event(&key(KeyCode::Char('G'), KeyModifiers::SHIFT));
         assert_eq!(shifted, KeyCombo::parse("G").unwrap());
-        let ctrl = KeyCombo::from_event(&key(KeyCode::Char('P'), KeyModifiers::CONTROL | KeyModifiers::SHIFT));
+        let ctrl = KeyCombo::from_event(&key(
+            KeyCode::Char('P'),
+            KeyModifiers::CONTROL | KeyModifiers::SHIFT,
+        ));
         assert_eq!(ctrl, KeyCombo::parse("ctrl-p").unwrap());
     }
 
@@ -264,22 +308,37 @@ mod tests {
     #[test]
     fn overrides_replace_keys_and_steal_from_others() {
         let mut km = Keymap::defaults();
-        km.apply_overrides("[keys]\n\"app.quit\" = [\"ctrl-q\"]\n\"app.help\" = \"q\"\n").unwrap();
+        km.apply_overrides("[keys]\n\"app.quit\" = [\"ctrl-q\"]\n\"app.help\" = \"q\"\n")
+            .unwrap();
         assert_eq!(km.label("app.quit"), "ctrl-q");
-        assert_eq!(km.lookup(Scope::Global, &KeyCombo::parse("q").unwrap()), Some("app.help"));
+        assert_eq!(
+            km.lookup(Scope::Global, &KeyCombo::parse("q").unwrap()),
+            Some("app.help")
+        );
         assert_eq!(km.label("app.help"), "q");
         let cb = Scope::Screen(ScreenId::Codebase);
-        km.apply_overrides("[keys]\n\"codebase.search\" = [\"ctrl-f\"]\n").unwrap();
-        assert_eq!(km.lookup(cb, &KeyCombo::parse("ctrl-f").unwrap()), Some("codebase.search"));
+        km.apply_overrides("[keys]\n\"codebase.search\" = [\"ctrl-f\"]\n")
+            .unwrap();
+        assert_eq!(
+            km.lookup(cb, &KeyCombo::parse("ctrl-f").unwrap()),
+            Some("codebase.search")
+        );
         assert_eq!(km.lookup(cb, &KeyCombo::parse("/").unwrap()), None);
     }
 
     #[test]
     fn bad_overrides_are_clear_errors() {
         let mut km = Keymap::defaults();
-        let e = km.apply_overrides("[keys]\n\"app.fly\" = [\"q\"]\n").unwrap_err().to_string();
+        let e = km
+            .apply_overrides("[keys]\n\"app.fly\" = [\"q\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown action \"app.fly\""), "{e}");
-        let e = format!("{:#}", km.apply_overrides("[keys]\n\"app.quit\" = [\"hyper-q\"]\n").unwrap_err());
+        let e = format!(
+            "{:#}",
+            km.apply_overrides("[keys]\n\"app.quit\" = [\"hyper-q\"]\n")
+                .unwrap_err()
+        );
         assert!(e.contains("unknown key \"hyper-q\""), "{e}");
         assert!(km.apply_overrides("[keys\n").is_err());
         // a failed file leaves the defaults working
@@ -289,10 +348,24 @@ mod tests {
     #[test]
     fn load_reads_the_config_dir() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Keymap::load(Some(dir.path())).unwrap().label("app.quit"), "q ctrl-c");
-        std::fs::write(dir.path().join("keymap.toml"), "[keys]\n\"app.quit\" = [\"Q\"]\n").unwrap();
-        assert_eq!(Keymap::load(Some(dir.path())).unwrap().label("app.quit"), "Q");
-        std::fs::write(dir.path().join("keymap.toml"), "[keys]\n\"nope.nope\" = [\"Q\"]\n").unwrap();
+        assert_eq!(
+            Keymap::load(Some(dir.path())).unwrap().label("app.quit"),
+            "q ctrl-c"
+        );
+        std::fs::write(
+            dir.path().join("keymap.toml"),
+            "[keys]\n\"app.quit\" = [\"Q\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Keymap::load(Some(dir.path())).unwrap().label("app.quit"),
+            "Q"
+        );
+        std::fs::write(
+            dir.path().join("keymap.toml"),
+            "[keys]\n\"nope.nope\" = [\"Q\"]\n",
+        )
+        .unwrap();
         let e = format!("{:#}", Keymap::load(Some(dir.path())).unwrap_err());
         assert!(e.contains("keymap.toml") && e.contains("nope.nope"), "{e}");
     }

@@ -41,7 +41,12 @@ pub enum Popup {
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
 }
 
 fn frame_block<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
@@ -55,7 +60,10 @@ fn frame_block<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
 /// The lines of the help popup: this screen's commands, then the global ones.
 pub fn help_lines(screen: ScreenId, keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
-    let sections = [(Scope::Screen(screen), screen.title()), (Scope::Global, "Everywhere")];
+    let sections = [
+        (Scope::Screen(screen), screen.title()),
+        (Scope::Global, "Everywhere"),
+    ];
     for (scope, heading) in sections {
         let cmds: Vec<&CommandDef> = COMMANDS.iter().filter(|c| c.scope == scope).collect();
         if cmds.is_empty() {
@@ -78,7 +86,9 @@ pub fn help_lines(screen: ScreenId, keymap: &Keymap, theme: &Theme) -> Vec<Line<
 
 pub fn help_key(key: &KeyEvent, scroll: &mut usize, total: usize) -> PopupResult {
     match key.code {
-        KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter | KeyCode::F(1) => PopupResult::Close,
+        KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter | KeyCode::F(1) => {
+            PopupResult::Close
+        }
         KeyCode::Char('j') | KeyCode::Down => {
             *scroll = (*scroll + 1).min(total.saturating_sub(1));
             PopupResult::Stay
@@ -99,13 +109,26 @@ pub fn help_key(key: &KeyEvent, scroll: &mut usize, total: usize) -> PopupResult
     }
 }
 
-pub fn draw_help(frame: &mut Frame, area: Rect, screen: ScreenId, scroll: usize, keymap: &Keymap, theme: &Theme) {
+pub fn draw_help(
+    frame: &mut Frame,
+    area: Rect,
+    screen: ScreenId,
+    scroll: usize,
+    keymap: &Keymap,
+    theme: &Theme,
+) {
     let lines = help_lines(screen, keymap, theme);
     let popup = centered(area, 64, area.height.saturating_sub(4).max(8));
     let title = format!(" Help · {} ", screen.title());
-    let block = frame_block(&title, theme).title_bottom(Span::styled(" j/k scroll · esc close ", theme.dim));
+    let block = frame_block(&title, theme)
+        .title_bottom(Span::styled(" j/k scroll · esc close ", theme.dim));
     frame.render_widget(Clear, popup);
-    frame.render_widget(Paragraph::new(lines).scroll((scroll as u16, 0)).block(block), popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .scroll((scroll as u16, 0))
+            .block(block),
+        popup,
+    );
 }
 
 /// The command palette: a query and the commands that match it, best first.
@@ -118,7 +141,12 @@ pub struct Palette {
 
 impl Palette {
     pub fn new(current: ScreenId) -> Palette {
-        let mut p = Palette { input: LineInput::default(), matches: Vec::new(), selected: 0, current };
+        let mut p = Palette {
+            input: LineInput::default(),
+            matches: Vec::new(),
+            selected: 0,
+            current,
+        };
         p.refilter();
         p
     }
@@ -126,8 +154,15 @@ impl Palette {
     /// Commands usable from the current screen: its own, the global ones, and every other
     /// screen's (running one of those switches there first).
     fn refilter(&mut self) {
-        let mut all: Vec<&'static CommandDef> = COMMANDS.iter().filter(|c| c.scope == Scope::Screen(self.current)).collect();
-        all.extend(COMMANDS.iter().filter(|c| c.scope != Scope::Screen(self.current)));
+        let mut all: Vec<&'static CommandDef> = COMMANDS
+            .iter()
+            .filter(|c| c.scope == Scope::Screen(self.current))
+            .collect();
+        all.extend(
+            COMMANDS
+                .iter()
+                .filter(|c| c.scope != Scope::Screen(self.current)),
+        );
         let q = self.input.text().trim();
         self.matches = if q.is_empty() {
             all
@@ -139,7 +174,9 @@ impl Palette {
                 .into_iter()
                 .filter_map(|c| {
                     let hay = format!("{} {} {}", c.title, c.scope.label(), c.id);
-                    pattern.score(nucleo_matcher::Utf32Str::new(&hay, &mut buf), &mut matcher).map(|s| (s, c))
+                    pattern
+                        .score(nucleo_matcher::Utf32Str::new(&hay, &mut buf), &mut matcher)
+                        .map(|s| (s, c))
                 })
                 .collect();
             scored.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
@@ -151,16 +188,27 @@ impl Palette {
     pub fn key(&mut self, key: &KeyEvent) -> PopupResult {
         match key.code {
             KeyCode::Esc => PopupResult::Close,
-            KeyCode::Enter => self.matches.get(self.selected).map_or(PopupResult::Stay, |c| PopupResult::Run(c.id)),
+            KeyCode::Enter => self
+                .matches
+                .get(self.selected)
+                .map_or(PopupResult::Stay, |c| PopupResult::Run(c.id)),
             KeyCode::Down | KeyCode::Tab => {
                 self.selected = (self.selected + 1).min(self.matches.len().saturating_sub(1));
                 PopupResult::Stay
             }
-            KeyCode::Char('n') | KeyCode::Char('j') if key.modifiers.contains(crossterm::event::KeyModifiers::CONTROL) => {
+            KeyCode::Char('n') | KeyCode::Char('j')
+                if key
+                    .modifiers
+                    .contains(crossterm::event::KeyModifiers::CONTROL) =>
+            {
                 self.selected = (self.selected + 1).min(self.matches.len().saturating_sub(1));
                 PopupResult::Stay
             }
-            KeyCode::Char('p') | KeyCode::Char('k') if key.modifiers.contains(crossterm::event::KeyModifiers::CONTROL) => {
+            KeyCode::Char('p') | KeyCode::Char('k')
+                if key
+                    .modifiers
+                    .contains(crossterm::event::KeyModifiers::CONTROL) =>
+            {
                 self.selected = self.selected.saturating_sub(1);
                 PopupResult::Stay
             }
@@ -184,7 +232,10 @@ impl Palette {
         let inner = block.inner(popup);
         frame.render_widget(block, popup);
         let width = inner.width as usize;
-        let mut lines = vec![Line::from(vec![Span::styled("> ", theme.accent), Span::styled(self.input.text().to_string(), theme.popup)])];
+        let mut lines = vec![Line::from(vec![
+            Span::styled("> ", theme.accent),
+            Span::styled(self.input.text().to_string(), theme.popup),
+        ])];
         let rows = inner.height.saturating_sub(1) as usize;
         let first = self.selected.saturating_sub(rows.saturating_sub(1));
         for (i, c) in self.matches.iter().enumerate().skip(first).take(rows) {
@@ -193,12 +244,26 @@ impl Palette {
                 Scope::Global => String::new(),
                 Scope::Screen(s) => format!("{} · ", s.title()),
             };
-            let left = fit_right(&format!("{scope}{}", c.title), width.saturating_sub(keys.width() + 2));
+            let left = fit_right(
+                &format!("{scope}{}", c.title),
+                width.saturating_sub(keys.width() + 2),
+            );
             let pad = width.saturating_sub(left.width() + keys.width());
-            let style = if i == self.selected { theme.selected } else { theme.popup };
+            let style = if i == self.selected {
+                theme.selected
+            } else {
+                theme.popup
+            };
             lines.push(Line::from(vec![
                 Span::styled(format!("{left}{:pad$}", ""), style),
-                Span::styled(keys, if i == self.selected { theme.selected } else { theme.hint_key }),
+                Span::styled(
+                    keys,
+                    if i == self.selected {
+                        theme.selected
+                    } else {
+                        theme.hint_key
+                    },
+                ),
             ]));
         }
         if self.matches.is_empty() {
@@ -221,7 +286,10 @@ pub fn draw_confirm_quit(frame: &mut Frame, area: Rect, running: usize, theme: &
     let popup = centered(area, 54, 6);
     frame.render_widget(Clear, popup);
     let lines = vec![
-        Line::from(Span::styled(format!("{running} job(s) still running. Quitting cancels them."), theme.warn)),
+        Line::from(Span::styled(
+            format!("{running} job(s) still running. Quitting cancels them."),
+            theme.warn,
+        )),
         Line::default(),
         Line::from(vec![
             Span::styled("y", theme.hint_key),
@@ -230,7 +298,10 @@ pub fn draw_confirm_quit(frame: &mut Frame, area: Rect, running: usize, theme: &
             Span::styled(" keep working", theme.popup),
         ]),
     ];
-    frame.render_widget(Paragraph::new(lines).block(frame_block(" Quit? ", theme)), popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(frame_block(" Quit? ", theme)),
+        popup,
+    );
 }
 
 #[cfg(test)]
@@ -251,11 +322,17 @@ mod tests {
         assert_eq!(p.matches[0].scope, Scope::Screen(ScreenId::Codebase));
         type_str(&mut p, "snapsh");
         assert_eq!(p.matches[0].id, "screen.snapshots");
-        assert_eq!(p.key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)), PopupResult::Run("screen.snapshots"));
+        assert_eq!(
+            p.key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+            PopupResult::Run("screen.snapshots")
+        );
         let mut p = Palette::new(ScreenId::Jobs);
         type_str(&mut p, "zzzzqqq");
         assert!(p.matches.is_empty());
-        assert_eq!(p.key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)), PopupResult::Stay);
+        assert_eq!(
+            p.key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+            PopupResult::Stay
+        );
     }
 
     #[test]
@@ -266,8 +343,14 @@ mod tests {
             .map(|l| l.spans.iter().map(|s| s.content.to_string()).collect())
             .collect();
         assert_eq!(text[0], "Codebase");
-        assert!(text.iter().any(|l| l.contains('/') && l.contains("Search the codebase")));
+        assert!(
+            text.iter()
+                .any(|l| l.contains('/') && l.contains("Search the codebase"))
+        );
         assert!(text.iter().any(|l| l == "Everywhere"));
-        assert!(text.iter().any(|l| l.contains("q ctrl-c") && l.contains("Quit")));
+        assert!(
+            text.iter()
+                .any(|l| l.contains("q ctrl-c") && l.contains("Quit"))
+        );
     }
 }

@@ -55,7 +55,9 @@ pub fn prepare(path: &Path, theme_flag: Option<&str>) -> anyhow::Result<(Project
 pub fn run_tui(path: &Path, opts: TuiOptions) -> anyhow::Result<i32> {
     let (project, keymap, theme) = prepare(path, opts.theme.as_deref())?;
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        anyhow::bail!("the TUI needs a terminal on stdout; use the subcommands (`devsky --help`) in scripts");
+        anyhow::bail!(
+            "the TUI needs a terminal on stdout; use the subcommands (`devsky --help`) in scripts"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -67,28 +69,35 @@ pub fn run_tui(path: &Path, opts: TuiOptions) -> anyhow::Result<i32> {
 
     let _guard = TerminalGuard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    terminal.clear()?;
+    // Not `clear()`: it asks the terminal for the cursor position, which a slow link may
+    // not answer in time. A resize to the same size clears without asking.
+    full_redraw(&mut terminal)?;
 
-    std::thread::Builder::new().name("input".into()).spawn(move || {
-        loop {
-            match crossterm::event::read() {
-                Ok(ev) => {
-                    if tx.send(AppEvent::Term(ev)).is_err() {
+    std::thread::Builder::new()
+        .name("input".into())
+        .spawn(move || {
+            loop {
+                match crossterm::event::read() {
+                    Ok(ev) => {
+                        if tx.send(AppEvent::Term(ev)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tx.send(AppEvent::InputClosed);
                         break;
                     }
                 }
-                Err(_) => {
-                    let _ = tx.send(AppEvent::InputClosed);
-                    break;
-                }
             }
-        }
-    })?;
+        })?;
 
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
+            if app.take_full_redraw() {
+                full_redraw(&mut terminal)?;
+            }
             terminal.draw(|f| app.draw(f))?;
             let writes = app.take_terminal_writes();
             if !writes.is_empty() {
@@ -132,4 +141,10 @@ pub fn run_tui(path: &Path, opts: TuiOptions) -> anyhow::Result<i32> {
     // Don't wait for blocking jobs that ignore cancellation: they die with the process.
     runtime.shutdown_background();
     Ok(0)
+}
+
+/// Clear the screen and forget what is on it, so the next frame repaints every cell.
+fn full_redraw(terminal: &mut Terminal<CrosstermBackend<std::io::Stdout>>) -> std::io::Result<()> {
+    let size = terminal.size()?;
+    terminal.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))
 }

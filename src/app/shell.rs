@@ -49,10 +49,17 @@ pub struct App {
     /// Escape sequences (OSC 52) to write to the terminal after the next draw.
     terminal_writes: Vec<String>,
     in_tmux: bool,
+    full_redraw: bool,
 }
 
 impl App {
-    pub fn new(project: Project, keymap: Keymap, theme: Theme, runtime: tokio::runtime::Handle, tx: EventTx) -> App {
+    pub fn new(
+        project: Project,
+        keymap: Keymap,
+        theme: Theme,
+        runtime: tokio::runtime::Handle,
+        tx: EventTx,
+    ) -> App {
         let job_tx = tx.clone();
         let jobs = Jobs::new(runtime, move |ev| {
             let _ = job_tx.send(AppEvent::Job(ev));
@@ -62,7 +69,9 @@ impl App {
             .iter()
             .map(|id| -> Box<dyn Screen> {
                 match id {
-                    ScreenId::Codebase => Box::new(CodebaseScreen::new(&project, syntax.clone(), tx.clone())),
+                    ScreenId::Codebase => {
+                        Box::new(CodebaseScreen::new(&project, syntax.clone(), tx.clone()))
+                    }
                     ScreenId::Jobs => Box::new(JobsScreen::new()),
                     other => Box::new(Planned::new(*other)),
                 }
@@ -90,6 +99,7 @@ impl App {
             quit: false,
             terminal_writes: Vec::new(),
             in_tmux: clipboard::in_tmux(),
+            full_redraw: false,
         }
     }
 
@@ -118,6 +128,11 @@ impl App {
         std::mem::take(&mut self.terminal_writes)
     }
 
+    /// Whether the next frame must repaint the whole terminal (Ctrl-L); resets the flag.
+    pub fn take_full_redraw(&mut self) -> bool {
+        std::mem::take(&mut self.full_redraw)
+    }
+
     /// Handle one event; true when the screen needs a redraw.
     pub fn handle(&mut self, ev: AppEvent) -> bool {
         match ev {
@@ -144,8 +159,12 @@ impl App {
                     }
                     match outcome {
                         Outcome::Done(s) => self.set_status(Level::Success, format!("{name}: {s}")),
-                        Outcome::Failed(e) => self.set_status(Level::Error, format!("{name} failed: {e}")),
-                        Outcome::Cancelled => self.set_status(Level::Warn, format!("{name} cancelled")),
+                        Outcome::Failed(e) => {
+                            self.set_status(Level::Error, format!("{name} failed: {e}"))
+                        }
+                        Outcome::Cancelled => {
+                            self.set_status(Level::Warn, format!("{name} cancelled"))
+                        }
                     }
                 }
                 let ev = AppEvent::Job(ev);
@@ -157,7 +176,11 @@ impl App {
     }
 
     fn set_status(&mut self, level: Level, text: String) {
-        self.status = Some(StatusMessage { level, text, at: Instant::now() });
+        self.status = Some(StatusMessage {
+            level,
+            text,
+            at: Instant::now(),
+        });
     }
 
     /// Give an event to every screen.
@@ -194,11 +217,18 @@ impl App {
             Effect::Switch(id) => self.switch(id),
             Effect::Copy { label, text } => {
                 if text.len() > clipboard::MAX_BYTES {
-                    let msg = format!("{label} is {} bytes, more than a terminal clipboard takes", text.len());
+                    let msg = format!(
+                        "{label} is {} bytes, more than a terminal clipboard takes",
+                        text.len()
+                    );
                     self.set_status(Level::Warn, msg);
                 } else {
-                    self.terminal_writes.push(clipboard::osc52(&text, self.in_tmux));
-                    self.set_status(Level::Success, format!("copied {label} ({} bytes)", text.len()));
+                    self.terminal_writes
+                        .push(clipboard::osc52(&text, self.in_tmux));
+                    self.set_status(
+                        Level::Success,
+                        format!("copied {label} ({} bytes)", text.len()),
+                    );
                 }
             }
         }
@@ -220,7 +250,12 @@ impl App {
         if let Some(popup) = &mut self.popup {
             let result = match popup {
                 Popup::Help { scroll } => {
-                    let total = popups::help_lines(self.screens[self.current].id(), &self.keymap, &self.theme).len();
+                    let total = popups::help_lines(
+                        self.screens[self.current].id(),
+                        &self.keymap,
+                        &self.theme,
+                    )
+                    .len();
                     popups::help_key(&key, scroll, total)
                 }
                 Popup::Palette(p) => p.key(&key),
@@ -241,15 +276,17 @@ impl App {
             return;
         }
         let cur = self.current;
-        if self.screens[cur].captures_input() && self.with_screen(cur, |s, ctx| s.input_key(key, ctx)) {
+        if self.screens[cur].captures_input()
+            && self.with_screen(cur, |s, ctx| s.input_key(key, ctx))
+        {
             return;
         }
         let combo = KeyCombo::from_event(&key);
         let screen_scope = Scope::Screen(self.screens[cur].id());
-        if let Some(id) = self.keymap.lookup(screen_scope, &combo) {
-            if self.with_screen(cur, |s, ctx| s.command(id, ctx)) {
-                return;
-            }
+        if let Some(id) = self.keymap.lookup(screen_scope, &combo)
+            && self.with_screen(cur, |s, ctx| s.command(id, ctx))
+        {
+            return;
         }
         if let Some(id) = self.keymap.lookup(Scope::Global, &combo) {
             self.run_command(id);
@@ -267,21 +304,28 @@ impl App {
             "app.help" => self.popup = Some(Popup::Help { scroll: 0 }),
             "app.palette" => self.popup = Some(Popup::Palette(Palette::new(self.current_screen()))),
             "app.toggle_sidebar" => self.sidebar = !self.sidebar,
-            "app.redraw" => {}
-            "app.next_screen" => self.switch(ScreenId::ALL[(self.current + 1) % ScreenId::ALL.len()]),
+            "app.redraw" => self.full_redraw = true,
+            "app.next_screen" => {
+                self.switch(ScreenId::ALL[(self.current + 1) % ScreenId::ALL.len()])
+            }
             "app.prev_screen" => {
                 let n = ScreenId::ALL.len();
                 self.switch(ScreenId::ALL[(self.current + n - 1) % n]);
             }
             "app.back" => {
                 let cur = self.current;
-                if !self.with_screen(cur, |s, ctx| s.command("app.back", ctx)) {
-                    if let Some(prev) = self.history.pop() {
-                        self.current = prev;
-                    }
+                if !self.with_screen(cur, |s, ctx| s.command("app.back", ctx))
+                    && let Some(prev) = self.history.pop()
+                {
+                    self.current = prev;
                 }
             }
-            "jobs.cancel_latest" => match self.job_table.running().last().map(|j| (j.id, j.name.clone())) {
+            "jobs.cancel_latest" => match self
+                .job_table
+                .running()
+                .last()
+                .map(|j| (j.id, j.name.clone()))
+            {
                 Some((job, name)) => {
                     self.jobs.cancel(job);
                     self.set_status(Level::Warn, format!("cancelling {name} (job #{job})"));
@@ -294,9 +338,7 @@ impl App {
                     self.switch(target);
                 }
                 let cur = self.current;
-                if !self.with_screen(cur, |s, ctx| s.command(other, ctx)) && other.starts_with("nav.") {
-                    // nothing to move on this screen
-                }
+                self.with_screen(cur, |s, ctx| s.command(other, ctx));
             }
         }
     }
@@ -325,27 +367,59 @@ impl App {
             let msg = vec![
                 Line::from(Span::styled(strings::TOO_SMALL, self.theme.warn)),
                 Line::from(Span::styled(
-                    format!("This one is {}×{}. Make the window larger, or press q to quit.", area.width, area.height),
+                    format!(
+                        "This one is {}×{}. Make the window larger, or press q to quit.",
+                        area.width, area.height
+                    ),
                     self.theme.base,
                 )),
             ];
-            frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).style(self.theme.base), area);
+            frame.render_widget(
+                Paragraph::new(msg)
+                    .wrap(Wrap { trim: true })
+                    .style(self.theme.base),
+                area,
+            );
             return;
         }
-        let [main, hints, status] =
-            Layout::vertical([Constraint::Min(5), Constraint::Length(1), Constraint::Length(1)]).areas(area);
+        let [main, hints, status] = Layout::vertical([
+            Constraint::Min(5),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
         let content = if self.sidebar {
             let [side, content] =
-                Layout::horizontal([Constraint::Length(SIDEBAR_WIDTH), Constraint::Min(20)]).areas(main);
-            widgets::sidebar(frame, side, self.current_screen(), &self.job_table, &self.theme);
+                Layout::horizontal([Constraint::Length(SIDEBAR_WIDTH), Constraint::Min(20)])
+                    .areas(main);
+            widgets::sidebar(
+                frame,
+                side,
+                self.current_screen(),
+                &self.job_table,
+                &self.theme,
+            );
             content
         } else {
             main
         };
-        frame.render_widget(ratatui::widgets::Block::default().style(self.theme.base), content);
-        let ctx = DrawCtx { theme: &self.theme, keymap: &self.keymap, job_table: &self.job_table };
+        frame.render_widget(
+            ratatui::widgets::Block::default().style(self.theme.base),
+            content,
+        );
+        let ctx = DrawCtx {
+            theme: &self.theme,
+            keymap: &self.keymap,
+            job_table: &self.job_table,
+        };
         self.screens[self.current].draw(frame, content, &ctx);
-        widgets::hint_bar(frame, hints, self.current_screen(), &self.keymap, &self.theme);
+        widgets::hint_bar(
+            frame,
+            hints,
+            self.current_screen(),
+            &self.keymap,
+            &self.theme,
+        );
         widgets::status_line(
             frame,
             status,
@@ -361,11 +435,18 @@ impl App {
     fn draw_popup(&self, frame: &mut Frame, area: Rect) {
         match &self.popup {
             None => {}
-            Some(Popup::Help { scroll }) => {
-                popups::draw_help(frame, area, self.current_screen(), *scroll, &self.keymap, &self.theme)
-            }
+            Some(Popup::Help { scroll }) => popups::draw_help(
+                frame,
+                area,
+                self.current_screen(),
+                *scroll,
+                &self.keymap,
+                &self.theme,
+            ),
             Some(Popup::Palette(p)) => p.draw(frame, area, &self.keymap, &self.theme),
-            Some(Popup::ConfirmQuit { running }) => popups::draw_confirm_quit(frame, area, *running, &self.theme),
+            Some(Popup::ConfirmQuit { running }) => {
+                popups::draw_confirm_quit(frame, area, *running, &self.theme)
+            }
         }
     }
 }

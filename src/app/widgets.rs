@@ -73,12 +73,23 @@ pub fn sidebar(frame: &mut Frame, area: Rect, current: ScreenId, jobs: &JobTable
             if *s == ScreenId::Jobs && running > 0 {
                 label.push_str(&format!(" ({running})"));
             }
-            let label = format!(" {:<w$}", fit_right(&label, area.width as usize - 2), w = area.width as usize - 2);
-            let style = if *s == current { theme.sidebar_active } else { theme.sidebar };
+            let label = format!(
+                " {:<w$}",
+                fit_right(&label, area.width as usize - 2),
+                w = area.width as usize - 2
+            );
+            let style = if *s == current {
+                theme.sidebar_active
+            } else {
+                theme.sidebar
+            };
             Line::from(Span::styled(label, style))
         })
         .collect();
-    let block = Block::default().borders(Borders::RIGHT).border_style(theme.border).style(theme.sidebar);
+    let block = Block::default()
+        .borders(Borders::RIGHT)
+        .border_style(theme.border)
+        .style(theme.sidebar);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
@@ -91,7 +102,9 @@ pub fn hint_bar(frame: &mut Frame, area: Rect, screen: ScreenId, keymap: &Keymap
     let mut spans = vec![Span::styled(" ", theme.hint_text)];
     let mut used = 1;
     for c in ordered.filter(|c| !c.hint.is_empty()) {
-        let Some(key) = keymap.first(c.id) else { continue };
+        let Some(key) = keymap.first(c.id) else {
+            continue;
+        };
         let w = key.width() + 1 + c.hint.width() + 2;
         if used + w > area.width as usize {
             break;
@@ -100,7 +113,10 @@ pub fn hint_bar(frame: &mut Frame, area: Rect, screen: ScreenId, keymap: &Keymap
         spans.push(Span::styled(key, theme.hint_key));
         spans.push(Span::styled(format!(" {}  ", c.hint), theme.hint_text));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.hint_text), area);
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(theme.hint_text),
+        area,
+    );
 }
 
 /// A status message and when it was set.
@@ -128,8 +144,15 @@ pub fn status_line(
     let running: Vec<_> = jobs.running().collect();
     if let Some(j) = running.last() {
         let pct = j.percent().map(|p| format!(" {p}%")).unwrap_or_default();
-        let more = if running.len() > 1 { format!(" +{}", running.len() - 1) } else { String::new() };
-        let cancel = keymap.first("jobs.cancel_latest").map(|k| format!("  {k} cancel")).unwrap_or_default();
+        let more = if running.len() > 1 {
+            format!(" +{}", running.len() - 1)
+        } else {
+            String::new()
+        };
+        let cancel = keymap
+            .first("jobs.cancel_latest")
+            .map(|k| format!("  {k} cancel"))
+            .unwrap_or_default();
         right = format!("⟳ {}{pct}{more}{cancel} ", j.name);
     }
     let left = format!(" {project} ");
@@ -150,7 +173,10 @@ pub fn status_line(
         let pad = room.saturating_sub(text.width());
         spans.push(Span::styled(format!(" {text}{:pad$}", ""), style));
     } else {
-        spans.push(Span::styled(format!("{:w$}", "", w = room + 1), theme.status));
+        spans.push(Span::styled(
+            format!("{:w$}", "", w = room + 1),
+            theme.status,
+        ));
     }
     spans.push(Span::styled(right, theme.accent));
     frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.status), area);
@@ -162,7 +188,10 @@ mod tests {
 
     #[test]
     fn fitting_keeps_the_informative_end() {
-        assert_eq!(fit_left("f:app/Controllers/UserController.php", 20), "…/UserController.php");
+        assert_eq!(
+            fit_left("f:app/Controllers/UserController.php", 20),
+            "…/UserController.php"
+        );
         assert_eq!(fit_left("short", 20), "short");
         assert_eq!(fit_right("hello world", 6), "hello…");
         assert_eq!(fit_left("日本語のファイル", 7).width(), 7);

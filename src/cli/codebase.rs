@@ -63,9 +63,17 @@ pub enum CodebaseCommand {
 pub fn run(cmd: CodebaseCommand) -> anyhow::Result<i32> {
     match cmd {
         CodebaseCommand::Import { paths, common } => import_cmd(paths, common),
-        CodebaseCommand::List { limit, after, common } => list_cmd(limit, after, common),
+        CodebaseCommand::List {
+            limit,
+            after,
+            common,
+        } => list_cmd(limit, after, common),
         CodebaseCommand::Show { id, common } => show_cmd(id, common),
-        CodebaseCommand::Search { query, limit, common } => search_cmd(&query, limit, common),
+        CodebaseCommand::Search {
+            query,
+            limit,
+            common,
+        } => search_cmd(&query, limit, common),
     }
 }
 
@@ -81,7 +89,11 @@ pub fn author(store: &crate::store::Store) -> String {
 fn import_cmd(paths: Vec<PathBuf>, common: Common) -> anyhow::Result<i32> {
     let project = Project::locate(&common.project)?;
     let mut store = project.open_store(true)?;
-    let paths = if paths.is_empty() { vec![project.root.clone()] } else { paths };
+    let paths = if paths.is_empty() {
+        vec![project.root.clone()]
+    } else {
+        paths
+    };
     let who = author(&store);
     let report = import::import(&project, &mut store, &paths, &who, &stderr_progress())?;
     if common.json {
@@ -133,14 +145,20 @@ struct Shown {
 
 fn show_cmd(id: i64, common: Common) -> anyhow::Result<i32> {
     let store = Project::locate(&common.project)?.open_store(false)?;
-    let (Some(rec), Some(summary)) = (codebase::get(store.conn(), id)?, codebase::summary(store.conn(), id)?) else {
+    let (Some(rec), Some(summary)) = (
+        codebase::get(store.conn(), id)?,
+        codebase::summary(store.conn(), id)?,
+    ) else {
         eprintln!("devsky: no codebase record with id {id}. `devsky codebase list` shows the ids.");
         return Ok(1);
     };
     if common.json {
         let (body, body_base64) = match &rec.body {
             Body::Text(t) => (Some(t.clone()), None),
-            Body::Binary(b) => (None, Some(base64::engine::general_purpose::STANDARD.encode(b))),
+            Body::Binary(b) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(b)),
+            ),
         };
         return print_json(&Shown {
             summary,
@@ -154,12 +172,35 @@ fn show_cmd(id: i64, common: Common) -> anyhow::Result<i32> {
         .map(|_| 0);
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "id:       {} ({} area)", rec.id, Area::of(rec.id).label())?;
+    writeln!(
+        out,
+        "id:       {} ({} area)",
+        rec.id,
+        Area::of(rec.id).label()
+    )?;
     writeln!(out, "name:     {}", rec.name)?;
-    writeln!(out, "kind:     {}   version: {}   status: {}", rec.kind, rec.version, rec.status)?;
-    writeln!(out, "package:  {}", if rec.package.is_empty() { "-" } else { &rec.package })?;
+    writeln!(
+        out,
+        "kind:     {}   version: {}   status: {}",
+        rec.kind, rec.version, rec.status
+    )?;
+    writeln!(
+        out,
+        "package:  {}",
+        if rec.package.is_empty() {
+            "-"
+        } else {
+            &rec.package
+        }
+    )?;
     writeln!(out, "authors:  {}", rec.authors)?;
-    writeln!(out, "size:     {} ({} bytes)   blake3: {}", human_size(rec.size), rec.size, rec.hash)?;
+    writeln!(
+        out,
+        "size:     {} ({} bytes)   blake3: {}",
+        human_size(rec.size),
+        rec.size,
+        rec.hash
+    )?;
     writeln!(out)?;
     match &rec.body {
         Body::Text(t) => {
@@ -168,29 +209,52 @@ fn show_cmd(id: i64, common: Common) -> anyhow::Result<i32> {
                 writeln!(out)?;
             }
         }
-        Body::Binary(b) => writeln!(out, "(binary, {} bytes; use --json for its base64)", b.len())?,
+        Body::Binary(b) => writeln!(
+            out,
+            "(binary, {} bytes; use --json for its base64)",
+            b.len()
+        )?,
     }
     Ok(0)
 }
 
 fn search_cmd(query: &str, limit: usize, common: Common) -> anyhow::Result<i32> {
     let store = Project::locate(&common.project)?.open_store(false)?;
-    let res = codebase::search(store.conn(), query, limit).map_err(|e| {
-        anyhow::anyhow!("search {query:?} failed: {e}. Plain words always work; check quotes and operators.")
+    let mut res = codebase::search(store.conn(), query, limit).map_err(|e| {
+        anyhow::anyhow!(
+            "search {query:?} failed: {e}. Plain words always work; check quotes and operators."
+        )
     })?;
+    let terms = codebase::query_terms(query);
+    for hit in res.hits.iter_mut().filter(|h| !h.snippet_checked) {
+        hit.snippet = codebase::snippet_for(store.conn(), hit.id, &terms)?;
+    }
     if common.json {
         return print_json(&res).map(|_| 0);
     }
     let tty = std::io::stdout().is_terminal();
-    let (open, close) = if tty { ("\x1b[1;31m", "\x1b[0m") } else { ("[", "]") };
+    let (open, close) = if tty {
+        ("\x1b[1;31m", "\x1b[0m")
+    } else {
+        ("[", "]")
+    };
     let mut out = std::io::stdout().lock();
     for h in &res.hits {
         writeln!(out, "{:>7}  {}", h.id, h.name)?;
         if !h.snippet.is_empty() {
-            writeln!(out, "         {}", codebase::snippet_marked(&h.snippet, open, close))?;
+            writeln!(
+                out,
+                "         {}",
+                codebase::snippet_marked(&h.snippet, open, close)
+            )?;
         }
     }
     let more = if res.total_capped { "more than " } else { "" };
-    writeln!(out, "{} shown of {more}{} matching", res.hits.len(), res.total)?;
+    writeln!(
+        out,
+        "{} shown of {more}{} matching",
+        res.hits.len(),
+        res.total
+    )?;
     Ok(0)
 }

@@ -26,13 +26,22 @@ pub struct DemoArgs {
 pub fn run(args: DemoArgs, theme: Option<String>) -> anyhow::Result<i32> {
     let dir = match args.dir {
         Some(d) => d,
-        None => tempfile::Builder::new().prefix("devsky-demo-").tempdir()?.keep(),
+        None => tempfile::Builder::new()
+            .prefix("devsky-demo-")
+            .tempdir()?
+            .keep(),
     };
     let stats = demo::write_sample_project(&dir, args.files)?;
     let mut project = Project::locate(&dir)?;
     project.root = dir.canonicalize()?;
     let mut store = project.open_store(true)?;
-    let report = import::import(&project, &mut store, std::slice::from_ref(&project.root), "demo", &stderr_progress())?;
+    let report = import::import(
+        &project,
+        &mut store,
+        std::slice::from_ref(&project.root),
+        "demo",
+        &stderr_progress(),
+    )?;
     drop(store);
     if args.json {
         print_json(&serde_json::json!({
@@ -52,5 +61,11 @@ pub fn run(args: DemoArgs, theme: Option<String>) -> anyhow::Result<i32> {
     if args.no_open {
         return Ok(0);
     }
-    crate::app::run_tui(&project.root, crate::app::TuiOptions { theme, exit_after_first_frame: false })
+    crate::app::run_tui(
+        &project.root,
+        crate::app::TuiOptions {
+            theme,
+            exit_after_first_frame: false,
+        },
+    )
 }

@@ -32,7 +32,10 @@ pub fn run(args: InitArgs) -> anyhow::Result<i32> {
             "version": version,
         }))?;
     } else if existed {
-        println!("{} already has a devsky store (version {version}).", project.root.display());
+        println!(
+            "{} already has a devsky store (version {version}).",
+            project.root.display()
+        );
     } else {
         println!("Made a devsky store in {}.", store.path().display());
     }

@@ -36,7 +36,13 @@ pub fn run(args: KeysArgs) -> anyhow::Result<i32> {
         super::output::print_json(&actions)?;
     } else {
         for a in actions {
-            println!("{:<22} {:<10} {:<18} {}", a.id, a.scope, a.keys.join(" "), a.title);
+            println!(
+                "{:<22} {:<10} {:<18} {}",
+                a.id,
+                a.scope,
+                a.keys.join(" "),
+                a.title
+            );
         }
     }
     Ok(0)

@@ -54,10 +54,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         None => {
             let path = cli.path.unwrap_or_else(|| PathBuf::from("."));
-            crate::app::run_tui(&path, crate::app::TuiOptions {
-                theme: cli.theme,
-                exit_after_first_frame: cli.exit_after_first_frame,
-            })
+            crate::app::run_tui(
+                &path,
+                crate::app::TuiOptions {
+                    theme: cli.theme,
+                    exit_after_first_frame: cli.exit_after_first_frame,
+                },
+            )
         }
         Some(Command::Init(a)) => init::run(a),
         Some(Command::Codebase(c)) => codebase::run(c),

@@ -20,7 +20,10 @@ pub fn stderr_progress() -> Progress {
         return Progress::silent();
     }
     Progress::new(0, |ev| {
-        if let JobEvent::Progress { done, total, what, .. } = ev {
+        if let JobEvent::Progress {
+            done, total, what, ..
+        } = ev
+        {
             let line = match total {
                 Some(t) if t > 0 => format!("{what}: {done}/{t} ({}%)", done * 100 / t),
                 _ => format!("{what}: {done}"),
@@ -36,4 +39,3 @@ pub fn stderr_progress() -> Progress {
 }
 
 pub use crate::engine::units::human_size;
-

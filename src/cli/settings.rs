@@ -22,11 +22,24 @@ pub enum SettingsCommand {
     /// Print every setting.
     List(Where),
     /// Print one setting.
-    Get { key: String, #[command(flatten)] at: Where },
+    Get {
+        key: String,
+        #[command(flatten)]
+        at: Where,
+    },
     /// Set a setting (for example `theme dark`).
-    Set { key: String, value: String, #[command(flatten)] at: Where },
+    Set {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        at: Where,
+    },
     /// Remove a setting.
-    Unset { key: String, #[command(flatten)] at: Where },
+    Unset {
+        key: String,
+        #[command(flatten)]
+        at: Where,
+    },
 }
 
 pub fn run(cmd: SettingsCommand) -> anyhow::Result<i32> {

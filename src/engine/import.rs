@@ -55,13 +55,22 @@ impl ImportReport {
 }
 
 /// The files under `paths` that an import would take, relative to the project root.
-pub fn collect_files(project: &Project, paths: &[PathBuf]) -> anyhow::Result<(Vec<String>, Vec<Skipped>)> {
+pub fn collect_files(
+    project: &Project,
+    paths: &[PathBuf],
+) -> anyhow::Result<(Vec<String>, Vec<Skipped>)> {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     for p in paths {
-        let abs = p.canonicalize().with_context(|| format!("cannot import {}: no such file or folder", p.display()))?;
+        let abs = p
+            .canonicalize()
+            .with_context(|| format!("cannot import {}: no such file or folder", p.display()))?;
         if project.relative(&abs).is_none() {
-            bail!("{} is outside the project {}", p.display(), project.root.display());
+            bail!(
+                "{} is outside the project {}",
+                p.display(),
+                project.root.display()
+            );
         }
         let mut walk = ignore::WalkBuilder::new(&abs);
         walk.hidden(false)
@@ -70,23 +79,35 @@ pub fn collect_files(project: &Project, paths: &[PathBuf]) -> anyhow::Result<(Ve
             .add_custom_ignore_filename(".devskyignore")
             .filter_entry(|e| {
                 let n = e.file_name();
-                !(e.depth() > 0 && e.file_type().is_some_and(|t| t.is_dir()) && (n == ".git" || n == STATE_DIR))
+                !(e.depth() > 0
+                    && e.file_type().is_some_and(|t| t.is_dir())
+                    && (n == ".git" || n == STATE_DIR))
             });
         for entry in walk.build() {
             let entry = match entry {
                 Ok(e) => e,
                 Err(err) => {
-                    skipped.push(Skipped { path: String::new(), reason: err.to_string() });
+                    skipped.push(Skipped {
+                        path: String::new(),
+                        reason: err.to_string(),
+                    });
                     continue;
                 }
             };
-            let Some(ft) = entry.file_type() else { continue };
-            let Some(rel) = project.relative(entry.path()) else { continue };
+            let Some(ft) = entry.file_type() else {
+                continue;
+            };
+            let Some(rel) = project.relative(entry.path()) else {
+                continue;
+            };
             if rel.split('/').any(|c| c == STATE_DIR || c == ".git") {
                 continue;
             }
             if ft.is_symlink() {
-                skipped.push(Skipped { path: rel, reason: "symbolic link (not followed)".into() });
+                skipped.push(Skipped {
+                    path: rel,
+                    reason: "symbolic link (not followed)".into(),
+                });
             } else if ft.is_file() {
                 files.push(rel);
             }
@@ -107,7 +128,11 @@ pub fn import(
 ) -> anyhow::Result<ImportReport> {
     progress.set(0, None, "scanning");
     let (files, skipped) = collect_files(project, paths)?;
-    let mut report = ImportReport { skipped, complete: true, ..Default::default() };
+    let mut report = ImportReport {
+        skipped,
+        complete: true,
+        ..Default::default()
+    };
     let total = files.len() as u64;
     for (n, chunk) in files.chunks(BATCH).enumerate() {
         if progress.is_cancelled() {
@@ -115,15 +140,20 @@ pub fn import(
             progress.log(format!("cancelled after {} of {} files", n * BATCH, total));
             return Ok(report);
         }
-        let bodies: Vec<(String, Result<Body, String>)> =
-            chunk.iter().map(|rel| (rel.clone(), read_body(&project.root.join(rel)))).collect();
+        let bodies: Vec<(String, Result<Body, String>)> = chunk
+            .iter()
+            .map(|rel| (rel.clone(), read_body(&project.root.join(rel))))
+            .collect();
         let t = now();
         store.write(|tx| {
             for (rel, body) in &bodies {
                 let body = match body {
                     Ok(b) => b,
                     Err(reason) => {
-                        report.skipped.push(Skipped { path: rel.clone(), reason: reason.clone() });
+                        report.skipped.push(Skipped {
+                            path: rel.clone(),
+                            reason: reason.clone(),
+                        });
                         continue;
                     }
                 };
@@ -164,7 +194,9 @@ fn read_body(path: &Path) -> Result<Body, String> {
     if meta.len() > MAX_FILE_SIZE {
         return Err(format!("larger than {} MiB", MAX_FILE_SIZE / 1024 / 1024));
     }
-    std::fs::read(path).map(Body::from_bytes).map_err(|e| e.to_string())
+    std::fs::read(path)
+        .map(Body::from_bytes)
+        .map_err(|e| e.to_string())
 }
 
 /// Whether an error came from cancelling.
@@ -202,27 +234,64 @@ mod tests {
     fn import_skips_ignored_and_updates_changed() {
         let (_d, p) = project();
         let mut store = p.open_store(false).unwrap();
-        let r = import(&p, &mut store, std::slice::from_ref(&p.root), "ann", &Progress::silent()).unwrap();
-        let names: Vec<String> = codebase::list(store.conn(), 0, 100).unwrap().into_iter().map(|s| s.name).collect();
+        let r = import(
+            &p,
+            &mut store,
+            std::slice::from_ref(&p.root),
+            "ann",
+            &Progress::silent(),
+        )
+        .unwrap();
+        let names: Vec<String> = codebase::list(store.conn(), 0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
         assert_eq!(
             names,
-            ["f:.devskyignore", "f:.gitignore", "f:app/User.php", "f:img/logo.png", "f:index.php"]
+            [
+                "f:.devskyignore",
+                "f:.gitignore",
+                "f:app/User.php",
+                "f:img/logo.png",
+                "f:index.php"
+            ]
         );
         assert_eq!((r.added, r.updated, r.unchanged), (5, 0, 0));
         assert!(r.skipped.iter().any(|s| s.path == "link"));
         std::fs::write(p.root.join("index.php"), "<?php echo 'changed';").unwrap();
-        let r = import(&p, &mut store, std::slice::from_ref(&p.root), "bob", &Progress::silent()).unwrap();
+        let r = import(
+            &p,
+            &mut store,
+            std::slice::from_ref(&p.root),
+            "bob",
+            &Progress::silent(),
+        )
+        .unwrap();
         assert_eq!((r.added, r.updated, r.unchanged), (0, 1, 4));
-        let id = codebase::find_by_name(store.conn(), "f:index.php").unwrap().unwrap().0;
+        let id = codebase::find_by_name(store.conn(), "f:index.php")
+            .unwrap()
+            .unwrap()
+            .0;
         let rec = codebase::get(store.conn(), id).unwrap().unwrap();
-        assert_eq!((rec.version.as_str(), rec.authors.as_str()), ("2", "ann+bob"));
+        assert_eq!(
+            (rec.version.as_str(), rec.authors.as_str()),
+            ("2", "ann+bob")
+        );
     }
 
     #[test]
     fn paths_outside_the_project_are_refused() {
         let (_d, p) = project();
         let mut store = p.open_store(false).unwrap();
-        let err = import(&p, &mut store, &[PathBuf::from("/tmp")], "x", &Progress::silent()).unwrap_err();
+        let err = import(
+            &p,
+            &mut store,
+            &[PathBuf::from("/tmp")],
+            "x",
+            &Progress::silent(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("outside the project"), "{err}");
     }
 
@@ -232,7 +301,14 @@ mod tests {
         let mut store = p.open_store(false).unwrap();
         let progress = Progress::silent();
         progress.token().cancel();
-        let r = import(&p, &mut store, std::slice::from_ref(&p.root), "x", &progress).unwrap();
+        let r = import(
+            &p,
+            &mut store,
+            std::slice::from_ref(&p.root),
+            "x",
+            &progress,
+        )
+        .unwrap();
         assert!(!r.complete);
         assert!(r.summary().contains("partial"));
     }

@@ -24,10 +24,24 @@ pub enum Outcome {
 /// What a job reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobEvent {
-    Started { id: JobId, name: String },
-    Progress { id: JobId, done: u64, total: Option<u64>, what: String },
-    Log { id: JobId, line: String },
-    Finished { id: JobId, outcome: Outcome },
+    Started {
+        id: JobId,
+        name: String,
+    },
+    Progress {
+        id: JobId,
+        done: u64,
+        total: Option<u64>,
+        what: String,
+    },
+    Log {
+        id: JobId,
+        line: String,
+    },
+    Finished {
+        id: JobId,
+        outcome: Outcome,
+    },
 }
 
 /// The error a cancelled operation returns.
@@ -75,12 +89,20 @@ impl Progress {
             }
             *last = Some(Instant::now());
         }
-        (self.sink)(JobEvent::Progress { id: self.id, done, total, what: what.to_string() });
+        (self.sink)(JobEvent::Progress {
+            id: self.id,
+            done,
+            total,
+            what: what.to_string(),
+        });
     }
 
     /// Add a line to the job's log.
     pub fn log(&self, line: impl Into<String>) {
-        (self.sink)(JobEvent::Log { id: self.id, line: line.into() });
+        (self.sink)(JobEvent::Log {
+            id: self.id,
+            line: line.into(),
+        });
     }
 
     /// Whether cancellation was asked for.
@@ -90,7 +112,11 @@ impl Progress {
 
     /// `Err(Cancelled)` once cancellation was asked for: use with `?` between steps.
     pub fn check(&self) -> Result<(), Cancelled> {
-        if self.is_cancelled() { Err(Cancelled) } else { Ok(()) }
+        if self.is_cancelled() {
+            Err(Cancelled)
+        } else {
+            Ok(())
+        }
     }
 
     /// The token that cancels this operation.
@@ -108,8 +134,16 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    pub fn new(runtime: tokio::runtime::Handle, sink: impl Fn(JobEvent) + Send + Sync + 'static) -> Jobs {
-        Jobs { runtime, sink: Arc::new(sink), next: AtomicU64::new(1), tokens: Mutex::new(Vec::new()) }
+    pub fn new(
+        runtime: tokio::runtime::Handle,
+        sink: impl Fn(JobEvent) + Send + Sync + 'static,
+    ) -> Jobs {
+        Jobs {
+            runtime,
+            sink: Arc::new(sink),
+            next: AtomicU64::new(1),
+            tokens: Mutex::new(Vec::new()),
+        }
     }
 
     /// Run a blocking (CPU or disk bound) operation as a job. Its `Ok` string is the
@@ -126,8 +160,14 @@ impl Jobs {
             cancel: CancellationToken::new(),
             last: Arc::new(Mutex::new(None)),
         };
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).push((id, progress.token()));
-        sink(JobEvent::Started { id, name: name.to_string() });
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((id, progress.token()));
+        sink(JobEvent::Started {
+            id,
+            name: name.to_string(),
+        });
         self.runtime.spawn_blocking(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&progress)));
             let outcome = match result {
@@ -152,7 +192,10 @@ impl Jobs {
 
     /// Forget a finished job's token.
     pub fn forget(&self, id: JobId) {
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).retain(|(j, _)| *j != id);
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(j, _)| *j != id);
     }
 }
 
@@ -162,13 +205,18 @@ mod tests {
     use std::sync::mpsc;
 
     fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap()
     }
 
     fn wait_finished(rx: &mpsc::Receiver<JobEvent>) -> (Vec<JobEvent>, Outcome) {
         let mut seen = Vec::new();
         loop {
-            let ev = rx.recv_timeout(Duration::from_secs(10)).expect("job did not finish");
+            let ev = rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("job did not finish");
             if let JobEvent::Finished { outcome, .. } = &ev {
                 return (seen, outcome.clone());
             }
@@ -191,8 +239,14 @@ mod tests {
         let (seen, outcome) = wait_finished(&rx);
         assert_eq!(outcome, Outcome::Done("ten".into()));
         assert!(matches!(seen[0], JobEvent::Started { .. }));
-        assert!(seen.iter().any(|e| matches!(e, JobEvent::Progress { done: 10, .. })));
-        assert!(seen.iter().any(|e| matches!(e, JobEvent::Log { line, .. } if line == "counted")));
+        assert!(
+            seen.iter()
+                .any(|e| matches!(e, JobEvent::Progress { done: 10, .. }))
+        );
+        assert!(
+            seen.iter()
+                .any(|e| matches!(e, JobEvent::Log { line, .. } if line == "counted"))
+        );
     }
 
     #[test]

@@ -19,13 +19,19 @@ impl Project {
     /// The project that `path` belongs to. `path` must be an existing folder.
     pub fn locate(path: &Path) -> anyhow::Result<Project> {
         if !path.exists() {
-            bail!("{} does not exist. Give the path of a project folder.", path.display());
+            bail!(
+                "{} does not exist. Give the path of a project folder.",
+                path.display()
+            );
         }
         let abs = path
             .canonicalize()
             .with_context(|| format!("cannot resolve {}", path.display()))?;
         if !abs.is_dir() {
-            bail!("{} is not a folder. Give the path of a project folder.", path.display());
+            bail!(
+                "{} is not a folder. Give the path of a project folder.",
+                path.display()
+            );
         }
         let root = abs
             .ancestors()
@@ -48,8 +54,10 @@ impl Project {
     /// `path` relative to the root, `/`-separated, or None when it is outside the project.
     pub fn relative(&self, path: &Path) -> Option<String> {
         let rel = path.strip_prefix(&self.root).ok()?;
-        let parts: Vec<String> =
-            rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
         Some(parts.join("/"))
     }
 }
@@ -63,7 +71,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir_all(root.join("a/b")).unwrap();
-        assert_eq!(Project::locate(&root.join("a/b")).unwrap().root, root.join("a/b"));
+        assert_eq!(
+            Project::locate(&root.join("a/b")).unwrap().root,
+            root.join("a/b")
+        );
         Store::open_project(&root, true).unwrap();
         let p = Project::locate(&root.join("a/b")).unwrap();
         assert_eq!(p.root, root);
@@ -73,7 +84,9 @@ mod tests {
 
     #[test]
     fn missing_path_and_file_path_are_clear_errors() {
-        let err = Project::locate(Path::new("/no/such/place")).unwrap_err().to_string();
+        let err = Project::locate(Path::new("/no/such/place"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not exist"), "{err}");
         let f = tempfile::NamedTempFile::new().unwrap();
         let err = Project::locate(f.path()).unwrap_err().to_string();

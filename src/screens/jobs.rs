@@ -43,7 +43,14 @@ fn describe(j: &JobInfo) -> String {
         Some((_, Outcome::Failed(e))) => e.clone(),
         Some((_, Outcome::Cancelled)) => "cancelled".into(),
     };
-    format!("#{:<3} {:<10} {:<9} {:>6.1}s  {}", j.id, j.name, j.state(), secs, tail)
+    format!(
+        "#{:<3} {:<10} {:<9} {:>6.1}s  {}",
+        j.id,
+        j.name,
+        j.state(),
+        secs,
+        tail
+    )
 }
 
 impl Screen for JobsScreen {
@@ -55,7 +62,8 @@ impl Screen for JobsScreen {
         let t = ctx.theme;
         let jobs = &ctx.job_table.jobs;
         self.selected = self.selected.min(jobs.len().saturating_sub(1));
-        let [top, bottom] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+        let [top, bottom] =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(t.border_focus)
@@ -93,14 +101,24 @@ impl Screen for JobsScreen {
             .get(self.selected)
             .map(|j| {
                 let h = bottom.height.saturating_sub(2) as usize;
-                j.log.iter().skip(j.log.len().saturating_sub(h)).map(|l| Line::from(l.as_str())).collect()
+                j.log
+                    .iter()
+                    .skip(j.log.len().saturating_sub(h))
+                    .map(|l| Line::from(l.as_str()))
+                    .collect()
             })
             .unwrap_or_default();
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(t.border)
             .title(Span::styled(" Log ", t.title));
-        frame.render_widget(Paragraph::new(log).wrap(Wrap { trim: false }).block(block).style(t.base), bottom);
+        frame.render_widget(
+            Paragraph::new(log)
+                .wrap(Wrap { trim: false })
+                .block(block)
+                .style(t.base),
+            bottom,
+        );
     }
 
     fn command(&mut self, id: &str, ctx: &mut Ctx) -> bool {
@@ -111,7 +129,12 @@ impl Screen for JobsScreen {
             "nav.top" => self.selected = 0,
             "nav.bottom" => self.selected = n.saturating_sub(1),
             "jobs.cancel" => {
-                let Some(job) = ctx.job_table.jobs.get(self.selected).filter(|j| j.running()) else {
+                let Some(job) = ctx
+                    .job_table
+                    .jobs
+                    .get(self.selected)
+                    .filter(|j| j.running())
+                else {
                     return false;
                 };
                 ctx.jobs.cancel(job.id);
@@ -137,6 +160,9 @@ mod tests {
     #[test]
     fn bar_has_fixed_width() {
         assert_eq!(super::bar(Some(50), 10), "█████░░░░░  50%");
-        assert_eq!(super::bar(Some(100), 4).chars().count(), super::bar(Some(0), 4).chars().count());
+        assert_eq!(
+            super::bar(Some(100), 4).chars().count(),
+            super::bar(Some(0), 4).chars().count()
+        );
     }
 }

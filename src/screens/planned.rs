@@ -34,12 +34,25 @@ impl Screen for Planned {
             Line::default(),
             Line::from(Span::styled(strings::PLANNED_INTRO, t.dim)),
         ];
-        lines.extend(points.iter().map(|p| Line::from(vec![Span::styled("  • ", t.dim), Span::styled(*p, t.base)])));
+        lines.extend(
+            points
+                .iter()
+                .map(|p| Line::from(vec![Span::styled("  • ", t.dim), Span::styled(*p, t.base)])),
+        );
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(t.border)
-            .title(Span::styled(format!(" {} · planned ", self.id.title()), t.title));
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block).style(t.base), area);
+            .title(Span::styled(
+                format!(" {} · planned ", self.id.title()),
+                t.title,
+            ));
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(block)
+                .style(t.base),
+            area,
+        );
     }
 
     fn command(&mut self, _id: &str, _ctx: &mut Ctx) -> bool {

@@ -6,16 +6,17 @@
 //! always go to the floating area.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+pub use super::search::{
+    COUNT_CAP, Hit, MATCH_END, MATCH_START, SNIPPET_HITS, SearchResults, fts_query, query_terms,
+    search, snippet_for, snippet_marked, snippet_parts,
+};
 use serde::Serialize;
 
 /// Highest id of the fixed area.
 pub const FIXED_AREA_MAX: i64 = 50_000;
 /// Prefix of a file record's name.
 pub const FILE_PREFIX: &str = "f:";
-/// Marks the start of a matched term in a search snippet.
-pub const MATCH_START: char = '\u{2}';
-/// Marks the end of a matched term in a search snippet.
-pub const MATCH_END: char = '\u{3}';
 
 /// Which area an id belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,7 +28,11 @@ pub enum Area {
 
 impl Area {
     pub fn of(id: i64) -> Area {
-        if id <= FIXED_AREA_MAX { Area::Fixed } else { Area::Floating }
+        if id <= FIXED_AREA_MAX {
+            Area::Fixed
+        } else {
+            Area::Floating
+        }
     }
     pub fn label(self) -> &'static str {
         match self {
@@ -107,27 +112,6 @@ pub struct Summary {
     pub updated: i64,
 }
 
-/// One search hit.
-#[derive(Debug, Clone, Serialize)]
-pub struct Hit {
-    pub id: i64,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    pub kind: String,
-    /// Text around the match; matched terms between [`MATCH_START`] and [`MATCH_END`].
-    pub snippet: String,
-    pub rank: f64,
-}
-
-/// Results of a search: the best hits and how many matched in all (capped).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SearchResults {
-    pub total: usize,
-    pub total_capped: bool,
-    pub hits: Vec<Hit>,
-}
-
 /// The file path of a record name (`f:src/a.php` -> `src/a.php`).
 pub fn file_path(name: &str) -> Option<String> {
     name.strip_prefix(FILE_PREFIX).map(str::to_string)
@@ -161,14 +145,23 @@ pub fn count(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Every id in ascending order (8 bytes a record: cheap even for millions).
+///
+/// Read from the name index, not the table: the table's pages hold the bodies, so walking
+/// it would read the whole codebase from disk just to list ids.
 pub fn all_ids(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached("SELECT id FROM _dev_codebase ORDER BY id")?;
-    stmt.query_map([], |r| r.get(0))?.collect()
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM _dev_codebase INDEXED BY _dev_codebase_name")?;
+    let mut ids = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// Summaries of the records with `lo <= id <= hi`, ascending.
 pub fn summaries_between(conn: &Connection, lo: i64, hi: i64) -> rusqlite::Result<Vec<Summary>> {
-    let sql = format!("SELECT {SUMMARY_COLS} FROM _dev_codebase WHERE id BETWEEN ?1 AND ?2 ORDER BY id");
+    let sql =
+        format!("SELECT {SUMMARY_COLS} FROM _dev_codebase WHERE id BETWEEN ?1 AND ?2 ORDER BY id");
     let mut stmt = conn.prepare_cached(&sql)?;
     stmt.query_map(params![lo, hi], summary_row)?.collect()
 }
@@ -178,7 +171,8 @@ pub fn list(conn: &Connection, after: i64, limit: i64) -> rusqlite::Result<Vec<S
     let sql =
         format!("SELECT {SUMMARY_COLS} FROM _dev_codebase WHERE id > ?1 ORDER BY id LIMIT ?2");
     let mut stmt = conn.prepare_cached(&sql)?;
-    stmt.query_map(params![after, limit], summary_row)?.collect()
+    stmt.query_map(params![after, limit], summary_row)?
+        .collect()
 }
 
 /// The summary of one record.
@@ -221,7 +215,10 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Record>> {
 }
 
 /// The newest record with this exact name.
-pub fn find_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<(i64, String, String)>> {
+pub fn find_by_name(
+    conn: &Connection,
+    name: &str,
+) -> rusqlite::Result<Option<(i64, String, String)>> {
     conn.query_row(
         "SELECT id, version, hash FROM _dev_codebase WHERE name = ?1 ORDER BY id DESC LIMIT 1",
         [name],
@@ -258,7 +255,12 @@ pub fn insert(tx: &Transaction, rec: &NewRecord, now: i64) -> rusqlite::Result<i
 }
 
 /// Add a record with a given id (fixed area records, imports).
-pub fn insert_with_id(tx: &Transaction, id: i64, rec: &NewRecord, now: i64) -> rusqlite::Result<()> {
+pub fn insert_with_id(
+    tx: &Transaction,
+    id: i64,
+    rec: &NewRecord,
+    now: i64,
+) -> rusqlite::Result<()> {
     let (text, data) = split_body(&rec.body);
     let mut stmt = tx.prepare_cached(
         "INSERT INTO _dev_codebase(id, name, kind, version, body, data, size, hash, authors,
@@ -282,17 +284,34 @@ pub fn insert_with_id(tx: &Transaction, id: i64, rec: &NewRecord, now: i64) -> r
 }
 
 /// Replace a record's body, bumping its version and adding `author` to its authors.
-pub fn update_body(tx: &Transaction, id: i64, body: &Body, author: &str, now: i64) -> rusqlite::Result<()> {
+pub fn update_body(
+    tx: &Transaction,
+    id: i64,
+    body: &Body,
+    author: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
     let (text, data) = split_body(body);
-    let authors: String =
-        tx.query_row("SELECT authors FROM _dev_codebase WHERE id = ?1", [id], |r| r.get(0))?;
+    let authors: String = tx.query_row(
+        "SELECT authors FROM _dev_codebase WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
     let authors = add_author(&authors, author);
     let mut stmt = tx.prepare_cached(
         "UPDATE _dev_codebase SET body = ?2, data = ?3, size = ?4, hash = ?5, authors = ?6,
                 version = CAST(CAST(version AS INTEGER) + 1 AS TEXT), updated = ?7
          WHERE id = ?1",
     )?;
-    stmt.execute(params![id, text, data, body.as_bytes().len() as i64, body.hash(), authors, now])?;
+    stmt.execute(params![
+        id,
+        text,
+        data,
+        body.as_bytes().len() as i64,
+        body.hash(),
+        authors,
+        now
+    ])?;
     Ok(())
 }
 
@@ -301,7 +320,11 @@ pub fn add_author(authors: &str, author: &str) -> String {
     if author.is_empty() || authors.split('+').any(|a| a == author) {
         return authors.to_string();
     }
-    if authors.is_empty() { author.to_string() } else { format!("{authors}+{author}") }
+    if authors.is_empty() {
+        author.to_string()
+    } else {
+        format!("{authors}+{author}")
+    }
 }
 
 fn split_body(body: &Body) -> (Option<&str>, Option<&[u8]>) {
@@ -309,94 +332,6 @@ fn split_body(body: &Body) -> (Option<&str>, Option<&[u8]>) {
         Body::Text(s) => (Some(s.as_str()), None),
         Body::Binary(b) => (None, Some(b.as_slice())),
     }
-}
-
-/// Turn what a user types into an FTS5 query. Plain words become prefix terms that must
-/// all match (results as you type); a query using FTS5 syntax (quotes, AND/OR/NOT, column
-/// filters, parentheses, `*`) is passed through as written.
-pub fn fts_query(input: &str) -> Option<String> {
-    let input = input.trim();
-    if input.is_empty() {
-        return None;
-    }
-    let advanced = input.contains(['"', '(', ')', '*', '^'])
-        || input.split_whitespace().any(|w| matches!(w, "AND" | "OR" | "NOT" | "NEAR"))
-        || input.split_whitespace().any(|w| w.starts_with("name:") || w.starts_with("body:"));
-    if advanced {
-        return Some(input.to_string());
-    }
-    let terms: Vec<String> = input
-        .split_whitespace()
-        .filter(|w| w.chars().any(char::is_alphanumeric))
-        .map(|w| format!("\"{}\"*", w.replace('"', "")))
-        .collect();
-    if terms.is_empty() { None } else { Some(terms.join(" ")) }
-}
-
-/// How many matches [`search`] counts before it stops counting.
-pub const COUNT_CAP: usize = 10_000;
-
-/// Full-text search, best first (names weigh more than bodies), with snippets.
-pub fn search(conn: &Connection, input: &str, limit: usize) -> rusqlite::Result<SearchResults> {
-    let Some(q) = fts_query(input) else {
-        return Ok(SearchResults::default());
-    };
-    let sql = format!(
-        "SELECT c.id, c.name, c.kind,
-                snippet(_dev_codebase_fts, 1, '{MATCH_START}', '{MATCH_END}', '…', 10),
-                bm25(_dev_codebase_fts, 10.0, 1.0) AS rank
-         FROM _dev_codebase_fts JOIN _dev_codebase c ON c.id = _dev_codebase_fts.rowid
-         WHERE _dev_codebase_fts MATCH ?1
-         ORDER BY rank LIMIT ?2"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let hits = stmt
-        .query_map(params![q, limit as i64], |r| {
-            let name: String = r.get(1)?;
-            let snippet: String = r.get::<_, Option<String>>(3)?.unwrap_or_default();
-            Ok(Hit {
-                id: r.get(0)?,
-                path: file_path(&name),
-                name,
-                kind: r.get(2)?,
-                snippet: snippet.split_whitespace().collect::<Vec<_>>().join(" "),
-                rank: r.get(4)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let total = if hits.len() < limit {
-        hits.len()
-    } else {
-        let mut stmt = conn.prepare_cached(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM _dev_codebase_fts WHERE _dev_codebase_fts MATCH ?1 LIMIT ?2)",
-        )?;
-        stmt.query_row(params![q, (COUNT_CAP + 1) as i64], |r| r.get::<_, i64>(0))? as usize
-    };
-    Ok(SearchResults { total: total.min(COUNT_CAP), total_capped: total > COUNT_CAP, hits })
-}
-
-/// A snippet with its match markers replaced by `open` and `close`.
-pub fn snippet_marked(snippet: &str, open: &str, close: &str) -> String {
-    snippet.replace(MATCH_START, open).replace(MATCH_END, close)
-}
-
-/// A snippet split into (is_match, text) parts.
-pub fn snippet_parts(snippet: &str) -> Vec<(bool, &str)> {
-    let mut out = Vec::new();
-    let mut rest = snippet;
-    while let Some(start) = rest.find(MATCH_START) {
-        if start > 0 {
-            out.push((false, &rest[..start]));
-        }
-        let after = &rest[start + MATCH_START.len_utf8()..];
-        let end = after.find(MATCH_END).unwrap_or(after.len());
-        out.push((true, &after[..end]));
-        rest = after.get(end + MATCH_END.len_utf8()..).unwrap_or("");
-    }
-    if !rest.is_empty() {
-        out.push((false, rest));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -425,13 +360,21 @@ mod tests {
     fn new_records_go_to_the_floating_area() {
         let (_d, mut s) = store();
         let ids = s
-            .write(|tx| Ok((insert(tx, &rec("f:a.php", "x"), 1)?, insert(tx, &rec("f:b.php", "y"), 1)?)))
+            .write(|tx| {
+                Ok((
+                    insert(tx, &rec("f:a.php", "x"), 1)?,
+                    insert(tx, &rec("f:b.php", "y"), 1)?,
+                ))
+            })
             .unwrap();
         assert_eq!(ids, (50_001, 50_002));
         assert_eq!(Area::of(ids.0), Area::Floating);
-        s.write(|tx| Ok(insert_with_id(tx, 7, &rec("f:fixed.php", "z"), 1)?)).unwrap();
+        s.write(|tx| Ok(insert_with_id(tx, 7, &rec("f:fixed.php", "z"), 1)?))
+            .unwrap();
         assert_eq!(Area::of(7), Area::Fixed);
-        let next = s.write(|tx| Ok(insert(tx, &rec("f:c.php", "w"), 1)?)).unwrap();
+        let next = s
+            .write(|tx| Ok(insert(tx, &rec("f:c.php", "w"), 1)?))
+            .unwrap();
         assert_eq!(next, 50_003);
         assert_eq!(all_ids(s.conn()).unwrap(), vec![7, 50_001, 50_002, 50_003]);
     }
@@ -451,54 +394,11 @@ mod tests {
         assert_eq!(got.body, Body::Binary(bin));
         assert_eq!(got.size, 8);
         assert!(summary(s.conn(), id).unwrap().unwrap().binary);
-        assert_eq!(Body::from_bytes(b"emoji \xf0\x9f\x98\x80".to_vec()), Body::Text("emoji 😀".into()));
+        assert_eq!(
+            Body::from_bytes(b"emoji \xf0\x9f\x98\x80".to_vec()),
+            Body::Text("emoji 😀".into())
+        );
         assert!(Body::from_bytes(vec![0xff, 0xfe, b'a']).is_binary());
-    }
-
-    #[test]
-    fn search_ranks_name_matches_first_and_follows_updates() {
-        let (_d, mut s) = store();
-        s.write(|tx| {
-            insert(tx, &rec("f:app/Invoice.php", "class Invoice { function total() {} }"), 1)?;
-            insert(tx, &rec("f:app/User.php", "class User { function invoices() { return invoice_list(); } }"), 1)?;
-            insert(tx, &rec("f:README.md", "nothing to see"), 1)?;
-            Ok(())
-        })
-        .unwrap();
-        let r = search(s.conn(), "invoice", 10).unwrap();
-        assert_eq!(r.total, 2);
-        assert_eq!(r.hits[0].name, "f:app/Invoice.php");
-        assert_eq!(r.hits[0].path.as_deref(), Some("app/Invoice.php"));
-        assert!(r.hits[1].snippet.contains(MATCH_START), "{:?}", r.hits[1].snippet);
-        // prefix search while typing
-        assert_eq!(search(s.conn(), "invo", 10).unwrap().total, 2);
-        // an update re-indexes the body
-        let id = find_by_name(s.conn(), "f:README.md").unwrap().unwrap().0;
-        s.write(|tx| Ok(update_body(tx, id, &Body::Text("invoice docs".into()), "bob", 2)?)).unwrap();
-        assert_eq!(search(s.conn(), "invoice", 10).unwrap().total, 3);
-        let r = get(s.conn(), id).unwrap().unwrap();
-        assert_eq!((r.version.as_str(), r.authors.as_str()), ("2", "ann+bob"));
-        assert_eq!(search(s.conn(), "nothing", 10).unwrap().total, 0);
-    }
-
-    #[test]
-    fn fts_query_quotes_plain_words_and_passes_syntax() {
-        assert_eq!(fts_query("foo bar").unwrap(), "\"foo\"* \"bar\"*");
-        assert_eq!(fts_query("a\"b OR c").unwrap(), "a\"b OR c");
-        assert_eq!(fts_query("   "), None);
-        assert_eq!(fts_query("-- ;;"), None);
-        // punctuation-heavy input never produces an FTS syntax error
-        let (_d, s) = store();
-        for q in ["index.php", "a-b", "x::y", "é", "${var}", "<?php"] {
-            search(s.conn(), q, 5).unwrap();
-        }
-    }
-
-    #[test]
-    fn snippet_parts_split_on_markers() {
-        let s = format!("a {MATCH_START}b{MATCH_END} c");
-        assert_eq!(snippet_parts(&s), vec![(false, "a "), (true, "b"), (false, " c")]);
-        assert_eq!(snippet_marked(&s, "[", "]"), "a [b] c");
     }
 
     #[test]

@@ -108,7 +108,11 @@ pub fn migrate(conn: &Connection) -> anyhow::Result<()> {
 
 /// The highest applied migration (0 for a new store).
 pub fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT COALESCE(MAX(version), 0) FROM _dev_migrations", [], |r| r.get(0))
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM _dev_migrations",
+        [],
+        |r| r.get(0),
+    )
 }
 
 #[cfg(test)]
@@ -131,8 +135,10 @@ mod tests {
         assert_eq!(current_version(s.conn()).unwrap(), LATEST);
         drop(s);
         let s = Store::open_project(dir.path(), false).unwrap();
-        let rows: i64 =
-            s.conn().query_row("SELECT COUNT(*) FROM _dev_migrations", [], |r| r.get(0)).unwrap();
+        let rows: i64 = s
+            .conn()
+            .query_row("SELECT COUNT(*) FROM _dev_migrations", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(rows, LATEST);
     }
 
@@ -141,14 +147,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open_project(dir.path(), true).unwrap();
         s.conn()
-            .execute("INSERT INTO _dev_migrations VALUES (?1, 'from the future', 0)", [LATEST + 5])
+            .execute(
+                "INSERT INTO _dev_migrations VALUES (?1, 'from the future', 0)",
+                [LATEST + 5],
+            )
             .unwrap();
         let path = s.path().to_path_buf();
         drop(s);
         let err = Store::open(&path, false).err().unwrap();
         let msg = err.to_string();
         assert!(matches!(err, StoreError::TooNew { .. }), "{msg}");
-        assert!(msg.contains("newer devsky") && msg.contains("nothing was changed"), "{msg}");
+        assert!(
+            msg.contains("newer devsky") && msg.contains("nothing was changed"),
+            "{msg}"
+        );
         // Still the future version: nothing was rolled back or rewritten.
         let conn = Connection::open(&path).unwrap();
         assert_eq!(current_version(&conn).unwrap(), LATEST + 5);

@@ -7,6 +7,7 @@
 
 pub mod codebase;
 pub mod migrations;
+pub mod search;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,11 @@ pub enum StoreError {
         "{path} was written by a newer devsky (store version {found}, this devsky knows up to {known}).\n\
          Upgrade devsky to open it; nothing was changed."
     )]
-    TooNew { path: PathBuf, found: i64, known: i64 },
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error(
         "{path} is not a devsky store or is damaged ({reason}).\n\
          devsky left it untouched; move it aside (e.g. `mv {path} {path}.broken`) to start a new store."
@@ -66,7 +71,9 @@ impl Store {
     pub fn open(path: &Path, create: bool) -> Result<Store, StoreError> {
         let exists = path.exists();
         if !exists && !create {
-            return Err(StoreError::Missing { path: path.to_path_buf() });
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
         }
         if exists && !path.is_file() {
             return Err(StoreError::Corrupt {
@@ -77,11 +84,15 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Unwritable {
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| StoreError::Unwritable {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        let store = Store {
+            conn,
             path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let store = Store { conn, path: path.to_path_buf() };
+        };
         store.configure()?;
         migrations::migrate(&store.conn).map_err(|e| store.classify(e))?;
         Ok(store)
@@ -117,7 +128,10 @@ impl Store {
                     found: *found,
                     known: *known,
                 },
-                other => StoreError::Corrupt { path: self.path.clone(), reason: other.to_string() },
+                other => StoreError::Corrupt {
+                    path: self.path.clone(),
+                    reason: other.to_string(),
+                },
             };
         }
         match e.downcast::<rusqlite::Error>() {
@@ -125,20 +139,28 @@ impl Store {
                 use rusqlite::ErrorCode::*;
                 let reason = msg.unwrap_or_else(|| f.to_string());
                 match f.code {
-                    NotADatabase | DatabaseCorrupt => {
-                        StoreError::Corrupt { path: self.path.clone(), reason }
-                    }
-                    ReadOnly | CannotOpen | PermissionDenied | DiskFull => {
-                        StoreError::Unwritable { path: self.path.clone(), reason }
-                    }
+                    NotADatabase | DatabaseCorrupt => StoreError::Corrupt {
+                        path: self.path.clone(),
+                        reason,
+                    },
+                    ReadOnly | CannotOpen | PermissionDenied | DiskFull => StoreError::Unwritable {
+                        path: self.path.clone(),
+                        reason,
+                    },
                     _ => StoreError::Sql {
                         path: self.path.clone(),
                         source: rusqlite::Error::SqliteFailure(f, Some(reason)),
                     },
                 }
             }
-            Ok(other) => StoreError::Sql { path: self.path.clone(), source: other },
-            Err(other) => StoreError::Corrupt { path: self.path.clone(), reason: other.to_string() },
+            Ok(other) => StoreError::Sql {
+                path: self.path.clone(),
+                source: other,
+            },
+            Err(other) => StoreError::Corrupt {
+                path: self.path.clone(),
+                reason: other.to_string(),
+            },
         }
     }
 
@@ -158,7 +180,9 @@ impl Store {
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
@@ -208,7 +232,10 @@ mod tests {
     fn creates_wal_store_with_gitignore() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_project(dir.path(), true).unwrap();
-        let mode: String = store.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = store
+            .conn()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
         assert!(dir.path().join(".devsky/.gitignore").exists());
     }
@@ -226,7 +253,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join(".devsky")).unwrap();
         let db = dir.path().join(".devsky/dev.db");
-        let junk = b"this is not sqlite, just some text that happens to be long enough..".repeat(100);
+        let junk =
+            b"this is not sqlite, just some text that happens to be long enough..".repeat(100);
         std::fs::write(&db, &junk).unwrap();
         let err = Store::open_project(dir.path(), true).err().unwrap();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");

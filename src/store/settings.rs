@@ -4,8 +4,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 /// A setting's value, if set.
 pub fn get(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM _dev_settings WHERE key = ?1", [key], |r| r.get(0))
-        .optional()
+    conn.query_row(
+        "SELECT value FROM _dev_settings WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// Set (or replace) a setting.
@@ -26,7 +30,8 @@ pub fn unset(conn: &Connection, key: &str) -> rusqlite::Result<bool> {
 /// All settings, sorted by key.
 pub fn all(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare("SELECT key, value FROM _dev_settings ORDER BY key")?;
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }
 
 #[cfg(test)]
@@ -42,7 +47,10 @@ mod tests {
         set(c, "theme", "dark").unwrap();
         set(c, "theme", "light").unwrap();
         assert_eq!(get(c, "theme").unwrap().as_deref(), Some("light"));
-        assert_eq!(all(c).unwrap(), vec![("theme".to_string(), "light".to_string())]);
+        assert_eq!(
+            all(c).unwrap(),
+            vec![("theme".to_string(), "light".to_string())]
+        );
         assert!(unset(c, "theme").unwrap());
         assert!(!unset(c, "theme").unwrap());
     }

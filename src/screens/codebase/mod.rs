@@ -77,8 +77,15 @@ pub struct CodebaseScreen {
 }
 
 impl CodebaseScreen {
-    pub fn new(project: &Project, syntax: Option<syntect::highlighting::Theme>, tx: crate::app::events::EventTx) -> Self {
-        let db_path = project.root.join(crate::store::STATE_DIR).join(crate::store::DB_FILE);
+    pub fn new(
+        project: &Project,
+        syntax: Option<syntect::highlighting::Theme>,
+        tx: crate::app::events::EventTx,
+    ) -> Self {
+        let db_path = project
+            .root
+            .join(crate::store::STATE_DIR)
+            .join(crate::store::DB_FILE);
         let workers = Workers::start(db_path.clone(), syntax, tx);
         let mut s = CodebaseScreen {
             store: None,
@@ -194,36 +201,65 @@ impl CodebaseScreen {
         self.start_search();
     }
 
-    /// Make sure the summaries of rows `first..first+n` are loaded (browse mode).
+    /// Make sure rows `first..first+n` can be drawn: summaries in browse mode, snippets of
+    /// hits past the ones the search filled in.
     fn ensure_rows(&mut self, first: usize, n: usize) {
-        if self.mode != Mode::Browse || self.ids.is_empty() {
+        if let Mode::Search(q) = &self.mode {
+            let end = (first + n).min(self.results.hits.len());
+            if let (Some(store), true) = (&self.store, first < end) {
+                let terms = codebase::query_terms(q);
+                for hit in &mut self.results.hits[first..end] {
+                    if hit.snippet.is_empty() && !hit.snippet_checked {
+                        hit.snippet =
+                            codebase::snippet_for(store.conn(), hit.id, &terms).unwrap_or_default();
+                        hit.snippet_checked = true;
+                    }
+                }
+            }
+            return;
+        }
+        if self.ids.is_empty() {
             return;
         }
         let end = (first + n).min(self.ids.len());
-        if first >= end || self.ids[first..end].iter().all(|id| self.rows.contains_key(id)) {
+        if first >= end
+            || self.ids[first..end]
+                .iter()
+                .all(|id| self.rows.contains_key(id))
+        {
             return;
         }
         if self.rows.len() > 20_000 {
             self.rows.clear();
         }
         let Some(store) = &self.store else { return };
-        if let Ok(rows) = codebase::summaries_between(store.conn(), self.ids[first], self.ids[end - 1]) {
+        if let Ok(rows) =
+            codebase::summaries_between(store.conn(), self.ids[first], self.ids[end - 1])
+        {
             self.rows.extend(rows.into_iter().map(|r| (r.id, r)));
         }
     }
 
     fn jump(&mut self, ctx: &mut Ctx) {
-        let text = self.jump_box.text().trim().trim_start_matches('#').to_string();
+        let text = self
+            .jump_box
+            .text()
+            .trim()
+            .trim_start_matches('#')
+            .to_string();
         self.input = None;
         let Ok(id) = text.parse::<i64>() else {
-            ctx.status(Level::Error, format!("{text:?} is not a record id (a number like 50012)"));
+            ctx.status(
+                Level::Error,
+                format!("{text:?} is not a record id (a number like 50012)"),
+            );
             return;
         };
-        if let Mode::Search(_) = self.mode {
-            if let Some(row) = self.results.hits.iter().position(|h| h.id == id) {
-                self.select(row);
-                return;
-            }
+        if let Mode::Search(_) = self.mode
+            && let Some(row) = self.results.hits.iter().position(|h| h.id == id)
+        {
+            self.select(row);
+            return;
         }
         match self.ids.binary_search(&id) {
             Ok(row) => {
@@ -242,9 +278,15 @@ impl CodebaseScreen {
         let Some(id) = self.selected_id() else { return };
         let Some(store) = &self.store else { return };
         match codebase::get(store.conn(), id) {
-            Ok(Some(rec)) if !body => ctx.effects.push(Effect::Copy { label: format!("name of #{id}"), text: rec.name }),
+            Ok(Some(rec)) if !body => ctx.effects.push(Effect::Copy {
+                label: format!("name of #{id}"),
+                text: rec.name,
+            }),
             Ok(Some(rec)) => match rec.body {
-                Body::Text(text) => ctx.effects.push(Effect::Copy { label: format!("body of #{id}"), text }),
+                Body::Text(text) => ctx.effects.push(Effect::Copy {
+                    label: format!("body of #{id}"),
+                    text,
+                }),
                 Body::Binary(_) => ctx.status(Level::Warn, "binary body: not copied"),
             },
             Ok(None) => ctx.status(Level::Error, format!("record #{id} is gone")),
@@ -262,17 +304,70 @@ impl CodebaseScreen {
         let id = ctx.jobs.spawn_blocking("import", move |p| {
             let mut store = Store::open(&db, false)?;
             let who = std::env::var("USER").unwrap_or_else(|_| "me".into());
-            let report = import::import(&project, &mut store, std::slice::from_ref(&project.root), &who, p)?;
+            let report = import::import(
+                &project,
+                &mut store,
+                std::slice::from_ref(&project.root),
+                &who,
+                p,
+            )?;
             Ok(report.summary())
         });
         self.import_job = Some(id);
-        ctx.status(Level::Info, "importing the project's files (job #".to_string() + &id.to_string() + ")");
+        ctx.status(
+            Level::Info,
+            "importing the project's files (job #".to_string() + &id.to_string() + ")",
+        );
+    }
+
+    /// A search or preview worker answered; stale answers are dropped.
+    fn on_reply(&mut self, reply: &WorkerReply) -> bool {
+        match reply {
+            WorkerReply::Search {
+                generation,
+                query,
+                result,
+            } => {
+                if *generation != self.search_gen {
+                    return false; // stale: a newer search is on its way
+                }
+                self.searching = false;
+                match result {
+                    Ok(res) => {
+                        self.results = res.clone();
+                        self.search_error = None;
+                        self.mode = Mode::Search(query.clone());
+                        self.selected = usize::MAX;
+                        self.select(0);
+                    }
+                    Err(e) => self.search_error = Some(e.clone()),
+                }
+                true
+            }
+            WorkerReply::Preview {
+                generation,
+                id,
+                summary,
+                preview,
+            } => {
+                if *generation != self.preview_gen {
+                    return false;
+                }
+                self.preview = Some((*id, summary.clone(), preview.clone()));
+                true
+            }
+        }
     }
 
     fn scroll_preview(&mut self, delta: isize) {
-        let total = self.preview.as_ref().and_then(|p| p.2.as_ref().ok()).map_or(0, |p| p.lines.len());
+        let total = self
+            .preview
+            .as_ref()
+            .and_then(|p| p.2.as_ref().ok())
+            .map_or(0, |p| p.lines.len());
         let max = total.saturating_sub(self.preview_height.max(1));
-        self.preview_scroll = (self.preview_scroll as isize + delta).clamp(0, max as isize) as usize;
+        self.preview_scroll =
+            (self.preview_scroll as isize + delta).clamp(0, max as isize) as usize;
     }
 
     fn nav(&mut self, id: &str) -> bool {
@@ -331,7 +426,11 @@ impl Screen for CodebaseScreen {
             "codebase.import" => self.start_import(ctx),
             "codebase.clear" => self.clear_search(),
             "nav.focus" => {
-                self.focus = if self.focus == Focus::List { Focus::Preview } else { Focus::List };
+                self.focus = if self.focus == Focus::List {
+                    Focus::Preview
+                } else {
+                    Focus::List
+                };
             }
             "app.back" if self.details => self.details = false,
             "app.back" if self.mode != Mode::Browse => self.clear_search(),
@@ -347,7 +446,9 @@ impl Screen for CodebaseScreen {
     }
 
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
-        let Some(which) = self.input else { return false };
+        let Some(which) = self.input else {
+            return false;
+        };
         match (which, key.code) {
             (Input::Search, KeyCode::Esc) => self.clear_search(),
             (Input::Search, KeyCode::Enter) => self.input = None,
@@ -368,31 +469,10 @@ impl Screen for CodebaseScreen {
     }
 
     fn on_event(&mut self, ev: &AppEvent, ctx: &mut Ctx) -> bool {
+        if let AppEvent::Codebase(reply) = ev {
+            return self.on_reply(reply);
+        }
         match ev {
-            AppEvent::Codebase(WorkerReply::Search { generation, query, result }) => {
-                if *generation != self.search_gen {
-                    return false; // stale: a newer search is on its way
-                }
-                self.searching = false;
-                match result {
-                    Ok(res) => {
-                        self.results = res.clone();
-                        self.search_error = None;
-                        self.mode = Mode::Search(query.clone());
-                        self.selected = usize::MAX;
-                        self.select(0);
-                    }
-                    Err(e) => self.search_error = Some(e.clone()),
-                }
-                true
-            }
-            AppEvent::Codebase(WorkerReply::Preview { generation, id, summary, preview }) => {
-                if *generation != self.preview_gen {
-                    return false;
-                }
-                self.preview = Some((*id, summary.clone(), preview.clone()));
-                true
-            }
             AppEvent::Job(JobEvent::Finished { id, outcome }) if Some(*id) == self.import_job => {
                 self.import_job = None;
                 self.reload();

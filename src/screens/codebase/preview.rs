@@ -31,7 +31,12 @@ pub struct Preview {
 }
 
 /// The preview of a body named `name` (its extension picks the syntax).
-pub fn build(name: &str, body: &Body, syntaxes: Option<&SyntaxSet>, theme: Option<&Theme>) -> Preview {
+pub fn build(
+    name: &str,
+    body: &Body,
+    syntaxes: Option<&SyntaxSet>,
+    theme: Option<&Theme>,
+) -> Preview {
     match body {
         Body::Binary(bytes) => hex_preview(bytes),
         Body::Text(text) => text_preview(name, text, syntaxes, theme),
@@ -44,14 +49,30 @@ fn hex_preview(bytes: &[u8]) -> Preview {
         .enumerate()
         .map(|(i, chunk)| {
             let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-            let ascii: String =
-                chunk.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }).collect();
+            let ascii: String = chunk
+                .iter()
+                .map(|&b| {
+                    if b.is_ascii_graphic() || b == b' ' {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
             Line::from(format!("{:08x}  {:<47}  {ascii}", i * 16, hex.join(" ")))
         })
         .collect();
     Preview {
         lines,
-        note: Some(format!("binary, {} bytes{}", bytes.len(), if bytes.len() > HEX_BYTES { " (first 1 KiB shown)" } else { "" })),
+        note: Some(format!(
+            "binary, {} bytes{}",
+            bytes.len(),
+            if bytes.len() > HEX_BYTES {
+                " (first 1 KiB shown)"
+            } else {
+                ""
+            }
+        )),
         total_lines: 0,
     }
 }
@@ -77,15 +98,29 @@ fn cut(s: &str) -> String {
     }
 }
 
-fn text_preview(name: &str, text: &str, syntaxes: Option<&SyntaxSet>, theme: Option<&Theme>) -> Preview {
+fn text_preview(
+    name: &str,
+    text: &str,
+    syntaxes: Option<&SyntaxSet>,
+    theme: Option<&Theme>,
+) -> Preview {
     let total_lines = text.lines().count();
     let mut highlighter = match (syntaxes, theme) {
         (Some(ss), Some(th)) => {
             let path = name.strip_prefix("f:").unwrap_or(name);
-            let ext = path.rsplit('/').next().and_then(|f| f.rsplit_once('.')).map(|(_, e)| e).unwrap_or("");
+            let ext = path
+                .rsplit('/')
+                .next()
+                .and_then(|f| f.rsplit_once('.'))
+                .map(|(_, e)| e)
+                .unwrap_or("");
             let syntax = ss
                 .find_syntax_by_extension(ext)
-                .or_else(|| text.lines().next().and_then(|l| ss.find_syntax_by_first_line(l)))
+                .or_else(|| {
+                    text.lines()
+                        .next()
+                        .and_then(|l| ss.find_syntax_by_first_line(l))
+                })
                 .unwrap_or_else(|| ss.find_syntax_plain_text());
             Some((HighlightLines::new(syntax, th), ss))
         }
@@ -121,9 +156,15 @@ fn text_preview(name: &str, text: &str, syntaxes: Option<&SyntaxSet>, theme: Opt
         notes.push(format!("first {MAX_LINES} of {total_lines} lines"));
     }
     if long_lines > 0 {
-        notes.push(format!("{long_lines} long line(s) cut to {MAX_LINE_CHARS} chars"));
+        notes.push(format!(
+            "{long_lines} long line(s) cut to {MAX_LINE_CHARS} chars"
+        ));
     }
-    Preview { lines, note: (!notes.is_empty()).then(|| notes.join("; ")), total_lines }
+    Preview {
+        lines,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+        total_lines,
+    }
 }
 
 fn convert(style: syntect::highlighting::Style) -> Style {
@@ -149,17 +190,31 @@ mod tests {
     #[test]
     fn php_is_highlighted_with_several_styles() {
         let ss = SyntaxSet::load_defaults_newlines();
-        let th = AppTheme::load(Some("dark"), None).unwrap().syntect_theme().unwrap();
-        let p = build("f:a.php", &Body::Text("<?php\nfunction f($x) { return \"s\"; }\n".into()), Some(&ss), Some(&th));
+        let th = AppTheme::load(Some("dark"), None)
+            .unwrap()
+            .syntect_theme()
+            .unwrap();
+        let p = build(
+            "f:a.php",
+            &Body::Text("<?php\nfunction f($x) { return \"s\"; }\n".into()),
+            Some(&ss),
+            Some(&th),
+        );
         assert_eq!(p.lines.len(), 2);
         assert_eq!(text_of(&p.lines[1]), "function f($x) { return \"s\"; }");
-        let styles: std::collections::HashSet<_> = p.lines[1].spans.iter().map(|s| s.style).collect();
+        let styles: std::collections::HashSet<_> =
+            p.lines[1].spans.iter().map(|s| s.style).collect();
         assert!(styles.len() >= 3, "{styles:?}");
     }
 
     #[test]
     fn binary_bodies_are_hex() {
-        let p = build("f:x.png", &Body::Binary(vec![0x89, b'P', b'N', b'G', 0, 0]), None, None);
+        let p = build(
+            "f:x.png",
+            &Body::Binary(vec![0x89, b'P', b'N', b'G', 0, 0]),
+            None,
+            None,
+        );
         assert!(p.note.unwrap().starts_with("binary, 6 bytes"));
         assert!(text_of(&p.lines[0]).starts_with("00000000  89 50 4e 47 00 00"));
     }
@@ -167,7 +222,12 @@ mod tests {
     #[test]
     fn long_lines_and_tabs_are_safe() {
         let long = "x".repeat(300_000);
-        let p = build("f:min.js", &Body::Text(format!("a\tb\n{long}\n")), None, None);
+        let p = build(
+            "f:min.js",
+            &Body::Text(format!("a\tb\n{long}\n")),
+            None,
+            None,
+        );
         assert_eq!(text_of(&p.lines[0]), "a    b");
         assert_eq!(text_of(&p.lines[1]).chars().count(), MAX_LINE_CHARS + 1);
         assert!(p.note.unwrap().contains("long line"));

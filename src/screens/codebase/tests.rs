@@ -37,10 +37,22 @@ fn text(s: &str) -> Body {
 
 fn sample() -> tempfile::TempDir {
     project(&[
-        ("f:index.php", text("<?php\nrequire 'app/User.php';\necho render('home');\n")),
-        ("f:app/User.php", text("<?php\nclass User {\n  function invoices() { return []; }\n}\n")),
-        ("f:app/Invoice.php", text("<?php\nclass Invoice {\n  function total() { return 42; }\n}\n")),
-        ("f:public/logo.png", Body::Binary(vec![0x89, b'P', b'N', b'G', 0, 0, 1])),
+        (
+            "f:index.php",
+            text("<?php\nrequire 'app/User.php';\necho render('home');\n"),
+        ),
+        (
+            "f:app/User.php",
+            text("<?php\nclass User {\n  function invoices() { return []; }\n}\n"),
+        ),
+        (
+            "f:app/Invoice.php",
+            text("<?php\nclass Invoice {\n  function total() { return 42; }\n}\n"),
+        ),
+        (
+            "f:public/logo.png",
+            Body::Binary(vec![0x89, b'P', b'N', b'G', 0, 0, 1]),
+        ),
     ])
 }
 
@@ -91,8 +103,17 @@ fn stale_search_results_are_dropped() {
     h.type_text("user");
     h.wait_for("\"user\" · ");
     // A reply for an older generation arrives late: it must not replace the current list.
-    let stale = SearchResults { total: 99, total_capped: false, hits: vec![] };
-    h.app.handle(AppEvent::Codebase(WorkerReply::Search { generation: 0, query: "old".into(), result: Ok(stale) }));
+    let stale = SearchResults {
+        total: 99,
+        total_capped: false,
+        hits: vec![],
+    };
+    h.app
+        .handle(AppEvent::Codebase(Box::new(WorkerReply::Search {
+            generation: 0,
+            query: "old".into(),
+            result: Ok(stale),
+        })));
     let s = h.screen();
     assert!(s.contains("\"user\" · ") && !s.contains("\"old\""), "{s}");
 }
@@ -118,7 +139,10 @@ fn jump_to_id_details_and_missing_ids() {
     assert!(s.contains("#50003 f:app/Invoice.php"), "{s}");
     h.key("enter");
     let s = h.wait_for("floating area");
-    assert!(s.contains("blog.app") && s.contains("ann") && s.contains("app/Invoice.php"), "{s}");
+    assert!(
+        s.contains("blog.app") && s.contains("ann") && s.contains("app/Invoice.php"),
+        "{s}"
+    );
     h.key("esc");
     assert!(!h.screen().contains("floating area"));
     h.key("#");
@@ -140,11 +164,21 @@ fn copy_name_and_body_through_osc52() {
     let writes = h.app.take_terminal_writes();
     let b64 = base64::engine::general_purpose::STANDARD.encode("f:index.php");
     assert_eq!(writes.len(), 1);
-    assert!(writes[0].contains(&format!("]52;c;{b64}")), "{:?}", writes[0]);
+    assert!(
+        writes[0].contains(&format!("]52;c;{b64}")),
+        "{:?}",
+        writes[0]
+    );
     h.key("Y");
-    let body = base64::engine::general_purpose::STANDARD.encode("<?php\nrequire 'app/User.php';\necho render('home');\n");
+    let body = base64::engine::general_purpose::STANDARD
+        .encode("<?php\nrequire 'app/User.php';\necho render('home');\n");
     assert!(h.app.take_terminal_writes()[0].contains(&body));
-    assert!(h.app.status_text().unwrap().starts_with("copied body of #50001"));
+    assert!(
+        h.app
+            .status_text()
+            .unwrap()
+            .starts_with("copied body of #50001")
+    );
     h.key("G");
     h.key("Y");
     assert!(h.app.take_terminal_writes().is_empty());
@@ -173,11 +207,21 @@ fn empty_codebase_says_how_to_fill_it_and_import_runs_as_a_job() {
     std::fs::write(dir.path().join("css/site.css"), "body { color: red }").unwrap();
     let mut h = Harness::new(dir.path(), 100, 30).unwrap();
     let s = h.screen();
-    assert!(s.contains("The codebase is empty. Press i to import"), "{s}");
+    assert!(
+        s.contains("The codebase is empty. Press i to import"),
+        "{s}"
+    );
     h.key("i");
     let s = h.wait_for("Codebase · 2 records");
-    assert!(s.contains("f:css/site.css") && s.contains("f:index.php"), "{s}");
-    assert!(h.app.status_text().unwrap().contains("2 added"), "{:?}", h.app.status_text());
+    assert!(
+        s.contains("f:css/site.css") && s.contains("f:index.php"),
+        "{s}"
+    );
+    assert!(
+        h.app.status_text().unwrap().contains("2 added"),
+        "{:?}",
+        h.app.status_text()
+    );
     h.key("9");
     let s = h.screen();
     assert!(s.contains("import") && s.contains("done"), "{s}");

@@ -18,10 +18,12 @@ pub fn draw(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     let [bar, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
     draw_bar(s, frame, bar, ctx);
     let (list_area, preview_area) = if body.width >= 110 {
-        let [l, p] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
+        let [l, p] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+            .areas(body);
         (l, p)
     } else {
-        let [l, p] = Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
+        let [l, p] =
+            Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body);
         (l, p)
     };
     draw_list(s, frame, list_area, ctx);
@@ -35,7 +37,14 @@ fn draw_bar(s: &CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let t = ctx.theme;
     let (prompt, input) = match s.input {
         Some(Input::Jump) => (strings::JUMP_PROMPT, Some(&s.jump_box)),
-        _ => ("/ ", if s.input.is_some() || !s.search_box.text().is_empty() { Some(&s.search_box) } else { None }),
+        _ => (
+            "/ ",
+            if s.input.is_some() || !s.search_box.text().is_empty() {
+                Some(&s.search_box)
+            } else {
+                None
+            },
+        ),
     };
     let mut spans = Vec::new();
     match input {
@@ -157,7 +166,11 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
                 Line::from(spans)
             }
         };
-        lines.push(if selected { line.style(t.selected) } else { line });
+        lines.push(if selected {
+            line.style(t.selected)
+        } else {
+            line
+        });
     }
     frame.render_widget(Paragraph::new(lines).style(t.base), inner);
 }
@@ -172,8 +185,16 @@ fn draw_preview(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &Dra
             None => (" Preview ".to_string(), None),
         },
         Some((id, Some(sum), _)) => (
-            format!(" #{id} {} · v{} · {} ", sum.name, sum.version, Area::of(*id).label()),
-            s.preview.as_ref().and_then(|p| p.2.as_ref().ok()).and_then(|p| p.note.clone()),
+            format!(
+                " #{id} {} · v{} · {} ",
+                sum.name,
+                sum.version,
+                Area::of(*id).label()
+            ),
+            s.preview
+                .as_ref()
+                .and_then(|p| p.2.as_ref().ok())
+                .and_then(|p| p.note.clone()),
         ),
         Some((id, None, _)) => (format!(" #{id} "), None),
     };
@@ -191,7 +212,9 @@ fn draw_preview(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &Dra
     let room = (inner.height as usize).saturating_sub(lines.len());
     s.preview_height = room;
     match &s.preview {
-        None if s.selected_id().is_some() => lines.push(Line::from(Span::styled("loading…", t.dim))),
+        None if s.selected_id().is_some() => {
+            lines.push(Line::from(Span::styled("loading…", t.dim)))
+        }
         None => {}
         Some((id, _, _)) if Some(*id) != s.selected_id() => {
             lines.push(Line::from(Span::styled("loading…", t.dim)));
@@ -215,14 +238,30 @@ fn draw_preview(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &Dra
 
 fn draw_details(s: &CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let t = ctx.theme;
-    let Some((id, Some(r), _)) = &s.preview else { return };
+    let Some((id, Some(r), _)) = &s.preview else {
+        return;
+    };
     let w = area.width.saturating_sub(8).min(72);
     let h = 13.min(area.height);
-    let popup = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    let popup = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
     let field = |k: &str, v: String| -> Line {
-        Line::from(vec![Span::styled(format!("{k:<9}"), t.dim), Span::styled(v, t.popup)])
+        Line::from(vec![
+            Span::styled(format!("{k:<9}"), t.dim),
+            Span::styled(v, t.popup),
+        ])
     };
-    let or_dash = |v: &str| if v.is_empty() { "—".to_string() } else { v.to_string() };
+    let or_dash = |v: &str| {
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            v.to_string()
+        }
+    };
     let lines = vec![
         field("id", format!("{id}  ({} area)", Area::of(*id).label())),
         field("name", r.name.clone()),
@@ -231,7 +270,15 @@ fn draw_details(s: &CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
         field("status", r.status.clone()),
         field("package", or_dash(&r.package)),
         field("authors", or_dash(&r.authors)),
-        field("size", format!("{} ({} bytes){}", human_size(r.size), r.size, if r.binary { ", binary" } else { "" })),
+        field(
+            "size",
+            format!(
+                "{} ({} bytes){}",
+                human_size(r.size),
+                r.size,
+                if r.binary { ", binary" } else { "" }
+            ),
+        ),
         field("updated", format_time(r.updated)),
         Line::default(),
         Line::from(Span::styled("esc/enter close", t.dim)),
@@ -242,11 +289,17 @@ fn draw_details(s: &CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
         .title(Span::styled(" Record ", t.title))
         .style(t.popup);
     frame.render_widget(Clear, popup);
-    frame.render_widget(Paragraph::new(lines).block(block).style(Style::default()), popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(block).style(Style::default()),
+        popup,
+    );
 }
 
 /// Shorten the text before the first match to at most `keep` chars, so the match shows.
-fn lead_to_match(mut parts: Vec<(bool, &str)>, keep: usize) -> Vec<(bool, std::borrow::Cow<'_, str>)> {
+fn lead_to_match(
+    mut parts: Vec<(bool, &str)>,
+    keep: usize,
+) -> Vec<(bool, std::borrow::Cow<'_, str>)> {
     let mut out = Vec::with_capacity(parts.len());
     if parts.len() > 1 && !parts[0].0 {
         let (_, lead) = parts.remove(0);
@@ -258,7 +311,11 @@ fn lead_to_match(mut parts: Vec<(bool, &str)>, keep: usize) -> Vec<(bool, std::b
             out.push((false, std::borrow::Cow::Borrowed(lead)));
         }
     }
-    out.extend(parts.into_iter().map(|(m, t)| (m, std::borrow::Cow::Borrowed(t))));
+    out.extend(
+        parts
+            .into_iter()
+            .map(|(m, t)| (m, std::borrow::Cow::Borrowed(t))),
+    );
     out
 }
 
@@ -266,7 +323,11 @@ fn lead_to_match(mut parts: Vec<(bool, &str)>, keep: usize) -> Vec<(bool, std::b
 mod view_tests {
     #[test]
     fn lead_is_cut_before_the_match() {
-        let parts = vec![(false, "a long lead before it "), (true, "match"), (false, " tail")];
+        let parts = vec![
+            (false, "a long lead before it "),
+            (true, "match"),
+            (false, " tail"),
+        ];
         let out = super::lead_to_match(parts, 5);
         assert_eq!(out[0].1, "…e it ");
         assert_eq!(out[1], (true, "match".into()));

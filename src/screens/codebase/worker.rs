@@ -20,8 +20,17 @@ pub const SEARCH_LIMIT: usize = 1_000;
 /// A worker's answer.
 #[derive(Debug)]
 pub enum WorkerReply {
-    Search { generation: u64, query: String, result: Result<SearchResults, String> },
-    Preview { generation: u64, id: i64, summary: Option<Summary>, preview: Result<Preview, String> },
+    Search {
+        generation: u64,
+        query: String,
+        result: Result<SearchResults, String>,
+    },
+    Preview {
+        generation: u64,
+        id: i64,
+        summary: Option<Summary>,
+        preview: Result<Preview, String>,
+    },
 }
 
 /// Handles to the two worker threads (they stop when this is dropped).
@@ -51,11 +60,16 @@ impl Workers {
                 let store = Store::open(&db, false);
                 while let Some((generation, query)) = latest(&search_rx) {
                     let result = match &store {
-                        Ok(s) => codebase::search(s.conn(), &query, SEARCH_LIMIT).map_err(|e| e.to_string()),
+                        Ok(s) => codebase::search(s.conn(), &query, SEARCH_LIMIT)
+                            .map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
                     };
-                    let reply = WorkerReply::Search { generation, query, result };
-                    if tx.send(AppEvent::Codebase(reply)).is_err() {
+                    let reply = WorkerReply::Search {
+                        generation,
+                        query,
+                        result,
+                    };
+                    if tx.send(AppEvent::Codebase(Box::new(reply))).is_err() {
                         break;
                     }
                 }
@@ -72,8 +86,13 @@ impl Workers {
                         Ok(s) => load(s, id, syntaxes.as_ref(), theme.as_ref()),
                         Err(e) => (None, Err(e.to_string())),
                     };
-                    let reply = WorkerReply::Preview { generation, id, summary, preview };
-                    if tx2.send(AppEvent::Codebase(reply)).is_err() {
+                    let reply = WorkerReply::Preview {
+                        generation,
+                        id,
+                        summary,
+                        preview,
+                    };
+                    if tx2.send(AppEvent::Codebase(Box::new(reply))).is_err() {
                         break;
                     }
                 }
@@ -103,5 +122,8 @@ fn load(
         Err(e) => return (None, Err(e.to_string())),
     };
     let summary = codebase::summary(store.conn(), id).ok().flatten();
-    (summary, Ok(preview::build(&rec.name, &rec.body, syntaxes, theme)))
+    (
+        summary,
+        Ok(preview::build(&rec.name, &rec.body, syntaxes, theme)),
+    )
 }
