@@ -343,3 +343,50 @@ fn two_processes_write_one_store_side_by_side() {
         "every file changed in rounds 1 and 2 is at version 3"
     );
 }
+
+/// Run devsky as an unprivileged user (root ignores file permissions).
+fn as_nobody(args: &[&str], cwd: &Path) -> Output {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_devsky"),
+        ]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_devsky"))
+    };
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("HOME", cwd)
+        .output()
+        .expect("run devsky (setpriv from util-linux when root)")
+}
+
+#[test]
+fn an_unwritable_project_is_a_clear_error_and_nothing_is_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ro");
+    write(&root, "index.php", b"<?php");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o555)).unwrap();
+    for args in [&["init", "."][..], &["codebase", "import"][..], &[][..]] {
+        let out = as_nobody(args, &root);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            err.contains("cannot create") && err.contains("writable"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!root.join(".devsky").exists());
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

@@ -200,3 +200,20 @@ fn tui_in_tmux_narrow_terminal_gets_a_message_and_quits_clean() {
     t.wait_text("at least 80×20");
     quit_and_check_restored(&t);
 }
+
+#[test]
+fn a_panic_gives_the_terminal_back() {
+    let (_keep, root) = demo_project();
+    let config = root.join(".devsky/test-config");
+    let cmd = command_line(&root, &config).replacen("sh -c \"", "sh -c \"DEVSKY_TEST_PANIC=1 ", 1);
+    let t = Tmux::start(80, 24, &cmd);
+    let s = t.wait_text("devsky-exit=");
+    assert!(s.contains("devsky-exit=101"), "a panic exits with 101: {s}");
+    assert!(
+        s.contains("panicking after the first frame"),
+        "the panic message is readable: {s}"
+    );
+    assert!(!s.contains("q quit"), "{s}");
+    assert_eq!(t.pane("#{alternate_on}"), "0", "alternate screen left");
+    assert_eq!(t.pane("#{cursor_flag}"), "1", "cursor shown again");
+}

@@ -112,6 +112,10 @@ pub fn run_tui(path: &Path, opts: TuiOptions) -> anyhow::Result<i32> {
             if opts.exit_after_first_frame {
                 break;
             }
+            // Lets the end-to-end tests check that a panic gives the terminal back.
+            if std::env::var_os("DEVSKY_TEST_PANIC").is_some() {
+                panic!("DEVSKY_TEST_PANIC is set: panicking after the first frame");
+            }
         }
         if app.should_quit() {
             break;
