@@ -55,6 +55,7 @@ const fn cmd(
 use Scope::Global as G;
 const CB: Scope = Scope::Screen(ScreenId::Codebase);
 const JB: Scope = Scope::Screen(ScreenId::Jobs);
+const CMP: Scope = Scope::Screen(ScreenId::Compare);
 
 /// Every command, in the order help and the palette list them.
 pub const COMMANDS: &[CommandDef] = &[
@@ -148,6 +149,50 @@ pub const COMMANDS: &[CommandDef] = &[
         "import",
     ),
     cmd("codebase.clear", "Clear the search", CB, &["ctrl-r"], ""),
+    // Compare
+    cmd("compare.open", "Compare two files", CMP, &["o"], "open"),
+    cmd(
+        "compare.toggle_view",
+        "Unified or side-by-side diff",
+        CMP,
+        &["s"],
+        "side by side",
+    ),
+    cmd(
+        "compare.next_hunk",
+        "Next change in the file",
+        CMP,
+        &["n"],
+        "next change",
+    ),
+    cmd(
+        "compare.prev_hunk",
+        "Previous change in the file",
+        CMP,
+        &["N"],
+        "",
+    ),
+    cmd(
+        "compare.expand",
+        "Expand or collapse unchanged lines",
+        CMP,
+        &["e"],
+        "expand",
+    ),
+    cmd(
+        "compare.toggle_list",
+        "Hide or show the file list",
+        CMP,
+        &["f"],
+        "files",
+    ),
+    cmd(
+        "compare.copy_patch",
+        "Copy the file's diff as a patch",
+        CMP,
+        &["y"],
+        "copy patch",
+    ),
     // Jobs
     cmd(
         "jobs.cancel",

@@ -5,6 +5,7 @@ use super::events::EventTx;
 use super::jobtable::JobTable;
 use super::keymap::Keymap;
 use super::theme::Theme;
+use crate::engine::changes::ChangeSet;
 use crate::engine::jobs::Jobs;
 use crate::engine::project::Project;
 use crate::screens::ScreenId;
@@ -19,7 +20,7 @@ pub enum Level {
 }
 
 /// Something a screen asks the shell to do.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Effect {
     /// Show a message in the status line.
     Status(Level, String),
@@ -27,6 +28,8 @@ pub enum Effect {
     Copy { label: String, text: String },
     /// Switch to another tool.
     Switch(ScreenId),
+    /// Open a set of changes in Compare.
+    ShowChanges(Box<ChangeSet>),
 }
 
 /// Handed to a screen while it handles input or events.

@@ -15,6 +15,9 @@ pub enum AppEvent {
     Job(JobEvent),
     /// The Codebase screen's search or preview worker answered.
     Codebase(Box<WorkerReply>),
+    /// A set of changes to show in Compare (sent by the shell after switching there).
+    ShowChanges(std::sync::Arc<crate::engine::changes::ChangeSet>),
+    Compare(Box<crate::screens::compare::worker::CompareReply>),
     /// The terminal input reader stopped (the terminal went away).
     InputClosed,
 }

@@ -72,6 +72,11 @@ impl App {
                     ScreenId::Codebase => {
                         Box::new(CodebaseScreen::new(&project, syntax.clone(), tx.clone()))
                     }
+                    ScreenId::Compare => Box::new(crate::screens::compare::CompareScreen::new(
+                        &project,
+                        syntax.clone(),
+                        tx.clone(),
+                    )),
                     ScreenId::Jobs => Box::new(JobsScreen::new()),
                     other => Box::new(Planned::new(*other)),
                 }
@@ -215,6 +220,11 @@ impl App {
         match effect {
             Effect::Status(level, text) => self.set_status(level, text),
             Effect::Switch(id) => self.switch(id),
+            Effect::ShowChanges(set) => {
+                self.switch(ScreenId::Compare);
+                let ev = AppEvent::ShowChanges(std::sync::Arc::from(set));
+                self.broadcast(&ev);
+            }
             Effect::Copy { label, text } => {
                 if text.len() > clipboard::MAX_BYTES {
                     let msg = format!(

@@ -1,7 +1,13 @@
 //! The shared sync engine: UI-free operations used by the TUI, the CLI and the server.
 
+pub mod changes;
 pub mod demo;
 pub mod import;
 pub mod jobs;
+pub mod map;
+pub mod objects;
 pub mod project;
+pub mod snapshot;
+pub mod textdiff;
 pub mod units;
+pub mod walk;

@@ -2,6 +2,7 @@
 //! and keys into engine calls, and engine results into widgets.
 
 pub mod codebase;
+pub mod compare;
 pub mod jobs;
 pub mod planned;
 

@@ -16,8 +16,9 @@ pub struct Migration {
 }
 
 /// All migrations, oldest first. Append only: never edit one that has shipped.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
     name: "codebase, settings",
     sql: r#"
 CREATE TABLE _dev_settings (
@@ -65,10 +66,39 @@ CREATE TRIGGER _dev_codebase_au AFTER UPDATE OF name, body ON _dev_codebase BEGI
     INSERT INTO _dev_codebase_fts(rowid, name, body) VALUES (new.id, new.name, new.body);
 END;
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "domains, snapshots",
+        sql: r#"
+-- A domain: a named set of include/exclude globs (JSON arrays), as DEV.SKY's domain.
+CREATE TABLE _dev_domains (
+    name    TEXT PRIMARY KEY,
+    include TEXT NOT NULL,
+    exclude TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+
+-- "My Snapshots": the map of a domain at a moment, stored as an object (its file
+-- contents are objects too, named by the hashes in the map).
+CREATE TABLE _dev_snapshots (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    domain     TEXT,
+    include    TEXT NOT NULL,
+    exclude    TEXT NOT NULL,
+    map_object TEXT NOT NULL,
+    files      INTEGER NOT NULL,
+    bytes      INTEGER NOT NULL,
+    partial    INTEGER NOT NULL DEFAULT 0,
+    created    INTEGER NOT NULL
+);
+"#,
+    },
+];
 
 /// The newest schema version this binary knows.
-pub const LATEST: i64 = 1;
+pub const LATEST: i64 = 2;
 
 /// Bring the store at `conn` up to [`LATEST`], or refuse a newer one.
 pub fn migrate(conn: &Connection) -> anyhow::Result<()> {

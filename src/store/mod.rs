@@ -9,6 +9,7 @@ pub mod codebase;
 pub mod migrations;
 pub mod search;
 pub mod settings;
+pub mod snapshots;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

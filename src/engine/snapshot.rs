@@ -1,0 +1,280 @@
+//! Snapshots ("My Snapshots"): the map of a domain of the project at a moment, with the
+//! content of every file stored in the object store, so a later diff can show contents and
+//! a rollback can restore them. Also domains (named include/exclude globs) and `gc`.
+//!
+//! Everything streams: the tree is mapped into a map file, each entry's content is copied
+//! into the object store one file at a time, and the map itself is stored as an object.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+
+use super::changes::{Change, ChangeSet, Content};
+use super::jobs::Progress;
+use super::map::diff::{Delta, diff};
+use super::map::format::MapReader;
+use super::map::scan::{PathFilter, ScanOptions, ScanReport, scan};
+use super::map::{Entry, EntryKind, FLAG_UNSTABLE, Problem, worktree_cache};
+use super::objects::ObjectStore;
+use super::project::Project;
+use crate::store::snapshots::{self, Domain, NewSnapshot, Snapshot};
+use crate::store::{Store, now};
+
+/// Build a path filter from a domain's globs. A pattern without glob characters names a
+/// file or a whole folder (`app` means `app` and `app/**`); an empty include list means
+/// everything.
+pub fn matcher(include: &[String], exclude: &[String]) -> anyhow::Result<Option<PathFilter>> {
+    if include.is_empty() && exclude.is_empty() {
+        return Ok(None);
+    }
+    fn set(globs: &[String]) -> anyhow::Result<GlobSet> {
+        let mut b = GlobSetBuilder::new();
+        for g in globs {
+            let g = g.trim().trim_start_matches("./").trim_end_matches('/');
+            let mut pats = vec![g.to_string()];
+            if !g.contains(['*', '?', '[', '{']) {
+                pats.push(format!("{g}/**"));
+            }
+            for p in pats {
+                let glob = Glob::new(&p).with_context(|| format!("bad glob {g:?}"))?;
+                b.add(globset::GlobBuilder::new(glob.glob()).literal_separator(true).build()?);
+            }
+        }
+        Ok(b.build()?)
+    }
+    let inc = set(include)?;
+    let exc = set(exclude)?;
+    let everything = include.is_empty();
+    Ok(Some(Arc::new(move |path: &[u8]| {
+        let p = Path::new(std::ffi::OsStr::from_bytes(path));
+        (everything || inc.is_match(p)) && !exc.is_match(p)
+    })))
+}
+
+/// The globs of a domain by name (None: the whole project).
+pub fn domain_globs(store: &Store, domain: Option<&str>) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    match domain {
+        None => Ok((Vec::new(), Vec::new())),
+        Some(name) => {
+            let d = snapshots::domain(store.conn(), name)?
+                .with_context(|| format!("no domain {name:?}; `devsky domain list` shows them, `devsky domain add` makes one"))?;
+            Ok((d.include, d.exclude))
+        }
+    }
+}
+
+/// Map the working tree (or the part of it a domain covers), using and refreshing the
+/// tree's stat cache. Returns the map file.
+pub fn map_worktree(
+    project: &Project,
+    cache_name: Option<&str>,
+    include: &[String],
+    exclude: &[String],
+    progress: &Progress,
+) -> anyhow::Result<(PathBuf, ScanReport)> {
+    let cache = worktree_cache(&project.root, cache_name);
+    let opts = ScanOptions { keep: matcher(include, exclude)?, ..Default::default() };
+    let report = scan(&project.root, Some(&cache), &cache, &opts, progress)?;
+    Ok((cache, report))
+}
+
+/// What creating a snapshot did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Created {
+    pub id: i64,
+    pub name: String,
+    pub files: u64,
+    pub bytes: u64,
+    /// Objects written now (the rest were stored already).
+    pub new_objects: u64,
+    pub partial: bool,
+    pub problems: Vec<Problem>,
+}
+
+/// Snapshot the project (or a domain of it).
+pub fn create(project: &Project, store: &mut Store, name: Option<&str>, domain: Option<&str>, progress: &Progress) -> anyhow::Result<Created> {
+    let (include, exclude) = domain_globs(store, domain)?;
+    let objects = ObjectStore::open(&project.root)?;
+    let (map_path, report) = map_worktree(project, domain, &include, &exclude, progress)?;
+    let mut problems = report.problems.clone();
+    let mut partial = report.partial;
+    // Copy every file into the object store, writing the snapshot's own map as we go: an
+    // entry whose file changed since it was mapped gets the hash of what was stored.
+    let snap_map = map_path.with_extension("snapshot.tmp");
+    let mut writer = super::map::format::MapWriter::create(&snap_map, super::map::scan::now_ns())?;
+    let (mut files, mut bytes, mut new_objects) = (0u64, 0u64, 0u64);
+    for (i, entry) in MapReader::open(&map_path)?.enumerate() {
+        let mut e = entry?;
+        if i % 256 == 0 {
+            progress.check()?;
+            progress.set(i as u64, Some(report.files), "storing contents");
+        }
+        if e.hash_valid() {
+            let abs = project.root.join(std::ffi::OsStr::from_bytes(&e.path));
+            let stored = match e.kind {
+                EntryKind::Symlink => std::fs::read_link(&abs).map_err(anyhow::Error::from).and_then(|t| objects.put_bytes(t.as_os_str().as_bytes())),
+                EntryKind::File => objects.put_file(&abs, Some(&e.hash_hex()), true).or_else(|_| objects.put_file(&abs, None, false)),
+            };
+            match stored {
+                Ok(s) => {
+                    if s.id != e.hash_hex() {
+                        // changed after mapping: record what was stored, and never trust the stat
+                        e.hash = hex_to_hash(&s.id)?;
+                        e.size = s.size;
+                        e.mtime_ns = 0;
+                        problems.push(Problem { path: e.path_lossy(), reason: "changed while the snapshot was taken; stored as read".into() });
+                    }
+                    new_objects += u64::from(s.new);
+                }
+                Err(err) => {
+                    e.flags |= FLAG_UNSTABLE;
+                    partial = true;
+                    problems.push(Problem { path: e.path_lossy(), reason: format!("{err:#}") });
+                }
+            }
+        }
+        files += 1;
+        bytes += e.size;
+        writer.push(&e)?;
+    }
+    writer.finish(partial)?;
+    let map_obj = objects.put_file(&snap_map, None, false)?;
+    let _ = std::fs::remove_file(&snap_map);
+    let name = name.map(str::to_string).unwrap_or_else(|| format!("snapshot {}", crate::engine::units::format_time(now())));
+    let id = snapshots::insert_snapshot(
+        store.conn(),
+        &NewSnapshot { name: &name, domain, include: &include, exclude: &exclude, map_object: &map_obj.id, files: files as i64, bytes: bytes as i64, partial },
+        now(),
+    )?;
+    progress.set(files, Some(files), "snapshot stored");
+    Ok(Created { id, name, files, bytes, new_objects, partial, problems })
+}
+
+/// A snapshot by id, or a clear error.
+pub fn get(store: &Store, id: i64) -> anyhow::Result<Snapshot> {
+    snapshots::snapshot(store.conn(), id)?.with_context(|| format!("no snapshot {id}; `devsky snapshot list` shows them"))
+}
+
+/// The entries of a snapshot's map, streamed from the object store.
+pub fn read_map(objects: &ObjectStore, snap: &Snapshot) -> anyhow::Result<MapReader<Box<dyn Read + Send>>> {
+    let reader = objects.reader(&snap.map_object).with_context(|| format!("snapshot {}: its map is missing from the object store", snap.id))?;
+    MapReader::new(reader, format!("snapshot {}", snap.id))
+}
+
+/// The other side of a snapshot diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Worktree,
+    Snapshot(i64),
+}
+
+/// The result of a diff.
+pub struct SnapshotDiff {
+    pub deltas: Vec<Delta>,
+    /// The working tree could not be mapped completely.
+    pub partial: bool,
+    pub problems: Vec<Problem>,
+    pub old_label: String,
+    pub new_label: String,
+}
+
+/// Differences from snapshot `a` to `b` (the working tree, mapped with `a`'s globs).
+pub fn diff_snapshot(project: &Project, store: &Store, a: i64, b: Target, progress: &Progress) -> anyhow::Result<SnapshotDiff> {
+    let objects = ObjectStore::open(&project.root)?;
+    let sa = get(store, a)?;
+    let old = read_map(&objects, &sa)?;
+    let old_label = format!("snapshot {a}");
+    let (deltas, partial, problems, new_label) = match b {
+        Target::Worktree => {
+            let (path, report) = map_worktree(project, sa.domain.as_deref(), &sa.include, &sa.exclude, progress)?;
+            let new = MapReader::open(&path)?;
+            let deltas = diff(old, new).collect::<anyhow::Result<Vec<_>>>()?;
+            (deltas, report.partial, report.problems, "working tree".to_string())
+        }
+        Target::Snapshot(bid) => {
+            let sb = get(store, bid)?;
+            let new = read_map(&objects, &sb)?;
+            let deltas = diff(old, new).collect::<anyhow::Result<Vec<_>>>()?;
+            (deltas, sb.partial, Vec::new(), format!("snapshot {bid}"))
+        }
+    };
+    Ok(SnapshotDiff { deltas, partial: partial || sa.partial, problems, old_label, new_label })
+}
+
+/// Turn a diff into a change set for Compare: old content from the object store, new from
+/// the object store or the working tree.
+pub fn change_set(project: &Project, d: &SnapshotDiff, new_is_worktree: bool) -> ChangeSet {
+    let content = |e: &Option<Entry>, worktree: bool| -> Content {
+        match e {
+            None => Content::Missing,
+            Some(e) if worktree && e.kind == EntryKind::Symlink => {
+                let abs = project.root.join(std::ffi::OsStr::from_bytes(&e.path));
+                std::fs::read_link(abs).map(|t| Content::Bytes(Arc::new(t.as_os_str().as_bytes().to_vec()))).unwrap_or(Content::Missing)
+            }
+            Some(e) if worktree => Content::File(project.root.join(std::ffi::OsStr::from_bytes(&e.path))),
+            Some(e) => Content::Object(e.hash_hex()),
+        }
+    };
+    let changes = d
+        .deltas
+        .iter()
+        .map(|delta| Change {
+            path: String::from_utf8_lossy(delta.path()).into_owned(),
+            raw_path: delta.path().to_vec(),
+            kind: delta.kind,
+            old: content(&delta.old, false),
+            new: content(&delta.new, new_is_worktree),
+            old_size: delta.old.as_ref().map(|e| e.size),
+            new_size: delta.new.as_ref().map(|e| e.size),
+            old_mode: delta.old.as_ref().map(|e| e.mode),
+            new_mode: delta.new.as_ref().map(|e| e.mode),
+        })
+        .collect();
+    ChangeSet {
+        title: format!("{} → {}", d.old_label, d.new_label),
+        old_label: d.old_label.clone(),
+        new_label: d.new_label.clone(),
+        changes,
+        root: project.root.clone(),
+        partial: d.partial,
+    }
+}
+
+/// Remove objects no snapshot references.
+pub fn gc(project: &Project, store: &Store) -> anyhow::Result<super::objects::GcReport> {
+    let objects = ObjectStore::open(&project.root)?;
+    let mut keep = HashSet::new();
+    for snap in snapshots::snapshots(store.conn())? {
+        keep.insert(snap.map_object.clone());
+        for e in read_map(&objects, &snap)? {
+            let e = e?;
+            if e.hash_valid() {
+                keep.insert(e.hash_hex());
+            }
+        }
+    }
+    objects.gc(&keep)
+}
+
+/// Save a domain after checking its globs.
+pub fn save_domain(store: &Store, d: &Domain) -> anyhow::Result<()> {
+    if d.name.trim().is_empty() {
+        bail!("a domain needs a name");
+    }
+    matcher(&d.include, &d.exclude)?;
+    snapshots::put_domain(store.conn(), d, now())?;
+    Ok(())
+}
+
+fn hex_to_hash(hex: &str) -> anyhow::Result<[u8; 32]> {
+    Ok(*blake3::Hash::from_hex(hex).context("bad object id")?.as_bytes())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,342 @@
+//! TestBackend tests of the Compare screen: a set of changes arriving, the file list, the
+//! unified and side-by-side diff, hunk navigation, expanding, summaries, the two-file
+//! prompt, small terminals.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+use super::worker::CompareReply;
+use crate::app::events::AppEvent;
+use crate::app::harness::Harness;
+use crate::engine::changes::{Change, ChangeKind, ChangeSet, Content};
+use crate::screens::ScreenId;
+
+fn lines(n: usize, f: impl Fn(usize) -> String) -> String {
+    (1..=n).map(|i| f(i) + "\n").collect()
+}
+
+fn file_change(
+    root: &Path,
+    path: &str,
+    kind: ChangeKind,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> Change {
+    let side = |dir: &str, text: Option<&str>| match text {
+        Some(t) => {
+            let p = root.join(dir).join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, t).unwrap();
+            Content::File(p)
+        }
+        None => Content::Missing,
+    };
+    Change {
+        path: path.to_string(),
+        raw_path: path.as_bytes().to_vec(),
+        kind,
+        old: side("old", old),
+        new: side("new", new),
+        old_size: old.map(|t| t.len() as u64),
+        new_size: new.map(|t| t.len() as u64),
+        old_mode: old.map(|_| 0o100644),
+        new_mode: new.map(|_| 0o100644),
+    }
+}
+
+fn set_of(root: &Path, changes: Vec<Change>) -> Arc<ChangeSet> {
+    Arc::new(ChangeSet {
+        title: "snapshot 3 → working tree".into(),
+        old_label: "snapshot 3".into(),
+        new_label: "working tree".into(),
+        changes,
+        root: root.to_path_buf(),
+        partial: false,
+    })
+}
+
+/// A project with two changed files: `src/app.js` (line 10 of 20 changed) and
+/// `src/new.css` (added).
+fn two_files(root: &Path) -> Arc<ChangeSet> {
+    let old = lines(20, |i| format!("line {i} stays"));
+    let new = old.replace("line 10 stays", "line 10 moves");
+    set_of(
+        root,
+        vec![
+            file_change(
+                root,
+                "src/app.js",
+                ChangeKind::Modified,
+                Some(&old),
+                Some(&new),
+            ),
+            file_change(
+                root,
+                "src/new.css",
+                ChangeKind::Added,
+                None,
+                Some("body {}\np {}\n"),
+            ),
+        ],
+    )
+}
+
+fn open(w: u16, h: u16, set: impl FnOnce(&Path) -> Arc<ChangeSet>) -> (tempfile::TempDir, Harness) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), w, h).unwrap();
+    let set = set(dir.path());
+    h.app.handle(AppEvent::ShowChanges(set));
+    (dir, h)
+}
+
+#[test]
+fn before_anything_arrives_it_says_how_to_use_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), 100, 30).unwrap();
+    h.key("4");
+    assert_eq!(h.app.current_screen(), ScreenId::Compare);
+    let s = h.screen();
+    assert!(s.contains("Compare shows what changed"), "{s}");
+    assert!(s.contains("o     compare two files"), "{s}");
+    assert!(
+        s.contains("snapshots open here from the Snapshots tool"),
+        "{s}"
+    );
+    assert!(s.contains("o open"), "hint bar: {s}");
+}
+
+#[test]
+fn a_set_shows_the_list_with_letters_and_the_unified_diff() {
+    let (_d, mut h) = open(100, 30, two_files);
+    assert_eq!(h.app.current_screen(), ScreenId::Compare);
+    let s = h.wait_for("line 10 moves");
+    assert!(s.contains("snapshot 3 → working tree · 2 files"), "{s}");
+    assert!(s.contains("M src/app.js"), "{s}");
+    assert!(s.contains("A src/new.css"), "{s}");
+    assert!(s.contains("260 B"), "{s}");
+    assert!(s.contains("src/app.js · +1 −1 · unified"), "{s}");
+    assert!(s.contains("@@ -7,7 +7,7 @@"), "{s}");
+    assert!(s.contains(" 7  7   line 7 stays"), "{s}");
+    assert!(s.contains("10    - line 10 stays"), "{s}");
+    assert!(s.contains("   10 + line 10 moves"), "{s}");
+    assert!(s.contains("⋯ 6 unchanged lines"), "{s}");
+    assert!(s.contains("⋯ 7 unchanged lines"), "{s}");
+    // the added file: every line added
+    h.key("j");
+    let s = h.wait_for("src/new.css · +2 −0");
+    assert!(s.contains("new file · mode 100644"), "{s}");
+    assert!(s.contains("@@ -0,0 +1,2 @@"), "{s}");
+    assert!(s.contains("   1 + body {}"), "{s}");
+    assert!(s.contains("   2 + p {}"), "{s}");
+}
+
+#[test]
+fn side_by_side_pairs_the_changed_lines() {
+    let (_d, mut h) = open(100, 30, two_files);
+    h.wait_for("line 10 moves");
+    h.key("s");
+    let s = h.screen();
+    assert!(s.contains("· side by side"), "{s}");
+    let row = s
+        .lines()
+        .find(|l| l.contains("line 10 stays"))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(row.contains("│") && row.contains("line 10 moves"), "{row}");
+    assert!(
+        s.lines().any(|l| l.matches("line 9 stays").count() == 2),
+        "{s}"
+    );
+    h.key("s");
+    assert!(h.screen().contains("· unified"));
+}
+
+#[test]
+fn next_and_previous_change_move_the_view() {
+    let (_d, mut h) = open(100, 30, |root| {
+        let old = lines(200, |i| format!("row {i}"));
+        let new = old
+            .replace("row 5\n", "row five\n")
+            .replace("row 150\n", "row one-fifty\n");
+        set_of(
+            root,
+            vec![file_change(
+                root,
+                "big.txt",
+                ChangeKind::Modified,
+                Some(&old),
+                Some(&new),
+            )],
+        )
+    });
+    let s = h.wait_for("row five");
+    assert!(!s.contains("row one-fifty"), "{s}");
+    h.key("n");
+    let s = h.screen();
+    assert!(
+        s.contains("row one-fifty") && !s.contains("row five"),
+        "{s}"
+    );
+    assert_eq!(h.app.status_text(), Some("change 2 of 2"));
+    h.key("n");
+    assert_eq!(h.app.status_text(), Some("no more changes below"));
+    h.key("N");
+    let s = h.screen();
+    assert!(s.contains("row five"), "{s}");
+    assert_eq!(h.app.status_text(), Some("change 1 of 2"));
+    // j/k scroll the diff once it has the focus
+    h.key("tab");
+    h.key("G");
+    assert!(h.screen().contains("row 200"));
+    h.key("g");
+    assert!(h.screen().contains("@@ -2,7 +2,7 @@"));
+}
+
+#[test]
+fn expand_shows_the_collapsed_lines() {
+    let (_d, mut h) = open(100, 40, two_files);
+    let s = h.wait_for("line 10 moves");
+    assert!(!s.contains("line 2 stays"), "{s}");
+    h.key("e");
+    let s = h.screen();
+    assert!(!s.contains("unchanged line"), "{s}");
+    assert!(s.contains(" 1  1   line 1 stays"), "{s}");
+    assert!(s.contains("20 20   line 20 stays"), "{s}");
+    h.key("e");
+    assert!(h.screen().contains("⋯ 6 unchanged lines"));
+}
+
+#[test]
+fn binary_files_are_summarized_with_sizes_and_hashes() {
+    let png = vec![0x89, b'P', b'N', b'G', 0, 0, 7];
+    let png2 = vec![0x89, b'P', b'N', b'G', 0, 1];
+    let (h1, h2) = (
+        blake3::hash(&png).to_hex().to_string(),
+        blake3::hash(&png2).to_hex().to_string(),
+    );
+    let (_d, mut h) = open(140, 30, |root| {
+        set_of(
+            root,
+            vec![Change {
+                path: "logo.png".into(),
+                raw_path: b"logo.png".to_vec(),
+                kind: ChangeKind::Modified,
+                old: Content::Bytes(Arc::new(png.clone())),
+                new: Content::Bytes(Arc::new(png2.clone())),
+                old_size: Some(7),
+                new_size: Some(6),
+                old_mode: Some(0o100644),
+                new_mode: Some(0o100755),
+            }],
+        )
+    });
+    let s = h.wait_for("Binary content");
+    assert!(s.contains("logo.png · binary"), "{s}");
+    assert!(s.contains("mode 100644 → 100755"), "{s}");
+    assert!(
+        s.contains(&format!("7 B (7 bytes)  blake3 {}", &h1[..40])),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!("6 B (6 bytes)  blake3 {}", &h2[..40])),
+        "{s}"
+    );
+    assert!(s.contains("The contents differ."), "{s}");
+    assert!(s.contains("7 B → 6 B"), "{s}");
+}
+
+#[test]
+fn the_prompt_compares_two_files_of_the_project() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "one\ntwo\nthree\n").unwrap();
+    std::fs::write(dir.path().join("b.txt"), "one\n2\nthree\n").unwrap();
+    let mut h = Harness::new(dir.path(), 100, 30).unwrap();
+    h.key("4");
+    h.key("o");
+    assert!(h.screen().contains("Compare files: old-path  new-path"));
+    // keys go to the prompt: `q` does not quit
+    h.type_text("q");
+    assert!(!h.app.should_quit());
+    h.key("backspace");
+    h.type_text("a.txt  missing.txt");
+    h.key("enter");
+    assert!(
+        h.app.status_text().unwrap().contains("missing.txt"),
+        "{:?}",
+        h.app.status_text()
+    );
+    h.key("ctrl-u");
+    h.type_text("a.txt b.txt");
+    h.key("enter");
+    let s = h.wait_for("b.txt · +1 −1");
+    assert!(s.contains("a.txt → b.txt · 1 file"), "{s}");
+    assert!(s.contains("2    - two"), "{s}");
+    assert!(s.contains("   2 + 2"), "{s}");
+    h.key("y");
+    let writes = h.app.take_terminal_writes();
+    let patch = "--- a.txt\n+++ b.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(patch);
+    assert!(writes.len() == 1 && writes[0].contains(&b64), "{writes:?}");
+}
+
+#[test]
+fn wide_terminals_put_list_and_diff_side_by_side_and_the_list_can_hide() {
+    let (_d, mut h) = open(160, 30, two_files);
+    let s = h.wait_for("line 10 moves");
+    assert!(
+        s.lines()
+            .any(|l| l.contains("Files · 2") && l.contains("src/app.js · +1")),
+        "{s}"
+    );
+    h.key("f");
+    let s = h.screen();
+    assert!(
+        !s.contains("Files · 2") && s.contains("line 10 moves"),
+        "{s}"
+    );
+    // the diff has the focus now: j scrolls it
+    h.key("j");
+    assert!(!h.screen().contains("⋯ 6 unchanged lines"));
+    h.key("f");
+    assert!(h.screen().contains("Files · 2"));
+}
+
+#[test]
+fn stale_replies_are_dropped() {
+    let (_d, mut h) = open(100, 30, two_files);
+    h.wait_for("line 10 moves");
+    let stale = CompareReply {
+        generation: 0,
+        index: 0,
+        result: Err("stale reply".into()),
+    };
+    h.app.handle(AppEvent::Compare(Box::new(stale)));
+    let s = h.screen();
+    assert!(
+        !s.contains("stale reply") && s.contains("line 10 moves"),
+        "{s}"
+    );
+}
+
+#[test]
+fn small_terminals_render_every_state_without_panics() {
+    let (_d, mut h) = open(80, 24, two_files);
+    h.wait_for("line 10");
+    for k in [
+        "s", "e", "n", "N", "f", "G", "j", "f", "tab", "G", "e", "s", "o",
+    ] {
+        h.key(k);
+        let s = h.screen();
+        assert!(s.contains("Compare"), "{k}: {s}");
+    }
+    h.key("esc");
+    let empty = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(empty.path(), 80, 24).unwrap();
+    h.key("4");
+    assert!(h.screen().contains("compare two files"));
+    h.app
+        .handle(AppEvent::ShowChanges(set_of(empty.path(), Vec::new())));
+    let s = h.screen();
+    assert!(s.contains("No differences"), "{s}");
+}
