@@ -191,7 +191,7 @@ pub const COMMANDS: &[CommandDef] = &[
         "Copy the file's diff as a patch",
         CMP,
         &["y"],
-        "copy patch",
+        "",
     ),
     // Jobs
     cmd(

@@ -3,10 +3,14 @@
 
 pub mod codebase;
 pub mod demo;
+pub mod diff;
+pub mod domain;
 pub mod init;
 pub mod keys;
+pub mod map;
 pub mod output;
 pub mod settings;
+pub mod snapshot;
 
 use std::path::PathBuf;
 
@@ -47,6 +51,18 @@ pub enum Command {
     /// Read and change the project's settings.
     #[command(subcommand)]
     Settings(settings::SettingsCommand),
+    /// The file map of a tree: blake3 of every file (b3sum's format, or --json).
+    Map(map::MapArgs),
+    /// Snapshots of files: create, list, show, delete, diff.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
+    /// Domains: named include/exclude globs that say what a snapshot covers.
+    #[command(subcommand)]
+    Domain(domain::DomainCommand),
+    /// A unified diff of two files, or of what changed since a snapshot.
+    Diff(diff::DiffArgs),
+    /// Remove stored contents that no snapshot references.
+    Gc(snapshot::GcArgs),
 }
 
 /// Run a parsed command line; returns the process exit code.
@@ -67,5 +83,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Demo(a)) => demo::run(a, cli.theme),
         Some(Command::Keys(a)) => keys::run(a),
         Some(Command::Settings(c)) => settings::run(c),
+        Some(Command::Map(a)) => map::run(a),
+        Some(Command::Snapshot(c)) => snapshot::run(c),
+        Some(Command::Domain(c)) => domain::run(c),
+        Some(Command::Diff(a)) => diff::run(a),
+        Some(Command::Gc(a)) => snapshot::gc(a),
     }
 }

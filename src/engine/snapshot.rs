@@ -43,7 +43,11 @@ pub fn matcher(include: &[String], exclude: &[String]) -> anyhow::Result<Option<
             }
             for p in pats {
                 let glob = Glob::new(&p).with_context(|| format!("bad glob {g:?}"))?;
-                b.add(globset::GlobBuilder::new(glob.glob()).literal_separator(true).build()?);
+                b.add(
+                    globset::GlobBuilder::new(glob.glob())
+                        .literal_separator(true)
+                        .build()?,
+                );
             }
         }
         Ok(b.build()?)
@@ -58,7 +62,10 @@ pub fn matcher(include: &[String], exclude: &[String]) -> anyhow::Result<Option<
 }
 
 /// The globs of a domain by name (None: the whole project).
-pub fn domain_globs(store: &Store, domain: Option<&str>) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+pub fn domain_globs(
+    store: &Store,
+    domain: Option<&str>,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     match domain {
         None => Ok((Vec::new(), Vec::new())),
         Some(name) => {
@@ -79,7 +86,10 @@ pub fn map_worktree(
     progress: &Progress,
 ) -> anyhow::Result<(PathBuf, ScanReport)> {
     let cache = worktree_cache(&project.root, cache_name);
-    let opts = ScanOptions { keep: matcher(include, exclude)?, ..Default::default() };
+    let opts = ScanOptions {
+        keep: matcher(include, exclude)?,
+        ..Default::default()
+    };
     let report = scan(&project.root, Some(&cache), &cache, &opts, progress)?;
     Ok((cache, report))
 }
@@ -98,7 +108,13 @@ pub struct Created {
 }
 
 /// Snapshot the project (or a domain of it).
-pub fn create(project: &Project, store: &mut Store, name: Option<&str>, domain: Option<&str>, progress: &Progress) -> anyhow::Result<Created> {
+pub fn create(
+    project: &Project,
+    store: &mut Store,
+    name: Option<&str>,
+    domain: Option<&str>,
+    progress: &Progress,
+) -> anyhow::Result<Created> {
     let (include, exclude) = domain_globs(store, domain)?;
     let objects = ObjectStore::open(&project.root)?;
     let (map_path, report) = map_worktree(project, domain, &include, &exclude, progress)?;
@@ -118,8 +134,12 @@ pub fn create(project: &Project, store: &mut Store, name: Option<&str>, domain: 
         if e.hash_valid() {
             let abs = project.root.join(std::ffi::OsStr::from_bytes(&e.path));
             let stored = match e.kind {
-                EntryKind::Symlink => std::fs::read_link(&abs).map_err(anyhow::Error::from).and_then(|t| objects.put_bytes(t.as_os_str().as_bytes())),
-                EntryKind::File => objects.put_file(&abs, Some(&e.hash_hex()), true).or_else(|_| objects.put_file(&abs, None, false)),
+                EntryKind::Symlink => std::fs::read_link(&abs)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|t| objects.put_bytes(t.as_os_str().as_bytes())),
+                EntryKind::File => objects
+                    .put_file(&abs, Some(&e.hash_hex()), true)
+                    .or_else(|_| objects.put_file(&abs, None, false)),
             };
             match stored {
                 Ok(s) => {
@@ -128,14 +148,20 @@ pub fn create(project: &Project, store: &mut Store, name: Option<&str>, domain: 
                         e.hash = hex_to_hash(&s.id)?;
                         e.size = s.size;
                         e.mtime_ns = 0;
-                        problems.push(Problem { path: e.path_lossy(), reason: "changed while the snapshot was taken; stored as read".into() });
+                        problems.push(Problem {
+                            path: e.path_lossy(),
+                            reason: "changed while the snapshot was taken; stored as read".into(),
+                        });
                     }
                     new_objects += u64::from(s.new);
                 }
                 Err(err) => {
                     e.flags |= FLAG_UNSTABLE;
                     partial = true;
-                    problems.push(Problem { path: e.path_lossy(), reason: format!("{err:#}") });
+                    problems.push(Problem {
+                        path: e.path_lossy(),
+                        reason: format!("{err:#}"),
+                    });
                 }
             }
         }
@@ -146,24 +172,52 @@ pub fn create(project: &Project, store: &mut Store, name: Option<&str>, domain: 
     writer.finish(partial)?;
     let map_obj = objects.put_file(&snap_map, None, false)?;
     let _ = std::fs::remove_file(&snap_map);
-    let name = name.map(str::to_string).unwrap_or_else(|| format!("snapshot {}", crate::engine::units::format_time(now())));
+    let name = name
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("snapshot {}", crate::engine::units::format_time(now())));
     let id = snapshots::insert_snapshot(
         store.conn(),
-        &NewSnapshot { name: &name, domain, include: &include, exclude: &exclude, map_object: &map_obj.id, files: files as i64, bytes: bytes as i64, partial },
+        &NewSnapshot {
+            name: &name,
+            domain,
+            include: &include,
+            exclude: &exclude,
+            map_object: &map_obj.id,
+            files: files as i64,
+            bytes: bytes as i64,
+            partial,
+        },
         now(),
     )?;
     progress.set(files, Some(files), "snapshot stored");
-    Ok(Created { id, name, files, bytes, new_objects, partial, problems })
+    Ok(Created {
+        id,
+        name,
+        files,
+        bytes,
+        new_objects,
+        partial,
+        problems,
+    })
 }
 
 /// A snapshot by id, or a clear error.
 pub fn get(store: &Store, id: i64) -> anyhow::Result<Snapshot> {
-    snapshots::snapshot(store.conn(), id)?.with_context(|| format!("no snapshot {id}; `devsky snapshot list` shows them"))
+    snapshots::snapshot(store.conn(), id)?
+        .with_context(|| format!("no snapshot {id}; `devsky snapshot list` shows them"))
 }
 
 /// The entries of a snapshot's map, streamed from the object store.
-pub fn read_map(objects: &ObjectStore, snap: &Snapshot) -> anyhow::Result<MapReader<Box<dyn Read + Send>>> {
-    let reader = objects.reader(&snap.map_object).with_context(|| format!("snapshot {}: its map is missing from the object store", snap.id))?;
+pub fn read_map(
+    objects: &ObjectStore,
+    snap: &Snapshot,
+) -> anyhow::Result<MapReader<Box<dyn Read + Send>>> {
+    let reader = objects.reader(&snap.map_object).with_context(|| {
+        format!(
+            "snapshot {}: its map is missing from the object store",
+            snap.id
+        )
+    })?;
     MapReader::new(reader, format!("snapshot {}", snap.id))
 }
 
@@ -185,17 +239,34 @@ pub struct SnapshotDiff {
 }
 
 /// Differences from snapshot `a` to `b` (the working tree, mapped with `a`'s globs).
-pub fn diff_snapshot(project: &Project, store: &Store, a: i64, b: Target, progress: &Progress) -> anyhow::Result<SnapshotDiff> {
+pub fn diff_snapshot(
+    project: &Project,
+    store: &Store,
+    a: i64,
+    b: Target,
+    progress: &Progress,
+) -> anyhow::Result<SnapshotDiff> {
     let objects = ObjectStore::open(&project.root)?;
     let sa = get(store, a)?;
     let old = read_map(&objects, &sa)?;
     let old_label = format!("snapshot {a}");
     let (deltas, partial, problems, new_label) = match b {
         Target::Worktree => {
-            let (path, report) = map_worktree(project, sa.domain.as_deref(), &sa.include, &sa.exclude, progress)?;
+            let (path, report) = map_worktree(
+                project,
+                sa.domain.as_deref(),
+                &sa.include,
+                &sa.exclude,
+                progress,
+            )?;
             let new = MapReader::open(&path)?;
             let deltas = diff(old, new).collect::<anyhow::Result<Vec<_>>>()?;
-            (deltas, report.partial, report.problems, "working tree".to_string())
+            (
+                deltas,
+                report.partial,
+                report.problems,
+                "working tree".to_string(),
+            )
         }
         Target::Snapshot(bid) => {
             let sb = get(store, bid)?;
@@ -204,7 +275,13 @@ pub fn diff_snapshot(project: &Project, store: &Store, a: i64, b: Target, progre
             (deltas, sb.partial, Vec::new(), format!("snapshot {bid}"))
         }
     };
-    Ok(SnapshotDiff { deltas, partial: partial || sa.partial, problems, old_label, new_label })
+    Ok(SnapshotDiff {
+        deltas,
+        partial: partial || sa.partial,
+        problems,
+        old_label,
+        new_label,
+    })
 }
 
 /// Turn a diff into a change set for Compare: old content from the object store, new from
@@ -215,9 +292,13 @@ pub fn change_set(project: &Project, d: &SnapshotDiff, new_is_worktree: bool) ->
             None => Content::Missing,
             Some(e) if worktree && e.kind == EntryKind::Symlink => {
                 let abs = project.root.join(std::ffi::OsStr::from_bytes(&e.path));
-                std::fs::read_link(abs).map(|t| Content::Bytes(Arc::new(t.as_os_str().as_bytes().to_vec()))).unwrap_or(Content::Missing)
+                std::fs::read_link(abs)
+                    .map(|t| Content::Bytes(Arc::new(t.as_os_str().as_bytes().to_vec())))
+                    .unwrap_or(Content::Missing)
             }
-            Some(e) if worktree => Content::File(project.root.join(std::ffi::OsStr::from_bytes(&e.path))),
+            Some(e) if worktree => {
+                Content::File(project.root.join(std::ffi::OsStr::from_bytes(&e.path)))
+            }
             Some(e) => Content::Object(e.hash_hex()),
         }
     };
@@ -273,7 +354,9 @@ pub fn save_domain(store: &Store, d: &Domain) -> anyhow::Result<()> {
 }
 
 fn hex_to_hash(hex: &str) -> anyhow::Result<[u8; 32]> {
-    Ok(*blake3::Hash::from_hex(hex).context("bad object id")?.as_bytes())
+    Ok(*blake3::Hash::from_hex(hex)
+        .context("bad object id")?
+        .as_bytes())
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@ pub fn builder(dir: &Path, sorted: bool) -> ignore::WalkBuilder {
         .add_custom_ignore_filename(IGNORE_FILE)
         .filter_entry(|e| {
             let n = e.file_name();
-            !(e.depth() > 0 && e.file_type().is_some_and(|t| t.is_dir()) && (n == ".git" || n == STATE_DIR))
+            !(e.depth() > 0
+                && e.file_type().is_some_and(|t| t.is_dir())
+                && (n == ".git" || n == STATE_DIR))
         });
     if sorted {
         walk.sort_by_file_name(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));

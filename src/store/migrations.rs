@@ -19,8 +19,8 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
-    name: "codebase, settings",
-    sql: r#"
+        name: "codebase, settings",
+        sql: r#"
 CREATE TABLE _dev_settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -46,16 +46,28 @@ pub fn put_domain(conn: &Connection, d: &Domain, now: i64) -> rusqlite::Result<(
 }
 
 pub fn domain(conn: &Connection, name: &str) -> rusqlite::Result<Option<Domain>> {
-    conn.query_row("SELECT name, include, exclude FROM _dev_domains WHERE name = ?1", [name], |r| {
-        Ok(Domain { name: r.get(0)?, include: globs(&r.get::<_, String>(1)?), exclude: globs(&r.get::<_, String>(2)?) })
-    })
+    conn.query_row(
+        "SELECT name, include, exclude FROM _dev_domains WHERE name = ?1",
+        [name],
+        |r| {
+            Ok(Domain {
+                name: r.get(0)?,
+                include: globs(&r.get::<_, String>(1)?),
+                exclude: globs(&r.get::<_, String>(2)?),
+            })
+        },
+    )
     .optional()
 }
 
 pub fn domains(conn: &Connection) -> rusqlite::Result<Vec<Domain>> {
     let mut stmt = conn.prepare("SELECT name, include, exclude FROM _dev_domains ORDER BY name")?;
     stmt.query_map([], |r| {
-        Ok(Domain { name: r.get(0)?, include: globs(&r.get::<_, String>(1)?), exclude: globs(&r.get::<_, String>(2)?) })
+        Ok(Domain {
+            name: r.get(0)?,
+            include: globs(&r.get::<_, String>(1)?),
+            exclude: globs(&r.get::<_, String>(2)?),
+        })
     })?
     .collect()
 }
@@ -103,12 +115,19 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<Snapshot> {
 }
 
 pub fn snapshot(conn: &Connection, id: i64) -> rusqlite::Result<Option<Snapshot>> {
-    conn.query_row(&format!("SELECT {COLS} FROM _dev_snapshots WHERE id = ?1"), [id], row).optional()
+    conn.query_row(
+        &format!("SELECT {COLS} FROM _dev_snapshots WHERE id = ?1"),
+        [id],
+        row,
+    )
+    .optional()
 }
 
 /// Newest first.
 pub fn snapshots(conn: &Connection) -> rusqlite::Result<Vec<Snapshot>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLS} FROM _dev_snapshots ORDER BY id DESC"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLS} FROM _dev_snapshots ORDER BY id DESC"
+    ))?;
     stmt.query_map([], row)?.collect()
 }
 
@@ -125,18 +144,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = crate::store::Store::open_project(dir.path(), true).unwrap();
         let c = s.conn();
-        let d = Domain { name: "app".into(), include: vec!["app/**".into()], exclude: vec!["**/*.log".into()] };
+        let d = Domain {
+            name: "app".into(),
+            include: vec!["app/**".into()],
+            exclude: vec!["**/*.log".into()],
+        };
         put_domain(c, &d, 1).unwrap();
         assert_eq!(domain(c, "app").unwrap().unwrap(), d);
         assert_eq!(domains(c).unwrap().len(), 1);
         let id = insert_snapshot(
             c,
-            &NewSnapshot { name: "first", domain: Some("app"), include: &d.include, exclude: &d.exclude, map_object: "ab", files: 3, bytes: 10, partial: false },
+            &NewSnapshot {
+                name: "first",
+                domain: Some("app"),
+                include: &d.include,
+                exclude: &d.exclude,
+                map_object: "ab",
+                files: 3,
+                bytes: 10,
+                partial: false,
+            },
             5,
         )
         .unwrap();
         let got = snapshot(c, id).unwrap().unwrap();
-        assert_eq!((got.name.as_str(), got.files, got.include.clone()), ("first", 3, vec!["app/**".to_string()]));
+        assert_eq!(
+            (got.name.as_str(), got.files, got.include.clone()),
+            ("first", 3, vec!["app/**".to_string()])
+        );
         assert!(delete_snapshot(c, id).unwrap());
         assert!(snapshot(c, id).unwrap().is_none());
         assert!(remove_domain(c, "app").unwrap());

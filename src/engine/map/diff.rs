@@ -18,7 +18,11 @@ pub struct Delta {
 
 impl Delta {
     pub fn path(&self) -> &[u8] {
-        self.new.as_ref().or(self.old.as_ref()).map(|e| e.path.as_slice()).unwrap_or_default()
+        self.new
+            .as_ref()
+            .or(self.old.as_ref())
+            .map(|e| e.path.as_slice())
+            .unwrap_or_default()
     }
 }
 
@@ -47,7 +51,10 @@ where
     A: Iterator<Item = anyhow::Result<Entry>>,
     B: Iterator<Item = anyhow::Result<Entry>>,
 {
-    MapDiff { old: old.peekable(), new: new.peekable() }
+    MapDiff {
+        old: old.peekable(),
+        new: new.peekable(),
+    }
 }
 
 impl<A, B> Iterator for MapDiff<A, B>
@@ -61,8 +68,12 @@ where
         loop {
             let ord = match (self.old.peek(), self.new.peek()) {
                 (None, None) => return None,
-                (Some(Err(_)), _) => return self.old.next().map(|r| r.map(|_| unreachable_delta())),
-                (_, Some(Err(_))) => return self.new.next().map(|r| r.map(|_| unreachable_delta())),
+                (Some(Err(_)), _) => {
+                    return self.old.next().map(|r| r.map(|_| unreachable_delta()));
+                }
+                (_, Some(Err(_))) => {
+                    return self.new.next().map(|r| r.map(|_| unreachable_delta()));
+                }
                 (Some(Ok(_)), None) => Ordering::Less,
                 (None, Some(Ok(_))) => Ordering::Greater,
                 (Some(Ok(o)), Some(Ok(n))) => cmp_paths(&o.path, &n.path),
@@ -70,17 +81,29 @@ where
             match ord {
                 Ordering::Less => {
                     let o = self.old.next()?.ok()?;
-                    return Some(Ok(Delta { kind: ChangeKind::Removed, old: Some(o), new: None }));
+                    return Some(Ok(Delta {
+                        kind: ChangeKind::Removed,
+                        old: Some(o),
+                        new: None,
+                    }));
                 }
                 Ordering::Greater => {
                     let n = self.new.next()?.ok()?;
-                    return Some(Ok(Delta { kind: ChangeKind::Added, old: None, new: Some(n) }));
+                    return Some(Ok(Delta {
+                        kind: ChangeKind::Added,
+                        old: None,
+                        new: Some(n),
+                    }));
                 }
                 Ordering::Equal => {
                     let o = self.old.next()?.ok()?;
                     let n = self.new.next()?.ok()?;
                     if let Some(kind) = compare(&o, &n) {
-                        return Some(Ok(Delta { kind, old: Some(o), new: Some(n) }));
+                        return Some(Ok(Delta {
+                            kind,
+                            old: Some(o),
+                            new: Some(n),
+                        }));
                     }
                 }
             }
@@ -90,7 +113,11 @@ where
 
 /// Never built: an error arm returns the error, not a delta.
 fn unreachable_delta() -> Delta {
-    Delta { kind: ChangeKind::Modified, old: None, new: None }
+    Delta {
+        kind: ChangeKind::Modified,
+        old: None,
+        new: None,
+    }
 }
 
 #[cfg(test)]
@@ -99,7 +126,17 @@ mod tests {
     use crate::engine::map::EntryKind;
 
     fn e(path: &str, h: u8, mode: u32, kind: EntryKind) -> anyhow::Result<Entry> {
-        Ok(Entry { path: path.as_bytes().to_vec(), kind, mode, size: 1, mtime_ns: 0, ctime_ns: 0, ino: 0, hash: [h; 32], flags: 0 })
+        Ok(Entry {
+            path: path.as_bytes().to_vec(),
+            kind,
+            mode,
+            size: 1,
+            mtime_ns: 0,
+            ctime_ns: 0,
+            ino: 0,
+            hash: [h; 32],
+            flags: 0,
+        })
     }
     fn f(path: &str, h: u8) -> anyhow::Result<Entry> {
         e(path, h, 0o644, EntryKind::File)
@@ -107,12 +144,36 @@ mod tests {
 
     #[test]
     fn finds_every_kind_of_change_in_order() {
-        let old = vec![f("a/x", 1), f("a/y", 2), f("a.txt", 3), f("b", 4), f("c", 5), f("d", 6)];
-        let new = vec![f("a/x", 1), f("a/y", 9), f("a/z", 7), e("b", 4, 0o755, EntryKind::File), e("c", 5, 0o644, EntryKind::Symlink), f("e", 8)];
-        let got: Vec<(ChangeKind, String)> =
-            diff(old.into_iter(), new.into_iter()).map(|d| d.unwrap()).map(|d| (d.kind, String::from_utf8(d.path().to_vec()).unwrap())).collect();
+        let old = vec![
+            f("a/x", 1),
+            f("a/y", 2),
+            f("a.txt", 3),
+            f("b", 4),
+            f("c", 5),
+            f("d", 6),
+        ];
+        let new = vec![
+            f("a/x", 1),
+            f("a/y", 9),
+            f("a/z", 7),
+            e("b", 4, 0o755, EntryKind::File),
+            e("c", 5, 0o644, EntryKind::Symlink),
+            f("e", 8),
+        ];
+        let got: Vec<(ChangeKind, String)> = diff(old.into_iter(), new.into_iter())
+            .map(|d| d.unwrap())
+            .map(|d| (d.kind, String::from_utf8(d.path().to_vec()).unwrap()))
+            .collect();
         use ChangeKind::*;
-        let want = [(Modified, "a/y"), (Added, "a/z"), (Removed, "a.txt"), (ModeChanged, "b"), (TypeChanged, "c"), (Removed, "d"), (Added, "e")];
+        let want = [
+            (Modified, "a/y"),
+            (Added, "a/z"),
+            (Removed, "a.txt"),
+            (ModeChanged, "b"),
+            (TypeChanged, "c"),
+            (Removed, "d"),
+            (Added, "e"),
+        ];
         assert_eq!(got, want.map(|(k, p)| (k, p.to_string())));
     }
 

@@ -39,14 +39,21 @@ impl MapWriter {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let tmp = dir.join(format!(
             ".{}.tmp-{}",
-            dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            dest.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
             std::process::id()
         ));
         let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(MAGIC)?;
         out.write_all(&started_ns.to_le_bytes())?;
-        Ok(MapWriter { out, tmp, dest: dest.to_path_buf(), count: 0 })
+        Ok(MapWriter {
+            out,
+            tmp,
+            dest: dest.to_path_buf(),
+            count: 0,
+        })
     }
 
     pub fn push(&mut self, e: &Entry) -> std::io::Result<()> {
@@ -71,7 +78,8 @@ impl MapWriter {
         self.out.write_all(&[partial as u8])?;
         self.out.flush()?;
         self.out.get_ref().sync_data()?;
-        std::fs::rename(&self.tmp, &self.dest).with_context(|| format!("cannot write {}", self.dest.display()))?;
+        std::fs::rename(&self.tmp, &self.dest)
+            .with_context(|| format!("cannot write {}", self.dest.display()))?;
         Ok(self.count)
     }
 }
@@ -97,32 +105,50 @@ pub struct MapReader<R: Read = BufReader<File>> {
 impl MapReader {
     pub fn open(path: &Path) -> anyhow::Result<MapReader> {
         let f = File::open(path).with_context(|| format!("cannot read map {}", path.display()))?;
-        MapReader::new(BufReader::with_capacity(1 << 20, f), path.display().to_string())
+        MapReader::new(
+            BufReader::with_capacity(1 << 20, f),
+            path.display().to_string(),
+        )
     }
 }
 
 impl<R: Read> MapReader<R> {
     pub fn new(mut input: R, what: String) -> anyhow::Result<MapReader<R>> {
         let mut magic = [0u8; 8];
-        input.read_exact(&mut magic).with_context(|| format!("{what}: not a devsky map (too short)"))?;
+        input
+            .read_exact(&mut magic)
+            .with_context(|| format!("{what}: not a devsky map (too short)"))?;
         if &magic != MAGIC {
             bail!("{what}: not a devsky map (wrong header)");
         }
         let started_ns = i64::from_le_bytes(read_arr(&mut input)?);
-        Ok(MapReader { input, started_ns, count: 0, done: false, partial: false, what })
+        Ok(MapReader {
+            input,
+            started_ns,
+            count: 0,
+            done: false,
+            partial: false,
+            what,
+        })
     }
 
     fn next_entry(&mut self) -> anyhow::Result<Option<Entry>> {
         if self.done {
             return Ok(None);
         }
-        let truncated = |what: &str| format!("{what}: truncated map (no end marker); make it again");
-        let len = u32::from_le_bytes(read_arr(&mut self.input).with_context(|| truncated(&self.what))?);
+        let truncated =
+            |what: &str| format!("{what}: truncated map (no end marker); make it again");
+        let len =
+            u32::from_le_bytes(read_arr(&mut self.input).with_context(|| truncated(&self.what))?);
         if len == END {
             let count = u64::from_le_bytes(read_arr(&mut self.input)?);
             let [partial] = read_arr::<1>(&mut self.input)?;
             if count != self.count {
-                bail!("{}: damaged map ({} entries, trailer says {count})", self.what, self.count);
+                bail!(
+                    "{}: damaged map ({} entries, trailer says {count})",
+                    self.what,
+                    self.count
+                );
             }
             self.partial = partial != 0;
             self.done = true;
@@ -132,15 +158,20 @@ impl<R: Read> MapReader<R> {
             bail!("{}: damaged map (path length {len})", self.what);
         }
         let mut path = vec![0u8; len as usize];
-        self.input.read_exact(&mut path).with_context(|| truncated(&self.what))?;
-        let [kind, flags] = read_arr::<2>(&mut self.input).with_context(|| truncated(&self.what))?;
+        self.input
+            .read_exact(&mut path)
+            .with_context(|| truncated(&self.what))?;
+        let [kind, flags] =
+            read_arr::<2>(&mut self.input).with_context(|| truncated(&self.what))?;
         let kind = match kind {
             0 => EntryKind::File,
             1 => EntryKind::Symlink,
             k => bail!("{}: damaged map (entry kind {k})", self.what),
         };
         let mut rest = [0u8; 4 + 8 * 4 + 32];
-        self.input.read_exact(&mut rest).with_context(|| truncated(&self.what))?;
+        self.input
+            .read_exact(&mut rest)
+            .with_context(|| truncated(&self.what))?;
         let u64_at = |i: usize| u64::from_le_bytes(rest[i..i + 8].try_into().unwrap_or_default());
         let mut hash = [0u8; 32];
         hash.copy_from_slice(&rest[36..68]);
@@ -195,7 +226,11 @@ mod tests {
     fn entry(path: &[u8], n: u8) -> Entry {
         Entry {
             path: path.to_vec(),
-            kind: if n % 2 == 0 { EntryKind::File } else { EntryKind::Symlink },
+            kind: if n % 2 == 0 {
+                EntryKind::File
+            } else {
+                EntryKind::Symlink
+            },
             mode: 0o644,
             size: n as u64 * 1000,
             mtime_ns: -5,
@@ -210,7 +245,11 @@ mod tests {
     fn round_trip_with_odd_names() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.map");
-        let entries = vec![entry(b"a/\xff\xfe", 0), entry(b"a/new\nline", 1), entry(b"b", 2)];
+        let entries = vec![
+            entry(b"a/\xff\xfe", 0),
+            entry(b"a/new\nline", 1),
+            entry(b"b", 2),
+        ];
         let mut w = MapWriter::create(&p, 77).unwrap();
         for e in &entries {
             w.push(e).unwrap();
@@ -233,10 +272,20 @@ mod tests {
         w.finish(false).unwrap();
         let full = std::fs::read(&p).unwrap();
         std::fs::write(&p, &full[..full.len() - 13]).unwrap();
-        let err = MapReader::open(&p).unwrap().read_all().unwrap_err().to_string();
+        let err = MapReader::open(&p)
+            .unwrap()
+            .read_all()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("truncated"), "{err}");
         std::fs::write(&p, b"hello world, definitely no map").unwrap();
-        assert!(MapReader::open(&p).err().unwrap().to_string().contains("not a devsky map"));
+        assert!(
+            MapReader::open(&p)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("not a devsky map")
+        );
         // an unfinished writer leaves no file
         let q = dir.path().join("y.map");
         drop(MapWriter::create(&q, 0).unwrap());

@@ -65,7 +65,11 @@ impl Entry {
 
     /// Same content, type and mode.
     pub fn same_as(&self, other: &Entry) -> bool {
-        self.kind == other.kind && self.hash == other.hash && self.mode == other.mode && self.hash_valid() && other.hash_valid()
+        self.kind == other.kind
+            && self.hash == other.hash
+            && self.mode == other.mode
+            && self.hash_valid()
+            && other.hash_valid()
     }
 }
 
@@ -134,9 +138,25 @@ mod tests {
 
     #[test]
     fn order_is_depth_first_with_sorted_siblings() {
-        let mut paths: Vec<&[u8]> = vec![b"a.txt", b"a/x", b"b", b"a/y/z", b"a/y.txt", b"A", b"a/y/\xff"];
+        let mut paths: Vec<&[u8]> = vec![
+            b"a.txt",
+            b"a/x",
+            b"b",
+            b"a/y/z",
+            b"a/y.txt",
+            b"A",
+            b"a/y/\xff",
+        ];
         paths.sort_by(|x, y| cmp_paths(x, y));
-        let want: Vec<&[u8]> = vec![b"A", b"a/x", b"a/y/z", b"a/y/\xff", b"a/y.txt", b"a.txt", b"b"];
+        let want: Vec<&[u8]> = vec![
+            b"A",
+            b"a/x",
+            b"a/y/z",
+            b"a/y/\xff",
+            b"a/y.txt",
+            b"a.txt",
+            b"b",
+        ];
         assert_eq!(paths, want);
         assert_eq!(cmp_paths(b"a", b"a"), Ordering::Equal);
     }
@@ -146,7 +166,13 @@ mod tests {
 /// next one). A domain has its own, so mapping a part never evicts the whole.
 pub fn worktree_cache(root: &std::path::Path, domain: Option<&str>) -> std::path::PathBuf {
     let name = match domain {
-        Some(d) => format!("worktree-{}.map", d.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_")),
+        Some(d) => format!(
+            "worktree-{}.map",
+            d.replace(
+                |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+                "_"
+            )
+        ),
         None => "worktree.map".to_string(),
     };
     root.join(crate::store::STATE_DIR).join("cache").join(name)

@@ -67,10 +67,19 @@ struct Job {
 
 /// Map the tree at `root` into the map file `out`, using the map file `cache` (may be the
 /// same path as `out`) as the stat cache when it exists.
-pub fn scan(root: &Path, cache: Option<&Path>, out: &Path, opts: &ScanOptions, progress: &Progress) -> anyhow::Result<ScanReport> {
+pub fn scan(
+    root: &Path,
+    cache: Option<&Path>,
+    out: &Path,
+    opts: &ScanOptions,
+    progress: &Progress,
+) -> anyhow::Result<ScanReport> {
     let started_ns = now_ns();
     // A damaged or missing cache only makes the scan slower.
-    let (mut cache, cache_started) = match cache.filter(|c| c.exists()).and_then(|c| MapReader::open(c).ok()) {
+    let (mut cache, cache_started) = match cache
+        .filter(|c| c.exists())
+        .and_then(|c| MapReader::open(c).ok())
+    {
         Some(r) => {
             let started = r.started_ns;
             (Some(r.peekable()), started)
@@ -78,7 +87,11 @@ pub fn scan(root: &Path, cache: Option<&Path>, out: &Path, opts: &ScanOptions, p
         None => (None, i64::MIN),
     };
     let mut writer = MapWriter::create(out, started_ns)?;
-    let threads = if opts.threads > 0 { opts.threads } else { std::thread::available_parallelism().map_or(2, |n| n.get()) };
+    let threads = if opts.threads > 0 {
+        opts.threads
+    } else {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    };
     let mut report = ScanReport::default();
 
     let (job_tx, job_rx) = sync_channel::<Job>(WINDOW);
@@ -92,7 +105,17 @@ pub fn scan(root: &Path, cache: Option<&Path>, out: &Path, opts: &ScanOptions, p
             s.spawn(move || hash_worker(&rx, &tx));
         }
         drop(res_tx);
-        let result = walk(root, &mut cache, cache_started, opts, &job_tx, &res_rx, &mut writer, &mut report, progress);
+        let result = walk(
+            root,
+            &mut cache,
+            cache_started,
+            opts,
+            &job_tx,
+            &res_rx,
+            &mut writer,
+            &mut report,
+            progress,
+        );
         drop(job_tx);
         result
     })?;
@@ -126,14 +149,25 @@ fn walk(
     let mut seq: u64 = 0;
     let mut waiting = 0usize;
 
-    let place = |window: &mut VecDeque<Slot>, base: u64, r: (u64, Entry, Option<Problem>), report: &mut ScanReport| {
+    let place = |window: &mut VecDeque<Slot>,
+                 base: u64,
+                 r: (u64, Entry, Option<Problem>),
+                 report: &mut ScanReport| {
         let (s, e, p) = r;
         if let Some(p) = p {
             add_problem(report, p);
         }
-        window[(s - base) as usize] = if e.flags & FLAG_UNREADABLE != 0 && e.size == u64::MAX { Slot::Dropped } else { Slot::Ready(e) };
+        window[(s - base) as usize] = if e.flags & FLAG_UNREADABLE != 0 && e.size == u64::MAX {
+            Slot::Dropped
+        } else {
+            Slot::Ready(e)
+        };
     };
-    let flush = |window: &mut VecDeque<Slot>, base: &mut u64, writer: &mut MapWriter, report: &mut ScanReport| -> anyhow::Result<()> {
+    let flush = |window: &mut VecDeque<Slot>,
+                 base: &mut u64,
+                 writer: &mut MapWriter,
+                 report: &mut ScanReport|
+     -> anyhow::Result<()> {
         while matches!(window.front(), Some(Slot::Ready(_) | Slot::Dropped)) {
             if let Some(Slot::Ready(e)) = window.pop_front() {
                 report.files += 1;
@@ -149,7 +183,13 @@ fn walk(
         let dent = match item {
             Ok(d) => d,
             Err(err) => {
-                add_problem(report, Problem { path: error_path(&err, root), reason: err.to_string() });
+                add_problem(
+                    report,
+                    Problem {
+                        path: error_path(&err, root),
+                        reason: err.to_string(),
+                    },
+                );
                 continue;
             }
         };
@@ -175,7 +215,13 @@ fn walk(
         let meta = match std::fs::symlink_metadata(abs) {
             Ok(m) => m,
             Err(e) => {
-                add_problem(report, Problem { path: lossy(&rel), reason: format!("vanished while mapping ({e})") });
+                add_problem(
+                    report,
+                    Problem {
+                        path: lossy(&rel),
+                        reason: format!("vanished while mapping ({e})"),
+                    },
+                );
                 continue;
             }
         };
@@ -210,7 +256,12 @@ fn walk(
             report.hashed += 1;
             window.push_back(Slot::Waiting);
             waiting += 1;
-            jobs.send(Job { seq, abs: abs.to_path_buf(), entry }).context("hash workers stopped")?;
+            jobs.send(Job {
+                seq,
+                abs: abs.to_path_buf(),
+                entry,
+            })
+            .context("hash workers stopped")?;
         }
         seq += 1;
         while let Ok(r) = results.try_recv() {
@@ -256,7 +307,10 @@ fn lookup(cache: &mut std::iter::Peekable<MapReader>, path: &[u8]) -> Option<Ent
     }
 }
 
-fn hash_worker(jobs: &Mutex<Receiver<Job>>, results: &std::sync::mpsc::Sender<(u64, Entry, Option<Problem>)>) {
+fn hash_worker(
+    jobs: &Mutex<Receiver<Job>>,
+    results: &std::sync::mpsc::Sender<(u64, Entry, Option<Problem>)>,
+) {
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let job = {
@@ -266,7 +320,11 @@ fn hash_worker(jobs: &Mutex<Receiver<Job>>, results: &std::sync::mpsc::Sender<(u
                 Err(_) => return,
             }
         };
-        let Job { seq, abs, mut entry } = job;
+        let Job {
+            seq,
+            abs,
+            mut entry,
+        } = job;
         let problem = match entry.kind {
             EntryKind::Symlink => match std::fs::read_link(&abs) {
                 Ok(target) => {
@@ -332,7 +390,10 @@ fn hash_file(abs: &Path, entry: &mut Entry, buf: &mut [u8]) -> Option<Problem> {
             entry.hash = [0; 32];
         }
     }
-    Some(Problem { path: lossy(&entry.path), reason: "changed while it was read; not hashed".into() })
+    Some(Problem {
+        path: lossy(&entry.path),
+        reason: "changed while it was read; not hashed".into(),
+    })
 }
 
 fn unreadable(entry: &mut Entry, e: std::io::Error) -> Option<Problem> {
@@ -341,9 +402,15 @@ fn unreadable(entry: &mut Entry, e: std::io::Error) -> Option<Problem> {
     if e.kind() == std::io::ErrorKind::NotFound {
         // gone between the walk and the read: leave it out of the map
         entry.size = u64::MAX;
-        return Some(Problem { path: lossy(&entry.path), reason: "vanished while mapping".into() });
+        return Some(Problem {
+            path: lossy(&entry.path),
+            reason: "vanished while mapping".into(),
+        });
     }
-    Some(Problem { path: lossy(&entry.path), reason: e.to_string() })
+    Some(Problem {
+        path: lossy(&entry.path),
+        reason: e.to_string(),
+    })
 }
 
 fn add_problem(report: &mut ScanReport, p: Problem) {
@@ -357,12 +424,21 @@ fn error_path(err: &ignore::Error, root: &Path) -> String {
     fn find(err: &ignore::Error) -> Option<&Path> {
         match err {
             ignore::Error::WithPath { path, .. } => Some(path),
-            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => find(err),
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+                find(err)
+            }
             ignore::Error::Loop { child, .. } => Some(child),
             _ => None,
         }
     }
-    find(err).map(|p| p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned()).unwrap_or_default()
+    find(err)
+        .map(|p| {
+            p.strip_prefix(root)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default()
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -371,5 +447,7 @@ fn lossy(b: &[u8]) -> String {
 
 /// Now, in nanoseconds since the epoch.
 pub fn now_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }

@@ -17,7 +17,14 @@ fn write(root: &Path, rel: &str, data: &[u8]) {
 }
 
 fn map(root: &Path, cache: &Path) -> (Vec<Entry>, super::scan::ScanReport) {
-    let r = scan(root, Some(cache), cache, &ScanOptions::default(), &Progress::silent()).unwrap();
+    let r = scan(
+        root,
+        Some(cache),
+        cache,
+        &ScanOptions::default(),
+        &Progress::silent(),
+    )
+    .unwrap();
     (MapReader::open(cache).unwrap().read_all().unwrap(), r)
 }
 
@@ -41,16 +48,28 @@ fn maps_in_order_with_the_ignore_rules() {
     let cache = dir.path().join(".devsky/cache/worktree.map");
     let (entries, rep) = map(dir.path(), &cache);
     let paths: Vec<String> = entries.iter().map(|e| e.path_lossy()).collect();
-    assert_eq!(paths, [".gitignore", ".htaccess", "a/b/c.txt", "a.txt", "index.php"]);
-    assert_eq!((rep.files, rep.hashed, rep.cached, rep.partial), (5, 5, 0, false));
-    assert_eq!(entries[2].hash, *blake3::hash(&vec![b'x'; 300_000]).as_bytes());
+    assert_eq!(
+        paths,
+        [".gitignore", ".htaccess", "a/b/c.txt", "a.txt", "index.php"]
+    );
+    assert_eq!(
+        (rep.files, rep.hashed, rep.cached, rep.partial),
+        (5, 5, 0, false)
+    );
+    assert_eq!(
+        entries[2].hash,
+        *blake3::hash(&vec![b'x'; 300_000]).as_bytes()
+    );
     assert_eq!(entries[2].size, 300_000);
 }
 
 #[test]
 fn hashes_equal_b3sum() {
     let have = Command::new("b3sum").arg("--version").output();
-    assert!(have.is_ok_and(|o| o.status.success()), "b3sum is needed for this test: apt-get install b3sum (scripts/test does)");
+    assert!(
+        have.is_ok_and(|o| o.status.success()),
+        "b3sum is needed for this test: apt-get install b3sum (scripts/test does)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     let written = crate::engine::demo::write_sample_project(r, 300).unwrap();
@@ -58,7 +77,12 @@ fn hashes_equal_b3sum() {
     let cache = r.join(".devsky/cache/worktree.map");
     let (entries, _) = map(r, &cache);
     let files: Vec<String> = entries.iter().map(|e| e.path_lossy()).collect();
-    let out = Command::new("b3sum").arg("--").args(&files).current_dir(r).output().unwrap();
+    let out = Command::new("b3sum")
+        .arg("--")
+        .args(&files)
+        .current_dir(r)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let b3: Vec<(String, String)> = String::from_utf8(out.stdout)
         .unwrap()
@@ -68,7 +92,10 @@ fn hashes_equal_b3sum() {
             (p.to_string(), h.to_string())
         })
         .collect();
-    let ours: Vec<(String, String)> = entries.iter().map(|e| (e.path_lossy(), e.hash_hex())).collect();
+    let ours: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| (e.path_lossy(), e.hash_hex()))
+        .collect();
     assert_eq!(ours.len(), b3.len());
     assert_eq!(ours, b3);
 }
@@ -129,7 +156,17 @@ fn odd_names_and_symlinks_are_kept_exactly() {
     let (entries, rep) = map(r, &cache);
     assert!(!rep.partial, "{:?}", rep.problems);
     let paths: Vec<&[u8]> = entries.iter().map(|e| e.path.as_slice()).collect();
-    assert_eq!(paths, [b"caf\xe9.txt".as_slice(), b"d/up", b"link", b"loop", b"new\nline.txt", b"root-link"]);
+    assert_eq!(
+        paths,
+        [
+            b"caf\xe9.txt".as_slice(),
+            b"d/up",
+            b"link",
+            b"loop",
+            b"new\nline.txt",
+            b"root-link"
+        ]
+    );
     let link = &entries[2];
     assert_eq!((link.kind, link.size), (EntryKind::Symlink, 9));
     assert_eq!(link.hash, *blake3::hash(b"index.php").as_bytes());
@@ -164,7 +201,10 @@ fn a_file_that_keeps_changing_is_unstable_never_wrongly_hashed() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
-    assert!(found_unstable, "a file appended to without pause must be reported as changing");
+    assert!(
+        found_unstable,
+        "a file appended to without pause must be reported as changing"
+    );
 }
 
 fn filetime_of(m: &std::fs::Metadata) -> (i64, i64) {
@@ -174,5 +214,10 @@ fn filetime_of(m: &std::fs::Metadata) -> (i64, i64) {
 
 fn set_mtime(p: &Path, (s, ns): (i64, i64)) {
     let t = std::time::UNIX_EPOCH + std::time::Duration::new(s as u64, ns as u32);
-    std::fs::File::options().write(true).open(p).unwrap().set_modified(t).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(p)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
 }

@@ -115,7 +115,13 @@ fn a_set_shows_the_list_with_letters_and_the_unified_diff() {
     assert!(s.contains("snapshot 3 → working tree · 2 files"), "{s}");
     assert!(s.contains("M src/app.js"), "{s}");
     assert!(s.contains("A src/new.css"), "{s}");
-    assert!(s.contains("260 B"), "{s}");
+    assert!(
+        s.contains(&format!(
+            "{} B",
+            lines(20, |i| format!("line {i} stays")).len()
+        )),
+        "{s}"
+    );
     assert!(s.contains("src/app.js · +1 −1 · unified"), "{s}");
     assert!(s.contains("@@ -7,7 +7,7 @@"), "{s}");
     assert!(s.contains(" 7  7   line 7 stays"), "{s}");
@@ -128,8 +134,8 @@ fn a_set_shows_the_list_with_letters_and_the_unified_diff() {
     let s = h.wait_for("src/new.css · +2 −0");
     assert!(s.contains("new file · mode 100644"), "{s}");
     assert!(s.contains("@@ -0,0 +1,2 @@"), "{s}");
-    assert!(s.contains("   1 + body {}"), "{s}");
-    assert!(s.contains("   2 + p {}"), "{s}");
+    assert!(s.contains("│  1 + body {}"), "{s}");
+    assert!(s.contains("│  2 + p {}"), "{s}");
 }
 
 #[test]
@@ -156,9 +162,10 @@ fn side_by_side_pairs_the_changed_lines() {
 fn next_and_previous_change_move_the_view() {
     let (_d, mut h) = open(100, 30, |root| {
         let old = lines(200, |i| format!("row {i}"));
-        let new = old
-            .replace("row 5\n", "row five\n")
-            .replace("row 150\n", "row one-fifty\n");
+        let mut new = old.replace("row 5\n", "row five\n");
+        for i in 150..170 {
+            new = new.replace(&format!("row {i}\n"), &format!("new {i}\n"));
+        }
         set_of(
             root,
             vec![file_change(
@@ -171,11 +178,11 @@ fn next_and_previous_change_move_the_view() {
         )
     });
     let s = h.wait_for("row five");
-    assert!(!s.contains("row one-fifty"), "{s}");
+    assert!(!s.contains("row 160"), "{s}");
     h.key("n");
     let s = h.screen();
     assert!(
-        s.contains("row one-fifty") && !s.contains("row five"),
+        s.contains("@@ -147,26 +147,26 @@") && s.contains("row 160") && !s.contains("row five"),
         "{s}"
     );
     assert_eq!(h.app.status_text(), Some("change 2 of 2"));
@@ -188,7 +195,7 @@ fn next_and_previous_change_move_the_view() {
     // j/k scroll the diff once it has the focus
     h.key("tab");
     h.key("G");
-    assert!(h.screen().contains("row 200"));
+    assert!(h.screen().contains("new 169"));
     h.key("g");
     assert!(h.screen().contains("@@ -2,7 +2,7 @@"));
 }
@@ -271,8 +278,8 @@ fn the_prompt_compares_two_files_of_the_project() {
     h.key("enter");
     let s = h.wait_for("b.txt · +1 −1");
     assert!(s.contains("a.txt → b.txt · 1 file"), "{s}");
-    assert!(s.contains("2    - two"), "{s}");
-    assert!(s.contains("   2 + 2"), "{s}");
+    assert!(s.contains("│2   - two"), "{s}");
+    assert!(s.contains("│  2 + 2"), "{s}");
     h.key("y");
     let writes = h.app.take_terminal_writes();
     let patch = "--- a.txt\n+++ b.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n";
@@ -295,9 +302,10 @@ fn wide_terminals_put_list_and_diff_side_by_side_and_the_list_can_hide() {
         !s.contains("Files · 2") && s.contains("line 10 moves"),
         "{s}"
     );
-    // the diff has the focus now: j scrolls it
+    // the diff has the focus now: j scrolls it (it fits here, so nothing moves) and the
+    // selection stays
     h.key("j");
-    assert!(!h.screen().contains("⋯ 6 unchanged lines"));
+    assert!(h.screen().contains("src/app.js · +1 −1"));
     h.key("f");
     assert!(h.screen().contains("Files · 2"));
 }
@@ -339,4 +347,47 @@ fn small_terminals_render_every_state_without_panics() {
         .handle(AppEvent::ShowChanges(set_of(empty.path(), Vec::new())));
     let s = h.screen();
     assert!(s.contains("No differences"), "{s}");
+}
+
+#[test]
+fn colors_mark_changes_words_and_syntax() {
+    use crate::app::keymap::Keymap;
+    use ratatui::style::Modifier;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::with(dir.path(), 120, 30, Keymap::defaults(), "dark").unwrap();
+    let old = "function total(items) {\n  return items.length;\n}\n";
+    let new = "function total(items) {\n  return items.size;\n}\n";
+    let set = set_of(
+        dir.path(),
+        vec![file_change(
+            dir.path(),
+            "app.js",
+            ChangeKind::Modified,
+            Some(old),
+            Some(new),
+        )],
+    );
+    h.app.handle(AppEvent::ShowChanges(set));
+    let s = h.wait_for("items.size");
+    let row_of = |needle: &str| s.lines().position(|l| l.contains(needle)).unwrap() as u16;
+    let buf = h.terminal.backend().buffer().clone();
+    let cells = |y: u16| (0..buf.area.width).map(move |x| buf[(x, y)].clone());
+    // context line: several syntax colors
+    let fgs: std::collections::HashSet<_> = cells(row_of("function total")).map(|c| c.fg).collect();
+    assert!(fgs.len() >= 4, "{fgs:?}");
+    // the changed word is reversed, the rest of the line is not
+    let added: Vec<_> = cells(row_of("items.size")).collect();
+    let reversed: String = added
+        .iter()
+        .filter(|c| c.modifier.contains(Modifier::REVERSED))
+        .map(|c| c.symbol())
+        .collect();
+    assert_eq!(reversed, "size", "{s}");
+    let removed: Vec<_> = cells(row_of("items.length")).collect();
+    let reversed: String = removed
+        .iter()
+        .filter(|c| c.modifier.contains(Modifier::REVERSED))
+        .map(|c| c.symbol())
+        .collect();
+    assert_eq!(reversed, "length", "{s}");
 }

@@ -21,8 +21,7 @@ use crate::engine::units::{human_size, thousands};
 use crate::screens::ScreenId;
 
 const PROMPT: &str = "Compare files: ";
-const PLACEHOLDER: &str =
-    "old-path  new-path (relative to the project root, or absolute) · Enter compares · Esc cancels";
+const PLACEHOLDER: &str = "old-path  new-path · Enter compares · Esc cancels";
 
 pub fn draw(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let [bar, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
@@ -98,29 +97,52 @@ fn draw_intro(frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
         Line::default(),
         Line::from(vec![
             k("compare.open"),
-            text("compare two files: type \"old-path  new-path\" (relative to the project root, or absolute), then Enter".into()),
+            text("compare two files: old-path  new-path, then Enter".into()),
+        ]),
+        Line::from(vec![
+            Span::raw("        "),
+            text("(paths relative to the project root, or absolute)".into()),
         ]),
         Line::from(vec![
             Span::styled(format!("  {snapshots:<6}"), t.hint_key),
-            text("snapshots open here from the Snapshots tool: a snapshot against the working tree or another snapshot".into()),
+            text("snapshots open here from the Snapshots tool".into()),
         ]),
         Line::default(),
         Line::from(Span::styled("Once a comparison is open:", t.dim)),
-        Line::from(vec![k("compare.toggle_view"), text("unified or side-by-side diff".into())]),
+        Line::from(vec![
+            k("compare.toggle_view"),
+            text("unified or side-by-side diff".into()),
+        ]),
         Line::from(vec![
             Span::styled(
                 format!(
                     "  {:<6}",
-                    format!("{} {}", key(ctx, "compare.next_hunk"), key(ctx, "compare.prev_hunk"))
+                    format!(
+                        "{} {}",
+                        key(ctx, "compare.next_hunk"),
+                        key(ctx, "compare.prev_hunk")
+                    )
                 ),
                 t.hint_key,
             ),
             text("next / previous change".into()),
         ]),
-        Line::from(vec![k("compare.expand"), text("expand or collapse the unchanged lines".into())]),
-        Line::from(vec![k("compare.toggle_list"), text("hide or show the file list".into())]),
-        Line::from(vec![k("nav.focus"), text("move between the file list and the diff".into())]),
-        Line::from(vec![k("compare.copy_patch"), text("copy the file's diff as a patch".into())]),
+        Line::from(vec![
+            k("compare.expand"),
+            text("expand or collapse the unchanged lines".into()),
+        ]),
+        Line::from(vec![
+            k("compare.toggle_list"),
+            text("hide or show the file list".into()),
+        ]),
+        Line::from(vec![
+            k("nav.focus"),
+            text("move between the file list and the diff".into()),
+        ]),
+        Line::from(vec![
+            k("compare.copy_patch"),
+            text("copy the file's diff as a patch".into()),
+        ]),
     ];
     let block = Block::default()
         .borders(Borders::ALL)

@@ -1,0 +1,104 @@
+//! `devsky domain add|list|show|remove`: named sets of include/exclude globs that say
+//! which part of the project a snapshot covers.
+
+use clap::Subcommand;
+
+use super::output::print_json;
+use super::snapshot::At;
+use crate::engine::project::Project;
+use crate::engine::snapshot;
+use crate::store::snapshots::{self, Domain};
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add or replace a domain. A glob without wildcards names a file or a whole folder.
+    Add {
+        name: String,
+        /// Paths to take (default: everything). Repeat for more.
+        #[arg(long = "include", short = 'i')]
+        include: Vec<String>,
+        /// Paths to leave out. Repeat for more.
+        #[arg(long = "exclude", short = 'x')]
+        exclude: Vec<String>,
+        #[command(flatten)]
+        at: At,
+    },
+    /// List domains.
+    List(At),
+    /// Show one domain.
+    Show {
+        name: String,
+        #[command(flatten)]
+        at: At,
+    },
+    /// Remove a domain (snapshots keep the globs they were taken with).
+    Remove {
+        name: String,
+        #[command(flatten)]
+        at: At,
+    },
+}
+
+pub fn run(cmd: DomainCommand) -> anyhow::Result<i32> {
+    match cmd {
+        DomainCommand::Add {
+            name,
+            include,
+            exclude,
+            at,
+        } => {
+            let store = Project::locate(&at.project)?.open_store(true)?;
+            let d = Domain {
+                name,
+                include,
+                exclude,
+            };
+            snapshot::save_domain(&store, &d)?;
+            if at.json {
+                print_json(&d)?;
+            } else {
+                println!(
+                    "domain {}: include {:?} exclude {:?}",
+                    d.name, d.include, d.exclude
+                );
+            }
+        }
+        DomainCommand::List(at) => {
+            let store = Project::locate(&at.project)?.open_store(false)?;
+            let all = snapshots::domains(store.conn())?;
+            if at.json {
+                print_json(&all)?;
+            } else {
+                for d in all {
+                    println!(
+                        "{:<16} include {:?} exclude {:?}",
+                        d.name, d.include, d.exclude
+                    );
+                }
+            }
+        }
+        DomainCommand::Show { name, at } => {
+            let store = Project::locate(&at.project)?.open_store(false)?;
+            let Some(d) = snapshots::domain(store.conn(), &name)? else {
+                eprintln!("devsky: no domain {name:?}");
+                return Ok(1);
+            };
+            if at.json {
+                print_json(&d)?;
+            } else {
+                println!(
+                    "domain {}\ninclude: {:?}\nexclude: {:?}",
+                    d.name, d.include, d.exclude
+                );
+            }
+        }
+        DomainCommand::Remove { name, at } => {
+            let store = Project::locate(&at.project)?.open_store(false)?;
+            if !snapshots::remove_domain(store.conn(), &name)? {
+                eprintln!("devsky: no domain {name:?}");
+                return Ok(1);
+            }
+        }
+    }
+    Ok(0)
+}
