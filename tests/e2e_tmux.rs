@@ -160,7 +160,7 @@ fn session(width: u16, height: u16) {
     );
 
     t.send(&["2"]);
-    t.wait_text("Snapshots · planned");
+    t.wait_text("No snapshots yet");
     t.send(&["?"]);
     t.wait_text("Help · Snapshots");
     t.send(&["Escape"]);

@@ -56,6 +56,7 @@ use Scope::Global as G;
 const CB: Scope = Scope::Screen(ScreenId::Codebase);
 const JB: Scope = Scope::Screen(ScreenId::Jobs);
 const CMP: Scope = Scope::Screen(ScreenId::Compare);
+const SN: Scope = Scope::Screen(ScreenId::Snapshots);
 
 /// Every command, in the order help and the palette list them.
 pub const COMMANDS: &[CommandDef] = &[
@@ -149,6 +150,36 @@ pub const COMMANDS: &[CommandDef] = &[
         "import",
     ),
     cmd("codebase.clear", "Clear the search", CB, &["ctrl-r"], ""),
+    // Snapshots
+    cmd(
+        "snapshots.create",
+        "Take a snapshot (whole project or a domain)",
+        SN,
+        &["c"],
+        "snapshot",
+    ),
+    cmd(
+        "snapshots.delete",
+        "Delete the selected snapshot",
+        SN,
+        &["d", "delete"],
+        "delete",
+    ),
+    cmd(
+        "snapshots.diff",
+        "Diff against the working tree (or the marked snapshot against this one)",
+        SN,
+        &["enter"],
+        "diff",
+    ),
+    cmd(
+        "snapshots.mark",
+        "Mark the snapshot as the old side of a diff",
+        SN,
+        &["m"],
+        "mark",
+    ),
+    cmd("snapshots.reload", "Reload the list", SN, &["r"], ""),
     // Compare
     cmd("compare.open", "Compare two files", CMP, &["o"], "open"),
     cmd(
@@ -184,7 +215,7 @@ pub const COMMANDS: &[CommandDef] = &[
         "Hide or show the file list",
         CMP,
         &["f"],
-        "files",
+        "",
     ),
     cmd(
         "compare.copy_patch",

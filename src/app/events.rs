@@ -18,6 +18,8 @@ pub enum AppEvent {
     /// A set of changes to show in Compare (sent by the shell after switching there).
     ShowChanges(std::sync::Arc<crate::engine::changes::ChangeSet>),
     Compare(Box<crate::screens::compare::worker::CompareReply>),
+    /// A snapshot job's result (a new snapshot's id, a diff).
+    Snapshots(Box<crate::screens::snapshots::SnapshotsReply>),
     /// The terminal input reader stopped (the terminal went away).
     InputClosed,
 }

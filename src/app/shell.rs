@@ -78,6 +78,9 @@ impl App {
                         tx.clone(),
                     )),
                     ScreenId::Jobs => Box::new(JobsScreen::new()),
+                    ScreenId::Snapshots => {
+                        Box::new(crate::screens::snapshots::SnapshotsScreen::new(&project))
+                    }
                     other => Box::new(Planned::new(*other)),
                 }
             })

@@ -13,15 +13,6 @@ pub const JUMP_PROMPT: &str = "Jump to id: ";
 /// What each planned tool will do.
 pub fn planned(id: ScreenId) -> (&'static str, &'static [&'static str]) {
     match id {
-        ScreenId::Snapshots => (
-            "My Snapshots: the state of files and database, to find what changed.",
-            &[
-                "map the project (size, mode, blake3 of every file) at b3sum speed, with a stat cache",
-                "store snapshots of a domain (include/exclude globs), deduplicated in an object store",
-                "include the database: schemas, and rows of the tables marked as data",
-                "diff any snapshot against the working tree or another snapshot, and open it in Compare",
-            ],
-        ),
         ScreenId::Scripts => (
             "Create, build and roll back change scripts.",
             &[
@@ -69,6 +60,6 @@ pub fn planned(id: ScreenId) -> (&'static str, &'static [&'static str]) {
                 "follow live logs, keep the history, roll back any deployment",
             ],
         ),
-        ScreenId::Codebase | ScreenId::Jobs => ("", &[]),
+        ScreenId::Codebase | ScreenId::Jobs | ScreenId::Snapshots => ("", &[]),
     }
 }

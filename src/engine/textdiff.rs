@@ -8,9 +8,7 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use similar::{
-    Algorithm, ChangeTag, DiffOp, InlineChangeMode, InlineChangeOptions, TextDiff, TextDiffConfig,
-};
+use similar::{Algorithm, ChangeTag, DiffOp, TextDiff, TextDiffConfig};
 
 /// Bytes looked at for a NUL when deciding whether content is binary.
 pub const BINARY_SNIFF: usize = 8 * 1024;
@@ -24,8 +22,6 @@ pub const CONTEXT: usize = 3;
 pub const DIFF_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time spent at most on finding the changed words of a whole file.
 pub const WORDS_BUDGET: Duration = Duration::from_millis(500);
-/// Replacements of more lines than this (either side) get no word highlighting.
-const MAX_WORDS_BLOCK: usize = 400;
 /// Lines longer than this (bytes) get no word highlighting.
 const MAX_WORDS_LINE: usize = 4_000;
 
@@ -197,12 +193,13 @@ fn split_ending(line: &str) -> (&str, bool, bool) {
     }
 }
 
-fn context_row(line: &str, old_line: usize, new_line: usize) -> Row {
+/// A row from a line as `similar` yields it (with its ending); indexes are 0-based.
+fn row(kind: RowKind, old: Option<usize>, new: Option<usize>, line: &str) -> Row {
     let (text, crlf, no_newline) = split_ending(line);
     Row {
-        kind: RowKind::Context,
-        old_line: Some(old_line),
-        new_line: Some(new_line),
+        kind,
+        old_line: old.map(|i| i + 1),
+        new_line: new.map(|i| i + 1),
         text: text.to_string(),
         words: Vec::new(),
         crlf,
@@ -210,43 +207,93 @@ fn context_row(line: &str, old_line: usize, new_line: usize) -> Row {
     }
 }
 
-/// A changed row from the values `similar` gives: (emphasized, piece) covering the line.
-fn changed_row(
-    tag: ChangeTag,
-    old: Option<usize>,
-    new: Option<usize>,
-    values: &[(bool, &str)],
-) -> Row {
-    let line: String = values.iter().map(|(_, v)| *v).collect();
-    let (text, crlf, no_newline) = split_ending(&line);
-    let mut words: Vec<Range<usize>> = Vec::new();
-    let mut at = 0;
-    for (emph, piece) in values {
-        let end = (at + piece.len()).min(text.len());
-        if *emph && at < end {
-            match words.last_mut() {
-                Some(last) if last.end == at => last.end = end,
-                _ => words.push(at..end),
-            }
+/// Split a line into diffable tokens for code: runs of letters/digits/`_`, runs of
+/// whitespace, and every other character on its own.
+fn tokens(s: &str) -> Vec<&str> {
+    // 0: word, 1: space, 2: other (never joined)
+    let class = |c: char| match c {
+        c if c.is_alphanumeric() || c == '_' => 0,
+        c if c.is_whitespace() => 1,
+        _ => 2,
+    };
+    let mut out = Vec::new();
+    let (mut start, mut prev) = (0, 2);
+    for (i, c) in s.char_indices() {
+        let cl = class(c);
+        if (cl != prev || cl == 2) && i > start {
+            out.push(&s[start..i]);
+            start = i;
         }
-        at += piece.len();
+        prev = cl;
     }
-    // A line that changed as a whole is not "changed words".
-    if words.len() == 1 && words[0] == (0..text.len()) {
-        words.clear();
+    if start < s.len() {
+        out.push(&s[start..]);
     }
-    Row {
-        kind: if tag == ChangeTag::Delete {
-            RowKind::Removed
+    out
+}
+
+/// Byte ranges of changed words in a line.
+type Words = Vec<Range<usize>>;
+
+/// The changed parts of a line replaced by another, as byte ranges into each; None when
+/// the lines have too little in common for word marks to help.
+fn word_ranges(old: &str, new: &str, deadline: Instant) -> Option<(Words, Words)> {
+    if old.is_empty() || new.is_empty() || old.len() > MAX_WORDS_LINE || new.len() > MAX_WORDS_LINE
+    {
+        return None;
+    }
+    let (a, b) = (tokens(old), tokens(new));
+    let offsets = |t: &[&str]| {
+        let mut at = 0;
+        let mut v: Vec<usize> = t
+            .iter()
+            .map(|s| {
+                at += s.len();
+                at - s.len()
+            })
+            .collect();
+        v.push(at);
+        v
+    };
+    let (oa, ob) = (offsets(&a), offsets(&b));
+    let ops = similar::capture_diff_slices_deadline(Algorithm::Myers, &a, &b, Some(deadline));
+    let (mut ra, mut rb, mut same) = (Vec::new(), Vec::new(), 0);
+    let push = |v: &mut Vec<Range<usize>>, r: Range<usize>| {
+        if r.is_empty() {
+            return;
+        }
+        match v.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => v.push(r),
+        }
+    };
+    for op in ops {
+        let (o, n) = (op.old_range(), op.new_range());
+        if let DiffOp::Equal { .. } = op {
+            same += oa[o.end] - oa[o.start];
         } else {
-            RowKind::Added
-        },
-        old_line: old.map(|i| i + 1),
-        new_line: new.map(|i| i + 1),
-        text: text.to_string(),
-        words,
-        crlf,
-        no_newline,
+            push(&mut ra, oa[o.start]..oa[o.end]);
+            push(&mut rb, ob[n.start]..ob[n.end]);
+        }
+    }
+    // Mostly different lines read better without marks: keep them when the similarity
+    // 2·same / (old + new) is at least 0.4.
+    (same * 5 >= old.len() + new.len()).then_some((ra, rb))
+}
+
+/// Mark the changed words of each removed line paired with an added one.
+fn mark_words(rows: &mut [Row], deadline: Instant) {
+    for (l, r) in pairs(rows) {
+        let (Some(l), Some(r)) = (l, r) else {
+            continue;
+        };
+        if l == r || Instant::now() > deadline {
+            continue;
+        }
+        if let Some((wl, wr)) = word_ranges(&rows[l].text, &rows[r].text, deadline) {
+            rows[l].words = wl;
+            rows[r].words = wr;
+        }
     }
 }
 
@@ -254,9 +301,6 @@ fn changed_row(
 pub fn diff_lines(old: &str, new: &str) -> FileDiff {
     let diff = config().diff_lines(old, new);
     let words_deadline = Instant::now() + WORDS_BUDGET;
-    let mut opts = InlineChangeOptions::new();
-    opts.mode(InlineChangeMode::UnicodeWords)
-        .semantic_cleanup(true);
     let groups: Vec<Vec<DiffOp>> = diff
         .grouped_ops(CONTEXT)
         .into_iter()
@@ -283,54 +327,16 @@ pub fn diff_lines(old: &str, new: &str) -> FileDiff {
         out.gaps.push(gap(&diff, old_at, new_at, os - old_at));
         let mut rows = Vec::new();
         for op in group {
-            match *op {
-                DiffOp::Equal {
-                    old_index,
-                    new_index,
-                    len,
-                } => rows.extend((0..len).map(|k| {
-                    let line = diff.old_slice(old_index + k).unwrap_or("");
-                    context_row(line, old_index + k + 1, new_index + k + 1)
-                })),
-                _ => {
-                    let (o, n) = (op.old_range().len(), op.new_range().len());
-                    let refine = o <= MAX_WORDS_BLOCK
-                        && n <= MAX_WORDS_BLOCK
-                        && o > 0
-                        && n > 0
-                        && Instant::now() < words_deadline
-                        && op
-                            .old_range()
-                            .all(|i| diff.old_slice(i).is_some_and(|l| l.len() <= MAX_WORDS_LINE))
-                        && op
-                            .new_range()
-                            .all(|i| diff.new_slice(i).is_some_and(|l| l.len() <= MAX_WORDS_LINE));
-                    if refine {
-                        for ch in diff.iter_inline_changes_with_options_deadline(
-                            op,
-                            opts,
-                            Some(words_deadline),
-                        ) {
-                            rows.push(changed_row(
-                                ch.tag(),
-                                ch.old_index(),
-                                ch.new_index(),
-                                ch.values(),
-                            ));
-                        }
-                    } else {
-                        for ch in diff.iter_changes(op) {
-                            rows.push(changed_row(
-                                ch.tag(),
-                                ch.old_index(),
-                                ch.new_index(),
-                                &[(false, ch.value())],
-                            ));
-                        }
-                    }
-                }
+            for ch in diff.iter_changes(op) {
+                let kind = match ch.tag() {
+                    ChangeTag::Equal => RowKind::Context,
+                    ChangeTag::Delete => RowKind::Removed,
+                    ChangeTag::Insert => RowKind::Added,
+                };
+                rows.push(row(kind, ch.old_index(), ch.new_index(), ch.value()));
             }
         }
+        mark_words(&mut rows, words_deadline);
         out.removed += rows.iter().filter(|r| r.kind == RowKind::Removed).count();
         out.added += rows.iter().filter(|r| r.kind == RowKind::Added).count();
         let (old_len, new_len) = (oe - os, ne - ns);
@@ -354,11 +360,8 @@ fn gap(diff: &TextDiff<'_, '_, str>, old_at: usize, new_at: usize, len: usize) -
         new_start: new_at + 1,
         rows: (0..len)
             .map(|k| {
-                context_row(
-                    diff.old_slice(old_at + k).unwrap_or(""),
-                    old_at + k + 1,
-                    new_at + k + 1,
-                )
+                let line = diff.old_slice(old_at + k).unwrap_or("");
+                row(RowKind::Context, Some(old_at + k), Some(new_at + k), line)
             })
             .collect(),
     }
@@ -373,43 +376,46 @@ pub struct SideRow {
     pub right: Option<usize>,
 }
 
-/// Align the rows of every hunk in two columns: context rows on both sides, each run of
-/// removed lines paired in order with the added lines that replace it.
-pub fn side_by_side(diff: &FileDiff) -> Vec<SideRow> {
-    let mut out = Vec::new();
-    for (h, hunk) in diff.hunks.iter().enumerate() {
-        let rows = &hunk.rows;
-        let mut i = 0;
-        while i < rows.len() {
-            if rows[i].kind == RowKind::Context {
-                out.push(SideRow {
-                    hunk: h,
-                    left: Some(i),
-                    right: Some(i),
-                });
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < rows.len() && rows[i].kind != RowKind::Context {
-                i += 1;
-            }
-            let removed: Vec<usize> = (start..i)
-                .filter(|&k| rows[k].kind == RowKind::Removed)
-                .collect();
-            let added: Vec<usize> = (start..i)
-                .filter(|&k| rows[k].kind == RowKind::Added)
-                .collect();
-            for k in 0..removed.len().max(added.len()) {
-                out.push(SideRow {
-                    hunk: h,
-                    left: removed.get(k).copied(),
-                    right: added.get(k).copied(),
-                });
-            }
+/// Align rows in two columns: a context row on both sides, each run of removed lines
+/// paired in order with the added lines that replace it.
+fn pairs(rows: &[Row]) -> Vec<(Option<usize>, Option<usize>)> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut i = 0;
+    while i < rows.len() {
+        if rows[i].kind == RowKind::Context {
+            out.push((Some(i), Some(i)));
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < rows.len() && rows[i].kind != RowKind::Context {
+            i += 1;
+        }
+        let of = |kind| (start..i).filter(move |&k| rows[k].kind == kind);
+        let removed: Vec<usize> = of(RowKind::Removed).collect();
+        let added: Vec<usize> = of(RowKind::Added).collect();
+        for k in 0..removed.len().max(added.len()) {
+            out.push((removed.get(k).copied(), added.get(k).copied()));
         }
     }
     out
+}
+
+/// The side-by-side rows of every hunk (see [`SideRow`]).
+pub fn side_by_side(diff: &FileDiff) -> Vec<SideRow> {
+    diff.hunks
+        .iter()
+        .enumerate()
+        .flat_map(|(h, hunk)| {
+            pairs(&hunk.rows)
+                .into_iter()
+                .map(move |(left, right)| SideRow {
+                    hunk: h,
+                    left,
+                    right,
+                })
+        })
+        .collect()
 }
 
 /// A standard unified diff (`--- old_label`, `+++ new_label`, `@@ -l,n +l,n @@` hunks,
@@ -511,6 +517,32 @@ mod tests {
         let pair = side.iter().find(|s| s.left != s.right).unwrap();
         assert_eq!(h.rows[pair.left.unwrap()].kind, RowKind::Removed);
         assert_eq!(h.rows[pair.right.unwrap()].kind, RowKind::Added);
+    }
+
+    #[test]
+    fn words_are_code_tokens_and_unlike_lines_get_no_marks() {
+        assert_eq!(
+            tokens("a.b_c(x,  y)"),
+            ["a", ".", "b_c", "(", "x", ",", "  ", "y", ")"]
+        );
+        let d = diff_lines(
+            "  return items.length;\nx\n",
+            "  return items.size;\ncompletely other\n",
+        );
+        let rows = &d.hunks[0].rows;
+        let marked: Vec<(RowKind, Vec<&str>)> = rows
+            .iter()
+            .map(|r| (r.kind, r.words.iter().map(|w| &r.text[w.clone()]).collect()))
+            .collect();
+        assert_eq!(
+            marked,
+            [
+                (RowKind::Removed, vec!["length"]),
+                (RowKind::Removed, vec![]),
+                (RowKind::Added, vec!["size"]),
+                (RowKind::Added, vec![]),
+            ]
+        );
     }
 
     #[test]

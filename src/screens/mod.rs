@@ -5,6 +5,7 @@ pub mod codebase;
 pub mod compare;
 pub mod jobs;
 pub mod planned;
+pub mod snapshots;
 
 use crossterm::event::KeyEvent;
 use ratatui::Frame;

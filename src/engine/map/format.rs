@@ -76,8 +76,9 @@ impl MapWriter {
         self.out.write_all(&END.to_le_bytes())?;
         self.out.write_all(&self.count.to_le_bytes())?;
         self.out.write_all(&[partial as u8])?;
+        // No fsync: a map is a cache or is stored as an object (which is synced); a map cut
+        // short by a crash has no trailer and is refused, never read as a shorter tree.
         self.out.flush()?;
-        self.out.get_ref().sync_data()?;
         std::fs::rename(&self.tmp, &self.dest)
             .with_context(|| format!("cannot write {}", self.dest.display()))?;
         Ok(self.count)

@@ -10,6 +10,7 @@
 pub mod diff;
 pub mod format;
 pub mod scan;
+pub mod walker;
 
 use std::cmp::Ordering;
 

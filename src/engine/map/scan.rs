@@ -23,6 +23,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::format::{MapReader, MapWriter};
+use super::walker::{Found, Step};
 use super::{Entry, EntryKind, FLAG_UNREADABLE, FLAG_UNSTABLE, Problem, cmp_paths};
 use crate::engine::jobs::{Cancelled, Progress};
 
@@ -76,7 +77,7 @@ pub fn scan(
 ) -> anyhow::Result<ScanReport> {
     let started_ns = now_ns();
     // A damaged or missing cache only makes the scan slower.
-    let (mut cache, cache_started) = match cache
+    let (cache, cache_started) = match cache
         .filter(|c| c.exists())
         .and_then(|c| MapReader::open(c).ok())
     {
@@ -86,18 +87,33 @@ pub fn scan(
         }
         None => (None, i64::MIN),
     };
-    let mut writer = MapWriter::create(out, started_ns)?;
+    let writer = MapWriter::create(out, started_ns)?;
     let threads = if opts.threads > 0 {
         opts.threads
     } else {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     };
-    let mut report = ScanReport::default();
-
     let (job_tx, job_rx) = sync_channel::<Job>(WINDOW);
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (res_tx, res_rx) = channel::<(u64, Entry, Option<Problem>)>();
+    // The walk (readdir + stat) runs on its own thread and hands over batches; this thread
+    // merges with the cache, sends misses to the hashers and writes in order.
+    let (walk_tx, walk_rx) = sync_channel::<Vec<Step>>(64);
+    let keep = opts.keep.clone();
 
+    let mut merger = Merger {
+        root,
+        cache,
+        cache_started,
+        writer,
+        report: ScanReport::default(),
+        window: VecDeque::with_capacity(WINDOW),
+        base: 0,
+        seq: 0,
+        waiting: 0,
+        jobs: job_tx,
+        results: res_rx,
+    };
     std::thread::scope(|s| -> anyhow::Result<()> {
         for _ in 0..threads {
             let rx = job_rx.clone();
@@ -105,25 +121,55 @@ pub fn scan(
             s.spawn(move || hash_worker(&rx, &tx));
         }
         drop(res_tx);
-        let result = walk(
-            root,
-            &mut cache,
-            cache_started,
-            opts,
-            &job_tx,
-            &res_rx,
-            &mut writer,
-            &mut report,
-            progress,
-        );
-        drop(job_tx);
-        result
+        let walker = s.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let r = super::walker::walk(root, keep.as_deref(), &mut |step| {
+                batch.push(step);
+                if batch.len() == BATCH {
+                    walk_tx
+                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .map_err(|_| Cancelled)?;
+                }
+                Ok(())
+            });
+            if !batch.is_empty() {
+                let _ = walk_tx.send(batch);
+            }
+            r
+        });
+        let merged = (|| -> anyhow::Result<()> {
+            for batch in &walk_rx {
+                for step in batch {
+                    merger.step(step)?;
+                }
+                if progress.is_cancelled() {
+                    return Err(Cancelled.into());
+                }
+                progress.set(merger.seq, None, "mapping");
+            }
+            merger.drain()
+        })();
+        drop(walk_rx);
+        let walked = walker
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the walk panicked")));
+        // Close the job queue so the hashers stop, whatever happened.
+        let (tx, _) = sync_channel(1);
+        drop(std::mem::replace(&mut merger.jobs, tx));
+        merged?;
+        walked
     })?;
+    let Merger {
+        writer, mut report, ..
+    } = merger;
     report.partial = report.problem_count > 0;
     writer.finish(report.partial)?;
     progress.set(report.files, Some(report.files), "mapped");
     Ok(report)
 }
+
+/// Steps handed from the walk thread at a time.
+const BATCH: usize = 512;
 
 /// Slots of the ordered window: an entry is written when every earlier one is.
 enum Slot {
@@ -132,98 +178,39 @@ enum Slot {
     Dropped,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn walk(
-    root: &Path,
-    cache: &mut Option<std::iter::Peekable<MapReader>>,
+/// The merge of the walk with the stat cache, and the ordered writer.
+struct Merger<'a> {
+    root: &'a Path,
+    cache: Option<std::iter::Peekable<MapReader>>,
     cache_started: i64,
-    opts: &ScanOptions,
-    jobs: &SyncSender<Job>,
-    results: &Receiver<(u64, Entry, Option<Problem>)>,
-    writer: &mut MapWriter,
-    report: &mut ScanReport,
-    progress: &Progress,
-) -> anyhow::Result<()> {
-    let mut window: VecDeque<Slot> = VecDeque::with_capacity(WINDOW);
-    let mut base: u64 = 0; // seq of window[0]
-    let mut seq: u64 = 0;
-    let mut waiting = 0usize;
+    writer: MapWriter,
+    report: ScanReport,
+    window: VecDeque<Slot>,
+    /// seq of window[0]
+    base: u64,
+    seq: u64,
+    waiting: usize,
+    jobs: SyncSender<Job>,
+    results: Receiver<(u64, Entry, Option<Problem>)>,
+}
 
-    let place = |window: &mut VecDeque<Slot>,
-                 base: u64,
-                 r: (u64, Entry, Option<Problem>),
-                 report: &mut ScanReport| {
-        let (s, e, p) = r;
-        if let Some(p) = p {
-            add_problem(report, p);
-        }
-        window[(s - base) as usize] = if e.flags & FLAG_UNREADABLE != 0 && e.size == u64::MAX {
-            Slot::Dropped
-        } else {
-            Slot::Ready(e)
-        };
-    };
-    let flush = |window: &mut VecDeque<Slot>,
-                 base: &mut u64,
-                 writer: &mut MapWriter,
-                 report: &mut ScanReport|
-     -> anyhow::Result<()> {
-        while matches!(window.front(), Some(Slot::Ready(_) | Slot::Dropped)) {
-            if let Some(Slot::Ready(e)) = window.pop_front() {
-                report.files += 1;
-                report.bytes += e.size;
-                writer.push(&e)?;
-            }
-            *base += 1;
-        }
-        Ok(())
-    };
-
-    for item in super::super::walk::builder(root, true).build() {
-        let dent = match item {
-            Ok(d) => d,
-            Err(err) => {
-                add_problem(
-                    report,
-                    Problem {
-                        path: error_path(&err, root),
-                        reason: err.to_string(),
-                    },
-                );
-                continue;
+impl Merger<'_> {
+    fn step(&mut self, step: Step) -> anyhow::Result<()> {
+        let Found {
+            rel,
+            file_type: ft,
+            meta,
+        } = match step {
+            Step::Found(f) => f,
+            Step::Problem(p) => {
+                add_problem(&mut self.report, p);
+                return Ok(());
             }
         };
-        let Some(ft) = dent.file_type() else { continue };
-        if ft.is_dir() {
-            continue;
-        }
-        let abs = dent.path();
-        let rel = match abs.strip_prefix(root) {
-            Ok(r) => r.as_os_str().as_bytes().to_vec(),
-            Err(_) => continue,
-        };
-        if opts.keep.as_ref().is_some_and(|keep| !keep(&rel)) {
-            continue;
-        }
         let kind = if ft.is_symlink() {
             EntryKind::Symlink
-        } else if ft.is_file() {
-            EntryKind::File
         } else {
-            continue; // sockets, fifos, devices are not content
-        };
-        let meta = match std::fs::symlink_metadata(abs) {
-            Ok(m) => m,
-            Err(e) => {
-                add_problem(
-                    report,
-                    Problem {
-                        path: lossy(&rel),
-                        reason: format!("vanished while mapping ({e})"),
-                    },
-                );
-                continue;
-            }
+            EntryKind::File
         };
         let mut entry = Entry {
             path: rel,
@@ -236,58 +223,81 @@ fn walk(
             hash: [0; 32],
             flags: 0,
         };
-        let cached = cache.as_mut().and_then(|c| lookup(c, &entry.path));
-        let hit = cached.filter(|old| {
-            old.kind == entry.kind
-                && old.size == entry.size
-                && old.mtime_ns == entry.mtime_ns
-                && old.ctime_ns == entry.ctime_ns
-                && old.ino == entry.ino
-                && old.mode == entry.mode
-                && old.hash_valid()
-                && old.mtime_ns.saturating_add(RACY_NS) < cache_started
-                && old.ctime_ns.saturating_add(RACY_NS) < cache_started
-        });
+        let started = self.cache_started;
+        let hit = self
+            .cache
+            .as_mut()
+            .and_then(|c| lookup(c, &entry.path))
+            .filter(|old| {
+                old.kind == entry.kind
+                    && old.size == entry.size
+                    && old.mtime_ns == entry.mtime_ns
+                    && old.ctime_ns == entry.ctime_ns
+                    && old.ino == entry.ino
+                    && old.mode == entry.mode
+                    && old.hash_valid()
+                    && old.mtime_ns.saturating_add(RACY_NS) < started
+                    && old.ctime_ns.saturating_add(RACY_NS) < started
+            });
         if let Some(old) = hit {
             entry.hash = old.hash;
-            report.cached += 1;
-            window.push_back(Slot::Ready(entry));
+            self.report.cached += 1;
+            self.window.push_back(Slot::Ready(entry));
         } else {
-            report.hashed += 1;
-            window.push_back(Slot::Waiting);
-            waiting += 1;
-            jobs.send(Job {
-                seq,
-                abs: abs.to_path_buf(),
-                entry,
-            })
-            .context("hash workers stopped")?;
+            self.report.hashed += 1;
+            self.window.push_back(Slot::Waiting);
+            self.waiting += 1;
+            let abs = super::walker::abs_path(self.root, &entry.path);
+            self.jobs
+                .send(Job {
+                    seq: self.seq,
+                    abs,
+                    entry,
+                })
+                .context("hash workers stopped")?;
         }
-        seq += 1;
-        while let Ok(r) = results.try_recv() {
-            waiting -= 1;
-            place(&mut window, base, r, report);
-        }
-        while window.len() >= WINDOW && waiting > 0 {
-            let r = results.recv().context("hash workers stopped")?;
-            waiting -= 1;
-            place(&mut window, base, r, report);
-        }
-        flush(&mut window, &mut base, writer, report)?;
-        if seq % 512 == 0 {
-            if progress.is_cancelled() {
-                return Err(Cancelled.into());
+        self.seq += 1;
+        if self.waiting > 0 {
+            while let Ok(r) = self.results.try_recv() {
+                self.place(r);
             }
-            progress.set(seq, None, "mapping");
+            while self.window.len() >= WINDOW && self.waiting > 0 {
+                let r = self.results.recv().context("hash workers stopped")?;
+                self.place(r);
+            }
         }
+        self.flush()
     }
-    while waiting > 0 {
-        let r = results.recv().context("hash workers stopped")?;
-        waiting -= 1;
-        place(&mut window, base, r, report);
+
+    fn place(&mut self, (s, e, p): (u64, Entry, Option<Problem>)) {
+        self.waiting -= 1;
+        if let Some(p) = p {
+            add_problem(&mut self.report, p);
+        }
+        let gone = e.flags & FLAG_UNREADABLE != 0 && e.size == u64::MAX;
+        self.window[(s - self.base) as usize] = if gone { Slot::Dropped } else { Slot::Ready(e) };
     }
-    flush(&mut window, &mut base, writer, report)?;
-    Ok(())
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        while matches!(self.window.front(), Some(Slot::Ready(_) | Slot::Dropped)) {
+            if let Some(Slot::Ready(e)) = self.window.pop_front() {
+                self.report.files += 1;
+                self.report.bytes += e.size;
+                self.writer.push(&e)?;
+            }
+            self.base += 1;
+        }
+        Ok(())
+    }
+
+    /// Wait for the hashes still out, and write everything.
+    fn drain(&mut self) -> anyhow::Result<()> {
+        while self.waiting > 0 {
+            let r = self.results.recv().context("hash workers stopped")?;
+            self.place(r);
+        }
+        self.flush()
+    }
 }
 
 /// Advance the cache to `path`; the cached entry when it has one.
@@ -418,27 +428,6 @@ fn add_problem(report: &mut ScanReport, p: Problem) {
     if report.problems.len() < MAX_PROBLEMS {
         report.problems.push(p);
     }
-}
-
-fn error_path(err: &ignore::Error, root: &Path) -> String {
-    fn find(err: &ignore::Error) -> Option<&Path> {
-        match err {
-            ignore::Error::WithPath { path, .. } => Some(path),
-            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
-                find(err)
-            }
-            ignore::Error::Loop { child, .. } => Some(child),
-            _ => None,
-        }
-    }
-    find(err)
-        .map(|p| {
-            p.strip_prefix(root)
-                .unwrap_or(p)
-                .to_string_lossy()
-                .into_owned()
-        })
-        .unwrap_or_default()
 }
 
 fn lossy(b: &[u8]) -> String {

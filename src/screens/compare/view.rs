@@ -591,7 +591,7 @@ mod view_tests {
             "let\tx = 1",
             Style::default(),
             &syn,
-            &[8..9],
+            std::slice::from_ref(&(8..9)),
             Style::default().add_modifier(Modifier::REVERSED),
             100,
         );

@@ -1,0 +1,504 @@
+//! My Snapshots: the snapshots of the project, newest first, with a details pane; take a
+//! new one (of the whole project or one domain), delete one, and diff one against the
+//! working tree or against another snapshot (the result opens in Compare).
+//!
+//! Taking and diffing run as jobs (they map the tree, which takes seconds on big trees);
+//! a job hands its result back through the event queue and the screen acts on it when the
+//! job's `Finished` arrives, so nothing of a cancelled or failed job is shown.
+
+mod view;
+
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::{Screen, ScreenId};
+use crate::app::context::{Ctx, DrawCtx, Effect, Level};
+use crate::app::events::AppEvent;
+use crate::app::input::LineInput;
+use crate::engine::changes::ChangeSet;
+use crate::engine::jobs::{JobEvent, JobId, Outcome};
+use crate::engine::snapshot::{self, Target};
+use crate::engine::units::{human_size, thousands};
+use crate::store::Store;
+use crate::store::snapshots::{self as rows, Snapshot};
+
+/// What a snapshot job hands back to the screen (before its `Finished` arrives).
+#[derive(Debug)]
+pub enum SnapshotsReply {
+    /// A snapshot was stored.
+    Created { seq: u64, id: i64 },
+    /// A diff is ready, as a change set for Compare.
+    Diff {
+        seq: u64,
+        old: i64,
+        new: Target,
+        set: Box<ChangeSet>,
+    },
+}
+
+/// Which part of the create popup has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Name,
+    Domain,
+}
+
+/// A popup drawn inside the screen.
+#[derive(Debug)]
+enum Popup {
+    Create {
+        name: LineInput,
+        field: Field,
+        /// Domain names; row 0 of the picker is the whole project.
+        domains: Vec<String>,
+        choice: usize,
+    },
+    Delete {
+        id: i64,
+        name: String,
+        files: i64,
+    },
+}
+
+/// A running job of this screen: its id and the sequence number its reply carries.
+#[derive(Debug, Clone, Copy)]
+struct Running {
+    job: JobId,
+    seq: u64,
+}
+
+/// A finished diff waiting for its job's `Finished`.
+struct DiffResult {
+    old: i64,
+    new: Target,
+    set: Box<ChangeSet>,
+}
+
+pub struct SnapshotsScreen {
+    store: Option<Store>,
+    db_path: PathBuf,
+    list: Vec<Snapshot>,
+    selected: usize,
+    offset: usize,
+    list_height: usize,
+    /// The old side of a snapshot-to-snapshot diff.
+    marked: Option<i64>,
+    popup: Option<Popup>,
+    seq: u64,
+    create_job: Option<Running>,
+    created: Option<i64>,
+    diff_job: Option<Running>,
+    diff_result: Option<DiffResult>,
+    load_error: Option<String>,
+}
+
+impl SnapshotsScreen {
+    pub fn new(project: &crate::engine::project::Project) -> Self {
+        let db_path = project
+            .root
+            .join(crate::store::STATE_DIR)
+            .join(crate::store::DB_FILE);
+        let mut s = SnapshotsScreen {
+            store: None,
+            db_path,
+            list: Vec::new(),
+            selected: 0,
+            offset: 0,
+            list_height: 10,
+            marked: None,
+            popup: None,
+            seq: 0,
+            create_job: None,
+            created: None,
+            diff_job: None,
+            diff_result: None,
+            load_error: None,
+        };
+        s.reload();
+        s
+    }
+
+    /// Re-read the list, keeping the selected snapshot selected when it still exists.
+    pub fn reload(&mut self) {
+        if self.store.is_none() {
+            match Store::open(&self.db_path, false) {
+                Ok(st) => self.store = Some(st),
+                Err(e) => {
+                    self.load_error = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        let Some(store) = &self.store else { return };
+        let keep = self.selected_snapshot().map(|s| s.id);
+        match rows::snapshots(store.conn()) {
+            Ok(list) => {
+                self.list = list;
+                self.load_error = None;
+            }
+            Err(e) => self.load_error = Some(e.to_string()),
+        }
+        if let Some(m) = self.marked
+            && !self.list.iter().any(|s| s.id == m)
+        {
+            self.marked = None;
+        }
+        match keep {
+            Some(id) if self.select_id(id) => {}
+            _ => self.selected = self.selected.min(self.list.len().saturating_sub(1)),
+        }
+    }
+
+    fn selected_snapshot(&self) -> Option<&Snapshot> {
+        self.list.get(self.selected)
+    }
+
+    /// Select the snapshot `id`; false when it is not in the list.
+    fn select_id(&mut self, id: i64) -> bool {
+        match self.list.iter().position(|s| s.id == id) {
+            Some(row) => {
+                self.selected = row;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn nav(&mut self, id: &str) -> bool {
+        let page = self.list_height.max(1) as isize;
+        let cur = self.selected as isize;
+        let target = match id {
+            "nav.down" => cur + 1,
+            "nav.up" => cur - 1,
+            "nav.page_down" => cur + page,
+            "nav.page_up" => cur - page,
+            "nav.top" => 0,
+            "nav.bottom" => self.list.len() as isize - 1,
+            _ => return false,
+        };
+        let max = self.list.len().saturating_sub(1) as isize;
+        self.selected = target.clamp(0, max) as usize;
+        true
+    }
+
+    fn open_create(&mut self, ctx: &mut Ctx) {
+        if self.create_job.is_some() {
+            ctx.status(Level::Warn, "a snapshot is being taken already (see Jobs)");
+            return;
+        }
+        let domains = match &self.store {
+            Some(store) => match rows::domains(store.conn()) {
+                Ok(d) => d.into_iter().map(|d| d.name).collect(),
+                Err(e) => {
+                    ctx.status(Level::Error, format!("cannot read domains: {e}"));
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        self.popup = Some(Popup::Create {
+            name: LineInput::default(),
+            field: Field::Name,
+            domains,
+            choice: 0,
+        });
+    }
+
+    fn start_create(&mut self, name: Option<String>, domain: Option<String>, ctx: &mut Ctx) {
+        let project = ctx.project.clone();
+        let db = self.db_path.clone();
+        let tx = ctx.tx.clone();
+        self.seq += 1;
+        let seq = self.seq;
+        let what = match &domain {
+            Some(d) => format!("domain {d:?}"),
+            None => "the whole project".to_string(),
+        };
+        let job = ctx.jobs.spawn_blocking("snapshot", move |p| {
+            let mut store = Store::open(&db, false)?;
+            let c = snapshot::create(&project, &mut store, name.as_deref(), domain.as_deref(), p)?;
+            for problem in c.problems.iter().take(200) {
+                p.log(format!("{}: {}", problem.path, problem.reason));
+            }
+            let _ = tx.send(AppEvent::Snapshots(Box::new(SnapshotsReply::Created {
+                seq,
+                id: c.id,
+            })));
+            let (files, size) = (thousands(c.files as usize), human_size(c.bytes as i64));
+            let partial = match c.partial {
+                true => format!(" [partial: {} problems, see Jobs]", c.problems.len()),
+                false => String::new(),
+            };
+            Ok(format!(
+                "snapshot {} {:?}: {files} files, {size}{partial}",
+                c.id, c.name
+            ))
+        });
+        self.create_job = Some(Running { job, seq });
+        self.created = None;
+        let msg = format!("taking a snapshot of {what} (job #{job})");
+        ctx.status(Level::Info, msg);
+    }
+
+    fn ask_delete(&mut self, ctx: &mut Ctx) {
+        let Some(s) = self.selected_snapshot() else {
+            ctx.status(Level::Info, "no snapshot to delete");
+            return;
+        };
+        self.popup = Some(Popup::Delete {
+            id: s.id,
+            name: s.name.clone(),
+            files: s.files,
+        });
+    }
+
+    fn delete(&mut self, id: i64, name: &str, ctx: &mut Ctx) {
+        let Some(store) = &self.store else { return };
+        match rows::delete_snapshot(store.conn(), id) {
+            Ok(true) => ctx.status(
+                Level::Success,
+                format!("deleted snapshot {id} {name:?}; `devsky gc` frees its contents"),
+            ),
+            Ok(false) => ctx.status(Level::Warn, format!("snapshot {id} was already gone")),
+            Err(e) => ctx.status(Level::Error, format!("cannot delete snapshot {id}: {e}")),
+        }
+        if self.marked == Some(id) {
+            self.marked = None;
+        }
+        self.reload();
+    }
+
+    fn toggle_mark(&mut self, ctx: &mut Ctx) {
+        let Some(id) = self.selected_snapshot().map(|s| s.id) else {
+            return;
+        };
+        if self.marked == Some(id) {
+            self.marked = None;
+            ctx.status(Level::Info, format!("snapshot {id} unmarked"));
+        } else {
+            self.marked = Some(id);
+            ctx.status(
+                Level::Info,
+                format!("marked snapshot {id}: diff on another snapshot compares {id} → it"),
+            );
+        }
+    }
+
+    /// Diff the selected snapshot against the working tree, or the marked one against it.
+    fn start_diff(&mut self, ctx: &mut Ctx) {
+        let Some(sel) = self.selected_snapshot().map(|s| s.id) else {
+            ctx.status(Level::Info, "no snapshot to diff yet");
+            return;
+        };
+        if self.diff_job.is_some() {
+            ctx.status(Level::Warn, "a diff is running already (see Jobs)");
+            return;
+        }
+        let (old, new) = match self.marked {
+            Some(m) if m != sel => (m, Target::Snapshot(sel)),
+            _ => (sel, Target::Worktree),
+        };
+        let project = ctx.project.clone();
+        let db = self.db_path.clone();
+        let tx = ctx.tx.clone();
+        self.seq += 1;
+        let seq = self.seq;
+        let job = ctx.jobs.spawn_blocking("diff", move |p| {
+            let store = Store::open(&db, false)?;
+            let d = snapshot::diff_snapshot(&project, &store, old, new, p)?;
+            p.check()?;
+            let set = snapshot::change_set(&project, &d, new == Target::Worktree);
+            let summary = format!("{} changes ({})", thousands(set.changes.len()), set.title);
+            let set = Box::new(set);
+            let _ = tx.send(AppEvent::Snapshots(Box::new(SnapshotsReply::Diff {
+                seq,
+                old,
+                new,
+                set,
+            })));
+            Ok(summary)
+        });
+        self.diff_job = Some(Running { job, seq });
+        self.diff_result = None;
+        let what = match new {
+            Target::Worktree => format!("snapshot {old} with the working tree"),
+            Target::Snapshot(b) => format!("snapshot {old} with snapshot {b}"),
+        };
+        ctx.status(Level::Info, format!("comparing {what} (job #{job})"));
+    }
+
+    fn on_reply(&mut self, reply: &SnapshotsReply) -> bool {
+        match reply {
+            SnapshotsReply::Created { seq, id } => {
+                if self.create_job.is_some_and(|r| r.seq == *seq) {
+                    self.created = Some(*id);
+                }
+            }
+            SnapshotsReply::Diff { seq, old, new, set } => {
+                if self.diff_job.is_some_and(|r| r.seq == *seq) {
+                    self.diff_result = Some(DiffResult {
+                        old: *old,
+                        new: *new,
+                        set: set.clone(),
+                    });
+                }
+            }
+        }
+        false
+    }
+
+    fn diff_finished(&mut self, outcome: &Outcome, ctx: &mut Ctx) {
+        self.diff_job = None;
+        let result = self.diff_result.take();
+        let (Outcome::Done(_), Some(r)) = (outcome, result) else {
+            return;
+        };
+        if r.set.changes.is_empty() {
+            let msg = match r.new {
+                Target::Worktree => format!("no changes since snapshot {}", r.old),
+                Target::Snapshot(b) => {
+                    format!("no changes from snapshot {} to snapshot {b}", r.old)
+                }
+            };
+            let msg = if r.set.partial {
+                format!("{msg} (partial: some files could not be read)")
+            } else {
+                msg
+            };
+            ctx.status(Level::Info, msg);
+        } else {
+            ctx.effects.push(Effect::ShowChanges(r.set));
+        }
+    }
+
+    /// A key while the create popup is open.
+    fn create_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+        let Some(Popup::Create {
+            name,
+            field,
+            domains,
+            choice,
+        }) = &mut self.popup
+        else {
+            return;
+        };
+        let rows = domains.len() + 1;
+        match (key.code, *field) {
+            (KeyCode::Esc, _) => self.popup = None,
+            (KeyCode::Enter, _) => {
+                let n = name.text().trim().to_string();
+                let n = (!n.is_empty()).then_some(n);
+                let d = choice.checked_sub(1).and_then(|i| domains.get(i)).cloned();
+                self.popup = None;
+                self.start_create(n, d, ctx);
+            }
+            (KeyCode::Tab | KeyCode::BackTab, Field::Name) | (KeyCode::Down, Field::Name) => {
+                *field = Field::Domain;
+            }
+            (KeyCode::Tab | KeyCode::BackTab, Field::Domain) => *field = Field::Name,
+            (KeyCode::Up, Field::Domain) | (KeyCode::Char('k'), Field::Domain) if *choice == 0 => {
+                *field = Field::Name;
+            }
+            (KeyCode::Up | KeyCode::Char('k'), Field::Domain) => *choice -= 1,
+            (KeyCode::Down | KeyCode::Char('j'), Field::Domain) => {
+                *choice = (*choice + 1).min(rows - 1);
+            }
+            (KeyCode::Home | KeyCode::Char('g'), Field::Domain) => *choice = 0,
+            (KeyCode::End | KeyCode::Char('G'), Field::Domain) => *choice = rows - 1,
+            (_, Field::Name) => {
+                name.handle(&key);
+            }
+            (_, Field::Domain) => {}
+        }
+    }
+
+    /// A key while the delete confirmation is open.
+    fn delete_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+        match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                if let Some(Popup::Delete { id, name, .. }) = self.popup.take() {
+                    self.delete(id, &name, ctx);
+                }
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                self.popup = None;
+                ctx.status(Level::Info, "nothing deleted");
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Screen for SnapshotsScreen {
+    fn id(&self) -> ScreenId {
+        ScreenId::Snapshots
+    }
+
+    fn draw(&mut self, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+        view::draw(self, frame, area, ctx);
+    }
+
+    fn command(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+        match id {
+            "snapshots.create" => self.open_create(ctx),
+            "snapshots.delete" => self.ask_delete(ctx),
+            "snapshots.diff" => self.start_diff(ctx),
+            "snapshots.mark" => self.toggle_mark(ctx),
+            "snapshots.reload" => self.reload(),
+            "app.back" if self.marked.is_some() => {
+                self.marked = None;
+                ctx.status(Level::Info, "mark cleared");
+            }
+            other if other.starts_with("nav.") => return self.nav(other),
+            _ => return false,
+        }
+        true
+    }
+
+    fn captures_input(&self) -> bool {
+        self.popup.is_some()
+    }
+
+    fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        match self.popup {
+            Some(Popup::Create { .. }) => self.create_key(key, ctx),
+            Some(Popup::Delete { .. }) => self.delete_key(key, ctx),
+            None => return false,
+        }
+        true
+    }
+
+    fn on_event(&mut self, ev: &AppEvent, ctx: &mut Ctx) -> bool {
+        match ev {
+            AppEvent::Snapshots(reply) => self.on_reply(reply),
+            AppEvent::Job(JobEvent::Finished { id, outcome })
+                if self.create_job.is_some_and(|r| r.job == *id) =>
+            {
+                self.create_job = None;
+                self.reload();
+                if let (Outcome::Done(_), Some(new)) = (outcome, self.created.take()) {
+                    self.select_id(new);
+                }
+                true
+            }
+            AppEvent::Job(JobEvent::Finished { id, outcome })
+                if self.diff_job.is_some_and(|r| r.job == *id) =>
+            {
+                self.diff_finished(outcome, ctx);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn on_show(&mut self, _ctx: &mut Ctx) {
+        // Snapshots may have been taken or deleted from the CLI meanwhile.
+        self.reload();
+    }
+}
+
+#[cfg(test)]
+mod tests;
