@@ -217,3 +217,32 @@ fn a_panic_gives_the_terminal_back() {
     assert_eq!(t.pane("#{alternate_on}"), "0", "alternate screen left");
     assert_eq!(t.pane("#{cursor_flag}"), "1", "cursor shown again");
 }
+
+#[test]
+fn snapshot_edit_and_see_the_change_in_compare() {
+    let (_keep, root) = demo_project();
+    let config = root.join(".devsky/test-config");
+    let t = Tmux::start(100, 30, &command_line(&root, &config));
+    t.wait_text("records");
+    t.send(&["2"]);
+    t.wait_text("No snapshots yet");
+    t.send(&["c"]);
+    t.wait_text("(whole project)");
+    t.type_text("before edit");
+    t.send(&["Enter"]);
+    t.wait_text("before edit");
+    t.wait_for("the snapshot job to finish", |s| !s.contains("taking a snapshot"));
+
+    let index = root.join("public/index.php");
+    let mut body = std::fs::read_to_string(&index).unwrap();
+    body.push_str("// edited by the e2e test\n");
+    std::fs::write(&index, body).unwrap();
+
+    t.send(&["Enter"]);
+    let s = t.wait_text("edited by the e2e test");
+    assert!(s.contains("public/index.php"), "{s}");
+    assert!(s.contains("M "), "status letter: {s}");
+    t.send(&["s"]);
+    t.wait_text("edited by the e2e test");
+    quit_and_check_restored(&t);
+}

@@ -227,7 +227,7 @@ mod tests {
     fn entry(path: &[u8], n: u8) -> Entry {
         Entry {
             path: path.to_vec(),
-            kind: if n % 2 == 0 {
+            kind: if n.is_multiple_of(2) {
                 EntryKind::File
             } else {
                 EntryKind::Symlink

@@ -19,6 +19,9 @@ use super::Problem;
 use crate::engine::walk::IGNORE_FILE;
 use crate::store::STATE_DIR;
 
+/// A filter on relative paths (a domain).
+pub type Keep = dyn Fn(&[u8]) -> bool + Send + Sync;
+
 /// One file or symlink found by the walk.
 pub struct Found {
     /// Relative, `/`-separated bytes.
@@ -37,7 +40,7 @@ pub enum Step {
 /// relative path (a domain); `f` returning an error stops the walk.
 pub fn walk(
     root: &Path,
-    keep: Option<&(dyn Fn(&[u8]) -> bool + Send + Sync)>,
+    keep: Option<&Keep>,
     f: &mut dyn FnMut(Step) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut ignores: Vec<Option<Gitignore>> = Vec::new();
@@ -67,7 +70,7 @@ fn visit(
     dir: &Path,
     rel: &mut Vec<u8>,
     ignores: &mut Vec<Option<Gitignore>>,
-    keep: Option<&(dyn Fn(&[u8]) -> bool + Send + Sync)>,
+    keep: Option<&Keep>,
     f: &mut dyn FnMut(Step) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let problem = |rel: &[u8], e: std::io::Error| Problem {
@@ -94,14 +97,13 @@ fn visit(
     let pushed = if has(".gitignore") || has(IGNORE_FILE) {
         let mut b = GitignoreBuilder::new(dir);
         for n in [".gitignore", IGNORE_FILE] {
-            if has(n) {
-                if let Some(err) = b.add(dir.join(n)) {
+            if has(n)
+                && let Some(err) = b.add(dir.join(n)) {
                     f(Step::Problem(Problem {
                         path: String::from_utf8_lossy(rel).into_owned() + n,
                         reason: err.to_string(),
                     }))?;
                 }
-            }
         }
         ignores.push(b.build().ok());
         true
