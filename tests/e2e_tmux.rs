@@ -231,7 +231,9 @@ fn snapshot_edit_and_see_the_change_in_compare() {
     t.type_text("before edit");
     t.send(&["Enter"]);
     t.wait_text("before edit");
-    t.wait_for("the snapshot job to finish", |s| !s.contains("taking a snapshot"));
+    t.wait_for("the snapshot job to finish", |s| {
+        !s.contains("taking a snapshot")
+    });
 
     let index = root.join("public/index.php");
     let mut body = std::fs::read_to_string(&index).unwrap();

@@ -108,9 +108,10 @@ fn write_one(
     new_mode: Option<u32>,
 ) -> anyhow::Result<()> {
     if let (Some(m1), Some(m2)) = (old_mode, new_mode)
-        && m1 != m2 {
-            writeln!(out, "mode {ol}: {m1:o} -> {m2:o}")?;
-        }
+        && m1 != m2
+    {
+        writeln!(out, "mode {ol}: {m1:o} -> {m2:o}")?;
+    }
     if old == new {
         return Ok(());
     }

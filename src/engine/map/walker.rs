@@ -98,12 +98,13 @@ fn visit(
         let mut b = GitignoreBuilder::new(dir);
         for n in [".gitignore", IGNORE_FILE] {
             if has(n)
-                && let Some(err) = b.add(dir.join(n)) {
-                    f(Step::Problem(Problem {
-                        path: String::from_utf8_lossy(rel).into_owned() + n,
-                        reason: err.to_string(),
-                    }))?;
-                }
+                && let Some(err) = b.add(dir.join(n))
+            {
+                f(Step::Problem(Problem {
+                    path: String::from_utf8_lossy(rel).into_owned() + n,
+                    reason: err.to_string(),
+                }))?;
+            }
         }
         ignores.push(b.build().ok());
         true

@@ -1,0 +1,274 @@
+//! Maps, snapshots, domains and diff from the command line, as a real process: JSON
+//! output, exit codes, unreadable files, huge sparse files, hostile names.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn devsky(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run devsky")
+}
+
+fn ok(args: &[&str], cwd: &Path) -> String {
+    let out = devsky(args, cwd);
+    assert!(
+        out.status.success(),
+        "devsky {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(args: &[&str], cwd: &Path) -> Value {
+    serde_json::from_str(&ok(args, cwd)).unwrap()
+}
+
+fn write(root: &Path, rel: &str, data: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, data).unwrap();
+}
+
+#[test]
+fn map_json_and_b3sum_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(r, "a.txt", b"hello");
+    write(r, "x/y.php", b"<?php");
+    let text = ok(&["map"], r);
+    let want = format!(
+        "{}  a.txt\n{}  x/y.php\n",
+        blake3::hash(b"hello").to_hex(),
+        blake3::hash(b"<?php").to_hex()
+    );
+    assert_eq!(text, want);
+    let j = json(&["map", "--json"], r);
+    assert_eq!(j[1]["path"], "x/y.php");
+    assert_eq!(j[1]["kind"], "file");
+    assert_eq!(j[1]["size"], 5);
+    assert_eq!(j[0]["blake3"], blake3::hash(b"hello").to_hex().as_str());
+    assert!(
+        !r.join(".devsky").exists(),
+        "map of a folder without a store writes nothing into it"
+    );
+}
+
+#[test]
+fn snapshot_cli_flow_with_json_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(r, "app/a.php", b"<?php echo 'a';\n");
+    write(r, "app/b.log", b"log");
+    write(r, "public/index.php", b"<?php\n");
+    ok(&["init"], r);
+    ok(&["domain", "add", "app", "-i", "app", "-x", "**/*.log"], r);
+    let d = json(&["domain", "show", "app", "--json"], r);
+    assert_eq!(d["include"], serde_json::json!(["app"]));
+    let c = json(
+        &[
+            "snapshot", "create", "--domain", "app", "--name", "one", "--json",
+        ],
+        r,
+    );
+    assert_eq!(c["files"], 1);
+    let id = c["id"].as_i64().unwrap().to_string();
+    let list = json(&["snapshot", "list", "--json"], r);
+    assert_eq!(list[0]["name"], "one");
+    let show = json(&["snapshot", "show", &id, "--files", "--json"], r);
+    assert_eq!(show["files"][0]["path"], "app/a.php");
+
+    write(r, "app/a.php", b"<?php echo 'b';\n");
+    write(r, "app/new.php", b"<?php\n");
+    let d = json(&["snapshot", "diff", &id, "--json"], r);
+    let kinds: Vec<(String, String)> = d["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap().to_string(),
+                c["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("modified".into(), "app/a.php".into()),
+            ("added".into(), "app/new.php".into())
+        ]
+    );
+
+    let out = devsky(&["diff", "--snapshot", &id], r);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "differences: exit 1 like diff(1)"
+    );
+    let patch = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        patch.contains("-<?php echo 'a';") && patch.contains("+<?php echo 'b';"),
+        "{patch}"
+    );
+    assert!(patch.contains("+++ b/app/new.php"), "{patch}");
+
+    let same = devsky(&["diff", "app/new.php", "app/new.php"], r);
+    assert_eq!(same.status.code(), Some(0));
+    let err = String::from_utf8(devsky(&["snapshot", "diff", "99"], r).stderr).unwrap();
+    assert!(err.contains("no snapshot 99"), "{err}");
+    ok(&["snapshot", "delete", &id], r);
+    let gc = json(&["gc", "--json"], r);
+    assert!(gc["removed"].as_u64().unwrap() >= 2, "{gc}");
+}
+
+/// Run devsky as an unprivileged user (root ignores file permissions).
+fn as_nobody(args: &[&str], cwd: &Path) -> Output {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_devsky"),
+        ]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_devsky"))
+    };
+    cmd.args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run devsky (setpriv from util-linux when root)")
+}
+
+#[test]
+fn unreadable_files_and_folders_make_a_partial_map_never_a_wrong_hash() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().join("t");
+    write(&r, "ok.txt", b"fine");
+    write(&r, "secret.txt", b"no");
+    write(&r, "locked/inner.txt", b"no");
+    let mode = |p: &str, m: u32| {
+        std::fs::set_permissions(r.join(p), std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    mode("", 0o777);
+    mode("secret.txt", 0o000);
+    mode("locked", 0o000);
+    let out = as_nobody(&["map", "--json"], &r);
+    mode("locked", 0o755);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "partial map: exit 3; {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PARTIAL") && err.contains("secret.txt") && err.contains("locked"),
+        "{err}"
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secret = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "secret.txt")
+        .unwrap();
+    assert!(secret["blake3"].is_null(), "{secret}");
+    assert_eq!(secret["problem"], "unreadable");
+    let fine = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "ok.txt")
+        .unwrap();
+    assert_eq!(fine["blake3"], blake3::hash(b"fine").to_hex().as_str());
+}
+
+#[test]
+fn a_ten_gigabyte_sparse_file_maps_in_constant_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    let f = std::fs::File::create(r.join("sparse.img")).unwrap();
+    f.set_len(10 << 30).unwrap();
+    drop(f);
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "maxrss_kb=%M"])
+        .arg(env!("CARGO_BIN_EXE_devsky"))
+        .args(["map", "--json"])
+        .current_dir(r)
+        .output()
+        .expect("GNU time is needed (apt-get install time; scripts/test does)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j[0]["size"], 10u64 << 30);
+    let b3 = Command::new("b3sum")
+        .arg("--no-names")
+        .arg("sparse.img")
+        .current_dir(r)
+        .output()
+        .expect("b3sum (scripts/test installs it)");
+    assert_eq!(
+        j[0]["blake3"].as_str().unwrap(),
+        String::from_utf8(b3.stdout).unwrap().trim()
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    let rss: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss_kb="))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        rss < 100_000,
+        "mapping a 10 GB file must not load it: peak {rss} kB"
+    );
+}
+
+#[test]
+fn hostile_names_are_mapped_and_printed_escaped() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    std::fs::write(r.join(std::ffi::OsStr::from_bytes(b"bad\xffname")), b"x").unwrap();
+    std::fs::write(r.join("new\nline"), b"y").unwrap();
+    std::fs::write(r.join("back\\slash"), b"z").unwrap();
+    let text = ok(&["map"], r);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with('\\') && l.ends_with("new\\nline")),
+        "{text}"
+    );
+    assert!(lines.iter().any(|l| l.ends_with("back\\\\slash")), "{text}");
+    let j = json(&["map", "--json"], r);
+    let bad = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path_bytes"].is_array())
+        .unwrap();
+    assert_eq!(
+        bad["path_bytes"],
+        serde_json::json!(b"bad\xffname".to_vec())
+    );
+}
