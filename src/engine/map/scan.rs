@@ -60,6 +60,9 @@ pub struct ScanReport {
     pub partial: bool,
 }
 
+/// A hasher's answer for one file: its sequence number, entry, and problem if any.
+type Hashed = (u64, Entry, Option<Problem>);
+
 struct Job {
     seq: u64,
     abs: PathBuf,
@@ -93,9 +96,9 @@ pub fn scan(
     } else {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     };
-    let (job_tx, job_rx) = sync_channel::<Job>(WINDOW);
+    let (job_tx, job_rx) = sync_channel::<Vec<Job>>(WINDOW / JOB_BATCH + 1);
     let job_rx = Arc::new(Mutex::new(job_rx));
-    let (res_tx, res_rx) = channel::<(u64, Entry, Option<Problem>)>();
+    let (res_tx, res_rx) = channel::<Vec<Hashed>>();
     // The walk (readdir + stat) runs on its own thread and hands over batches; this thread
     // merges with the cache, sends misses to the hashers and writes in order.
     let (walk_tx, walk_rx) = sync_channel::<Vec<Step>>(64);
@@ -112,6 +115,7 @@ pub fn scan(
         seq: 0,
         waiting: 0,
         jobs: job_tx,
+        pending: Vec::with_capacity(JOB_BATCH),
         results: res_rx,
     };
     std::thread::scope(|s| -> anyhow::Result<()> {
@@ -142,6 +146,7 @@ pub fn scan(
                 for step in batch {
                     merger.step(step)?;
                 }
+                merger.send_pending()?;
                 if progress.is_cancelled() {
                     return Err(Cancelled.into());
                 }
@@ -170,6 +175,8 @@ pub fn scan(
 
 /// Steps handed from the walk thread at a time.
 const BATCH: usize = 512;
+/// Files handed to a hasher at a time.
+const JOB_BATCH: usize = 32;
 
 /// Slots of the ordered window: an entry is written when every earlier one is.
 enum Slot {
@@ -190,8 +197,10 @@ struct Merger<'a> {
     base: u64,
     seq: u64,
     waiting: usize,
-    jobs: SyncSender<Job>,
-    results: Receiver<(u64, Entry, Option<Problem>)>,
+    jobs: SyncSender<Vec<Job>>,
+    /// Misses not yet handed to the hashers (sent in batches to spare the queue).
+    pending: Vec<Job>,
+    results: Receiver<Vec<Hashed>>,
 }
 
 impl Merger<'_> {
@@ -248,28 +257,47 @@ impl Merger<'_> {
             self.window.push_back(Slot::Waiting);
             self.waiting += 1;
             let abs = super::walker::abs_path(self.root, &entry.path);
-            self.jobs
-                .send(Job {
-                    seq: self.seq,
-                    abs,
-                    entry,
-                })
-                .context("hash workers stopped")?;
+            self.pending.push(Job {
+                seq: self.seq,
+                abs,
+                entry,
+            });
+            if self.pending.len() >= JOB_BATCH {
+                self.send_pending()?;
+            }
         }
         self.seq += 1;
         if self.waiting > 0 {
-            while let Ok(r) = self.results.try_recv() {
-                self.place(r);
+            while let Ok(batch) = self.results.try_recv() {
+                self.place_all(batch);
+            }
+            if self.window.len() >= WINDOW {
+                self.send_pending()?;
             }
             while self.window.len() >= WINDOW && self.waiting > 0 {
-                let r = self.results.recv().context("hash workers stopped")?;
-                self.place(r);
+                let batch = self.results.recv().context("hash workers stopped")?;
+                self.place_all(batch);
             }
         }
         self.flush()
     }
 
-    fn place(&mut self, (s, e, p): (u64, Entry, Option<Problem>)) {
+    /// Hand the waiting misses to the hashers.
+    fn send_pending(&mut self) -> anyhow::Result<()> {
+        if !self.pending.is_empty() {
+            let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(JOB_BATCH));
+            self.jobs.send(batch).context("hash workers stopped")?;
+        }
+        Ok(())
+    }
+
+    fn place_all(&mut self, batch: Vec<Hashed>) {
+        for r in batch {
+            self.place(r);
+        }
+    }
+
+    fn place(&mut self, (s, e, p): Hashed) {
         self.waiting -= 1;
         if let Some(p) = p {
             add_problem(&mut self.report, p);
@@ -292,9 +320,10 @@ impl Merger<'_> {
 
     /// Wait for the hashes still out, and write everything.
     fn drain(&mut self) -> anyhow::Result<()> {
+        self.send_pending()?;
         while self.waiting > 0 {
-            let r = self.results.recv().context("hash workers stopped")?;
-            self.place(r);
+            let batch = self.results.recv().context("hash workers stopped")?;
+            self.place_all(batch);
         }
         self.flush()
     }
@@ -317,37 +346,38 @@ fn lookup(cache: &mut std::iter::Peekable<MapReader>, path: &[u8]) -> Option<Ent
     }
 }
 
-fn hash_worker(
-    jobs: &Mutex<Receiver<Job>>,
-    results: &std::sync::mpsc::Sender<(u64, Entry, Option<Problem>)>,
-) {
+fn hash_worker(jobs: &Mutex<Receiver<Vec<Job>>>, results: &std::sync::mpsc::Sender<Vec<Hashed>>) {
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let job = {
+        let batch = {
             let rx = jobs.lock().unwrap_or_else(|e| e.into_inner());
             match rx.recv() {
                 Ok(j) => j,
                 Err(_) => return,
             }
         };
-        let Job {
+        let mut done = Vec::with_capacity(batch.len());
+        for Job {
             seq,
             abs,
             mut entry,
-        } = job;
-        let problem = match entry.kind {
-            EntryKind::Symlink => match std::fs::read_link(&abs) {
-                Ok(target) => {
-                    let t = target.as_os_str().as_bytes();
-                    entry.hash = *blake3::hash(t).as_bytes();
-                    entry.size = t.len() as u64;
-                    None
-                }
-                Err(e) => unreadable(&mut entry, e),
-            },
-            EntryKind::File => hash_file(&abs, &mut entry, &mut buf),
-        };
-        if results.send((seq, entry, problem)).is_err() {
+        } in batch
+        {
+            let problem = match entry.kind {
+                EntryKind::Symlink => match std::fs::read_link(&abs) {
+                    Ok(target) => {
+                        let t = target.as_os_str().as_bytes();
+                        entry.hash = *blake3::hash(t).as_bytes();
+                        entry.size = t.len() as u64;
+                        None
+                    }
+                    Err(e) => unreadable(&mut entry, e),
+                },
+                EntryKind::File => hash_file(&abs, &mut entry, &mut buf),
+            };
+            done.push((seq, entry, problem));
+        }
+        if results.send(done).is_err() {
             return;
         }
     }
