@@ -95,10 +95,51 @@ CREATE TABLE _dev_snapshots (
 );
 "#,
     },
+    Migration {
+        version: 3,
+        name: "databases",
+        sql: r#"
+-- Database connections. The password is never stored here: it comes from the
+-- environment variable named in password_env, a prompt, or ~/.my.cnf.
+CREATE TABLE _dev_db_profiles (
+    name         TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL CHECK (kind IN ('mysql', 'sqlite')),
+    url          TEXT NOT NULL,
+    password_env TEXT,
+    created      INTEGER NOT NULL
+);
+
+-- What the Query tool ran, per connection (searchable history).
+CREATE TABLE _dev_query_history (
+    id         INTEGER PRIMARY KEY,
+    profile    TEXT NOT NULL,
+    sql        TEXT NOT NULL,
+    ran_at     INTEGER NOT NULL,
+    elapsed_ms INTEGER,
+    rows       INTEGER,
+    error      TEXT
+);
+CREATE INDEX _dev_query_history_profile ON _dev_query_history(profile, id);
+
+-- How a table takes part in database snapshots: 'data' keeps full rows (small config and
+-- content tables), 'checksum' keeps chunk checksums (large tables), 'skip' leaves it out.
+CREATE TABLE _dev_db_tables (
+    profile    TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    mode       TEXT NOT NULL CHECK (mode IN ('data', 'checksum', 'skip')),
+    PRIMARY KEY (profile, table_name)
+);
+
+-- The database part of a snapshot: the profile and an object holding schemas, row
+-- pre-images of data tables and chunk checksums of the others.
+ALTER TABLE _dev_snapshots ADD COLUMN db_profile TEXT;
+ALTER TABLE _dev_snapshots ADD COLUMN db_object TEXT;
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 /// Bring the store at `conn` up to [`LATEST`], or refuse a newer one.
 pub fn migrate(conn: &Connection) -> anyhow::Result<()> {
