@@ -77,15 +77,6 @@ pub fn run(cmd: CodebaseCommand) -> anyhow::Result<i32> {
     }
 }
 
-/// The author name for new records: the `user.name` setting, else `$USER`.
-pub fn author(store: &crate::store::Store) -> String {
-    crate::store::settings::get(store.conn(), "user.name")
-        .ok()
-        .flatten()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "me".into())
-}
-
 fn import_cmd(paths: Vec<PathBuf>, common: Common) -> anyhow::Result<i32> {
     let project = Project::locate(&common.project)?;
     let mut store = project.open_store(true)?;
@@ -94,7 +85,7 @@ fn import_cmd(paths: Vec<PathBuf>, common: Common) -> anyhow::Result<i32> {
     } else {
         paths
     };
-    let who = author(&store);
+    let who = import::author(&store);
     let report = import::import(&project, &mut store, &paths, &who, &stderr_progress())?;
     if common.json {
         print_json(&report)?;

@@ -199,6 +199,15 @@ fn read_body(path: &Path) -> Result<Body, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The author name for new records: the `user.name` setting, else `$USER`.
+pub fn author(store: &Store) -> String {
+    crate::store::settings::get(store.conn(), "user.name")
+        .ok()
+        .flatten()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "me".into())
+}
+
 /// Whether an error came from cancelling.
 pub fn is_cancelled(e: &anyhow::Error) -> bool {
     e.downcast_ref::<Cancelled>().is_some()

@@ -303,7 +303,7 @@ impl CodebaseScreen {
         let db = self.db_path.clone();
         let id = ctx.jobs.spawn_blocking("import", move |p| {
             let mut store = Store::open(&db, false)?;
-            let who = std::env::var("USER").unwrap_or_else(|_| "me".into());
+            let who = import::author(&store);
             let report = import::import(
                 &project,
                 &mut store,
