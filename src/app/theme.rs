@@ -212,6 +212,19 @@ pub fn syntect_to_color(c: SColor) -> Color {
     }
 }
 
+/// A syntect style (from [`Theme::syntect_theme`]) as a ratatui style: colour, bold, italic.
+pub fn syntect_style(style: syntect::highlighting::Style) -> ratatui::style::Style {
+    use syntect::highlighting::FontStyle;
+    let mut s = ratatui::style::Style::default().fg(syntect_to_color(style.foreground));
+    if style.font_style.contains(FontStyle::BOLD) {
+        s = s.add_modifier(ratatui::style::Modifier::BOLD);
+    }
+    if style.font_style.contains(FontStyle::ITALIC) {
+        s = s.add_modifier(ratatui::style::Modifier::ITALIC);
+    }
+    s
+}
+
 /// Find a theme's source: the user file (if allowed and present), else the
 /// embedded one. Returns (text, origin for messages, `is_user`).
 fn find_source(

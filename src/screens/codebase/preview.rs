@@ -2,13 +2,12 @@
 //! dump for binary bodies. Runs on the preview worker thread, never on the draw thread.
 //! Very long lines (minified files) are cut and left plain, so they cost nothing.
 
-use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use syntect::easy::HighlightLines;
-use syntect::highlighting::{FontStyle, Theme};
+use syntect::highlighting::Theme;
 use syntect::parsing::SyntaxSet;
 
-use crate::app::theme::syntect_to_color;
+use crate::app::theme::syntect_style;
 use crate::store::codebase::Body;
 
 /// Lines shown at most.
@@ -141,7 +140,7 @@ fn text_preview(
                         .into_iter()
                         .filter_map(|(style, piece)| {
                             let piece = sanitize(piece);
-                            (!piece.is_empty()).then(|| Span::styled(piece, convert(style)))
+                            (!piece.is_empty()).then(|| Span::styled(piece, syntect_style(style)))
                         })
                         .collect::<Vec<_>>(),
                 ),
@@ -165,17 +164,6 @@ fn text_preview(
         note: (!notes.is_empty()).then(|| notes.join("; ")),
         total_lines,
     }
-}
-
-fn convert(style: syntect::highlighting::Style) -> Style {
-    let mut s = Style::default().fg(syntect_to_color(style.foreground));
-    if style.font_style.contains(FontStyle::BOLD) {
-        s = s.add_modifier(Modifier::BOLD);
-    }
-    if style.font_style.contains(FontStyle::ITALIC) {
-        s = s.add_modifier(Modifier::ITALIC);
-    }
-    s
 }
 
 #[cfg(test)]

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use syntect::easy::HighlightLines;
-use syntect::highlighting::{FontStyle, Theme};
+use syntect::highlighting::Theme;
 use syntect::parsing::SyntaxSet;
 
 use crate::app::events::{AppEvent, EventTx};
-use crate::app::theme::syntect_to_color;
+use crate::app::theme::syntect_style;
 use crate::engine::changes::{ChangeSet, Content};
 use crate::engine::objects::ObjectStore;
 use crate::engine::textdiff::{self, FileDiff, Kind, SideRow};
@@ -309,24 +309,13 @@ pub fn highlight_lines(path: &str, text: &str, ss: &SyntaxSet, theme: &Theme) ->
         for (style, piece) in ranges {
             let end = (at + piece.len()).min(len);
             if at < end {
-                styles.push((convert(style), at..end));
+                styles.push((syntect_style(style), at..end));
             }
             at += piece.len();
         }
         out.push(styles);
     }
     out
-}
-
-fn convert(style: syntect::highlighting::Style) -> Style {
-    let mut s = Style::default().fg(syntect_to_color(style.foreground));
-    if style.font_style.contains(FontStyle::BOLD) {
-        s = s.add_modifier(Modifier::BOLD);
-    }
-    if style.font_style.contains(FontStyle::ITALIC) {
-        s = s.add_modifier(Modifier::ITALIC);
-    }
-    s
 }
 
 #[cfg(test)]
