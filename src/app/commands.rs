@@ -57,6 +57,7 @@ const CB: Scope = Scope::Screen(ScreenId::Codebase);
 const JB: Scope = Scope::Screen(ScreenId::Jobs);
 const CMP: Scope = Scope::Screen(ScreenId::Compare);
 const SN: Scope = Scope::Screen(ScreenId::Snapshots);
+const QY: Scope = Scope::Screen(ScreenId::Query);
 
 /// Every command, in the order help and the palette list them.
 pub const COMMANDS: &[CommandDef] = &[
@@ -222,6 +223,74 @@ pub const COMMANDS: &[CommandDef] = &[
         "Copy the file's diff as a patch",
         CMP,
         &["y"],
+        "",
+    ),
+    // Query
+    cmd(
+        "query.run",
+        "Run the statement under the cursor",
+        QY,
+        &["ctrl-r", "f5"],
+        "run",
+    ),
+    cmd(
+        "query.run_all",
+        "Run everything (or the selection)",
+        QY,
+        &["ctrl-e"],
+        "run all",
+    ),
+    cmd(
+        "query.connect",
+        "Choose a database connection",
+        QY,
+        &["c"],
+        "connect",
+    ),
+    cmd(
+        "query.schema",
+        "Browse tables, columns and indexes",
+        QY,
+        &["s"],
+        "schema",
+    ),
+    cmd(
+        "query.history",
+        "Queries run on this connection",
+        QY,
+        &["ctrl-h"],
+        "",
+    ),
+    cmd(
+        "query.more",
+        "Fetch more rows of the result",
+        QY,
+        &["m"],
+        "",
+    ),
+    cmd("query.copy_cell", "Copy the selected cell", QY, &["y"], ""),
+    cmd("query.copy_row", "Copy the selected row", QY, &["Y"], ""),
+    cmd(
+        "query.export",
+        "Export the result as CSV or JSON",
+        QY,
+        &["x"],
+        "",
+    ),
+    cmd("query.edit", "Edit the SQL", QY, &["i"], ""),
+    cmd(
+        "query.cancel",
+        "Cancel the running query",
+        QY,
+        &["ctrl-c"],
+        "",
+    ),
+    cmd("query.left", "Column to the left", QY, &["h", "left"], ""),
+    cmd(
+        "query.right",
+        "Column to the right",
+        QY,
+        &["l", "right"],
         "",
     ),
     // Jobs

@@ -20,6 +20,8 @@ pub enum AppEvent {
     Compare(Box<crate::screens::compare::worker::CompareReply>),
     /// A snapshot job's result (a new snapshot's id, a diff).
     Snapshots(Box<crate::screens::snapshots::SnapshotsReply>),
+    /// The Query screen's worker answered (connection, rows, ticks while a query runs).
+    Query(Box<crate::screens::query::worker::QueryReply>),
     /// The terminal input reader stopped (the terminal went away).
     InputClosed,
 }

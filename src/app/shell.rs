@@ -81,6 +81,10 @@ impl App {
                     ScreenId::Snapshots => {
                         Box::new(crate::screens::snapshots::SnapshotsScreen::new(&project))
                     }
+                    ScreenId::Query => Box::new(crate::screens::query::QueryScreen::new(
+                        &project,
+                        tx.clone(),
+                    )),
                     other => Box::new(Planned::new(*other)),
                 }
             })

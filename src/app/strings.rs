@@ -29,14 +29,6 @@ pub fn planned(id: ScreenId) -> (&'static str, &'static [&'static str]) {
                 "schema and row differences of databases",
             ],
         ),
-        ScreenId::Query => (
-            "A SQL console for MySQL/MariaDB and SQLite.",
-            &[
-                "an editor with SQL highlighting; run the statement under the cursor, a selection or all",
-                "a results grid that streams rows, with cancel, CSV/JSON export and copy",
-                "a schema browser, per-connection history, and confirmation for DROP/ALTER/TRUNCATE",
-            ],
-        ),
         ScreenId::Replace => (
             "Search and replace over a domain: files and database.",
             &[
@@ -60,6 +52,6 @@ pub fn planned(id: ScreenId) -> (&'static str, &'static [&'static str]) {
                 "follow live logs, keep the history, roll back any deployment",
             ],
         ),
-        ScreenId::Codebase | ScreenId::Jobs | ScreenId::Snapshots => ("", &[]),
+        ScreenId::Codebase | ScreenId::Jobs | ScreenId::Snapshots | ScreenId::Query => ("", &[]),
     }
 }

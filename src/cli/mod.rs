@@ -1,8 +1,11 @@
 //! The command line: argument definitions and dispatch. One file per subcommand family;
 //! each prints text for people or, with `--json`, JSON for scripts.
 
+pub mod agent;
 pub mod codebase;
+pub mod db;
 pub mod demo;
+pub mod deploy;
 pub mod diff;
 pub mod domain;
 pub mod init;
@@ -63,6 +66,15 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Remove stored contents that no snapshot references.
     Gc(snapshot::GcArgs),
+    /// Deploying: build an update package against a server's map.
+    #[command(subcommand)]
+    Deploy(deploy::DeployCommand),
+    /// The server side of deploying: apply, recover, rollback, history, unlock, map.
+    #[command(subcommand, hide = true)]
+    Agent(agent::AgentCommand),
+    /// Database profiles (MySQL/MariaDB, SQLite): add, list, test, remove, query.
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 /// Run a parsed command line; returns the process exit code.
@@ -88,5 +100,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Domain(c)) => domain::run(c),
         Some(Command::Diff(a)) => diff::run(a),
         Some(Command::Gc(a)) => snapshot::gc(a),
+        Some(Command::Deploy(c)) => deploy::run(c),
+        Some(Command::Agent(c)) => agent::run(c),
+        Some(Command::Db(c)) => db::run(c),
     }
 }

@@ -7,7 +7,13 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::output::{print_json, stderr_progress};
+use anyhow::Context;
+
 use crate::engine::changes::ChangeKind;
+use crate::engine::db::schema_diff::Rename;
+use crate::engine::db::snapshot::{self as db_snapshot, DbSnapshot};
+use crate::engine::db::url::DbUrl;
+use crate::engine::db::{profile, verify};
 use crate::engine::map::EntryJson;
 use crate::engine::objects::ObjectStore;
 use crate::engine::project::Project;
@@ -33,6 +39,10 @@ pub enum SnapshotCommand {
         /// Only the files of this domain (`devsky domain list`).
         #[arg(long)]
         domain: Option<String>,
+        /// Also snapshot this database profile (`devsky db list`): schemas, and the rows
+        /// or checksums of its tables.
+        #[arg(long, value_name = "PROFILE")]
+        db: Option<String>,
         #[command(flatten)]
         at: At,
     },
@@ -52,13 +62,37 @@ pub enum SnapshotCommand {
         #[command(flatten)]
         at: At,
     },
-    /// What changed from snapshot A to snapshot B, or to the working tree.
+    /// What changed from snapshot A to snapshot B, or to the working tree. With --db: the
+    /// SQL script from A's database to B's, or to the database now.
     Diff {
         a: i64,
         b: Option<i64>,
         #[command(flatten)]
+        db: DbDiffArgs,
+        #[command(flatten)]
         at: At,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DbDiffArgs {
+    /// Diff the database part instead of files: print the forward SQL script.
+    #[arg(long)]
+    pub db: bool,
+    /// Print the reverse script instead (back to snapshot A).
+    #[arg(long, requires = "db")]
+    pub reverse: bool,
+    /// Allow destructive changes (dropped tables and columns, narrowed types) in the script
+    /// printed. Without it they are refused with exit code 2 and their reasons on stderr.
+    #[arg(long, requires = "db")]
+    pub allow_destructive: bool,
+    /// A column rename, TABLE.OLD=NEW (repeatable); otherwise a renamed column is a drop
+    /// and an add.
+    #[arg(long = "rename", value_name = "TABLE.OLD=NEW", requires = "db")]
+    pub renames: Vec<String>,
+    /// Apply both scripts to a scratch copy of the database and check the results.
+    #[arg(long, requires = "db")]
+    pub verify: bool,
 }
 
 #[derive(Serialize)]
@@ -73,14 +107,31 @@ struct DeltaJson {
 
 pub fn run(cmd: SnapshotCommand) -> anyhow::Result<i32> {
     match cmd {
-        SnapshotCommand::Create { name, domain, at } => {
+        SnapshotCommand::Create {
+            name,
+            domain,
+            db,
+            at,
+        } => {
             let project = Project::locate(&at.project)?;
             let mut store = project.open_store(true)?;
-            let c = snapshot::create(
+            let mut conn = match &db {
+                Some(p) => Some(profile::connect(&project.root, &store, p, None)?),
+                None => None,
+            };
+            let part = match (&db, conn.as_mut()) {
+                (Some(p), Some(c)) => Some(snapshot::DbPart {
+                    profile: p,
+                    db: c.as_mut(),
+                }),
+                _ => None,
+            };
+            let c = snapshot::create_with_db(
                 &project,
                 &mut store,
                 name.as_deref(),
                 domain.as_deref(),
+                part,
                 &stderr_progress(),
             )?;
             if at.json {
@@ -90,12 +141,15 @@ pub fn run(cmd: SnapshotCommand) -> anyhow::Result<i32> {
                     eprintln!("  {}: {}", p.path, p.reason);
                 }
                 println!(
-                    "snapshot {} \"{}\": {} files, {} ({} new objects){}",
+                    "snapshot {} \"{}\": {} files, {} ({} new objects){}{}",
                     c.id,
                     c.name,
                     thousands(c.files as usize),
                     human_size(c.bytes as i64),
                     c.new_objects,
+                    db.as_deref()
+                        .map(|p| format!(", database {p}"))
+                        .unwrap_or_default(),
                     if c.partial {
                         " — PARTIAL, see the problems above"
                     } else {
@@ -139,8 +193,11 @@ pub fn run(cmd: SnapshotCommand) -> anyhow::Result<i32> {
             } else {
                 None
             };
+            let db = snapshot::db_part(&store, id)?.map(
+                |(profile, object)| serde_json::json!({ "profile": profile, "object": object }),
+            );
             if at.json {
-                print_json(&serde_json::json!({ "snapshot": s, "files": entries }))?;
+                print_json(&serde_json::json!({ "snapshot": s, "files": entries, "db": db }))?;
                 return Ok(0);
             }
             println!("snapshot {}: {}", s.id, s.name);
@@ -157,6 +214,13 @@ pub fn run(cmd: SnapshotCommand) -> anyhow::Result<i32> {
                 human_size(s.bytes),
                 if s.partial { ", partial" } else { "" }
             );
+            if let Some(db) = &db {
+                println!(
+                    "database: {} (object {})",
+                    db["profile"].as_str().unwrap_or(""),
+                    db["object"].as_str().unwrap_or("")
+                );
+            }
             for e in entries.unwrap_or_default() {
                 println!("{}  {}", e.blake3.unwrap_or_else(|| "-".repeat(64)), e.path);
             }
@@ -171,7 +235,8 @@ pub fn run(cmd: SnapshotCommand) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        SnapshotCommand::Diff { a, b, at } => {
+        SnapshotCommand::Diff { a, b, db, at } if db.db => db_diff(a, b, &db, &at),
+        SnapshotCommand::Diff { a, b, at, .. } => {
             let project = Project::locate(&at.project)?;
             let store = project.open_store(false)?;
             let target = b.map_or(Target::Worktree, Target::Snapshot);
@@ -217,6 +282,143 @@ pub fn run(cmd: SnapshotCommand) -> anyhow::Result<i32> {
             Ok(if d.partial { 3 } else { 0 })
         }
     }
+}
+
+/// `TABLE.OLD=NEW` into a rename hint.
+fn parse_rename(text: &str) -> anyhow::Result<Rename> {
+    let bad = || anyhow::anyhow!("bad --rename {text:?}: use TABLE.OLD=NEW");
+    let (table, rest) = text.split_once('.').ok_or_else(bad)?;
+    let (old, new) = rest.split_once('=').ok_or_else(bad)?;
+    if [table, old, new].iter().any(|s| s.is_empty()) {
+        return Err(bad());
+    }
+    Ok((table.to_string(), old.to_string(), new.to_string()))
+}
+
+/// The database part of snapshot `id`, loaded.
+fn load_db_part(
+    store: &crate::store::Store,
+    objects: &ObjectStore,
+    id: i64,
+) -> anyhow::Result<(String, DbSnapshot)> {
+    let (profile, object) = snapshot::db_part(store, id)?.with_context(|| {
+        format!("snapshot {id} has no database part (make one with `devsky snapshot create --db PROFILE`)")
+    })?;
+    Ok((profile, DbSnapshot::load(objects, &object)?))
+}
+
+/// `devsky snapshot diff A [B] --db`: print the forward (or reverse) script; exit 2 when
+/// destructive changes are refused.
+fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result<i32> {
+    let project = Project::locate(&at.project)?;
+    let store = project.open_store(false)?;
+    let objects = ObjectStore::open(&project.root)?;
+    let renames = args
+        .renames
+        .iter()
+        .map(|r| parse_rename(r))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (profile_name, old) = load_db_part(&store, &objects, a)?;
+    let (script, new_label) = match b {
+        Some(b) => {
+            if args.verify {
+                anyhow::bail!("--verify checks a script against the database now: leave out B");
+            }
+            let (_, new) = load_db_part(&store, &objects, b)?;
+            (
+                db_snapshot::between(&old, &new, &renames)?,
+                format!("snapshot {b}"),
+            )
+        }
+        None => {
+            let mut conn = profile::connect(&project.root, &store, &profile_name, None)?;
+            let script = db_snapshot::diff(&old, conn.as_mut(), true, &renames)?;
+            (script, format!("database {profile_name} now"))
+        }
+    };
+    let reasons = if args.reverse {
+        script.reverse_destructive.clone()
+    } else {
+        script.destructive()
+    };
+    let refused = (!args.allow_destructive)
+        .then_some(reasons)
+        .filter(|r| !r.is_empty());
+    let report = match (args.verify, &refused) {
+        (true, None) => {
+            let p = profile::get(&store, &profile_name)?
+                .with_context(|| format!("no database profile named `{profile_name}`"))?;
+            Some(match &p.url {
+                DbUrl::Sqlite { .. } => {
+                    let path = p.url.sqlite_path(&project.root).context("sqlite path")?;
+                    verify::verify_sqlite(&path, &old, &script)?
+                }
+                DbUrl::Mysql { .. } => {
+                    let (password, _) = profile::resolve_password(&p);
+                    verify::verify_mysql(&p.url, password.as_deref(), &old, &script)?
+                }
+            })
+        }
+        _ => None,
+    };
+    let verified = report.as_ref().is_none_or(|r| r.ok());
+    if at.json {
+        print_json(&serde_json::json!({
+            "old": format!("snapshot {a}"),
+            "new": new_label,
+            "refused": refused.is_some(),
+            "destructive": script.destructive(),
+            "reverse_destructive": script.reverse_destructive,
+            "notes": script.notes,
+            "steps": script.steps,
+            "forward": script.forward_sql(),
+            "reverse": script.reverse_sql(),
+            "verify": report,
+        }))?;
+    } else if let Some(reasons) = &refused {
+        eprintln!("destructive changes refused (allow them with --allow-destructive):");
+        for r in reasons {
+            eprintln!("  {r}");
+        }
+    } else {
+        let sql = if args.reverse {
+            script.reverse_sql()
+        } else {
+            script.forward_sql()
+        };
+        print!("{sql}");
+        let destructive = if args.reverse {
+            script.reverse_destructive.len()
+        } else {
+            script.destructive().len()
+        };
+        eprintln!(
+            "snapshot {a} → {new_label}: {} step(s){}",
+            script
+                .steps
+                .iter()
+                .filter(|s| !s.forward.is_empty())
+                .count(),
+            if destructive > 0 {
+                format!(", {destructive} destructive (allowed)")
+            } else {
+                String::new()
+            }
+        );
+        for n in &script.notes {
+            eprintln!("  note: {n}");
+        }
+        if let Some(r) = &report {
+            eprint!("{}", r.text());
+        }
+    }
+    Ok(if refused.is_some() {
+        2
+    } else if !verified {
+        1
+    } else {
+        0
+    })
 }
 
 #[derive(Debug, Args)]

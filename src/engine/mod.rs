@@ -1,7 +1,9 @@
 //! The shared sync engine: UI-free operations used by the TUI, the CLI and the server.
 
 pub mod changes;
+pub mod db;
 pub mod demo;
+pub mod deploy;
 pub mod import;
 pub mod jobs;
 pub mod map;

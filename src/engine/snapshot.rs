@@ -105,6 +105,9 @@ pub struct Created {
     pub new_objects: u64,
     pub partial: bool,
     pub problems: Vec<Problem>,
+    /// The object holding the database part (`create_with_db`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_object: Option<String>,
 }
 
 /// Snapshot the project (or a domain of it).
@@ -198,6 +201,61 @@ pub fn create(
         new_objects,
         partial,
         problems,
+        db_object: None,
+    })
+}
+
+/// The database part of a new snapshot: the profile's name and a connection to it.
+pub struct DbPart<'a> {
+    pub profile: &'a str,
+    pub db: &'a mut dyn crate::engine::db::Db,
+}
+
+/// [`create`], plus the database part when `db` is given: schemas, and rows or checksums
+/// by the table modes of `_dev_db_tables` (see `engine::db::snapshot`), stored as one
+/// object named in the snapshot's `db_object` (with `db_profile`).
+pub fn create_with_db(
+    project: &Project,
+    store: &mut Store,
+    name: Option<&str>,
+    domain: Option<&str>,
+    db: Option<DbPart>,
+    progress: &Progress,
+) -> anyhow::Result<Created> {
+    use crate::engine::db::snapshot::{Mode, table_modes, take};
+    let part = match db {
+        Some(p) => {
+            progress.set(0, None, "snapshotting the database");
+            let modes = table_modes(store.conn(), p.profile)?;
+            let snap = take(p.db, &|t| modes.get(t).copied().unwrap_or(Mode::Auto))
+                .with_context(|| format!("snapshotting the database of profile {}", p.profile))?;
+            let objects = ObjectStore::open(&project.root)?;
+            Some((p.profile.to_string(), snap.save(&objects)?))
+        }
+        None => None,
+    };
+    let mut c = create(project, store, name, domain, progress)?;
+    if let Some((profile, object)) = part {
+        store.conn().execute(
+            "UPDATE _dev_snapshots SET db_profile = ?1, db_object = ?2 WHERE id = ?3",
+            rusqlite::params![profile, object, c.id],
+        )?;
+        c.db_object = Some(object);
+    }
+    Ok(c)
+}
+
+/// The database part of snapshot `id`: its profile and object, when it has one.
+pub fn db_part(store: &Store, id: i64) -> anyhow::Result<Option<(String, String)>> {
+    get(store, id)?;
+    let row: (Option<String>, Option<String>) = store.conn().query_row(
+        "SELECT db_profile, db_object FROM _dev_snapshots WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(match row {
+        (Some(p), Some(o)) => Some((p, o)),
+        _ => None,
     })
 }
 
@@ -331,6 +389,12 @@ pub fn change_set(project: &Project, d: &SnapshotDiff, new_is_worktree: bool) ->
 pub fn gc(project: &Project, store: &Store) -> anyhow::Result<super::objects::GcReport> {
     let objects = ObjectStore::open(&project.root)?;
     let mut keep = HashSet::new();
+    let mut db_objects = store
+        .conn()
+        .prepare("SELECT db_object FROM _dev_snapshots WHERE db_object IS NOT NULL")?;
+    for id in db_objects.query_map([], |r| r.get::<_, String>(0))? {
+        keep.insert(id?);
+    }
     for snap in snapshots::snapshots(store.conn())? {
         keep.insert(snap.map_object.clone());
         for e in read_map(&objects, &snap)? {

@@ -5,6 +5,7 @@ pub mod codebase;
 pub mod compare;
 pub mod jobs;
 pub mod planned;
+pub mod query;
 pub mod snapshots;
 
 use crossterm::event::KeyEvent;

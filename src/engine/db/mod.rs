@@ -7,8 +7,17 @@
 //! `sqlite3_interrupt`). Introspection returns [`TableSchema`]s normalized so that the same
 //! table on two servers compares equal.
 
+pub mod data_diff;
+pub mod ddl;
+pub mod mysql;
+pub mod narrowing;
 pub mod profile;
+pub mod schema_diff;
+pub mod snapshot;
+pub mod split;
+pub mod sqlite;
 pub mod url;
+pub mod verify;
 
 use std::time::Duration;
 
@@ -152,7 +161,7 @@ pub trait Db: Send {
     fn kind(&self) -> Kind;
     /// Run SQL text: several statements separated by `;` (and `DELIMITER xx` lines for
     /// scripts with procedures). Events go to `sink`; when it returns false the query is
-    /// stopped. Stops at the first failing statement.
+    /// stopped (and `run` returns `Ok`). Stops at the first failing statement.
     fn run(&mut self, sql: &str, sink: &mut dyn FnMut(QueryEvent) -> bool) -> Result<(), SqlError>;
     /// A handle that cancels whatever this connection runs.
     fn canceller(&self) -> Box<dyn Canceller>;
@@ -167,6 +176,52 @@ pub trait Db: Send {
     fn apply_script(&mut self, sql: &str) -> Result<ApplyReport, ApplyError>;
     /// A short description for status lines: `mysql root@localhost/shop`, `sqlite /p/app.db`.
     fn describe(&self) -> String;
+}
+
+/// Rows a [`QueryEvent::Rows`] batch holds at most.
+pub const BATCH_ROWS: usize = 500;
+
+/// Everything one statement returned, for callers that want it all at once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StatementResult {
+    pub index: usize,
+    pub offset: usize,
+    pub sql: String,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<Value>>,
+    pub affected: u64,
+    pub last_insert_id: Option<u64>,
+    pub elapsed: Duration,
+}
+
+/// Run `sql` and gather every statement's results in memory (small queries: tests, the
+/// CLI, `SELECT VERSION()`). For large results use [`Db::run`] and stream.
+pub fn collect(db: &mut dyn Db, sql: &str) -> Result<Vec<StatementResult>, SqlError> {
+    let mut out: Vec<StatementResult> = Vec::new();
+    db.run(sql, &mut |ev| {
+        match ev {
+            QueryEvent::Statement { index, offset, sql } => out.push(StatementResult {
+                index,
+                offset,
+                sql,
+                ..Default::default()
+            }),
+            QueryEvent::Columns(c) => out.last_mut().expect("statement first").columns = c,
+            QueryEvent::Rows(mut r) => out.last_mut().expect("statement first").rows.append(&mut r),
+            QueryEvent::Done {
+                affected,
+                last_insert_id,
+                elapsed,
+            } => {
+                let s = out.last_mut().expect("statement first");
+                s.affected = affected;
+                s.last_insert_id = last_insert_id;
+                s.elapsed = elapsed;
+            }
+        }
+        true
+    })?;
+    Ok(out)
 }
 
 /// What applying a script did.

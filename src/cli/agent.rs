@@ -1,0 +1,244 @@
+//! `devsky agent ...` (hidden from --help): the server side of deploying, run beside the
+//! web root — apply a package, recover after a crash, roll back, show the history, break a
+//! stale lock, and map the root for the developer's side. The HTTP agent (`devsky serve`)
+//! will call the same engine functions.
+//!
+//! Exit codes: 0 ok, 1 error, 2 conflicts, 3 verification failed, 4 locked.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::output::{print_json, stderr_progress};
+use crate::engine::deploy::apply::{ApplyOptions, apply, recover};
+use crate::engine::deploy::rollback::{RollbackOptions, rollback};
+use crate::engine::deploy::{LogLine, State, exit_code, map_root, rfc3339};
+
+#[derive(Debug, Args)]
+pub struct Where {
+    /// The web root the agent deploys into.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// The agent's state folder (history, backups, journals, lock); never inside the root.
+    #[arg(long, value_name = "DIR")]
+    pub state: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Apply an update package to the root (atomically, verified, recoverable).
+    Apply {
+        #[command(flatten)]
+        at: Where,
+        /// The package (zip with devsky-manifest.json).
+        package: PathBuf,
+        /// Apply even where the server's files are not what the package expects.
+        #[arg(long)]
+        force: bool,
+        /// The root is a symlink to releases/N: build a new release and switch to it.
+        #[arg(long)]
+        release: bool,
+        /// Releases kept in release mode.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        keep_releases: usize,
+        /// Deployments whose archives and backups are kept.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        keep: usize,
+        /// Largest total uncompressed size of a package, in bytes.
+        #[arg(long, value_name = "BYTES")]
+        max_size: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Finish or undo a deployment interrupted by a crash (run at agent start).
+    Recover {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Roll back to a deployment (default: the one before the current).
+    Rollback {
+        #[command(flatten)]
+        at: Where,
+        /// Deployment id to return to (0: before the first deployment).
+        #[arg(long, value_name = "ID")]
+        to: Option<i64>,
+        /// Roll back even over files changed on the server since the current deployment.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The deployments, oldest first.
+    History {
+        #[command(flatten)]
+        at: Where,
+        /// Show the log of this deployment.
+        #[arg(long, value_name = "ID")]
+        logs: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a stale deploy lock.
+    Unlock {
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Write the root's map (the "remote map" a package is planned against).
+    Map {
+        #[command(flatten)]
+        at: Where,
+        /// Where to write the map file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// Log lines on stderr as they happen.
+fn print_line(l: &LogLine) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(
+        e,
+        "{} {:<7} {}",
+        rfc3339(l.time_ms),
+        l.level.as_str(),
+        l.message
+    );
+}
+
+pub fn run(c: AgentCommand) -> anyhow::Result<i32> {
+    let r = run_inner(c);
+    match r {
+        Err(e) if exit_code(&e) != 1 => {
+            eprintln!("devsky: {e:#}");
+            Ok(exit_code(&e))
+        }
+        other => other,
+    }
+}
+
+fn run_inner(c: AgentCommand) -> anyhow::Result<i32> {
+    let progress = stderr_progress();
+    match c {
+        AgentCommand::Apply {
+            at,
+            package,
+            force,
+            release,
+            keep_releases,
+            keep,
+            max_size,
+            json,
+        } => {
+            let state = State::open(&at.state, &at.root)?;
+            let mut opts = ApplyOptions {
+                force,
+                release_mode: release,
+                keep_releases,
+                keep,
+                ..ApplyOptions::default()
+            };
+            if let Some(m) = max_size {
+                opts.limits.max_total = m;
+            }
+            let d = apply(&at.root, &state, &package, &opts, &progress, &print_line)?;
+            if json {
+                print_json(&d)?;
+            } else {
+                println!("deployment {}: {} ({})", d.id, d.status, d.summary);
+            }
+        }
+        AgentCommand::Recover { at, json } => {
+            let state = State::open(&at.state, &at.root)?;
+            let done = recover(&at.root, &state, &progress, &print_line)?;
+            if json {
+                print_json(&done)?;
+            } else if done.is_empty() {
+                println!("nothing to recover");
+            } else {
+                for r in done {
+                    println!("deployment {}: {}", r.id, r.action);
+                }
+            }
+        }
+        AgentCommand::Rollback {
+            at,
+            to,
+            force,
+            json,
+        } => {
+            let state = State::open(&at.state, &at.root)?;
+            let opts = RollbackOptions {
+                force,
+                ..RollbackOptions::default()
+            };
+            let d = rollback(&at.root, &state, to, &opts, &progress, &print_line)?;
+            if json {
+                print_json(&d)?;
+            } else {
+                println!(
+                    "deployment {} (rollback): {} ({})",
+                    d.id, d.status, d.summary
+                );
+            }
+        }
+        AgentCommand::History { at, logs, json } => {
+            let state = State::open(&at.state, &at.root)?;
+            if let Some(id) = logs {
+                let lines = state.logs(id)?;
+                if json {
+                    print_json(&lines)?;
+                } else {
+                    for l in &lines {
+                        println!(
+                            "{} {:<7} {}",
+                            rfc3339(l.time_ms),
+                            l.level.as_str(),
+                            l.message
+                        );
+                    }
+                }
+                return Ok(0);
+            }
+            let all = state.deployments()?;
+            if json {
+                print_json(&all)?;
+            } else {
+                for d in &all {
+                    println!(
+                        "{:>4}  {:<8} {:<11} {}  {}",
+                        d.id,
+                        d.kind,
+                        d.status,
+                        rfc3339(d.started),
+                        d.summary
+                    );
+                }
+                if all.is_empty() {
+                    println!("no deployments yet");
+                }
+            }
+        }
+        AgentCommand::Unlock { at } => {
+            let state = State::open(&at.state, &at.root)?;
+            match state.break_lock()? {
+                Some(Some(h)) => println!(
+                    "removed the lock of {} ({}) taken {}",
+                    h.holder,
+                    h.user,
+                    rfc3339(h.since_ms)
+                ),
+                Some(None) => println!("removed an unreadable lock file"),
+                None => println!("not locked"),
+            }
+        }
+        AgentCommand::Map { at, out } => {
+            let state = State::open(&at.state, &at.root)?;
+            let r = map_root(&at.root, &state, &out, &progress)?;
+            eprintln!("mapped {} files into {}", r.files, out.display());
+        }
+    }
+    Ok(0)
+}

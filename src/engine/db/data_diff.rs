@@ -1,0 +1,580 @@
+//! Data diff for tables in 'data' mode: rows matched by primary key, turned into INSERT,
+//! UPDATE and DELETE statements, each with its reverse (an UPDATE's reverse sets the old
+//! values back, a DELETE's re-inserts the whole old row).
+//!
+//! Rows are matched by hashing their key values, so the engines' collation order does not
+//! matter. Literals are written per engine:
+//!
+//! - NULL is `NULL` (never `''`); integers and floats as numbers;
+//! - text: MySQL `'…'` with `'` doubled and `\` `NUL` `\n` `\r` `^Z` backslash-escaped (the
+//!   default `sql_mode`, without NO_BACKSLASH_ESCAPES); SQLite `'…'` with `'` doubled and no
+//!   escapes (text holding NUL goes as `CAST(X'…' AS TEXT)`); 4-byte UTF-8 (emoji) as is;
+//! - bytes (BLOBs, and text that is not valid UTF-8) as `X'…'` hex.
+
+use std::collections::HashMap;
+
+use super::schema_diff::{Phase, Step, ident, placeholder, writable};
+use super::{ColumnSchema, Kind, TableSchema, Value};
+
+/// Why rows of a table cannot be diffed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DataDiffError {
+    #[error("table {0} has no primary key: mark it 'checksum' or add a key")]
+    NoPrimaryKey(String),
+    #[error(
+        "table {table}: primary key column {column} is new; rows cannot be matched (mark the table 'checksum' for this change)"
+    )]
+    KeyChanged { table: String, column: String },
+}
+
+/// An SQL literal for `v`.
+pub fn literal(kind: Kind, v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::Float(f) if f.is_finite() => format!("{f:?}"),
+        Value::Float(f) if kind == Kind::Sqlite && !f.is_nan() => {
+            if *f > 0.0 { "9e999" } else { "-9e999" }.into()
+        }
+        Value::Float(_) => "NULL".into(),
+        Value::Text(s) => text_literal(kind, s),
+        Value::Bytes(b) => hex(b),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2 + 3);
+    s.push_str("X'");
+    for x in b {
+        s.push_str(&format!("{x:02X}"));
+    }
+    s.push('\'');
+    s
+}
+
+fn text_literal(kind: Kind, s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    match kind {
+        Kind::Sqlite if s.contains('\0') => return format!("CAST({} AS TEXT)", hex(s.as_bytes())),
+        Kind::Sqlite => out.push_str(&s.replace('\'', "''")),
+        Kind::Mysql => {
+            for ch in s.chars() {
+                match ch {
+                    '\'' => out.push_str("''"),
+                    '\\' => out.push_str("\\\\"),
+                    '\0' => out.push_str("\\0"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\u{1a}' => out.push_str("\\Z"),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Equal as stored values (an integer read as signed or unsigned is the same number).
+pub fn value_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Int(x), Value::UInt(y)) | (Value::UInt(y), Value::Int(x)) => {
+            u64::try_from(*x).is_ok_and(|x| x == *y)
+        }
+        (Value::Float(x), Value::Float(y)) => x == y || (x.is_nan() && y.is_nan()),
+        _ => a == b,
+    }
+}
+
+/// A hashable key of a row's primary-key values.
+fn key(row: &[Value], cols: &[usize]) -> String {
+    let mut k = String::new();
+    for &i in cols {
+        match row.get(i).unwrap_or(&Value::Null) {
+            Value::Int(v) => k.push_str(&format!("n{v}")),
+            Value::UInt(v) => k.push_str(&format!("n{v}")),
+            v => k.push_str(&literal(Kind::Sqlite, v)),
+        }
+        k.push('\u{1}');
+    }
+    k
+}
+
+fn where_key(kind: Kind, t: &TableSchema, cols: &[usize], row: &[Value]) -> String {
+    cols.iter()
+        .map(|&i| {
+            format!(
+                "{} = {}",
+                ident(kind, &t.columns[i].name),
+                literal(kind, &row[i])
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+fn pk_indexes(t: &TableSchema) -> Result<Vec<usize>, DataDiffError> {
+    if t.primary_key.is_empty() {
+        return Err(DataDiffError::NoPrimaryKey(t.name.clone()));
+    }
+    t.primary_key
+        .iter()
+        .map(|c| {
+            t.columns
+                .iter()
+                .position(|x| &x.name == c)
+                .ok_or_else(|| DataDiffError::NoPrimaryKey(t.name.clone()))
+        })
+        .collect()
+}
+
+/// One INSERT of `cols` (indexes into `t.columns`) of `row`.
+fn insert_one(kind: Kind, t: &TableSchema, cols: &[(usize, String)]) -> String {
+    let names: Vec<String> = cols
+        .iter()
+        .map(|(i, _)| ident(kind, &t.columns[*i].name))
+        .collect();
+    let vals: Vec<&str> = cols.iter().map(|(_, v)| v.as_str()).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({});",
+        ident(kind, &t.name),
+        names.join(", "),
+        vals.join(", ")
+    )
+}
+
+/// INSERT statements for `rows` of `t` (100 rows each): the pre-images of a dropped table.
+pub fn insert_sql(kind: Kind, t: &TableSchema, rows: &[Vec<Value>]) -> String {
+    let cols: Vec<usize> = (0..t.columns.len())
+        .filter(|&i| writable(&t.columns[i]))
+        .collect();
+    let names: Vec<String> = cols
+        .iter()
+        .map(|&i| ident(kind, &t.columns[i].name))
+        .collect();
+    rows.chunks(100)
+        .map(|chunk| {
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|r| {
+                    format!(
+                        "({})",
+                        cols.iter()
+                            .map(|&i| literal(kind, &r[i]))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+                .collect();
+            format!(
+                "INSERT INTO {} ({}) VALUES\n{};",
+                ident(kind, &t.name),
+                names.join(", "),
+                values.join(",\n")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// UPDATE statements setting `columns` of every row of `t` back to `rows` (pre-images),
+/// by primary key: what the reverse of dropping or narrowing a column needs.
+pub fn restore_sql(
+    kind: Kind,
+    t: &TableSchema,
+    rows: &[Vec<Value>],
+    columns: &[String],
+) -> Result<String, DataDiffError> {
+    let pk = pk_indexes(t)?;
+    let cols: Vec<usize> = columns
+        .iter()
+        .filter_map(|c| t.columns.iter().position(|x| &x.name == c))
+        .filter(|&i| !pk.contains(&i) && writable(&t.columns[i]))
+        .collect();
+    if cols.is_empty() {
+        return Ok(String::new());
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let sets: Vec<String> = cols
+            .iter()
+            .map(|&i| {
+                format!(
+                    "{} = {}",
+                    ident(kind, &t.columns[i].name),
+                    literal(kind, &r[i])
+                )
+            })
+            .collect();
+        out.push(format!(
+            "UPDATE {} SET {} WHERE {};",
+            ident(kind, &t.name),
+            sets.join(", "),
+            where_key(kind, t, &pk, r)
+        ));
+    }
+    Ok(out.join("\n"))
+}
+
+/// The value an existing row gets when column `c` is added, as literal text, when it is
+/// a plain literal (NULL, a number, a quoted string).
+fn added_value(c: &ColumnSchema) -> Option<String> {
+    match c.default.as_deref().map(str::trim) {
+        None => c.nullable.then(|| "NULL".into()),
+        Some(d) if d.eq_ignore_ascii_case("null") => Some("NULL".into()),
+        Some(d)
+            if d.parse::<f64>().is_ok()
+                || (d.len() >= 2 && d.starts_with('\'') && d.ends_with('\'')) =>
+        {
+            Some(d.to_string())
+        }
+        Some(_) => None,
+    }
+}
+
+/// The row changes of one table, split so a script can delete children first and insert
+/// parents first.
+#[derive(Debug, Default)]
+pub struct RowSteps {
+    pub deletes: Vec<Step>,
+    pub upserts: Vec<Step>,
+}
+
+/// Rows from `old_rows` (columns of `old`) to `new_rows` (columns of `new`); the statements
+/// run on the table as `new` describes it, after the schema steps. `renames` are (old, new)
+/// column names of this table.
+pub fn diff_rows(
+    kind: Kind,
+    old: &TableSchema,
+    old_rows: &[Vec<Value>],
+    new: &TableSchema,
+    new_rows: &[Vec<Value>],
+    renames: &[(String, String)],
+) -> Result<RowSteps, DataDiffError> {
+    let new_pk = pk_indexes(new)?;
+    pk_indexes(old)?;
+    // For each new column, its old column.
+    let src: Vec<Option<usize>> = new
+        .columns
+        .iter()
+        .map(|c| {
+            let name = renames
+                .iter()
+                .find(|r| r.1 == c.name)
+                .map_or(c.name.as_str(), |r| r.0.as_str());
+            let away = renames.iter().any(|r| r.0 == c.name && r.1 != c.name);
+            if away && name == c.name {
+                None
+            } else {
+                old.columns.iter().position(|x| x.name == name)
+            }
+        })
+        .collect();
+    let old_pk: Vec<usize> = new_pk
+        .iter()
+        .map(|&i| {
+            src[i].ok_or_else(|| DataDiffError::KeyChanged {
+                table: new.name.clone(),
+                column: new.columns[i].name.clone(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let at: HashMap<String, usize> = old_rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (key(r, &old_pk), i))
+        .collect();
+    let mut seen = vec![false; old_rows.len()];
+    let mut out = RowSteps::default();
+    let table = ident(kind, &new.name);
+    let step = |phase, forward, reverse| Step {
+        forward,
+        reverse,
+        destructive: None,
+        table: new.name.clone(),
+        phase,
+        restore: Vec::new(),
+    };
+    for row in new_rows {
+        let Some(&i) = at.get(&key(row, &new_pk)) else {
+            let all: Vec<(usize, String)> = row
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| writable(&new.columns[*i]))
+                .map(|(i, v)| (i, literal(kind, v)))
+                .collect();
+            out.upserts.push(step(
+                Phase::UpsertRows,
+                insert_one(kind, new, &all),
+                format!(
+                    "DELETE FROM {table} WHERE {};",
+                    where_key(kind, new, &new_pk, row)
+                ),
+            ));
+            continue;
+        };
+        seen[i] = true;
+        let old_row = &old_rows[i];
+        let (mut fwd, mut rev) = (Vec::new(), Vec::new());
+        for (j, c) in new
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(j, c)| !new_pk.contains(j) && writable(c))
+        {
+            let set = |v: &Value| format!("{} = {}", ident(kind, &c.name), literal(kind, v));
+            match src[j] {
+                Some(o) => {
+                    let retyped = old.columns[o].data_type != c.data_type;
+                    let same = value_eq(&old_row[o], &row[j])
+                        || (retyped
+                            && old_row[o].display().is_some()
+                            && old_row[o].display() == row[j].display());
+                    if !same {
+                        fwd.push(set(&row[j]));
+                        rev.push(set(&old_row[o]));
+                    }
+                }
+                None => {
+                    if added_value(c).is_none_or(|d| d != literal(kind, &row[j])) {
+                        fwd.push(set(&row[j]));
+                    }
+                }
+            }
+        }
+        if fwd.is_empty() {
+            continue;
+        }
+        let wh = where_key(kind, new, &new_pk, row);
+        let reverse = if rev.is_empty() {
+            String::new()
+        } else {
+            format!("UPDATE {table} SET {} WHERE {wh};", rev.join(", "))
+        };
+        out.upserts.push(step(
+            Phase::UpsertRows,
+            format!("UPDATE {table} SET {} WHERE {wh};", fwd.join(", ")),
+            reverse,
+        ));
+    }
+    for old_row in old_rows
+        .iter()
+        .zip(&seen)
+        .filter(|(_, seen)| !**seen)
+        .map(|(r, _)| r)
+    {
+        // Re-inserted into the new shape of the table: the new columns it did not have get
+        // their default, or a placeholder when NOT NULL without one.
+        let mut vals = Vec::new();
+        for (j, c) in new.columns.iter().enumerate().filter(|(_, c)| writable(c)) {
+            match src[j] {
+                Some(o) => vals.push((j, literal(kind, &old_row[o]))),
+                None if !c.nullable
+                    && c.default.is_none()
+                    && !c.extra.to_ascii_lowercase().contains("auto_increment") =>
+                {
+                    vals.push((j, placeholder(kind, c).to_string()))
+                }
+                None => {}
+            }
+        }
+        let wh = old_pk
+            .iter()
+            .zip(&new_pk)
+            .map(|(&o, &n)| {
+                format!(
+                    "{} = {}",
+                    ident(kind, &new.columns[n].name),
+                    literal(kind, &old_row[o])
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        out.deletes.push(step(
+            Phase::DeleteRows,
+            format!("DELETE FROM {table} WHERE {wh};"),
+            insert_one(kind, new, &vals),
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, ty: &str, nullable: bool, default: Option<&str>) -> ColumnSchema {
+        ColumnSchema {
+            name: name.into(),
+            data_type: ty.into(),
+            nullable,
+            default: default.map(Into::into),
+            extra: String::new(),
+        }
+    }
+
+    fn table(name: &str, cols: Vec<ColumnSchema>) -> TableSchema {
+        TableSchema {
+            name: name.into(),
+            primary_key: vec![cols[0].name.clone()],
+            columns: cols,
+            indexes: vec![],
+            foreign_keys: vec![],
+            options: String::new(),
+            create_sql: String::new(),
+        }
+    }
+
+    #[test]
+    fn literals_per_engine() {
+        let s = Value::Text("it's a \\ path\n\0 😀".into());
+        assert_eq!(literal(Kind::Mysql, &s), "'it''s a \\\\ path\\n\\0 😀'");
+        assert_eq!(
+            literal(Kind::Sqlite, &Value::Text("it's \\ 😀".into())),
+            "'it''s \\ 😀'"
+        );
+        assert_eq!(
+            literal(Kind::Sqlite, &Value::Text("a\0b".into())),
+            "CAST(X'610062' AS TEXT)"
+        );
+        assert_eq!(literal(Kind::Mysql, &Value::Null), "NULL");
+        assert_eq!(literal(Kind::Mysql, &Value::Text(String::new())), "''");
+        assert_eq!(
+            literal(Kind::Sqlite, &Value::Bytes(vec![0, 0xff, 0xc3])),
+            "X'00FFC3'"
+        );
+        assert_eq!(literal(Kind::Mysql, &Value::Bytes(vec![])), "X''");
+        assert_eq!(literal(Kind::Mysql, &Value::Int(-5)), "-5");
+        assert_eq!(
+            literal(Kind::Mysql, &Value::UInt(u64::MAX)),
+            "18446744073709551615"
+        );
+        assert_eq!(literal(Kind::Sqlite, &Value::Float(1.0)), "1.0");
+        assert_eq!(literal(Kind::Sqlite, &Value::Float(0.1)), "0.1");
+        assert_eq!(literal(Kind::Sqlite, &Value::Float(f64::INFINITY)), "9e999");
+        assert!(value_eq(&Value::Int(3), &Value::UInt(3)));
+        assert!(!value_eq(&Value::Null, &Value::Text(String::new())));
+    }
+
+    #[test]
+    fn insert_update_delete_with_reverses() {
+        let t = table(
+            "t",
+            vec![
+                col("id", "int", false, None),
+                col("name", "varchar(20)", true, Some("NULL")),
+            ],
+        );
+        let old = vec![
+            vec![Value::Int(1), Value::Text("a".into())],
+            vec![Value::Int(2), Value::Null],
+            vec![Value::Int(3), Value::Text("c".into())],
+        ];
+        let new = vec![
+            vec![Value::Int(1), Value::Text("a".into())],
+            vec![Value::Int(2), Value::Text(String::new())],
+            vec![Value::Int(4), Value::Text("d'".into())],
+        ];
+        let r = diff_rows(Kind::Mysql, &t, &old, &t, &new, &[]).unwrap();
+        let f: Vec<&str> = r.upserts.iter().map(|s| s.forward.as_str()).collect();
+        assert_eq!(
+            f,
+            [
+                "UPDATE `t` SET `name` = '' WHERE `id` = 2;",
+                "INSERT INTO `t` (`id`, `name`) VALUES (4, 'd''');"
+            ]
+        );
+        assert_eq!(
+            r.upserts[0].reverse,
+            "UPDATE `t` SET `name` = NULL WHERE `id` = 2;"
+        );
+        assert_eq!(r.upserts[1].reverse, "DELETE FROM `t` WHERE `id` = 4;");
+        assert_eq!(r.deletes.len(), 1);
+        assert_eq!(r.deletes[0].forward, "DELETE FROM `t` WHERE `id` = 3;");
+        assert_eq!(
+            r.deletes[0].reverse,
+            "INSERT INTO `t` (`id`, `name`) VALUES (3, 'c');"
+        );
+    }
+
+    #[test]
+    fn added_and_renamed_columns() {
+        let old_t = table(
+            "t",
+            vec![
+                col("id", "integer", false, None),
+                col("nm", "text", true, None),
+            ],
+        );
+        let new_t = table(
+            "t",
+            vec![
+                col("id", "integer", false, None),
+                col("name", "text", true, None),
+                col("n", "integer", false, Some("0")),
+                col("req", "text", false, None),
+            ],
+        );
+        let old = vec![
+            vec![Value::Int(1), Value::Text("a".into())],
+            vec![Value::Int(2), Value::Text("b".into())],
+        ];
+        let new = vec![vec![
+            Value::Int(1),
+            Value::Text("a".into()),
+            Value::Int(0),
+            Value::Text("x".into()),
+        ]];
+        let r = diff_rows(
+            Kind::Sqlite,
+            &old_t,
+            &old,
+            &new_t,
+            &new,
+            &[("nm".into(), "name".into())],
+        )
+        .unwrap();
+        assert_eq!(
+            r.upserts[0].forward,
+            "UPDATE \"t\" SET \"req\" = 'x' WHERE \"id\" = 1;"
+        );
+        assert_eq!(r.upserts[0].reverse, "");
+        assert_eq!(
+            r.deletes[0].reverse,
+            "INSERT INTO \"t\" (\"id\", \"name\", \"req\") VALUES (2, 'b', '');"
+        );
+    }
+
+    #[test]
+    fn no_primary_key_is_an_error_with_the_reason() {
+        let mut t = table("logs", vec![col("line", "text", true, None)]);
+        t.primary_key.clear();
+        let e = diff_rows(Kind::Sqlite, &t, &[], &t, &[], &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "table logs has no primary key: mark it 'checksum' or add a key"
+        );
+    }
+
+    #[test]
+    fn pre_images() {
+        let t = table(
+            "t",
+            vec![col("id", "int", false, None), col("a", "blob", true, None)],
+        );
+        let rows = vec![
+            vec![Value::Int(1), Value::Bytes(vec![1, 2])],
+            vec![Value::Int(2), Value::Null],
+        ];
+        assert_eq!(
+            insert_sql(Kind::Mysql, &t, &rows),
+            "INSERT INTO `t` (`id`, `a`) VALUES\n(1, X'0102'),\n(2, NULL);"
+        );
+        assert_eq!(
+            restore_sql(Kind::Mysql, &t, &rows, &["a".into()]).unwrap(),
+            "UPDATE `t` SET `a` = X'0102' WHERE `id` = 1;\nUPDATE `t` SET `a` = NULL WHERE `id` = 2;"
+        );
+    }
+}

@@ -1,0 +1,623 @@
+//! Schema diff: the ordered steps that turn one set of tables (old: a snapshot, the
+//! source) into another (new: the target), each step with its reverse.
+//!
+//! A script runs in phases ([`Phase`]), so that what a later statement needs exists:
+//!
+//! 1. drop foreign keys that go or change (MySQL), and every foreign key of a table that goes
+//! 2. drop indexes that go or change (SQLite: every index of a table that is rebuilt)
+//! 3. pre-images: no forward SQL; the reverse puts back the column values a step lost
+//!    (added by the database snapshot, which holds the old rows) — in the reverse, after the
+//!    tables have their old shape and before their old indexes and keys come back
+//! 4. create tables, parents first (stable topological sort on foreign keys). MySQL: the
+//!    keys of a cycle are left out of `CREATE TABLE` and added in phase 10
+//! 5. alter tables. MySQL: DROP / CHANGE (rename hint) / MODIFY / ADD COLUMN, column order,
+//!    primary key, one statement per step. SQLite: the table rebuild (below)
+//! 6. drop tables, children first
+//! 7. delete rows, children first; 8. insert and update rows, parents first (tables in
+//!    'data' mode, see `data_diff`)
+//! 9. add indexes (SQLite: every index of a rebuilt table)
+//! 10. add foreign keys
+//!
+//! The reverse script is the steps' reverses in reverse order, so each reverse runs on the
+//! state its forward left. Column renames are only taken from explicit hints; otherwise a
+//! renamed column is a drop (destructive) plus an add.
+//!
+//! SQLite rebuild (the documented "12 steps", adapted so the new table's `CREATE` text is
+//! kept verbatim — `ALTER TABLE .. RENAME` would rewrite the name in it): copy the rows
+//! aside (`CREATE TABLE _devsky_old_t AS SELECT * FROM t`), drop the table, create it from
+//! the target's `create_sql`, copy the rows back (renamed columns mapped, new NOT NULL
+//! columns without a default given a placeholder), drop the copy; indexes come back in
+//! phase 9 (after the rows).
+//! Foreign keys must be off while it runs (`PRAGMA foreign_keys` outside the transaction):
+//! otherwise dropping a parent fires its children's `ON DELETE` actions.
+
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+
+use serde::Serialize;
+
+pub use super::ddl::{column_def, create_table_sql, drop_table_sql, ident, placeholder, writable};
+pub use super::narrowing::narrowing;
+
+use super::ddl::{
+    add_fk_sql, add_index_sql, drop_fk_sql, drop_index_sql, list, own_index, same_fk, same_fks,
+};
+#[cfg(test)]
+use super::narrowing::type_change;
+use super::{ColumnSchema, ForeignKey, Kind, TableSchema};
+
+/// When a step runs; a script is sorted by phase (stably).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Phase {
+    DropForeignKey,
+    DropIndex,
+    PreImage,
+    CreateTable,
+    AlterTable,
+    DropTable,
+    DeleteRows,
+    UpsertRows,
+    AddIndex,
+    AddForeignKey,
+}
+
+/// One change and its reverse. `forward` and `reverse` are SQL statements ending in `;`
+/// (several for a table rebuild), either may be empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub forward: String,
+    pub reverse: String,
+    /// Why this step loses data (refused unless allowed).
+    pub destructive: Option<String>,
+    pub table: String,
+    pub phase: Phase,
+    /// Old-side columns whose values this step drops or may change: restored from
+    /// pre-images after the reverse, where the snapshot has them.
+    pub restore: Vec<String>,
+}
+
+impl Step {
+    fn new(phase: Phase, table: &str, forward: String, reverse: String) -> Step {
+        Step {
+            forward,
+            reverse,
+            destructive: None,
+            table: table.to_string(),
+            phase,
+            restore: Vec::new(),
+        }
+    }
+}
+
+/// A column rename hint: (table, old column, new column).
+pub type Rename = (String, String, String);
+
+/// `Ok` when nothing is destructive or destruction is allowed; otherwise every reason.
+pub fn refuse_destructive(steps: &[Step], allow: bool) -> Result<(), Vec<String>> {
+    let reasons: Vec<String> = steps.iter().filter_map(|s| s.destructive.clone()).collect();
+    if allow || reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(reasons)
+    }
+}
+
+/// Order `tables` parents first: a stable topological sort on foreign keys between them
+/// (ties keep the given order). Foreign keys inside a cycle (between tables of one strongly
+/// connected component; self-references are not cycles) are returned as (table, key name):
+/// creating the tables without them and adding them afterwards breaks the cycle.
+pub fn topo_order(tables: &[&TableSchema]) -> (Vec<usize>, BTreeSet<(String, String)>) {
+    let n = tables.len();
+    let at: HashMap<&str, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    let parents: Vec<Vec<usize>> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.foreign_keys
+                .iter()
+                .filter_map(|fk| at.get(fk.ref_table.as_str()).copied())
+                .filter(|&p| p != i)
+                .collect()
+        })
+        .collect();
+    let scc = components(&parents);
+    let mut cyclic = BTreeSet::new();
+    let mut indegree = vec![0usize; n];
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, t) in tables.iter().enumerate() {
+        let mut seen = BTreeSet::new();
+        for fk in &t.foreign_keys {
+            let Some(&p) = at.get(fk.ref_table.as_str()) else {
+                continue;
+            };
+            if p == i {
+                continue;
+            }
+            if scc[p] == scc[i] {
+                cyclic.insert((t.name.clone(), fk.name.clone()));
+            } else if seen.insert(p) {
+                indegree[i] += 1;
+                children[p].push(i);
+            }
+        }
+    }
+    let mut ready: BinaryHeap<std::cmp::Reverse<usize>> = (0..n)
+        .filter(|&i| indegree[i] == 0)
+        .map(std::cmp::Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(std::cmp::Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &c in &children[i] {
+            indegree[c] -= 1;
+            if indegree[c] == 0 {
+                ready.push(std::cmp::Reverse(c));
+            }
+        }
+    }
+    (order, cyclic)
+}
+
+/// Strongly connected components (Tarjan); edges i -> parents[i].
+fn components(parents: &[Vec<usize>]) -> Vec<usize> {
+    struct T<'a> {
+        g: &'a [Vec<usize>],
+        index: Vec<Option<usize>>,
+        low: Vec<usize>,
+        on: Vec<bool>,
+        stack: Vec<usize>,
+        comp: Vec<usize>,
+        next: usize,
+        ncomp: usize,
+    }
+    fn visit(t: &mut T, v: usize) {
+        t.index[v] = Some(t.next);
+        t.low[v] = t.next;
+        t.next += 1;
+        t.stack.push(v);
+        t.on[v] = true;
+        for &w in &t.g[v] {
+            match t.index[w] {
+                None => {
+                    visit(t, w);
+                    t.low[v] = t.low[v].min(t.low[w]);
+                }
+                Some(iw) if t.on[w] => t.low[v] = t.low[v].min(iw),
+                _ => {}
+            }
+        }
+        if Some(t.low[v]) == t.index[v] {
+            while let Some(w) = t.stack.pop() {
+                t.on[w] = false;
+                t.comp[w] = t.ncomp;
+                if w == v {
+                    break;
+                }
+            }
+            t.ncomp += 1;
+        }
+    }
+    let n = parents.len();
+    let mut t = T {
+        g: parents,
+        index: vec![None; n],
+        low: vec![0; n],
+        on: vec![false; n],
+        stack: Vec::new(),
+        comp: vec![0; n],
+        next: 0,
+        ncomp: 0,
+    };
+    for v in 0..n {
+        if t.index[v].is_none() {
+            visit(&mut t, v);
+        }
+    }
+    t.comp
+}
+
+/// The steps from `old` to `new`, sorted by phase. `rows` gives a table's row count for the
+/// reasons of destructive steps, when known.
+pub fn diff(
+    kind: Kind,
+    old: &[TableSchema],
+    new: &[TableSchema],
+    renames: &[Rename],
+    rows: &dyn Fn(&str) -> Option<u64>,
+) -> Vec<Step> {
+    let find = |set: &'_ [TableSchema], name: &str| set.iter().position(|t| t.name == name);
+    let dropped: Vec<&TableSchema> = old
+        .iter()
+        .filter(|t| find(new, &t.name).is_none())
+        .collect();
+    let created: Vec<&TableSchema> = new
+        .iter()
+        .filter(|t| find(old, &t.name).is_none())
+        .collect();
+    let kept: Vec<(&TableSchema, &TableSchema)> = old
+        .iter()
+        .filter_map(|o| find(new, &o.name).map(|i| (o, &new[i])))
+        .collect();
+    let mut steps = Vec::new();
+
+    if kind == Kind::Mysql {
+        for t in &dropped {
+            for fk in &t.foreign_keys {
+                steps.push(Step::new(
+                    Phase::DropForeignKey,
+                    &t.name,
+                    drop_fk_sql(&t.name, fk),
+                    add_fk_sql(&t.name, fk),
+                ));
+            }
+        }
+        for (o, n) in &kept {
+            for fk in o
+                .foreign_keys
+                .iter()
+                .filter(|fk| !n.foreign_keys.iter().any(|x| same_fk(kind, x, fk)))
+            {
+                steps.push(Step::new(
+                    Phase::DropForeignKey,
+                    &o.name,
+                    drop_fk_sql(&o.name, fk),
+                    add_fk_sql(&o.name, fk),
+                ));
+            }
+            for fk in n
+                .foreign_keys
+                .iter()
+                .filter(|fk| !o.foreign_keys.iter().any(|x| same_fk(kind, x, fk)))
+            {
+                steps.push(Step::new(
+                    Phase::AddForeignKey,
+                    &n.name,
+                    add_fk_sql(&n.name, fk),
+                    drop_fk_sql(&n.name, fk),
+                ));
+            }
+        }
+    }
+
+    let (order, cyclic) = topo_order(&created);
+    for i in order {
+        let t = created[i];
+        let deferred = |fk: &ForeignKey| {
+            kind == Kind::Mysql && cyclic.contains(&(t.name.clone(), fk.name.clone()))
+        };
+        steps.push(Step::new(
+            Phase::CreateTable,
+            &t.name,
+            create_table_sql(kind, t, &|fk| !deferred(fk)),
+            drop_table_sql(kind, &t.name),
+        ));
+        for fk in t.foreign_keys.iter().filter(|fk| deferred(fk)) {
+            steps.push(Step::new(
+                Phase::AddForeignKey,
+                &t.name,
+                add_fk_sql(&t.name, fk),
+                drop_fk_sql(&t.name, fk),
+            ));
+        }
+    }
+
+    for (o, n) in &kept {
+        let hints: Vec<(String, String)> = renames
+            .iter()
+            .filter(|r| r.0 == o.name)
+            .map(|r| (r.1.clone(), r.2.clone()))
+            .collect();
+        let rebuilt = kind == Kind::Sqlite
+            && (o.create_sql != n.create_sql
+                || o.columns != n.columns
+                || o.primary_key != n.primary_key
+                || !same_fks(kind, &o.foreign_keys, &n.foreign_keys));
+        if rebuilt {
+            steps.push(sqlite_rebuild_step(o, n, &hints, rows(&o.name)));
+        }
+        for ix in o
+            .indexes
+            .iter()
+            .filter(|ix| !own_index(kind, ix) && (rebuilt || !n.indexes.contains(ix)))
+        {
+            steps.push(Step::new(
+                Phase::DropIndex,
+                &o.name,
+                drop_index_sql(kind, &o.name, ix),
+                add_index_sql(kind, &o.name, ix),
+            ));
+        }
+        for ix in n
+            .indexes
+            .iter()
+            .filter(|ix| !own_index(kind, ix) && (rebuilt || !o.indexes.contains(ix)))
+        {
+            steps.push(Step::new(
+                Phase::AddIndex,
+                &n.name,
+                add_index_sql(kind, &n.name, ix),
+                drop_index_sql(kind, &n.name, ix),
+            ));
+        }
+        if kind == Kind::Mysql {
+            steps.extend(mysql_alter(o, n, &hints, rows(&o.name)));
+        }
+    }
+
+    let (order, _) = topo_order(&dropped);
+    for &i in order.iter().rev() {
+        let t = dropped[i];
+        let mut s = Step::new(
+            Phase::DropTable,
+            &t.name,
+            drop_table_sql(kind, &t.name),
+            create_table_sql(kind, t, &|_| kind == Kind::Sqlite),
+        );
+        s.destructive = Some(match rows(&t.name) {
+            Some(n) => format!("drops table {} with {n} rows", t.name),
+            None => format!("drops table {}", t.name),
+        });
+        steps.push(s);
+    }
+    steps.sort_by_key(|s| s.phase);
+    steps
+}
+
+/// For each new column, the old column it comes from (a rename hint, else the same name).
+fn sources(o: &TableSchema, n: &TableSchema, hints: &[(String, String)]) -> Vec<Option<usize>> {
+    n.columns
+        .iter()
+        .map(|nc| {
+            let by_hint = hints
+                .iter()
+                .find(|h| h.1 == nc.name)
+                .and_then(|h| o.columns.iter().position(|c| c.name == h.0));
+            by_hint.or_else(|| {
+                let renamed_away = hints.iter().any(|h| h.0 == nc.name && h.1 != nc.name);
+                (!renamed_away)
+                    .then(|| o.columns.iter().position(|c| c.name == nc.name))
+                    .flatten()
+            })
+        })
+        .collect()
+}
+
+fn rows_note(rows: Option<u64>) -> String {
+    rows.map(|r| format!(" ({r} rows)")).unwrap_or_default()
+}
+
+fn mysql_alter(
+    o: &TableSchema,
+    n: &TableSchema,
+    hints: &[(String, String)],
+    rows: Option<u64>,
+) -> Vec<Step> {
+    let k = Kind::Mysql;
+    let t = &n.name;
+    let alter = |what: String| format!("ALTER TABLE {} {what};", ident(k, t));
+    let at = |cur: &[ColumnSchema], name: &str| -> String {
+        match cur.iter().position(|c| c.name == name) {
+            Some(0) | None => "FIRST".into(),
+            Some(i) => format!("AFTER {}", ident(k, &cur[i - 1].name)),
+        }
+    };
+    let src = sources(o, n, hints);
+    let mut cur = o.columns.clone();
+    let mut steps = Vec::new();
+    for oc in o
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !src.contains(&Some(*i)))
+        .map(|(_, c)| c)
+    {
+        let mut s = Step::new(
+            Phase::AlterTable,
+            t,
+            alter(format!("DROP COLUMN {}", ident(k, &oc.name))),
+            alter(format!(
+                "ADD COLUMN {} {}",
+                column_def(k, oc),
+                at(&cur, &oc.name)
+            )),
+        );
+        s.destructive = Some(format!("drops column {t}.{}{}", oc.name, rows_note(rows)));
+        s.restore = vec![oc.name.clone()];
+        cur.retain(|c| c.name != oc.name);
+        steps.push(s);
+    }
+    for (nc, i) in n.columns.iter().zip(&src) {
+        let Some(oc) = i.map(|i| &o.columns[i]) else {
+            continue;
+        };
+        if oc == nc {
+            continue;
+        }
+        let mut s = if oc.name != nc.name {
+            Step::new(
+                Phase::AlterTable,
+                t,
+                alter(format!(
+                    "CHANGE COLUMN {} {}",
+                    ident(k, &oc.name),
+                    column_def(k, nc)
+                )),
+                alter(format!(
+                    "CHANGE COLUMN {} {}",
+                    ident(k, &nc.name),
+                    column_def(k, oc)
+                )),
+            )
+        } else {
+            Step::new(
+                Phase::AlterTable,
+                t,
+                alter(format!("MODIFY COLUMN {}", column_def(k, nc))),
+                alter(format!("MODIFY COLUMN {}", column_def(k, oc))),
+            )
+        };
+        s.destructive = narrowing(k, t, oc, nc);
+        if s.destructive.is_some() {
+            s.restore = vec![oc.name.clone()];
+        }
+        if let Some(c) = cur.iter_mut().find(|c| c.name == oc.name) {
+            *c = nc.clone();
+        }
+        steps.push(s);
+    }
+    for (j, nc) in n
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| src[*j].is_none())
+    {
+        let pos = if j == 0 {
+            "FIRST".to_string()
+        } else {
+            format!("AFTER {}", ident(k, &n.columns[j - 1].name))
+        };
+        steps.push(Step::new(
+            Phase::AlterTable,
+            t,
+            alter(format!("ADD COLUMN {} {pos}", column_def(k, nc))),
+            alter(format!("DROP COLUMN {}", ident(k, &nc.name))),
+        ));
+        let after = if j == 0 {
+            0
+        } else {
+            cur.iter()
+                .position(|c| c.name == n.columns[j - 1].name)
+                .map_or(cur.len(), |p| p + 1)
+        };
+        cur.insert(after, nc.clone());
+    }
+    for (j, nc) in n.columns.iter().enumerate() {
+        if cur.get(j).is_some_and(|c| c.name == nc.name) {
+            continue;
+        }
+        let Some(from) = cur.iter().position(|c| c.name == nc.name) else {
+            continue;
+        };
+        let back = at(&cur, &nc.name);
+        let to = if j == 0 {
+            "FIRST".to_string()
+        } else {
+            format!("AFTER {}", ident(k, &n.columns[j - 1].name))
+        };
+        steps.push(Step::new(
+            Phase::AlterTable,
+            t,
+            alter(format!("MODIFY COLUMN {} {to}", column_def(k, nc))),
+            alter(format!("MODIFY COLUMN {} {back}", column_def(k, nc))),
+        ));
+        let c = cur.remove(from);
+        cur.insert(j, c);
+    }
+    let renamed = |c: &String| {
+        hints
+            .iter()
+            .find(|h| &h.0 == c && n.columns.iter().any(|nc| nc.name == h.1))
+            .map_or(c.clone(), |h| h.1.clone())
+    };
+    let old_pk: Vec<String> = o.primary_key.iter().map(renamed).collect();
+    if old_pk != n.primary_key {
+        let change = |from: &[String], to: &[String]| {
+            let mut parts = Vec::new();
+            if !from.is_empty() {
+                parts.push("DROP PRIMARY KEY".to_string());
+            }
+            if !to.is_empty() {
+                parts.push(format!("ADD PRIMARY KEY ({})", list(k, to)));
+            }
+            alter(parts.join(", "))
+        };
+        steps.push(Step::new(
+            Phase::AlterTable,
+            t,
+            change(&old_pk, &n.primary_key),
+            change(&n.primary_key, &old_pk),
+        ));
+    }
+    steps
+}
+
+fn sqlite_rebuild(from: &TableSchema, to: &TableSchema, src: &[Option<usize>]) -> String {
+    let k = Kind::Sqlite;
+    let (t, tmp) = (
+        ident(k, &to.name),
+        ident(k, &format!("_devsky_old_{}", to.name)),
+    );
+    let mut out = vec![
+        format!(
+            "CREATE TABLE {tmp} AS SELECT * FROM {};",
+            ident(k, &from.name)
+        ),
+        drop_table_sql(k, &from.name),
+        format!("{};", to.create_sql.trim().trim_end_matches(';')),
+    ];
+    let (mut cols, mut vals) = (Vec::new(), Vec::new());
+    for (c, s) in to.columns.iter().zip(src).filter(|(c, _)| writable(c)) {
+        match s {
+            Some(i) => vals.push(ident(k, &from.columns[*i].name)),
+            None if !c.nullable && c.default.is_none() => vals.push(placeholder(k, c).to_string()),
+            None => continue,
+        }
+        cols.push(ident(k, &c.name));
+    }
+    if src.iter().any(Option::is_some) {
+        out.push(format!(
+            "INSERT INTO {t} ({}) SELECT {} FROM {tmp};",
+            cols.join(", "),
+            vals.join(", ")
+        ));
+    }
+    out.push(format!("DROP TABLE {tmp};"));
+    out.join("\n")
+}
+
+fn sqlite_rebuild_step(
+    o: &TableSchema,
+    n: &TableSchema,
+    hints: &[(String, String)],
+    rows: Option<u64>,
+) -> Step {
+    let src = sources(o, n, hints);
+    let back_hints: Vec<(String, String)> =
+        hints.iter().map(|(a, b)| (b.clone(), a.clone())).collect();
+    let back = sources(n, o, &back_hints);
+    let mut s = Step::new(
+        Phase::AlterTable,
+        &n.name,
+        sqlite_rebuild(o, n, &src),
+        sqlite_rebuild(n, o, &back),
+    );
+    let mut why = Vec::new();
+    for (i, oc) in o.columns.iter().enumerate() {
+        match src.iter().position(|s| *s == Some(i)) {
+            None => {
+                why.push(format!(
+                    "drops column {}.{}{}",
+                    n.name,
+                    oc.name,
+                    rows_note(rows)
+                ));
+                s.restore.push(oc.name.clone());
+            }
+            Some(j) => {
+                if let Some(r) = narrowing(Kind::Sqlite, &n.name, oc, &n.columns[j]) {
+                    why.push(r);
+                    s.restore.push(oc.name.clone());
+                }
+            }
+        }
+    }
+    s.destructive = (!why.is_empty()).then(|| why.join("; "));
+    s
+}
+
+#[cfg(test)]
+#[path = "schema_diff_tests.rs"]
+mod tests;

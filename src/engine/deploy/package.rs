@@ -1,0 +1,568 @@
+//! Update packages: a zip with the project's structure for the uploaded files (symlinks as
+//! symlinks with their target) plus `devsky-manifest.json` at the root.
+//!
+//! [`build`] streams every file from the project into the zip, hashing as it reads, and
+//! fails if a file no longer has the hash of the plan (it changed since it was mapped).
+//!
+//! [`Package::open`] is what the server side runs first, and it writes nothing: it refuses
+//! an archive that is truncated or corrupt, has too many entries, duplicate names, names
+//! that are absolute, climb with `..`, hold backslashes or NUL, symlinks whose target
+//! leaves the root, a total uncompressed size over the limit or an entry over 1 MiB that
+//! inflates more than 200:1 (zip bombs), a manifest that is malformed or points outside
+//! the root, entries missing from the manifest or manifest entries missing from the zip,
+//! and content whose size or blake3 differs from the manifest. Only then does a
+//! [`PackageReader`] hand out contents — each checked again as it is written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipArchive, ZipWriter};
+
+use super::manifest::{
+    Delete, FORMAT, Kind, MANIFEST_NAME, Manifest, Upload, VERSION, check_link_target, check_path,
+    parse_mode,
+};
+use super::plan::Plan;
+use super::{now_ms, rfc3339};
+use crate::engine::jobs::Progress;
+
+const CHUNK: usize = 256 * 1024;
+/// Longest symlink target read from a package.
+const MAX_TARGET: u64 = 4096;
+
+/// What a package may hold (zip-bomb and resource limits).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Sum of the uncompressed sizes of all entries.
+    pub max_total: u64,
+    /// Largest uncompressed:compressed ratio of one entry above `ratio_min_size`.
+    pub max_ratio: u64,
+    pub ratio_min_size: u64,
+    pub max_entries: u64,
+    /// Largest manifest.
+    pub max_manifest: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_total: 2 << 30,
+            max_ratio: 200,
+            ratio_min_size: 1 << 20,
+            max_entries: 1_000_000,
+            max_manifest: 512 << 20,
+        }
+    }
+}
+
+/// A package written by [`build`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Built {
+    pub path: PathBuf,
+    /// blake3 of the zip file.
+    pub blake3: String,
+    /// Bytes of the zip file.
+    pub size: u64,
+    pub uploads: usize,
+    pub deletes: usize,
+    pub upload_bytes: u64,
+}
+
+/// The manifest of a plan.
+pub fn manifest_of(plan: &Plan) -> anyhow::Result<Manifest> {
+    let name = |p: &[u8]| -> anyhow::Result<String> {
+        let s = std::str::from_utf8(p)
+            .map_err(|_| {
+                anyhow!(
+                    "{:?} is not a UTF-8 name; packages carry UTF-8 names only: rename it or \
+                     leave it out",
+                    String::from_utf8_lossy(p)
+                )
+            })?
+            .to_string();
+        check_path(&s)?;
+        Ok(s)
+    };
+    let hex = |h: &[u8; 32]| blake3::Hash::from_bytes(*h).to_hex().to_string();
+    let mut m = Manifest {
+        format: FORMAT.into(),
+        version: VERSION,
+        created: rfc3339(now_ms()),
+        uploads: Vec::new(),
+        deletes: Vec::new(),
+        pre_images: BTreeMap::new(),
+        expected: BTreeMap::new(),
+    };
+    for u in &plan.uploads {
+        let path = name(&u.path)?;
+        if path == MANIFEST_NAME {
+            bail!(
+                "a file named {MANIFEST_NAME} at the project root cannot be deployed (the name is reserved for the package's manifest)"
+            );
+        }
+        m.pre_images
+            .insert(path.clone(), u.remote.as_ref().map(hex));
+        m.expected.insert(path.clone(), Some(hex(&u.hash)));
+        m.uploads.push(Upload {
+            path,
+            size: u.size,
+            blake3: hex(&u.hash),
+            mode: format!("{:o}", u.mode),
+            kind: u.kind.into(),
+        });
+    }
+    for d in &plan.deletes {
+        let path = name(&d.path)?;
+        m.pre_images.insert(path.clone(), Some(hex(&d.hash)));
+        m.expected.insert(path.clone(), None);
+        m.deletes.push(Delete {
+            path,
+            blake3: hex(&d.hash),
+        });
+    }
+    m.check()?;
+    Ok(m)
+}
+
+/// Build the package of `plan` from the project at `root` into `out_dir`.
+pub fn build(
+    root: &Path,
+    plan: &Plan,
+    out_dir: &Path,
+    progress: &Progress,
+) -> anyhow::Result<Built> {
+    let manifest = manifest_of(plan)?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".devsky-update-")
+        .suffix(".zip.tmp")
+        .tempfile_in(out_dir)
+        .with_context(|| format!("cannot write in {}", out_dir.display()))?;
+    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, tmp.reopen()?));
+    let json = serde_json::to_vec_pretty(&manifest)?;
+    zip.start_file(MANIFEST_NAME, SimpleFileOptions::default())?;
+    zip.write_all(&json)?;
+    let total = manifest.upload_bytes();
+    let mut done = 0u64;
+    let mut buf = vec![0u8; CHUNK];
+    for u in &manifest.uploads {
+        progress.check()?;
+        let abs = root.join(&u.path);
+        let changed = || {
+            anyhow!(
+                "{} changed since it was mapped; map again and make a new package",
+                u.path
+            )
+        };
+        match u.kind {
+            Kind::Symlink => {
+                let target = std::fs::read_link(&abs)
+                    .with_context(|| format!("cannot read symlink {}", abs.display()))?;
+                let t = target.as_os_str().as_bytes();
+                if blake3::hash(t).to_hex().as_str() != u.blake3 {
+                    return Err(changed());
+                }
+                check_link_target(&u.path, t)?;
+                let t = std::str::from_utf8(t)
+                    .map_err(|_| anyhow!("symlink {} has a non-UTF-8 target", u.path))?;
+                zip.add_symlink(&u.path, t, SimpleFileOptions::default())?;
+            }
+            Kind::File => {
+                let mut f =
+                    File::open(&abs).with_context(|| format!("cannot read {}", abs.display()))?;
+                let opts = SimpleFileOptions::default()
+                    .compression_method(method_for(&u.path, u.size))
+                    .unix_permissions(parse_mode(&u.mode)?)
+                    .large_file(u.size >= 0xF000_0000);
+                zip.start_file(&u.path, opts)?;
+                let mut h = blake3::Hasher::new();
+                let mut n = 0u64;
+                loop {
+                    let k = match f.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(k) => k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e).context(format!("cannot read {}", abs.display())),
+                    };
+                    h.update(&buf[..k]);
+                    zip.write_all(&buf[..k])?;
+                    n += k as u64;
+                    progress.set(done + n, Some(total), "packing");
+                }
+                if n != u.size || h.finalize().to_hex().as_str() != u.blake3 {
+                    return Err(changed());
+                }
+                done += n;
+            }
+        }
+    }
+    let out = zip.finish()?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    drop(file);
+    let (blake3, size) = hash_file(tmp.path())?;
+    let stamp: String = rfc3339(now_ms())
+        .chars()
+        .take(19)
+        .filter(char::is_ascii_digit)
+        .collect();
+    let name = format!(
+        "devsky-update-{}-{}-{}.zip",
+        &stamp[..8],
+        &stamp[8..],
+        &blake3[..12]
+    );
+    let dest = out_dir.join(name);
+    tmp.persist(&dest)
+        .map_err(|e| anyhow!(e.error))
+        .with_context(|| format!("cannot write {}", dest.display()))?;
+    if let Ok(d) = File::open(out_dir) {
+        let _ = d.sync_all();
+    }
+    progress.set(total, Some(total), "packed");
+    Ok(Built {
+        path: dest,
+        blake3,
+        size,
+        uploads: manifest.uploads.len(),
+        deletes: manifest.deletes.len(),
+        upload_bytes: total,
+    })
+}
+
+/// Already-compressed formats are stored, the rest deflated.
+fn method_for(path: &str, size: u64) -> CompressionMethod {
+    const PACKED: &[&str] = &[
+        "jpg", "jpeg", "png", "gif", "webp", "avif", "woff", "woff2", "zip", "gz", "tgz", "bz2",
+        "xz", "zst", "7z", "rar", "mp3", "mp4", "webm", "ogg", "pdf", "br",
+    ];
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    if size < 64 || ext.is_some_and(|e| PACKED.contains(&e.as_str())) {
+        CompressionMethod::Stored
+    } else {
+        CompressionMethod::Deflated
+    }
+}
+
+/// blake3 and size of a file.
+pub fn hash_file(path: &Path) -> anyhow::Result<(String, u64)> {
+    let mut f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut h = blake3::Hasher::new();
+    let n = std::io::copy(&mut f, &mut h)?;
+    Ok((h.finalize().to_hex().to_string(), n))
+}
+
+/// A package that passed every check of [`Package::open`].
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    /// blake3 of the zip file.
+    pub blake3: String,
+    pub size: u64,
+    /// Upload path -> entry index (by raw name, as validated).
+    index: HashMap<String, usize>,
+}
+
+impl Package {
+    /// Open and validate a package completely (see the module doc). Writes nothing.
+    pub fn open(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result<Package> {
+        validate(path, limits, progress)
+            .with_context(|| format!("package {} refused; nothing was changed", path.display()))
+    }
+
+    /// A reader for the contents.
+    pub fn reader(&self) -> anyhow::Result<PackageReader> {
+        Ok(PackageReader {
+            archive: open_zip(&self.path)?,
+            index: self.index.clone(),
+        })
+    }
+}
+
+fn open_zip(path: &Path) -> anyhow::Result<ZipArchive<BufReader<File>>> {
+    let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    ZipArchive::new(BufReader::with_capacity(CHUNK, f))
+        .map_err(|e| anyhow!("the archive is damaged or truncated ({e})"))
+}
+
+fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result<Package> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("not a regular file");
+    }
+    {
+        let mut f = File::open(path)?;
+        let names = super::zipdir::central_names(&mut f, meta.len(), limits.max_entries)?;
+        let mut seen = std::collections::HashSet::new();
+        for n in &names {
+            if !seen.insert(n.as_slice()) {
+                bail!(
+                    "duplicate entry name {:?} in the archive",
+                    String::from_utf8_lossy(n)
+                );
+            }
+        }
+    }
+    let mut zip = open_zip(path)?;
+    if zip.has_duplicate_names() {
+        bail!("duplicate entry names in the archive");
+    }
+    if zip.len() as u64 > limits.max_entries {
+        bail!(
+            "{} entries (the limit is {})",
+            zip.len(),
+            limits.max_entries
+        );
+    }
+    // Names, kinds and declared sizes, from the central directory alone.
+    struct Seen {
+        index: usize,
+        symlink: bool,
+        size: u64,
+    }
+    let mut entries: HashMap<String, Seen> = HashMap::new();
+    let mut total = 0u64;
+    let meta_all = zip.metadata();
+    for i in 0..zip.len() {
+        let e = meta_all.entry(i)?;
+        let raw = e.name_raw();
+        let name = std::str::from_utf8(raw).map_err(|_| {
+            anyhow!(
+                "entry {:?} has a non-UTF-8 name",
+                String::from_utf8_lossy(raw)
+            )
+        })?;
+        check_path(name).with_context(|| format!("entry {name:?}"))?;
+        if e.is_dir() {
+            bail!("entry {name:?} is a folder entry; devsky packages hold files and symlinks only");
+        }
+        if e.encrypted() {
+            bail!("entry {name:?} is encrypted");
+        }
+        if !matches!(
+            e.compression(),
+            CompressionMethod::Stored | CompressionMethod::Deflated
+        ) {
+            bail!(
+                "entry {name:?} uses compression {:?}; only stored and deflated are read",
+                e.compression()
+            );
+        }
+        let size = e.size();
+        total = total.saturating_add(size);
+        if total > limits.max_total {
+            bail!(
+                "the contents add up to more than {} bytes uncompressed (the limit); a zip bomb or a package too big for this server",
+                limits.max_total
+            );
+        }
+        if size > limits.ratio_min_size && size / e.compressed_size().max(1) > limits.max_ratio {
+            bail!(
+                "entry {name:?} inflates {size} bytes from {} (more than {}:1): refused as a zip bomb",
+                e.compressed_size(),
+                limits.max_ratio
+            );
+        }
+        if e.is_symlink() && size > MAX_TARGET {
+            bail!("symlink entry {name:?} has a target of {size} bytes");
+        }
+        entries.insert(
+            name.to_string(),
+            Seen {
+                index: i,
+                symlink: e.is_symlink(),
+                size,
+            },
+        );
+    }
+    let m = entries
+        .get(MANIFEST_NAME)
+        .ok_or_else(|| anyhow!("no {MANIFEST_NAME} at the root of the archive"))?;
+    if m.size > limits.max_manifest || m.symlink {
+        bail!("{MANIFEST_NAME} is too big or not a file");
+    }
+    let (bytes, _) = read_entry(&mut zip, m.index, m.size, true)?;
+    let manifest = Manifest::parse(&bytes)?;
+    // Manifest and archive must list the same files, of the same kinds and sizes.
+    let mut by_path: HashMap<&str, &Upload> = HashMap::new();
+    for u in &manifest.uploads {
+        let Some(e) = entries.get(&u.path) else {
+            bail!(
+                "{:?} is in the manifest but missing from the archive",
+                u.path
+            );
+        };
+        if e.symlink != (u.kind == Kind::Symlink) {
+            bail!(
+                "{:?} is a {:?} in the manifest but not in the archive",
+                u.path,
+                u.kind
+            );
+        }
+        if e.size != u.size {
+            bail!(
+                "{:?}: the archive says {} bytes, the manifest {}",
+                u.path,
+                e.size,
+                u.size
+            );
+        }
+        by_path.insert(&u.path, u);
+    }
+    for name in entries.keys() {
+        if name != MANIFEST_NAME && !by_path.contains_key(name.as_str()) {
+            bail!("entry {name:?} is in the archive but not in the manifest");
+        }
+    }
+    // Every content, read in archive order: size, hash, symlink target.
+    let mut order: Vec<(usize, &Upload)> = by_path
+        .iter()
+        .map(|(p, u)| (entries[*p].index, *u))
+        .collect();
+    order.sort_by_key(|(i, _)| *i);
+    let total_bytes = manifest.upload_bytes();
+    let mut done = 0u64;
+    for (i, u) in order {
+        progress.check()?;
+        let (data, hash) = read_entry(&mut zip, i, u.size, u.kind == Kind::Symlink)?;
+        if hash != u.blake3 {
+            bail!(
+                "{:?}: content hash {hash} does not match the manifest's {}",
+                u.path,
+                u.blake3
+            );
+        }
+        if u.kind == Kind::Symlink {
+            check_link_target(&u.path, &data)?;
+        }
+        done += u.size;
+        progress.set(done, Some(total_bytes), "checking package");
+    }
+    let (blake3, size) = hash_file(path)?;
+    let index = manifest
+        .uploads
+        .iter()
+        .map(|u| (u.path.clone(), entries[&u.path].index))
+        .collect();
+    Ok(Package {
+        path: path.to_path_buf(),
+        manifest,
+        blake3,
+        size,
+        index,
+    })
+}
+
+/// Read entry `i` of exactly `size` bytes (never more), returning its blake3 and, with
+/// `keep`, its bytes.
+fn read_entry(
+    zip: &mut ZipArchive<BufReader<File>>,
+    i: usize,
+    size: u64,
+    keep: bool,
+) -> anyhow::Result<(Vec<u8>, String)> {
+    let f = zip
+        .by_index(i)
+        .map_err(|e| anyhow!("the archive is damaged ({e})"))?;
+    let name = String::from_utf8_lossy(f.name_raw()).into_owned();
+    let mut r = f.take(size + 1);
+    let mut h = blake3::Hasher::new();
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => bail!("entry {name:?} is damaged or truncated ({e})"),
+        };
+        n += k as u64;
+        if n > size {
+            bail!(
+                "entry {name:?} inflates beyond its declared {size} bytes: refused as a zip bomb"
+            );
+        }
+        h.update(&buf[..k]);
+        if keep {
+            out.extend_from_slice(&buf[..k]);
+        }
+    }
+    if n != size {
+        bail!("entry {name:?} is truncated ({n} of {size} bytes)");
+    }
+    Ok((out, h.finalize().to_hex().to_string()))
+}
+
+/// Hands out the contents of a validated package.
+pub struct PackageReader {
+    archive: ZipArchive<BufReader<File>>,
+    index: HashMap<String, usize>,
+}
+
+impl PackageReader {
+    /// Write upload `u` as a new file or symlink at `dest` (which must not exist), with
+    /// its mode, synced; its size and hash are checked again as it is written.
+    pub fn extract(&mut self, u: &Upload, dest: &Path) -> anyhow::Result<()> {
+        let i = *self
+            .index
+            .get(&u.path)
+            .ok_or_else(|| anyhow!("{} is not in the package", u.path))?;
+        let f = self
+            .archive
+            .by_index(i)
+            .map_err(|e| anyhow!("{}: {e}", u.path))?;
+        let mut r = f.take(u.size + 1);
+        let bad = |what: &str| anyhow!("{}: {what} while unpacking (the package changed?)", u.path);
+        match u.kind {
+            Kind::Symlink => {
+                let mut t = Vec::new();
+                r.read_to_end(&mut t)?;
+                if t.len() as u64 != u.size || blake3::hash(&t).to_hex().as_str() != u.blake3 {
+                    return Err(bad("content differs"));
+                }
+                check_link_target(&u.path, &t)?;
+                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&t), dest)
+                    .with_context(|| format!("cannot create {}", dest.display()))?;
+            }
+            Kind::File => {
+                let mut out = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(dest)
+                    .with_context(|| format!("cannot create {}", dest.display()))?;
+                let mut h = blake3::Hasher::new();
+                let mut buf = vec![0u8; CHUNK];
+                let mut n = 0u64;
+                loop {
+                    let k = match r.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(k) => k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e).context(bad("read error")),
+                    };
+                    n += k as u64;
+                    h.update(&buf[..k]);
+                    out.write_all(&buf[..k])
+                        .with_context(|| format!("cannot write {}", dest.display()))?;
+                }
+                if n != u.size || h.finalize().to_hex().as_str() != u.blake3 {
+                    return Err(bad("content differs"));
+                }
+                out.set_permissions(std::fs::Permissions::from_mode(parse_mode(&u.mode)?))?;
+                out.sync_all()?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,255 @@
+//! Rolling back: undo the deployments after `to` (default: the one before the current),
+//! newest first, chained. The target tree is the map recorded before the oldest undone
+//! deployment (`maps/<id>.map`); every content it needs comes from the backups those
+//! deployments made. The change goes through the same journaled steps as a deploy (so a
+//! crash during a rollback is recovered like any other), is verified by re-mapping against
+//! that map, and is recorded as a deployment of kind `rollback`; the undone deployments
+//! become `rolled_back` in the same transaction as the rollback's `done`.
+//!
+//! Files changed on the server since the current deployment (drift) are conflicts,
+//! refused unless forced. In release mode, a rollback switches back to the kept release.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::apply::{finish, make_stage, recover_locked, run_journaled};
+use super::fsops::{remove_tree, stage_from, sync_dir};
+use super::journal::{BackupIndex, Journal, Meta, Mode};
+use super::transition::{Change, describe, differences, map_root, prepare};
+use super::{Conflict, DeployError, Deployment, Log, LogSink, State, release};
+use crate::engine::jobs::Progress;
+use crate::engine::map::diff::diff;
+use crate::engine::map::format::MapReader;
+
+/// How to roll back.
+#[derive(Debug, Clone)]
+pub struct RollbackOptions {
+    /// Roll back even over files changed on the server since the current deployment.
+    pub force: bool,
+    /// Deployments whose backups and maps are kept.
+    pub keep: usize,
+}
+
+impl Default for RollbackOptions {
+    fn default() -> RollbackOptions {
+        RollbackOptions {
+            force: false,
+            keep: 10,
+        }
+    }
+}
+
+/// Roll the root back to how it was after deployment `to` (0: before the first one;
+/// None: the deployment before the current one).
+pub fn rollback(
+    root: &Path,
+    state: &State,
+    to: Option<i64>,
+    opts: &RollbackOptions,
+    progress: &Progress,
+    sink: LogSink,
+) -> anyhow::Result<Deployment> {
+    let log = Log::new(state, progress, sink);
+    let _lock = state.lock()?;
+    log.info(format!("took the deploy lock in {}", state.dir().display()));
+    recover_locked(root, state, &log, progress)?;
+    let in_place: Vec<Deployment> = state
+        .deployments()?
+        .into_iter()
+        .filter(|d| d.kind == "deploy" && d.status == "done")
+        .collect();
+    let Some(current) = in_place.last() else {
+        bail!("nothing to roll back: no deployment is in place");
+    };
+    let to = match to {
+        Some(t) if t == 0 || in_place.iter().any(|d| d.id == t && d.id < current.id) => t,
+        Some(t) => bail!(
+            "deployment {t} is not a deployment in place before the current one ({}); see `devsky agent history`",
+            current.id
+        ),
+        None => in_place.iter().rev().nth(1).map_or(0, |d| d.id),
+    };
+    let undone: Vec<&Deployment> = in_place.iter().filter(|d| d.id > to).collect();
+    let first = undone[0];
+    let target_map = state.map_path(first.id);
+    if !target_map.exists() {
+        bail!(
+            "the map from before deployment {} was pruned (only the newest deployments keep \
+             theirs); cannot roll back that far",
+            first.id
+        );
+    }
+    let ids: Vec<i64> = undone.iter().map(|d| d.id).collect();
+    let release = undone.iter().all(|d| d.mode == "release");
+    if !release && undone.iter().any(|d| d.mode == "release") {
+        bail!("deployments {ids:?} mix release and files mode; roll back one mode at a time");
+    }
+    let mode = if release { Mode::Release } else { Mode::Files };
+    let id = state.begin("rollback", None, (to > 0).then_some(to), mode.as_str())?;
+    log.attach(id);
+    log.info(format!(
+        "rollback {id}: undoing deployment(s) {:?}, newest first, back to {}",
+        ids.iter().rev().collect::<Vec<_>>(),
+        if to == 0 {
+            "before the first deployment".to_string()
+        } else {
+            format!("deployment {to}")
+        }
+    ));
+    let r = if release {
+        let target = first
+            .old_release
+            .as_deref()
+            .map(PathBuf::from)
+            .context("no release recorded")?;
+        release::rollback(root, state, id, &target, &target_map, &ids, &log, progress)
+    } else {
+        rollback_files(root, state, id, &target_map, &ids, opts, &log, progress)
+    };
+    finish(state, id, r, &log)?;
+    let _ = state.prune(opts.keep);
+    state.deployment(id)?.context("deployment vanished")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rollback_files(
+    root: &Path,
+    state: &State,
+    id: i64,
+    target_map: &Path,
+    undone: &[i64],
+    opts: &RollbackOptions,
+    log: &Log,
+    progress: &Progress,
+) -> anyhow::Result<String> {
+    let root = root.canonicalize()?;
+    let pre = state.map_path(id);
+    map_root(&root, state, &pre, progress)?;
+    // Drift: what changed since the current state was verified.
+    if let Some(cur) = state.current()? {
+        let after = state.after_map_path(cur.id);
+        if after.exists() {
+            let mut conflicts = Vec::new();
+            for d in diff(MapReader::open(&after)?, MapReader::open(&pre)?) {
+                let d = d?;
+                conflicts.push(Conflict {
+                    path: String::from_utf8_lossy(d.path()).into_owned(),
+                    expected: d.old.as_ref().map(|e| e.hash_hex()),
+                    found: d.new.as_ref().map(|e| e.hash_hex()),
+                });
+            }
+            if !conflicts.is_empty() {
+                if !opts.force {
+                    return Err(DeployError::Conflicts(conflicts).into());
+                }
+                for c in &conflicts {
+                    log.warning(format!(
+                        "changed on the server, rolled back anyway (--force): {c}"
+                    ));
+                }
+            }
+        }
+    }
+    let mut changes = Vec::new();
+    for d in diff(MapReader::open(&pre)?, MapReader::open(target_map)?) {
+        let d = d?;
+        let path = String::from_utf8(d.path().to_vec()).map_err(|_| {
+            anyhow::anyhow!(
+                "{:?} is not a UTF-8 name; cannot roll it back",
+                String::from_utf8_lossy(d.path())
+            )
+        })?;
+        changes.push(Change {
+            path,
+            new: d.new.as_ref().map(Meta::of),
+        });
+    }
+    let prep = prepare(&root, &pre, changes)?;
+    // Contents from the backups of the undone deployments (and any later one).
+    let mut sources: Vec<(PathBuf, BackupIndex)> = Vec::new();
+    for d in state
+        .deployments()?
+        .iter()
+        .filter(|d| d.id >= undone[0] && d.id != id)
+    {
+        if let Ok(b) = std::fs::read(state.backup_index(d.id)) {
+            let idx: BackupIndex = serde_json::from_slice(&b)
+                .with_context(|| format!("the backup index of deployment {} is damaged", d.id))?;
+            sources.push((state.backup_dir(d.id), idx));
+        }
+    }
+    let mut dir_modes = BTreeMap::new();
+    let mut by_hash: HashMap<(&str, &str), PathBuf> = HashMap::new();
+    for (dir, idx) in &sources {
+        for d in &idx.removed_dirs {
+            dir_modes.entry(d.path.clone()).or_insert(d.mode);
+        }
+        for (p, m) in &idx.files {
+            by_hash
+                .entry((p.as_str(), m.blake3.as_str()))
+                .or_insert_with(|| dir.join(p));
+            by_hash
+                .entry(("", m.blake3.as_str()))
+                .or_insert_with(|| dir.join(p));
+        }
+    }
+    let stage = make_stage(&root, id)?;
+    let staged = (|| -> anyhow::Result<()> {
+        for op in prep.ops.iter() {
+            let Some(new) = &op.new else { continue };
+            let src = by_hash
+                .get(&(op.path.as_str(), new.blake3.as_str()))
+                .or_else(|| by_hash.get(&("", new.blake3.as_str())))
+                .with_context(|| {
+                    format!(
+                        "no backup holds {} as it was before deployment {}",
+                        op.path, undone[0]
+                    )
+                })?;
+            stage_from(
+                src,
+                &stage.join(op.staged.as_deref().unwrap_or_default()),
+                new,
+            )?;
+        }
+        sync_dir(&stage);
+        progress.check()?;
+        Ok(())
+    })();
+    if let Err(e) = staged {
+        let _ = remove_tree(&stage);
+        return Err(e);
+    }
+    log.info(format!(
+        "staged {} content(s) from the backups",
+        prep.ops.iter().filter(|o| o.new.is_some()).count()
+    ));
+    let mut j = Journal::new(id, "rollback", Mode::Files, &root, &pre);
+    j.stage = Some(stage);
+    j.backups = Some(state.backup_dir(id));
+    j.ops = prep.ops;
+    j.create_dirs = prep.create_dirs;
+    j.remove_dirs = prep.remove_dirs;
+    j.dir_modes = dir_modes
+        .into_iter()
+        .filter(|(d, _)| j.create_dirs.contains(d))
+        .collect();
+    let summary = format!(
+        "rolled back deployment(s) {:?}: {} path(s) restored, {} removed",
+        undone,
+        j.ops.iter().filter(|o| o.new.is_some()).count(),
+        j.ops.iter().filter(|o| o.new.is_none()).count()
+    );
+    run_journaled(state, &j, log, progress, &summary, undone, |after| {
+        let (shown, n) = differences(MapReader::open(target_map)?, after)?;
+        Ok((n == 0).then_some(()).ok_or_else(|| {
+            DeployError::VerifyFailed(format!(
+                "the root is not the tree of before: {}",
+                describe(&shown, n)
+            ))
+        }))
+    })?;
+    Ok(summary)
+}

@@ -1,0 +1,480 @@
+//! Deploying in-process: plan -> package -> apply -> verify -> rollback on trees with
+//! every kind of change (file <-> symlink, file <-> folder, emptied folders, mode only),
+//! release mode, conflicts. Crashes and hostile packages are in tests/deploy_apply.rs.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::apply::{ApplyOptions, apply};
+use super::package::build;
+use super::plan::plan_files;
+use super::rollback::{RollbackOptions, rollback};
+use super::{DeployError, LogLine, State};
+use crate::engine::jobs::Progress;
+use crate::engine::map::EntryKind;
+use crate::engine::map::format::MapReader;
+use crate::engine::map::scan::{ScanOptions, scan};
+
+type Tree = Vec<(Vec<u8>, EntryKind, u32, [u8; 32])>;
+
+fn put(root: &Path, rel: &str, content: &str, mode: u32) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, content).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn link(root: &Path, rel: &str, target: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(target, p).unwrap();
+}
+
+fn tree_of(root: &Path) -> Tree {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m");
+    scan(
+        root,
+        None,
+        &out,
+        &ScanOptions::default(),
+        &Progress::silent(),
+    )
+    .unwrap();
+    MapReader::open(&out)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.path, e.kind, e.mode, e.hash))
+        .collect()
+}
+
+fn package(src: &Path, server: &Path, out: &Path) -> PathBuf {
+    let d = tempfile::tempdir().unwrap();
+    let (l, r) = (d.path().join("l"), d.path().join("r"));
+    scan(src, None, &l, &ScanOptions::default(), &Progress::silent()).unwrap();
+    scan(
+        server,
+        None,
+        &r,
+        &ScanOptions::default(),
+        &Progress::silent(),
+    )
+    .unwrap();
+    let plan = plan_files(&l, &r).unwrap();
+    build(src, &plan, out, &Progress::silent()).unwrap().path
+}
+
+fn quiet(_: &LogLine) {}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    src: PathBuf,
+    www: PathBuf,
+    state: PathBuf,
+    out: PathBuf,
+}
+
+/// Old tree on the server, new tree in the project, with every kind of change between.
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, www) = (dir.path().join("src"), dir.path().join("www"));
+    for r in [&src, &www] {
+        put(r, "same.txt", "same", 0o644);
+        put(r, "keep/deep/a.txt", "a", 0o644);
+    }
+    put(&www, "index.php", "old index", 0o644);
+    put(&src, "index.php", "new index", 0o644);
+    put(&www, "mode.sh", "#!/bin/sh", 0o644);
+    put(&src, "mode.sh", "#!/bin/sh", 0o755);
+    put(&www, "gone/only/file.txt", "bye", 0o600);
+    std::fs::set_permissions(
+        www.join("gone/only"),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
+    put(&www, "tolink", "was a file", 0o644);
+    link(&src, "tolink", "same.txt");
+    link(&www, "tofile", "same.txt");
+    put(&src, "tofile", "now a file", 0o640);
+    put(&www, "x", "x was a file", 0o644);
+    put(&src, "x/y", "x is a folder", 0o644);
+    put(&www, "z/w", "z was a folder", 0o644);
+    put(&src, "z", "z is a file", 0o644);
+    put(&src, "new/nested/n.txt", "brand new", 0o644);
+    link(&src, "new/up", "../keep/deep/a.txt");
+    Setup {
+        src,
+        www,
+        state: dir.path().join("state"),
+        out: dir.path().join("out"),
+        _dir: dir,
+    }
+}
+
+#[test]
+fn deploy_then_rollback_every_kind_of_change() {
+    let s = setup();
+    let before = tree_of(&s.www);
+    let pkg = package(&s.src, &s.www, &s.out);
+    let state = State::open(&s.state, &s.www).unwrap();
+    let lines = std::cell::RefCell::new(Vec::new());
+    let sink = |l: &LogLine| lines.borrow_mut().push(l.message.clone());
+    let d = apply(
+        &s.www,
+        &state,
+        &pkg,
+        &ApplyOptions::default(),
+        &Progress::silent(),
+        &sink,
+    )
+    .unwrap();
+    assert_eq!(d.status, "done", "{:?}", lines.borrow());
+    assert_eq!(tree_of(&s.www), tree_of(&s.src));
+    assert!(
+        !s.www.join("gone").exists(),
+        "the emptied folder is removed"
+    );
+    assert!(state.journals().unwrap().is_empty());
+    assert!(state.logs(d.id).unwrap().len() >= 8);
+    assert!(lines.borrow().iter().any(|l| l.contains("verified")));
+    let parent = s.www.parent().unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(parent)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("devsky-stage"))
+        .collect();
+    assert!(leftovers.is_empty());
+
+    let r = rollback(
+        &s.www,
+        &state,
+        None,
+        &RollbackOptions::default(),
+        &Progress::silent(),
+        &quiet,
+    )
+    .unwrap();
+    assert_eq!(r.kind, "rollback");
+    assert_eq!(r.status, "done");
+    assert_eq!(tree_of(&s.www), before);
+    let mode = std::fs::metadata(s.www.join("gone/only"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(mode, 0o750, "a removed folder comes back with its mode");
+    assert_eq!(
+        state.deployment(d.id).unwrap().unwrap().status,
+        "rolled_back"
+    );
+    // nothing left to roll back
+    assert!(
+        rollback(
+            &s.www,
+            &state,
+            None,
+            &RollbackOptions::default(),
+            &Progress::silent(),
+            &quiet
+        )
+        .is_err()
+    );
+    // and the same package applies again
+    let again = apply(
+        &s.www,
+        &state,
+        &pkg,
+        &ApplyOptions::default(),
+        &Progress::silent(),
+        &quiet,
+    )
+    .unwrap();
+    assert_eq!(again.status, "done");
+    assert_eq!(again.parent, Some(r.id));
+    assert_eq!(tree_of(&s.www), tree_of(&s.src));
+}
+
+#[test]
+fn chained_rollback_over_two_deployments() {
+    let s = setup();
+    let v0 = tree_of(&s.www);
+    let state = State::open(&s.state, &s.www).unwrap();
+    let p1 = package(&s.src, &s.www, &s.out);
+    apply(
+        &s.www,
+        &state,
+        &p1,
+        &ApplyOptions::default(),
+        &Progress::silent(),
+        &quiet,
+    )
+    .unwrap();
+    let v1 = tree_of(&s.www);
+    put(&s.src, "index.php", "third version", 0o644);
+    put(&s.src, "added-later.txt", "later", 0o644);
+    std::fs::remove_file(s.src.join("same.txt")).unwrap();
+    let p2 = package(&s.src, &s.www, &s.out);
+    let d2 = apply(
+        &s.www,
+        &state,
+        &p2,
+        &ApplyOptions::default(),
+        &Progress::silent(),
+        &quiet,
+    )
+    .unwrap();
+    assert_eq!(tree_of(&s.www), tree_of(&s.src));
+    assert_ne!(tree_of(&s.www), v1);
+    // to = 0: both undone, newest first
+    let r = rollback(
+        &s.www,
+        &state,
+        Some(0),
+        &RollbackOptions::default(),
+        &Progress::silent(),
+        &quiet,
+    )
+    .unwrap();
+    assert_eq!(r.parent, None);
+    assert_eq!(tree_of(&s.www), v0);
+    assert_eq!(
+        state.deployment(d2.id).unwrap().unwrap().status,
+        "rolled_back"
+    );
+}
+
+#[test]
+fn conflicts_are_refused_then_forced() {
+    let s = setup();
+    let pkg = package(&s.src, &s.www, &s.out);
+    put(&s.www, "index.php", "edited on the server", 0o644);
+    let before = tree_of(&s.www);
+    let state = State::open(&s.state, &s.www).unwrap();
+    let err = apply(
+        &s.www,
+        &state,
+        &pkg,
+        &ApplyOptions::default(),
+        &Progress::silent(),
+        &quiet,
+    )
+    .unwrap_err();
+    let Some(DeployError::Conflicts(c)) = err.downcast_ref::<DeployError>() else {
+        panic!("{err:#}");
+    };
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].path, "index.php");
+    assert_eq!(super::exit_code(&err), 2);
+    assert_eq!(tree_of(&s.www), before);
+    let hist = state.deployments().unwrap();
+    assert_eq!(hist[0].status, "failed");
+    let opts = ApplyOptions {
+        force: true,
+        ..ApplyOptions::default()
+    };
+    let d = apply(&s.www, &state, &pkg, &opts, &Progress::silent(), &quiet).unwrap();
+    assert_eq!(d.status, "done");
+    assert_eq!(tree_of(&s.www), tree_of(&s.src));
+}
+
+#[test]
+fn a_folder_with_unknown_files_is_not_turned_into_a_file() {
+    let s = setup();
+    let pkg = package(&s.src, &s.www, &s.out);
+    // a file the map does not show (ignored) keeps z/ from becoming empty
+    put(&s.www, ".gitignore", "*.log\n", 0o644);
+    put(&s.www, "z/debug.log", "ignored", 0o644);
+    put(&s.src, ".gitignore", "*.log\n", 0o644);
+    let state = State::open(&s.state, &s.www).unwrap();
+    let before = tree_of(&s.www);
+    let opts = ApplyOptions {
+        force: true,
+        ..ApplyOptions::default()
+    };
+    let err = apply(&s.www, &state, &pkg, &opts, &Progress::silent(), &quiet).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("z is a folder on the server"),
+        "{err:#}"
+    );
+    assert_eq!(tree_of(&s.www), before);
+    assert!(s.www.join("z/debug.log").exists());
+}
+
+#[test]
+fn release_mode_builds_verifies_switches_and_rolls_back() {
+    let s = setup();
+    let dir = s.www.parent().unwrap();
+    let releases = dir.join("releases");
+    std::fs::create_dir(&releases).unwrap();
+    std::fs::rename(&s.www, releases.join("1")).unwrap();
+    std::os::unix::fs::symlink("releases/1", &s.www).unwrap();
+    let before = tree_of(&s.www);
+    let pkg = package(&s.src, &s.www, &s.out);
+    let state = State::open(&s.state, &s.www).unwrap();
+    let opts = ApplyOptions {
+        release_mode: true,
+        keep_releases: 2,
+        ..ApplyOptions::default()
+    };
+    let d = apply(&s.www, &state, &pkg, &opts, &Progress::silent(), &quiet).unwrap();
+    assert_eq!(d.status, "done");
+    assert_eq!(d.mode, "release");
+    let target = std::fs::read_link(&s.www).unwrap();
+    assert_eq!(target, Path::new("releases/2"));
+    assert_eq!(tree_of(&s.www), tree_of(&s.src));
+    assert_eq!(
+        tree_of(&releases.join("1")),
+        before,
+        "the old release is untouched"
+    );
+
+    let r = rollback(
+        &s.www,
+        &state,
+        None,
+        &RollbackOptions::default(),
+        &Progress::silent(),
+        &quiet,
+    )
+    .unwrap();
+    assert_eq!(r.status, "done");
+    assert_eq!(std::fs::read_link(&s.www).unwrap(), Path::new("releases/1"));
+    assert_eq!(tree_of(&s.www), before);
+
+    // a plain folder as root is refused in release mode, with the way to set it up
+    let plain = dir.join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    let st2 = State::open(&dir.join("state2"), &plain).unwrap();
+    let err = apply(&plain, &st2, &pkg, &opts, &Progress::silent(), &quiet).unwrap_err();
+    assert!(format!("{err:#}").contains("ln -s releases/1"), "{err:#}");
+}
+
+#[test]
+fn an_up_to_date_server_gets_an_empty_deployment() {
+    let s = setup();
+    let state = State::open(&s.state, &s.www).unwrap();
+    let pkg = package(&s.src, &s.www, &s.out);
+    apply(
+        &s.www,
+        &state,
+        &pkg,
+        &ApplyOptions::default(),
+        &Progress::silent(),
+        &quiet,
+    )
+    .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let (l, r) = (d.path().join("l"), d.path().join("r"));
+    scan(
+        &s.src,
+        None,
+        &l,
+        &ScanOptions::default(),
+        &Progress::silent(),
+    )
+    .unwrap();
+    scan(
+        &s.www,
+        None,
+        &r,
+        &ScanOptions::default(),
+        &Progress::silent(),
+    )
+    .unwrap();
+    let plan = plan_files(&l, &r).unwrap();
+    assert!(plan.is_empty());
+    let empty = build(&s.src, &plan, &s.out, &Progress::silent())
+        .unwrap()
+        .path;
+    let d = apply(
+        &s.www,
+        &state,
+        &empty,
+        &ApplyOptions::default(),
+        &Progress::silent(),
+        &quiet,
+    )
+    .unwrap();
+    assert_eq!(d.status, "done");
+    assert!(d.summary.contains("0 upload(s)"), "{}", d.summary);
+    assert_eq!(tree_of(&s.www), tree_of(&s.src));
+}
+
+mod state {
+
+    use super::super::state::*;
+    use super::super::{Level, LogLine};
+
+    #[test]
+    fn refuses_state_inside_root_and_locks() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("www");
+        std::fs::create_dir(&root).unwrap();
+        let err = State::open(&root.join("x/state"), &root)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("inside the web root"), "{err}");
+        assert!(!root.join("x").exists());
+        let err = State::open(&root.join("../www/.s"), &root)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("inside the web root"), "{err}");
+
+        let s = State::open(&d.path().join("state"), &root).unwrap();
+        let g = s.lock().unwrap();
+        let err = s.lock().err().unwrap();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("locked by ") && msg.contains(" since "),
+            "{msg}"
+        );
+        assert_eq!(super::super::exit_code(&err), 4);
+        // still running (it is us): not broken
+        assert!(s.break_lock().is_err());
+        drop(g);
+        assert!(s.lock_info().unwrap().is_none());
+
+        // a lock left by a process that is gone is stale and can be broken
+        let mut dead = LockInfo::mine();
+        dead.pid = u32::MAX - 7;
+        dead.holder = format!("{}@{}", dead.pid, dead.host);
+        std::fs::write(
+            d.path().join("state/lock"),
+            serde_json::to_vec(&dead).unwrap(),
+        )
+        .unwrap();
+        let msg = s.lock().err().unwrap().to_string();
+        assert!(msg.contains("no longer running"), "{msg}");
+        assert_eq!(s.break_lock().unwrap().unwrap().unwrap().pid, dead.pid);
+        drop(s.lock().unwrap());
+    }
+
+    #[test]
+    fn history_and_logs() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("www");
+        std::fs::create_dir(&root).unwrap();
+        let s = State::open(&d.path().join("state"), &root).unwrap();
+        let a = s.begin("deploy", Some("ab"), None, "files").unwrap();
+        s.add_log(
+            a,
+            &LogLine {
+                time_ms: 1,
+                level: Level::Success,
+                message: "hi".into(),
+            },
+        )
+        .unwrap();
+        s.set_status(a, "done", "1 file").unwrap();
+        let b = s.begin("deploy", None, Some(a), "files").unwrap();
+        assert!(b > a);
+        assert_eq!(s.current().unwrap().unwrap().id, a);
+        assert_eq!(s.logs(a).unwrap()[0].level, Level::Success);
+        let all = s.deployments().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].status, "applying");
+        assert!(all[0].finished.is_some());
+    }
+}

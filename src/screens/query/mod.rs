@@ -1,0 +1,658 @@
+//! Query: a SQL console for the project's databases (MySQL/MariaDB, SQLite). An editor
+//! with highlighting on top, the results grid below; run the statement under the cursor
+//! or everything; cancel; fetch more rows; copy and export; history per connection; a
+//! schema browser. Confirmation before DROP/ALTER/TRUNCATE and DELETE/UPDATE without
+//! WHERE.
+//!
+//! Everything against the database happens on the worker thread ([`worker`]); this
+//! module keeps the state and turns keys into requests and replies into state.
+
+pub mod editor;
+pub mod grid;
+mod popups;
+mod view;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use self::editor::Editor;
+use self::grid::Grid;
+use self::popups::{Popup, ProfileRow};
+use self::worker::{CancelHandle, QueryReply, Request, Worker};
+use super::{Screen, ScreenId};
+use crate::app::context::{Ctx, DrawCtx, Effect, Level};
+use crate::app::events::AppEvent;
+use crate::app::input::LineInput;
+use crate::engine::db::split::split;
+use crate::engine::db::{Kind, SqlError, TableSchema};
+use crate::engine::units::thousands;
+use crate::store::Store;
+
+/// Rows of a result shown before pausing; `m` fetches this many more.
+pub const ROW_LIMIT: usize = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Focus {
+    Editor,
+    Grid,
+}
+
+enum Conn {
+    None,
+    Connecting {
+        generation: u64,
+        profile: String,
+    },
+    Connected {
+        profile: String,
+        describe: String,
+        kind: Kind,
+        canceller: CancelHandle,
+    },
+}
+
+/// One line of what a run did (per statement, and errors).
+#[derive(Debug, Clone)]
+struct Message {
+    level: Level,
+    text: String,
+}
+
+/// The current (or last) run.
+struct Run {
+    generation: u64,
+    started: Instant,
+    /// Byte offset of the submitted SQL in the editor text.
+    base: usize,
+    statements: Vec<String>,
+    running: bool,
+    paused: bool,
+    elapsed: Option<Duration>,
+    /// Statement whose result set the grid shows; its total rows once done.
+    result_of: Option<usize>,
+    result_total: Option<u64>,
+    error: Option<SqlError>,
+}
+
+pub struct QueryScreen {
+    root: PathBuf,
+    db_path: PathBuf,
+    store: Option<Store>,
+    worker: Worker,
+    generation: u64,
+    focus: Focus,
+    editor: Editor,
+    grid: Grid,
+    conn: Conn,
+    /// The profile last chosen (history is kept per profile).
+    profile: Option<String>,
+    profiles: Vec<ProfileRow>,
+    profiles_error: Option<String>,
+    run: Option<Run>,
+    messages: Vec<Message>,
+    tables: Option<Result<Vec<TableSchema>, String>>,
+    tables_gen: u64,
+    popup: Option<Popup>,
+    limit: usize,
+    shown: bool,
+}
+
+impl QueryScreen {
+    pub fn new(project: &crate::engine::project::Project, tx: crate::app::events::EventTx) -> Self {
+        let db_path = project
+            .root
+            .join(crate::store::STATE_DIR)
+            .join(crate::store::DB_FILE);
+        QueryScreen {
+            root: project.root.clone(),
+            worker: Worker::start(project.root.clone(), db_path.clone(), tx),
+            db_path,
+            store: None,
+            generation: 0,
+            focus: Focus::Grid,
+            editor: Editor::new(),
+            grid: Grid::default(),
+            conn: Conn::None,
+            profile: None,
+            profiles: Vec::new(),
+            profiles_error: None,
+            run: None,
+            messages: Vec::new(),
+            tables: None,
+            tables_gen: 0,
+            popup: None,
+            limit: ROW_LIMIT,
+            shown: false,
+        }
+    }
+
+    fn store(&mut self) -> anyhow::Result<&Store> {
+        if self.store.is_none() {
+            self.store = Some(Store::open(&self.db_path, false)?);
+        }
+        Ok(self.store.as_ref().expect("just opened"))
+    }
+
+    fn next_gen(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
+    /// The SQL dialect of the connection (SQLite until connected).
+    fn kind(&self) -> Kind {
+        match &self.conn {
+            Conn::Connected { kind, .. } => *kind,
+            _ => Kind::Sqlite,
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.run.as_ref().is_some_and(|r| r.running && !r.paused)
+    }
+
+    fn connect(&mut self, profile: String, ctx: &mut Ctx) {
+        if self.running() {
+            ctx.status(Level::Warn, "a query is running: esc cancels it first");
+            return;
+        }
+        let generation = self.next_gen();
+        self.tables = None;
+        self.tables_gen = generation;
+        self.profile = Some(profile.clone());
+        ctx.status(Level::Info, format!("connecting to {profile}…"));
+        self.worker.send(Request::Connect {
+            generation,
+            profile: profile.clone(),
+        });
+        self.conn = Conn::Connecting {
+            generation,
+            profile,
+        };
+    }
+
+    /// Run the statement under the cursor.
+    fn run_statement(&mut self, ctx: &mut Ctx) {
+        let text = self.editor.text();
+        match editor::statement_at(&text, self.kind(), self.editor.cursor_offset()) {
+            Some((offset, sql)) => {
+                let sql = sql.to_string();
+                self.submit(sql, offset, ctx);
+            }
+            None => ctx.status(Level::Info, "nothing to run: type a statement first"),
+        }
+    }
+
+    /// Run the selection, or everything.
+    fn run_all(&mut self, ctx: &mut Ctx) {
+        let (base, sql) = self
+            .editor
+            .selection()
+            .unwrap_or_else(|| (0, self.editor.text()));
+        if split(&sql, self.kind()).is_empty() {
+            ctx.status(Level::Info, "nothing to run: type a statement first");
+            return;
+        }
+        self.submit(sql, base, ctx);
+    }
+
+    /// Check the connection and the statements, then start (or ask first).
+    fn submit(&mut self, sql: String, base: usize, ctx: &mut Ctx) {
+        if !matches!(self.conn, Conn::Connected { .. }) {
+            ctx.status(Level::Warn, "not connected: choose a connection first");
+            self.open_profiles();
+            return;
+        }
+        if self.running() {
+            ctx.status(Level::Warn, "a query is running: esc cancels it");
+            return;
+        }
+        let risks = editor::risks(&sql, self.kind());
+        if risks.is_empty() {
+            self.start(sql, base);
+        } else {
+            self.popup = Some(Popup::Confirm { sql, base, risks });
+        }
+    }
+
+    fn start(&mut self, sql: String, base: usize) {
+        let generation = self.next_gen();
+        let statements: Vec<String> = split(&sql, self.kind())
+            .iter()
+            .map(|s| s.sql.to_string())
+            .collect();
+        self.worker.send(Request::Run {
+            generation,
+            sql,
+            limit: self.limit,
+            statements: statements.len(),
+        });
+        self.grid = Grid::default();
+        self.messages.clear();
+        self.run = Some(Run {
+            generation,
+            started: Instant::now(),
+            base,
+            statements,
+            running: true,
+            paused: false,
+            elapsed: None,
+            result_of: None,
+            result_total: None,
+            error: None,
+        });
+    }
+
+    fn cancel(&mut self, ctx: &mut Ctx) -> bool {
+        let Some(run) = self.run.as_ref().filter(|r| r.running) else {
+            return false;
+        };
+        if let Conn::Connected { canceller, .. } = &self.conn
+            && !run.paused
+        {
+            canceller.0.cancel();
+        }
+        self.worker.send(Request::Cancel {
+            generation: run.generation,
+        });
+        ctx.status(Level::Warn, "cancelling the query…");
+        true
+    }
+
+    fn fetch_more(&mut self, ctx: &mut Ctx) {
+        match &mut self.run {
+            Some(r) if r.paused => {
+                r.paused = false;
+                self.worker.send(Request::More {
+                    generation: r.generation,
+                    n: self.limit,
+                });
+                ctx.status(
+                    Level::Info,
+                    format!("fetching {} more rows…", thousands(self.limit)),
+                );
+            }
+            _ => ctx.status(Level::Info, "every row of the result is shown"),
+        }
+    }
+
+    fn copy(&mut self, row: bool, ctx: &mut Ctx) {
+        let item = if row {
+            self.grid
+                .selected_row()
+                .map(|t| (format!("row {}", self.grid.row + 1), t))
+        } else {
+            self.grid
+                .selected_cell()
+                .map(|(c, t)| (format!("{c} of row {}", self.grid.row + 1), t))
+        };
+        match item {
+            Some((label, text)) => ctx.effects.push(Effect::Copy { label, text }),
+            None => ctx.status(Level::Info, "no result to copy from"),
+        }
+    }
+
+    fn export(&mut self, json: bool, ctx: &mut Ctx) {
+        if self.grid.columns.is_empty() {
+            ctx.status(Level::Info, "no result to export");
+            return;
+        }
+        let dir = self.root.join(crate::store::STATE_DIR).join("exports");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let stamp: String = crate::engine::units::format_time(now)
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        let name = self.profile.clone().unwrap_or_else(|| "query".into());
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let ext = if json { "json" } else { "csv" };
+        let body = if json {
+            self.grid.to_json()
+        } else {
+            self.grid.to_csv()
+        };
+        let write = || -> std::io::Result<PathBuf> {
+            std::fs::create_dir_all(&dir)?;
+            let mut n = 1;
+            loop {
+                let suffix = if n == 1 {
+                    String::new()
+                } else {
+                    format!("-{n}")
+                };
+                let path = dir.join(format!("{safe}-{stamp}{:02}{suffix}.{ext}", now % 60));
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                {
+                    Ok(mut f) => {
+                        std::io::Write::write_all(&mut f, body.as_bytes())?;
+                        return Ok(path);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let partial = match &self.run {
+            Some(r) if r.paused => " (the rows fetched so far; m fetches more)",
+            _ => "",
+        };
+        match write() {
+            Ok(path) => {
+                let shown = path.strip_prefix(&self.root).unwrap_or(&path).display();
+                let rows = thousands(self.grid.rows.len());
+                ctx.status(
+                    Level::Success,
+                    format!("exported {rows} rows to {shown}{partial}"),
+                );
+            }
+            Err(e) => ctx.status(
+                Level::Error,
+                format!("cannot export to {}: {e}", dir.display()),
+            ),
+        }
+    }
+
+    fn grid_nav(&mut self, id: &str) -> bool {
+        let page = self.grid.height.max(1) as isize;
+        match id {
+            "nav.down" => self.grid.move_row(1),
+            "nav.up" => self.grid.move_row(-1),
+            "nav.page_down" => self.grid.move_row(page),
+            "nav.page_up" => self.grid.move_row(-page),
+            "nav.top" => self.grid.row = 0,
+            "nav.bottom" => self.grid.move_row(isize::MAX / 2),
+            "query.left" => self.grid.move_col(-1),
+            "query.right" => self.grid.move_col(1),
+            _ => return false,
+        }
+        true
+    }
+
+    /// A key while the editor has the focus.
+    fn editor_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc => {
+                if !self.cancel(ctx) {
+                    self.focus = Focus::Grid;
+                }
+            }
+            KeyCode::Tab | KeyCode::BackTab => self.focus = Focus::Grid,
+            KeyCode::Char('c') if ctrl => return self.cancel(ctx),
+            // the run keys, history, help: left to the keymap
+            KeyCode::Char('r' | 'e' | 'h') if ctrl => return false,
+            KeyCode::F(_) => return false,
+            _ => {
+                self.editor.key(key);
+            }
+        }
+        true
+    }
+
+    /// A reply of the worker; stale generations are dropped.
+    fn on_reply(&mut self, reply: &QueryReply, ctx: &mut Ctx) -> bool {
+        use QueryReply as R;
+        let run_gen = self.run.as_ref().map(|r| r.generation);
+        let conn_gen = match &self.conn {
+            Conn::Connecting { generation, .. } => Some(*generation),
+            _ => None,
+        };
+        match reply {
+            R::NeedPassword { generation, prompt } if conn_gen == Some(*generation) => {
+                self.popup = Some(Popup::Password {
+                    generation: *generation,
+                    prompt: prompt.clone(),
+                    input: LineInput::default(),
+                });
+            }
+            R::Connected {
+                generation,
+                profile,
+                describe,
+                kind,
+                canceller,
+            } if conn_gen == Some(*generation) => {
+                ctx.status(
+                    Level::Success,
+                    format!("connected to {profile}: {describe}"),
+                );
+                self.conn = Conn::Connected {
+                    profile: profile.clone(),
+                    describe: describe.clone(),
+                    kind: *kind,
+                    canceller: canceller.clone(),
+                };
+                if matches!(self.popup, Some(Popup::Password { .. })) {
+                    self.popup = None;
+                }
+                self.focus = Focus::Editor;
+            }
+            R::ConnectFailed { generation, error } if conn_gen == Some(*generation) => {
+                self.conn = Conn::None;
+                if matches!(self.popup, Some(Popup::Password { .. })) {
+                    self.popup = None;
+                }
+                ctx.status(Level::Error, format!("cannot connect: {error}"));
+            }
+            R::Tables { generation, tables } if *generation == self.tables_gen => {
+                self.tables = Some(tables.clone());
+            }
+            R::Columns {
+                generation,
+                columns,
+            } if Some(*generation) == run_gen => {
+                self.grid = Grid::new(columns.clone());
+                if let Some(r) = &mut self.run {
+                    r.result_of = None;
+                    r.result_total = None;
+                }
+            }
+            R::Rows { generation, rows } if Some(*generation) == run_gen => {
+                self.grid.push_rows(rows.clone());
+            }
+            R::Paused { generation } | R::Resumed { generation }
+                if Some(*generation) == run_gen =>
+            {
+                if let Some(r) = &mut self.run {
+                    r.paused = matches!(reply, R::Paused { .. });
+                }
+            }
+            R::Done {
+                generation,
+                index,
+                rows,
+                affected,
+                elapsed,
+            } if Some(*generation) == run_gen => {
+                self.statement_done(*index, *rows, *affected, *elapsed)
+            }
+            R::Finished {
+                generation,
+                error,
+                elapsed,
+            } if Some(*generation) == run_gen => self.finished(error.clone(), *elapsed, ctx),
+            R::Tick { generation } => return Some(*generation) == run_gen && self.running(),
+            _ => return false,
+        }
+        true
+    }
+
+    fn statement_done(&mut self, index: usize, rows: u64, affected: u64, elapsed: Duration) {
+        let Some(run) = &mut self.run else { return };
+        let what = run
+            .statements
+            .get(index)
+            .map_or(String::new(), |s| editor::summary(s, 40));
+        let text = if !self.grid.columns.is_empty() && run.result_of.is_none() {
+            run.result_of = Some(index);
+            run.result_total = Some(rows);
+            run.paused = false;
+            rows_text(rows as usize)
+        } else {
+            format!("{} affected", rows_text(affected as usize))
+        };
+        self.messages.push(Message {
+            level: Level::Success,
+            text: format!("{}. {what} — {text} · {}", index + 1, ms(elapsed)),
+        });
+    }
+
+    fn finished(&mut self, error: Option<SqlError>, elapsed: Duration, ctx: &mut Ctx) {
+        let Some(run) = &mut self.run else { return };
+        run.running = false;
+        run.paused = false;
+        run.elapsed = Some(elapsed);
+        let ddl = run.statements.iter().any(|s| {
+            let w = s.split_whitespace().next().unwrap_or("");
+            ["CREATE", "DROP", "ALTER", "RENAME"]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(w))
+        });
+        let (base, n) = (run.base, run.statements.len());
+        run.error = error.clone();
+        match error {
+            Some(e) if e.cancelled => {
+                let text = format!("cancelled after {}", ms(elapsed));
+                ctx.status(Level::Warn, format!("query {text}"));
+                self.messages.push(Message {
+                    level: Level::Warn,
+                    text,
+                });
+            }
+            Some(e) => {
+                let mut text = e.message.clone();
+                if let Some(off) = e.offset {
+                    let at = base + off;
+                    let (line, col) = self.editor.line_col(at);
+                    text = format!("line {line}, column {col}: {text}");
+                    self.editor.set_cursor_offset(at);
+                }
+                if n > 1 {
+                    text = format!("statement {}, {text}", e.statement + 1);
+                }
+                let text = format!("error at {text}");
+                ctx.status(Level::Error, text.clone());
+                self.messages.push(Message {
+                    level: Level::Error,
+                    text,
+                });
+            }
+            None => {
+                let what = match n {
+                    1 => "1 statement".to_string(),
+                    n => format!("{n} statements"),
+                };
+                ctx.status(Level::Success, format!("ran {what} in {}", ms(elapsed)));
+            }
+        }
+        if ddl && matches!(self.conn, Conn::Connected { .. }) {
+            self.tables_gen = self.next_gen();
+            self.worker.send(Request::Tables {
+                generation: self.tables_gen,
+            });
+        }
+    }
+}
+
+/// `1 row`, `1,000 rows`.
+fn rows_text(n: usize) -> String {
+    match n {
+        1 => "1 row".to_string(),
+        n => format!("{} rows", thousands(n)),
+    }
+}
+
+/// A duration for people: `850 ms`, `2.4 s`.
+fn ms(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+impl Screen for QueryScreen {
+    fn id(&self) -> ScreenId {
+        ScreenId::Query
+    }
+
+    fn draw(&mut self, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+        view::draw(self, frame, area, ctx);
+    }
+
+    fn command(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+        match id {
+            "query.run" => self.run_statement(ctx),
+            "query.run_all" => self.run_all(ctx),
+            "query.cancel" => return self.cancel(ctx),
+            "query.connect" => self.open_profiles(),
+            "query.edit" => self.focus = Focus::Editor,
+            "query.more" => self.fetch_more(ctx),
+            "query.copy_cell" => self.copy(false, ctx),
+            "query.copy_row" => self.copy(true, ctx),
+            "query.export" if self.grid.columns.is_empty() => {
+                ctx.status(Level::Info, "no result to export")
+            }
+            "query.export" => self.popup = Some(Popup::Export),
+            "query.history" => self.open_history(ctx),
+            "query.schema" => self.open_schema(ctx),
+            "nav.focus" => {
+                self.focus = match self.focus {
+                    Focus::Editor => Focus::Grid,
+                    Focus::Grid => Focus::Editor,
+                }
+            }
+            "app.back" => return self.cancel(ctx),
+            other => return self.grid_nav(other),
+        }
+        true
+    }
+
+    fn captures_input(&self) -> bool {
+        self.popup.is_some() || self.focus == Focus::Editor
+    }
+
+    fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        if self.popup.is_some() {
+            self.popup_key(key, ctx);
+            return true;
+        }
+        self.focus == Focus::Editor && self.editor_key(key, ctx)
+    }
+
+    fn on_event(&mut self, ev: &AppEvent, ctx: &mut Ctx) -> bool {
+        match ev {
+            AppEvent::Query(reply) => self.on_reply(reply, ctx),
+            _ => false,
+        }
+    }
+
+    fn on_show(&mut self, _ctx: &mut Ctx) {
+        self.load_profiles();
+        if !self.shown && matches!(self.conn, Conn::None) && !self.profiles.is_empty() {
+            self.open_profiles();
+        }
+        self.shown = true;
+    }
+}
+
+#[cfg(test)]
+mod tests;

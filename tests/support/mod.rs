@@ -1,0 +1,5 @@
+//! Helpers shared by integration tests (`mod support;`).
+
+#![allow(dead_code)]
+
+pub mod mariadb;
