@@ -406,24 +406,34 @@ fn checksum_chunks_find_the_changed_row() {
     )
     .unwrap();
     let t = table(&mut db, "big");
+    // A single integer key is chunked in fixed key ranges [k*1000, (k+1)*1000).
     let a = db.checksum_chunks(&t, 1000).unwrap();
-    assert_eq!(a.len(), 10);
-    assert!(a.iter().all(|c| c.rows == 1000));
+    assert_eq!(a.len(), 11);
+    assert_eq!(a.iter().map(|c| c.rows).sum::<u64>(), 10_000);
     assert_eq!(
-        (a[0].lo.clone(), a[0].hi.clone()),
-        (vec!["1".to_string()], vec!["1000".to_string()])
+        (a[0].lo.clone(), a[0].hi.clone(), a[0].rows),
+        (vec!["0".to_string()], vec!["999".to_string()], 999)
     );
-    assert_eq!(a[9].hi, ["10000"]);
+    assert_eq!(
+        (a[10].hi.clone(), a[10].rows),
+        (vec!["10999".to_string()], 1)
+    );
     assert_eq!(db.checksum_chunks(&t, 1000).unwrap(), a);
     collect(&mut db, "UPDATE big SET s = 'changed' WHERE id = 4321").unwrap();
     let b = db.checksum_chunks(&t, 1000).unwrap();
-    let differ: Vec<usize> = (0..10).filter(|&i| a[i] != b[i]).collect();
+    let differ: Vec<usize> = (0..11).filter(|&i| a[i] != b[i]).collect();
     assert_eq!(differ, [4]);
     // NULL and '' are different values.
     collect(&mut db, "UPDATE big SET b = '' WHERE id = 9000").unwrap();
     let c = db.checksum_chunks(&t, 1000).unwrap();
-    let differ: Vec<usize> = (0..10).filter(|&i| b[i] != c[i]).collect();
-    assert_eq!(differ, [8]);
+    let differ: Vec<usize> = (0..11).filter(|&i| b[i] != c[i]).collect();
+    assert_eq!(differ, [9]);
+    // Inserting elsewhere does not move the other chunks; a gap is skipped.
+    collect(&mut db, "INSERT INTO big VALUES (50000, 'far', 1, NULL)").unwrap();
+    let d = db.checksum_chunks(&t, 1000).unwrap();
+    assert_eq!(d.len(), 12);
+    assert_eq!(&d[..11], &c[..]);
+    assert_eq!(d[11].lo, ["50000"]);
 
     // A composite key, chunks that do not divide evenly.
     collect(

@@ -349,6 +349,7 @@ fn a_crash_at_any_point_leaves_the_old_or_the_new_tree() {
         &old,
         &new,
     );
+    eprintln!("apply: {crashes} crash points, each recovered");
     assert!(crashes >= 20, "only {crashes} crash points");
     assert!(saw_new, "a crash after the final status keeps the new tree");
 
@@ -364,6 +365,7 @@ fn a_crash_at_any_point_leaves_the_old_or_the_new_tree() {
         &new,
         &old,
     );
+    eprintln!("rollback: {crashes} crash points, each recovered");
     assert!(crashes >= 20, "only {crashes} crash points in rollback");
 }
 
@@ -387,6 +389,7 @@ fn release_mode_crashes_leave_one_release_or_the_other() {
         &old,
         &new,
     );
+    eprintln!("release mode: {crashes} crash points, each recovered");
     assert!(crashes >= 5 && saw_new, "{crashes}");
     assert_eq!(
         std::fs::read_link(&lab.www).unwrap(),

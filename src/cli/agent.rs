@@ -48,6 +48,7 @@ pub enum AgentCommand {
         /// Largest total uncompressed size of a package, in bytes.
         #[arg(long, value_name = "BYTES")]
         max_size: Option<u64>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -55,6 +56,7 @@ pub enum AgentCommand {
     Recover {
         #[command(flatten)]
         at: Where,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -68,6 +70,7 @@ pub enum AgentCommand {
         /// Roll back even over files changed on the server since the current deployment.
         #[arg(long)]
         force: bool,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -78,6 +81,7 @@ pub enum AgentCommand {
         /// Show the log of this deployment.
         #[arg(long, value_name = "ID")]
         logs: Option<i64>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },

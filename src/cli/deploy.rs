@@ -35,6 +35,7 @@ pub struct PackageArgs {
     /// Project folder (default: the current folder).
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
+    /// Print the plan and the package as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -70,9 +71,15 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
         &progress,
     )?;
     if report.partial {
+        // A file that could not be read would look deleted: never plan from such a map.
         for p in &report.problems {
             eprintln!("  {}: {}", p.path, p.reason);
         }
+        anyhow::bail!(
+            "the project could not be mapped completely ({} problem(s) above); fix them first, \
+             or a package could delete on the server what could not be read here",
+            report.problem_count
+        );
     }
     let mut plan = plan_files(&local, &a.remote_map)?;
     if !a.only.is_empty() {

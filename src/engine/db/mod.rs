@@ -53,7 +53,10 @@ impl Value {
             Value::UInt(u) => Some(u.to_string()),
             Value::Float(f) => Some(f.to_string()),
             Value::Text(s) => Some(s.clone()),
-            Value::Bytes(b) => Some(format!("0x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
+            Value::Bytes(b) => Some(format!(
+                "0x{}",
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+            )),
         }
     }
 }
@@ -70,13 +73,21 @@ pub struct Column {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum QueryEvent {
     /// A statement starts (its text, and its byte offset in the submitted SQL).
-    Statement { index: usize, offset: usize, sql: String },
+    Statement {
+        index: usize,
+        offset: usize,
+        sql: String,
+    },
     /// The statement returns rows with these columns.
     Columns(Vec<Column>),
     /// Some rows (streamed in batches).
     Rows(Vec<Vec<Value>>),
     /// The statement finished.
-    Done { affected: u64, last_insert_id: Option<u64>, elapsed: Duration },
+    Done {
+        affected: u64,
+        last_insert_id: Option<u64>,
+        elapsed: Duration,
+    },
 }
 
 /// A query error with its position when the engine tells it.
@@ -168,9 +179,17 @@ pub trait Db: Send {
     /// Tables of the current database, sorted by name.
     fn tables(&mut self) -> anyhow::Result<Vec<TableSchema>>;
     /// Row counts and checksums of `table` in primary-key chunks of about `chunk_rows`.
-    fn checksum_chunks(&mut self, table: &TableSchema, chunk_rows: u64) -> anyhow::Result<Vec<Chunk>>;
+    fn checksum_chunks(
+        &mut self,
+        table: &TableSchema,
+        chunk_rows: u64,
+    ) -> anyhow::Result<Vec<Chunk>>;
     /// Every row of `table` ordered by its primary key (streamed in batches to `sink`).
-    fn rows(&mut self, table: &TableSchema, sink: &mut dyn FnMut(Vec<Vec<Value>>) -> anyhow::Result<()>) -> anyhow::Result<()>;
+    fn rows(
+        &mut self,
+        table: &TableSchema,
+        sink: &mut dyn FnMut(Vec<Vec<Value>>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
     /// Run `sql` in one transaction (rolled back on error). MySQL commits DDL implicitly:
     /// the returned report says which statements ran before the failure.
     fn apply_script(&mut self, sql: &str) -> Result<ApplyReport, ApplyError>;

@@ -72,6 +72,10 @@ struct Run {
     statements: Vec<String>,
     running: bool,
     paused: bool,
+    /// The grid's result was stopped before its end (rows were left unread).
+    cut: bool,
+    /// The statement running now.
+    current: usize,
     elapsed: Option<Duration>,
     /// Statement whose result set the grid shows; its total rows once done.
     result_of: Option<usize>,
@@ -240,6 +244,8 @@ impl QueryScreen {
             statements,
             running: true,
             paused: false,
+            cut: false,
+            current: 0,
             elapsed: None,
             result_of: None,
             result_total: None,
@@ -302,66 +308,17 @@ impl QueryScreen {
             return;
         }
         let dir = self.root.join(crate::store::STATE_DIR).join("exports");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let stamp: String = crate::engine::units::format_time(now)
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect();
-        let name = self.profile.clone().unwrap_or_else(|| "query".into());
-        let safe: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let ext = if json { "json" } else { "csv" };
-        let body = if json {
-            self.grid.to_json()
-        } else {
-            self.grid.to_csv()
-        };
-        let write = || -> std::io::Result<PathBuf> {
-            std::fs::create_dir_all(&dir)?;
-            let mut n = 1;
-            loop {
-                let suffix = if n == 1 {
-                    String::new()
-                } else {
-                    format!("-{n}")
-                };
-                let path = dir.join(format!("{safe}-{stamp}{:02}{suffix}.{ext}", now % 60));
-                match std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                {
-                    Ok(mut f) => {
-                        std::io::Write::write_all(&mut f, body.as_bytes())?;
-                        return Ok(path);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-                    Err(e) => return Err(e),
-                }
-            }
-        };
+        let name = self.profile.as_deref().unwrap_or("query");
         let partial = match &self.run {
             Some(r) if r.paused => " (the rows fetched so far; m fetches more)",
             _ => "",
         };
-        match write() {
+        match self.grid.export(&dir, name, json) {
             Ok(path) => {
                 let shown = path.strip_prefix(&self.root).unwrap_or(&path).display();
-                let rows = thousands(self.grid.rows.len());
-                ctx.status(
-                    Level::Success,
-                    format!("exported {rows} rows to {shown}{partial}"),
-                );
+                let rows = rows_text(self.grid.rows.len());
+                let msg = format!("exported {rows} to {shown}{partial}");
+                ctx.status(Level::Success, msg);
             }
             Err(e) => ctx.status(
                 Level::Error,
@@ -452,6 +409,13 @@ impl QueryScreen {
                 }
                 ctx.status(Level::Error, format!("cannot connect: {error}"));
             }
+            R::Statement {
+                generation, index, ..
+            } if Some(*generation) == run_gen => {
+                if let Some(r) = &mut self.run {
+                    r.current = *index;
+                }
+            }
             R::Tables { generation, tables } if *generation == self.tables_gen => {
                 self.tables = Some(tables.clone());
             }
@@ -463,6 +427,7 @@ impl QueryScreen {
                 if let Some(r) = &mut self.run {
                     r.result_of = None;
                     r.result_total = None;
+                    r.cut = false;
                 }
             }
             R::Rows { generation, rows } if Some(*generation) == run_gen => {
@@ -473,6 +438,7 @@ impl QueryScreen {
             {
                 if let Some(r) = &mut self.run {
                     r.paused = matches!(reply, R::Paused { .. });
+                    r.cut = r.paused;
                 }
             }
             R::Done {
@@ -544,6 +510,7 @@ impl QueryScreen {
                     let (line, col) = self.editor.line_col(at);
                     text = format!("line {line}, column {col}: {text}");
                     self.editor.set_cursor_offset(at);
+                    self.focus = Focus::Editor;
                 }
                 if n > 1 {
                     text = format!("statement {}, {text}", e.statement + 1);
@@ -563,7 +530,7 @@ impl QueryScreen {
                 ctx.status(Level::Success, format!("ran {what} in {}", ms(elapsed)));
             }
         }
-        if ddl && matches!(self.conn, Conn::Connected { .. }) {
+        if (ddl || self.tables.is_none()) && matches!(self.conn, Conn::Connected { .. }) {
             self.tables_gen = self.next_gen();
             self.worker.send(Request::Tables {
                 generation: self.tables_gen,
@@ -632,8 +599,7 @@ impl Screen for QueryScreen {
 
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
         if self.popup.is_some() {
-            self.popup_key(key, ctx);
-            return true;
+            return self.popup_key(key, ctx);
         }
         self.focus == Focus::Editor && self.editor_key(key, ctx)
     }

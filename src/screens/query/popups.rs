@@ -17,14 +17,14 @@ use crate::app::input::{Change, LineInput};
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
 use crate::app::widgets::fit_right;
-use crate::engine::db::Kind;
+use crate::engine::db::{Kind, profile};
 use crate::engine::units::format_time;
 
 /// A connection profile as the picker lists it.
 #[derive(Debug, Clone)]
 pub(super) struct ProfileRow {
     name: String,
-    kind: String,
+    kind: &'static str,
     url: String,
 }
 
@@ -73,19 +73,19 @@ pub(super) enum Popup {
 }
 
 impl QueryScreen {
+    /// Read the connection profiles (a quick read of the local store).
     pub(super) fn load_profiles(&mut self) {
-        let result = self.store().and_then(|s| {
-            let mut stmt = s
-                .conn()
-                .prepare("SELECT name, kind, url FROM _dev_db_profiles ORDER BY name")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(ProfileRow {
-                    name: r.get(0)?,
-                    kind: r.get(1)?,
-                    url: r.get(2)?,
+        let result = self.store().and_then(profile::list).map(|list| {
+            list.into_iter()
+                .map(|p| ProfileRow {
+                    name: p.name,
+                    kind: match p.kind {
+                        Kind::Mysql => "mysql",
+                        Kind::Sqlite => "sqlite",
+                    },
+                    url: p.url.to_string(),
                 })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                .collect()
         });
         match result {
             Ok(list) => {
@@ -201,13 +201,15 @@ impl QueryScreen {
     }
 
     /// A key while a popup is open.
-    pub(super) fn popup_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+    /// A key while a popup is open; false when the connection picker leaves it to the
+    /// shell (number keys still switch tools).
+    pub(super) fn popup_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
         let rows = match &self.popup {
             Some(Popup::Schema { filter, .. }) => self.schema_rows(filter.text()),
             _ => Vec::new(),
         };
         let Some(popup) = self.popup.as_mut() else {
-            return;
+            return false;
         };
         let code = key.code;
         let list_move = |sel: &mut usize, len: usize| match code {
@@ -227,9 +229,14 @@ impl QueryScreen {
                         self.connect(name, ctx);
                     }
                 }
-                KeyCode::Char('j') => *selected = (*selected + 1).min(list.len().saturating_sub(1)),
+                KeyCode::Char('j') => {
+                    *selected = (*selected + 1).min(list.len().saturating_sub(1));
+                }
                 KeyCode::Char('k') => *selected = selected.saturating_sub(1),
-                _ => list_move(selected, list.len()),
+                KeyCode::Up | KeyCode::Down | KeyCode::PageUp | KeyCode::PageDown => {
+                    list_move(selected, list.len())
+                }
+                _ => return false,
             },
             Popup::Password {
                 generation, input, ..
@@ -297,7 +304,7 @@ impl QueryScreen {
                     }
                     _ => {
                         let Some(Popup::Schema { filter, selected }) = self.popup.as_mut() else {
-                            return;
+                            return true;
                         };
                         if filter.handle(&key) == Change::Edited {
                             *selected = 0;
@@ -316,6 +323,7 @@ impl QueryScreen {
                 }
             }
         }
+        true
     }
 
     /// The name a schema line stands for.

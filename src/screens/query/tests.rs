@@ -380,4 +380,63 @@ fn renders_in_80_by_24() {
     }
     let s = h.screen();
     assert!(s.contains("showing 1,000 of >1,000"), "{s}");
+    // esc stops the paused result; what was read stays
+    h.key("esc");
+    let s = h.wait_for("the first 1,000 rows");
+    assert!(s.contains("name 1"), "{s}");
+    assert!(status(&h).contains("cancelled"), "{}", status(&h));
+}
+
+#[test]
+fn the_picker_opens_on_first_show_and_number_keys_still_switch_tools() {
+    let dir = project(3);
+    let mut h = Harness::new(dir.path(), 100, 30).unwrap();
+    h.key("5");
+    let s = h.wait_for("Connect to");
+    assert!(line_with(&s, " app ").contains("sqlite:app.db"), "{s}");
+    h.key("1");
+    assert_eq!(h.app.current_screen(), crate::screens::ScreenId::Codebase);
+    h.key("5");
+    h.key("esc");
+    // not connected: running asks for a connection first
+    h.key("i");
+    h.type_text("select 1");
+    h.key("ctrl-r");
+    assert!(status(&h).starts_with("not connected"), "{}", status(&h));
+    h.wait_for("Connect to");
+    h.key("enter");
+    wait_until(&mut h, "the connection", |h| {
+        status(h).starts_with("connected to app")
+    });
+    let s = run(&mut h, "", "ctrl-r");
+    assert!(s.contains("Result · 1 row"), "{s}");
+}
+
+#[test]
+fn sql_is_highlighted() {
+    let dir = project(3);
+    let mut h = Harness::with(
+        dir.path(),
+        100,
+        30,
+        crate::app::keymap::Keymap::defaults(),
+        "default",
+    )
+    .unwrap();
+    h.key("5");
+    h.wait_for("Connect to");
+    h.key("esc");
+    h.key("i");
+    h.type_text("select 'txt', 42 -- note");
+    let s = h.screen();
+    let line = line_with(&s, "select 'txt'");
+    let y = s.lines().position(|l| l == line).unwrap() as u16;
+    let x = |needle: &str| line[..line.find(needle).unwrap()].chars().count() as u16;
+    let buf = h.terminal.backend().buffer().clone();
+    let fg = |needle: &str| buf[(x(needle), y)].fg;
+    let keyword = fg("select");
+    assert_ne!(fg("'txt'"), keyword);
+    assert_ne!(fg("42"), keyword);
+    assert_ne!(fg("-- note"), fg("'txt'"));
+    assert_ne!(keyword, ratatui::style::Color::Reset);
 }

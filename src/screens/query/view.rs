@@ -107,6 +107,10 @@ fn draw_status(s: &QueryScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
         (_, Some(r)) if r.running => {
             let secs = r.started.elapsed().as_secs_f64();
             spans.push(Span::styled(format!("⟳ running {secs:.1} s"), t.accent));
+            if r.statements.len() > 1 {
+                let (i, n) = (r.current + 1, r.statements.len());
+                spans.push(Span::styled(format!(" · statement {i} of {n}"), t.dim));
+            }
             spans.push(Span::styled(
                 format!(" · esc or {} cancels", key(ctx, "query.cancel")),
                 t.dim,
@@ -144,6 +148,10 @@ fn grid_title(s: &QueryScreen) -> String {
             " Result · showing {} of {} ",
             thousands(shown),
             thousands(r.result_total.unwrap_or(0) as usize)
+        ),
+        Some(r) if r.cut => format!(
+            " Result · the first {} (the rest was not read) ",
+            rows_text(shown)
         ),
         Some(r) if r.running && !s.grid.columns.is_empty() => {
             format!(" Result · {} rows so far… ", thousands(shown))

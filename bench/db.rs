@@ -1,0 +1,129 @@
+//! Benchmarks of the database engine against a private MariaDB started here:
+//! - data checksum of a 1,000,000-row, 5-column table in primary-key chunks
+//!   (target: >= 1M rows/s), with the ratio to one plain CRC32/BIT_XOR checksum query over
+//!   the same table in the same run;
+//! - schema introspection of 300 tables on two schemas and their diff (target: < 2 s);
+//! - first rows of a 1,000,000-row SELECT through the streaming `Db::run` (what the Query
+//!   screen shows first; target: < 300 ms), and the rows held when the screen's limit stops
+//!   the stream.
+//!
+//!     cargo bench --bench db          (needs mariadb-server; scripts/test installs it)
+
+#[path = "../tests/support/mariadb.rs"]
+mod mariadb;
+
+use std::time::Instant;
+
+use devsky::engine::db::mysql::MysqlDb;
+use devsky::engine::db::schema_diff;
+use devsky::engine::db::{Db, Kind, QueryEvent, url};
+
+fn connect(server: &mariadb::MariaDb, db: &str) -> MysqlDb {
+    let parsed = url::parse(&server.url(db)).expect("url");
+    MysqlDb::connect(&parsed.url, None).expect("connect")
+}
+
+fn main() {
+    let server = mariadb::MariaDb::start();
+    server.sql("SET GLOBAL max_recursive_iterations = 2000000");
+    server.sql(
+        "CREATE DATABASE bench; USE bench;
+         CREATE TABLE t (id INT PRIMARY KEY, a INT NOT NULL, b BIGINT, c VARCHAR(32), d INT) ENGINE=InnoDB;
+         INSERT INTO t WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 1000000)
+           SELECT n, n * 7, n * 1000003, CONCAT('row ', n), n % 97 FROM s;",
+    );
+    let mut db = connect(&server, "bench");
+    let tables = db.tables().expect("tables");
+    let t = tables.iter().find(|t| t.name == "t").expect("table t");
+
+    // warm the buffer pool, then time both
+    db.checksum_chunks(t, 100_000).expect("checksum");
+    let plain = "SELECT COUNT(*), BIT_XOR(CAST(CRC32(CONCAT_WS('#', id, a, b, c, d, \
+                 CONCAT(ISNULL(id), ISNULL(a), ISNULL(b), ISNULL(c), ISNULL(d)))) AS UNSIGNED)) FROM t";
+    let mut best_ours = f64::MAX;
+    let mut best_plain = f64::MAX;
+    for _ in 0..3 {
+        let s = Instant::now();
+        let chunks = db.checksum_chunks(t, 100_000).expect("checksum");
+        best_ours = best_ours.min(s.elapsed().as_secs_f64());
+        assert_eq!(chunks.iter().map(|c| c.rows).sum::<u64>(), 1_000_000);
+        let s = Instant::now();
+        db.run(plain, &mut |_| true).expect("plain checksum");
+        best_plain = best_plain.min(s.elapsed().as_secs_f64());
+    }
+    println!(
+        "db checksum: 1,000,000 rows x 5 columns in chunks of 100,000: {:.3} s = {:.2}M rows/s (target >= 1M rows/s); \
+         one CRC32/BIT_XOR query {:.3} s = {:.2}M rows/s; ratio {:.2}",
+        best_ours,
+        1.0 / best_ours,
+        best_plain,
+        1.0 / best_plain,
+        best_ours / best_plain
+    );
+
+    // 300 tables on two schemas, 30 of them changed
+    let mut ddl = String::new();
+    for i in 0..300 {
+        let fk = if i > 0 && i % 10 == 0 {
+            format!(
+                ", parent_id INT, KEY k_parent (parent_id), CONSTRAINT fk_{i} FOREIGN KEY (parent_id) REFERENCES t{:03} (id)",
+                i - 1
+            )
+        } else {
+            String::new()
+        };
+        ddl.push_str(&format!(
+            "CREATE TABLE t{i:03} (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(100) NOT NULL, email VARCHAR(190), \
+             created DATETIME DEFAULT CURRENT_TIMESTAMP, score DECIMAL(10,2) DEFAULT 0, body TEXT, UNIQUE KEY u_email (email), \
+             KEY k_name (name){fk}) ENGINE=InnoDB;\n"
+        ));
+    }
+    server.sql("CREATE DATABASE s1; CREATE DATABASE s2;");
+    for schema in ["s1", "s2"] {
+        connect(&server, schema)
+            .run(&ddl, &mut |_| true)
+            .expect("create 300 tables");
+    }
+    let mut changes = String::new();
+    for i in (5..300).step_by(10) {
+        changes.push_str(&format!("ALTER TABLE t{i:03} ADD COLUMN extra INT NULL, ADD KEY k_score (score), MODIFY name VARCHAR(150) NOT NULL;"));
+    }
+    connect(&server, "s2")
+        .run(&changes, &mut |_| true)
+        .expect("change 30 tables");
+    let (mut a, mut b) = (connect(&server, "s1"), connect(&server, "s2"));
+    let s = Instant::now();
+    let ta = a.tables().expect("tables s1");
+    let tb = b.tables().expect("tables s2");
+    let intro = s.elapsed().as_secs_f64();
+    let s = Instant::now();
+    let steps = schema_diff::diff(Kind::Mysql, &ta, &tb, &[], &|_| Some(0));
+    let d = s.elapsed().as_secs_f64();
+    assert_eq!(ta.len(), 300);
+    assert!(!steps.is_empty());
+    println!(
+        "db schema: introspection of 2 x 300 tables {intro:.3} s, diff {d:.4} s ({} steps): total {:.3} s (target < 2 s)",
+        steps.len(),
+        intro + d
+    );
+
+    // first rows of a 1M-row SELECT, stopped at the Query screen's limit
+    let s = Instant::now();
+    let mut first = None;
+    let mut held = 0usize;
+    db.run("SELECT * FROM t", &mut |ev| {
+        if let QueryEvent::Rows(rows) = ev {
+            first.get_or_insert_with(|| s.elapsed().as_secs_f64());
+            held += rows.len();
+            return held < 1000;
+        }
+        true
+    })
+    .expect("select");
+    let stopped = s.elapsed().as_secs_f64();
+    println!(
+        "db select: 1,000,000-row SELECT: first rows after {:.1} ms (target < 300 ms); stopped at {held} rows (the limit) after {:.1} ms",
+        first.unwrap_or(f64::NAN) * 1000.0,
+        stopped * 1000.0
+    );
+}
