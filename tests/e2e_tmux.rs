@@ -248,3 +248,46 @@ fn snapshot_edit_and_see_the_change_in_compare() {
     t.wait_text("edited by the e2e test");
     quit_and_check_restored(&t);
 }
+
+#[path = "support/mariadb.rs"]
+#[allow(dead_code)]
+mod mariadb;
+
+#[test]
+fn query_runs_cancels_a_slow_query_and_shows_a_grid() {
+    let server = mariadb::MariaDb::start();
+    server.sql("CREATE DATABASE shop; CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(20), note VARCHAR(20));
+                INSERT INTO shop.items VALUES (1, 'lamp', NULL), (2, 'desk', '');");
+    let (_keep, root) = demo_project();
+    let add = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["db", "add", "shop", "--url", &server.url("shop"), "-C"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let config = root.join(".devsky/test-config");
+    let t = Tmux::start(100, 30, &command_line(&root, &config));
+    t.wait_text("records");
+    t.send(&["5"]);
+    t.wait_text("shop");
+    t.send(&["Enter"]);
+    t.wait_text("connected: mysql");
+
+    // the editor has the keyboard after connecting
+    t.type_text("SELECT SLEEP(10)");
+    t.send(&["C-r"]);
+    t.wait_text("cancels");
+    t.send(&["Escape"]);
+    let s = t.wait_text("cancelled after");
+    assert!(!s.contains("10.0 s"), "cancelled well before the sleep ended: {s}");
+
+    t.send(&["C-a"]);
+    t.send(&["C-k"]);
+    t.type_text("SELECT id, name, note FROM items ORDER BY id");
+    t.send(&["C-r"]);
+    let s = t.wait_text("lamp");
+    assert!(s.contains("desk") && s.contains("NULL"), "grid with NULL shown: {s}");
+    assert!(s.contains("name") && s.contains("note"), "column headers: {s}");
+    t.send(&["Escape"]);
+    quit_and_check_restored(&t);
+}

@@ -7,6 +7,7 @@
 //! `sqlite3_interrupt`). Introspection returns [`TableSchema`]s normalized so that the same
 //! table on two servers compares equal.
 
+pub mod changes;
 pub mod data_diff;
 pub mod ddl;
 pub mod mysql;
