@@ -62,14 +62,15 @@ pub fn change_set(
             (Some(_), None) => ro.as_ref().is_some_and(|t| !t.is_empty()),
             (None, None) => false,
         };
-        if comparable
-            && let Some(c) = change(format!("db:{profile}/{name}.rows"), ro, rn)
-        {
+        if comparable && let Some(c) = change(format!("db:{profile}/{name}.rows"), ro, rn) {
             changes.push(c);
         }
     }
     if let Some(s) = script.filter(|s| !s.is_empty()) {
-        for (file, sql) in [("forward.sql", s.forward_sql()), ("reverse.sql", s.reverse_sql())] {
+        for (file, sql) in [
+            ("forward.sql", s.forward_sql()),
+            ("reverse.sql", s.reverse_sql()),
+        ] {
             changes.extend(change(format!("db:{profile}/{file}"), None, Some(sql)));
         }
     }
@@ -202,7 +203,8 @@ pub fn rows_text(t: &TableSchema, rows: &[Vec<Value>]) -> String {
 
 /// One line per checksum chunk ('checksum' tables: rows are not kept).
 fn chunks_text(chunks: &[Chunk]) -> String {
-    let mut out = String::from("-- 'checksum' mode: row counts and checksums by primary-key range\n");
+    let mut out =
+        String::from("-- 'checksum' mode: row counts and checksums by primary-key range\n");
     for c in chunks {
         out.push_str(&format!(
             "[{}] .. [{}] | rows={} | checksum={:016x}\n",
@@ -497,17 +499,29 @@ mod tests {
         assert_eq!(c[5].old, Content::Missing);
         assert_eq!(body(&c[6].new), script.forward_sql());
         assert_eq!(body(&c[7].new), script.reverse_sql());
-        assert_eq!((c[6].old.clone(), c[7].old.clone()), (Content::Missing, Content::Missing));
+        assert_eq!(
+            (c[6].old.clone(), c[7].old.clone()),
+            (Content::Missing, Content::Missing)
+        );
         for ch in c {
             assert_eq!(ch.raw_path, ch.path.as_bytes());
-            assert_eq!(ch.new_size, ch.new.ne(&Content::Missing).then(|| body(&ch.new).len() as u64));
+            assert_eq!(
+                ch.new_size,
+                ch.new
+                    .ne(&Content::Missing)
+                    .then(|| body(&ch.new).len() as u64)
+            );
         }
     }
 
     #[test]
     fn the_same_database_has_no_changes_and_no_script_means_no_script_entries() {
         let old = old_db();
-        assert!(change_set("p", &old, &old.clone(), None, Path::new("/")).changes.is_empty());
+        assert!(
+            change_set("p", &old, &old.clone(), None, Path::new("/"))
+                .changes
+                .is_empty()
+        );
         let script = between(&old, &old, &[]).unwrap();
         assert!(
             change_set("p", &old, &old, Some(&script), Path::new("/"))
@@ -539,7 +553,10 @@ mod tests {
         assert_eq!(paths, ["db:p/items.rows", "db:p/logs"]);
         let (o, n) = (body(&set.changes[0].old), body(&set.changes[0].new));
         let differ: Vec<(&str, &str)> = o.lines().zip(n.lines()).filter(|(a, b)| a != b).collect();
-        assert_eq!(differ, [("id=2 | name='b' | note=NULL", "id=2 | name='b' | note=''")]);
+        assert_eq!(
+            differ,
+            [("id=2 | name='b' | note=NULL", "id=2 | name='b' | note=''")]
+        );
     }
 
     #[test]
@@ -550,7 +567,10 @@ mod tests {
         assert_eq!(cell_text(&Value::Bytes(vec![0, 0xff])), "X'00FF'");
         assert_eq!(cell_text(&text("a\\b\u{1}\t")), "'a\\\\b\\u{1}\\t'");
         let long = cell_text(&Value::Bytes(vec![7; 100]));
-        assert!(long.starts_with("X'0707") && long.contains("(100 bytes, blake3 "), "{long}");
+        assert!(
+            long.starts_with("X'0707") && long.contains("(100 bytes, blake3 "),
+            "{long}"
+        );
         let t = TableSchema {
             name: "t".into(),
             columns: vec![col("id", "integer", false), col("s", "text", true)],

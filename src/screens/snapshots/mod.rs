@@ -1,6 +1,12 @@
 //! My Snapshots: the snapshots of the project, newest first, with a details pane; take a
-//! new one (of the whole project or one domain), delete one, and diff one against the
-//! working tree or against another snapshot (the result opens in Compare).
+//! new one (of the whole project or one domain, with or without a database profile's
+//! database), delete one, and diff one against the working tree or against another snapshot
+//! (the result opens in Compare).
+//!
+//! A snapshot with a database part is diffed against the database as it is now (or the
+//! other snapshot's database part): its table changes, rows and the forward and reverse
+//! scripts join the file changes (`engine::db::changes`). Database trouble (no connection,
+//! destructive steps, notes) goes to the status line; the file diff still opens.
 //!
 //! Taking and diffing run as jobs (they map the tree, which takes seconds on big trees);
 //! a job hands its result back through the event queue and the screen acts on it when the
@@ -8,6 +14,7 @@
 
 mod view;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent};
@@ -19,8 +26,12 @@ use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::events::AppEvent;
 use crate::app::input::LineInput;
 use crate::engine::changes::ChangeSet;
-use crate::engine::jobs::{JobEvent, JobId, Outcome};
-use crate::engine::snapshot::{self, Target};
+use crate::engine::db::snapshot::{DbSnapshot, Mode};
+use crate::engine::db::{changes as db_changes, profile};
+use crate::engine::jobs::{JobEvent, JobId, Outcome, Progress};
+use crate::engine::objects::ObjectStore;
+use crate::engine::project::Project;
+use crate::engine::snapshot::{self, DbPart, Target};
 use crate::engine::units::{human_size, thousands};
 use crate::store::Store;
 use crate::store::snapshots::{self as rows, Snapshot};
@@ -36,7 +47,37 @@ pub enum SnapshotsReply {
         old: i64,
         new: Target,
         set: Box<ChangeSet>,
+        /// What the status line should say about the database part (errors, destructive
+        /// steps, notes of the script).
+        db_note: Option<(Level, String)>,
     },
+    /// The summary of a snapshot's database part (read off the draw thread).
+    DbInfo {
+        object: String,
+        info: Result<DbInfo, String>,
+    },
+}
+
+/// What the details pane shows of a database part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbInfo {
+    /// Tables in the snapshot (skipped ones are not).
+    pub tables: usize,
+    pub data: usize,
+    pub checksum: usize,
+    pub skipped: usize,
+}
+
+impl DbInfo {
+    fn of(s: &DbSnapshot) -> DbInfo {
+        let count = |m: Mode| s.modes.values().filter(|&&x| x == m).count();
+        DbInfo {
+            tables: s.tables.len(),
+            data: count(Mode::Data),
+            checksum: count(Mode::Checksum),
+            skipped: count(Mode::Skip),
+        }
+    }
 }
 
 /// Which part of the create popup has the keyboard.
@@ -44,6 +85,7 @@ pub enum SnapshotsReply {
 enum Field {
     Name,
     Domain,
+    Database,
 }
 
 /// A popup drawn inside the screen.
@@ -55,6 +97,9 @@ enum Popup {
         /// Domain names; row 0 of the picker is the whole project.
         domains: Vec<String>,
         choice: usize,
+        /// Database profiles; row 0 of that picker is none (no picker without profiles).
+        profiles: Vec<String>,
+        db_choice: usize,
     },
     Delete {
         id: i64,
@@ -75,6 +120,7 @@ struct DiffResult {
     old: i64,
     new: Target,
     set: Box<ChangeSet>,
+    db_note: Option<(Level, String)>,
 }
 
 pub struct SnapshotsScreen {
@@ -93,6 +139,10 @@ pub struct SnapshotsScreen {
     diff_job: Option<Running>,
     diff_result: Option<DiffResult>,
     load_error: Option<String>,
+    /// Snapshots with a database part: id → (profile, object).
+    db_parts: HashMap<i64, (String, String)>,
+    /// Summaries of database parts by object (None while being read).
+    db_info: HashMap<String, Option<Result<DbInfo, String>>>,
 }
 
 impl SnapshotsScreen {
@@ -116,6 +166,8 @@ impl SnapshotsScreen {
             diff_job: None,
             diff_result: None,
             load_error: None,
+            db_parts: HashMap::new(),
+            db_info: HashMap::new(),
         };
         s.reload();
         s
@@ -141,6 +193,7 @@ impl SnapshotsScreen {
             }
             Err(e) => self.load_error = Some(e.to_string()),
         }
+        self.db_parts = db_parts(store).unwrap_or_default();
         if let Some(m) = self.marked
             && !self.list.iter().any(|s| s.id == m)
         {
@@ -199,27 +252,95 @@ impl SnapshotsScreen {
             },
             None => Vec::new(),
         };
+        let profiles = match &self.store {
+            Some(store) => match profile::list(store) {
+                Ok(p) => p.into_iter().map(|p| p.name).collect(),
+                Err(e) => {
+                    ctx.status(Level::Error, format!("cannot read database profiles: {e}"));
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
         self.popup = Some(Popup::Create {
             name: LineInput::default(),
             field: Field::Name,
             domains,
             choice: 0,
+            profiles,
+            db_choice: 0,
         });
     }
 
-    fn start_create(&mut self, name: Option<String>, domain: Option<String>, ctx: &mut Ctx) {
+    /// Read the summary of the selected snapshot's database part, once, off this thread.
+    fn want_db_info(&mut self, ctx: &Ctx) {
+        let Some(id) = self.selected_snapshot().map(|s| s.id) else {
+            return;
+        };
+        let Some((_, object)) = self.db_parts.get(&id) else {
+            return;
+        };
+        if self.db_info.contains_key(object) {
+            return;
+        }
+        let object = object.clone();
+        self.db_info.insert(object.clone(), None);
+        let (root, tx) = (ctx.project.root.clone(), ctx.tx.clone());
+        std::thread::spawn(move || {
+            let info = ObjectStore::open(&root)
+                .and_then(|o| DbSnapshot::load(&o, &object))
+                .map(|s| DbInfo::of(&s))
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(AppEvent::Snapshots(Box::new(SnapshotsReply::DbInfo {
+                object,
+                info,
+            })));
+        });
+    }
+
+    fn start_create(
+        &mut self,
+        name: Option<String>,
+        domain: Option<String>,
+        db_profile: Option<String>,
+        ctx: &mut Ctx,
+    ) {
         let project = ctx.project.clone();
         let db = self.db_path.clone();
         let tx = ctx.tx.clone();
         self.seq += 1;
         let seq = self.seq;
-        let what = match &domain {
+        let mut what = match &domain {
             Some(d) => format!("domain {d:?}"),
             None => "the whole project".to_string(),
         };
+        if let Some(d) = &db_profile {
+            what.push_str(&format!(" and database {d}"));
+        }
         let job = ctx.jobs.spawn_blocking("snapshot", move |p| {
             let mut store = Store::open(&db, false)?;
-            let c = snapshot::create(&project, &mut store, name.as_deref(), domain.as_deref(), p)?;
+            let mut conn = match &db_profile {
+                Some(d) => {
+                    p.set(0, None, "connecting to the database");
+                    Some(profile::connect(&project.root, &store, d, None)?)
+                }
+                None => None,
+            };
+            let part = match (&db_profile, conn.as_mut()) {
+                (Some(d), Some(c)) => Some(DbPart {
+                    profile: d,
+                    db: c.as_mut(),
+                }),
+                _ => None,
+            };
+            let c = snapshot::create_with_db(
+                &project,
+                &mut store,
+                name.as_deref(),
+                domain.as_deref(),
+                part,
+                p,
+            )?;
             for problem in c.problems.iter().take(200) {
                 p.log(format!("{}: {}", problem.path, problem.reason));
             }
@@ -232,8 +353,12 @@ impl SnapshotsScreen {
                 true => format!(" [partial: {} problems, see Jobs]", c.problems.len()),
                 false => String::new(),
             };
+            let database = match &db_profile {
+                Some(d) => format!(", database {d}"),
+                None => String::new(),
+            };
             Ok(format!(
-                "snapshot {} {:?}: {files} files, {size}{partial}",
+                "snapshot {} {:?}: {files} files, {size}{database}{partial}",
                 c.id, c.name
             ))
         });
@@ -310,7 +435,23 @@ impl SnapshotsScreen {
             let store = Store::open(&db, false)?;
             let d = snapshot::diff_snapshot(&project, &store, old, new, p)?;
             p.check()?;
-            let set = snapshot::change_set(&project, &d, new == Target::Worktree);
+            let mut set = snapshot::change_set(&project, &d, new == Target::Worktree);
+            let db_note = match db_diff(&project, &store, old, new, p) {
+                DbDiff::None => None,
+                DbDiff::Note(level, note) => Some((level, note)),
+                DbDiff::Changes {
+                    profile,
+                    set: dbs,
+                    note,
+                } => {
+                    if !dbs.changes.is_empty() {
+                        set.title = format!("{} + database {profile}", set.title);
+                        set.changes.extend(dbs.changes);
+                    }
+                    note.map(|n| (Level::Warn, n))
+                }
+            };
+            p.check()?;
             let summary = format!("{} changes ({})", thousands(set.changes.len()), set.title);
             let set = Box::new(set);
             let _ = tx.send(AppEvent::Snapshots(Box::new(SnapshotsReply::Diff {
@@ -318,6 +459,7 @@ impl SnapshotsScreen {
                 old,
                 new,
                 set,
+                db_note,
             })));
             Ok(summary)
         });
@@ -337,14 +479,25 @@ impl SnapshotsScreen {
                     self.created = Some(*id);
                 }
             }
-            SnapshotsReply::Diff { seq, old, new, set } => {
+            SnapshotsReply::Diff {
+                seq,
+                old,
+                new,
+                set,
+                db_note,
+            } => {
                 if self.diff_job.is_some_and(|r| r.seq == *seq) {
                     self.diff_result = Some(DiffResult {
                         old: *old,
                         new: *new,
                         set: set.clone(),
+                        db_note: db_note.clone(),
                     });
                 }
+            }
+            SnapshotsReply::DbInfo { object, info } => {
+                self.db_info.insert(object.clone(), Some(info.clone()));
+                return true;
             }
         }
         false
@@ -372,6 +525,9 @@ impl SnapshotsScreen {
         } else {
             ctx.effects.push(Effect::ShowChanges(r.set));
         }
+        if let Some((level, note)) = r.db_note {
+            ctx.status(level, note);
+        }
     }
 
     /// A key while the create popup is open.
@@ -381,37 +537,62 @@ impl SnapshotsScreen {
             field,
             domains,
             choice,
+            profiles,
+            db_choice,
         }) = &mut self.popup
         else {
             return;
         };
         let rows = domains.len() + 1;
+        let has_db = !profiles.is_empty();
+        let db_rows = profiles.len() + 1;
         match (key.code, *field) {
             (KeyCode::Esc, _) => self.popup = None,
             (KeyCode::Enter, _) => {
                 let n = name.text().trim().to_string();
                 let n = (!n.is_empty()).then_some(n);
                 let d = choice.checked_sub(1).and_then(|i| domains.get(i)).cloned();
+                let db = db_choice
+                    .checked_sub(1)
+                    .and_then(|i| profiles.get(i))
+                    .cloned();
                 self.popup = None;
-                self.start_create(n, d, ctx);
+                self.start_create(n, d, db, ctx);
             }
-            (KeyCode::Tab | KeyCode::BackTab, Field::Name) | (KeyCode::Down, Field::Name) => {
-                *field = Field::Domain;
-            }
-            (KeyCode::Tab | KeyCode::BackTab, Field::Domain) => *field = Field::Name,
-            (KeyCode::Up, Field::Domain) | (KeyCode::Char('k'), Field::Domain) if *choice == 0 => {
+            (KeyCode::Tab, Field::Name) | (KeyCode::Down, Field::Name) => *field = Field::Domain,
+            (KeyCode::Tab, Field::Domain) if has_db => *field = Field::Database,
+            (KeyCode::Tab, _) => *field = Field::Name,
+            (KeyCode::BackTab, Field::Name) if has_db => *field = Field::Database,
+            (KeyCode::BackTab, Field::Name) => *field = Field::Domain,
+            (KeyCode::BackTab, Field::Domain) => *field = Field::Name,
+            (KeyCode::BackTab, Field::Database) => *field = Field::Domain,
+            (KeyCode::Up | KeyCode::Char('k'), Field::Domain) if *choice == 0 => {
                 *field = Field::Name;
             }
             (KeyCode::Up | KeyCode::Char('k'), Field::Domain) => *choice -= 1,
+            (KeyCode::Down | KeyCode::Char('j'), Field::Domain)
+                if has_db && *choice + 1 == rows =>
+            {
+                *field = Field::Database;
+            }
             (KeyCode::Down | KeyCode::Char('j'), Field::Domain) => {
                 *choice = (*choice + 1).min(rows - 1);
             }
             (KeyCode::Home | KeyCode::Char('g'), Field::Domain) => *choice = 0,
             (KeyCode::End | KeyCode::Char('G'), Field::Domain) => *choice = rows - 1,
+            (KeyCode::Up | KeyCode::Char('k'), Field::Database) if *db_choice == 0 => {
+                *field = Field::Domain;
+            }
+            (KeyCode::Up | KeyCode::Char('k'), Field::Database) => *db_choice -= 1,
+            (KeyCode::Down | KeyCode::Char('j'), Field::Database) => {
+                *db_choice = (*db_choice + 1).min(db_rows - 1);
+            }
+            (KeyCode::Home | KeyCode::Char('g'), Field::Database) => *db_choice = 0,
+            (KeyCode::End | KeyCode::Char('G'), Field::Database) => *db_choice = db_rows - 1,
             (_, Field::Name) => {
                 name.handle(&key);
             }
-            (_, Field::Domain) => {}
+            (_, Field::Domain | Field::Database) => {}
         }
     }
 
@@ -442,20 +623,11 @@ impl Screen for SnapshotsScreen {
     }
 
     fn command(&mut self, id: &str, ctx: &mut Ctx) -> bool {
-        match id {
-            "snapshots.create" => self.open_create(ctx),
-            "snapshots.delete" => self.ask_delete(ctx),
-            "snapshots.diff" => self.start_diff(ctx),
-            "snapshots.mark" => self.toggle_mark(ctx),
-            "snapshots.reload" => self.reload(),
-            "app.back" if self.marked.is_some() => {
-                self.marked = None;
-                ctx.status(Level::Info, "mark cleared");
-            }
-            other if other.starts_with("nav.") => return self.nav(other),
-            _ => return false,
+        let handled = self.command_inner(id, ctx);
+        if handled {
+            self.want_db_info(ctx);
         }
-        true
+        handled
     }
 
     fn captures_input(&self) -> bool {
@@ -482,6 +654,7 @@ impl Screen for SnapshotsScreen {
                 if let (Outcome::Done(_), Some(new)) = (outcome, self.created.take()) {
                     self.select_id(new);
                 }
+                self.want_db_info(ctx);
                 true
             }
             AppEvent::Job(JobEvent::Finished { id, outcome })
@@ -494,10 +667,129 @@ impl Screen for SnapshotsScreen {
         }
     }
 
-    fn on_show(&mut self, _ctx: &mut Ctx) {
+    fn on_show(&mut self, ctx: &mut Ctx) {
         // Snapshots may have been taken or deleted from the CLI meanwhile.
         self.reload();
+        self.want_db_info(ctx);
     }
+}
+
+impl SnapshotsScreen {
+    fn command_inner(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+        match id {
+            "snapshots.create" => self.open_create(ctx),
+            "snapshots.delete" => self.ask_delete(ctx),
+            "snapshots.diff" => self.start_diff(ctx),
+            "snapshots.mark" => self.toggle_mark(ctx),
+            "snapshots.reload" => self.reload(),
+            "app.back" if self.marked.is_some() => {
+                self.marked = None;
+                ctx.status(Level::Info, "mark cleared");
+            }
+            other if other.starts_with("nav.") => return self.nav(other),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// The database parts of every snapshot: id → (profile, object).
+fn db_parts(store: &Store) -> anyhow::Result<HashMap<i64, (String, String)>> {
+    let mut stmt = store.conn().prepare(
+        "SELECT id, db_profile, db_object FROM _dev_snapshots
+         WHERE db_profile IS NOT NULL AND db_object IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// What diffing the database part of a snapshot gave.
+enum DbDiff {
+    /// The old snapshot has no database part.
+    None,
+    /// Nothing to add, only something to say (an error, a part missing on the other side).
+    Note(Level, String),
+    /// The database changes, and what to say about the script (destructive steps, notes).
+    Changes {
+        profile: String,
+        set: ChangeSet,
+        note: Option<String>,
+    },
+}
+
+/// Diff the database part of snapshot `old` with the database now (connecting to its
+/// profile) or with snapshot `new`'s part.
+fn db_diff(project: &Project, store: &Store, old: i64, new: Target, p: &Progress) -> DbDiff {
+    use crate::engine::db::snapshot::{between, take};
+    let (profile, object) = match snapshot::db_part(store, old) {
+        Ok(Some(part)) => part,
+        Ok(None) => return DbDiff::None,
+        Err(e) => return DbDiff::Note(Level::Error, format!("database part: {e:#}")),
+    };
+    let loaded = (|| -> anyhow::Result<Option<(DbSnapshot, DbSnapshot)>> {
+        let objects = ObjectStore::open(&project.root)?;
+        let old_db = DbSnapshot::load(&objects, &object)?;
+        let new_db = match new {
+            Target::Worktree => {
+                p.set(0, None, "connecting to the database");
+                let mut conn = profile::connect(&project.root, store, &profile, None)?;
+                if conn.kind() != old_db.kind {
+                    anyhow::bail!(
+                        "the snapshot is of a {:?} database, the profile's is {:?}",
+                        old_db.kind,
+                        conn.kind()
+                    );
+                }
+                p.set(0, None, "snapshotting the database");
+                let modes = &old_db.modes;
+                take(conn.as_mut(), &|t| {
+                    modes.get(t).copied().unwrap_or(Mode::Auto)
+                })?
+            }
+            Target::Snapshot(b) => match snapshot::db_part(store, b)? {
+                Some((pb, ob)) if pb == profile => DbSnapshot::load(&objects, &ob)?,
+                _ => return Ok(None),
+            },
+        };
+        Ok(Some((old_db, new_db)))
+    })();
+    let (old_db, new_db) = match loaded {
+        Ok(Some(pair)) => pair,
+        Ok(None) => {
+            let Target::Snapshot(b) = new else {
+                return DbDiff::None;
+            };
+            return DbDiff::Note(
+                Level::Info,
+                format!("database {profile} not compared: snapshot {b} has no part of it"),
+            );
+        }
+        Err(e) => {
+            return DbDiff::Note(Level::Error, format!("database {profile}: {e:#}"));
+        }
+    };
+    // Destructive steps are allowed so the script is complete; they are named in the status.
+    let mut notes = Vec::new();
+    let script = match between(&old_db, &new_db, &[]) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            notes.push(format!("no script: {e}"));
+            None
+        }
+    };
+    if let Some(s) = &script {
+        let refused = s.destructive();
+        if !refused.is_empty() {
+            notes.push(format!(
+                "destructive, refused without --allow-destructive: {}",
+                refused.join("; ")
+            ));
+        }
+        notes.extend(s.notes.iter().cloned());
+    }
+    let set = db_changes::change_set(&profile, &old_db, &new_db, script.as_ref(), &project.root);
+    let note = (!notes.is_empty()).then(|| format!("database {profile}: {}", notes.join(" · ")));
+    DbDiff::Changes { profile, set, note }
 }
 
 #[cfg(test)]

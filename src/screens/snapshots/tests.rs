@@ -287,6 +287,7 @@ fn a_reply_of_no_job_of_ours_is_ignored() {
             old: 1,
             new: Target::Worktree,
             set: Box::new(set),
+            db_note: None,
         })));
     h.app
         .handle(AppEvent::Snapshots(Box::new(SnapshotsReply::Created {
@@ -335,4 +336,221 @@ fn renders_at_80x24() {
     let s = h.screen();
     assert!(s.contains("Delete snapshot 2 \"short\""), "{s}");
     assert!(s.contains("y delete it"), "{s}");
+}
+
+/// A SQLite database outside the project, registered as profile `shop`: table `items`
+/// with three rows (one note NULL, one empty).
+fn shop_db(p: &Project) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shop.db");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT);
+         INSERT INTO items VALUES (1, 'lamp', NULL), (2, 'desk', ''), (3, 'chair', 'old');",
+    )
+    .unwrap();
+    crate::engine::db::profile::add(
+        &store(p),
+        "shop",
+        &format!("sqlite://{}", path.display()),
+        None,
+    )
+    .unwrap();
+    (dir, path)
+}
+
+#[test]
+fn create_with_the_database_then_enter_shows_table_and_row_changes() {
+    let (dir, p) = site();
+    let (_db_dir, db_path) = shop_db(&p);
+    let mut h = open(dir.path(), 100, 30);
+    h.key("c");
+    let s = h.screen();
+    assert!(
+        s.contains("Database:") && s.contains("(none)") && s.contains("shop"),
+        "{s}"
+    );
+    assert!(s.contains("tab name/domain/database"), "{s}");
+    h.type_text("with db");
+    // name → domain → database; choose `shop`
+    h.key("tab");
+    h.key("tab");
+    h.key("j");
+    assert!(h.screen().contains("▸ shop"), "{}", h.screen());
+    h.key("enter");
+    wait_until(&mut h, "the snapshot", |h| {
+        h.screen().contains("My Snapshots · 1 ") && h.app.job_table().running().count() == 0
+    });
+    assert!(
+        status(&h).contains("snapshot 1 \"with db\": 3 files")
+            && status(&h).contains("database shop"),
+        "{}",
+        status(&h)
+    );
+    assert!(snapshot::db_part(&store(&p), 1).unwrap().is_some());
+    let s = h.wait_for("1 tables: 1 data, 0 checksum");
+    let row = s.lines().find(|l| l.contains("with db")).unwrap();
+    assert!(row.contains("[db]"), "{row}");
+    assert!(s.contains("database shop ·"), "{s}");
+
+    // change a row and add a column; edit a file too
+    let c = rusqlite::Connection::open(&db_path).unwrap();
+    c.execute_batch(
+        "UPDATE items SET name = 'lamp, brass' WHERE id = 1;
+         ALTER TABLE items ADD COLUMN color TEXT;",
+    )
+    .unwrap();
+    drop(c);
+    std::fs::write(dir.path().join("index.php"), "<?php echo 'edited';\n").unwrap();
+    h.key("enter");
+    wait_until(&mut h, "Compare", |h| {
+        h.app.current_screen() == ScreenId::Compare
+    });
+    let s = h.wait_for("db:shop/items.rows");
+    assert!(s.contains("index.php"), "{s}");
+    assert!(s.contains("M db:shop/items"), "{s}");
+    assert!(s.contains("A db:shop/forward.sql"), "{s}");
+    assert!(s.contains("A db:shop/reverse.sql"), "{s}");
+    // index.php, the table's schema, then its rows
+    h.key("j");
+    let s = h.wait_for("\"color\" text NULL");
+    assert!(s.contains("db:shop/items · +"), "{s}");
+    h.key("j");
+    let s = h.wait_for("db:shop/items.rows ·");
+    assert!(
+        s.contains("- id=1 | name='lamp' | note=NULL"),
+        "the old row: {s}"
+    );
+    assert!(
+        s.contains("+ id=1 | name='lamp, brass' | note=NULL | color=NULL"),
+        "the new row: {s}"
+    );
+    h.key("j");
+    let s = h.wait_for("db:shop/forward.sql ·");
+    assert!(
+        s.contains("UPDATE \"items\" SET \"name\" = 'lamp, brass' WHERE \"id\" = 1;"),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_is_reported_and_the_file_diff_still_opens() {
+    let (dir, p) = site();
+    let (db_dir, _db_path) = shop_db(&p);
+    let mut st = store(&p);
+    let mut conn = crate::engine::db::profile::connect(&p.root, &st, "shop", None).unwrap();
+    snapshot::create_with_db(
+        &p,
+        &mut st,
+        Some("both"),
+        None,
+        Some(snapshot::DbPart {
+            profile: "shop",
+            db: conn.as_mut(),
+        }),
+        &Progress::silent(),
+    )
+    .unwrap();
+    drop(conn);
+    drop(db_dir);
+    std::fs::write(dir.path().join("new.js"), "let x = 1;\n").unwrap();
+    let mut h = open(dir.path(), 100, 30);
+    h.key("enter");
+    wait_until(&mut h, "Compare", |h| {
+        h.app.current_screen() == ScreenId::Compare
+    });
+    let s = h.wait_for("new.js");
+    assert!(!s.contains("db:shop"), "{s}");
+    let st = status(&h);
+    assert!(
+        st.contains("database shop:") && st.contains("SQLite"),
+        "{st}"
+    );
+}
+
+#[test]
+fn database_changes_alone_open_compare_and_destructive_steps_are_named() {
+    let (dir, p) = site();
+    let (_db_dir, db_path) = shop_db(&p);
+    let mut st = store(&p);
+    let mut conn = crate::engine::db::profile::connect(&p.root, &st, "shop", None).unwrap();
+    snapshot::create_with_db(
+        &p,
+        &mut st,
+        Some("db"),
+        None,
+        Some(snapshot::DbPart {
+            profile: "shop",
+            db: conn.as_mut(),
+        }),
+        &Progress::silent(),
+    )
+    .unwrap();
+    crate::engine::db::collect(conn.as_mut(), "DROP TABLE items").unwrap();
+    drop(conn);
+    assert!(db_path.exists());
+    let mut h = open(dir.path(), 100, 30);
+    h.key("enter");
+    wait_until(&mut h, "Compare", |h| {
+        h.app.current_screen() == ScreenId::Compare
+    });
+    let s = h.wait_for("D db:shop/items.rows");
+    assert!(s.contains("D db:shop/items"), "{s}");
+    let st = status(&h);
+    assert!(
+        st.contains("database shop:") && st.contains("refused without --allow-destructive"),
+        "{st}"
+    );
+}
+
+#[test]
+fn database_parts_render_at_80x24() {
+    let (dir, p) = site();
+    let (_db_dir, _db_path) = shop_db(&p);
+    for i in 0..6 {
+        snapshot::save_domain(
+            &store(&p),
+            &Domain {
+                name: format!("domain-{i}"),
+                include: vec!["app".into()],
+                exclude: vec![],
+            },
+        )
+        .unwrap();
+    }
+    let mut st = store(&p);
+    let mut conn = crate::engine::db::profile::connect(&p.root, &st, "shop", None).unwrap();
+    snapshot::create_with_db(
+        &p,
+        &mut st,
+        Some("with db"),
+        None,
+        Some(snapshot::DbPart {
+            profile: "shop",
+            db: conn.as_mut(),
+        }),
+        &Progress::silent(),
+    )
+    .unwrap();
+    let mut h = open(dir.path(), 80, 24);
+    // the details (below the list here) keep their last line and gain the database one
+    let s = h.wait_for("database shop · 1 tables: 1 data, 0 checksum");
+    assert!(s.contains("enter diff with the working tree"), "{s}");
+    let row = s.lines().find(|l| l.contains("   1   with")).unwrap();
+    assert!(row.contains("[db]"), "{row}");
+    // many domains and a profile: both pickers and the keys line fit
+    h.key("c");
+    h.key("tab");
+    h.key("G");
+    h.key("j");
+    let s = h.screen();
+    assert!(s.contains("▸ domain-5") || s.contains("domain-5"), "{s}");
+    assert!(s.contains("Database:") && s.contains("(none)"), "{s}");
+    assert!(s.contains("esc cancel"), "{s}");
+    h.key("j");
+    assert!(h.screen().contains("▸ shop"), "{}", h.screen());
+    h.key("k");
+    h.key("k");
+    let s = h.screen();
+    assert!(s.contains("▸ domain-5"), "{s}");
 }

@@ -1,4 +1,6 @@
 //! Drawing the Snapshots screen: the list, the details pane, the create and delete popups.
+//! A snapshot with a database part has a `[db]` mark in the list and a `database` line in
+//! the details (its profile and table counts).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -6,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr;
 
-use super::{Field, Popup, SnapshotsScreen};
+use super::{DbInfo, Field, Popup, SnapshotsScreen};
 use crate::app::context::DrawCtx;
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
@@ -20,8 +22,13 @@ pub fn draw(s: &mut SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
             .areas(area);
         (l, d)
     } else {
-        // the details need 8 lines (and a border); the list takes the rest
-        let [l, d] = Layout::vertical([Constraint::Min(5), Constraint::Length(10)]).areas(area);
+        // the details need 8 lines, 9 with a database part (and a border); the list takes the rest
+        let has_db = s
+            .selected_snapshot()
+            .is_some_and(|snap| s.db_parts.contains_key(&snap.id));
+        let details_h = if has_db { 11 } else { 10 };
+        let [l, d] =
+            Layout::vertical([Constraint::Min(5), Constraint::Length(details_h)]).areas(area);
         (l, d)
     };
     draw_list(s, frame, list_area, ctx);
@@ -122,8 +129,14 @@ fn draw_list(s: &mut SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawC
             "  "
         };
         let partial = if snap.partial { " [partial]" } else { "" };
-        let name = fit_right(&snap.name, name_w.saturating_sub(partial.len()));
-        let name_pad = name_w.saturating_sub(name.width() + partial.len());
+        let db = if s.db_parts.contains_key(&snap.id) {
+            " [db]"
+        } else {
+            ""
+        };
+        let tags = partial.len() + db.len();
+        let name = fit_right(&snap.name, name_w.saturating_sub(tags));
+        let name_pad = name_w.saturating_sub(name.width() + tags);
         let mut time = format_time(snap.created);
         if !wide {
             time.truncate(16);
@@ -133,6 +146,7 @@ fn draw_list(s: &mut SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawC
             Span::styled(format!("{:>4} ", snap.id), dim),
             Span::styled(mark, if selected { t.selected } else { t.accent }),
             Span::styled(name, base),
+            Span::styled(db, if selected { t.selected } else { t.accent }),
             Span::styled(partial, if selected { t.selected } else { t.warn }),
             Span::styled(
                 format!(
@@ -162,7 +176,30 @@ fn globs(v: &[String], none: &str) -> String {
     }
 }
 
-fn details_lines(snap: &Snapshot, marked: Option<i64>, ctx: &DrawCtx) -> Vec<Line<'static>> {
+/// The database line of the details: profile, and the table counts once read.
+fn db_line(profile: &str, info: Option<&Option<Result<DbInfo, String>>>) -> String {
+    match info {
+        Some(Some(Ok(i))) => {
+            let skipped = match i.skipped {
+                0 => String::new(),
+                n => format!(", {n} skipped"),
+            };
+            format!(
+                "{profile} · {} tables: {} data, {} checksum{skipped}",
+                i.tables, i.data, i.checksum
+            )
+        }
+        Some(Some(Err(e))) => format!("{profile} · cannot read it: {e}"),
+        _ => format!("{profile} · reading…"),
+    }
+}
+
+fn details_lines(
+    snap: &Snapshot,
+    marked: Option<i64>,
+    db: Option<String>,
+    ctx: &DrawCtx,
+) -> Vec<Line<'static>> {
     let t = ctx.theme;
     let field = |k: &str, v: String, style| -> Line<'static> {
         Line::from(vec![
@@ -200,6 +237,9 @@ fn details_lines(snap: &Snapshot, marked: Option<i64>, ctx: &DrawCtx) -> Vec<Lin
             field("partial", "no: every file was stored".into(), t.base)
         },
     ];
+    if let Some(db) = db {
+        lines.push(field("database", db, t.accent));
+    }
     let diff = key(ctx, "snapshots.diff");
     let hint = match marked {
         Some(m) if m != snap.id => format!("{diff} diff snapshot {m} → snapshot {}", snap.id),
@@ -224,7 +264,13 @@ fn draw_details(s: &SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
         .border_style(t.border)
         .title(Span::styled(title, t.title));
     let lines = match snap {
-        Some(snap) => details_lines(snap, s.marked, ctx),
+        Some(snap) => {
+            let db = s
+                .db_parts
+                .get(&snap.id)
+                .map(|(profile, object)| db_line(profile, s.db_info.get(object)));
+            details_lines(snap, s.marked, db, ctx)
+        }
         None => vec![Line::from(Span::styled(
             "A snapshot is the map of the project's files at a moment, with every file's \
              content stored (deduplicated) under .devsky/objects. Diff it later against the \
@@ -249,6 +295,33 @@ fn popup_block<'a>(title: &'a str, t: &Theme) -> Block<'a> {
         .style(t.popup)
 }
 
+/// A picker's rows, `height` of them scrolled to show the chosen one, which is marked.
+fn picker(
+    lines: &mut Vec<Line<'static>>,
+    labels: &[String],
+    choice: usize,
+    height: usize,
+    active: bool,
+    width: usize,
+    t: &Theme,
+) {
+    let first = (choice + 1).saturating_sub(height);
+    for (row, label) in labels.iter().enumerate().skip(first).take(height) {
+        let here = row == choice;
+        let text = format!(
+            "{}{}",
+            if here { " ▸ " } else { "   " },
+            fit_right(label, width.saturating_sub(3))
+        );
+        let style = match (here, active) {
+            (true, true) => t.selected,
+            (true, false) => t.accent,
+            _ => t.popup,
+        };
+        lines.push(Line::from(Span::styled(text, style)));
+    }
+}
+
 fn draw_create(s: &SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let t = ctx.theme;
     let Some(Popup::Create {
@@ -256,14 +329,28 @@ fn draw_create(s: &SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
         field,
         domains,
         choice,
+        profiles,
+        db_choice,
     }) = &s.popup
     else {
         return;
     };
-    let rows = domains.len() + 1;
-    // name line, blank, "Domain:", the picker rows, blank, keys; plus the border
+    let dom_labels: Vec<String> = std::iter::once("(whole project)".to_string())
+        .chain(domains.iter().cloned())
+        .collect();
+    let db_labels: Vec<String> = if profiles.is_empty() {
+        Vec::new()
+    } else {
+        std::iter::once("(none)".to_string())
+            .chain(profiles.iter().cloned())
+            .collect()
+    };
+    let has_db = !db_labels.is_empty();
+    // name line, blank, "Snapshot of:", the picker rows, blank, [ "Database:", its rows,
+    // blank ], keys; plus the border
+    let fixed = if has_db { 7 } else { 5 };
     let max_h = area.height.saturating_sub(2).max(8);
-    let h = (5 + rows as u16 + 2).min(max_h);
+    let h = ((fixed + dom_labels.len() + db_labels.len() + 2) as u16).min(max_h);
     let w = area.width.saturating_sub(4).min(64);
     let popup = centered(area, w, h);
     frame.render_widget(Clear, popup);
@@ -287,41 +374,61 @@ fn draw_create(s: &SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     }
     lines.push(Line::from(name_spans));
     lines.push(Line::default());
-    lines.push(Line::from(Span::styled(
+    let heading = |text: &'static str, on: bool| {
+        Line::from(Span::styled(text, if on { t.accent } else { t.popup }))
+    };
+    lines.push(heading(
         "Snapshot of (tab or ↓ to choose):",
-        if *field == Field::Domain {
-            t.accent
-        } else {
-            t.popup
-        },
-    )));
-    let list_h = (inner.height as usize).saturating_sub(5).max(1);
-    let first = (*choice + 1).saturating_sub(list_h);
+        *field == Field::Domain,
+    ));
+    // When both lists do not fit, the database list gets at most half of the room.
+    let avail = (inner.height as usize).saturating_sub(fixed);
+    let (dom_h, db_h) = if has_db {
+        let want_db = db_labels.len().min(avail / 2).max(1);
+        let dom_h = dom_labels.len().min(avail.saturating_sub(want_db)).max(1);
+        (
+            dom_h,
+            db_labels.len().min(avail.saturating_sub(dom_h)).max(1),
+        )
+    } else {
+        (avail.max(1), 0)
+    };
     let width = inner.width as usize;
-    for row in (first..rows).take(list_h) {
-        let label = match row {
-            0 => "(whole project)".to_string(),
-            i => domains[i - 1].clone(),
-        };
-        let here = row == *choice;
-        let text = format!(
-            "{}{}",
-            if here { " ▸ " } else { "   " },
-            fit_right(&label, width.saturating_sub(3))
-        );
-        let style = match (here, *field) {
-            (true, Field::Domain) => t.selected,
-            (true, Field::Name) => t.accent,
-            _ => t.popup,
-        };
-        lines.push(Line::from(Span::styled(text, style)));
-    }
+    picker(
+        &mut lines,
+        &dom_labels,
+        *choice,
+        dom_h,
+        *field == Field::Domain,
+        width,
+        t,
+    );
     lines.push(Line::default());
+    if has_db {
+        lines.push(heading("Database:", *field == Field::Database));
+        picker(
+            &mut lines,
+            &db_labels,
+            *db_choice,
+            db_h,
+            *field == Field::Database,
+            width,
+            t,
+        );
+        lines.push(Line::default());
+    }
     lines.push(Line::from(vec![
         Span::styled("enter", t.hint_key),
         Span::styled(" take it  ", t.popup),
         Span::styled("tab", t.hint_key),
-        Span::styled(" name/domain  ", t.popup),
+        Span::styled(
+            if has_db {
+                " name/domain/database  "
+            } else {
+                " name/domain  "
+            },
+            t.popup,
+        ),
         Span::styled("esc", t.hint_key),
         Span::styled(" cancel", t.popup),
     ]));
