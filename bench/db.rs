@@ -144,7 +144,12 @@ fn main() {
     h.wait_for("row 1 ");
     let on_screen = s.elapsed().as_secs_f64();
     let screen = h.wait_for("showing");
-    let shown = screen.lines().find(|l| l.contains("showing")).unwrap_or("").trim().to_string();
+    let shown = screen
+        .lines()
+        .find(|l| l.contains("showing"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
     println!(
         "db select: 1,000,000-row SELECT in the Query screen: first rows on screen after {:.1} ms (target < 300 ms); {shown}",
         on_screen * 1000.0

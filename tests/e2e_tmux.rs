@@ -27,7 +27,10 @@ impl Tmux {
             "set -g remain-on-exit on\nset -g status off\nset -sg escape-time 0\n",
         )
         .unwrap();
-        let socket = format!("devsky-e2e-{}-{width}", std::process::id());
+        // one tmux server per test: tests run in parallel
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = format!("devsky-e2e-{}-{n}", std::process::id());
         let t = Tmux { socket, dir };
         let status = Command::new("tmux")
             .args(["-L", &t.socket, "-f"])
@@ -264,7 +267,11 @@ fn query_runs_cancels_a_slow_query_and_shows_a_grid() {
         .arg(&root)
         .output()
         .unwrap();
-    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
     let config = root.join(".devsky/test-config");
     let t = Tmux::start(100, 30, &command_line(&root, &config));
     t.wait_text("records");
@@ -279,15 +286,24 @@ fn query_runs_cancels_a_slow_query_and_shows_a_grid() {
     t.wait_text("cancels");
     t.send(&["Escape"]);
     let s = t.wait_text("cancelled after");
-    assert!(!s.contains("10.0 s"), "cancelled well before the sleep ended: {s}");
+    assert!(
+        !s.contains("10.0 s"),
+        "cancelled well before the sleep ended: {s}"
+    );
 
     t.send(&["C-a"]);
     t.send(&["C-k"]);
     t.type_text("SELECT id, name, note FROM items ORDER BY id");
     t.send(&["C-r"]);
     let s = t.wait_text("lamp");
-    assert!(s.contains("desk") && s.contains("NULL"), "grid with NULL shown: {s}");
-    assert!(s.contains("name") && s.contains("note"), "column headers: {s}");
+    assert!(
+        s.contains("desk") && s.contains("NULL"),
+        "grid with NULL shown: {s}"
+    );
+    assert!(
+        s.contains("name") && s.contains("note"),
+        "column headers: {s}"
+    );
     t.send(&["Escape"]);
     quit_and_check_restored(&t);
 }

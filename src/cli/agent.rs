@@ -4,6 +4,9 @@
 //! will call the same engine functions.
 //!
 //! Exit codes: 0 ok, 1 error, 2 conflicts, 3 verification failed, 4 locked.
+//!
+//! `devsky serve` runs the HTTP agent (`crate::server`) over the same functions, and
+//! `devsky serve key create|list|revoke` manages its API keys.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -243,6 +246,141 @@ fn run_inner(c: AgentCommand) -> anyhow::Result<i32> {
             let r = map_root(&at.root, &state, &out, &progress)?;
             eprintln!("mapped {} files into {}", r.files, out.display());
         }
+    }
+    Ok(0)
+}
+
+/// `devsky serve`: the HTTP deploy agent, and its API keys.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServeArgs {
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+    /// The web root the agent deploys into.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7777")]
+    pub listen: String,
+    /// The agent's state folder (default: devsky's data folder, per root); never inside
+    /// the root.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// API keys of the agent: create (printed once), list, revoke.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeWhere {
+    /// The web root the agent deploys into.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// The agent's state folder (default: devsky's data folder, per root).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a key; it is printed once on stdout and only its hash is kept.
+    Create {
+        #[command(flatten)]
+        at: ServeWhere,
+        /// What the key is for (shown by `list`).
+        #[arg(long, default_value = "default")]
+        label: String,
+    },
+    /// The keys (never the keys themselves).
+    List {
+        #[command(flatten)]
+        at: ServeWhere,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key, by id or label.
+    Revoke {
+        #[command(flatten)]
+        at: ServeWhere,
+        /// The key's id or label.
+        key: String,
+    },
+}
+
+/// The default state folder of the agent for `root`: devsky's data folder, keyed by the
+/// blake3 of the canonical root path (never inside the root).
+pub fn default_state_dir(root: &std::path::Path) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    let canon = root
+        .canonicalize()
+        .with_context(|| format!("the root {} does not exist", root.display()))?;
+    let dirs = directories::ProjectDirs::from("", "", "devsky")
+        .context("no home folder to keep the agent's state in; pass --state DIR")?;
+    let key = blake3::hash(canon.as_os_str().as_encoded_bytes()).to_hex();
+    Ok(dirs.data_dir().join("agents").join(&key.as_str()[..32]))
+}
+
+fn state_for(root: &std::path::Path, state: Option<PathBuf>) -> anyhow::Result<State> {
+    let dir = match state {
+        Some(s) => s,
+        None => default_state_dir(root)?,
+    };
+    State::open(&dir, root)
+}
+
+pub fn serve(a: ServeArgs) -> anyhow::Result<i32> {
+    use crate::server::keys::Keys;
+    match a.command {
+        None => {
+            let Some(root) = a.root else {
+                anyhow::bail!("--root DIR is needed: the web root the agent deploys into");
+            };
+            let state = state_for(&root, a.state)?;
+            let dir = state.dir().to_path_buf();
+            drop(state);
+            crate::server::serve(&root, &dir, &a.listen)?;
+        }
+        Some(ServeCommand::Key(k)) => match k {
+            KeyCommand::Create { at, label } => {
+                let state = state_for(&at.root, at.state)?;
+                let (id, key) = Keys::open(state.dir())?.create(&label)?;
+                eprintln!(
+                    "key {id} ({label}) created; it is shown only now (only its hash is kept):"
+                );
+                println!("{key}");
+            }
+            KeyCommand::List { at, json } => {
+                let state = state_for(&at.root, at.state)?;
+                let keys = Keys::open(state.dir())?.list()?;
+                if json {
+                    print_json(&keys)?;
+                } else if keys.is_empty() {
+                    println!("no keys yet: `devsky serve key create --root DIR`");
+                } else {
+                    for k in &keys {
+                        println!(
+                            "{:>4}  {:<20} created {}{}",
+                            k.id,
+                            k.label,
+                            rfc3339(k.created),
+                            k.revoked
+                                .map(|r| format!(", revoked {}", rfc3339(r)))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            KeyCommand::Revoke { at, key } => {
+                let state = state_for(&at.root, at.state)?;
+                let k = Keys::open(state.dir())?.revoke(&key)?;
+                println!("key {} ({}) revoked", k.id, k.label);
+            }
+        },
     }
     Ok(0)
 }

@@ -1,8 +1,16 @@
-//! `devsky deploy package`: the developer's side of a deploy — map the project, diff it
-//! against the server's map (from `devsky agent map`), and build the update package (zip +
-//! devsky-manifest.json) in the deploy folder.
+//! `devsky deploy ...`: the developer's side of a deploy.
+//!
+//! - `package`: map the project, diff it against a server's map file (from `devsky agent
+//!   map`), and build the update package (zip + devsky-manifest.json) in the deploy folder.
+//! - `status|plan|push|rollback|history|logs SERVER`: the same against a server added with
+//!   `devsky server add` (the HTTP agent, `devsky serve`): plan fetches the server's map and
+//!   diffs; push plans, builds, confirms (production asks unless `--yes`), uploads, starts
+//!   and follows the log live.
+//!
+//! Exit codes: 0 ok, 1 error, 2 conflicts, 3 verification failed, 4 locked.
 
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -10,15 +18,83 @@ use serde::Serialize;
 use super::output::{print_json, stderr_progress};
 use crate::engine::deploy::package::{Built, build};
 use crate::engine::deploy::plan::{Plan, Selection, plan_files};
+use crate::engine::deploy::{LogLine, exit_code, rfc3339};
 use crate::engine::map::scan::{ScanOptions, scan};
 use crate::engine::map::worktree_cache;
 use crate::engine::project::Project;
+use crate::engine::remote::{Remote, RemoteDeployment, ServerProfile, connect, pick_server};
 use crate::engine::units::{human_size, thousands};
 
 #[derive(Debug, Subcommand)]
 pub enum DeployCommand {
     /// Build an update package: what differs from the server's map, as a zip.
     Package(PackageArgs),
+    /// The agent's root, lock and current deployment.
+    Status(RemoteArgs),
+    /// What a push would do: the server's map (fetched) against the project.
+    Plan(RemoteArgs),
+    /// Plan, build the package, confirm, upload, apply and follow the log.
+    Push(PushArgs),
+    /// Roll the server back (default: to the deployment before the current one).
+    Rollback(RollbackArgs),
+    /// The server's deployments, oldest first.
+    History(RemoteArgs),
+    /// The log of a deployment (default: the newest).
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// The server (from `devsky server add`; default: the default server).
+    pub server: Option<String>,
+    /// Project folder (default: the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub at: RemoteArgs,
+    /// Do not ask for confirmation (production deploys ask otherwise).
+    #[arg(long)]
+    pub yes: bool,
+    /// Apply even where the server's files changed since its map was made.
+    #[arg(long)]
+    pub force: bool,
+    /// Only these paths (`dir/` for everything under a folder); repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub only: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub at: RemoteArgs,
+    /// Deployment id to return to (0: before the first; default: the one before the current).
+    #[arg(long, value_name = "ID")]
+    pub to: Option<i64>,
+    /// Do not ask for confirmation (production asks otherwise).
+    #[arg(long)]
+    pub yes: bool,
+    /// Roll back even over files changed on the server since the current deployment.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub at: RemoteArgs,
+    /// The deployment (default: the newest).
+    #[arg(long, value_name = "ID")]
+    pub id: Option<i64>,
+    /// Keep printing new lines until the deployment ends.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]
@@ -47,28 +123,43 @@ struct Report<'a> {
 }
 
 pub fn run(c: DeployCommand) -> anyhow::Result<i32> {
-    match c {
+    let r = match c {
         DeployCommand::Package(a) => package(a),
+        DeployCommand::Status(a) => status(a),
+        DeployCommand::Plan(a) => plan_cmd(a),
+        DeployCommand::Push(a) => push(a),
+        DeployCommand::Rollback(a) => rollback_cmd(a),
+        DeployCommand::History(a) => history(a),
+        DeployCommand::Logs(a) => logs(a),
+    };
+    match r {
+        Err(e) if exit_code(&e) != 1 => {
+            eprintln!("devsky: {e:#}");
+            Ok(exit_code(&e))
+        }
+        other => other,
     }
 }
 
-fn package(a: PackageArgs) -> anyhow::Result<i32> {
-    let path = a.project.unwrap_or_else(|| PathBuf::from("."));
-    let project = Project::locate(&path)?;
-    let progress = stderr_progress();
-    let tmp = tempfile::tempdir()?;
+/// Map the project (with its stat cache when it has a store) into a map file; `tmp` holds
+/// it otherwise. A map with unreadable files is refused.
+fn local_map(
+    project: &Project,
+    tmp: &Path,
+    progress: &crate::engine::jobs::Progress,
+) -> anyhow::Result<PathBuf> {
     let (cache, local) = if project.has_store() {
         let c = worktree_cache(&project.root, None);
         (Some(c.clone()), c)
     } else {
-        (None, tmp.path().join("local.map"))
+        (None, tmp.join("local.map"))
     };
     let report = scan(
         &project.root,
         cache.as_deref(),
         &local,
         &ScanOptions::default(),
-        &progress,
+        progress,
     )?;
     if report.partial {
         // A file that could not be read would look deleted: never plan from such a map.
@@ -81,6 +172,15 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
             report.problem_count
         );
     }
+    Ok(local)
+}
+
+fn package(a: PackageArgs) -> anyhow::Result<i32> {
+    let path = a.project.unwrap_or_else(|| PathBuf::from("."));
+    let project = Project::locate(&path)?;
+    let progress = stderr_progress();
+    let tmp = tempfile::tempdir()?;
+    let local = local_map(&project, tmp.path(), &progress)?;
     let mut plan = plan_files(&local, &a.remote_map)?;
     if !a.only.is_empty() {
         plan = plan.select(&Selection::parse(&a.only));
@@ -120,6 +220,277 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
             thousands(built.deletes),
             human_size(built.size as i64)
         );
+    }
+    Ok(0)
+}
+
+/// The project, the server profile and its remote.
+fn open_remote(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile, Box<dyn Remote>)> {
+    let path = a.project.clone().unwrap_or_else(|| PathBuf::from("."));
+    let project = Project::locate(&path)?;
+    if !project.has_store() {
+        anyhow::bail!(
+            "{} has no devsky store, so no servers: `devsky server add NAME --url URL --key KEY`",
+            project.root.display()
+        );
+    }
+    let store = project.open_store(false)?;
+    let p = pick_server(&store, a.server.as_deref())?;
+    let remote = connect(&project.root, &p)?;
+    Ok((project, p, remote))
+}
+
+/// Fetch the server's map and diff the project against it.
+fn remote_plan(project: &Project, remote: &dyn Remote, only: &[String]) -> anyhow::Result<Plan> {
+    let progress = stderr_progress();
+    let tmp = tempfile::tempdir()?;
+    let remote_map = tmp.path().join("remote.map");
+    remote.map(&remote_map)?;
+    let local = local_map(project, tmp.path(), &progress)?;
+    let mut plan = plan_files(&local, &remote_map)?;
+    if !only.is_empty() {
+        plan = plan.select(&Selection::parse(only));
+    }
+    Ok(plan)
+}
+
+fn print_plan(plan: &Plan) {
+    for u in &plan.uploads {
+        println!("{} {}", u.change.letter(), String::from_utf8_lossy(&u.path));
+    }
+    for d in &plan.deletes {
+        println!("D {}", String::from_utf8_lossy(&d.path));
+    }
+    println!(
+        "{} upload(s) ({}), {} delete(s)",
+        thousands(plan.uploads.len()),
+        human_size(plan.upload_bytes() as i64),
+        thousands(plan.deletes.len())
+    );
+}
+
+/// A log line for people.
+fn log_text(l: &LogLine) -> String {
+    format!(
+        "{} {:<7} {}",
+        rfc3339(l.time_ms),
+        l.level.as_str(),
+        l.message
+    )
+}
+
+/// Ask before touching a production server (unless `yes`).
+fn confirm(p: &ServerProfile, what: &str, yes: bool) -> anyhow::Result<bool> {
+    if yes || p.environment != "production" {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "{} is a production server: confirm with --yes when not at a terminal",
+            p.name
+        );
+    }
+    eprint!("{what} on {} (production)? [y/N] ", p.name);
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Follow deployment `id` to its end, printing its log; the result is its exit code.
+fn follow_to_end(remote: &dyn Remote, id: i64, json: bool) -> anyhow::Result<i32> {
+    let print = |l: &LogLine| {
+        if json {
+            eprintln!("{}", log_text(l));
+        } else {
+            println!("{}", log_text(l));
+        }
+    };
+    let d = remote.follow_logs(id, &print)?;
+    finish(&d, json)
+}
+
+fn finish(d: &RemoteDeployment, json: bool) -> anyhow::Result<i32> {
+    if json {
+        print_json(d)?;
+    } else {
+        println!(
+            "deployment {} ({}): {} ({})",
+            d.id, d.kind, d.status, d.summary
+        );
+    }
+    if d.status == "done" {
+        return Ok(0);
+    }
+    match d.outcome.as_ref().and_then(|o| o.error()) {
+        Some(e) => Err(e),
+        None if d.running || d.status == "applying" => {
+            anyhow::bail!("deployment {} is still applying", d.id)
+        }
+        None => anyhow::bail!("deployment {} {}: {}", d.id, d.status, d.summary),
+    }
+}
+
+fn status(a: RemoteArgs) -> anyhow::Result<i32> {
+    let (_, p, remote) = open_remote(&a)?;
+    let s = remote.agent_status()?;
+    if a.json {
+        print_json(&s)?;
+        return Ok(0);
+    }
+    println!(
+        "server:  {} ({}, {})",
+        p.name,
+        p.environment,
+        p.url.as_deref().unwrap_or("-")
+    );
+    println!("root:    {}", s["root"].as_str().unwrap_or("?"));
+    let lock = &s["lock"];
+    if lock["locked"].as_bool() == Some(true) {
+        println!(
+            "lock:    locked by {} since {}",
+            lock["holder"].as_str().unwrap_or("?"),
+            lock["since"].as_str().unwrap_or("?")
+        );
+    } else {
+        println!("lock:    free");
+    }
+    match s["current"].as_object() {
+        Some(c) => println!(
+            "current: deployment {} ({}) {}",
+            c.get("id").and_then(|v| v.as_i64()).unwrap_or(0),
+            c.get("kind").and_then(|v| v.as_str()).unwrap_or("?"),
+            c.get("summary").and_then(|v| v.as_str()).unwrap_or("")
+        ),
+        None => println!("current: no deployment yet"),
+    }
+    Ok(0)
+}
+
+fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
+    let (project, _, remote) = open_remote(&a)?;
+    let plan = remote_plan(&project, remote.as_ref(), &[])?;
+    if a.json {
+        print_json(&plan)?;
+    } else if plan.is_empty() {
+        println!("nothing to deploy: the server has every file as the project has it");
+    } else {
+        print_plan(&plan);
+    }
+    Ok(0)
+}
+
+fn push(a: PushArgs) -> anyhow::Result<i32> {
+    let (project, p, remote) = open_remote(&a.at)?;
+    let plan = remote_plan(&project, remote.as_ref(), &a.only)?;
+    if plan.is_empty() {
+        if a.at.json {
+            print_json(&serde_json::json!({"deployment": null, "plan": &plan}))?;
+        } else {
+            println!("nothing to deploy: the server has every file as the project has it");
+        }
+        return Ok(0);
+    }
+    let out = project.root.join(crate::store::STATE_DIR).join("deploy");
+    let built = build(&project.root, &plan, &out, &stderr_progress())?;
+    let counts = format!(
+        "{} upload(s) ({}), {} delete(s); package {}",
+        thousands(built.uploads),
+        human_size(built.upload_bytes as i64),
+        thousands(built.deletes),
+        human_size(built.size as i64)
+    );
+    if a.at.json {
+        eprintln!("{counts}");
+    } else {
+        print_plan(&plan);
+        println!("{counts}");
+    }
+    if !confirm(&p, &format!("Deploy {counts}"), a.yes)? {
+        println!("not deployed");
+        return Ok(1);
+    }
+    let id = remote.upload(&built.path)?;
+    let dep = remote.deploy(&id, a.force)?;
+    if !a.at.json {
+        println!("deployment {dep} started on {}", p.name);
+    }
+    follow_to_end(remote.as_ref(), dep, a.at.json)
+}
+
+fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {
+    let (_, p, remote) = open_remote(&a.at)?;
+    let what = match a.to {
+        Some(0) => "Roll back every deployment".to_string(),
+        Some(t) => format!("Roll back to deployment {t}"),
+        None => "Roll back to the deployment before the current one".to_string(),
+    };
+    if !confirm(&p, &what, a.yes)? {
+        println!("not rolled back");
+        return Ok(1);
+    }
+    let id = remote.rollback(a.to, a.force)?;
+    if !a.at.json {
+        println!("rollback {id} started on {}", p.name);
+    }
+    follow_to_end(remote.as_ref(), id, a.at.json)
+}
+
+fn history(a: RemoteArgs) -> anyhow::Result<i32> {
+    let (_, _, remote) = open_remote(&a)?;
+    let all = remote.history()?;
+    if a.json {
+        print_json(&all)?;
+    } else if all.is_empty() {
+        println!("no deployments yet");
+    } else {
+        for d in &all {
+            println!(
+                "{:>4}  {:<8} {:<11} {}  {}",
+                d.id,
+                d.kind,
+                d.status,
+                rfc3339(d.started),
+                d.summary
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn logs(a: LogsArgs) -> anyhow::Result<i32> {
+    let (_, _, remote) = open_remote(&a.at)?;
+    let id = match a.id {
+        Some(id) => id,
+        None => match remote.history()?.last() {
+            Some(d) => d.id,
+            None => anyhow::bail!("no deployments yet"),
+        },
+    };
+    if a.follow {
+        let print = |l: &LogLine| {
+            if a.at.json {
+                println!("{}", serde_json::to_string(l).unwrap_or_default());
+            } else {
+                println!("{}", log_text(l));
+            }
+        };
+        let d = remote.follow_logs(id, &print)?;
+        if !a.at.json {
+            println!(
+                "deployment {} ({}): {} ({})",
+                d.id, d.kind, d.status, d.summary
+            );
+        }
+        return Ok(0);
+    }
+    let lines = remote.logs(id)?;
+    if a.at.json {
+        print_json(&lines)?;
+    } else {
+        for l in &lines {
+            println!("{}", log_text(l));
+        }
     }
     Ok(0)
 }

@@ -12,6 +12,7 @@ pub mod init;
 pub mod keys;
 pub mod map;
 pub mod output;
+pub mod server;
 pub mod settings;
 pub mod snapshot;
 
@@ -66,12 +67,17 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Remove stored contents that no snapshot references.
     Gc(snapshot::GcArgs),
-    /// Deploying: build an update package against a server's map.
+    /// Deploying: plan, push, roll back and follow deployments on a server; build packages.
     #[command(subcommand)]
     Deploy(deploy::DeployCommand),
     /// The server side of deploying: apply, recover, rollback, history, unlock, map.
     #[command(subcommand, hide = true)]
     Agent(agent::AgentCommand),
+    /// Serve a web root for deploys over HTTP (on the server), and manage its API keys.
+    Serve(agent::ServeArgs),
+    /// Deploy targets of the project: add, list, show, remove.
+    #[command(subcommand)]
+    Server(server::ServerCommand),
     /// Database profiles (MySQL/MariaDB, SQLite): add, list, test, remove, query.
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -103,5 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Deploy(c)) => deploy::run(c),
         Some(Command::Agent(c)) => agent::run(c),
         Some(Command::Db(c)) => db::run(c),
+        Some(Command::Serve(a)) => agent::serve(a),
+        Some(Command::Server(c)) => server::run(c),
     }
 }

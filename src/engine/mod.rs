@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod map;
 pub mod objects;
 pub mod project;
+pub mod remote;
 pub mod snapshot;
 pub mod textdiff;
 pub mod units;

@@ -136,10 +136,30 @@ ALTER TABLE _dev_snapshots ADD COLUMN db_profile TEXT;
 ALTER TABLE _dev_snapshots ADD COLUMN db_object TEXT;
 "#,
     },
+    Migration {
+        version: 4,
+        name: "deploy servers",
+        sql: r#"
+-- Deploy targets. The API key is never stored here: it lives in
+-- .devsky/secrets/<name>.key (mode 0600) or in the environment variable key_env.
+CREATE TABLE _dev_servers (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT UNIQUE NOT NULL,
+    environment TEXT NOT NULL CHECK (environment IN ('development','staging','production')),
+    transport   TEXT NOT NULL CHECK (transport IN ('http','ssh')),
+    url         TEXT,
+    key_env     TEXT,
+    ssh         TEXT,
+    remote_root TEXT,
+    is_default  INTEGER NOT NULL DEFAULT 0,
+    created     INTEGER NOT NULL
+);
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 /// Bring the store at `conn` up to [`LATEST`], or refuse a newer one.
 pub fn migrate(conn: &Connection) -> anyhow::Result<()> {

@@ -1,0 +1,509 @@
+//! Talking to a deploy agent: the [`Remote`] trait (what a deploy needs from a server) and
+//! its HTTP implementation against `devsky serve` (docs/API.md), plus the deploy targets
+//! of a project (`_dev_servers`; keys in `.devsky/secrets/<name>.key` or an environment
+//! variable, never in the store).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::deploy::{Conflict, DeployError, Level, LogLine, LogSink};
+use crate::store::{STATE_DIR, Store};
+
+/// How a deployment ended, as the agent reports it (the CLI's exit code with the error).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// 0 ok, 1 error, 2 conflicts, 3 verification failed, 4 locked.
+    pub exit_code: i32,
+    pub error: Option<String>,
+    #[serde(default)]
+    pub conflicts: Vec<RemoteConflict>,
+}
+
+/// A conflict as sent over the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteConflict {
+    pub path: String,
+    pub expected: Option<String>,
+    pub found: Option<String>,
+}
+
+impl From<&Conflict> for RemoteConflict {
+    fn from(c: &Conflict) -> RemoteConflict {
+        RemoteConflict {
+            path: c.path.clone(),
+            expected: c.expected.clone(),
+            found: c.found.clone(),
+        }
+    }
+}
+
+impl Outcome {
+    /// The error this outcome stands for (None: it succeeded).
+    pub fn error(&self) -> Option<anyhow::Error> {
+        let msg = self.error.clone().unwrap_or_else(|| "failed".into());
+        match self.exit_code {
+            0 => None,
+            2 => Some(
+                DeployError::Conflicts(
+                    self.conflicts
+                        .iter()
+                        .map(|c| Conflict {
+                            path: c.path.clone(),
+                            expected: c.expected.clone(),
+                            found: c.found.clone(),
+                        })
+                        .collect(),
+                )
+                .into(),
+            ),
+            3 => Some(DeployError::VerifyFailed(msg).into()),
+            4 => Some(anyhow::anyhow!(msg)),
+            _ => Some(anyhow::anyhow!(msg)),
+        }
+    }
+}
+
+/// A deployment on the agent (the engine's `Deployment`, plus how it ended).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoteDeployment {
+    pub id: i64,
+    pub kind: String,
+    pub status: String,
+    pub package_blake3: Option<String>,
+    pub started: i64,
+    pub finished: Option<i64>,
+    pub parent: Option<i64>,
+    pub summary: String,
+    pub mode: String,
+    /// Whether the agent is still working on it.
+    #[serde(default)]
+    pub running: bool,
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+}
+
+/// A log line as sent over the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireLine {
+    pub time_ms: i64,
+    pub level: String,
+    pub message: String,
+}
+
+impl From<WireLine> for LogLine {
+    fn from(w: WireLine) -> LogLine {
+        LogLine {
+            time_ms: w.time_ms,
+            level: Level::parse(&w.level),
+            message: w.message,
+        }
+    }
+}
+
+/// What a deploy needs from a server.
+pub trait Remote {
+    /// The server root's map, written to `out`.
+    fn map(&self, out: &Path) -> anyhow::Result<()>;
+    /// Upload a package; returns its id (the blake3 of the zip).
+    fn upload(&self, package: &Path) -> anyhow::Result<String>;
+    /// Start applying an uploaded package; returns the deployment id.
+    fn deploy(&self, package: &str, force: bool) -> anyhow::Result<i64>;
+    /// Every log line of deployment `id`, live until it ends; returns how it ended.
+    fn follow_logs(&self, id: i64, sink: LogSink) -> anyhow::Result<RemoteDeployment>;
+    /// The log so far.
+    fn logs(&self, id: i64) -> anyhow::Result<Vec<LogLine>>;
+    fn status(&self, id: i64) -> anyhow::Result<RemoteDeployment>;
+    /// The agent's state: root, lock, current deployment.
+    fn agent_status(&self) -> anyhow::Result<serde_json::Value>;
+    fn history(&self) -> anyhow::Result<Vec<RemoteDeployment>>;
+    /// Start a rollback to `to` (None: the deployment before the current one).
+    fn rollback(&self, to: Option<i64>, force: bool) -> anyhow::Result<i64>;
+}
+
+/// The HTTP agent.
+pub struct HttpRemote {
+    base: String,
+    key: String,
+    client: reqwest::blocking::Client,
+}
+
+impl HttpRemote {
+    pub fn new(url: &str, key: String) -> anyhow::Result<HttpRemote> {
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            // Maps, uploads and log streams take as long as they take.
+            .timeout(None)
+            .build()
+            .context("cannot make the HTTP client")?;
+        Ok(HttpRemote {
+            base: format!("{}/api/v1", url.trim_end_matches('/')),
+            key,
+            client,
+        })
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+    }
+
+    /// Send; a non-2xx answer becomes the matching error (locked, conflicts, ...).
+    fn send(
+        &self,
+        rb: reqwest::blocking::RequestBuilder,
+    ) -> anyhow::Result<reqwest::blocking::Response> {
+        let r = rb
+            .send()
+            .with_context(|| format!("cannot reach the agent at {}", self.base))?;
+        if r.status().is_success() {
+            return Ok(r);
+        }
+        let status = r.status();
+        let body: serde_json::Value = r.json().unwrap_or(serde_json::Value::Null);
+        Err(api_error(status.as_u16(), &body))
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let r = self.send(self.req(reqwest::Method::GET, path))?;
+        r.json()
+            .context("the agent sent an answer devsky cannot read")
+    }
+
+    fn started(&self, path: &str, body: serde_json::Value) -> anyhow::Result<i64> {
+        let r = self.send(self.req(reqwest::Method::POST, path).json(&body))?;
+        let v: serde_json::Value = r.json()?;
+        v["id"]
+            .as_i64()
+            .context("the agent did not say which deployment it started")
+    }
+}
+
+/// The error for an error answer of the agent.
+fn api_error(status: u16, body: &serde_json::Value) -> anyhow::Error {
+    let msg = body["error"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("the agent answered {status}"));
+    match (status, body["code"].as_str()) {
+        (401, _) => anyhow::anyhow!("the agent refused the API key (401): {msg}"),
+        (409, Some("locked")) => DeployError::Locked {
+            holder: body["holder"].as_str().unwrap_or("?").to_string(),
+            since: body["since"].as_str().unwrap_or("?").to_string(),
+            hint: String::new(),
+        }
+        .into(),
+        (409, Some("conflicts")) => {
+            let cs: Vec<RemoteConflict> =
+                serde_json::from_value(body["conflicts"].clone()).unwrap_or_default();
+            Outcome {
+                exit_code: 2,
+                error: Some(msg),
+                conflicts: cs,
+            }
+            .error()
+            .unwrap_or_else(|| anyhow::anyhow!("conflicts"))
+        }
+        (422, _) => DeployError::VerifyFailed(msg).into(),
+        _ => anyhow::anyhow!("{msg} ({status})"),
+    }
+}
+
+impl Remote for HttpRemote {
+    fn map(&self, out: &Path) -> anyhow::Result<()> {
+        let mut r = self.send(self.req(reqwest::Method::GET, "/map"))?;
+        let tmp = out.with_extension("part");
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        r.copy_to(&mut f)
+            .context("the map download was interrupted")?;
+        f.flush()?;
+        drop(f);
+        std::fs::rename(&tmp, out)?;
+        Ok(())
+    }
+
+    fn upload(&self, package: &Path) -> anyhow::Result<String> {
+        let f = std::fs::File::open(package)
+            .with_context(|| format!("cannot open {}", package.display()))?;
+        let len = f.metadata()?.len();
+        let body = reqwest::blocking::Body::sized(f, len);
+        let r = self.send(
+            self.req(reqwest::Method::POST, "/packages")
+                .header("content-type", "application/zip")
+                .body(body),
+        )?;
+        let v: serde_json::Value = r.json()?;
+        Ok(v["id"]
+            .as_str()
+            .context("the agent did not return the package id")?
+            .to_string())
+    }
+
+    fn deploy(&self, package: &str, force: bool) -> anyhow::Result<i64> {
+        self.started(
+            "/deployments",
+            serde_json::json!({"package": package, "force": force}),
+        )
+    }
+
+    fn follow_logs(&self, id: i64, sink: LogSink) -> anyhow::Result<RemoteDeployment> {
+        let r = self.send(self.req(
+            reqwest::Method::GET,
+            &format!("/deployments/{id}/logs/stream"),
+        ))?;
+        let mut event = String::new();
+        let mut data = String::new();
+        for line in BufReader::new(r).lines() {
+            let line = line.context("the log stream was interrupted")?;
+            if line.is_empty() {
+                match event.as_str() {
+                    "log" => {
+                        let w: WireLine = serde_json::from_str(&data)?;
+                        sink(&w.into());
+                    }
+                    "end" => {
+                        return serde_json::from_str(&data)
+                            .context("the agent sent an end event devsky cannot read");
+                    }
+                    _ => {}
+                }
+                event.clear();
+                data.clear();
+            } else if let Some(e) = line.strip_prefix("event:") {
+                event = e.trim().to_string();
+            } else if let Some(d) = line.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(d.trim_start());
+            }
+        }
+        // The stream ended without its end event: ask.
+        self.status(id)
+    }
+
+    fn logs(&self, id: i64) -> anyhow::Result<Vec<LogLine>> {
+        let r = self.send(self.req(reqwest::Method::GET, &format!("/deployments/{id}/logs")))?;
+        let text = r.text()?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| Ok(serde_json::from_str::<WireLine>(l)?.into()))
+            .collect()
+    }
+
+    fn status(&self, id: i64) -> anyhow::Result<RemoteDeployment> {
+        self.get_json(&format!("/deployments/{id}"))
+    }
+
+    fn agent_status(&self) -> anyhow::Result<serde_json::Value> {
+        self.get_json("/status")
+    }
+
+    fn history(&self) -> anyhow::Result<Vec<RemoteDeployment>> {
+        self.get_json("/deployments")
+    }
+
+    fn rollback(&self, to: Option<i64>, force: bool) -> anyhow::Result<i64> {
+        self.started("/rollback", serde_json::json!({"to": to, "force": force}))
+    }
+}
+
+/// A deploy target of the project (a row of `_dev_servers`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerProfile {
+    pub name: String,
+    /// `development`, `staging` or `production`.
+    pub environment: String,
+    /// `http` or `ssh`.
+    pub transport: String,
+    pub url: Option<String>,
+    pub key_env: Option<String>,
+    pub ssh: Option<String>,
+    pub remote_root: Option<String>,
+    pub is_default: bool,
+    /// Seconds since the Unix epoch.
+    pub created: i64,
+}
+
+pub const ENVIRONMENTS: &[&str] = &["development", "staging", "production"];
+
+/// Where the key of server `name` is kept: `.devsky/secrets/<name>.key`.
+pub fn key_file(project_root: &Path, name: &str) -> PathBuf {
+    project_root
+        .join(STATE_DIR)
+        .join("secrets")
+        .join(format!("{name}.key"))
+}
+
+/// A server name usable as a file name.
+pub fn check_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        || name.starts_with('.')
+    {
+        bail!("a server name is 1-64 letters, digits, '-', '_' or '.' (not starting with '.')");
+    }
+    Ok(())
+}
+
+/// Write the key of server `name` (mode 0600, in a 0700 folder).
+pub fn store_key(project_root: &Path, name: &str, key: &str) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = key_file(project_root, name);
+    let dir = path.parent().context("no secrets folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let tmp = dir.join(format!(".{name}.key.tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(key.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+const SELECT: &str = "SELECT name, environment, transport, url, key_env, ssh, remote_root, \
+                      is_default, created FROM _dev_servers";
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<ServerProfile> {
+    Ok(ServerProfile {
+        name: r.get(0)?,
+        environment: r.get(1)?,
+        transport: r.get(2)?,
+        url: r.get(3)?,
+        key_env: r.get(4)?,
+        ssh: r.get(5)?,
+        remote_root: r.get(6)?,
+        is_default: r.get::<_, i64>(7)? != 0,
+        created: r.get(8)?,
+    })
+}
+
+pub fn list_servers(store: &Store) -> anyhow::Result<Vec<ServerProfile>> {
+    let mut st = store.conn().prepare(&format!("{SELECT} ORDER BY name"))?;
+    let rows = st.query_map([], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn get_server(store: &Store, name: &str) -> anyhow::Result<ServerProfile> {
+    use rusqlite::OptionalExtension;
+    store
+        .conn()
+        .query_row(&format!("{SELECT} WHERE name = ?1"), [name], row)
+        .optional()?
+        .with_context(|| format!("no server named {name}; see `devsky server list`"))
+}
+
+pub fn add_server(store: &mut Store, p: &ServerProfile) -> anyhow::Result<()> {
+    store.write(|tx| {
+        let n: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM _dev_servers WHERE name = ?1",
+            [&p.name],
+            |r| r.get(0),
+        )?;
+        if n > 0 {
+            bail!(
+                "a server named {} exists; remove it first (`devsky server remove {}`)",
+                p.name,
+                p.name
+            );
+        }
+        if p.is_default {
+            tx.execute("UPDATE _dev_servers SET is_default = 0", [])?;
+        }
+        tx.execute(
+            "INSERT INTO _dev_servers(name, environment, transport, url, key_env, ssh, \
+             remote_root, is_default, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rusqlite::params![
+                p.name,
+                p.environment,
+                p.transport,
+                p.url,
+                p.key_env,
+                p.ssh,
+                p.remote_root,
+                i64::from(p.is_default),
+                p.created
+            ],
+        )?;
+        Ok(())
+    })
+}
+
+/// The server named `name`, or the default one (the one marked default, or the only one).
+pub fn pick_server(store: &Store, name: Option<&str>) -> anyhow::Result<ServerProfile> {
+    if let Some(n) = name {
+        return get_server(store, n);
+    }
+    let all = list_servers(store)?;
+    if let Some(p) = all.iter().find(|p| p.is_default) {
+        return Ok(p.clone());
+    }
+    match all.len() {
+        1 => Ok(all[0].clone()),
+        0 => bail!("no servers yet: `devsky server add NAME --url URL --key KEY`"),
+        _ => bail!("which server? Name one (see `devsky server list`) or add one with --default"),
+    }
+}
+
+/// Remove a server and its key file; false when there was none.
+pub fn remove_server(store: &mut Store, project_root: &Path, name: &str) -> anyhow::Result<bool> {
+    let n =
+        store.write(|tx| Ok(tx.execute("DELETE FROM _dev_servers WHERE name = ?1", [name])?))?;
+    let _ = std::fs::remove_file(key_file(project_root, name));
+    Ok(n > 0)
+}
+
+/// Where the key of `p` comes from, for people (never the key).
+pub fn key_source(project_root: &Path, p: &ServerProfile) -> String {
+    match &p.key_env {
+        Some(v) => format!("environment variable {v}"),
+        None if key_file(project_root, &p.name).is_file() => "stored".into(),
+        None => "missing".into(),
+    }
+}
+
+/// The key of `p`: from its environment variable or its key file.
+pub fn load_key(project_root: &Path, p: &ServerProfile) -> anyhow::Result<String> {
+    if let Some(v) = &p.key_env {
+        return std::env::var(v).with_context(|| {
+            format!(
+                "the API key of {} is read from ${v}, which is not set",
+                p.name
+            )
+        });
+    }
+    let path = key_file(project_root, &p.name);
+    let k = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no API key for {} ({} is missing); add the server again with --key",
+            p.name,
+            path.display()
+        )
+    })?;
+    Ok(k.trim().to_string())
+}
+
+/// The [`Remote`] of a server profile.
+pub fn connect(project_root: &Path, p: &ServerProfile) -> anyhow::Result<Box<dyn Remote>> {
+    match p.transport.as_str() {
+        "http" => {
+            let url = p.url.as_deref().context("the server has no URL")?;
+            Ok(Box::new(HttpRemote::new(url, load_key(project_root, p)?)?))
+        }
+        t => bail!("transport {t} is not supported yet (only http)"),
+    }
+}

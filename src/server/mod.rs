@@ -1,0 +1,188 @@
+//! The HTTP deploy agent (`devsky serve`): a versioned JSON API under `/api/v1` over the
+//! deploy engine (see docs/API.md). Every route but `GET /api/v1/health` needs
+//! `Authorization: Bearer KEY` with a live key of [`keys`].
+//!
+//! Blocking work (SQLite, maps, applying) runs off the async threads; a deployment runs on
+//! its own thread and the request that started it returns as soon as the engine has
+//! recorded it.
+//!
+//! Test-only hook: `DEVSKY_TEST_SLOW_DEPLOY_MS=<ms>` makes the agent wait that long right
+//! after a deployment has started (with the deploy lock held), so tests can race a second
+//! deploy against it.
+
+pub mod api;
+pub mod keys;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::engine::deploy::{LogLine, State, recover, rfc3339};
+use crate::engine::jobs::Progress;
+use crate::engine::remote::Outcome;
+
+/// The health route: the only one without a key.
+pub const HEALTH: &str = "/api/v1/health";
+
+/// Every route that needs a key, as (method, path); `{id}` stands for an id. The router is
+/// built from the same paths, and the tests walk this list.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/map"),
+    ("GET", "/api/v1/status"),
+    ("POST", "/api/v1/packages"),
+    ("POST", "/api/v1/deployments"),
+    ("GET", "/api/v1/deployments"),
+    ("GET", "/api/v1/deployments/{id}"),
+    ("GET", "/api/v1/deployments/{id}/logs"),
+    ("GET", "/api/v1/deployments/{id}/logs/stream"),
+    ("POST", "/api/v1/rollback"),
+    ("GET", "/api/v1/archives"),
+    ("GET", "/api/v1/archives/{id}"),
+    ("DELETE", "/api/v1/archives/{id}"),
+    ("GET", "/api/v1/lock"),
+    ("DELETE", "/api/v1/lock"),
+];
+
+/// What every handler shares.
+pub struct Agent {
+    pub root: PathBuf,
+    /// The state folder, absolute.
+    pub state_dir: PathBuf,
+    pub throttle: keys::Throttle,
+    /// One map of the root at a time (they share the stat cache).
+    pub map_lock: tokio::sync::Mutex<()>,
+    /// Deployments whose thread is still running.
+    pub running: Mutex<HashSet<i64>>,
+    /// How the deployments run by this process ended.
+    pub outcomes: Mutex<HashMap<i64, Outcome>>,
+}
+
+impl Agent {
+    pub fn new(root: &Path, state_dir: &Path) -> anyhow::Result<Agent> {
+        let state = State::open(state_dir, root)?;
+        Ok(Agent {
+            root: root.to_path_buf(),
+            state_dir: state.dir().to_path_buf(),
+            throttle: keys::Throttle::default(),
+            map_lock: tokio::sync::Mutex::new(()),
+            running: Mutex::new(HashSet::new()),
+            outcomes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn state(&self) -> anyhow::Result<State> {
+        State::open(&self.state_dir, &self.root)
+    }
+
+    pub fn is_running(&self, id: i64) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&id)
+    }
+
+    pub fn outcome(&self, id: i64) -> Option<Outcome> {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+}
+
+/// The router: health, then every route of [`ROUTES`] behind the key check.
+pub fn router(agent: Arc<Agent>) -> Router {
+    let authed = Router::new()
+        .route(ROUTES[0].1, get(api::map))
+        .route(ROUTES[1].1, get(api::status))
+        .route(ROUTES[2].1, post(api::upload_package))
+        .route(
+            ROUTES[3].1,
+            post(api::start_deployment).get(api::list_deployments),
+        )
+        .route(ROUTES[5].1, get(api::deployment))
+        .route(ROUTES[6].1, get(api::logs))
+        .route(ROUTES[7].1, get(api::logs_stream))
+        .route(ROUTES[8].1, post(api::start_rollback))
+        .route(ROUTES[9].1, get(api::list_archives))
+        .route(
+            ROUTES[10].1,
+            get(api::download_archive).delete(api::delete_archive),
+        )
+        .route(ROUTES[12].1, get(api::lock).delete(api::break_lock))
+        .route_layer(axum::middleware::from_fn_with_state(
+            agent.clone(),
+            api::require_key,
+        ));
+    Router::new()
+        .route(HEALTH, get(api::health))
+        .merge(authed)
+        .fallback(api::not_found)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(api::log_request))
+        .with_state(agent)
+}
+
+/// Print a log line of the agent on stderr.
+pub(crate) fn print_line(l: &LogLine) {
+    eprintln!(
+        "{} {:<7} {}",
+        rfc3339(l.time_ms),
+        l.level.as_str(),
+        l.message
+    );
+}
+
+/// Run the agent for `root` with its state in `state_dir`, listening on `listen`, until
+/// the process is stopped. Recovers an interrupted deployment first.
+pub fn serve(root: &Path, state_dir: &Path, listen: &str) -> anyhow::Result<()> {
+    let agent = Agent::new(root, state_dir)?;
+    {
+        let state = agent.state()?;
+        let done = recover(root, &state, &Progress::silent(), &print_line)
+            .context("recovery at start failed")?;
+        for r in done {
+            eprintln!("devsky serve: recovered deployment {}: {}", r.id, r.action);
+        }
+        if keys::Keys::open(&agent.state_dir)?
+            .list()?
+            .iter()
+            .all(|k| k.revoked.is_some())
+        {
+            eprintln!(
+                "devsky serve: no API key yet: every request but /api/v1/health will be \
+                 refused; make one with `devsky serve key create --root {}`",
+                root.display()
+            );
+        }
+    }
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen}: not an address like 127.0.0.1:7777"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        eprintln!(
+            "devsky serve: {} (state {}) on http://{}",
+            agent.root.display(),
+            agent.state_dir.display(),
+            listener.local_addr()?
+        );
+        let app = router(Arc::new(agent));
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .context("the server stopped")
+    })
+}

@@ -1,0 +1,483 @@
+//! The HTTP deploy agent with the real binary: `devsky serve` on 127.0.0.1 (a free port,
+//! temp dirs) and the client (`devsky server add`, `devsky deploy plan|push|logs|rollback`).
+//! Every authenticated route refuses a missing, wrong or revoked key; a push makes the
+//! server's root equal the project; a concurrent push is refused as locked; a rollback
+//! restores the old root; the key is never shown, logged or stored in the store.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use devsky::engine::jobs::Progress;
+use devsky::engine::map::EntryKind;
+use devsky::engine::map::format::MapReader;
+use devsky::engine::map::scan::{ScanOptions, scan};
+
+type Tree = Vec<(Vec<u8>, EntryKind, u32, [u8; 32])>;
+
+fn tree_of(root: &Path) -> Tree {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m");
+    scan(
+        root,
+        None,
+        &out,
+        &ScanOptions::default(),
+        &Progress::silent(),
+    )
+    .unwrap();
+    MapReader::open(&out)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.path, e.kind, e.mode, e.hash))
+        .collect()
+}
+
+fn put(root: &Path, rel: &str, content: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, content).unwrap();
+}
+
+fn devsky(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+/// A running agent, stopped when dropped.
+struct Agent {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_agent(root: &Path, state: &Path, log: PathBuf, env: &[(&str, &str)]) -> Agent {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_devsky"));
+    c.args(["serve", "--root"])
+        .arg(root)
+        .arg("--state")
+        .arg(state)
+        .args(["--listen", &listen])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let agent = Agent {
+        child: c.spawn().unwrap(),
+        url: format!("http://{listen}"),
+        log,
+    };
+    let client = reqwest::blocking::Client::new();
+    let t0 = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("{}/api/v1/health", agent.url)).send()
+            && r.status() == 200
+        {
+            return agent;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the agent did not come up:\n{}",
+            std::fs::read_to_string(&agent.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn create_key(root: &Path, state: &Path) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["serve", "key", "create", "--root"])
+        .arg(root)
+        .arg("--state")
+        .arg(state)
+        .output()
+        .unwrap();
+    let key = ok(&o).trim().to_string();
+    assert_eq!(key.len(), 43, "{key}");
+    key
+}
+
+fn request(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+) -> reqwest::blocking::Response {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut rb = client.request(m, format!("{base}{}", path.replace("{id}", "1")));
+    if let Some(k) = key {
+        rb = rb.bearer_auth(k);
+    }
+    rb.send().unwrap()
+}
+
+#[test]
+fn every_route_but_health_needs_a_live_key() {
+    let d = tempfile::tempdir().unwrap();
+    let (root, state) = (d.path().join("root"), d.path().join("state"));
+    put(&root, "index.php", b"<?php\n");
+    let key = create_key(&root, &state);
+    let revoked = create_key(&root, &state);
+    let o = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["serve", "key", "revoke", "2", "--root"])
+        .arg(&root)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    ok(&o);
+    let agent = start_agent(&root, &state, d.path().join("agent.log"), &[]);
+    let client = reqwest::blocking::Client::new();
+
+    assert_eq!(
+        request(&client, &agent.url, "GET", "/api/v1/health", None).status(),
+        200
+    );
+    assert_eq!(
+        request(&client, &agent.url, "GET", "/api/v1/status", Some(&key)).status(),
+        200
+    );
+
+    // Every route x (no key, a wrong key, a revoked key), in parallel: failures beyond
+    // five a minute are answered a second late.
+    let mut handles = Vec::new();
+    for (method, path) in devsky::server::ROUTES {
+        for k in [None, Some("not-a-key".to_string()), Some(revoked.clone())] {
+            let (url, client) = (agent.url.clone(), client.clone());
+            handles.push(std::thread::spawn(move || {
+                let r = request(&client, &url, method, path, k.as_deref());
+                let status = r.status();
+                let body: serde_json::Value = r.json().unwrap_or_default();
+                (method, path, k.is_some(), status, body)
+            }));
+        }
+    }
+    assert_eq!(handles.len(), devsky::server::ROUTES.len() * 3);
+    for h in handles {
+        let (method, path, with_key, status, body) = h.join().unwrap();
+        assert_eq!(
+            status, 401,
+            "{method} {path} (key given: {with_key}) answered {status}: {body}"
+        );
+        assert!(body["error"].is_string(), "{method} {path}: {body}");
+    }
+
+    // Many failures from this address: the next one waits a second.
+    let t0 = Instant::now();
+    let r = request(&client, &agent.url, "GET", "/api/v1/lock", Some("wrong"));
+    assert_eq!(r.status(), 401);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t0.elapsed()
+    );
+    // A good key is not slowed down.
+    let t0 = Instant::now();
+    let r = request(&client, &agent.url, "GET", "/api/v1/lock", Some(&key));
+    assert_eq!(r.status(), 200);
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+    let log = std::fs::read_to_string(&agent.log).unwrap();
+    assert!(!log.contains(&key) && !log.contains(&revoked), "{log}");
+}
+
+#[test]
+fn push_follow_lock_rollback_over_http() {
+    let d = tempfile::tempdir().unwrap();
+    let (root, state, project) = (
+        d.path().join("root"),
+        d.path().join("state"),
+        d.path().join("project"),
+    );
+    put(&root, "index.php", b"<?php echo 'old';\n");
+    put(&root, "old.txt", b"to be deleted\n");
+    put(&root, "app/keep.php", b"<?php // same\n");
+    put(&project, "index.php", b"<?php echo 'new';\n");
+    put(&project, "app/keep.php", b"<?php // same\n");
+    put(&project, "app/new.php", b"<?php // new\n");
+    put(&project, "assets/site.css", b"body { color: red }\n");
+    std::fs::set_permissions(
+        project.join("app/new.php"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let before = tree_of(&root);
+
+    let key = create_key(&root, &state);
+    let agent = start_agent(
+        &root,
+        &state,
+        d.path().join("agent.log"),
+        &[("DEVSKY_TEST_SLOW_DEPLOY_MS", "3000")],
+    );
+
+    ok(&devsky(&["init"], &project));
+    let out = ok(&devsky(
+        &[
+            "server", "add", "stage", "--url", &agent.url, "--key", &key, "--env", "staging",
+        ],
+        &project,
+    ));
+    assert!(!out.contains(&key), "{out}");
+    let key_file = project.join(".devsky/secrets/stage.key");
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let list = ok(&devsky(&["server", "list", "--json"], &project));
+    assert!(!list.contains(&key), "{list}");
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(v[0]["name"], "stage");
+    assert_eq!(v[0]["key"], "stored");
+    let show = ok(&devsky(&["server", "show", "stage"], &project));
+    assert!(show.contains("key:") && show.contains("stored") && !show.contains(&key));
+
+    let plan = ok(&devsky(&["deploy", "plan", "stage"], &project));
+    for want in [
+        "M index.php",
+        "A app/new.php",
+        "A assets/site.css",
+        "D old.txt",
+    ] {
+        assert!(plan.contains(want), "{want} missing from:\n{plan}");
+    }
+    assert!(!plan.contains("keep.php"), "{plan}");
+
+    // The first push holds the lock (slowed down by the test hook) ...
+    let first = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["deploy", "push", "stage", "--yes"])
+        .current_dir(&project)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::blocking::Client::new();
+    let t0 = Instant::now();
+    loop {
+        let r = request(&client, &agent.url, "GET", "/api/v1/lock", Some(&key));
+        let v: serde_json::Value = r.json().unwrap();
+        if v["locked"] == true {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "never locked");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    // ... so a second one is refused: exit 4, "locked by".
+    let second = devsky(&["deploy", "push", "stage", "--yes"], &project);
+    assert_eq!(
+        second.status.code(),
+        Some(4),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&second.stdout),
+        text(&second.stderr)
+    );
+    assert!(
+        text(&second.stderr).contains("locked by"),
+        "{}",
+        text(&second.stderr)
+    );
+
+    let first = first.wait_with_output().unwrap();
+    let out = ok(&first);
+    assert!(out.contains("deployment 1 started"), "{out}");
+    assert!(out.contains("verified"), "{out}");
+    assert!(out.contains(": done"), "{out}");
+    assert_eq!(tree_of(&root), tree_of(&project));
+
+    // Nothing left to deploy.
+    let plan = ok(&devsky(&["deploy", "plan", "stage"], &project));
+    assert!(plan.contains("nothing to deploy"), "{plan}");
+
+    let logs = ok(&devsky(&["deploy", "logs", "stage", "--follow"], &project));
+    for want in [
+        "took the deploy lock",
+        "deployment 1 started",
+        "verified",
+        "done",
+    ] {
+        assert!(logs.contains(want), "{want} missing from:\n{logs}");
+    }
+
+    let history = ok(&devsky(&["deploy", "history", "stage", "--json"], &project));
+    let h: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(h.as_array().unwrap().len(), 1, "{history}");
+    assert_eq!(h[0]["status"], "done");
+
+    let status = ok(&devsky(&["deploy", "status", "stage"], &project));
+    assert!(status.contains("current: deployment 1"), "{status}");
+
+    let rb = ok(&devsky(&["deploy", "rollback", "stage", "--yes"], &project));
+    assert!(rb.contains("done"), "{rb}");
+    assert_eq!(tree_of(&root), before);
+
+    // A file changed on the server between the plan and the apply: conflicts, exit 2,
+    // nothing else changed.
+    let third = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["deploy", "push", "stage", "--yes"])
+        .current_dir(&project)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        let r = request(&client, &agent.url, "GET", "/api/v1/lock", Some(&key));
+        let v: serde_json::Value = r.json().unwrap();
+        if v["locked"] == true {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "never locked");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    put(&root, "old.txt", b"edited on the server meanwhile\n");
+    let edited = tree_of(&root);
+    let third = third.wait_with_output().unwrap();
+    assert_eq!(
+        third.status.code(),
+        Some(2),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&third.stdout),
+        text(&third.stderr)
+    );
+    assert!(
+        text(&third.stderr).contains("old.txt"),
+        "{}",
+        text(&third.stderr)
+    );
+    assert_eq!(tree_of(&root), edited);
+
+    // The key is in its 0600 file only: not in the store, not in the agent's log.
+    let log = std::fs::read_to_string(&agent.log).unwrap();
+    assert!(log.contains("/api/v1/deployments"), "{log}");
+    assert!(!log.contains(&key), "the key is in the agent's log:\n{log}");
+    for f in ["dev.db", "dev.db-wal", "dev.db-shm"] {
+        if let Ok(b) = std::fs::read(project.join(".devsky").join(f)) {
+            assert!(
+                !b.windows(key.len()).any(|w| w == key.as_bytes()),
+                "the key is in {f}"
+            );
+        }
+    }
+    let list = ok(&devsky(&["server", "list", "--json"], &project));
+    assert!(!list.contains(&key));
+}
+
+#[test]
+fn a_failed_verification_exits_3() {
+    let d = tempfile::tempdir().unwrap();
+    let (root, state, project) = (
+        d.path().join("root"),
+        d.path().join("state"),
+        d.path().join("project"),
+    );
+    put(&root, "index.php", b"<?php echo 'old';\n");
+    put(&project, "index.php", b"<?php echo 'new';\n");
+    let before = tree_of(&root);
+    let key = create_key(&root, &state);
+    let agent = start_agent(
+        &root,
+        &state,
+        d.path().join("agent.log"),
+        &[("DEVSKY_TEST_CORRUPT_STAGE", "1")],
+    );
+    ok(&devsky(&["init"], &project));
+    ok(&devsky(
+        &[
+            "server",
+            "add",
+            "prod",
+            "--url",
+            &agent.url,
+            "--key-env",
+            "DEVSKY_TEST_KEY",
+            "--env",
+            "production",
+        ],
+        &project,
+    ));
+    assert!(!project.join(".devsky/secrets/prod.key").exists());
+    // Production without --yes and without a terminal: refused before anything is uploaded.
+    let o = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["deploy", "push", "prod"])
+        .current_dir(&project)
+        .env("DEVSKY_TEST_KEY", &key)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("--yes"), "{}", text(&o.stderr));
+    let o = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["deploy", "push", "prod", "--yes"])
+        .current_dir(&project)
+        .env("DEVSKY_TEST_KEY", &key)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(
+        text(&o.stderr).contains("verification failed"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(tree_of(&root), before);
+    // Without the variable, the key is missing: a clear error.
+    let o = devsky(&["deploy", "status", "prod"], &project);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("DEVSKY_TEST_KEY"),
+        "{}",
+        text(&o.stderr)
+    );
+}
