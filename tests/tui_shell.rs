@@ -27,6 +27,7 @@ fn every_tool_is_reachable_by_its_number_and_never_blank() {
             ScreenId::Snapshots => assert!(s.contains("No snapshots yet"), "{s}"),
             ScreenId::Compare => assert!(s.contains("Compare shows what changed"), "{s}"),
             ScreenId::Query => assert!(s.contains("No database connections yet"), "{s}"),
+            ScreenId::Deploy => assert!(s.contains("No servers yet"), "{s}"),
             _ => assert!(
                 s.contains("This tool is not built yet. It will:"),
                 "{id:?}:\n{s}"

@@ -58,6 +58,7 @@ const JB: Scope = Scope::Screen(ScreenId::Jobs);
 const CMP: Scope = Scope::Screen(ScreenId::Compare);
 const SN: Scope = Scope::Screen(ScreenId::Snapshots);
 const QY: Scope = Scope::Screen(ScreenId::Query);
+const DP: Scope = Scope::Screen(ScreenId::Deploy);
 
 /// Every command, in the order help and the palette list them.
 pub const COMMANDS: &[CommandDef] = &[
@@ -291,6 +292,57 @@ pub const COMMANDS: &[CommandDef] = &[
         "Column to the right",
         QY,
         &["l", "right"],
+        "",
+    ),
+    // Deploy
+    cmd(
+        "deploy.plan",
+        "Ask the server for its map: what to upload and delete",
+        DP,
+        &["p"],
+        "plan",
+    ),
+    cmd(
+        "deploy.toggle",
+        "Tick or untick the file (or everything under the folder)",
+        DP,
+        &["space"],
+        "tick",
+    ),
+    cmd("deploy.filter", "Filter the file lists", DP, &["/"], ""),
+    cmd(
+        "deploy.build",
+        "Build the package of what is ticked",
+        DP,
+        &["b"],
+        "package",
+    ),
+    cmd(
+        "deploy.deploy",
+        "Deploy what is ticked (asks first)",
+        DP,
+        &["D"],
+        "deploy",
+    ),
+    cmd(
+        "deploy.next_tab",
+        "Next tab: Files, Database, History",
+        DP,
+        &["t"],
+        "tab",
+    ),
+    cmd(
+        "deploy.rollback",
+        "Roll back to the selected deployment (History)",
+        DP,
+        &["r"],
+        "",
+    ),
+    cmd(
+        "deploy.refresh",
+        "Reload the servers, status and history",
+        DP,
+        &["R"],
         "",
     ),
     // Jobs

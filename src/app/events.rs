@@ -22,6 +22,8 @@ pub enum AppEvent {
     Snapshots(Box<crate::screens::snapshots::SnapshotsReply>),
     /// The Query screen's worker answered (connection, rows, ticks while a query runs).
     Query(Box<crate::screens::query::worker::QueryReply>),
+    /// The Deploy screen's jobs answered (plan, package, log lines, status, history).
+    Deploy(Box<crate::screens::deploy::DeployReply>),
     /// The terminal input reader stopped (the terminal went away).
     InputClosed,
 }

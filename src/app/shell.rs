@@ -85,6 +85,9 @@ impl App {
                         &project,
                         tx.clone(),
                     )),
+                    ScreenId::Deploy => {
+                        Box::new(crate::screens::deploy::DeployScreen::new(&project))
+                    }
                     other => Box::new(Planned::new(*other)),
                 }
             })

@@ -44,14 +44,10 @@ pub fn planned(id: ScreenId) -> (&'static str, &'static [&'static str]) {
                 "claim records (\"taken into work\") for up to 3 days",
             ],
         ),
-        ScreenId::Deploy => (
-            "Deploy to staging and production, verify, roll back.",
-            &[
-                "ask the server agent for its file map and show what to upload and delete",
-                "build an update package, send it, apply it atomically and verify by re-mapping",
-                "follow live logs, keep the history, roll back any deployment",
-            ],
-        ),
-        ScreenId::Codebase | ScreenId::Jobs | ScreenId::Snapshots | ScreenId::Query => ("", &[]),
+        ScreenId::Codebase
+        | ScreenId::Jobs
+        | ScreenId::Snapshots
+        | ScreenId::Query
+        | ScreenId::Deploy => ("", &[]),
     }
 }

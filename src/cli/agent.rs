@@ -93,6 +93,17 @@ pub enum AgentCommand {
         #[command(flatten)]
         at: Where,
     },
+    /// Serve the HTTP API (docs/API.md) as one connection over stdin/stdout, for
+    /// `ssh HOST devsky agent --stdio --root DIR`; SSH authenticates, so no API key.
+    #[command(name = "stdio", long_flag = "stdio")]
+    Stdio {
+        /// The web root the agent deploys into.
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// The agent's state folder (default: devsky's data folder, as for `devsky serve`).
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+    },
     /// Write the root's map (the "remote map" a package is planned against).
     Map {
         #[command(flatten)]
@@ -240,6 +251,12 @@ fn run_inner(c: AgentCommand) -> anyhow::Result<i32> {
                 Some(None) => println!("removed an unreadable lock file"),
                 None => println!("not locked"),
             }
+        }
+        AgentCommand::Stdio { root, state } => {
+            let state = state_for(&root, state)?;
+            let dir = state.dir().to_path_buf();
+            drop(state);
+            crate::server::serve_stdio(&root, &dir)?;
         }
         AgentCommand::Map { at, out } => {
             let state = State::open(&at.state, &at.root)?;

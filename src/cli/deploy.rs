@@ -3,7 +3,8 @@
 //! - `package`: map the project, diff it against a server's map file (from `devsky agent
 //!   map`), and build the update package (zip + devsky-manifest.json) in the deploy folder.
 //! - `status|plan|push|rollback|history|logs SERVER`: the same against a server added with
-//!   `devsky server add` (the HTTP agent, `devsky serve`): plan fetches the server's map and
+//!   `devsky server add` (the HTTP agent, `devsky serve`, or `devsky agent --stdio` started
+//!   through ssh for a server added with `--ssh`): plan fetches the server's map and
 //!   diffs; push plans, builds, confirms (production asks unless `--yes`), uploads, starts
 //!   and follows the log live.
 //!
@@ -342,7 +343,11 @@ fn status(a: RemoteArgs) -> anyhow::Result<i32> {
         "server:  {} ({}, {})",
         p.name,
         p.environment,
-        p.url.as_deref().unwrap_or("-")
+        p.url
+            .as_deref()
+            .map(str::to_string)
+            .or_else(|| p.ssh.as_deref().map(|s| format!("ssh {s}")))
+            .unwrap_or_else(|| "-".into())
     );
     println!("root:    {}", s["root"].as_str().unwrap_or("?"));
     let lock = &s["lock"];

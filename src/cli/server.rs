@@ -1,6 +1,8 @@
 //! `devsky server add|list|show|remove`: the deploy targets of a project. API keys are
 //! never stored in the store nor printed: `--key` goes to `.devsky/secrets/<name>.key`
 //! (mode 0600; `.devsky/` is never deployed), `--key-env` names a variable to read it from.
+//! A server reached over SSH (`--ssh USER@HOST[:PORT] --root DIR`) needs no key: the
+//! system's ssh authenticates with the user's own config, keys and agent.
 
 use std::path::PathBuf;
 
@@ -18,7 +20,7 @@ use crate::engine::units::format_time;
 
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
-    /// Add a deploy target reached over HTTP (`devsky serve` on the server).
+    /// Add a deploy target reached over HTTP (`devsky serve` on the server) or SSH.
     Add(AddArgs),
     /// The deploy targets.
     List(ListArgs),
@@ -33,8 +35,31 @@ pub struct AddArgs {
     /// A name for the server (letters, digits, '-', '_', '.').
     pub name: String,
     /// The agent's address, e.g. http://203.0.113.5:7777.
-    #[arg(long, value_name = "URL")]
-    pub url: String,
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "ssh",
+        conflicts_with = "ssh"
+    )]
+    pub url: Option<String>,
+    /// Reach the server over SSH instead (`ssh USER@HOST devsky agent --stdio`), with your
+    /// own ~/.ssh/config, keys and agent; no API key.
+    #[arg(long, value_name = "USER@HOST[:PORT]")]
+    pub ssh: Option<String>,
+    /// With --ssh: the web root on the server.
+    #[arg(long, value_name = "DIR", requires = "ssh")]
+    pub root: Option<String>,
+    /// With --ssh: extra ssh arguments, e.g. "-i ~/.ssh/deploy_key"; repeatable.
+    #[arg(
+        long,
+        value_name = "ARGS",
+        requires = "ssh",
+        allow_hyphen_values = true
+    )]
+    pub ssh_opt: Vec<String>,
+    /// With --ssh: the devsky command on the server.
+    #[arg(long, value_name = "PATH", requires = "ssh", default_value = "devsky")]
+    pub remote_bin: String,
     /// The API key (from `devsky serve key create`; `-` reads it from stdin); kept in
     /// .devsky/secrets/NAME.key (mode 0600), never in the store.
     #[arg(long, value_name = "KEY", conflicts_with = "key_env")]
@@ -112,7 +137,7 @@ pub fn run(c: ServerCommand) -> anyhow::Result<i32> {
                         s.p.name,
                         s.p.environment,
                         s.p.transport,
-                        s.p.url.as_deref().unwrap_or("-"),
+                        s.p.url.as_deref().or(s.p.ssh.as_deref()).unwrap_or("-"),
                         s.key
                     );
                 }
@@ -133,7 +158,12 @@ pub fn run(c: ServerCommand) -> anyhow::Result<i32> {
                 println!("name:        {}", p.name);
                 println!("environment: {}", p.environment);
                 println!("transport:   {}", p.transport);
-                println!("url:         {}", p.url.as_deref().unwrap_or("-"));
+                if p.transport == "ssh" {
+                    println!("ssh:         {}", p.ssh.as_deref().unwrap_or("-"));
+                    println!("root:        {}", p.remote_root.as_deref().unwrap_or("-"));
+                } else {
+                    println!("url:         {}", p.url.as_deref().unwrap_or("-"));
+                }
                 println!("key:         {}", s.key);
                 println!("default:     {}", if p.is_default { "yes" } else { "no" });
                 println!("created:     {}", format_time(p.created));
@@ -161,10 +191,16 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
     if !ENVIRONMENTS.contains(&a.environment.as_str()) {
         bail!("--env is one of {}", ENVIRONMENTS.join(", "));
     }
-    if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
+    if let Some(ssh) = &a.ssh {
+        return add_ssh(&a, ssh);
+    }
+    let Some(url) = a.url.clone() else {
+        bail!("give --url URL (the HTTP agent) or --ssh USER@HOST --root DIR");
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
         bail!("--url is http://HOST:PORT (or https://)");
     }
-    if a.url.starts_with("https://") {
+    if url.starts_with("https://") {
         bail!("https is not built into this devsky yet: use http:// over a tunnel (ssh -L)");
     }
     if a.key.is_none() && a.key_env.is_none() {
@@ -178,7 +214,7 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
         name: a.name.clone(),
         environment: a.environment,
         transport: "http".into(),
-        url: Some(a.url),
+        url: Some(url),
         key_env: a.key_env,
         ssh: None,
         remote_root: None,
@@ -210,6 +246,51 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
         p.environment,
         p.url.as_deref().unwrap_or("-"),
         key_source(&project.root, &p)
+    );
+    Ok(0)
+}
+
+/// `server add NAME --ssh USER@HOST[:PORT] --root DIR [--ssh-opt ARGS] [--remote-bin PATH]`.
+fn add_ssh(a: &AddArgs, ssh: &str) -> anyhow::Result<i32> {
+    use crate::engine::remote_ssh::{SshTarget, split_words};
+    if a.key.is_some() || a.key_env.is_some() {
+        bail!("a server reached over SSH has no API key: SSH authenticates");
+    }
+    let Some(root) = a.root.clone().filter(|r| !r.trim().is_empty()) else {
+        bail!("--ssh needs --root DIR: the web root on the server");
+    };
+    let (destination, port) = SshTarget::parse_destination(ssh)?;
+    let mut ssh_args = Vec::new();
+    for o in &a.ssh_opt {
+        ssh_args.extend(split_words(o)?);
+    }
+    let target = SshTarget {
+        destination,
+        port,
+        ssh_args,
+        remote_bin: a.remote_bin.clone(),
+        root: root.clone(),
+    };
+    let project = project(a.project.clone())?;
+    let mut store = project.open_store(true)?;
+    let p = ServerProfile {
+        name: a.name.clone(),
+        environment: a.environment.clone(),
+        transport: "ssh".into(),
+        url: None,
+        key_env: None,
+        ssh: Some(target.ssh_column()),
+        remote_root: Some(root),
+        is_default: a.default,
+        created: crate::store::now(),
+    };
+    add_server(&mut store, &p)?;
+    println!(
+        "added server {} ({}, ssh {} root {})",
+        p.name,
+        p.environment,
+        p.ssh.as_deref().unwrap_or("-"),
+        p.remote_root.as_deref().unwrap_or("-")
     );
     Ok(0)
 }

@@ -10,6 +10,7 @@ pub mod map;
 pub mod objects;
 pub mod project;
 pub mod remote;
+pub mod remote_ssh;
 pub mod snapshot;
 pub mod textdiff;
 pub mod units;

@@ -1,5 +1,6 @@
 //! Talking to a deploy agent: the [`Remote`] trait (what a deploy needs from a server) and
-//! its HTTP implementation against `devsky serve` (docs/API.md), plus the deploy targets
+//! its HTTP implementation against `devsky serve` (docs/API.md; the same API over SSH is
+//! [`crate::engine::remote_ssh`]), plus the deploy targets
 //! of a project (`_dev_servers`; keys in `.devsky/secrets/<name>.key` or an environment
 //! variable, never in the store).
 
@@ -184,7 +185,7 @@ impl HttpRemote {
 }
 
 /// The error for an error answer of the agent.
-fn api_error(status: u16, body: &serde_json::Value) -> anyhow::Error {
+pub(crate) fn api_error(status: u16, body: &serde_json::Value) -> anyhow::Error {
     let msg = body["error"]
         .as_str()
         .map(str::to_string)
@@ -470,6 +471,7 @@ pub fn remove_server(store: &mut Store, project_root: &Path, name: &str) -> anyh
 /// Where the key of `p` comes from, for people (never the key).
 pub fn key_source(project_root: &Path, p: &ServerProfile) -> String {
     match &p.key_env {
+        _ if p.transport == "ssh" => "none (SSH authenticates)".into(),
         Some(v) => format!("environment variable {v}"),
         None if key_file(project_root, &p.name).is_file() => "stored".into(),
         None => "missing".into(),
@@ -504,6 +506,20 @@ pub fn connect(project_root: &Path, p: &ServerProfile) -> anyhow::Result<Box<dyn
             let url = p.url.as_deref().context("the server has no URL")?;
             Ok(Box::new(HttpRemote::new(url, load_key(project_root, p)?)?))
         }
-        t => bail!("transport {t} is not supported yet (only http)"),
+        "ssh" => {
+            let ssh = p
+                .ssh
+                .as_deref()
+                .context("the server has no SSH destination")?;
+            let root = p
+                .remote_root
+                .as_deref()
+                .context("the server has no remote root (--root)")?;
+            let target = crate::engine::remote_ssh::SshTarget::from_columns(ssh, root)?;
+            Ok(Box::new(crate::engine::remote_ssh::SshRemote::connect(
+                &target,
+            )?))
+        }
+        t => bail!("transport {t} is not supported (http or ssh)"),
     }
 }

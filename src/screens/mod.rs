@@ -3,6 +3,7 @@
 
 pub mod codebase;
 pub mod compare;
+pub mod deploy;
 pub mod jobs;
 pub mod planned;
 pub mod query;

@@ -2,6 +2,12 @@
 //! deploy engine (see docs/API.md). Every route but `GET /api/v1/health` needs
 //! `Authorization: Bearer KEY` with a live key of [`keys`].
 //!
+//! `devsky agent --stdio` ([`serve_stdio`]) serves the same router as one HTTP/1.1
+//! connection over its stdin/stdout, for `ssh HOST devsky agent --stdio --root DIR`
+//! ([`crate::engine::remote_ssh`]): there SSH has authenticated the user, so the router is
+//! built with [`Auth::Ssh`] and asks for no key. Only [`serve_stdio`] builds that router;
+//! the TCP listener of [`serve`] always uses [`Auth::Key`].
+//!
 //! Blocking work (SQLite, maps, applying) runs off the async threads; a deployment runs on
 //! its own thread and the request that started it returns as soon as the engine has
 //! recorded it.
@@ -95,9 +101,20 @@ impl Agent {
     }
 }
 
-/// The router: health, then every route of [`ROUTES`] behind the key check.
-pub fn router(agent: Arc<Agent>) -> Router {
-    let authed = Router::new()
+/// Who may call the routes of [`ROUTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer KEY` with a live key (the TCP listener of `devsky serve`).
+    Key,
+    /// No key: the connection is the stdin/stdout of `devsky agent --stdio`, started by
+    /// sshd for a user SSH has already authenticated. Never used for a TCP listener.
+    Ssh,
+}
+
+/// The router: health, then every route of [`ROUTES`] (behind the key check for
+/// [`Auth::Key`]).
+pub fn router(agent: Arc<Agent>, auth: Auth) -> Router {
+    let routes = Router::new()
         .route(ROUTES[0].1, get(api::map))
         .route(ROUTES[1].1, get(api::status))
         .route(ROUTES[2].1, post(api::upload_package))
@@ -114,14 +131,17 @@ pub fn router(agent: Arc<Agent>) -> Router {
             ROUTES[10].1,
             get(api::download_archive).delete(api::delete_archive),
         )
-        .route(ROUTES[12].1, get(api::lock).delete(api::break_lock))
-        .route_layer(axum::middleware::from_fn_with_state(
+        .route(ROUTES[12].1, get(api::lock).delete(api::break_lock));
+    let routes = match auth {
+        Auth::Key => routes.route_layer(axum::middleware::from_fn_with_state(
             agent.clone(),
             api::require_key,
-        ));
+        )),
+        Auth::Ssh => routes,
+    };
     Router::new()
         .route(HEALTH, get(api::health))
-        .merge(authed)
+        .merge(routes)
         .fallback(api::not_found)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(api::log_request))
@@ -177,7 +197,7 @@ pub fn serve(root: &Path, state_dir: &Path, listen: &str) -> anyhow::Result<()> 
             agent.state_dir.display(),
             listener.local_addr()?
         );
-        let app = router(Arc::new(agent));
+        let app = router(Arc::new(agent), Auth::Key);
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -185,4 +205,49 @@ pub fn serve(root: &Path, state_dir: &Path, listen: &str) -> anyhow::Result<()> 
         .await
         .context("the server stopped")
     })
+}
+
+/// Run the agent for `root` as one HTTP/1.1 connection over stdin/stdout (`devsky agent
+/// --stdio`, started through SSH), until stdin ends; then waits for the deployments it
+/// started to finish. Routes need no key ([`Auth::Ssh`]: SSH authenticated the user).
+/// Nothing but the HTTP answers goes to stdout: logs go to stderr.
+pub fn serve_stdio(root: &Path, state_dir: &Path) -> anyhow::Result<()> {
+    let agent = Agent::new(root, state_dir)?;
+    {
+        let state = agent.state()?;
+        let done = recover(root, &state, &Progress::silent(), &print_line)
+            .context("recovery at start failed")?;
+        for r in done {
+            eprintln!("devsky agent: recovered deployment {}: {}", r.id, r.action);
+        }
+    }
+    let agent = Arc::new(agent);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let app = router(agent.clone(), Auth::Ssh);
+    let served = rt.block_on(async move {
+        let io = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+        let service = hyper_util::service::TowerToHyperService::new(app);
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+            .await
+    });
+    // A deployment runs on its own thread: never cut it off by exiting.
+    while !agent
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_empty()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The blocking read of stdin may still be waiting: do not wait for it.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    match served {
+        Ok(()) => Ok(()),
+        // The other side went away (ssh closed): nothing to answer any more.
+        Err(e) if e.is_incomplete_message() || e.is_canceled() || e.is_closed() => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("the stdio connection failed: {e}")),
+    }
 }

@@ -1,0 +1,709 @@
+//! The agent over SSH: [`SshRemote`] starts `ssh [OPTIONS] [-p PORT] USER@HOST devsky
+//! agent --stdio --root DIR` with the system's OpenSSH client (so the user's own
+//! `~/.ssh/config`, keys and agent apply; SSH authenticates, there is no API key) and
+//! speaks the HTTP API of docs/API.md as one HTTP/1.1 connection over the child's
+//! stdin/stdout (the agent side is `crate::server::serve_stdio`).
+//!
+//! A server profile of transport `ssh` keeps its target in the `ssh` column as shell
+//! words: `USER@HOST[:PORT]` first, then the extra ssh arguments (`--ssh-opt`), and
+//! `--remote-bin=PATH` when the remote command is not `devsky`; the web root is in
+//! `remote_root`.
+//!
+//! A lost connection (ssh exits, the network dies) ends the request in progress with an
+//! error naming the connection and ssh's last words, never a hang: the child's exit is
+//! watched beside every read, and `ServerAliveInterval` makes ssh notice a silent peer.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::Write;
+use std::path::Path;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::body::Body;
+use hyper::body::{Body as _, Incoming};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request};
+use tokio::io::AsyncBufReadExt;
+use tokio::process::Child;
+
+use crate::engine::deploy::{LogLine, LogSink};
+use crate::engine::remote::{Remote, RemoteDeployment, WireLine, api_error};
+
+/// The remote command when none is configured.
+pub const DEFAULT_REMOTE_BIN: &str = "devsky";
+
+/// How long connecting (ssh authentication and the agent's first answer) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a request may still finish after ssh exited (its last bytes in the pipe).
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Where and how to reach an agent over SSH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    /// `USER@HOST` or `HOST` (a host of ~/.ssh/config).
+    pub destination: String,
+    pub port: Option<u16>,
+    /// Extra arguments for ssh, e.g. `-i KEY`, `-o Name=value`.
+    pub ssh_args: Vec<String>,
+    /// The devsky binary on the server.
+    pub remote_bin: String,
+    /// The web root on the server.
+    pub root: String,
+}
+
+impl SshTarget {
+    /// `USER@HOST[:PORT]` (or `[V6]:PORT`).
+    pub fn parse_destination(s: &str) -> anyhow::Result<(String, Option<u16>)> {
+        let s = s.trim();
+        let bad = || anyhow::anyhow!("--ssh {s}: not USER@HOST or USER@HOST:PORT");
+        if s.is_empty() || s.starts_with('-') || s.chars().any(char::is_whitespace) {
+            return Err(bad());
+        }
+        let (user, hostport) = match s.rsplit_once('@') {
+            Some((u, h)) if !u.is_empty() => (Some(u), h),
+            Some(_) => return Err(bad()),
+            None => (None, s),
+        };
+        let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+            let (h, tail) = rest.split_once(']').ok_or_else(bad)?;
+            match tail.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None if tail.is_empty() => (h, None),
+                None => return Err(bad()),
+            }
+        } else if hostport.matches(':').count() == 1 {
+            let (h, p) = hostport.split_once(':').ok_or_else(bad)?;
+            (h, Some(p))
+        } else {
+            (hostport, None)
+        };
+        if host.is_empty() {
+            return Err(bad());
+        }
+        let port = match port {
+            Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad)?),
+            None => None,
+        };
+        let dest = match user {
+            Some(u) => format!("{u}@{host}"),
+            None => host.to_string(),
+        };
+        Ok((dest, port))
+    }
+
+    /// The target of a profile's `ssh` and `remote_root` columns.
+    pub fn from_columns(ssh: &str, root: &str) -> anyhow::Result<SshTarget> {
+        let words = split_words(ssh)?;
+        let Some((first, rest)) = words.split_first() else {
+            bail!("the server has no SSH destination");
+        };
+        let (destination, port) = SshTarget::parse_destination(first)?;
+        let mut t = SshTarget {
+            destination,
+            port,
+            ssh_args: Vec::new(),
+            remote_bin: DEFAULT_REMOTE_BIN.into(),
+            root: root.to_string(),
+        };
+        for w in rest {
+            match w.strip_prefix("--remote-bin=") {
+                Some(b) => t.remote_bin = b.to_string(),
+                None => t.ssh_args.push(w.clone()),
+            }
+        }
+        Ok(t)
+    }
+
+    /// The `ssh` column: destination, ssh arguments, remote binary, as shell words.
+    pub fn ssh_column(&self) -> String {
+        let mut words = vec![match self.port {
+            Some(p) if self.destination.contains(':') => format!("[{}]:{p}", self.destination),
+            Some(p) => format!("{}:{p}", self.destination),
+            None => self.destination.clone(),
+        }];
+        words.extend(self.ssh_args.iter().cloned());
+        if self.remote_bin != DEFAULT_REMOTE_BIN {
+            words.push(format!("--remote-bin={}", self.remote_bin));
+        }
+        words
+            .iter()
+            .map(|w| sh_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The arguments of `ssh` (after the program name).
+    pub fn ssh_command(&self) -> Vec<String> {
+        let mut a = self.ssh_args.clone();
+        // After the user's options: for ssh the first value of an option wins.
+        a.extend(
+            [
+                "-T",
+                "-o",
+                "ServerAliveInterval=15",
+                "-o",
+                "ServerAliveCountMax=3",
+            ]
+            .map(String::from),
+        );
+        if let Some(p) = self.port {
+            a.push("-p".into());
+            a.push(p.to_string());
+        }
+        a.push("--".into());
+        a.push(self.destination.clone());
+        a.push(format!(
+            "{} agent --stdio --root {}",
+            sh_quote(&self.remote_bin),
+            sh_quote(&self.root)
+        ));
+        a
+    }
+}
+
+/// A word for a POSIX shell (quoted when it needs to be).
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:@%+=,-~".contains(&b))
+        && !s.starts_with('~')
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Split shell words: whitespace separates, '...' and "..." quote, \ escapes.
+pub fn split_words(s: &str) -> anyhow::Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => bail!("unmatched ' in {s}"),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c) => cur.push(c),
+                            None => bail!("unmatched \" in {s}"),
+                        },
+                        Some(c) => cur.push(c),
+                        None => bail!("unmatched \" in {s}"),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(c) = chars.next() {
+                    cur.push(c);
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// The last lines ssh (and the agent) wrote on stderr.
+#[derive(Default)]
+struct StderrTail {
+    lines: Mutex<VecDeque<String>>,
+    done: AtomicBool,
+}
+
+impl StderrTail {
+    const KEEP: usize = 20;
+
+    fn text(&self) -> String {
+        // Give the reader a moment to collect what ssh said as it exited.
+        for _ in 0..20 {
+            if self.done.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        // The agent's own request and deployment log is noise here: ssh's words stay.
+        let agent_log = |l: &str| {
+            let b = l.as_bytes();
+            l.starts_with("devsky serve: ")
+                || l.starts_with("devsky agent: ")
+                || (b.len() > 20 && b[4] == b'-' && b[10] == b'T' && b[0].is_ascii_digit())
+        };
+        lines
+            .iter()
+            .filter(|l| !agent_log(l))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+struct Conn {
+    sender: SendRequest<Body>,
+    child: Child,
+}
+
+/// The agent on a server, reached through `ssh`.
+pub struct SshRemote {
+    rt: tokio::runtime::Runtime,
+    conn: Mutex<Option<Conn>>,
+    /// `USER@HOST[:PORT]`, for messages.
+    label: String,
+    stderr: Arc<StderrTail>,
+}
+
+/// Wait for `fut`, unless ssh exits first (then `fut` gets a short grace to finish from
+/// what is still in the pipe). Err(None): ssh exited.
+async fn watch<T, E: std::fmt::Display>(
+    child: &mut Child,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, Option<String>> {
+    let mut fut = std::pin::pin!(fut);
+    tokio::select! {
+        r = &mut fut => r.map_err(|e| Some(e.to_string())),
+        status = child.wait() => {
+            match tokio::time::timeout(EXIT_GRACE, &mut fut).await {
+                Ok(r) => r.map_err(|e| Some(e.to_string())),
+                Err(_) => Err(Some(match status {
+                    Ok(s) => format!("ssh exited ({s})"),
+                    Err(e) => format!("ssh is gone ({e})"),
+                })),
+            }
+        }
+    }
+}
+
+impl SshRemote {
+    /// Start ssh and the agent, and check that it answers.
+    pub fn connect(target: &SshTarget) -> anyhow::Result<SshRemote> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the SSH client's runtime")?;
+        let label = match target.port {
+            Some(p) => format!("{}:{p}", target.destination),
+            None => target.destination.clone(),
+        };
+        let stderr = Arc::new(StderrTail::default());
+        let conn = rt.block_on(async {
+            let mut child = tokio::process::Command::new("ssh")
+                .args(target.ssh_command())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .context("cannot run ssh: is OpenSSH's client installed (apt-get install openssh-client)?")?;
+            let (Some(stdin), Some(stdout), Some(err)) =
+                (child.stdin.take(), child.stdout.take(), child.stderr.take())
+            else {
+                bail!("ssh started without its pipes");
+            };
+            let tail = stderr.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(err).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    let mut q = tail.lines.lock().unwrap_or_else(|e| e.into_inner());
+                    if q.len() == StderrTail::KEEP {
+                        q.pop_front();
+                    }
+                    q.push_back(l);
+                }
+                tail.done.store(true, Ordering::SeqCst);
+            });
+            let io = hyper_util::rt::TokioIo::new(tokio::io::join(stdout, stdin));
+            let (sender, driver) = hyper::client::conn::http1::handshake::<_, Body>(io)
+                .await
+                .context("cannot start HTTP over the SSH pipes")?;
+            tokio::spawn(async move {
+                let _ = driver.await;
+            });
+            Ok(Conn { sender, child })
+        })?;
+        let remote = SshRemote {
+            rt,
+            conn: Mutex::new(Some(conn)),
+            label,
+            stderr,
+        };
+        remote.health()?;
+        Ok(remote)
+    }
+
+    /// The first request, with a deadline: authentication and the agent's start.
+    fn health(&self) -> anyhow::Result<()> {
+        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = guard.as_mut().context("the SSH connection is closed")?;
+        let req = self.request(Method::GET, "/health", Body::empty(), None)?;
+        let r = self.rt.block_on(async {
+            let exchange = async {
+                conn.sender.ready().await?;
+                let res = conn.sender.send_request(req).await?;
+                let status = res.status();
+                let body = axum::body::to_bytes(Body::new(res.into_body()), 1 << 20)
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                Ok::<_, anyhow::Error>((status, body))
+            };
+            tokio::time::timeout(CONNECT_TIMEOUT, watch(&mut conn.child, exchange)).await
+        });
+        let fail = |why: String| {
+            let said = self.stderr.text();
+            anyhow::anyhow!(
+                "cannot reach the agent over SSH at {}: {why}{}",
+                self.label,
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!("\nssh said:\n{said}")
+                }
+            )
+        };
+        match r {
+            Err(_) => {
+                let _ = conn.child.start_kill();
+                Err(fail(format!(
+                    "no answer within {}s",
+                    CONNECT_TIMEOUT.as_secs()
+                )))
+            }
+            Ok(Err(e)) => Err(fail(e.unwrap_or_else(|| "ssh exited".into()))),
+            Ok(Ok((status, body))) if status.is_success() => {
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                if v["ok"] != true {
+                    return Err(fail("the remote command is not a devsky agent".into()));
+                }
+                Ok(())
+            }
+            Ok(Ok((status, _))) => Err(fail(format!("the agent answered {status}"))),
+        }
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        content_type: Option<&str>,
+    ) -> anyhow::Result<Request<Body>> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("/api/v1{path}"))
+            .header("host", "devsky-agent");
+        if let Some(ct) = content_type {
+            b = b.header("content-type", ct);
+        }
+        Ok(b.body(body)?)
+    }
+
+    /// The error for a connection that broke off.
+    fn lost(&self, why: Option<String>) -> anyhow::Error {
+        let said = self.stderr.text();
+        anyhow::anyhow!(
+            "the SSH connection to {} was lost: {}{}",
+            self.label,
+            why.unwrap_or_else(|| "ssh exited".into()),
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!("\nssh said:\n{said}")
+            }
+        )
+    }
+
+    /// Send a request and hand each chunk of a successful answer's body to `each`; an
+    /// error answer becomes its error (locked, conflicts, ...).
+    fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        content_type: Option<&str>,
+        mut each: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let req = self.request(method, path, body, content_type)?;
+        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = guard
+            .as_mut()
+            .with_context(|| format!("the SSH connection to {} is closed", self.label))?;
+        self.rt.block_on(async {
+            let send = async {
+                conn.sender.ready().await?;
+                conn.sender.send_request(req).await
+            };
+            let res = watch(&mut conn.child, send)
+                .await
+                .map_err(|e| self.lost(e))?;
+            let status = res.status();
+            let mut body: Incoming = res.into_body();
+            let mut error_body = Vec::new();
+            loop {
+                let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+                let frame = watch(&mut conn.child, async { next.await.transpose() })
+                    .await
+                    .map_err(|e| self.lost(e))?;
+                let Some(frame) = frame else { break };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if status.is_success() {
+                    each(&data)?;
+                } else if error_body.len() < 1 << 20 {
+                    error_body.extend_from_slice(&data);
+                }
+            }
+            if status.is_success() {
+                Ok(())
+            } else {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&error_body).unwrap_or(serde_json::Value::Null);
+                Err(api_error(status.as_u16(), &v))
+            }
+        })
+    }
+
+    fn bytes(&self, method: Method, path: &str, body: Body, json: bool) -> anyhow::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.exchange(
+            method,
+            path,
+            body,
+            json.then_some("application/json"),
+            |d| {
+                out.extend_from_slice(d);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let b = self.bytes(Method::GET, path, Body::empty(), false)?;
+        serde_json::from_slice(&b).context("the agent sent an answer devsky cannot read")
+    }
+
+    fn started(&self, path: &str, body: serde_json::Value) -> anyhow::Result<i64> {
+        let b = self.bytes(Method::POST, path, Body::from(body.to_string()), true)?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&b).context("the agent sent an answer devsky cannot read")?;
+        v["id"]
+            .as_i64()
+            .context("the agent did not say which deployment it started")
+    }
+}
+
+impl Drop for SshRemote {
+    fn drop(&mut self) {
+        let conn = self
+            .conn
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(Conn { sender, mut child }) = conn {
+            // Closing the connection closes ssh's stdin: the agent ends, then ssh.
+            drop(sender);
+            self.rt.block_on(async {
+                if tokio::time::timeout(Duration::from_secs(5), child.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = child.kill().await;
+                }
+            });
+        }
+    }
+}
+
+impl Remote for SshRemote {
+    fn map(&self, out: &Path) -> anyhow::Result<()> {
+        let tmp = out.with_extension("part");
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        self.exchange(Method::GET, "/map", Body::empty(), None, |d| {
+            f.write_all(d)
+                .with_context(|| format!("cannot write {}", tmp.display()))
+        })?;
+        f.flush()?;
+        drop(f);
+        std::fs::rename(&tmp, out)?;
+        Ok(())
+    }
+
+    fn upload(&self, package: &Path) -> anyhow::Result<String> {
+        let _rt = self.rt.enter();
+        let f = std::fs::File::open(package)
+            .with_context(|| format!("cannot open {}", package.display()))?;
+        let body = Body::from_stream(tokio_util::io::ReaderStream::new(
+            tokio::fs::File::from_std(f),
+        ));
+        let b = self.bytes(Method::POST, "/packages", body, false)?;
+        let v: serde_json::Value = serde_json::from_slice(&b)?;
+        Ok(v["id"]
+            .as_str()
+            .context("the agent did not return the package id")?
+            .to_string())
+    }
+
+    fn deploy(&self, package: &str, force: bool) -> anyhow::Result<i64> {
+        self.started(
+            "/deployments",
+            serde_json::json!({"package": package, "force": force}),
+        )
+    }
+
+    fn follow_logs(&self, id: i64, sink: LogSink) -> anyhow::Result<RemoteDeployment> {
+        let mut pending = Vec::<u8>::new();
+        let mut event = String::new();
+        let mut data = String::new();
+        let mut end: Option<RemoteDeployment> = None;
+        self.exchange(
+            Method::GET,
+            &format!("/deployments/{id}/logs/stream"),
+            Body::empty(),
+            None,
+            |chunk| {
+                pending.extend_from_slice(chunk);
+                while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                    let raw: Vec<u8> = pending.drain(..=nl).collect();
+                    let line = String::from_utf8_lossy(&raw);
+                    let line = line.trim_end_matches(['\n', '\r']);
+                    if line.is_empty() {
+                        match event.as_str() {
+                            "log" => {
+                                let w: WireLine = serde_json::from_str(&data)?;
+                                sink(&LogLine::from(w));
+                            }
+                            "end" if end.is_none() => {
+                                end =
+                                    Some(serde_json::from_str(&data).context(
+                                        "the agent sent an end event devsky cannot read",
+                                    )?);
+                            }
+                            _ => {}
+                        }
+                        event.clear();
+                        data.clear();
+                    } else if let Some(e) = line.strip_prefix("event:") {
+                        event = e.trim().to_string();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        if !data.is_empty() {
+                            data.push('\n');
+                        }
+                        data.push_str(d.trim_start());
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        match end {
+            Some(d) => Ok(d),
+            // The stream ended without its end event: ask.
+            None => self.status(id),
+        }
+    }
+
+    fn logs(&self, id: i64) -> anyhow::Result<Vec<LogLine>> {
+        let b = self.bytes(
+            Method::GET,
+            &format!("/deployments/{id}/logs"),
+            Body::empty(),
+            false,
+        )?;
+        String::from_utf8_lossy(&b)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| Ok(serde_json::from_str::<WireLine>(l)?.into()))
+            .collect()
+    }
+
+    fn status(&self, id: i64) -> anyhow::Result<RemoteDeployment> {
+        self.get_json(&format!("/deployments/{id}"))
+    }
+
+    fn agent_status(&self) -> anyhow::Result<serde_json::Value> {
+        self.get_json("/status")
+    }
+
+    fn history(&self) -> anyhow::Result<Vec<RemoteDeployment>> {
+        self.get_json("/deployments")
+    }
+
+    fn rollback(&self, to: Option<i64>, force: bool) -> anyhow::Result<i64> {
+        self.started("/rollback", serde_json::json!({"to": to, "force": force}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations() {
+        let p = SshTarget::parse_destination;
+        assert_eq!(p("deploy@web1").unwrap(), ("deploy@web1".into(), None));
+        assert_eq!(
+            p("deploy@web1:2222").unwrap(),
+            ("deploy@web1".into(), Some(2222))
+        );
+        assert_eq!(p("[::1]:22").unwrap(), ("::1".into(), Some(22)));
+        assert_eq!(p("web1").unwrap(), ("web1".into(), None));
+        assert!(p("deploy@web1:x").is_err());
+        assert!(p("-oProxyCommand=x").is_err());
+        assert!(p("@web1").is_err());
+    }
+
+    #[test]
+    fn columns_round_trip() {
+        let t = SshTarget {
+            destination: "me@host".into(),
+            port: Some(2200),
+            ssh_args: vec!["-i".into(), "/keys/my key".into()],
+            remote_bin: "/opt/devsky bin/devsky".into(),
+            root: "/var/www".into(),
+        };
+        let col = t.ssh_column();
+        assert_eq!(SshTarget::from_columns(&col, "/var/www").unwrap(), t);
+        let cmd = t.ssh_command();
+        assert_eq!(
+            cmd.last().unwrap(),
+            "'/opt/devsky bin/devsky' agent --stdio --root /var/www"
+        );
+        assert_eq!(
+            split_words(r#"a 'b c' "d\"e" f\ g"#).unwrap(),
+            ["a", "b c", "d\"e", "f g"]
+        );
+    }
+}

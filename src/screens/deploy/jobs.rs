@@ -1,0 +1,310 @@
+//! The Deploy screen's background work: plan (the server's map against the project),
+//! package, deploy or roll back and follow the log, and the agent's status and history.
+//! A `Remote` is made inside each job (it is not `Send`); results come back as
+//! [`DeployReply`] events.
+
+use std::path::{Path, PathBuf};
+
+use super::{DeployReply, DeployScreen, Popup};
+use crate::app::context::{Ctx, Level};
+use crate::app::events::{AppEvent, EventTx};
+use crate::engine::deploy::LogLine;
+use crate::engine::deploy::package::{Built, build};
+use crate::engine::deploy::plan::plan_files;
+use crate::engine::jobs::Progress;
+use crate::engine::map::scan::{ScanOptions, scan};
+use crate::engine::map::worktree_cache;
+use crate::engine::project::Project;
+use crate::engine::remote::{RemoteDeployment, ServerProfile, connect};
+use crate::engine::units::{human_size, thousands};
+
+impl DeployScreen {
+    pub(super) fn busy(&self, ctx: &mut Ctx) -> bool {
+        if let Some((id, _, name)) = self.job {
+            ctx.status(
+                Level::Warn,
+                format!("{name} is running (job #{id}); wait or cancel it"),
+            );
+            return true;
+        }
+        false
+    }
+
+    pub(super) fn need_server(&self, ctx: &mut Ctx) -> Option<(ServerProfile, PathBuf, EventTx)> {
+        match self.server() {
+            Some(p) => Some((p.clone(), ctx.project.root.clone(), ctx.tx.clone())),
+            None => {
+                ctx.status(
+                    Level::Info,
+                    "no server yet: add one with `devsky server add`",
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn start_plan(&mut self, ctx: &mut Ctx) {
+        if self.busy(ctx) {
+            return;
+        }
+        let Some((server, root, tx)) = self.need_server(ctx) else {
+            return;
+        };
+        let project = ctx.project.clone();
+        self.seq += 1;
+        let seq = self.seq;
+        let name = server.name.clone();
+        let job = ctx.jobs.spawn_blocking("deploy plan", move |p| {
+            let remote = connect(&root, &server)?;
+            let tmp = tempfile::tempdir()?;
+            let remote_map = tmp.path().join("remote.map");
+            p.set(0, None, &format!("fetching the map of {}", server.name));
+            remote.map(&remote_map)?;
+            p.check()?;
+            p.set(0, None, "mapping the project");
+            let local = local_map(&project, tmp.path(), p)?;
+            let plan = plan_files(&local, &remote_map)?;
+            let summary = format!(
+                "{} to upload ({}), {} to delete on {}",
+                thousands(plan.uploads.len()),
+                human_size(plan.upload_bytes() as i64),
+                thousands(plan.deletes.len()),
+                server.name
+            );
+            let _ = tx.send(AppEvent::Deploy(Box::new(DeployReply::Plan { seq, plan })));
+            Ok(summary)
+        });
+        self.job = Some((job, seq, "deploy plan"));
+        ctx.status(
+            Level::Info,
+            format!("asking {name} for its map (job #{job})"),
+        );
+    }
+
+    pub(super) fn start_build(&mut self, ctx: &mut Ctx) {
+        if self.busy(ctx) {
+            return;
+        }
+        let Some(sel) = self.selection() else {
+            ctx.status(
+                Level::Info,
+                "press p first: the plan comes from the server's map",
+            );
+            return;
+        };
+        if sel.is_empty() {
+            ctx.status(Level::Info, "nothing ticked: nothing to package");
+            return;
+        }
+        let root = ctx.project.root.clone();
+        let tx = ctx.tx.clone();
+        self.seq += 1;
+        let seq = self.seq;
+        let job = ctx.jobs.spawn_blocking("deploy package", move |p| {
+            let out = root.join(crate::store::STATE_DIR).join("deploy");
+            let built = build(&root, &sel, &out, p)?;
+            let summary = built_text(&built);
+            let _ = tx.send(AppEvent::Deploy(Box::new(DeployReply::Built {
+                seq,
+                built,
+            })));
+            Ok(summary)
+        });
+        self.job = Some((job, seq, "deploy package"));
+    }
+
+    pub(super) fn ask_deploy(&mut self, ctx: &mut Ctx) {
+        if self.busy(ctx) {
+            return;
+        }
+        let Some(sel) = self.selection() else {
+            ctx.status(
+                Level::Info,
+                "press p first: the plan comes from the server's map",
+            );
+            return;
+        };
+        if sel.is_empty() {
+            ctx.status(Level::Info, "nothing ticked: nothing to deploy");
+            return;
+        }
+        if self.server().is_none() {
+            return;
+        }
+        self.popup = Some(Popup::Deploy {
+            uploads: sel.uploads.len(),
+            deletes: sel.deletes.len(),
+            bytes: sel.upload_bytes(),
+        });
+    }
+
+    pub(super) fn ask_rollback(&mut self, ctx: &mut Ctx) {
+        if self.busy(ctx) {
+            return;
+        }
+        let Some(Ok(list)) = &self.history else {
+            ctx.status(Level::Info, "no history loaded yet");
+            return;
+        };
+        let Some(d) = list.get(self.hist_row) else {
+            ctx.status(Level::Info, "no deployment selected");
+            return;
+        };
+        self.popup = Some(Popup::Rollback { to: d.id });
+    }
+
+    /// Run `start` (upload + deploy, or rollback) in a job and follow the log to its end.
+    pub(super) fn run_deployment(&mut self, rollback: Option<i64>, ctx: &mut Ctx) {
+        let Some((server, root, tx)) = self.need_server(ctx) else {
+            return;
+        };
+        let sel = if rollback.is_none() {
+            match self.selection() {
+                Some(s) => Some(s),
+                None => return,
+            }
+        } else {
+            None
+        };
+        self.seq += 1;
+        let seq = self.seq;
+        self.log.clear();
+        self.following = None;
+        let name = if rollback.is_some() {
+            "rollback"
+        } else {
+            "deploy"
+        };
+        let job = ctx.jobs.spawn_blocking(name, move |p| {
+            let remote = connect(&root, &server)?;
+            let send = |r: DeployReply| {
+                let _ = tx.send(AppEvent::Deploy(Box::new(r)));
+            };
+            let id = match (&sel, rollback) {
+                (Some(sel), _) => {
+                    let out = root.join(crate::store::STATE_DIR).join("deploy");
+                    p.set(0, None, "building the package");
+                    let built = build(&root, sel, &out, p)?;
+                    p.check()?;
+                    p.set(
+                        0,
+                        None,
+                        &format!("uploading {}", human_size(built.size as i64)),
+                    );
+                    let pkg = remote.upload(&built.path)?;
+                    remote.deploy(&pkg, false)?
+                }
+                (None, to) => remote.rollback(to, false)?,
+            };
+            send(DeployReply::Started { seq, id });
+            p.set(
+                0,
+                None,
+                &format!("deployment {id} running on {}", server.name),
+            );
+            let sink = |l: &LogLine| {
+                send(DeployReply::Log {
+                    seq,
+                    line: l.clone(),
+                })
+            };
+            let dep = remote.follow_logs(id, &sink)?;
+            let result = result_text(&dep);
+            send(DeployReply::Ended {
+                seq,
+                dep: Box::new(dep),
+            });
+            result
+        });
+        self.job = Some((job, seq, name));
+        ctx.status(Level::Info, format!("{name} started (job #{job})"));
+    }
+
+    pub(super) fn fetch_status(&mut self, ctx: &mut Ctx) {
+        let Some((server, root, tx)) = self.need_server(ctx) else {
+            return;
+        };
+        self.seq += 1;
+        let seq = self.seq;
+        self.status = None;
+        std::thread::spawn(move || {
+            let result = connect(&root, &server)
+                .and_then(|r| r.agent_status())
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(AppEvent::Deploy(Box::new(DeployReply::Status {
+                seq,
+                result,
+            })));
+        });
+    }
+
+    pub(super) fn fetch_history(&mut self, ctx: &mut Ctx) {
+        let Some((server, root, tx)) = self.need_server(ctx) else {
+            return;
+        };
+        self.seq += 1;
+        let seq = self.seq;
+        std::thread::spawn(move || {
+            let result = connect(&root, &server)
+                .and_then(|r| r.history())
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(AppEvent::Deploy(Box::new(DeployReply::History {
+                seq,
+                result,
+            })));
+        });
+    }
+}
+
+fn built_text(b: &Built) -> String {
+    format!(
+        "{} upload(s) ({}), {} delete(s); package {}",
+        thousands(b.uploads),
+        human_size(b.upload_bytes as i64),
+        thousands(b.deletes),
+        human_size(b.size as i64)
+    )
+}
+
+/// The job's result for a deployment that ended: Ok for done, the reason otherwise.
+fn result_text(d: &RemoteDeployment) -> anyhow::Result<String> {
+    if d.status == "done" {
+        return Ok(format!("deployment {} done: {}", d.id, d.summary));
+    }
+    match &d.outcome {
+        Some(o) if o.exit_code == 2 => {
+            let paths: Vec<&str> = o.conflicts.iter().map(|c| c.path.as_str()).collect();
+            anyhow::bail!("conflicts: {}", paths.join(", "))
+        }
+        Some(o) if o.exit_code == 3 => anyhow::bail!(
+            "verify failed: {}",
+            o.error.as_deref().unwrap_or("the root did not verify")
+        ),
+        Some(o) => anyhow::bail!("{}", o.error.as_deref().unwrap_or("failed")),
+        None => anyhow::bail!("deployment {} {}: {}", d.id, d.status, d.summary),
+    }
+}
+
+/// Map the project (with its stat cache) into a map file; a partial map is refused.
+fn local_map(project: &Project, tmp: &Path, progress: &Progress) -> anyhow::Result<PathBuf> {
+    let (cache, local) = if project.has_store() {
+        let c = worktree_cache(&project.root, None);
+        (Some(c.clone()), c)
+    } else {
+        (None, tmp.join("local.map"))
+    };
+    let report = scan(
+        &project.root,
+        cache.as_deref(),
+        &local,
+        &ScanOptions::default(),
+        progress,
+    )?;
+    if report.partial {
+        anyhow::bail!(
+            "the project could not be mapped completely ({} problem(s)); fix them first",
+            report.problem_count
+        );
+    }
+    Ok(local)
+}

@@ -1,0 +1,429 @@
+//! Deploy: the project's servers (`_dev_servers`) and, for the selected one, three tabs.
+//!
+//! - **Files**: `p` fetches the server's map (a job, through [`Remote`]) and diffs the
+//!   project against it: what to upload (new or changed) and what to delete (only on the
+//!   server), each ticked by default (space on a file or a folder line; `/` filters).
+//!   `b` builds the package of what is ticked into `.devsky/deploy/`; `D` asks, then
+//!   builds, uploads, starts the deployment and streams its log into the log pane.
+//! - **Database**: the agent's `GET status`, field by field.
+//! - **History**: the agent's deployments; `r` rolls back to the selected one (asks).
+//!
+//! Remotes are made inside the jobs (a `Remote` is not `Send`); every answer comes back
+//! as an [`AppEvent::Deploy`] carrying the sequence number of the request, and answers to
+//! older requests are dropped.
+
+mod files;
+mod jobs;
+mod view;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::{Screen, ScreenId};
+use crate::app::context::{Ctx, DrawCtx, Level};
+use crate::app::events::AppEvent;
+use crate::app::input::LineInput;
+use crate::engine::deploy::LogLine;
+use crate::engine::deploy::package::Built;
+use crate::engine::deploy::plan::Plan;
+use crate::engine::jobs::{JobEvent, JobId, Outcome};
+use crate::engine::project::Project;
+use crate::engine::remote::{RemoteDeployment, ServerProfile, list_servers};
+use crate::store::Store;
+
+/// What the screen's jobs and threads hand back.
+#[derive(Debug)]
+pub enum DeployReply {
+    Plan {
+        seq: u64,
+        plan: Plan,
+    },
+    Built {
+        seq: u64,
+        built: Built,
+    },
+    /// A log line of the deployment being followed.
+    Log {
+        seq: u64,
+        line: LogLine,
+    },
+    /// The deployment being followed has an id.
+    Started {
+        seq: u64,
+        id: i64,
+    },
+    /// It ended.
+    Ended {
+        seq: u64,
+        dep: Box<RemoteDeployment>,
+    },
+    Status {
+        seq: u64,
+        result: Result<serde_json::Value, String>,
+    },
+    History {
+        seq: u64,
+        result: Result<Vec<RemoteDeployment>, String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Files,
+    Database,
+    History,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 3] = [Tab::Files, Tab::Database, Tab::History];
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Files => "Files",
+            Tab::Database => "Database",
+            Tab::History => "History",
+        }
+    }
+}
+
+/// One row of the Files list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Row {
+    /// "to upload" or "to delete".
+    Header { upload: bool },
+    /// A folder: toggles every file under it in its section.
+    Folder { upload: bool, dir: Vec<u8> },
+    /// Index into the plan's uploads or deletes.
+    File { upload: bool, idx: usize },
+}
+
+#[derive(Debug)]
+enum Popup {
+    Deploy {
+        uploads: usize,
+        deletes: usize,
+        bytes: u64,
+    },
+    Rollback {
+        to: i64,
+    },
+}
+
+pub struct DeployScreen {
+    db_path: PathBuf,
+    servers: Vec<ServerProfile>,
+    load_error: Option<String>,
+    selected: usize,
+    /// Panel 2 has the keyboard.
+    focus_right: bool,
+    tab: Tab,
+    plan: Option<Plan>,
+    /// Paths the user unticked.
+    unticked: HashSet<Vec<u8>>,
+    rows: Vec<Row>,
+    row: usize,
+    offset: usize,
+    list_height: usize,
+    filter: LineInput,
+    filtering: bool,
+    popup: Option<Popup>,
+    seq: u64,
+    /// The running job of this screen (one at a time) and its sequence number.
+    job: Option<(JobId, u64, &'static str)>,
+    log: Vec<LogLine>,
+    following: Option<i64>,
+    status: Option<Result<serde_json::Value, String>>,
+    history: Option<Result<Vec<RemoteDeployment>, String>>,
+    hist_row: usize,
+    last_built: Option<Built>,
+}
+
+impl DeployScreen {
+    pub fn new(project: &Project) -> Self {
+        let mut s = DeployScreen {
+            db_path: project
+                .root
+                .join(crate::store::STATE_DIR)
+                .join(crate::store::DB_FILE),
+            servers: Vec::new(),
+            load_error: None,
+            selected: 0,
+            focus_right: false,
+            tab: Tab::Files,
+            plan: None,
+            unticked: HashSet::new(),
+            rows: Vec::new(),
+            row: 0,
+            offset: 0,
+            list_height: 10,
+            filter: LineInput::default(),
+            filtering: false,
+            popup: None,
+            seq: 0,
+            job: None,
+            log: Vec::new(),
+            following: None,
+            status: None,
+            history: None,
+            hist_row: 0,
+            last_built: None,
+        };
+        s.reload();
+        s
+    }
+
+    pub fn reload(&mut self) {
+        let keep = self.server().map(|p| p.name.clone());
+        let loaded = Store::open(&self.db_path, false)
+            .map_err(anyhow::Error::from)
+            .and_then(|st| list_servers(&st));
+        match loaded {
+            Ok(list) => {
+                self.servers = list;
+                self.load_error = None;
+            }
+            Err(e) => self.load_error = Some(format!("{e:#}")),
+        }
+        self.selected = keep
+            .and_then(|n| self.servers.iter().position(|p| p.name == n))
+            .unwrap_or(0)
+            .min(self.servers.len().saturating_sub(1));
+    }
+
+    fn server(&self) -> Option<&ServerProfile> {
+        self.servers.get(self.selected)
+    }
+
+    /// Forget everything fetched from the previous server.
+    fn server_changed(&mut self) {
+        self.plan = None;
+        self.rows.clear();
+        self.unticked.clear();
+        self.status = None;
+        self.history = None;
+        self.row = 0;
+        self.hist_row = 0;
+    }
+
+    fn show_tab(&mut self, tab: Tab, ctx: &mut Ctx) {
+        self.tab = tab;
+        self.focus_right = true;
+        match tab {
+            Tab::Database => self.fetch_status(ctx),
+            Tab::History => self.fetch_history(ctx),
+            Tab::Files => {}
+        }
+    }
+
+    fn on_reply(&mut self, r: &DeployReply, ctx: &mut Ctx) -> bool {
+        let current = |seq: &u64| self.job.is_some_and(|(_, s, _)| s == *seq);
+        match r {
+            DeployReply::Plan { seq, plan } if current(seq) => {
+                self.plan = Some(plan.clone());
+                self.unticked.clear();
+                self.row = 0;
+                self.offset = 0;
+                self.focus_right = true;
+                self.tab = Tab::Files;
+                self.rebuild_rows();
+            }
+            DeployReply::Built { seq, built } if current(seq) => {
+                self.last_built = Some(built.clone());
+            }
+            DeployReply::Started { seq, id } if current(seq) => self.following = Some(*id),
+            DeployReply::Log { seq, line } if current(seq) => self.log.push(line.clone()),
+            DeployReply::Ended { seq, .. } if current(seq) => {
+                // What was planned is stale now.
+                self.plan = None;
+                self.rows.clear();
+                self.unticked.clear();
+                if self.tab == Tab::History {
+                    self.fetch_history(ctx);
+                }
+            }
+            DeployReply::Status { seq, result } if *seq == self.seq || self.status.is_none() => {
+                self.status = Some(result.clone());
+            }
+            DeployReply::History { result, .. } => {
+                self.history = Some(result.clone());
+                let n = result.as_ref().map(|l| l.len()).unwrap_or(0);
+                // The newest is selected.
+                self.hist_row = n.saturating_sub(1);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn nav(&mut self, id: &str) -> bool {
+        let (len, cur) = if !self.focus_right {
+            (self.servers.len(), self.selected)
+        } else {
+            match self.tab {
+                Tab::Files => (self.rows.len(), self.row),
+                Tab::History => (
+                    self.history
+                        .as_ref()
+                        .and_then(|h| h.as_ref().ok())
+                        .map_or(0, |l| l.len()),
+                    self.hist_row,
+                ),
+                Tab::Database => return true,
+            }
+        };
+        let page = self.list_height.max(1) as isize;
+        let c = cur as isize;
+        let target = match id {
+            "nav.down" => c + 1,
+            "nav.up" => c - 1,
+            "nav.page_down" => c + page,
+            "nav.page_up" => c - page,
+            "nav.top" => 0,
+            "nav.bottom" => len as isize - 1,
+            _ => return false,
+        };
+        let t = target.clamp(0, len.saturating_sub(1) as isize) as usize;
+        if !self.focus_right {
+            if t != self.selected {
+                self.selected = t;
+                self.server_changed();
+            }
+        } else if self.tab == Tab::Files {
+            self.row = t;
+        } else {
+            self.hist_row = t;
+        }
+        true
+    }
+
+    fn popup_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+        match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => match self.popup.take() {
+                Some(Popup::Deploy { .. }) => self.run_deployment(None, ctx),
+                Some(Popup::Rollback { to }) => self.run_deployment(Some(to), ctx),
+                None => {}
+            },
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                self.popup = None;
+                ctx.status(Level::Info, "nothing was sent");
+            }
+            _ => {}
+        }
+    }
+
+    fn filter_key(&mut self, key: KeyEvent) {
+        match key.code {
+            KeyCode::Enter => self.filtering = false,
+            KeyCode::Esc => {
+                self.filtering = false;
+                self.filter.clear();
+            }
+            _ => {
+                self.filter.handle(&key);
+            }
+        }
+        self.rebuild_rows();
+    }
+
+    fn command_inner(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+        match id {
+            "deploy.plan" => self.start_plan(ctx),
+            "deploy.build" => self.start_build(ctx),
+            "deploy.deploy" => self.ask_deploy(ctx),
+            "deploy.toggle" if self.focus_right && self.tab == Tab::Files => self.toggle(),
+            "deploy.filter" if self.plan.is_some() => {
+                self.filtering = true;
+                self.focus_right = true;
+                self.tab = Tab::Files;
+            }
+            "deploy.next_tab" => {
+                let i = Tab::ALL.iter().position(|t| *t == self.tab).unwrap_or(0);
+                self.show_tab(Tab::ALL[(i + 1) % Tab::ALL.len()], ctx);
+            }
+            "deploy.rollback" if self.tab == Tab::History => self.ask_rollback(ctx),
+            "deploy.refresh" => {
+                self.reload();
+                match self.tab {
+                    Tab::Database => self.fetch_status(ctx),
+                    Tab::History => self.fetch_history(ctx),
+                    Tab::Files => {}
+                }
+            }
+            "nav.focus" => self.focus_right = !self.focus_right,
+            "app.back" if !self.filter.text().is_empty() => {
+                self.filter.clear();
+                self.rebuild_rows();
+            }
+            "app.back" if self.focus_right => self.focus_right = false,
+            other if other.starts_with("nav.") => return self.nav(other),
+            _ => return false,
+        }
+        true
+    }
+}
+
+impl Screen for DeployScreen {
+    fn id(&self) -> ScreenId {
+        ScreenId::Deploy
+    }
+
+    fn draw(&mut self, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+        view::draw(self, frame, area, ctx);
+    }
+
+    fn command(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+        self.command_inner(id, ctx)
+    }
+
+    fn captures_input(&self) -> bool {
+        self.popup.is_some() || self.filtering
+    }
+
+    fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        if self.popup.is_some() {
+            self.popup_key(key, ctx);
+        } else if self.filtering {
+            self.filter_key(key);
+        } else {
+            return false;
+        }
+        true
+    }
+
+    fn on_event(&mut self, ev: &AppEvent, ctx: &mut Ctx) -> bool {
+        match ev {
+            AppEvent::Deploy(r) => self.on_reply(r, ctx),
+            AppEvent::Job(JobEvent::Finished { id, outcome })
+                if self.job.is_some_and(|(j, _, _)| j == *id) =>
+            {
+                let (_, _, name) = self.job.take().unwrap_or((0, 0, ""));
+                match outcome {
+                    Outcome::Done(s) if name == "deploy package" => {
+                        let path = self
+                            .last_built
+                            .as_ref()
+                            .map(|b| b.path.display().to_string())
+                            .unwrap_or_default();
+                        ctx.status(Level::Success, format!("built: {s} → {path}"));
+                    }
+                    Outcome::Done(s) => ctx.status(Level::Success, format!("{name}: {s}")),
+                    Outcome::Failed(e) => ctx.status(Level::Error, format!("{name} failed: {e}")),
+                    Outcome::Cancelled => ctx.status(Level::Warn, format!("{name} cancelled")),
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn on_show(&mut self, _ctx: &mut Ctx) {
+        // Servers may have been added from the CLI meanwhile.
+        self.reload();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+//! The Deploy screen on a `TestBackend`, against a real agent (`server::serve`) running on
+//! a thread of the test process, on a free port, with its root and state in temp folders.
+
+use std::fs;
+use std::path::Path;
+
+use crate::app::harness::Harness;
+use crate::engine::deploy::State;
+use crate::engine::project::Project;
+use crate::engine::remote::{ServerProfile, add_server, store_key};
+
+struct Fixture {
+    project: tempfile::TempDir,
+    server: tempfile::TempDir,
+}
+
+fn write(root: &Path, path: &str, body: &str) {
+    let p = root.join(path);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, body).unwrap();
+}
+
+/// A project and a server root that differ: index.html changed, css/ new, old/gone.txt
+/// only on the server; an agent serving the server root, registered as `staging`.
+fn fixture(environment: &str) -> Fixture {
+    let project = tempfile::tempdir().unwrap();
+    let server = tempfile::tempdir().unwrap();
+    let p = project.path();
+    write(p, "index.html", "<h1>new</h1>\n");
+    write(p, "css/site.css", "body { color: red }\n");
+    write(p, "css/extra.css", "p { margin: 0 }\n");
+    write(p, "keep.txt", "same\n");
+    let root = server.path().join("site");
+    write(&root, "index.html", "<h1>old</h1>\n");
+    write(&root, "keep.txt", "same\n");
+    write(&root, "old/gone.txt", "bye\n");
+    let root = root.canonicalize().unwrap();
+    let state_dir = server.path().join("state");
+    let state = State::open(&state_dir, &root).unwrap();
+    let (_, key) = crate::server::keys::Keys::open(state.dir())
+        .unwrap()
+        .create("test")
+        .unwrap();
+    let port = crate::cli::demo::free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    {
+        let (root, state_dir, listen) = (root.clone(), state_dir.clone(), listen.clone());
+        std::thread::spawn(move || crate::server::serve(&root, &state_dir, &listen));
+    }
+    let url = format!("http://{listen}");
+    crate::cli::demo::wait_healthy(&url).unwrap();
+    let proj = Project::locate(p).unwrap();
+    let mut store = proj.open_store(true).unwrap();
+    add_server(
+        &mut store,
+        &ServerProfile {
+            name: "staging".into(),
+            environment: environment.into(),
+            transport: "http".into(),
+            url: Some(url),
+            key_env: None,
+            ssh: None,
+            remote_root: None,
+            is_default: true,
+            created: crate::store::now(),
+        },
+    )
+    .unwrap();
+    store_key(&proj.root, "staging", &key).unwrap();
+    Fixture { project, server }
+}
+
+fn open(root: &Path, w: u16, h: u16) -> Harness {
+    let mut h = Harness::new(root, w, h).unwrap();
+    h.key("8");
+    h
+}
+
+#[test]
+fn empty_state_explains_how_to_add_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    for (w, hgt) in [(120, 30), (80, 24)] {
+        let mut h = open(dir.path(), w, hgt);
+        let s = h.screen();
+        assert!(s.contains("No servers yet"), "{s}");
+        let one_line = "devsky server add NAME --url http://HOST:PORT --key KEY --env staging";
+        if w >= 100 {
+            assert!(s.contains(one_line), "{s}");
+        } else {
+            assert!(
+                s.contains("devsky server add NAME --url http://HOST:PORT"),
+                "{s}"
+            );
+        }
+    }
+}
+
+#[test]
+fn plan_tick_package_deploy_and_history() {
+    let f = fixture("staging");
+    let mut h = open(f.project.path(), 120, 36);
+    let s = h.wait_for("staging");
+    assert!(s.contains("staging · staging · http"), "{s}");
+    h.key("p");
+    h.wait_for("deploy plan: 3 to upload");
+    let s = h.wait_for("to delete");
+    assert!(s.contains("to upload"), "{s}");
+    for path in [
+        "css/extra.css",
+        "css/site.css",
+        "index.html",
+        "old/gone.txt",
+    ] {
+        assert!(s.contains(path), "{path}:\n{s}");
+    }
+    assert!(!s.contains("keep.txt"), "{s}");
+    // rows: header, css/, extra, site, index, header, old/, gone
+    h.key("j");
+    h.key("j");
+    h.key("space");
+    let s = h.screen();
+    assert!(s.contains("[ ] A css/extra.css"), "{s}");
+    assert!(s.contains("[-] css/"), "{s}");
+    assert!(s.contains("ticked: 2 upload(s)"), "{s}");
+
+    // b: the package leaves the unticked file out
+    h.key("b");
+    h.wait_for("built: 2 upload(s)");
+    let dir = f.project.path().join(".devsky/deploy");
+    let zip = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "zip"))
+        .expect("a zip in .devsky/deploy");
+    let pkg = crate::engine::deploy::package::Package::open(
+        &zip,
+        &crate::engine::deploy::Limits::default(),
+        &crate::engine::jobs::Progress::silent(),
+    )
+    .unwrap();
+    let mut ups: Vec<&str> = pkg
+        .manifest
+        .uploads
+        .iter()
+        .map(|u| u.path.as_str())
+        .collect();
+    ups.sort();
+    assert_eq!(ups, ["css/site.css", "index.html"]);
+    assert_eq!(pkg.manifest.deletes.len(), 1);
+
+    // D + y: deployed, the log pane shows the success line
+    h.key("D");
+    let s = h.wait_for("Deploy to staging (staging): 2 upload(s)");
+    assert!(!s.contains("PRODUCTION"), "{s}");
+    h.key("y");
+    h.wait_for("verified: the root's map is exactly the expected one");
+    h.wait_for("deploy: deployment 1 done");
+    let root = f.server.path().join("site");
+    assert_eq!(
+        fs::read_to_string(root.join("index.html")).unwrap(),
+        "<h1>new</h1>\n"
+    );
+    assert!(root.join("css/site.css").is_file());
+    assert!(!root.join("css/extra.css").exists());
+    assert!(!root.join("old/gone.txt").exists());
+    assert!(root.join("keep.txt").is_file());
+
+    // Database tab: fields, and what the agent does not report
+    h.key("t");
+    let s = h.wait_for("not reported by this agent");
+    assert!(s.contains("deployment 1 (deploy)"), "{s}");
+    // History tab: the deployment
+    h.key("t");
+    let s = h.wait_for("   1  deploy   done");
+    assert!(s.contains("deployed 2 upload(s)"), "{s}");
+}
+
+#[test]
+fn production_says_so_and_80x24_renders() {
+    let f = fixture("production");
+    let mut h = open(f.project.path(), 80, 24);
+    let s = h.wait_for("staging");
+    assert!(s.contains("production"), "{s}");
+    h.key("p");
+    h.wait_for("deploy plan: 3 to upload");
+    let s = h.wait_for("to upload");
+    assert!(s.contains("css/extra.css"), "{s}");
+    h.key("D");
+    let s = h.wait_for("PRODUCTION");
+    assert!(s.contains("Deploy to staging (production)"), "{s}");
+    h.key("n");
+    let s = h.screen();
+    assert!(!s.contains("PRODUCTION"), "{s}");
+    assert!(f.server.path().join("site/old/gone.txt").exists());
+    // the filter narrows the lists
+    h.key("/");
+    h.type_text("site");
+    h.key("enter");
+    let s = h.screen();
+    assert!(
+        s.contains("css/site.css") && !s.contains("index.html"),
+        "{s}"
+    );
+}
+
+#[test]
+fn rollback_from_history_follows_the_log() {
+    let f = fixture("staging");
+    let mut h = open(f.project.path(), 120, 36);
+    h.wait_for("staging");
+    for (n, plan) in [(1, "3 to upload"), (2, "1 to upload")] {
+        if n == 2 {
+            write(f.project.path(), "index.html", "<h1>newer</h1>\n");
+        }
+        h.key("p");
+        h.wait_for(&format!("deploy plan: {plan}"));
+        h.key("D");
+        h.wait_for("Deploy to staging");
+        h.key("y");
+        h.wait_for(&format!("deploy: deployment {n} done"));
+    }
+    let index = f.server.path().join("site/index.html");
+    assert_eq!(fs::read_to_string(&index).unwrap(), "<h1>newer</h1>\n");
+    h.key("t");
+    h.key("t");
+    h.wait_for("   2  deploy   done");
+    h.key("k");
+    h.key("r");
+    h.wait_for("Roll staging (staging) back to deployment 1?");
+    h.key("y");
+    let s = h.wait_for("rollback: deployment 3 done");
+    assert!(s.contains("Log · deployment 3"), "{s}");
+    assert_eq!(fs::read_to_string(&index).unwrap(), "<h1>new</h1>\n");
+    h.wait_for("   3  rollback");
+}

@@ -1,0 +1,478 @@
+//! Drawing the Deploy screen: servers on the left (or on top when narrow), the tabs of the
+//! selected server on the right, the log pane below them, and the confirmation popups.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::{DeployScreen, Popup, Row, Tab};
+use crate::app::context::DrawCtx;
+use crate::app::popups::centered;
+use crate::app::theme::Theme;
+use crate::app::widgets::{fit_left, fit_right};
+use crate::engine::deploy::{Level, LogLine, rfc3339};
+use crate::engine::units::{human_size, thousands};
+
+pub const EMPTY: &str = "No servers yet. Add one from a shell:\n\n  devsky server add NAME --url http://HOST:PORT --key KEY --env staging\n\nThe server runs `devsky serve --root DIR` (its key: `devsky serve key create --root DIR`).";
+
+pub fn draw(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+    let t = ctx.theme;
+    let (left, right) = if area.width >= 100 {
+        let [l, r] = Layout::horizontal([Constraint::Length(30), Constraint::Min(40)]).areas(area);
+        (l, r)
+    } else {
+        let h = (s.servers.len() as u16 + 2).clamp(3, 6);
+        let [l, r] = Layout::vertical([Constraint::Length(h), Constraint::Min(5)]).areas(area);
+        (l, r)
+    };
+    draw_servers(s, frame, left, ctx);
+    let (main, log) = if s.log.is_empty() {
+        (right, None)
+    } else {
+        let lh = (right.height / 3).clamp(4, 12);
+        let [m, l] = Layout::vertical([Constraint::Min(4), Constraint::Length(lh)]).areas(right);
+        (m, Some(l))
+    };
+    draw_tabs(s, frame, main, ctx);
+    if let Some(l) = log {
+        draw_log(s, frame, l, t);
+    }
+    if let Some(p) = &s.popup {
+        draw_popup(s, p, frame, area, t);
+    }
+}
+
+fn key(ctx: &DrawCtx, id: &str) -> String {
+    ctx.keymap.first(id).unwrap_or_else(|| "?".into())
+}
+
+fn block<'a>(title: String, focus: bool, t: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(if focus { t.border_focus } else { t.border })
+        .title(Span::styled(title, t.title))
+}
+
+fn draw_servers(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+    let t = ctx.theme;
+    let b = block(
+        format!(" Deploy · servers · {} ", s.servers.len()),
+        !s.focus_right,
+        t,
+    );
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    if let Some(e) = &s.load_error {
+        frame.render_widget(
+            Paragraph::new(e.as_str())
+                .style(t.error)
+                .wrap(Wrap { trim: false }),
+            inner,
+        );
+        return;
+    }
+    if s.servers.is_empty() {
+        frame.render_widget(Paragraph::new("No servers yet.").style(t.dim), inner);
+        return;
+    }
+    let w = inner.width as usize;
+    let h = inner.height as usize;
+    let off = s.selected.saturating_sub(h.saturating_sub(1));
+    let lines: Vec<Line> = s
+        .servers
+        .iter()
+        .enumerate()
+        .skip(off)
+        .take(h)
+        .map(|(i, p)| {
+            let text = format!(
+                "{}{} · {} · {}",
+                if p.is_default { "*" } else { " " },
+                p.name,
+                p.environment,
+                p.transport
+            );
+            let style = if i == s.selected {
+                t.selected
+            } else if p.environment == "production" {
+                t.error
+            } else {
+                t.base
+            };
+            Line::from(Span::styled(fit_right(&text, w), style))
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).style(t.base), inner);
+}
+
+fn draw_tabs(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+    let t = ctx.theme;
+    let mut spans = vec![Span::raw(" ")];
+    for tab in Tab::ALL {
+        let style = if tab == s.tab { t.selected } else { t.dim };
+        spans.push(Span::styled(format!(" {} ", tab.title()), style));
+        spans.push(Span::raw(" "));
+    }
+    let server = s.server().map(|p| p.name.clone()).unwrap_or_default();
+    let b = Block::default()
+        .borders(Borders::ALL)
+        .border_style(if s.focus_right {
+            t.border_focus
+        } else {
+            t.border
+        })
+        .title(Line::from(spans))
+        .title_bottom(Span::styled(
+            format!(" {server} · {} next tab ", key(ctx, "deploy.next_tab")),
+            t.dim,
+        ));
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    if s.servers.is_empty() {
+        frame.render_widget(
+            Paragraph::new(EMPTY)
+                .style(t.dim)
+                .wrap(Wrap { trim: false }),
+            inner,
+        );
+        return;
+    }
+    match s.tab {
+        Tab::Files => draw_files(s, frame, inner, ctx),
+        Tab::Database => draw_database(s, frame, inner, t),
+        Tab::History => draw_history(s, frame, inner, ctx),
+    }
+}
+
+fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+    let t = ctx.theme;
+    let running = s.job.map(|(_, _, n)| n);
+    let Some(plan) = &s.plan else {
+        let msg = match running {
+            Some(n) => format!("{n} running… (progress in the status line and on Jobs)"),
+            None => format!(
+                "Press {} to ask the server for its map: the files to upload and to delete show \
+                 here. Then {} builds the package, {} deploys it.",
+                key(ctx, "deploy.plan"),
+                key(ctx, "deploy.build"),
+                key(ctx, "deploy.deploy")
+            ),
+        };
+        frame.render_widget(
+            Paragraph::new(msg).style(t.dim).wrap(Wrap { trim: false }),
+            area,
+        );
+        return;
+    };
+    if plan.is_empty() {
+        frame.render_widget(
+            Paragraph::new("Nothing to deploy: the server has every file as the project has it.")
+                .style(t.success)
+                .wrap(Wrap { trim: false }),
+            area,
+        );
+        return;
+    }
+    let [top, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    let sel = s.selection().unwrap_or_default();
+    let mut head = vec![Span::styled(
+        format!(
+            "ticked: {} upload(s) ({}), {} delete(s)",
+            thousands(sel.uploads.len()),
+            human_size(sel.upload_bytes() as i64),
+            thousands(sel.deletes.len())
+        ),
+        t.accent,
+    )];
+    if s.filtering || !s.filter.text().is_empty() {
+        head.push(Span::styled(
+            format!("  filter: {}", s.filter.text()),
+            t.warn,
+        ));
+        if s.filtering {
+            head.push(Span::styled("▏", t.warn));
+        }
+    }
+    frame.render_widget(Paragraph::new(Line::from(head)), top);
+    let h = list.height as usize;
+    s.list_height = h;
+    if s.row < s.offset {
+        s.offset = s.row;
+    } else if h > 0 && s.row >= s.offset + h {
+        s.offset = s.row + 1 - h;
+    }
+    let w = list.width as usize;
+    let mut lines = Vec::new();
+    for (i, row) in s.rows.iter().enumerate().skip(s.offset).take(h) {
+        let cur = s.focus_right && i == s.row;
+        let (text, style) = match row {
+            Row::Header { upload: true } => (
+                format!(
+                    "to upload — {} new or changed ({})",
+                    thousands(plan.uploads.len()),
+                    human_size(plan.upload_bytes() as i64)
+                ),
+                t.title,
+            ),
+            Row::Header { upload: false } => (
+                format!(
+                    "to delete — {} only on the server",
+                    thousands(plan.deletes.len())
+                ),
+                t.title,
+            ),
+            Row::Folder { upload, dir } => {
+                let (on, all) = s.folder_ticks(*upload, dir);
+                let mark = if on == all {
+                    "[x]"
+                } else if on == 0 {
+                    "[ ]"
+                } else {
+                    "[-]"
+                };
+                (
+                    format!(" {mark} {}/ ({on}/{all})", String::from_utf8_lossy(dir)),
+                    t.accent,
+                )
+            }
+            Row::File { upload, idx } => {
+                let (path, size, letter) = if *upload {
+                    let u = &plan.uploads[*idx];
+                    (&u.path, u.size, u.change.letter().to_string())
+                } else {
+                    let d = &plan.deletes[*idx];
+                    (&d.path, d.size, "D".to_string())
+                };
+                let mark = if s.is_ticked(path) { "[x]" } else { "[ ]" };
+                let size = human_size(size as i64);
+                let name = String::from_utf8_lossy(path).to_string();
+                let pw = w.saturating_sub(12 + size.len());
+                (
+                    format!("   {mark} {letter} {:<pw$} {size}", fit_left(&name, pw)),
+                    if *upload { t.base } else { t.warn },
+                )
+            }
+        };
+        let style = if cur { t.selected } else { style };
+        lines.push(Line::from(Span::styled(fit_right(&text, w), style)));
+    }
+    frame.render_widget(Paragraph::new(lines).style(t.base), list);
+}
+
+fn draw_database(s: &DeployScreen, frame: &mut Frame, area: Rect, t: &Theme) {
+    let v = match &s.status {
+        None => {
+            frame.render_widget(Paragraph::new("asking the agent…").style(t.dim), area);
+            return;
+        }
+        Some(Err(e)) => {
+            frame.render_widget(
+                Paragraph::new(e.as_str())
+                    .style(t.error)
+                    .wrap(Wrap { trim: false }),
+                area,
+            );
+            return;
+        }
+        Some(Ok(v)) => v,
+    };
+    let missing = "not reported by this agent";
+    let field = |k: &str, val: Option<String>| -> Line<'static> {
+        Line::from(vec![
+            Span::styled(format!("{k:<10}"), t.dim),
+            match val {
+                Some(x) => Span::styled(x, t.base),
+                None => Span::styled(missing.to_string(), t.dim),
+            },
+        ])
+    };
+    let lock = &v["lock"];
+    let lock_text = match lock["locked"].as_bool() {
+        Some(true) => Some(format!(
+            "locked by {} since {}",
+            lock["holder"].as_str().unwrap_or("?"),
+            lock["since"].as_str().unwrap_or("?")
+        )),
+        Some(false) => Some("free".into()),
+        None => None,
+    };
+    let current = match &v["current"] {
+        serde_json::Value::Null if v.get("current").is_some() => Some("no deployment yet".into()),
+        c if c.is_object() => Some(format!(
+            "deployment {} ({}) {}",
+            c["id"].as_i64().unwrap_or(0),
+            c["kind"].as_str().unwrap_or("?"),
+            c["summary"].as_str().unwrap_or("")
+        )),
+        _ => None,
+    };
+    let running = v["running"].as_array().map(|a| {
+        if a.is_empty() {
+            "nothing".to_string()
+        } else {
+            a.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    });
+    let str_of = |k: &str| v[k].as_str().map(str::to_string);
+    let lines = vec![
+        field("root", str_of("root")),
+        field("lock", lock_text),
+        field("current", current),
+        field("running", running),
+        field("database", v.get("database").map(|d| d.to_string())),
+        field("version", str_of("version")),
+    ];
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+fn draw_history(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+    let t = ctx.theme;
+    let list = match &s.history {
+        None => {
+            frame.render_widget(Paragraph::new("asking the agent…").style(t.dim), area);
+            return;
+        }
+        Some(Err(e)) => {
+            frame.render_widget(
+                Paragraph::new(e.as_str())
+                    .style(t.error)
+                    .wrap(Wrap { trim: false }),
+                area,
+            );
+            return;
+        }
+        Some(Ok(l)) => l,
+    };
+    if list.is_empty() {
+        frame.render_widget(Paragraph::new("No deployments yet.").style(t.dim), area);
+        return;
+    }
+    let w = area.width as usize;
+    let h = area.height.saturating_sub(1) as usize;
+    let off = s.hist_row.saturating_sub(h.saturating_sub(1));
+    let mut lines = vec![Line::from(Span::styled(
+        fit_right(
+            &format!(
+                "{:>4}  {:<8} {:<11} {:<20} summary · {} roll back to it",
+                "id",
+                "kind",
+                "status",
+                "started",
+                key(ctx, "deploy.rollback")
+            ),
+            w,
+        ),
+        t.dim,
+    ))];
+    for (i, d) in list.iter().enumerate().skip(off).take(h) {
+        let mut started = rfc3339(d.started);
+        started.truncate(19);
+        let text = format!(
+            "{:>4}  {:<8} {:<11} {:<20} {}",
+            d.id, d.kind, d.status, started, d.summary
+        );
+        let style = if s.focus_right && i == s.hist_row {
+            t.selected
+        } else if d.status == "failed" {
+            t.error
+        } else {
+            t.base
+        };
+        lines.push(Line::from(Span::styled(fit_right(&text, w), style)));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+pub fn level_style(l: Level, t: &Theme) -> Style {
+    match l {
+        Level::Info => t.base,
+        Level::Success => t.success,
+        Level::Warning => t.warn,
+        Level::Error => t.error,
+    }
+}
+
+fn draw_log(s: &DeployScreen, frame: &mut Frame, area: Rect, t: &Theme) {
+    let title = match s.following {
+        Some(id) if s.job.is_some() => format!(" Log · deployment {id} · live "),
+        Some(id) => format!(" Log · deployment {id} "),
+        None => " Log ".to_string(),
+    };
+    let b = block(title, false, t);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let h = inner.height as usize;
+    let w = inner.width as usize;
+    let lines: Vec<Line> = s
+        .log
+        .iter()
+        .skip(s.log.len().saturating_sub(h))
+        .map(|l: &LogLine| {
+            let mut time = rfc3339(l.time_ms);
+            time = time.get(11..19).unwrap_or("").to_string();
+            Line::from(Span::styled(
+                fit_right(&format!("{time} {}", l.message), w),
+                level_style(l.level, t),
+            ))
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_popup(s: &DeployScreen, p: &Popup, frame: &mut Frame, area: Rect, t: &Theme) {
+    let (name, env) = s
+        .server()
+        .map(|p| (p.name.clone(), p.environment.clone()))
+        .unwrap_or_default();
+    let (title, what) = match p {
+        Popup::Deploy {
+            uploads,
+            deletes,
+            bytes,
+        } => (
+            " Deploy? ",
+            format!(
+                "Deploy to {name} ({env}): {} upload(s) ({}), {} delete(s)?",
+                thousands(*uploads),
+                human_size(*bytes as i64),
+                thousands(*deletes)
+            ),
+        ),
+        Popup::Rollback { to } => (
+            " Roll back? ",
+            format!("Roll {name} ({env}) back to deployment {to}? Later deployments are undone."),
+        ),
+    };
+    let w = area.width.saturating_sub(4).min(70);
+    let popup = centered(area, w, 9);
+    frame.render_widget(Clear, popup);
+    let mut lines = vec![Line::from(Span::styled(what, t.popup))];
+    if env == "production" {
+        lines.push(Line::from(Span::styled(
+            "This is a PRODUCTION server.",
+            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        )));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled("y", t.hint_key),
+        Span::styled(" go ahead   ", t.popup),
+        Span::styled("n", t.hint_key),
+        Span::styled(" cancel", t.popup),
+    ]));
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(t.border_focus)
+                .title(Span::styled(title, t.title))
+                .style(t.popup),
+        ),
+        popup,
+    );
+}

@@ -1,0 +1,440 @@
+//! The deploy agent over SSH with the real binary and a private OpenSSH server: `sshd` on
+//! 127.0.0.1 (a free port, a temp host key, a temp client key, run as the current user)
+//! and the client (`devsky server add --ssh`, `devsky deploy plan|push|logs|rollback`),
+//! which starts `ssh ... devsky agent --stdio --root DIR` and speaks HTTP over its pipes.
+//! A push makes the remote root equal the project, a rollback restores it, and a
+//! connection that dies mid-command ends it with a clear error within seconds.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use devsky::engine::jobs::Progress;
+use devsky::engine::map::EntryKind;
+use devsky::engine::map::format::MapReader;
+use devsky::engine::map::scan::{ScanOptions, scan};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+type Tree = Vec<(Vec<u8>, EntryKind, u32, [u8; 32])>;
+
+fn tree_of(root: &Path) -> Tree {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m");
+    scan(
+        root,
+        None,
+        &out,
+        &ScanOptions::default(),
+        &Progress::silent(),
+    )
+    .unwrap();
+    MapReader::open(&out)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.path, e.kind, e.mode, e.hash))
+        .collect()
+}
+
+fn put(root: &Path, rel: &str, content: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, content).unwrap();
+}
+
+fn devsky(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run(cmd: &str, args: &[&str]) -> String {
+    let o = Command::new(cmd).args(args).output().unwrap();
+    ok(&o)
+}
+
+/// A private sshd, stopped (with every process it started) when dropped.
+struct Sshd {
+    child: Option<Child>,
+    port: u16,
+    user: String,
+    client_key: PathBuf,
+    known_hosts: PathBuf,
+    log: PathBuf,
+}
+
+/// The processes below `pid` (from /proc), deepest last.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces and parentheses.
+        let Some(after) = stat.rsplit_once(')').map(|x| x.1) else {
+            continue;
+        };
+        if let Some(ppid) = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            children.entry(ppid).or_default().push(p);
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+            out.push(c);
+            todo.push(c);
+        }
+    }
+    out
+}
+
+impl Sshd {
+    fn start(dir: &Path, set_env: &[(&str, String)]) -> Sshd {
+        assert!(
+            Path::new(SSHD).exists(),
+            "OpenSSH is needed: apt-get install openssh-server openssh-client (scripts/test does)"
+        );
+        let dir = dir.join("sshd");
+        std::fs::create_dir_all(&dir).unwrap();
+        let host_key = dir.join("host_key");
+        let client_key = dir.join("client_key");
+        for k in [&host_key, &client_key] {
+            run(
+                "ssh-keygen",
+                &["-q", "-t", "ed25519", "-N", "", "-f", k.to_str().unwrap()],
+            );
+        }
+        let authorized = dir.join("authorized_keys");
+        std::fs::copy(client_key.with_extension("pub"), &authorized).unwrap();
+        // sshd run as root wants its privilege separation folder.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let port = free_port();
+        let env_line = if set_env.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "SetEnv {}\n",
+                set_env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        };
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
+                 AuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
+                 PubkeyAuthentication yes\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nLogLevel VERBOSE\n{env_line}",
+                host_key.display(),
+                dir.join("sshd.pid").display(),
+                authorized.display(),
+            ),
+        )
+        .unwrap();
+        let log = dir.join("sshd.log");
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let sshd = Sshd {
+            child: Some(child),
+            port,
+            user: run("id", &["-un"]).trim().to_string(),
+            client_key,
+            known_hosts: dir.join("known_hosts"),
+            log,
+        };
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "sshd did not come up:\n{}",
+                std::fs::read_to_string(&sshd.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sshd
+    }
+
+    /// `devsky server add NAME --ssh ...` for this sshd.
+    fn add_server(&self, project: &Path, name: &str, root: &Path) -> String {
+        let dest = format!("{}@127.0.0.1:{}", self.user, self.port);
+        let key = format!("-i {}", self.client_key.display());
+        let kh = format!("-o UserKnownHostsFile={}", self.known_hosts.display());
+        ok(&devsky(
+            &[
+                "server",
+                "add",
+                name,
+                "--ssh",
+                &dest,
+                "--root",
+                root.to_str().unwrap(),
+                "--env",
+                "production",
+                "--ssh-opt",
+                "-F /dev/null",
+                "--ssh-opt",
+                &key,
+                "--ssh-opt",
+                &kh,
+                "--ssh-opt",
+                "-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR",
+                "--remote-bin",
+                env!("CARGO_BIN_EXE_devsky"),
+            ],
+            project,
+        ))
+    }
+
+    /// Kill sshd and every process it started (sessions and the agents in them).
+    fn kill_all(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let mut pids = descendants(child.id());
+        pids.push(child.id());
+        let args: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(&args)
+            .stderr(Stdio::null())
+            .status();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let (root, project) = (d.path().join("root"), d.path().join("project"));
+    put(&root, "index.php", b"<?php echo 'old';\n");
+    put(&root, "old.txt", b"to be deleted\n");
+    put(&root, "app/keep.php", b"<?php // same\n");
+    put(&project, "index.php", b"<?php echo 'new';\n");
+    put(&project, "app/keep.php", b"<?php // same\n");
+    put(&project, "app/new.php", b"<?php // new\n");
+    put(&project, "assets/site.css", b"body { color: red }\n");
+    ok(&devsky(&["init"], &project));
+    (d, root, project)
+}
+
+#[test]
+fn plan_push_logs_rollback_over_ssh() {
+    let (d, root, project) = setup();
+    let before = tree_of(&root);
+    let xdg = d.path().join("xdg");
+    let sshd = Sshd::start(d.path(), &[("XDG_DATA_HOME", xdg.display().to_string())]);
+
+    // --ssh needs --root, and takes no API key.
+    let o = devsky(
+        &[
+            "server",
+            "add",
+            "x",
+            "--ssh",
+            "me@127.0.0.1",
+            "--env",
+            "staging",
+        ],
+        &project,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("--root"), "{}", text(&o.stderr));
+
+    let out = sshd.add_server(&project, "prod", &root);
+    assert!(out.contains("added server prod"), "{out}");
+    let show = ok(&devsky(&["server", "show", "prod", "--json"], &project));
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(v["transport"], "ssh");
+    assert_eq!(v["remote_root"], root.to_str().unwrap());
+
+    let plan = ok(&devsky(&["deploy", "plan", "prod"], &project));
+    for want in [
+        "M index.php",
+        "A app/new.php",
+        "A assets/site.css",
+        "D old.txt",
+    ] {
+        assert!(plan.contains(want), "{want} missing from:\n{plan}");
+    }
+    assert!(!plan.contains("keep.php"), "{plan}");
+
+    let out = ok(&devsky(&["deploy", "push", "prod", "--yes"], &project));
+    assert!(out.contains("deployment 1 started"), "{out}");
+    assert!(out.contains(": done"), "{out}");
+    assert_eq!(tree_of(&root), tree_of(&project));
+    // The agent kept its state in the session's data folder, not in the root.
+    assert!(xdg.join("devsky").exists());
+
+    let plan = ok(&devsky(&["deploy", "plan", "prod"], &project));
+    assert!(plan.contains("nothing to deploy"), "{plan}");
+
+    let logs = ok(&devsky(&["deploy", "logs", "prod", "--follow"], &project));
+    for want in [
+        "took the deploy lock",
+        "deployment 1 started",
+        "verified",
+        "done",
+    ] {
+        assert!(logs.contains(want), "{want} missing from:\n{logs}");
+    }
+
+    let status = ok(&devsky(&["deploy", "status", "prod"], &project));
+    assert!(status.contains("current: deployment 1"), "{status}");
+    let history = ok(&devsky(&["deploy", "history", "prod", "--json"], &project));
+    let h: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(h.as_array().unwrap().len(), 1, "{history}");
+
+    let rb = ok(&devsky(&["deploy", "rollback", "prod", "--yes"], &project));
+    assert!(rb.contains("done"), "{rb}");
+    assert_eq!(tree_of(&root), before);
+
+    // No agent at the other end: a clear error with what the server said.
+    let dest = format!("{}@127.0.0.1:{}", sshd.user, sshd.port);
+    let key = format!("-i {}", sshd.client_key.display());
+    let kh = format!("-o UserKnownHostsFile={}", sshd.known_hosts.display());
+    ok(&devsky(
+        &[
+            "server",
+            "add",
+            "nobin",
+            "--ssh",
+            &dest,
+            "--root",
+            root.to_str().unwrap(),
+            "--ssh-opt",
+            "-F /dev/null -o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR",
+            "--ssh-opt",
+            &key,
+            "--ssh-opt",
+            &kh,
+            "--remote-bin",
+            "/nonexistent/devsky",
+        ],
+        &project,
+    ));
+    let t0 = Instant::now();
+    let o = devsky(&["deploy", "status", "nobin"], &project);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("cannot reach the agent over SSH") && err.contains("/nonexistent/devsky"),
+        "{err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn a_dead_connection_is_a_clear_error_not_a_hang() {
+    let (d, root, project) = setup();
+    let xdg = d.path().join("xdg");
+    let mut sshd = Sshd::start(
+        d.path(),
+        &[
+            ("XDG_DATA_HOME", xdg.display().to_string()),
+            // The agent waits (holding the lock) right after the deployment started.
+            ("DEVSKY_TEST_SLOW_DEPLOY_MS", "30000".to_string()),
+        ],
+    );
+    sshd.add_server(&project, "prod", &root);
+
+    let mut push = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["deploy", "push", "prod", "--yes"])
+        .current_dir(&project)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the push follows the log of the deployment it started.
+    let stdout = push.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("started") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let started = rx.recv_timeout(Duration::from_secs(60)).is_ok();
+    assert!(started, "the push never started a deployment");
+
+    sshd.kill_all();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = push.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            let _ = push.kill();
+            panic!("the push hangs after sshd died");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = t0.elapsed();
+    let out = reader.join().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut push.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("SSH connection") && err.contains("lost"),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    eprintln!("after {took:?}:\n{err}");
+}
