@@ -11,7 +11,7 @@
 //! Exit codes: 0 ok, 1 error, 2 conflicts, 3 verification failed, 4 locked.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -20,8 +20,6 @@ use super::output::{print_json, stderr_progress};
 use crate::engine::deploy::package::{Built, build};
 use crate::engine::deploy::plan::{Plan, Selection, plan_files};
 use crate::engine::deploy::{LogLine, exit_code, rfc3339};
-use crate::engine::map::scan::{ScanOptions, scan};
-use crate::engine::map::worktree_cache;
 use crate::engine::project::Project;
 use crate::engine::remote::{Remote, RemoteDeployment, ServerProfile, connect, pick_server};
 use crate::engine::units::{human_size, thousands};
@@ -142,46 +140,12 @@ pub fn run(c: DeployCommand) -> anyhow::Result<i32> {
     }
 }
 
-/// Map the project (with its stat cache when it has a store) into a map file; `tmp` holds
-/// it otherwise. A map with unreadable files is refused.
-fn local_map(
-    project: &Project,
-    tmp: &Path,
-    progress: &crate::engine::jobs::Progress,
-) -> anyhow::Result<PathBuf> {
-    let (cache, local) = if project.has_store() {
-        let c = worktree_cache(&project.root, None);
-        (Some(c.clone()), c)
-    } else {
-        (None, tmp.join("local.map"))
-    };
-    let report = scan(
-        &project.root,
-        cache.as_deref(),
-        &local,
-        &ScanOptions::default(),
-        progress,
-    )?;
-    if report.partial {
-        // A file that could not be read would look deleted: never plan from such a map.
-        for p in &report.problems {
-            eprintln!("  {}: {}", p.path, p.reason);
-        }
-        anyhow::bail!(
-            "the project could not be mapped completely ({} problem(s) above); fix them first, \
-             or a package could delete on the server what could not be read here",
-            report.problem_count
-        );
-    }
-    Ok(local)
-}
-
 fn package(a: PackageArgs) -> anyhow::Result<i32> {
     let path = a.project.unwrap_or_else(|| PathBuf::from("."));
     let project = Project::locate(&path)?;
     let progress = stderr_progress();
     let tmp = tempfile::tempdir()?;
-    let local = local_map(&project, tmp.path(), &progress)?;
+    let local = crate::engine::deploy::plan::local_map(&project, tmp.path(), &progress)?;
     let mut plan = plan_files(&local, &a.remote_map)?;
     if !a.only.is_empty() {
         plan = plan.select(&Selection::parse(&a.only));
@@ -247,7 +211,7 @@ fn remote_plan(project: &Project, remote: &dyn Remote, only: &[String]) -> anyho
     let tmp = tempfile::tempdir()?;
     let remote_map = tmp.path().join("remote.map");
     remote.map(&remote_map)?;
-    let local = local_map(project, tmp.path(), &progress)?;
+    let local = crate::engine::deploy::plan::local_map(project, tmp.path(), &progress)?;
     let mut plan = plan_files(&local, &remote_map)?;
     if !only.is_empty() {
         plan = plan.select(&Selection::parse(only));

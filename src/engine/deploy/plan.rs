@@ -198,6 +198,45 @@ fn ser_opt_hash<S: serde::Serializer>(h: &Option<[u8; 32]>, s: S) -> Result<S::O
     }
 }
 
+/// Map the project for a deploy plan (using and refreshing its stat cache when it has a
+/// store; otherwise into `tmp`). A map with unreadable files is refused: a file that could
+/// not be read would look deleted, and the package would delete it on the server.
+pub fn local_map(
+    project: &crate::engine::project::Project,
+    tmp: &std::path::Path,
+    progress: &crate::engine::jobs::Progress,
+) -> anyhow::Result<std::path::PathBuf> {
+    use crate::engine::map::scan::{ScanOptions, scan};
+    let (cache, local) = if project.has_store() {
+        let c = crate::engine::map::worktree_cache(&project.root, None);
+        (Some(c.clone()), c)
+    } else {
+        (None, tmp.join("local.map"))
+    };
+    let report = scan(
+        &project.root,
+        cache.as_deref(),
+        &local,
+        &ScanOptions::default(),
+        progress,
+    )?;
+    if report.partial {
+        let list: Vec<String> = report
+            .problems
+            .iter()
+            .take(10)
+            .map(|p| format!("  {}: {}", p.path, p.reason))
+            .collect();
+        anyhow::bail!(
+            "the project could not be mapped completely ({} problem(s)); fix them first, or a package \
+             could delete on the server what could not be read here:\n{}",
+            report.problem_count,
+            list.join("\n")
+        );
+    }
+    Ok(local)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! A `Remote` is made inside each job (it is not `Send`); results come back as
 //! [`DeployReply`] events.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{DeployReply, DeployScreen, Popup};
 use crate::app::context::{Ctx, Level};
@@ -11,10 +11,6 @@ use crate::app::events::{AppEvent, EventTx};
 use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::{Built, build};
 use crate::engine::deploy::plan::plan_files;
-use crate::engine::jobs::Progress;
-use crate::engine::map::scan::{ScanOptions, scan};
-use crate::engine::map::worktree_cache;
-use crate::engine::project::Project;
 use crate::engine::remote::{RemoteDeployment, ServerProfile, connect};
 use crate::engine::units::{human_size, thousands};
 
@@ -62,7 +58,7 @@ impl DeployScreen {
             remote.map(&remote_map)?;
             p.check()?;
             p.set(0, None, "mapping the project");
-            let local = local_map(&project, tmp.path(), p)?;
+            let local = crate::engine::deploy::plan::local_map(&project, tmp.path(), p)?;
             let plan = plan_files(&local, &remote_map)?;
             let summary = format!(
                 "{} to upload ({}), {} to delete on {}",
@@ -283,28 +279,4 @@ fn result_text(d: &RemoteDeployment) -> anyhow::Result<String> {
         Some(o) => anyhow::bail!("{}", o.error.as_deref().unwrap_or("failed")),
         None => anyhow::bail!("deployment {} {}: {}", d.id, d.status, d.summary),
     }
-}
-
-/// Map the project (with its stat cache) into a map file; a partial map is refused.
-fn local_map(project: &Project, tmp: &Path, progress: &Progress) -> anyhow::Result<PathBuf> {
-    let (cache, local) = if project.has_store() {
-        let c = worktree_cache(&project.root, None);
-        (Some(c.clone()), c)
-    } else {
-        (None, tmp.join("local.map"))
-    };
-    let report = scan(
-        &project.root,
-        cache.as_deref(),
-        &local,
-        &ScanOptions::default(),
-        progress,
-    )?;
-    if report.partial {
-        anyhow::bail!(
-            "the project could not be mapped completely ({} problem(s)); fix them first",
-            report.problem_count
-        );
-    }
-    Ok(local)
 }
