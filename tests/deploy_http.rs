@@ -4,65 +4,13 @@
 //! server's root equal the project; a concurrent push is refused as locked; a rollback
 //! restores the old root; the key is never shown, logged or stored in the store.
 
+mod support;
+use support::deploy::{devsky, ok, put, text, tree_of};
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use devsky::engine::jobs::Progress;
-use devsky::engine::map::EntryKind;
-use devsky::engine::map::format::MapReader;
-use devsky::engine::map::scan::{ScanOptions, scan};
-
-type Tree = Vec<(Vec<u8>, EntryKind, u32, [u8; 32])>;
-
-fn tree_of(root: &Path) -> Tree {
-    let d = tempfile::tempdir().unwrap();
-    let out = d.path().join("m");
-    scan(
-        root,
-        None,
-        &out,
-        &ScanOptions::default(),
-        &Progress::silent(),
-    )
-    .unwrap();
-    MapReader::open(&out)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| (e.path, e.kind, e.mode, e.hash))
-        .collect()
-}
-
-fn put(root: &Path, rel: &str, content: &[u8]) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, content).unwrap();
-}
-
-fn devsky(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_devsky"))
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
-}
 
 /// A running agent, stopped when dropped.
 struct Agent {

@@ -62,7 +62,12 @@ pub struct AddArgs {
     pub remote_bin: String,
     /// The API key (from `devsky serve key create`; `-` reads it from stdin); kept in
     /// .devsky/secrets/NAME.key (mode 0600), never in the store.
-    #[arg(long, value_name = "KEY", conflicts_with = "key_env", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "KEY",
+        conflicts_with = "key_env",
+        allow_hyphen_values = true
+    )]
     pub key: Option<String>,
     /// Read the API key from this environment variable instead.
     #[arg(long, value_name = "VAR")]
