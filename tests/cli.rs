@@ -1,6 +1,8 @@
 //! The command line, run as a real process: init, codebase import/list/show/search with
 //! --json, help on every subcommand, clear errors on bad input, two processes on one store.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -346,23 +348,7 @@ fn two_processes_write_one_store_side_by_side() {
 
 /// Run devsky as an unprivileged user (root ignores file permissions).
 fn as_nobody(args: &[&str], cwd: &Path) -> Output {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let mut cmd = if is_root {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_devsky"),
-        ]);
-        c
-    } else {
-        Command::new(env!("CARGO_BIN_EXE_devsky"))
-    };
+    let mut cmd = support::nobody::devsky_as_nobody();
     cmd.args(args)
         .current_dir(cwd)
         .env("HOME", cwd)

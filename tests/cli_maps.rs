@@ -1,6 +1,8 @@
 //! Maps, snapshots, domains and diff from the command line, as a real process: JSON
 //! output, exit codes, unreadable files, huge sparse files, hostile names.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -128,23 +130,7 @@ fn snapshot_cli_flow_with_json_and_exit_codes() {
 
 /// Run devsky as an unprivileged user (root ignores file permissions).
 fn as_nobody(args: &[&str], cwd: &Path) -> Output {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let mut cmd = if is_root {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_devsky"),
-        ]);
-        c
-    } else {
-        Command::new(env!("CARGO_BIN_EXE_devsky"))
-    };
+    let mut cmd = support::nobody::devsky_as_nobody();
     cmd.args(args)
         .current_dir(cwd)
         .output()

@@ -4,3 +4,4 @@
 
 pub mod deploy;
 pub mod mariadb;
+pub mod nobody;
