@@ -163,7 +163,7 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
     }
     let out = a
         .out
-        .unwrap_or_else(|| project.root.join(crate::store::STATE_DIR).join("deploy"));
+        .unwrap_or_else(|| crate::engine::remote::package_dir(&project.root));
     let built = build(&project.root, &plan, &out, &progress)?;
     if a.json {
         print_json(&Report {
@@ -207,12 +207,7 @@ fn open_remote(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile, Box<dy
 
 /// Fetch the server's map and diff the project against it.
 fn remote_plan(project: &Project, remote: &dyn Remote, only: &[String]) -> anyhow::Result<Plan> {
-    let progress = stderr_progress();
-    let tmp = tempfile::tempdir()?;
-    let remote_map = tmp.path().join("remote.map");
-    remote.map(&remote_map)?;
-    let local = crate::engine::deploy::plan::local_map(project, tmp.path(), &progress)?;
-    let mut plan = plan_files(&local, &remote_map)?;
+    let mut plan = crate::engine::remote::plan(project, remote, &stderr_progress())?;
     if !only.is_empty() {
         plan = plan.select(&Selection::parse(only));
     }
@@ -360,7 +355,7 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let out = project.root.join(crate::store::STATE_DIR).join("deploy");
+    let out = crate::engine::remote::package_dir(&project.root);
     let built = build(&project.root, &plan, &out, &stderr_progress())?;
     let counts = format!(
         "{} upload(s) ({}), {} delete(s); package {}",
@@ -379,8 +374,7 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         println!("not deployed");
         return Ok(1);
     }
-    let id = remote.upload(&built.path)?;
-    let dep = remote.deploy(&id, a.force)?;
+    let dep = crate::engine::remote::upload_and_deploy(remote.as_ref(), &built.path, a.force)?;
     if !a.at.json {
         println!("deployment {dep} started on {}", p.name);
     }

@@ -499,6 +499,33 @@ pub fn load_key(project_root: &Path, p: &ServerProfile) -> anyhow::Result<String
     Ok(k.trim().to_string())
 }
 
+/// Where the project's update packages are built (`.devsky/deploy`, never deployed).
+pub fn package_dir(project_root: &Path) -> PathBuf {
+    project_root.join(STATE_DIR).join("deploy")
+}
+
+/// The deploy plan against a server: its map, fetched, diffed with the project's own.
+pub fn plan(
+    project: &crate::engine::project::Project,
+    remote: &dyn Remote,
+    progress: &crate::engine::jobs::Progress,
+) -> anyhow::Result<crate::engine::deploy::plan::Plan> {
+    let tmp = tempfile::tempdir()?;
+    let remote_map = tmp.path().join("remote.map");
+    progress.set(0, None, "fetching the server's map");
+    remote.map(&remote_map)?;
+    progress.check()?;
+    progress.set(0, None, "mapping the project");
+    let local = crate::engine::deploy::plan::local_map(project, tmp.path(), progress)?;
+    crate::engine::deploy::plan::plan_files(&local, &remote_map)
+}
+
+/// Upload a built package and start deploying it; the deployment's id.
+pub fn upload_and_deploy(remote: &dyn Remote, package: &Path, force: bool) -> anyhow::Result<i64> {
+    let id = remote.upload(package)?;
+    remote.deploy(&id, force)
+}
+
 /// The [`Remote`] of a server profile.
 pub fn connect(project_root: &Path, p: &ServerProfile) -> anyhow::Result<Box<dyn Remote>> {
     match p.transport.as_str() {

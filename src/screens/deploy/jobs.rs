@@ -10,8 +10,9 @@ use crate::app::context::{Ctx, Level};
 use crate::app::events::{AppEvent, EventTx};
 use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::{Built, build};
-use crate::engine::deploy::plan::plan_files;
-use crate::engine::remote::{RemoteDeployment, ServerProfile, connect};
+use crate::engine::remote::{
+    RemoteDeployment, ServerProfile, connect, package_dir, upload_and_deploy,
+};
 use crate::engine::units::{human_size, thousands};
 
 impl DeployScreen {
@@ -52,14 +53,7 @@ impl DeployScreen {
         let name = server.name.clone();
         let job = ctx.jobs.spawn_blocking("deploy plan", move |p| {
             let remote = connect(&root, &server)?;
-            let tmp = tempfile::tempdir()?;
-            let remote_map = tmp.path().join("remote.map");
-            p.set(0, None, &format!("fetching the map of {}", server.name));
-            remote.map(&remote_map)?;
-            p.check()?;
-            p.set(0, None, "mapping the project");
-            let local = crate::engine::deploy::plan::local_map(&project, tmp.path(), p)?;
-            let plan = plan_files(&local, &remote_map)?;
+            let plan = crate::engine::remote::plan(&project, remote.as_ref(), p)?;
             let summary = format!(
                 "{} to upload ({}), {} to delete on {}",
                 thousands(plan.uploads.len()),
@@ -97,8 +91,7 @@ impl DeployScreen {
         self.seq += 1;
         let seq = self.seq;
         let job = ctx.jobs.spawn_blocking("deploy package", move |p| {
-            let out = root.join(crate::store::STATE_DIR).join("deploy");
-            let built = build(&root, &sel, &out, p)?;
+            let built = build(&root, &sel, &package_dir(&root), p)?;
             let summary = built_text(&built);
             let _ = tx.send(AppEvent::Deploy(Box::new(DeployReply::Built {
                 seq,
@@ -178,17 +171,15 @@ impl DeployScreen {
             };
             let id = match (&sel, rollback) {
                 (Some(sel), _) => {
-                    let out = root.join(crate::store::STATE_DIR).join("deploy");
                     p.set(0, None, "building the package");
-                    let built = build(&root, sel, &out, p)?;
+                    let built = build(&root, sel, &package_dir(&root), p)?;
                     p.check()?;
                     p.set(
                         0,
                         None,
                         &format!("uploading {}", human_size(built.size as i64)),
                     );
-                    let pkg = remote.upload(&built.path)?;
-                    remote.deploy(&pkg, false)?
+                    upload_and_deploy(remote.as_ref(), &built.path, false)?
                 }
                 (None, to) => remote.rollback(to, false)?,
             };
