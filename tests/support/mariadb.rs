@@ -57,9 +57,13 @@ fn template() -> &'static Path {
         }
         let dir = base.join(format!("devsky-mariadb-template-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        let tmpdir = base.join(format!("devsky-mariadb-install-tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmpdir);
+        std::fs::create_dir_all(&tmpdir).unwrap();
         let out = Command::new(install)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", dir.display()))
+            .arg(format!("--tmpdir={}", tmpdir.display()))
             .args([
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
@@ -68,6 +72,7 @@ fn template() -> &'static Path {
             ])
             .output()
             .expect("run mariadb-install-db");
+        let _ = std::fs::remove_dir_all(&tmpdir);
         assert!(
             out.status.success(),
             "mariadb-install-db failed:\n{}{}",
@@ -105,12 +110,19 @@ impl MariaDb {
             .expect("cp");
         assert!(st.success(), "copying the template datadir failed");
         let socket = datadir.join("sock");
+        // Its own tmpdir: servers sharing /tmp delete each other's temporary tables.
+        let tmpdir = dir.path().join("tmp");
+        std::fs::create_dir(&tmpdir).unwrap();
         let mut cmd = Command::new(server);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", datadir.display()))
             .arg(format!("--socket={}", socket.display()))
             .arg(format!("--pid-file={}", datadir.join("pid").display()))
-            .arg(format!("--log-error={}", datadir.join("err").display()))
+            .arg(format!(
+                "--log-error={}",
+                datadir.join("error.log").display()
+            ))
+            .arg(format!("--tmpdir={}", tmpdir.display()))
             .args([
                 "--innodb-buffer-pool-size=32M",
                 "--innodb-log-file-size=8M",
@@ -172,7 +184,7 @@ impl MariaDb {
 
     /// The server's error log.
     pub fn error_log(&self) -> String {
-        std::fs::read_to_string(self.datadir.join("err")).unwrap_or_default()
+        std::fs::read_to_string(self.datadir.join("error.log")).unwrap_or_default()
     }
 
     /// `mysql://root@localhost/DB?socket=...`
@@ -223,6 +235,27 @@ impl MariaDb {
 
 impl Drop for MariaDb {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failing test shows what the server said: a crash, a killed connection.
+            let log = self.error_log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            let state = match self.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(st))) => format!("exited: {st}"),
+                Some(Ok(None)) => "running".to_string(),
+                _ => "not ours".to_string(),
+            };
+            eprintln!(
+                "--- mariadbd ({state}), error log {} ({}), last lines ---\n{}",
+                self.datadir.join("error.log").display(),
+                if self.datadir.join("error.log").exists() {
+                    "present"
+                } else {
+                    "missing"
+                },
+                tail.join("\n")
+            );
+        }
         let Some(mut child) = self.child.take() else {
             return;
         };
