@@ -8,7 +8,11 @@ server's root, mutates the project (1% changed, 0.2% added, 0.2% deleted), start
 `devsky serve` on loopback, then measures (medians of 5, caches warm):
   plan   `devsky deploy plan` (remote map over HTTP + diff) vs `rsync -rn --delete`,
          and checks devsky's paths equal what `rsync -rcn --delete` finds;
-  serve  50 concurrent GET /api/v1/map requests: all must succeed; p50 and p99.
+  serve  50 concurrent GET /api/v1/map requests: all must succeed; p50 and p99;
+  push   `devsky deploy push` of the change over the ssh stdio transport (a private sshd on
+         loopback) vs `rsync -a --delete` over the same ssh, each onto a fresh copy of the
+         server's tree (reset untimed with rsync before every run; the agent's stat cache is
+         warm, as on a server it serves); both results are checked equal to the project.
 """
 import concurrent.futures
 import json
@@ -43,6 +47,76 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def start_sshd(data):
+    """A private sshd on a free loopback port; returns (process, port, ssh options)."""
+    d = os.path.join(data, "sshd")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for k in ("host_key", "client_key"):
+        sh(f"ssh-keygen -q -t ed25519 -N '' -f {d}/{k}")
+    shutil.copy(f"{d}/client_key.pub", f"{d}/authorized_keys")
+    os.makedirs("/run/sshd", exist_ok=True)
+    port = free_port()
+    with open(f"{d}/sshd_config", "w") as f:
+        f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n"
+                f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n"
+                f"PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                f"SetEnv XDG_DATA_HOME={data}/xdg\n")
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"],
+                            stdout=subprocess.DEVNULL, stderr=open(f"{d}/sshd.log", "w"))
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    opts = (f"-F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile={d}/known_hosts "
+            f"-o BatchMode=yes -o LogLevel=ERROR -i {d}/client_key -p {port}")
+    return proc, port, opts
+
+
+def same_tree(a, b):
+    out = sh(f"rsync -rcn --delete --exclude=/.devsky --out-format=%n {a}/ {b}/", capture_output=True, text=True).stdout
+    return not [l for l in out.splitlines() if l and not l.endswith("/")]
+
+
+def push_bench(devsky, local, remote, data):
+    """Push over ssh: devsky vs rsync -a --delete, each onto a reset copy of the server."""
+    user = sh("id -un", capture_output=True, text=True).stdout.strip()
+    sshd, port, opts = start_sshd(data)
+    mine, theirs = os.path.join(data, "push-devsky"), os.path.join(data, "push-rsync")
+    try:
+        for t in (mine, theirs):
+            shutil.rmtree(t, ignore_errors=True)
+            sh(f"cp -a {remote} {t}")
+        ssh_opt = opts.replace(f" -p {port}", "")
+        sh(f"{devsky} server add bench-ssh --ssh {user}@127.0.0.1:{port} --root {mine} --remote-bin {devsky} "
+           f"--ssh-opt '{ssh_opt}' --env staging --project {local}", stdout=subprocess.DEVNULL)
+        reset = lambda t: sh(f"rsync -a --delete {remote}/ {t}/", stdout=subprocess.DEVNULL)
+        # Warm the agent's stat cache on its root, as a serving agent's is.
+        sh(f"{devsky} deploy plan bench-ssh --project {local}", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        push = f"{devsky} deploy push bench-ssh --yes --project {local}"
+        rsync = f"rsync -a --delete --exclude=/.devsky -e 'ssh {opts}' {local}/ {user}@127.0.0.1:{theirs}/"
+        ours, base = [], []
+        for _ in range(5):
+            reset(mine)
+            t = time.perf_counter()
+            sh(push, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ours.append(time.perf_counter() - t)
+            reset(theirs)
+            t = time.perf_counter()
+            sh(rsync, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            base.append(time.perf_counter() - t)
+        ok = same_tree(local, mine) and same_tree(local, theirs)
+        o, b = statistics.median(ours), statistics.median(base)
+        print(f"deploy push over ssh: devsky {o:.3f} s vs rsync -a --delete over ssh {b:.3f} s: ratio {o / b:.2f} "
+              f"(target <= 1.0); results {'equal the project' if ok else 'DIFFER from the project'}")
+        return ok
+    finally:
+        sshd.terminate()
+        sshd.wait()
 
 
 def main():
@@ -98,7 +172,8 @@ def main():
         oks = sum(1 for ok, _ in results if ok)
         print(f"serve map: 50 concurrent requests on the 85k tree: {oks}/50 succeeded; "
               f"p50 {lat[24] * 1000:.0f} ms, p99 {lat[-1] * 1000:.0f} ms")
-        if not same or oks != 50:
+        pushed = push_bench(devsky, local, remote, data)
+        if not same or oks != 50 or not pushed:
             sys.exit("deploy benchmark checks failed")
     finally:
         agent.terminate()

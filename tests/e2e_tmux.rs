@@ -4,111 +4,11 @@
 //!
 //! Needs tmux (`apt-get install tmux`); `scripts/test` installs it.
 
-use std::path::{Path, PathBuf};
+mod support;
+use support::tmux::{Tmux, command_line, quit_and_check_restored};
+
+use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-struct Tmux {
-    socket: String,
-    dir: tempfile::TempDir,
-}
-
-impl Tmux {
-    fn start(width: u16, height: u16, command: &str) -> Tmux {
-        let have = Command::new("tmux").arg("-V").output();
-        assert!(
-            have.is_ok_and(|o| o.status.success()),
-            "tmux is required for the end-to-end tests: install it with `apt-get install tmux` (scripts/test does)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("tmux.conf");
-        std::fs::write(
-            &conf,
-            "set -g remain-on-exit on\nset -g status off\nset -sg escape-time 0\n",
-        )
-        .unwrap();
-        // one tmux server per test: tests run in parallel
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let socket = format!("devsky-e2e-{}-{n}", std::process::id());
-        let t = Tmux { socket, dir };
-        let status = Command::new("tmux")
-            .args(["-L", &t.socket, "-f"])
-            .arg(&conf)
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                "e2e",
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-                command,
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "tmux new-session failed");
-        t
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn send(&self, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", "-t", "e2e", k]);
-            std::thread::sleep(Duration::from_millis(60));
-        }
-    }
-
-    fn type_text(&self, text: &str) {
-        self.tmux(&["send-keys", "-t", "e2e", "-l", text]);
-    }
-
-    fn capture(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "e2e"])
-    }
-
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.capture();
-            if pred(&s) {
-                return s;
-            }
-            if start.elapsed() > Duration::from_secs(20) {
-                panic!("timed out waiting for {what}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_text(&self, needle: &str) -> String {
-        self.wait_for(needle, |s| s.contains(needle))
-    }
-
-    fn pane(&self, format: &str) -> String {
-        self.tmux(&["display-message", "-p", "-t", "e2e", format])
-            .trim()
-            .to_string()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-        let _ = &self.dir;
-    }
-}
 
 fn demo_project() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -124,30 +24,6 @@ fn demo_project() -> (tempfile::TempDir, PathBuf) {
         String::from_utf8_lossy(&out.stderr)
     );
     (dir, root)
-}
-
-/// devsky inside a shell that reports its exit status and stays, so the terminal state
-/// after devsky can be read.
-fn command_line(root: &Path, config: &Path) -> String {
-    format!(
-        "sh -c \"DEVSKY_CONFIG_DIR='{}' TERM=tmux-256color '{}' '{}'; echo devsky-exit=\\$?; sleep 60\"",
-        config.display(),
-        env!("CARGO_BIN_EXE_devsky"),
-        root.display()
-    )
-}
-
-/// Quit with `q` and check the terminal was given back.
-fn quit_and_check_restored(t: &Tmux) {
-    t.send(&["q"]);
-    let s = t.wait_text("devsky-exit=");
-    assert!(s.contains("devsky-exit=0"), "exit status: {s}");
-    assert!(
-        !s.contains("q quit"),
-        "the TUI must be gone from the screen: {s}"
-    );
-    assert_eq!(t.pane("#{alternate_on}"), "0", "alternate screen left");
-    assert_eq!(t.pane("#{cursor_flag}"), "1", "cursor shown again");
 }
 
 fn session(width: u16, height: u16) {
@@ -252,9 +128,7 @@ fn snapshot_edit_and_see_the_change_in_compare() {
     quit_and_check_restored(&t);
 }
 
-#[path = "support/mariadb.rs"]
-#[allow(dead_code)]
-mod mariadb;
+use support::mariadb;
 
 #[test]
 fn query_runs_cancels_a_slow_query_and_shows_a_grid() {

@@ -339,6 +339,27 @@ pub const COMMANDS: &[CommandDef] = &[
         "",
     ),
     cmd(
+        "deploy.undo",
+        "Undo the current deployment: back to the one before it (History)",
+        DP,
+        &["u"],
+        "",
+    ),
+    cmd(
+        "deploy.log_up",
+        "Scroll the log up (Tab to the log pane first)",
+        DP,
+        &["pageup", "ctrl-u"],
+        "",
+    ),
+    cmd(
+        "deploy.log_down",
+        "Scroll the log down; at the end it follows again",
+        DP,
+        &["pagedown", "ctrl-d"],
+        "",
+    ),
+    cmd(
         "deploy.refresh",
         "Reload the servers, status and history",
         DP,

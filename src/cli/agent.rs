@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::output::{print_json, stderr_progress};
+use crate::engine::db::url::DbUrl;
 use crate::engine::deploy::apply::{ApplyOptions, apply, recover};
 use crate::engine::deploy::rollback::{RollbackOptions, rollback};
 use crate::engine::deploy::{LogLine, State, exit_code, map_root, rfc3339};
@@ -103,6 +104,14 @@ pub enum AgentCommand {
         /// The agent's state folder (default: devsky's data folder, as for `devsky serve`).
         #[arg(long, value_name = "DIR")]
         state: Option<PathBuf>,
+        /// The database to report on (`GET /api/v1/database`): `sqlite:PATH` or
+        /// `mysql://USER@HOST[:PORT]/DB`; a MySQL password comes from $DEVSKY_DB_PASSWORD.
+        #[arg(
+            long,
+            value_name = "URL",
+            value_parser = crate::server::database::DbArg
+        )]
+        db: Option<DbUrl>,
     },
     /// Write the root's map (the "remote map" a package is planned against).
     Map {
@@ -252,11 +261,12 @@ fn run_inner(c: AgentCommand) -> anyhow::Result<i32> {
                 None => println!("not locked"),
             }
         }
-        AgentCommand::Stdio { root, state } => {
+        AgentCommand::Stdio { root, state, db } => {
             let state = state_for(&root, state)?;
             let dir = state.dir().to_path_buf();
             drop(state);
-            crate::server::serve_stdio(&root, &dir)?;
+            let opts = crate::server::ServeOptions { database: db };
+            crate::server::serve_stdio(&root, &dir, &opts)?;
         }
         AgentCommand::Map { at, out } => {
             let state = State::open(&at.state, &at.root)?;
@@ -283,6 +293,15 @@ pub struct ServeArgs {
     /// the root.
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// The database to report on (`GET /api/v1/database`): `sqlite:PATH` (relative to the
+    /// root) or `mysql://USER@HOST[:PORT]/DB[?socket=PATH]`; a MySQL password comes from
+    /// $DEVSKY_DB_PASSWORD, never from the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        value_parser = crate::server::database::DbArg
+    )]
+    pub db: Option<DbUrl>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -360,7 +379,8 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<i32> {
             let state = state_for(&root, a.state)?;
             let dir = state.dir().to_path_buf();
             drop(state);
-            crate::server::serve(&root, &dir, &a.listen)?;
+            let opts = crate::server::ServeOptions { database: a.db };
+            crate::server::serve(&root, &dir, &a.listen, &opts)?;
         }
         Some(ServeCommand::Key(k)) => match k {
             KeyCommand::Create { at, label } => {

@@ -293,8 +293,14 @@ fn finish(d: &RemoteDeployment, json: bool) -> anyhow::Result<i32> {
 
 fn status(a: RemoteArgs) -> anyhow::Result<i32> {
     let (_, p, remote) = open_remote(&a)?;
-    let s = remote.agent_status()?;
+    let mut s = remote.agent_status()?;
+    let database = remote
+        .database()
+        .unwrap_or_else(|e| serde_json::json!({"error": format!("{e:#}")}));
     if a.json {
+        if let Some(o) = s.as_object_mut() {
+            o.insert("database".into(), database);
+        }
         print_json(&s)?;
         return Ok(0);
     }
@@ -328,7 +334,62 @@ fn status(a: RemoteArgs) -> anyhow::Result<i32> {
         ),
         None => println!("current: no deployment yet"),
     }
+    for l in database_lines(&database) {
+        println!("{l}");
+    }
     Ok(0)
+}
+
+/// `deploy status`'s lines about the agent's database (`GET /api/v1/database`).
+fn database_lines(d: &serde_json::Value) -> Vec<String> {
+    let str_of = |k: &str| d[k].as_str().unwrap_or("?").to_string();
+    if d.get("configured").is_none() {
+        return vec![format!("db:      {}", str_of("error"))];
+    }
+    if d["configured"] != true {
+        return vec!["db:      none (start the agent with --db URL to see it here)".into()];
+    }
+    let mut out = vec![format!("db:      {}", str_of("url"))];
+    if d["connected"] != true {
+        out.push(format!("         not connected: {}", str_of("error")));
+        return out;
+    }
+    let version = d["server_version"].as_str().unwrap_or("version unknown");
+    out.push(format!("         connected ({} {version})", str_of("kind")));
+    if let Some(e) = d["error"].as_str() {
+        out.push(format!("         error: {e}"));
+        return out;
+    }
+    let tables = d["tables"].as_array().cloned().unwrap_or_default();
+    let bytes = |v: &serde_json::Value| v.as_i64().map_or_else(|| "?".into(), human_size);
+    let rows = |v: &serde_json::Value| {
+        v.as_u64()
+            .map_or_else(|| "?".into(), |n| thousands(n as usize))
+    };
+    out.push(format!(
+        "         {} table(s), {} row(s), {}; schema {}",
+        tables.len(),
+        rows(&d["total_rows"]),
+        bytes(&d["total_bytes"]),
+        d["schema_checksum"]
+            .as_str()
+            .map_or("?", |c| c.get(..16).unwrap_or(c))
+    ));
+    let w = tables
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::len))
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    for t in &tables {
+        out.push(format!(
+            "         {:<w$} {:>12} rows {:>10}",
+            t["name"].as_str().unwrap_or("?"),
+            rows(&t["rows"]),
+            bytes(&t["bytes"])
+        ));
+    }
+    out
 }
 
 fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {

@@ -18,6 +18,8 @@ use crate::engine::remote::{
 };
 use crate::engine::units::format_time;
 
+// Parsed once per run: the size of the `add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
     /// Add a deploy target reached over HTTP (`devsky serve` on the server) or SSH.
@@ -60,6 +62,18 @@ pub struct AddArgs {
     /// With --ssh: the devsky command on the server.
     #[arg(long, value_name = "PATH", requires = "ssh", default_value = "devsky")]
     pub remote_bin: String,
+    /// With --ssh: the site's database, passed to the agent as `--db URL` (`sqlite:PATH`,
+    /// `mysql://USER@HOST/DB`; a password goes in the server's $DEVSKY_DB_PASSWORD).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "ssh",
+        value_parser = clap::builder::TypedValueParser::map(
+            crate::server::database::DbArg,
+            |u| u.to_string()
+        )
+    )]
+    pub remote_db: Option<String>,
     /// The API key (from `devsky serve key create`; `-` reads it from stdin); kept in
     /// .devsky/secrets/NAME.key (mode 0600), never in the store.
     #[arg(
@@ -255,7 +269,8 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `server add NAME --ssh USER@HOST[:PORT] --root DIR [--ssh-opt ARGS] [--remote-bin PATH]`.
+/// `server add NAME --ssh USER@HOST[:PORT] --root DIR [--ssh-opt ARGS] [--remote-bin PATH]
+/// [--remote-db URL]`.
 fn add_ssh(a: &AddArgs, ssh: &str) -> anyhow::Result<i32> {
     use crate::engine::remote_ssh::{SshTarget, split_words};
     if a.key.is_some() || a.key_env.is_some() {
@@ -275,6 +290,7 @@ fn add_ssh(a: &AddArgs, ssh: &str) -> anyhow::Result<i32> {
         ssh_args,
         remote_bin: a.remote_bin.clone(),
         root: root.clone(),
+        db: a.remote_db.clone(),
     };
     let project = project(a.project.clone())?;
     let mut store = project.open_store(true)?;

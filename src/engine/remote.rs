@@ -120,6 +120,9 @@ pub trait Remote {
     fn status(&self, id: i64) -> anyhow::Result<RemoteDeployment>;
     /// The agent's state: root, lock, current deployment.
     fn agent_status(&self) -> anyhow::Result<serde_json::Value>;
+    /// The status of the agent's database (`GET /api/v1/database`: connected, tables,
+    /// sizes, schema checksum); `{"configured": false}` when it was started without `--db`.
+    fn database(&self) -> anyhow::Result<serde_json::Value>;
     fn history(&self) -> anyhow::Result<Vec<RemoteDeployment>>;
     /// Start a rollback to `to` (None: the deployment before the current one).
     fn rollback(&self, to: Option<i64>, force: bool) -> anyhow::Result<i64>;
@@ -181,6 +184,18 @@ impl HttpRemote {
         v["id"]
             .as_i64()
             .context("the agent did not say which deployment it started")
+    }
+}
+
+/// An agent from before `GET /api/v1/database` answers it with "no such route" (404).
+pub(crate) fn older_agent(e: anyhow::Error) -> anyhow::Error {
+    if format!("{e}").starts_with("no such route") {
+        anyhow::anyhow!(
+            "this agent does not report its database (a devsky older than the server's \
+             /api/v1/database route): {e}"
+        )
+    } else {
+        e
     }
 }
 
@@ -303,6 +318,19 @@ impl Remote for HttpRemote {
 
     fn agent_status(&self) -> anyhow::Result<serde_json::Value> {
         self.get_json("/status")
+    }
+
+    fn database(&self) -> anyhow::Result<serde_json::Value> {
+        // The agent gives up on the database after 20 s; this is only a backstop.
+        let rb = self
+            .req(reqwest::Method::GET, "/database")
+            .timeout(Duration::from_secs(60));
+        self.send(rb)
+            .and_then(|r| {
+                r.json()
+                    .context("the agent sent an answer devsky cannot read")
+            })
+            .map_err(older_agent)
     }
 
     fn history(&self) -> anyhow::Result<Vec<RemoteDeployment>> {
@@ -504,7 +532,8 @@ pub fn package_dir(project_root: &Path) -> PathBuf {
     project_root.join(STATE_DIR).join("deploy")
 }
 
-/// The deploy plan against a server: its map, fetched, diffed with the project's own.
+/// The deploy plan against a server: its map, fetched while the project is mapped (the two
+/// scans run at the same time), diffed with the project's own.
 pub fn plan(
     project: &crate::engine::project::Project,
     remote: &dyn Remote,
@@ -512,11 +541,19 @@ pub fn plan(
 ) -> anyhow::Result<crate::engine::deploy::plan::Plan> {
     let tmp = tempfile::tempdir()?;
     let remote_map = tmp.path().join("remote.map");
-    progress.set(0, None, "fetching the server's map");
-    remote.map(&remote_map)?;
+    progress.set(0, None, "fetching the server's map and mapping the project");
+    let (fetched, local) = std::thread::scope(|s| {
+        let local =
+            s.spawn(|| crate::engine::deploy::plan::local_map(project, tmp.path(), progress));
+        let fetched = remote.map(&remote_map);
+        let local = local
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("mapping the project failed (a panic)")));
+        (fetched, local)
+    });
+    fetched?;
+    let local = local?;
     progress.check()?;
-    progress.set(0, None, "mapping the project");
-    let local = crate::engine::deploy::plan::local_map(project, tmp.path(), progress)?;
     crate::engine::deploy::plan::plan_files(&local, &remote_map)
 }
 

@@ -6,7 +6,8 @@
 //!
 //! A server profile of transport `ssh` keeps its target in the `ssh` column as shell
 //! words: `USER@HOST[:PORT]` first, then the extra ssh arguments (`--ssh-opt`), and
-//! `--remote-bin=PATH` when the remote command is not `devsky`; the web root is in
+//! `--remote-bin=PATH` when the remote command is not `devsky`, and `--remote-db=URL` when
+//! the agent reports on a database (`devsky agent --stdio --db URL`); the web root is in
 //! `remote_root`.
 //!
 //! A lost connection (ssh exits, the network dies) ends the request in progress with an
@@ -32,7 +33,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::Child;
 
 use crate::engine::deploy::{LogLine, LogSink};
-use crate::engine::remote::{Remote, RemoteDeployment, WireLine, api_error};
+use crate::engine::remote::{Remote, RemoteDeployment, WireLine, api_error, older_agent};
 
 /// The remote command when none is configured.
 pub const DEFAULT_REMOTE_BIN: &str = "devsky";
@@ -54,6 +55,8 @@ pub struct SshTarget {
     pub remote_bin: String,
     /// The web root on the server.
     pub root: String,
+    /// The agent's `--db URL` (the database `GET /api/v1/database` reports on), if any.
+    pub db: Option<String>,
 }
 
 impl SshTarget {
@@ -109,11 +112,15 @@ impl SshTarget {
             ssh_args: Vec::new(),
             remote_bin: DEFAULT_REMOTE_BIN.into(),
             root: root.to_string(),
+            db: None,
         };
         for w in rest {
-            match w.strip_prefix("--remote-bin=") {
-                Some(b) => t.remote_bin = b.to_string(),
-                None => t.ssh_args.push(w.clone()),
+            if let Some(b) = w.strip_prefix("--remote-bin=") {
+                t.remote_bin = b.to_string();
+            } else if let Some(d) = w.strip_prefix("--remote-db=") {
+                t.db = Some(d.to_string());
+            } else {
+                t.ssh_args.push(w.clone());
             }
         }
         Ok(t)
@@ -129,6 +136,9 @@ impl SshTarget {
         words.extend(self.ssh_args.iter().cloned());
         if self.remote_bin != DEFAULT_REMOTE_BIN {
             words.push(format!("--remote-bin={}", self.remote_bin));
+        }
+        if let Some(d) = &self.db {
+            words.push(format!("--remote-db={d}"));
         }
         words
             .iter()
@@ -157,11 +167,15 @@ impl SshTarget {
         }
         a.push("--".into());
         a.push(self.destination.clone());
-        a.push(format!(
+        let mut remote = format!(
             "{} agent --stdio --root {}",
             sh_quote(&self.remote_bin),
             sh_quote(&self.root)
-        ));
+        );
+        if let Some(d) = &self.db {
+            remote.push_str(&format!(" --db {}", sh_quote(d)));
+        }
+        a.push(remote);
         a
     }
 }
@@ -657,6 +671,10 @@ impl Remote for SshRemote {
         self.get_json("/status")
     }
 
+    fn database(&self) -> anyhow::Result<serde_json::Value> {
+        self.get_json("/database").map_err(older_agent)
+    }
+
     fn history(&self) -> anyhow::Result<Vec<RemoteDeployment>> {
         self.get_json("/deployments")
     }
@@ -693,6 +711,7 @@ mod tests {
             ssh_args: vec!["-i".into(), "/keys/my key".into()],
             remote_bin: "/opt/devsky bin/devsky".into(),
             root: "/var/www".into(),
+            db: None,
         };
         let col = t.ssh_column();
         assert_eq!(SshTarget::from_columns(&col, "/var/www").unwrap(), t);
@@ -700,6 +719,17 @@ mod tests {
         assert_eq!(
             cmd.last().unwrap(),
             "'/opt/devsky bin/devsky' agent --stdio --root /var/www"
+        );
+        let t = SshTarget {
+            db: Some("mysql://app@localhost/shop?socket=/run/my sql.sock".into()),
+            ..t
+        };
+        let col = t.ssh_column();
+        assert_eq!(SshTarget::from_columns(&col, "/var/www").unwrap(), t);
+        assert_eq!(
+            t.ssh_command().last().unwrap(),
+            "'/opt/devsky bin/devsky' agent --stdio --root /var/www \
+             --db 'mysql://app@localhost/shop?socket=/run/my sql.sock'"
         );
         assert_eq!(
             split_words(r#"a 'b c' "d\"e" f\ g"#).unwrap(),

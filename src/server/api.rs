@@ -188,23 +188,25 @@ async fn file_body(path: &Path, content_type: &'static str) -> ApiResult<Respons
     Ok(r)
 }
 
-/// `GET /api/v1/map`: the root's map file, made with the state's warm stat cache.
+/// `GET /api/v1/map`: the root's map file, made with the state's warm stat cache; requests
+/// that arrive together share one scan ([`super::mapcache`]).
 pub async fn map(Ax(agent): Shared) -> ApiResult<Response> {
-    let _one = agent.map_lock.lock().await;
-    let file = with_state(&agent, |agent, state| {
-        let tmp = tempfile::Builder::new()
-            .prefix(".served-")
-            .suffix(".map")
-            .tempfile_in(state.dir().join("cache"))
-            .map_err(|e| ApiError::internal(e.into()))?;
-        map_root(&agent.root, state, tmp.path(), &Progress::silent())?;
-        Ok(tmp)
-    })
-    .await?;
-    // Opened before the temp file goes away with `file`.
-    let r = file_body(file.path(), "application/octet-stream").await;
-    drop(file);
-    r
+    let file = agent
+        .maps
+        .get(|| {
+            with_state(&agent, |agent, state| {
+                let tmp = tempfile::Builder::new()
+                    .prefix(super::mapcache::PREFIX)
+                    .suffix(".map")
+                    .tempfile_in(state.dir().join("cache"))
+                    .map_err(|e| ApiError::internal(e.into()))?;
+                map_root(&agent.root, state, tmp.path(), &Progress::silent())?;
+                Ok(tmp)
+            })
+        })
+        .await?;
+    // Opened before `file` may go away.
+    file_body(file.path(), "application/octet-stream").await
 }
 
 /// `GET /api/v1/status`.

@@ -8,6 +8,9 @@
 //! built with [`Auth::Ssh`] and asks for no key. Only [`serve_stdio`] builds that router;
 //! the TCP listener of [`serve`] always uses [`Auth::Key`].
 //!
+//! Both may be given the site's database (`--db URL`, [`ServeOptions`]); `GET
+//! /api/v1/database` ([`database`]) reports on it.
+//!
 //! Blocking work (SQLite, maps, applying) runs off the async threads; a deployment runs on
 //! its own thread and the request that started it returns as soon as the engine has
 //! recorded it.
@@ -17,7 +20,9 @@
 //! deploy against it.
 
 pub mod api;
+pub mod database;
 pub mod keys;
+pub mod mapcache;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -28,6 +33,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
 
+use crate::engine::db::url::DbUrl;
 use crate::engine::deploy::{LogLine, State, recover, rfc3339};
 use crate::engine::jobs::Progress;
 use crate::engine::remote::Outcome;
@@ -52,6 +58,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/archives/{id}"),
     ("GET", "/api/v1/lock"),
     ("DELETE", "/api/v1/lock"),
+    ("GET", "/api/v1/database"),
 ];
 
 /// What every handler shares.
@@ -60,25 +67,35 @@ pub struct Agent {
     /// The state folder, absolute.
     pub state_dir: PathBuf,
     pub throttle: keys::Throttle,
-    /// One map of the root at a time (they share the stat cache).
-    pub map_lock: tokio::sync::Mutex<()>,
+    /// One scan of the root at a time, shared by the requests waiting for it.
+    pub maps: mapcache::MapCache,
     /// Deployments whose thread is still running.
     pub running: Mutex<HashSet<i64>>,
     /// How the deployments run by this process ended.
     pub outcomes: Mutex<HashMap<i64, Outcome>>,
+    /// The database `GET /api/v1/database` reports on (`--db URL`; no password).
+    pub database: Option<DbUrl>,
 }
 
 impl Agent {
     pub fn new(root: &Path, state_dir: &Path) -> anyhow::Result<Agent> {
         let state = State::open(state_dir, root)?;
+        mapcache::remove_leftovers(&state.dir().join("cache"));
         Ok(Agent {
             root: root.to_path_buf(),
             state_dir: state.dir().to_path_buf(),
             throttle: keys::Throttle::default(),
-            map_lock: tokio::sync::Mutex::new(()),
+            maps: mapcache::MapCache::default(),
             running: Mutex::new(HashSet::new()),
             outcomes: Mutex::new(HashMap::new()),
+            database: None,
         })
+    }
+
+    /// The agent with the database of `--db` (see [`database`]).
+    pub fn with_database(mut self, url: Option<DbUrl>) -> Agent {
+        self.database = url;
+        self
     }
 
     pub fn state(&self) -> anyhow::Result<State> {
@@ -131,7 +148,8 @@ pub fn router(agent: Arc<Agent>, auth: Auth) -> Router {
             ROUTES[10].1,
             get(api::download_archive).delete(api::delete_archive),
         )
-        .route(ROUTES[12].1, get(api::lock).delete(api::break_lock));
+        .route(ROUTES[12].1, get(api::lock).delete(api::break_lock))
+        .route(ROUTES[14].1, get(database::database));
     let routes = match auth {
         Auth::Key => routes.route_layer(axum::middleware::from_fn_with_state(
             agent.clone(),
@@ -148,6 +166,13 @@ pub fn router(agent: Arc<Agent>, auth: Auth) -> Router {
         .with_state(agent)
 }
 
+/// How `devsky serve` and `devsky agent --stdio` are set up beyond root and state.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// `--db URL`: the database `GET /api/v1/database` reports on.
+    pub database: Option<DbUrl>,
+}
+
 /// Print a log line of the agent on stderr.
 pub(crate) fn print_line(l: &LogLine) {
     eprintln!(
@@ -160,8 +185,13 @@ pub(crate) fn print_line(l: &LogLine) {
 
 /// Run the agent for `root` with its state in `state_dir`, listening on `listen`, until
 /// the process is stopped. Recovers an interrupted deployment first.
-pub fn serve(root: &Path, state_dir: &Path, listen: &str) -> anyhow::Result<()> {
-    let agent = Agent::new(root, state_dir)?;
+pub fn serve(
+    root: &Path,
+    state_dir: &Path,
+    listen: &str,
+    opts: &ServeOptions,
+) -> anyhow::Result<()> {
+    let agent = Agent::new(root, state_dir)?.with_database(opts.database.clone());
     {
         let state = agent.state()?;
         let done = recover(root, &state, &Progress::silent(), &print_line)
@@ -211,8 +241,8 @@ pub fn serve(root: &Path, state_dir: &Path, listen: &str) -> anyhow::Result<()> 
 /// --stdio`, started through SSH), until stdin ends; then waits for the deployments it
 /// started to finish. Routes need no key ([`Auth::Ssh`]: SSH authenticated the user).
 /// Nothing but the HTTP answers goes to stdout: logs go to stderr.
-pub fn serve_stdio(root: &Path, state_dir: &Path) -> anyhow::Result<()> {
-    let agent = Agent::new(root, state_dir)?;
+pub fn serve_stdio(root: &Path, state_dir: &Path, opts: &ServeOptions) -> anyhow::Result<()> {
+    let agent = Agent::new(root, state_dir)?.with_database(opts.database.clone());
     {
         let state = agent.state()?;
         let done = recover(root, &state, &Progress::silent(), &print_line)

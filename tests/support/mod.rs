@@ -6,3 +6,5 @@ pub mod cli;
 pub mod deploy;
 pub mod mariadb;
 pub mod nobody;
+pub mod sshd;
+pub mod tmux;

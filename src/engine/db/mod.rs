@@ -17,6 +17,7 @@ pub mod schema_diff;
 pub mod snapshot;
 pub mod split;
 pub mod sqlite;
+pub mod status;
 pub mod url;
 pub mod verify;
 

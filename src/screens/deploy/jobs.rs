@@ -142,6 +142,30 @@ impl DeployScreen {
         self.popup = Some(Popup::Rollback { to: d.id });
     }
 
+    /// Ask to undo the current deployment: back to the deployment in place before it, or
+    /// (`to` 0) to before the first one.
+    pub(super) fn ask_undo(&mut self, ctx: &mut Ctx) {
+        if self.busy(ctx) {
+            return;
+        }
+        let Some(Ok(list)) = &self.history else {
+            ctx.status(Level::Info, "no history loaded yet");
+            return;
+        };
+        // Oldest first, as the agent lists them.
+        let in_place: Vec<i64> = list
+            .iter()
+            .filter(|d| d.kind == "deploy" && d.status == "done")
+            .map(|d| d.id)
+            .collect();
+        if in_place.is_empty() {
+            ctx.status(Level::Info, "nothing to undo: no deployment is in place");
+            return;
+        }
+        let to = in_place.iter().rev().nth(1).copied().unwrap_or(0);
+        self.popup = Some(Popup::Rollback { to });
+    }
+
     /// Run `start` (upload + deploy, or rollback) in a job and follow the log to its end.
     pub(super) fn run_deployment(&mut self, rollback: Option<i64>, ctx: &mut Ctx) {
         let Some((server, root, tx)) = self.need_server(ctx) else {
@@ -158,6 +182,7 @@ impl DeployScreen {
         self.seq += 1;
         let seq = self.seq;
         self.log.clear();
+        self.log_scroll = 0;
         self.following = None;
         let name = if rollback.is_some() {
             "rollback"
@@ -214,14 +239,31 @@ impl DeployScreen {
         self.seq += 1;
         let seq = self.seq;
         self.status = None;
+        self.database = None;
         std::thread::spawn(move || {
-            let result = connect(&root, &server)
-                .and_then(|r| r.agent_status())
-                .map_err(|e| format!("{e:#}"));
-            let _ = tx.send(AppEvent::Deploy(Box::new(DeployReply::Status {
-                seq,
-                result,
-            })));
+            let send = |r: DeployReply| {
+                let _ = tx.send(AppEvent::Deploy(Box::new(r)));
+            };
+            let remote = match connect(&root, &server) {
+                Ok(r) => r,
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    send(DeployReply::Status {
+                        seq,
+                        result: Err(e.clone()),
+                    });
+                    send(DeployReply::Database {
+                        seq,
+                        result: Err(e),
+                    });
+                    return;
+                }
+            };
+            let result = remote.agent_status().map_err(|e| format!("{e:#}"));
+            send(DeployReply::Status { seq, result });
+            // Connecting to the database may take a while: the status shows meanwhile.
+            let result = remote.database().map_err(|e| format!("{e:#}"));
+            send(DeployReply::Database { seq, result });
         });
     }
 

@@ -5,8 +5,14 @@
 //!   server), each ticked by default (space on a file or a folder line; `/` filters).
 //!   `b` builds the package of what is ticked into `.devsky/deploy/`; `D` asks, then
 //!   builds, uploads, starts the deployment and streams its log into the log pane.
-//! - **Database**: the agent's `GET status`, field by field.
-//! - **History**: the agent's deployments; `r` rolls back to the selected one (asks).
+//! - **Database**: the agent's `GET status`, field by field, and its database (`GET
+//!   database`: connected or why not, version, tables with rows and sizes, totals, schema
+//!   checksum); j/k scroll the tables.
+//! - **History**: the agent's deployments; `r` rolls back to the selected one, `u` undoes
+//!   the current one (back to the deployment before it, or to before the first) (both ask).
+//!
+//! The log pane follows the newest line; Tab gives it the keyboard, and then PgUp/PgDn
+//! (`deploy.log_up`/`deploy.log_down`), j/k, g/G scroll it; back at the end it follows again.
 //!
 //! Remotes are made inside the jobs (a `Remote` is not `Send`); every answer comes back
 //! as an [`AppEvent::Deploy`] carrying the sequence number of the request, and answers to
@@ -62,6 +68,11 @@ pub enum DeployReply {
         dep: Box<RemoteDeployment>,
     },
     Status {
+        seq: u64,
+        result: Result<serde_json::Value, String>,
+    },
+    /// The agent's database (`GET /api/v1/database`).
+    Database {
         seq: u64,
         result: Result<serde_json::Value, String>,
     },
@@ -134,8 +145,17 @@ pub struct DeployScreen {
     /// The running job of this screen (one at a time) and its sequence number.
     job: Option<(JobId, u64, &'static str)>,
     log: Vec<LogLine>,
+    /// Lines of the log hidden below the pane (0: it follows the newest line).
+    log_scroll: usize,
+    /// The log pane's height at the last draw, for paging.
+    log_height: usize,
+    /// The log pane has the keyboard (Tab, when there is a log).
+    log_focus: bool,
     following: Option<i64>,
     status: Option<Result<serde_json::Value, String>>,
+    database: Option<Result<serde_json::Value, String>>,
+    /// The first table shown on the Database tab.
+    db_row: usize,
     history: Option<Result<Vec<RemoteDeployment>, String>>,
     hist_row: usize,
     last_built: Option<Built>,
@@ -165,8 +185,13 @@ impl DeployScreen {
             seq: 0,
             job: None,
             log: Vec::new(),
+            log_scroll: 0,
+            log_height: 4,
+            log_focus: false,
             following: None,
             status: None,
+            database: None,
+            db_row: 0,
             history: None,
             hist_row: 0,
             last_built: None,
@@ -203,6 +228,8 @@ impl DeployScreen {
         self.rows.clear();
         self.unticked.clear();
         self.status = None;
+        self.database = None;
+        self.db_row = 0;
         self.history = None;
         self.row = 0;
         self.hist_row = 0;
@@ -211,6 +238,7 @@ impl DeployScreen {
     fn show_tab(&mut self, tab: Tab, ctx: &mut Ctx) {
         self.tab = tab;
         self.focus_right = true;
+        self.log_focus = false;
         match tab {
             Tab::Database => self.fetch_status(ctx),
             Tab::History => self.fetch_history(ctx),
@@ -227,6 +255,7 @@ impl DeployScreen {
                 self.row = 0;
                 self.offset = 0;
                 self.focus_right = true;
+                self.log_focus = false;
                 self.tab = Tab::Files;
                 self.rebuild_rows();
             }
@@ -234,7 +263,13 @@ impl DeployScreen {
                 self.last_built = Some(built.clone());
             }
             DeployReply::Started { seq, id } if current(seq) => self.following = Some(*id),
-            DeployReply::Log { seq, line } if current(seq) => self.log.push(line.clone()),
+            DeployReply::Log { seq, line } if current(seq) => {
+                self.log.push(line.clone());
+                // Scrolled back: the lines in view stay in view.
+                if self.log_scroll > 0 {
+                    self.log_scroll += 1;
+                }
+            }
             DeployReply::Ended { seq, .. } if current(seq) => {
                 // What was planned is stale now.
                 self.plan = None;
@@ -247,6 +282,12 @@ impl DeployScreen {
             DeployReply::Status { seq, result } if *seq == self.seq || self.status.is_none() => {
                 self.status = Some(result.clone());
             }
+            DeployReply::Database { seq, result }
+                if *seq == self.seq || self.database.is_none() =>
+            {
+                self.database = Some(result.clone());
+                self.db_row = 0;
+            }
             DeployReply::History { result, .. } => {
                 self.history = Some(result.clone());
                 let n = result.as_ref().map(|l| l.len()).unwrap_or(0);
@@ -258,7 +299,26 @@ impl DeployScreen {
         true
     }
 
+    /// Scroll the log pane by `delta` lines (positive: older); at the end it follows again.
+    fn scroll_log(&mut self, delta: isize) {
+        let max = self.log.len().saturating_sub(self.log_height.max(1));
+        self.log_scroll = self.log_scroll.saturating_add_signed(delta).min(max);
+    }
+
     fn nav(&mut self, id: &str) -> bool {
+        if self.log_focus {
+            let page = self.log_height.max(1) as isize;
+            match id {
+                "nav.down" => self.scroll_log(-1),
+                "nav.up" => self.scroll_log(1),
+                "nav.page_down" => self.scroll_log(-page),
+                "nav.page_up" => self.scroll_log(page),
+                "nav.top" => self.scroll_log(isize::MAX),
+                "nav.bottom" => self.log_scroll = 0,
+                _ => return false,
+            }
+            return true;
+        }
         let (len, cur) = if !self.focus_right {
             (self.servers.len(), self.selected)
         } else {
@@ -271,7 +331,14 @@ impl DeployScreen {
                         .map_or(0, |l| l.len()),
                     self.hist_row,
                 ),
-                Tab::Database => return true,
+                Tab::Database => (
+                    self.database
+                        .as_ref()
+                        .and_then(|d| d.as_ref().ok())
+                        .and_then(|d| d["tables"].as_array())
+                        .map_or(0, |t| t.len()),
+                    self.db_row,
+                ),
             }
         };
         let page = self.list_height.max(1) as isize;
@@ -293,6 +360,8 @@ impl DeployScreen {
             }
         } else if self.tab == Tab::Files {
             self.row = t;
+        } else if self.tab == Tab::Database {
+            self.db_row = t;
         } else {
             self.hist_row = t;
         }
@@ -337,6 +406,7 @@ impl DeployScreen {
             "deploy.filter" if self.plan.is_some() => {
                 self.filtering = true;
                 self.focus_right = true;
+                self.log_focus = false;
                 self.tab = Tab::Files;
             }
             "deploy.next_tab" => {
@@ -344,6 +414,9 @@ impl DeployScreen {
                 self.show_tab(Tab::ALL[(i + 1) % Tab::ALL.len()], ctx);
             }
             "deploy.rollback" if self.tab == Tab::History => self.ask_rollback(ctx),
+            "deploy.undo" if self.tab == Tab::History => self.ask_undo(ctx),
+            "deploy.log_up" if self.log_focus => return self.nav("nav.page_up"),
+            "deploy.log_down" if self.log_focus => return self.nav("nav.page_down"),
             "deploy.refresh" => {
                 self.reload();
                 match self.tab {
@@ -352,10 +425,20 @@ impl DeployScreen {
                     Tab::Files => {}
                 }
             }
+            // Servers -> tabs -> the log (when there is one) -> servers.
+            "nav.focus" if self.log_focus => self.log_focus = false,
+            "nav.focus" if self.focus_right && !self.log.is_empty() => {
+                self.focus_right = false;
+                self.log_focus = true;
+            }
             "nav.focus" => self.focus_right = !self.focus_right,
             "app.back" if !self.filter.text().is_empty() => {
                 self.filter.clear();
                 self.rebuild_rows();
+            }
+            "app.back" if self.log_focus => {
+                self.log_focus = false;
+                self.focus_right = true;
             }
             "app.back" if self.focus_right => self.focus_right = false,
             other if other.starts_with("nav.") => return self.nav(other),

@@ -23,6 +23,11 @@ fn write(root: &Path, path: &str, body: &str) {
 /// A project and a server root that differ: index.html changed, css/ new, old/gone.txt
 /// only on the server; an agent serving the server root, registered as `staging`.
 fn fixture(environment: &str) -> Fixture {
+    fixture_with(environment, crate::server::ServeOptions::default())
+}
+
+/// [`fixture`] with the agent started with `opts` (`--db`).
+fn fixture_with(environment: &str, opts: crate::server::ServeOptions) -> Fixture {
     let project = tempfile::tempdir().unwrap();
     let server = tempfile::tempdir().unwrap();
     let p = project.path();
@@ -45,7 +50,7 @@ fn fixture(environment: &str) -> Fixture {
     let listen = format!("127.0.0.1:{port}");
     {
         let (root, state_dir, listen) = (root.clone(), state_dir.clone(), listen.clone());
-        std::thread::spawn(move || crate::server::serve(&root, &state_dir, &listen));
+        std::thread::spawn(move || crate::server::serve(&root, &state_dir, &listen, &opts));
     }
     let url = format!("http://{listen}");
     crate::cli::demo::wait_healthy(&url).unwrap();
@@ -165,9 +170,9 @@ fn plan_tick_package_deploy_and_history() {
     assert!(!root.join("old/gone.txt").exists());
     assert!(root.join("keep.txt").is_file());
 
-    // Database tab: fields, and what the agent does not report
+    // Database tab: fields, and an agent started without --db
     h.key("t");
-    let s = h.wait_for("not reported by this agent");
+    let s = h.wait_for("started without --db");
     assert!(s.contains("deployment 1 (deploy)"), "{s}");
     // History tab: the deployment
     h.key("t");
@@ -232,4 +237,125 @@ fn rollback_from_history_follows_the_log() {
     assert!(s.contains("Log · deployment 3"), "{s}");
     assert_eq!(fs::read_to_string(&index).unwrap(), "<h1>new</h1>\n");
     h.wait_for("   3  rollback");
+}
+
+#[test]
+fn the_log_pane_scrolls_and_follows_again_at_the_end() {
+    let f = fixture("staging");
+    // 80x24: the log pane shows 4 lines of a deployment's dozen.
+    let mut h = open(f.project.path(), 80, 24);
+    h.wait_for("staging");
+    h.key("p");
+    h.wait_for("deploy plan: 3 to upload");
+    h.key("D");
+    h.wait_for("Deploy to staging");
+    h.key("y");
+    let s = h.wait_for("deploy: deployment 1 done");
+    let first = "took the deploy lock";
+    assert!(
+        !s.contains(first) && s.contains("verified: the root's map"),
+        "{s}"
+    );
+    // Not focused: PgUp is the list's, the log keeps following.
+    h.key("pageup");
+    assert!(!h.screen().contains("newer below"));
+    // The plan gave the tabs the keyboard; Tab: the log; Tab: the servers; Tab: the tabs.
+    h.key("tab");
+    let s = h.screen();
+    assert!(s.contains("pageup/pagedown scroll · G follow"), "{s}");
+    h.key("tab");
+    h.key("tab");
+    assert!(!h.screen().contains("scroll · G follow"));
+    h.key("tab");
+    h.key("pageup");
+    let s = h.screen();
+    assert!(s.contains("Log · deployment 1 · 4 newer below"), "{s}");
+    assert!(!s.contains("verified: the root's map"), "{s}");
+    h.key("g");
+    let s = h.screen();
+    assert!(s.contains(first), "{s}");
+    h.key("ctrl-d");
+    assert!(!h.screen().contains(first));
+    h.key("G");
+    let s = h.screen();
+    assert!(!s.contains("newer below") && !s.contains(first), "{s}");
+    assert!(s.contains("verified: the root's map"), "{s}");
+    // Esc gives the keyboard back to the tabs.
+    h.key("esc");
+    assert!(!h.screen().contains("scroll · G follow"));
+}
+
+#[test]
+fn undo_rolls_the_only_deployment_back_to_before_it() {
+    let f = fixture("staging");
+    let root = f.server.path().join("site");
+    let before = fs::read_to_string(root.join("index.html")).unwrap();
+    let mut h = open(f.project.path(), 120, 36);
+    h.wait_for("staging");
+    h.key("p");
+    h.wait_for("deploy plan: 3 to upload");
+    h.key("D");
+    h.wait_for("Deploy to staging");
+    h.key("y");
+    h.wait_for("deploy: deployment 1 done");
+    h.key("t");
+    h.key("t");
+    h.wait_for("   1  deploy   done");
+    h.key("u");
+    h.wait_for("Roll staging (staging) back to before its first deployment?");
+    h.key("y");
+    h.wait_for("rollback: deployment 2 done");
+    assert_eq!(fs::read_to_string(root.join("index.html")).unwrap(), before);
+    assert!(root.join("old/gone.txt").is_file());
+    assert!(!root.join("css").exists());
+    h.wait_for("   2  rollback");
+    // Nothing left to undo.
+    h.key("u");
+    h.wait_for("nothing to undo");
+}
+
+#[test]
+fn database_tab_shows_connection_tables_and_rows() {
+    let dbdir = tempfile::tempdir().unwrap();
+    let path = dbdir.path().join("app.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);
+             CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER, body TEXT);
+             INSERT INTO users (name) VALUES ('ann'), ('bob');
+             INSERT INTO posts (user_id, body) VALUES (1, 'a'), (1, 'b'), (2, 'c');",
+        )
+        .unwrap();
+    let url = crate::server::database::parse_db_arg(&format!("sqlite:{}", path.display())).unwrap();
+    let f = fixture_with(
+        "staging",
+        crate::server::ServeOptions {
+            database: Some(url),
+        },
+    );
+    let mut h = open(f.project.path(), 80, 24);
+    h.wait_for("staging");
+    h.key("t");
+    let s = h.wait_for("connected · sqlite 3.");
+    let line = |name: &str| {
+        s.lines()
+            .find(|l| l.contains(&format!("│{name} ")))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{s}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // name, rows, size (value and unit)
+    assert_eq!(line("posts")[1..3], ["3".to_string(), "4.0".into()], "{s}");
+    assert_eq!(line("users")[1], "2", "{s}");
+    assert!(s.contains("2 table(s) · 5 row(s)"), "{s}");
+    assert!(s.contains(&format!("sqlite://{}", path.display())), "{s}");
+    assert!(s.contains("no deployment yet"), "{s}");
+
+    // The database goes away: the tab says so, naming it.
+    std::fs::remove_file(&path).unwrap();
+    h.key("R");
+    let s = h.wait_for("not connected");
+    assert!(s.contains("no SQLite database at"), "{s}");
 }

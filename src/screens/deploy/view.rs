@@ -37,7 +37,7 @@ pub fn draw(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
     };
     draw_tabs(s, frame, main, ctx);
     if let Some(l) = log {
-        draw_log(s, frame, l, t);
+        draw_log(s, frame, l, ctx);
     }
     if let Some(p) = &s.popup {
         draw_popup(s, p, frame, area, t);
@@ -59,7 +59,7 @@ fn draw_servers(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
     let t = ctx.theme;
     let b = block(
         format!(" Deploy · servers · {} ", s.servers.len()),
-        !s.focus_right,
+        !s.focus_right && !s.log_focus,
         t,
     );
     let inner = b.inner(area);
@@ -261,7 +261,7 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     frame.render_widget(Paragraph::new(lines).style(t.base), list);
 }
 
-fn draw_database(s: &DeployScreen, frame: &mut Frame, area: Rect, t: &Theme) {
+fn draw_database(s: &mut DeployScreen, frame: &mut Frame, area: Rect, t: &Theme) {
     let v = match &s.status {
         None => {
             frame.render_widget(Paragraph::new("asking the agent…").style(t.dim), area);
@@ -278,12 +278,13 @@ fn draw_database(s: &DeployScreen, frame: &mut Frame, area: Rect, t: &Theme) {
         }
         Some(Ok(v)) => v,
     };
+    let w = area.width as usize;
     let missing = "not reported by this agent";
-    let field = |k: &str, val: Option<String>| -> Line<'static> {
+    let field = |k: &str, val: Option<String>, style: Style| -> Line<'static> {
         Line::from(vec![
             Span::styled(format!("{k:<10}"), t.dim),
             match val {
-                Some(x) => Span::styled(x, t.base),
+                Some(x) => Span::styled(fit_right(&x, w.saturating_sub(10)), style),
                 None => Span::styled(missing.to_string(), t.dim),
             },
         ])
@@ -318,15 +319,117 @@ fn draw_database(s: &DeployScreen, frame: &mut Frame, area: Rect, t: &Theme) {
                 .join(", ")
         }
     });
-    let str_of = |k: &str| v[k].as_str().map(str::to_string);
-    let lines = vec![
-        field("root", str_of("root")),
-        field("lock", lock_text),
-        field("current", current),
-        field("running", running),
-        field("database", v.get("database").map(|d| d.to_string())),
-        field("version", str_of("version")),
+    let root = v["root"]
+        .as_str()
+        .map(|r| fit_left(r, w.saturating_sub(10)));
+    let mut lines = vec![
+        field("root", root, t.base),
+        field("lock", lock_text, t.base),
+        field("current", current, t.base),
+        field("running", running, t.base),
     ];
+    let d = match &s.database {
+        None => {
+            lines.push(field("database", Some("asking the agent…".into()), t.dim));
+            return render_lines(frame, area, lines);
+        }
+        Some(Err(e)) => {
+            lines.push(field("database", Some(String::new()), t.base));
+            lines.push(Line::from(Span::styled(e.clone(), t.warn)));
+            return render_lines(frame, area, lines);
+        }
+        Some(Ok(d)) => d,
+    };
+    if d["configured"] != true {
+        lines.push(field(
+            "database",
+            Some("none: the agent was started without --db URL".into()),
+            t.dim,
+        ));
+        return render_lines(frame, area, lines);
+    }
+    let str_of = |k: &str| d[k].as_str().unwrap_or("?").to_string();
+    lines.push(field("database", Some(str_of("url")), t.base));
+    if d["connected"] != true {
+        lines.push(field("", Some("not connected".into()), t.error));
+        lines.push(Line::from(Span::styled(str_of("error"), t.error)));
+        return render_lines(frame, area, lines);
+    }
+    let version = d["server_version"].as_str().unwrap_or("version unknown");
+    lines.push(field(
+        "",
+        Some(format!("connected · {} {version}", str_of("kind"))),
+        t.success,
+    ));
+    if let Some(e) = d["error"].as_str() {
+        lines.push(Line::from(Span::styled(e.to_string(), t.error)));
+        return render_lines(frame, area, lines);
+    }
+    let tables = d["tables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let size = |v: &serde_json::Value| v.as_i64().map_or_else(|| "?".into(), human_size);
+    let count = |v: &serde_json::Value| {
+        v.as_u64()
+            .map_or_else(|| "?".into(), |n| thousands(n as usize))
+    };
+    let checksum = d["schema_checksum"].as_str().unwrap_or("?");
+    lines.push(field(
+        "schema",
+        Some(format!(
+            "{} · {} table(s) · {} row(s) · {}",
+            checksum.get(..16).unwrap_or(checksum),
+            thousands(tables.len()),
+            count(&d["total_rows"]),
+            size(&d["total_bytes"])
+        )),
+        t.base,
+    ));
+    if tables.is_empty() {
+        return render_lines(frame, area, lines);
+    }
+    // The table list gets what is left, from the first table scrolled to.
+    let room = (area.height as usize)
+        .saturating_sub(lines.len() + 1)
+        .max(1);
+    let first = s.db_row.min(tables.len().saturating_sub(room));
+    let shown = &tables[first..(first + room).min(tables.len())];
+    let name_w = w.saturating_sub(26).max(8);
+    let head = if shown.len() < tables.len() {
+        format!(
+            "table ({}-{} of {})",
+            first + 1,
+            first + shown.len(),
+            tables.len()
+        )
+    } else {
+        "table".to_string()
+    };
+    lines.push(Line::from(Span::styled(
+        fit_right(
+            &format!("{:<name_w$} {:>12} {:>11}", head, "rows", "size"),
+            w,
+        ),
+        t.dim,
+    )));
+    for tb in shown {
+        let name = fit_right(tb["name"].as_str().unwrap_or("?"), name_w);
+        lines.push(Line::from(Span::styled(
+            fit_right(
+                &format!(
+                    "{name:<name_w$} {:>12} {:>11}",
+                    count(&tb["rows"]),
+                    size(&tb["bytes"])
+                ),
+                w,
+            ),
+            t.base,
+        )));
+    }
+    // Scrolled past the end: back to where the last table shows.
+    s.db_row = first;
+    render_lines(frame, area, lines);
+}
+
+fn render_lines(frame: &mut Frame, area: Rect, lines: Vec<Line<'static>>) {
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
@@ -358,12 +461,13 @@ fn draw_history(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
     let mut lines = vec![Line::from(Span::styled(
         fit_right(
             &format!(
-                "{:>4}  {:<8} {:<11} {:<20} summary · {} roll back to it",
+                "{:>4}  {:<8} {:<11} {:<20} summary · {} roll back to it · {} undo",
                 "id",
                 "kind",
                 "status",
                 "started",
-                key(ctx, "deploy.rollback")
+                key(ctx, "deploy.rollback"),
+                key(ctx, "deploy.undo")
             ),
             w,
         ),
@@ -397,21 +501,39 @@ pub fn level_style(l: Level, t: &Theme) -> Style {
     }
 }
 
-fn draw_log(s: &DeployScreen, frame: &mut Frame, area: Rect, t: &Theme) {
-    let title = match s.following {
+fn draw_log(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+    let t = ctx.theme;
+    let mut title = match s.following {
         Some(id) if s.job.is_some() => format!(" Log · deployment {id} · live "),
         Some(id) => format!(" Log · deployment {id} "),
         None => " Log ".to_string(),
     };
-    let b = block(title, false, t);
+    // Inside the borders.
+    let h = area.height.saturating_sub(2) as usize;
+    s.log_height = h;
+    s.log_scroll = s.log_scroll.min(s.log.len().saturating_sub(h));
+    if s.log_scroll > 0 {
+        title.push_str(&format!("· {} newer below ", s.log_scroll));
+    }
+    let mut b = block(title, s.log_focus, t);
     let inner = b.inner(area);
-    frame.render_widget(b, area);
-    let h = inner.height as usize;
     let w = inner.width as usize;
-    let lines: Vec<Line> = s
-        .log
+    if s.log_focus {
+        b = b.title_bottom(Span::styled(
+            format!(
+                " {}/{} scroll · {} follow ",
+                key(ctx, "deploy.log_up"),
+                key(ctx, "deploy.log_down"),
+                key(ctx, "nav.bottom")
+            ),
+            t.dim,
+        ));
+    }
+    frame.render_widget(b, area);
+    let end = s.log.len() - s.log_scroll;
+    let lines: Vec<Line> = s.log[..end]
         .iter()
-        .skip(s.log.len().saturating_sub(h))
+        .skip(end.saturating_sub(h))
         .map(|l: &LogLine| {
             let mut time = rfc3339(l.time_ms);
             time = time.get(11..19).unwrap_or("").to_string();
@@ -441,6 +563,12 @@ fn draw_popup(s: &DeployScreen, p: &Popup, frame: &mut Frame, area: Rect, t: &Th
                 thousands(*uploads),
                 human_size(*bytes as i64),
                 thousands(*deletes)
+            ),
+        ),
+        Popup::Rollback { to: 0 } => (
+            " Roll back? ",
+            format!(
+                "Roll {name} ({env}) back to before its first deployment? Every deployment is undone."
             ),
         ),
         Popup::Rollback { to } => (
