@@ -15,8 +15,9 @@ use clap::{Args, Subcommand};
 
 use super::output::{print_json, stderr_progress};
 use crate::engine::db::url::DbUrl;
-use crate::engine::deploy::apply::{ApplyOptions, apply, recover};
-use crate::engine::deploy::rollback::{RollbackOptions, rollback};
+use crate::engine::deploy::apply::{apply, recover};
+use crate::engine::deploy::policy::Policy;
+use crate::engine::deploy::rollback::rollback;
 use crate::engine::deploy::{LogLine, State, exit_code, map_root, rfc3339};
 
 #[derive(Debug, Args)]
@@ -40,15 +41,16 @@ pub enum AgentCommand {
         /// Apply even where the server's files are not what the package expects.
         #[arg(long)]
         force: bool,
-        /// The root is a symlink to releases/N: build a new release and switch to it.
+        /// The root is a symlink to releases/N: build a new release and switch to it
+        /// (default: the root's policy, `devsky serve config`).
         #[arg(long)]
         release: bool,
-        /// Releases kept in release mode.
-        #[arg(long, default_value_t = 5, value_name = "N")]
-        keep_releases: usize,
-        /// Deployments whose archives and backups are kept.
-        #[arg(long, default_value_t = 10, value_name = "N")]
-        keep: usize,
+        /// Releases kept in release mode (default: the policy's).
+        #[arg(long, value_name = "N")]
+        keep_releases: Option<usize>,
+        /// Deployments whose archives and backups are kept (default: the policy's).
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
         /// Largest total uncompressed size of a package, in bytes.
         #[arg(long, value_name = "BYTES")]
         max_size: Option<u64>,
@@ -160,13 +162,11 @@ fn run_inner(c: AgentCommand) -> anyhow::Result<i32> {
             json,
         } => {
             let state = State::open(&at.state, &at.root)?;
-            let mut opts = ApplyOptions {
-                force,
-                release_mode: release,
-                keep_releases,
-                keep,
-                ..ApplyOptions::default()
-            };
+            let policy = Policy::load(state.dir())?;
+            let mut opts = policy.apply_options(force);
+            opts.release_mode |= release;
+            opts.keep_releases = keep_releases.unwrap_or(opts.keep_releases);
+            opts.keep = keep.unwrap_or(opts.keep);
             if let Some(m) = max_size {
                 opts.limits.max_total = m;
             }
@@ -197,10 +197,7 @@ fn run_inner(c: AgentCommand) -> anyhow::Result<i32> {
             json,
         } => {
             let state = State::open(&at.state, &at.root)?;
-            let opts = RollbackOptions {
-                force,
-                ..RollbackOptions::default()
-            };
+            let opts = Policy::load(state.dir())?.rollback_options(force);
             let d = rollback(&at.root, &state, to, &opts, &progress, &print_line)?;
             if json {
                 print_json(&d)?;
@@ -309,6 +306,30 @@ pub enum ServeCommand {
     /// API keys of the agent: create (printed once), list, revoke.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The root's deploy policy (environment, release mode, what is kept): shown, or
+    /// changed by the options given. Kept in the state folder; every deployment reads it.
+    Config {
+        #[command(flatten)]
+        at: ServeWhere,
+        /// development, staging or production.
+        #[arg(long, value_name = "ENV")]
+        env: Option<String>,
+        /// Deploy as releases: the root is a symlink to releases/N, switched atomically.
+        #[arg(long, overrides_with = "no_release")]
+        release: bool,
+        /// Deploy into the root's files in place (the default).
+        #[arg(long)]
+        no_release: bool,
+        /// Releases kept in release mode (at least 2).
+        #[arg(long, value_name = "N")]
+        keep_releases: Option<usize>,
+        /// Deployments whose archives, backups and maps are kept.
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -381,6 +402,51 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<i32> {
             drop(state);
             let opts = crate::server::ServeOptions { database: a.db };
             crate::server::serve(&root, &dir, &a.listen, &opts)?;
+        }
+        Some(ServeCommand::Config {
+            at,
+            env,
+            release,
+            no_release,
+            keep_releases,
+            keep,
+            json,
+        }) => {
+            let state = state_for(&at.root, at.state)?;
+            let mut p = Policy::load(state.dir())?;
+            let before = p.clone();
+            if let Some(e) = env {
+                p.environment = Some(e);
+            }
+            if release {
+                p.release_mode = true;
+            }
+            if no_release {
+                p.release_mode = false;
+            }
+            p.keep_releases = keep_releases.unwrap_or(p.keep_releases);
+            p.keep = keep.unwrap_or(p.keep);
+            if p != before {
+                if p.release_mode {
+                    // Refuse a root that cannot be deployed as releases now, not at deploy time.
+                    crate::engine::deploy::release::check_root(&at.root)?;
+                }
+                p.save(state.dir())?;
+            }
+            if json {
+                print_json(&p)?;
+            } else {
+                println!(
+                    "environment: {}\nmode: {}\nkeep: {} deployment(s)",
+                    p.environment.as_deref().unwrap_or("not set"),
+                    if p.release_mode {
+                        format!("releases (root -> releases/N; {} kept)", p.keep_releases)
+                    } else {
+                        "files in place".to_string()
+                    },
+                    p.keep
+                );
+            }
         }
         Some(ServeCommand::Key(k)) => match k {
             KeyCommand::Create { at, label } => {

@@ -315,6 +315,18 @@ fn status(a: RemoteArgs) -> anyhow::Result<i32> {
             .unwrap_or_else(|| "-".into())
     );
     println!("root:    {}", s["root"].as_str().unwrap_or("?"));
+    if let Some(mode) = s["mode"].as_str() {
+        // The agent's own policy (`devsky serve config`), which may differ from the profile.
+        println!(
+            "policy:  {}, {}",
+            s["environment"].as_str().unwrap_or("environment not set"),
+            if mode == "release" {
+                "release mode"
+            } else {
+                "files in place"
+            }
+        );
+    }
     let lock = &s["lock"];
     if lock["locked"].as_bool() == Some(true) {
         println!(

@@ -16,8 +16,9 @@ use tokio::io::AsyncWriteExt;
 
 use super::Agent;
 use super::keys::Keys;
-use crate::engine::deploy::apply::{ApplyOptions, apply};
-use crate::engine::deploy::rollback::{RollbackOptions, rollback};
+use crate::engine::deploy::apply::apply;
+use crate::engine::deploy::policy::Policy;
+use crate::engine::deploy::rollback::rollback;
 use crate::engine::deploy::{
     DeployError, Deployment, LogLine, State, exit_code, map_root, rfc3339,
 };
@@ -219,11 +220,31 @@ pub async fn status(Ax(agent): Shared) -> ApiResult<axum::Json<serde_json::Value
             .iter()
             .copied()
             .collect();
+        let p = Policy::load(state.dir())?;
         Ok(axum::Json(json!({
             "root": agent.root,
             "lock": lock_json(state)?,
             "current": state.current()?,
             "running": running,
+            "environment": p.environment,
+            "mode": if p.release_mode { "release" } else { "files" },
+        })))
+    })
+    .await
+}
+
+/// `GET /api/v1/environment`: what this agent deploys into and by which rules.
+pub async fn environment(Ax(agent): Shared) -> ApiResult<axum::Json<serde_json::Value>> {
+    with_state(&agent, |agent, state| {
+        let p = Policy::load(state.dir())?;
+        Ok(axum::Json(json!({
+            "environment": p.environment,
+            "root": agent.root,
+            "mode": if p.release_mode { "release" } else { "files" },
+            "keep_releases": p.keep_releases,
+            "keep": p.keep,
+            "database": agent.database.is_some(),
+            "version": env!("CARGO_PKG_VERSION"),
         })))
     })
     .await
@@ -378,10 +399,7 @@ async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
         };
         let result = agent.state().and_then(|state| match &job {
             Job::Apply { package, force } => {
-                let opts = ApplyOptions {
-                    force: *force,
-                    ..ApplyOptions::default()
-                };
+                let opts = Policy::load(state.dir())?.apply_options(*force);
                 apply(
                     &agent.root,
                     &state,
@@ -392,10 +410,7 @@ async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
                 )
             }
             Job::Rollback { to, force } => {
-                let opts = RollbackOptions {
-                    force: *force,
-                    ..RollbackOptions::default()
-                };
+                let opts = Policy::load(state.dir())?.rollback_options(*force);
                 rollback(&agent.root, &state, *to, &opts, &Progress::silent(), &sink)
             }
         });

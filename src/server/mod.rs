@@ -59,6 +59,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/lock"),
     ("DELETE", "/api/v1/lock"),
     ("GET", "/api/v1/database"),
+    ("GET", "/api/v1/environment"),
 ];
 
 /// What every handler shares.
@@ -149,7 +150,8 @@ pub fn router(agent: Arc<Agent>, auth: Auth) -> Router {
             get(api::download_archive).delete(api::delete_archive),
         )
         .route(ROUTES[12].1, get(api::lock).delete(api::break_lock))
-        .route(ROUTES[14].1, get(database::database));
+        .route(ROUTES[14].1, get(database::database))
+        .route(ROUTES[15].1, get(api::environment));
     let routes = match auth {
         Auth::Key => routes.route_layer(axum::middleware::from_fn_with_state(
             agent.clone(),

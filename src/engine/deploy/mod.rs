@@ -37,6 +37,7 @@ mod journal;
 pub mod manifest;
 pub mod package;
 pub mod plan;
+pub mod policy;
 pub mod release;
 pub mod rollback;
 pub mod state;

@@ -24,6 +24,12 @@ use super::{DeployError, Log, State, corrupt_stage_hook, crash_point};
 use crate::engine::jobs::Progress;
 use crate::engine::map::format::MapReader;
 
+/// Refuse a root that is not set up for release mode (a symlink to a release folder),
+/// saying how to set it up.
+pub fn check_root(root: &Path) -> anyhow::Result<()> {
+    resolve_link(&std::path::absolute(root)?).map(|_| ())
+}
+
 /// The root symlink's target as written, and the release folder it names.
 pub(crate) fn resolve_link(link: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let m = std::fs::symlink_metadata(link)

@@ -174,6 +174,7 @@ fn plan_tick_package_deploy_and_history() {
     h.key("t");
     let s = h.wait_for("started without --db");
     assert!(s.contains("deployment 1 (deploy)"), "{s}");
+    assert!(s.contains("environment not set, files in place"), "{s}");
     // History tab: the deployment
     h.key("t");
     let s = h.wait_for("   1  deploy   done");

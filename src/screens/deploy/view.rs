@@ -322,8 +322,20 @@ fn draw_database(s: &mut DeployScreen, frame: &mut Frame, area: Rect, t: &Theme)
     let root = v["root"]
         .as_str()
         .map(|r| fit_left(r, w.saturating_sub(10)));
+    let policy = v["mode"].as_str().map(|m| {
+        format!(
+            "{}, {}",
+            v["environment"].as_str().unwrap_or("environment not set"),
+            if m == "release" {
+                "release mode"
+            } else {
+                "files in place"
+            }
+        )
+    });
     let mut lines = vec![
         field("root", root, t.base),
+        field("policy", policy, t.base),
         field("lock", lock_text, t.base),
         field("current", current, t.base),
         field("running", running, t.base),
