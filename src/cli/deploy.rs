@@ -191,6 +191,13 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
 
 /// The project, the server profile and its remote.
 fn open_remote(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile, Box<dyn Remote>)> {
+    let (project, p) = open_profile(a)?;
+    let remote = connect(&project.root, &p)?;
+    Ok((project, p, remote))
+}
+
+/// The project and the server profile.
+fn open_profile(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile)> {
     let path = a.project.clone().unwrap_or_else(|| PathBuf::from("."));
     let project = Project::locate(&path)?;
     if !project.has_store() {
@@ -201,17 +208,25 @@ fn open_remote(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile, Box<dy
     }
     let store = project.open_store(false)?;
     let p = pick_server(&store, a.server.as_deref())?;
-    let remote = connect(&project.root, &p)?;
-    Ok((project, p, remote))
+    Ok((project, p))
 }
 
-/// Fetch the server's map and diff the project against it.
-fn remote_plan(project: &Project, remote: &dyn Remote, only: &[String]) -> anyhow::Result<Plan> {
-    let mut plan = crate::engine::remote::plan(project, remote, &stderr_progress())?;
+/// Connect to the server and diff the project against its map (the project is mapped
+/// while the connection is set up).
+fn remote_plan(
+    project: &Project,
+    p: &ServerProfile,
+    only: &[String],
+) -> anyhow::Result<(Box<dyn Remote>, Plan)> {
+    let (remote, mut plan) = crate::engine::remote::connect_and_plan(
+        project,
+        || connect(&project.root, p),
+        &stderr_progress(),
+    )?;
     if !only.is_empty() {
         plan = plan.select(&Selection::parse(only));
     }
-    Ok(plan)
+    Ok((remote, plan))
 }
 
 fn print_plan(plan: &Plan) {
@@ -405,8 +420,8 @@ fn database_lines(d: &serde_json::Value) -> Vec<String> {
 }
 
 fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
-    let (project, _, remote) = open_remote(&a)?;
-    let plan = remote_plan(&project, remote.as_ref(), &[])?;
+    let (project, p) = open_profile(&a)?;
+    let (_, plan) = remote_plan(&project, &p, &[])?;
     if a.json {
         print_json(&plan)?;
     } else if plan.is_empty() {
@@ -418,8 +433,8 @@ fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
 }
 
 fn push(a: PushArgs) -> anyhow::Result<i32> {
-    let (project, p, remote) = open_remote(&a.at)?;
-    let plan = remote_plan(&project, remote.as_ref(), &a.only)?;
+    let (project, p) = open_profile(&a.at)?;
+    let (remote, plan) = remote_plan(&project, &p, &a.only)?;
     if plan.is_empty() {
         if a.at.json {
             print_json(&serde_json::json!({"deployment": null, "plan": &plan}))?;

@@ -539,22 +539,52 @@ pub fn plan(
     remote: &dyn Remote,
     progress: &crate::engine::jobs::Progress,
 ) -> anyhow::Result<crate::engine::deploy::plan::Plan> {
+    plan_overlapped(project, |out| remote.map(out), progress).map(|(_, plan)| plan)
+}
+
+/// Connect (`connect`, e.g. [`connect`] for a profile: an SSH session takes a while to set
+/// up) and make the plan, the project's map running all the while; the remote is returned
+/// for what comes next (upload, deploy).
+pub fn connect_and_plan(
+    project: &crate::engine::project::Project,
+    connect: impl FnOnce() -> anyhow::Result<Box<dyn Remote>>,
+    progress: &crate::engine::jobs::Progress,
+) -> anyhow::Result<(Box<dyn Remote>, crate::engine::deploy::plan::Plan)> {
+    plan_overlapped(
+        project,
+        |out| {
+            let remote = connect()?;
+            remote.map(out)?;
+            Ok(remote)
+        },
+        progress,
+    )
+}
+
+/// Map the project on a thread of its own while `fetch` writes the server's map to the path
+/// it is given; then diff the two.
+fn plan_overlapped<R>(
+    project: &crate::engine::project::Project,
+    fetch: impl FnOnce(&Path) -> anyhow::Result<R>,
+    progress: &crate::engine::jobs::Progress,
+) -> anyhow::Result<(R, crate::engine::deploy::plan::Plan)> {
     let tmp = tempfile::tempdir()?;
     let remote_map = tmp.path().join("remote.map");
     progress.set(0, None, "fetching the server's map and mapping the project");
     let (fetched, local) = std::thread::scope(|s| {
         let local =
             s.spawn(|| crate::engine::deploy::plan::local_map(project, tmp.path(), progress));
-        let fetched = remote.map(&remote_map);
+        let fetched = fetch(&remote_map);
         let local = local
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("mapping the project failed (a panic)")));
         (fetched, local)
     });
-    fetched?;
+    let fetched = fetched?;
     let local = local?;
     progress.check()?;
-    crate::engine::deploy::plan::plan_files(&local, &remote_map)
+    let plan = crate::engine::deploy::plan::plan_files(&local, &remote_map)?;
+    Ok((fetched, plan))
 }
 
 /// Upload a built package and start deploying it; the deployment's id.

@@ -580,8 +580,10 @@ impl Remote for SshRemote {
         let _rt = self.rt.enter();
         let f = std::fs::File::open(package)
             .with_context(|| format!("cannot open {}", package.display()))?;
-        let body = Body::from_stream(tokio_util::io::ReaderStream::new(
+        // Big chunks: each read of a tokio file is a hop to a blocking thread.
+        let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
             tokio::fs::File::from_std(f),
+            256 * 1024,
         ));
         let b = self.bytes(Method::POST, "/packages", body, false)?;
         let v: serde_json::Value = serde_json::from_slice(&b)?;

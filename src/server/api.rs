@@ -174,13 +174,18 @@ pub async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}))
 }
 
+/// The chunk size of streamed files.
+const CHUNK: usize = 256 * 1024;
+
 /// Stream a file as the body (the path may be removed once it is open).
 async fn file_body(path: &Path, content_type: &'static str) -> ApiResult<Response> {
     let f = tokio::fs::File::open(path)
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("cannot open {}: {e}", path.display())))?;
     let len = f.metadata().await.map(|m| m.len()).ok();
-    let mut r = Body::from_stream(tokio_util::io::ReaderStream::new(f)).into_response();
+    // Big chunks: over `agent --stdio` every chunk is a write on a blocking thread.
+    let chunks = tokio_util::io::ReaderStream::with_capacity(f, CHUNK);
+    let mut r = Body::from_stream(chunks).into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(len) = len {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 
-use super::fsops::{remove_tree, sync_dir};
+use super::fsops::{remove_tree, sync_dir, sync_filesystem};
 use super::journal::{Journal, Meta, Mode};
 use super::manifest::{Manifest, parse_mode};
 use super::package::{Limits, Package};
@@ -186,6 +186,7 @@ fn deploy_files(
         if corrupt_stage_hook() {
             corrupt_first_file(&stage, &prep.ops);
         }
+        sync_filesystem(&stage)?;
         sync_dir(&stage);
         progress.check()?;
         Ok(())

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use super::apply::{ApplyOptions, changes_of, check_pre_images, undo_after};
-use super::fsops::{beside, remove_entry, remove_tree, sync_dir};
+use super::fsops::{beside, remove_entry, remove_tree, sync_dir, sync_filesystem};
 use super::journal::{Journal, Mode};
 use super::package::Package;
 use super::transition::{describe, differences, expected, map_root, prepare};
@@ -324,6 +324,7 @@ fn build(
         b[0] ^= 0xff;
         let _ = std::fs::write(&f, b);
     }
+    sync_filesystem(building)?;
     for d in dirs.iter().rev() {
         sync_dir(d);
     }

@@ -52,8 +52,8 @@ impl DeployScreen {
         let seq = self.seq;
         let name = server.name.clone();
         let job = ctx.jobs.spawn_blocking("deploy plan", move |p| {
-            let remote = connect(&root, &server)?;
-            let plan = crate::engine::remote::plan(&project, remote.as_ref(), p)?;
+            let (_, plan) =
+                crate::engine::remote::connect_and_plan(&project, || connect(&root, &server), p)?;
             let summary = format!(
                 "{} to upload ({}), {} to delete on {}",
                 thousands(plan.uploads.len()),
