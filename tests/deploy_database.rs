@@ -10,25 +10,16 @@ mod support;
 use support::deploy::{devsky, ok, put, text};
 use support::mariadb::MariaDb;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-/// A running agent, stopped when dropped.
+/// An agent with a fresh key, stopped when dropped.
 struct Agent {
-    child: Child,
+    agent: support::agent::Agent,
     url: String,
     key: String,
-    log: PathBuf,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Agent {
@@ -36,60 +27,18 @@ impl Agent {
     fn start(dir: &Path, db: Option<&str>, env: &[(&str, &str)]) -> Agent {
         let (root, state) = (dir.join("root"), dir.join("state"));
         put(&root, "index.php", b"<?php\n");
-        let o = Command::new(env!("CARGO_BIN_EXE_devsky"))
-            .args(["serve", "key", "create", "--root"])
-            .arg(&root)
-            .arg("--state")
-            .arg(&state)
-            .output()
-            .unwrap();
-        let key = ok(&o).trim().to_string();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
-        let log = dir.join("agent.log");
-        let mut c = Command::new(env!("CARGO_BIN_EXE_devsky"));
-        c.args(["serve", "--root"])
-            .arg(&root)
-            .arg("--state")
-            .arg(&state)
-            .args(["--listen", &listen])
-            .env_remove("DEVSKY_DB_PASSWORD")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        if let Some(db) = db {
-            c.args(["--db", db]);
-        }
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let agent = Agent {
-            child: c.spawn().unwrap(),
-            url: format!("http://{listen}"),
+        let key = support::agent::create_key(&root, &state);
+        let args: Vec<&str> = db.map(|d| vec!["--db", d]).unwrap_or_default();
+        let agent = support::agent::start_agent(&root, &state, dir.join("agent.log"), &args, env);
+        Agent {
+            url: agent.url.clone(),
+            agent,
             key,
-            log,
-        };
-        let t0 = Instant::now();
-        while reqwest::blocking::get(format!("{}/api/v1/health", agent.url))
-            .map(|r| r.status() != 200)
-            .unwrap_or(true)
-        {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "the agent did not come up:\n{}",
-                agent.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        agent
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.agent.log_text()
     }
 
     /// `GET /api/v1/database` with the key: status and body.

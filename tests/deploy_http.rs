@@ -5,84 +5,13 @@
 //! restores the old root; the key is never shown, logged or stored in the store.
 
 mod support;
+use support::agent::{create_key, start_agent};
 use support::deploy::{devsky, ok, put, text, tree_of};
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A running agent, stopped when dropped.
-struct Agent {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_agent(root: &Path, state: &Path, log: PathBuf, env: &[(&str, &str)]) -> Agent {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_devsky"));
-    c.args(["serve", "--root"])
-        .arg(root)
-        .arg("--state")
-        .arg(state)
-        .args(["--listen", &listen])
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let agent = Agent {
-        child: c.spawn().unwrap(),
-        url: format!("http://{listen}"),
-        log,
-    };
-    let client = reqwest::blocking::Client::new();
-    let t0 = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{}/api/v1/health", agent.url)).send()
-            && r.status() == 200
-        {
-            return agent;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the agent did not come up:\n{}",
-            std::fs::read_to_string(&agent.log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn create_key(root: &Path, state: &Path) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_devsky"))
-        .args(["serve", "key", "create", "--root"])
-        .arg(root)
-        .arg("--state")
-        .arg(state)
-        .output()
-        .unwrap();
-    let key = ok(&o).trim().to_string();
-    assert_eq!(key.len(), 43, "{key}");
-    key
-}
 
 fn request(
     client: &reqwest::blocking::Client,
@@ -114,7 +43,7 @@ fn every_route_but_health_needs_a_live_key() {
         .output()
         .unwrap();
     ok(&o);
-    let agent = start_agent(&root, &state, d.path().join("agent.log"), &[]);
+    let agent = start_agent(&root, &state, d.path().join("agent.log"), &[], &[]);
     let client = reqwest::blocking::Client::new();
 
     assert_eq!(
@@ -199,6 +128,7 @@ fn push_follow_lock_rollback_over_http() {
         &root,
         &state,
         d.path().join("agent.log"),
+        &[],
         &[("DEVSKY_TEST_SLOW_DEPLOY_MS", "3000")],
     );
 
@@ -372,6 +302,7 @@ fn a_failed_verification_exits_3() {
         &root,
         &state,
         d.path().join("agent.log"),
+        &[],
         &[("DEVSKY_TEST_CORRUPT_STAGE", "1")],
     );
     ok(&devsky(&["init"], &project));
@@ -496,7 +427,7 @@ fn release_mode_policy_over_http() {
     assert_eq!(p["keep_releases"], 2);
 
     let key = create_key(&site, &state);
-    let agent = start_agent(&site, &state, d.path().join("agent.log"), &[]);
+    let agent = start_agent(&site, &state, d.path().join("agent.log"), &[], &[]);
     let client = reqwest::blocking::Client::new();
     let env: serde_json::Value = request(
         &client,

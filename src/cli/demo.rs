@@ -218,6 +218,11 @@ pub fn make_demo_server(project_root: &Path, files: usize) -> anyhow::Result<Dem
     let state_dir = base.join("state");
     let state = crate::engine::deploy::State::open(&state_dir, &root)?;
     let (_, key) = crate::server::keys::Keys::open(state.dir())?.create("demo")?;
+    crate::engine::deploy::policy::Policy {
+        environment: Some("staging".into()),
+        ..Default::default()
+    }
+    .save(state.dir())?;
     let server = DemoServer {
         root,
         state: state.dir().to_path_buf(),

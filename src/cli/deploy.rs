@@ -330,17 +330,9 @@ fn status(a: RemoteArgs) -> anyhow::Result<i32> {
             .unwrap_or_else(|| "-".into())
     );
     println!("root:    {}", s["root"].as_str().unwrap_or("?"));
-    if let Some(mode) = s["mode"].as_str() {
+    if let Some(policy) = crate::engine::remote::policy_text(&s) {
         // The agent's own policy (`devsky serve config`), which may differ from the profile.
-        println!(
-            "policy:  {}, {}",
-            s["environment"].as_str().unwrap_or("environment not set"),
-            if mode == "release" {
-                "release mode"
-            } else {
-                "files in place"
-            }
-        );
+        println!("policy:  {policy}");
     }
     let lock = &s["lock"];
     if lock["locked"].as_bool() == Some(true) {

@@ -12,6 +12,7 @@ pub mod project;
 pub mod remote;
 pub mod remote_ssh;
 pub mod snapshot;
+pub mod ssh_target;
 pub mod textdiff;
 pub mod units;
 pub mod walk;

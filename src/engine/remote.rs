@@ -532,6 +532,22 @@ pub fn package_dir(project_root: &Path) -> PathBuf {
     project_root.join(STATE_DIR).join("deploy")
 }
 
+/// The agent's policy as `/status` reports it (`production, release mode`), if it does.
+pub fn policy_text(status: &serde_json::Value) -> Option<String> {
+    let mode = status["mode"].as_str()?;
+    Some(format!(
+        "{}, {}",
+        status["environment"]
+            .as_str()
+            .unwrap_or("environment not set"),
+        if mode == "release" {
+            "release mode"
+        } else {
+            "files in place"
+        }
+    ))
+}
+
 /// The deploy plan against a server: its map, fetched while the project is mapped (the two
 /// scans run at the same time), diffed with the project's own.
 pub fn plan(

@@ -1,31 +1,29 @@
-//! The handlers of the HTTP agent (see docs/API.md for every route, with examples).
+//! The handlers of the HTTP agent (see docs/API.md for every route, with examples), but
+//! for deployments ([`super::deployments`]): the error answer ([`ApiError`]), the request
+//! log and the key check, health, map, status, environment, packages, archives and the
+//! lock; and the helpers the handlers share (running on the state, ids, package paths).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Path as UrlPath, Request, State as Ax};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::Agent;
 use super::keys::Keys;
-use crate::engine::deploy::apply::apply;
 use crate::engine::deploy::policy::Policy;
-use crate::engine::deploy::rollback::rollback;
-use crate::engine::deploy::{
-    DeployError, Deployment, LogLine, State, exit_code, map_root, rfc3339,
-};
+use crate::engine::deploy::{DeployError, State, map_root, rfc3339};
 use crate::engine::jobs::Progress;
-use crate::engine::remote::{Outcome, RemoteConflict};
+use crate::engine::remote::RemoteConflict;
 
-type Shared = Ax<Arc<Agent>>;
+pub(super) type Shared = Ax<Arc<Agent>>;
 
 /// An error answer: a status and a JSON body `{"error": ..., "code": ..., ...}`.
 #[derive(Debug)]
@@ -41,13 +39,13 @@ impl ApiError {
             body: json!({"error": msg.into(), "code": code}),
         }
     }
-    fn bad(msg: impl Into<String>) -> ApiError {
+    pub(super) fn bad(msg: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", msg)
     }
-    fn not_found(msg: impl Into<String>) -> ApiError {
+    pub(super) fn not_found(msg: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", msg)
     }
-    fn internal(e: anyhow::Error) -> ApiError {
+    pub(super) fn internal(e: anyhow::Error) -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -57,7 +55,7 @@ impl ApiError {
 
     /// The answer for an error of the deploy engine: 409 locked or conflicts, 422
     /// verification failed, otherwise `fallback`.
-    fn of_deploy(e: &anyhow::Error, fallback: StatusCode) -> ApiError {
+    pub(super) fn of_deploy(e: &anyhow::Error, fallback: StatusCode) -> ApiError {
         match e.chain().find_map(|c| c.downcast_ref::<DeployError>()) {
             Some(d @ DeployError::Locked { holder, since, .. }) => ApiError {
                 status: StatusCode::CONFLICT,
@@ -99,10 +97,10 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(super) type ApiResult<T> = Result<T, ApiError>;
 
 /// Run `f` with the agent's state on the blocking pool.
-async fn with_state<T: Send + 'static>(
+pub(super) async fn with_state<T: Send + 'static>(
     agent: &Arc<Agent>,
     f: impl FnOnce(&Agent, &State) -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
@@ -271,7 +269,7 @@ fn packages_dir(agent: &Agent) -> PathBuf {
     agent.state_dir.join("packages")
 }
 
-fn package_path(agent: &Agent, id: &str) -> ApiResult<PathBuf> {
+pub(super) fn package_path(agent: &Agent, id: &str) -> ApiResult<PathBuf> {
     if id.len() != 64
         || !id
             .bytes()
@@ -334,328 +332,11 @@ pub async fn upload_package(Ax(agent): Shared, body: Body) -> ApiResult<Response
         .into_response())
 }
 
-#[derive(Deserialize)]
-struct DeployBody {
-    package: String,
-    #[serde(default)]
-    force: bool,
-}
-
-#[derive(Deserialize)]
-struct RollbackBody {
-    #[serde(default)]
-    to: Option<i64>,
-    #[serde(default)]
-    force: bool,
-}
-
-fn parse_body<T: serde::de::DeserializeOwned>(b: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(b).map_err(|e| ApiError::bad(format!("bad JSON body: {e}")))
-}
-
-enum Job {
-    Apply { package: PathBuf, force: bool },
-    Rollback { to: Option<i64>, force: bool },
-}
-
-/// The deployment id in the engine's first line after it recorded the deployment.
-fn started_id(message: &str) -> Option<i64> {
-    if let Some(rest) = message.strip_prefix("deployment ")
-        && let Some((id, tail)) = rest.split_once(' ')
-        && tail.starts_with("started")
-    {
-        return id.parse().ok();
-    }
-    let rest = message.strip_prefix("rollback ")?;
-    rest.split_once(':')?.0.parse().ok()
-}
-
-/// Run a deploy or rollback on its own thread; answers with the deployment id as soon as
-/// the engine has recorded it, or with the error that stopped it before.
-async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<ApiResult<i64>>();
-    std::thread::spawn(move || {
-        let tx = std::sync::Mutex::new(Some(tx));
-        let send = |r: ApiResult<i64>| {
-            if let Some(tx) = tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                let _ = tx.send(r);
-            }
-        };
-        let started = std::cell::Cell::new(None::<i64>);
-        let slow = std::env::var("DEVSKY_TEST_SLOW_DEPLOY_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok());
-        let sink = |l: &LogLine| {
-            super::print_line(l);
-            if started.get().is_none()
-                && let Some(id) = started_id(&l.message)
-            {
-                started.set(Some(id));
-                agent
-                    .running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(id);
-                send(Ok(id));
-                if let Some(ms) = slow {
-                    std::thread::sleep(Duration::from_millis(ms));
-                }
-            }
-        };
-        let result = agent.state().and_then(|state| match &job {
-            Job::Apply { package, force } => {
-                let opts = Policy::load(state.dir())?.apply_options(*force);
-                apply(
-                    &agent.root,
-                    &state,
-                    package,
-                    &opts,
-                    &Progress::silent(),
-                    &sink,
-                )
-            }
-            Job::Rollback { to, force } => {
-                let opts = Policy::load(state.dir())?.rollback_options(*force);
-                rollback(&agent.root, &state, *to, &opts, &Progress::silent(), &sink)
-            }
-        });
-        match started.get() {
-            Some(id) => {
-                let outcome = match &result {
-                    Ok(_) => Outcome {
-                        exit_code: 0,
-                        error: None,
-                        conflicts: Vec::new(),
-                    },
-                    Err(e) => outcome_of(e),
-                };
-                agent
-                    .outcomes
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(id, outcome);
-                agent
-                    .running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&id);
-            }
-            None => send(match result {
-                Ok(d) => Ok(d.id),
-                Err(e) => Err(ApiError::of_deploy(&e, StatusCode::BAD_REQUEST)),
-            }),
-        }
-    });
-    let id = rx
-        .await
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("the deploy thread died")))??;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({
-            "id": id,
-            "status": format!("/api/v1/deployments/{id}"),
-            "logs": format!("/api/v1/deployments/{id}/logs/stream"),
-        })),
-    )
-        .into_response())
-}
-
-fn outcome_of(e: &anyhow::Error) -> Outcome {
-    let conflicts = match e.chain().find_map(|c| c.downcast_ref::<DeployError>()) {
-        Some(DeployError::Conflicts(cs)) => cs.iter().map(RemoteConflict::from).collect(),
-        _ => Vec::new(),
-    };
-    Outcome {
-        exit_code: exit_code(e),
-        error: Some(format!("{e:#}")),
-        conflicts,
-    }
-}
-
-/// `POST /api/v1/deployments`: `{"package": ID, "force": false}`.
-pub async fn start_deployment(Ax(agent): Shared, body: Bytes) -> ApiResult<Response> {
-    let b: DeployBody = parse_body(&body)?;
-    let package = package_path(&agent, &b.package)?;
-    if !package.is_file() {
-        return Err(ApiError::not_found(format!(
-            "no package {}: upload it first (POST /api/v1/packages)",
-            b.package
-        )));
-    }
-    start(
-        agent,
-        Job::Apply {
-            package,
-            force: b.force,
-        },
-    )
-    .await
-}
-
-/// `POST /api/v1/rollback`: `{"to": ID | null, "force": false}`.
-pub async fn start_rollback(Ax(agent): Shared, body: Bytes) -> ApiResult<Response> {
-    let b: RollbackBody = if body.is_empty() {
-        RollbackBody {
-            to: None,
-            force: false,
-        }
-    } else {
-        parse_body(&body)?
-    };
-    if b.to.is_some_and(|t| t < 0) {
-        return Err(ApiError::bad(
-            "`to` is a deployment id (0: before the first)",
-        ));
-    }
-    start(
-        agent,
-        Job::Rollback {
-            to: b.to,
-            force: b.force,
-        },
-    )
-    .await
-}
-
-/// A deployment with how it ended.
-#[derive(Serialize)]
-struct View {
-    #[serde(flatten)]
-    d: Deployment,
-    running: bool,
-    outcome: Option<Outcome>,
-}
-
-fn view(agent: &Agent, d: Deployment) -> View {
-    View {
-        running: agent.is_running(d.id),
-        outcome: agent.outcome(d.id),
-        d,
-    }
-}
-
-fn parse_id(s: &str) -> ApiResult<i64> {
+pub(super) fn parse_id(s: &str) -> ApiResult<i64> {
     s.parse::<i64>()
         .ok()
         .filter(|i| *i > 0)
         .ok_or_else(|| ApiError::bad(format!("{s:?} is not a deployment id")))
-}
-
-/// `GET /api/v1/deployments`: the history, oldest first.
-pub async fn list_deployments(Ax(agent): Shared) -> ApiResult<axum::Json<serde_json::Value>> {
-    with_state(&agent, |agent, state| {
-        let all: Vec<View> = state
-            .deployments()?
-            .into_iter()
-            .map(|d| view(agent, d))
-            .collect();
-        Ok(axum::Json(
-            serde_json::to_value(all).map_err(anyhow::Error::from)?,
-        ))
-    })
-    .await
-}
-
-/// `GET /api/v1/deployments/{id}`.
-pub async fn deployment(
-    Ax(agent): Shared,
-    UrlPath(id): UrlPath<String>,
-) -> ApiResult<axum::Json<serde_json::Value>> {
-    let id = parse_id(&id)?;
-    with_state(&agent, move |agent, state| {
-        let d = state
-            .deployment(id)?
-            .ok_or_else(|| ApiError::not_found(format!("no deployment {id}")))?;
-        Ok(axum::Json(
-            serde_json::to_value(view(agent, d)).map_err(anyhow::Error::from)?,
-        ))
-    })
-    .await
-}
-
-/// `GET /api/v1/deployments/{id}/logs`: JSON lines.
-pub async fn logs(Ax(agent): Shared, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
-    let text = with_state(&agent, move |_, state| {
-        if state.deployment(id)?.is_none() {
-            return Err(ApiError::not_found(format!("no deployment {id}")));
-        }
-        let mut s = String::new();
-        for l in state.logs(id)? {
-            s.push_str(&serde_json::to_string(&l).map_err(anyhow::Error::from)?);
-            s.push('\n');
-        }
-        Ok(s)
-    })
-    .await?;
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], text).into_response())
-}
-
-/// `GET /api/v1/deployments/{id}/logs/stream`: Server-Sent Events — every line so far,
-/// then new ones as they come (`event: log`), and `event: end` with the deployment once it
-/// has ended.
-pub async fn logs_stream(Ax(agent): Shared, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
-    with_state(&agent, move |_, state| {
-        state
-            .deployment(id)?
-            .map(|_| ())
-            .ok_or_else(|| ApiError::not_found(format!("no deployment {id}")))
-    })
-    .await?;
-    let (mut w, r) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        let mut sent = 0usize;
-        let mut quiet = 0u32;
-        loop {
-            let running = agent.is_running(id);
-            let Ok((lines, d)) = with_state(&agent, move |_, state| {
-                Ok((state.logs(id)?, state.deployment(id)?))
-            })
-            .await
-            else {
-                return;
-            };
-            let mut out = String::new();
-            for l in lines.iter().skip(sent) {
-                if let Ok(j) = serde_json::to_string(l) {
-                    out.push_str(&format!("event: log\ndata: {j}\n\n"));
-                }
-            }
-            sent = lines.len();
-            let ended = !running && d.as_ref().is_none_or(|d| d.status != "applying");
-            if ended && let Some(d) = d {
-                let v = view(&agent, d);
-                if let Ok(j) = serde_json::to_string(&v) {
-                    out.push_str(&format!("event: end\ndata: {j}\n\n"));
-                }
-            }
-            quiet += 1;
-            // A comment now and then, so a client that went away is noticed.
-            if out.is_empty() && quiet >= 25 {
-                out.push_str(": ping\n\n");
-            }
-            if !out.is_empty() {
-                quiet = 0;
-                if w.write_all(out.as_bytes()).await.is_err() || w.flush().await.is_err() {
-                    return;
-                }
-            }
-            if ended {
-                let _ = w.shutdown().await;
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
-    let mut resp = Body::from_stream(tokio_util::io::ReaderStream::new(r)).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(resp)
 }
 
 /// An archived package.
@@ -761,17 +442,4 @@ pub async fn break_lock(Ax(agent): Shared) -> ApiResult<axum::Json<serde_json::V
         }))
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::started_id;
-
-    #[test]
-    fn finds_the_started_id() {
-        assert_eq!(started_id("deployment 12 started (files mode)"), Some(12));
-        assert_eq!(started_id("rollback 3: undoing deployment(s) [2]"), Some(3));
-        assert_eq!(started_id("deployment 12 done"), None);
-        assert_eq!(started_id("took the deploy lock"), None);
-    }
 }

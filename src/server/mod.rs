@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod database;
+pub mod deployments;
 pub mod keys;
 pub mod mapcache;
 
@@ -138,12 +139,12 @@ pub fn router(agent: Arc<Agent>, auth: Auth) -> Router {
         .route(ROUTES[2].1, post(api::upload_package))
         .route(
             ROUTES[3].1,
-            post(api::start_deployment).get(api::list_deployments),
+            post(deployments::start_deployment).get(deployments::list_deployments),
         )
-        .route(ROUTES[5].1, get(api::deployment))
-        .route(ROUTES[6].1, get(api::logs))
-        .route(ROUTES[7].1, get(api::logs_stream))
-        .route(ROUTES[8].1, post(api::start_rollback))
+        .route(ROUTES[5].1, get(deployments::deployment))
+        .route(ROUTES[6].1, get(deployments::logs))
+        .route(ROUTES[7].1, get(deployments::logs_stream))
+        .route(ROUTES[8].1, post(deployments::start_rollback))
         .route(ROUTES[9].1, get(api::list_archives))
         .route(
             ROUTES[10].1,

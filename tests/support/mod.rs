@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod cli;
 pub mod deploy;
 pub mod mariadb;

@@ -18,6 +18,7 @@
 //! as an [`AppEvent::Deploy`] carrying the sequence number of the request, and answers to
 //! older requests are dropped.
 
+mod database_view;
 mod files;
 mod jobs;
 mod view;

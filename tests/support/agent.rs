@@ -1,0 +1,99 @@
+//! A `devsky serve` child for tests: the built binary on a free loopback port with its root
+//! and state folders, waited for until healthy, killed when dropped; and API keys made with
+//! `devsky serve key create`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::deploy::ok;
+
+/// A running agent, stopped when dropped.
+pub struct Agent {
+    child: Child,
+    pub url: String,
+    /// Its stderr (stdout goes beside it, with the extension `out`).
+    pub log: PathBuf,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Agent {
+    /// What it wrote on stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `devsky serve --root ROOT --state STATE --listen 127.0.0.1:PORT ARGS...` with `env` set
+/// (and `DEVSKY_DB_PASSWORD` unset unless `env` sets it), once it answers its health route.
+pub fn start_agent(
+    root: &Path,
+    state: &Path,
+    log: PathBuf,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Agent {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut c = Command::new(env!("CARGO_BIN_EXE_devsky"));
+    c.args(["serve", "--root"])
+        .arg(root)
+        .arg("--state")
+        .arg(state)
+        .args(["--listen", &listen])
+        .args(args)
+        .env_remove("DEVSKY_DB_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let agent = Agent {
+        child: c.spawn().unwrap(),
+        url: format!("http://{listen}"),
+        log,
+    };
+    let client = reqwest::blocking::Client::new();
+    let t0 = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("{}/api/v1/health", agent.url)).send()
+            && r.status() == 200
+        {
+            return agent;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the agent did not come up:\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A new API key for the agent of `root` (printed once by `devsky serve key create`).
+pub fn create_key(root: &Path, state: &Path) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["serve", "key", "create", "--root"])
+        .arg(root)
+        .arg("--state")
+        .arg(state)
+        .output()
+        .unwrap();
+    let key = ok(&o).trim().to_string();
+    assert_eq!(key.len(), 43, "{key}");
+    key
+}
