@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::deploy::ok;
+use super::free_port;
 
 /// A running agent, stopped when dropped.
 pub struct Agent {
@@ -28,14 +29,6 @@ impl Agent {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `devsky serve --root ROOT --state STATE --listen 127.0.0.1:PORT ARGS...` with `env` set

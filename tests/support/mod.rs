@@ -9,3 +9,12 @@ pub mod mariadb;
 pub mod nobody;
 pub mod sshd;
 pub mod tmux;
+
+/// A port free on 127.0.0.1 right now (for a server the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

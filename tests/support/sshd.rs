@@ -6,6 +6,7 @@
 //!
 //! Needs OpenSSH (`apt-get install openssh-server openssh-client`; scripts/test does).
 
+use super::free_port;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,14 +15,6 @@ use std::time::{Duration, Instant};
 use super::deploy::{devsky, ok};
 
 pub const SSHD: &str = "/usr/sbin/sshd";
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn run(cmd: &str, args: &[&str]) -> String {
     let o = Command::new(cmd).args(args).output().unwrap();

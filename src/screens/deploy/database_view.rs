@@ -15,21 +15,8 @@ use crate::app::widgets::{fit_left, fit_right};
 use crate::engine::units::{human_size, thousands};
 
 pub(super) fn draw_database(s: &mut DeployScreen, frame: &mut Frame, area: Rect, t: &Theme) {
-    let v = match &s.status {
-        None => {
-            frame.render_widget(Paragraph::new("asking the agent…").style(t.dim), area);
-            return;
-        }
-        Some(Err(e)) => {
-            frame.render_widget(
-                Paragraph::new(e.as_str())
-                    .style(t.error)
-                    .wrap(Wrap { trim: false }),
-                area,
-            );
-            return;
-        }
-        Some(Ok(v)) => v,
+    let Some(v) = super::view::answered(&s.status, frame, area, t) else {
+        return;
     };
     let w = area.width as usize;
     let missing = "not reported by this agent";

@@ -263,12 +263,18 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     frame.render_widget(Paragraph::new(lines).style(t.base), list);
 }
 
-fn draw_history(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
-    let t = ctx.theme;
-    let list = match &s.history {
+/// The agent's answer; while it is awaited or when it failed, that is drawn in its place
+/// and there is nothing more to draw.
+pub(super) fn answered<'a, T>(
+    answer: &'a Option<Result<T, String>>,
+    frame: &mut Frame,
+    area: Rect,
+    t: &Theme,
+) -> Option<&'a T> {
+    match answer {
         None => {
             frame.render_widget(Paragraph::new("asking the agent…").style(t.dim), area);
-            return;
+            None
         }
         Some(Err(e)) => {
             frame.render_widget(
@@ -277,9 +283,16 @@ fn draw_history(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
                     .wrap(Wrap { trim: false }),
                 area,
             );
-            return;
+            None
         }
-        Some(Ok(l)) => l,
+        Some(Ok(v)) => Some(v),
+    }
+}
+
+fn draw_history(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+    let t = ctx.theme;
+    let Some(list) = answered(&s.history, frame, area, t) else {
+        return;
     };
     if list.is_empty() {
         frame.render_widget(Paragraph::new("No deployments yet.").style(t.dim), area);
