@@ -127,7 +127,15 @@ fn draw_tabs(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
         })
         .title(Line::from(spans))
         .title_bottom(Span::styled(
-            format!(" {server} · {} next tab ", key(ctx, "deploy.next_tab")),
+            match s.tab {
+                Tab::History => format!(
+                    " {server} · {} roll back to it · {} undo · {} next tab ",
+                    key(ctx, "deploy.rollback"),
+                    key(ctx, "deploy.undo"),
+                    key(ctx, "deploy.next_tab")
+                ),
+                _ => format!(" {server} · {} next tab ", key(ctx, "deploy.next_tab")),
+            },
             t.dim,
         ));
     let inner = b.inner(area);
@@ -304,23 +312,23 @@ fn draw_history(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
     let mut lines = vec![Line::from(Span::styled(
         fit_right(
             &format!(
-                "{:>4}  {:<8} {:<11} {:<20} summary · {} roll back to it · {} undo",
-                "id",
-                "kind",
-                "status",
-                "started",
-                key(ctx, "deploy.rollback"),
-                key(ctx, "deploy.undo")
+                "{:>4}  {:<8} {:<11} {:<15} summary",
+                "id", "kind", "status", "started (UTC)"
             ),
             w,
         ),
         t.dim,
     ))];
     for (i, d) in list.iter().enumerate().skip(off).take(h) {
-        let mut started = rfc3339(d.started);
-        started.truncate(19);
+        // `2026-11-21T04:26:11.123Z` -> `11-21 04:26:11`
+        let started: String = rfc3339(d.started)
+            .chars()
+            .skip(5)
+            .take(14)
+            .map(|c| if c == 'T' { ' ' } else { c })
+            .collect();
         let text = format!(
-            "{:>4}  {:<8} {:<11} {:<20} {}",
+            "{:>4}  {:<8} {:<11} {:<15} {}",
             d.id, d.kind, d.status, started, d.summary
         );
         let style = if s.focus_right && i == s.hist_row {
