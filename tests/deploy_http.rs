@@ -412,6 +412,8 @@ fn release_mode_policy_over_http() {
             "--release",
             "--keep-releases",
             "2",
+            "--keep",
+            "2",
             "--env",
             "production",
             "--json",

@@ -76,6 +76,7 @@ async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
             .and_then(|v| v.parse::<u64>().ok());
         let sink = |l: &LogLine| {
             super::print_line(l);
+            agent.changed.notify_waiters();
             if started.get().is_none()
                 && let Some(id) = started_id(&l.message)
             {
@@ -91,9 +92,12 @@ async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
                 }
             }
         };
+        let mut keep = None;
         let result = agent.state().and_then(|state| match &job {
             Job::Apply { package, force } => {
-                let opts = Policy::load(state.dir())?.apply_options(*force);
+                let mut opts = Policy::load(state.dir())?.apply_options(*force);
+                opts.prune = false;
+                keep = Some(opts.keep);
                 apply(
                     &agent.root,
                     &state,
@@ -104,7 +108,9 @@ async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
                 )
             }
             Job::Rollback { to, force } => {
-                let opts = Policy::load(state.dir())?.rollback_options(*force);
+                let mut opts = Policy::load(state.dir())?.rollback_options(*force);
+                opts.prune = false;
+                keep = Some(opts.keep);
                 rollback(&agent.root, &state, *to, &opts, &Progress::silent(), &sink)
             }
         });
@@ -128,6 +134,18 @@ async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&id);
+                agent.changed.notify_waiters();
+                // The client has its answer: now prune, under the lock (a deployment that
+                // took it meanwhile prunes itself).
+                if let (Some(keep), Ok(state)) = (keep, agent.state())
+                    && let Ok(_lock) = state.lock()
+                    && let Ok(pruned) = state.prune(keep)
+                    && !pruned.is_empty()
+                {
+                    eprintln!(
+                        "devsky: pruned the archives and backups of deployment(s) {pruned:?}"
+                    );
+                }
             }
             None => send(match result {
                 Ok(d) => Ok(d.id),
@@ -288,8 +306,12 @@ pub async fn logs_stream(Ax(agent): Shared, UrlPath(id): UrlPath<String>) -> Api
     let (mut w, r) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
         let mut sent = 0usize;
-        let mut quiet = 0u32;
+        let mut last_write = std::time::Instant::now();
         loop {
+            // Registered before reading, so a line logged meanwhile still wakes us.
+            let changed = agent.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             let running = agent.is_running(id);
             let Ok((lines, d)) = with_state(&agent, move |_, state| {
                 Ok((state.logs(id)?, state.deployment(id)?))
@@ -312,13 +334,12 @@ pub async fn logs_stream(Ax(agent): Shared, UrlPath(id): UrlPath<String>) -> Api
                     out.push_str(&format!("event: end\ndata: {j}\n\n"));
                 }
             }
-            quiet += 1;
             // A comment now and then, so a client that went away is noticed.
-            if out.is_empty() && quiet >= 25 {
+            if out.is_empty() && last_write.elapsed() >= Duration::from_secs(5) {
                 out.push_str(": ping\n\n");
             }
             if !out.is_empty() {
-                quiet = 0;
+                last_write = std::time::Instant::now();
                 if w.write_all(out.as_bytes()).await.is_err() || w.flush().await.is_err() {
                     return;
                 }
@@ -327,7 +348,9 @@ pub async fn logs_stream(Ax(agent): Shared, UrlPath(id): UrlPath<String>) -> Api
                 let _ = w.shutdown().await;
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // Woken by this process's deployments; polling covers those of other
+            // processes (`devsky agent apply`, a second agent on the same state).
+            let _ = tokio::time::timeout(Duration::from_millis(200), changed).await;
         }
     });
     let mut resp = Body::from_stream(tokio_util::io::ReaderStream::new(r)).into_response();

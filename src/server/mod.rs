@@ -75,6 +75,9 @@ pub struct Agent {
     pub running: Mutex<HashSet<i64>>,
     /// How the deployments run by this process ended.
     pub outcomes: Mutex<HashMap<i64, Outcome>>,
+    /// Woken on every log line and end of a deployment of this process (log streams wait
+    /// on it, and poll now and then for deployments run by other processes).
+    pub changed: tokio::sync::Notify,
     /// The database `GET /api/v1/database` reports on (`--db URL`; no password).
     pub database: Option<DbUrl>,
 }
@@ -90,6 +93,7 @@ impl Agent {
             maps: mapcache::MapCache::default(),
             running: Mutex::new(HashSet::new()),
             outcomes: Mutex::new(HashMap::new()),
+            changed: tokio::sync::Notify::new(),
             database: None,
         })
     }

@@ -44,6 +44,9 @@ pub struct ApplyOptions {
     /// Deployments whose archives, backups and maps are kept.
     pub keep: usize,
     pub limits: Limits,
+    /// Prune old deployments (`keep`) before returning. The HTTP agent says no and prunes
+    /// once it has told the client the deployment ended.
+    pub prune: bool,
 }
 
 impl Default for ApplyOptions {
@@ -54,6 +57,7 @@ impl Default for ApplyOptions {
             keep_releases: 5,
             keep: 10,
             limits: Limits::default(),
+            prune: true,
         }
     }
 }
@@ -98,7 +102,8 @@ pub fn apply(
         Mode::Release => release::deploy(root, state, id, &pkg, opts, &log, progress),
     };
     finish(state, id, r, &log)?;
-    if let Ok(p) = state.prune(opts.keep)
+    if opts.prune
+        && let Ok(p) = state.prune(opts.keep)
         && !p.is_empty()
     {
         log.info(format!(

@@ -273,16 +273,17 @@ impl<'a> Log<'a> {
             level,
             message: message.into(),
         };
-        (self.sink)(&l);
         self.progress
             .log(format!("{}: {}", level.as_str(), l.message));
+        // Recorded before the sink hears of it: a log stream woken by the sink finds it.
         match self.id.get() {
             // A log that cannot be recorded must not break a deploy half-way.
             Some(id) => {
                 let _ = self.state.add_log(id, &l);
             }
-            None => self.early.borrow_mut().push(l),
+            None => self.early.borrow_mut().push(l.clone()),
         }
+        (self.sink)(&l);
     }
 
     pub fn info(&self, m: impl Into<String>) {

@@ -112,6 +112,7 @@ impl Policy {
         RollbackOptions {
             force,
             keep: self.keep,
+            ..RollbackOptions::default()
         }
     }
 }

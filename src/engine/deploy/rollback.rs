@@ -30,6 +30,8 @@ pub struct RollbackOptions {
     pub force: bool,
     /// Deployments whose backups and maps are kept.
     pub keep: usize,
+    /// Prune old deployments (`keep`) before returning (see `ApplyOptions::prune`).
+    pub prune: bool,
 }
 
 impl Default for RollbackOptions {
@@ -37,6 +39,7 @@ impl Default for RollbackOptions {
         RollbackOptions {
             force: false,
             keep: 10,
+            prune: true,
         }
     }
 }
@@ -109,7 +112,9 @@ pub fn rollback(
         rollback_files(root, state, id, &target_map, &ids, opts, &log, progress)
     };
     finish(state, id, r, &log)?;
-    let _ = state.prune(opts.keep);
+    if opts.prune {
+        let _ = state.prune(opts.keep);
+    }
     state.deployment(id)?.context("deployment vanished")
 }
 
