@@ -22,7 +22,9 @@ use super::fsops::{remove_tree, sync_dir, sync_filesystem};
 use super::journal::{Journal, Meta, Mode};
 use super::manifest::{Manifest, parse_mode};
 use super::package::{Limits, Package};
-use super::transition::{self, Change, describe, differences, expected, map_root, prepare};
+use super::transition::{
+    self, Change, Prepared, describe, differences, expected, map_root, prepare,
+};
 use super::{
     Conflict, DeployError, Deployment, Log, LogSink, State, corrupt_stage_hook, crash_point,
     release,
@@ -158,48 +160,63 @@ fn deploy_files(
         .canonicalize()
         .with_context(|| format!("the root {} does not exist", root.display()))?;
     let old_map = state.map_path(id);
-    let rep = map_root(&root, state, &old_map, progress)?;
-    log.info(format!(
-        "mapped the root: {} files, {} ({} hashed)",
-        rep.files,
-        human_size(rep.bytes as i64),
-        rep.hashed
-    ));
-    check_pre_images(&old_map, &pkg.manifest, opts.force, log)?;
-    let prep = prepare(&root, &old_map, changes_of(&pkg.manifest)?)?;
+    // Every upload is unpacked into the stage (named by its place in the manifest) while
+    // the root is mapped: the two do not depend on each other.
     let stage = make_stage(&root, id)?;
     log.info(format!(
-        "staging {} upload(s) in {}",
-        prep.ops.iter().filter(|o| o.new.is_some()).count(),
+        "staging {} upload(s) in {} while mapping the root",
+        pkg.manifest.uploads.len(),
         stage.display()
     ));
-    let staged = (|| -> anyhow::Result<()> {
-        let mut reader = pkg.reader()?;
-        let by_path: std::collections::HashMap<&str, &super::manifest::Upload> = pkg
+    let prepared = (|| -> anyhow::Result<Prepared> {
+        let (mapped, staged) = std::thread::scope(|s| {
+            let staging = s.spawn(|| stage_uploads(pkg, &stage, progress));
+            let mapped = map_root(&root, state, &old_map, progress);
+            let staged = staging
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("staging failed (a panic)")));
+            (mapped, staged)
+        });
+        let rep = mapped?;
+        staged?;
+        log.info(format!(
+            "mapped the root: {} files, {} ({} hashed)",
+            rep.files,
+            human_size(rep.bytes as i64),
+            rep.hashed
+        ));
+        check_pre_images(&old_map, &pkg.manifest, opts.force, log)?;
+        let mut prep = prepare(&root, &old_map, changes_of(&pkg.manifest)?)?;
+        let index: std::collections::HashMap<&str, usize> = pkg
             .manifest
             .uploads
             .iter()
-            .map(|u| (u.path.as_str(), u))
+            .enumerate()
+            .map(|(i, u)| (u.path.as_str(), i))
             .collect();
-        for op in prep.ops.iter().filter(|o| o.new.is_some()) {
-            progress.check()?;
-            let u = by_path
+        for op in prep.ops.iter_mut().filter(|o| o.new.is_some()) {
+            let i = index
                 .get(op.path.as_str())
                 .context("upload missing from the manifest")?;
-            reader.extract(u, &stage.join(op.staged.as_deref().unwrap_or_default()))?;
+            op.staged = Some(i.to_string());
         }
         if corrupt_stage_hook() {
             corrupt_first_file(&stage, &prep.ops);
         }
-        sync_filesystem(&stage)?;
-        sync_dir(&stage);
+        log.info(format!(
+            "staged {} upload(s)",
+            prep.ops.iter().filter(|o| o.new.is_some()).count()
+        ));
         progress.check()?;
-        Ok(())
+        Ok(prep)
     })();
-    if let Err(e) = staged {
-        let _ = remove_tree(&stage);
-        return Err(e);
-    }
+    let prep = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = remove_tree(&stage);
+            return Err(e);
+        }
+    };
     let mut j = Journal::new(id, "deploy", Mode::Files, &root, &old_map);
     j.stage = Some(stage);
     j.backups = Some(state.backup_dir(id));
@@ -513,6 +530,19 @@ pub(crate) fn stage_path(root: &Path, id: i64) -> anyhow::Result<PathBuf> {
         .context("the root has no name")?
         .to_string_lossy();
     Ok(parent.join(format!(".{name}.devsky-stage-{id}")))
+}
+
+/// Unpack every upload of `pkg` into `stage` as `<its index in the manifest>`, then make
+/// them durable at once.
+fn stage_uploads(pkg: &Package, stage: &Path, progress: &Progress) -> anyhow::Result<()> {
+    let mut reader = pkg.reader()?;
+    for (i, u) in pkg.manifest.uploads.iter().enumerate() {
+        progress.check()?;
+        reader.extract(u, &stage.join(i.to_string()))?;
+    }
+    sync_filesystem(stage)?;
+    sync_dir(stage);
+    Ok(())
 }
 
 /// Create the staging folder beside the root, on the root's filesystem.

@@ -266,6 +266,13 @@ fn conflicts_are_refused_then_forced() {
     assert_eq!(c[0].path, "index.php");
     assert_eq!(super::exit_code(&err), 2);
     assert_eq!(tree_of(&s.www), before);
+    // The stage (unpacked while the root was mapped) is gone with the refusal.
+    let beside: Vec<String> = std::fs::read_dir(s.www.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("stage"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
     let hist = state.deployments().unwrap();
     assert_eq!(hist[0].status, "failed");
     let opts = ApplyOptions {
