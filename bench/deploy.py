@@ -91,10 +91,13 @@ def push_bench(devsky, local, remote, data):
         for t in (mine, theirs):
             shutil.rmtree(t, ignore_errors=True)
             sh(f"cp -a {remote} {t}")
+        sh("sync")
         ssh_opt = opts.replace(f" -p {port}", "")
         sh(f"{devsky} server add bench-ssh --ssh {user}@127.0.0.1:{port} --root {mine} --remote-bin {devsky} "
            f"--ssh-opt '{ssh_opt}' --env staging --project {local}", stdout=subprocess.DEVNULL)
-        reset = lambda t: sh(f"rsync -a --delete {remote}/ {t}/", stdout=subprocess.DEVNULL)
+        # The reset's writes are flushed before timing: devsky syncs what it stages, and
+        # must not pay for the reset's dirty pages (rsync never syncs).
+        reset = lambda t: sh(f"rsync -a --delete {remote}/ {t}/ && sync", stdout=subprocess.DEVNULL)
         # Warm the agent's stat cache on its root, as a serving agent's is.
         sh(f"{devsky} deploy plan bench-ssh --project {local}", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         push = f"{devsky} deploy push bench-ssh --yes --project {local}"
@@ -130,6 +133,7 @@ def main():
     sh(f"cp -a {local} {remote}")
     sh(f"python3 {HERE}/make-corpus.py mutate {local}", stdout=subprocess.DEVNULL)
     sh(f"{devsky} init {local}", stdout=subprocess.DEVNULL)
+    sh("sync")  # the 2 GB just written is flushed now, not while timing
     key = sh(f"{devsky} serve key create --root {remote} --state {state}", capture_output=True, text=True).stdout.split()[-1]
     port = free_port()
     agent = subprocess.Popen([devsky, "serve", "--root", remote, "--state", state, "--listen", f"127.0.0.1:{port}"],
