@@ -75,6 +75,17 @@ fn fixture_with(environment: &str, opts: crate::server::ServeOptions) -> Fixture
     Fixture { project, server }
 }
 
+/// Plan (expecting `plan` in the status), deploy to staging, confirm, wait for deployment
+/// `n` to be done; the screen then.
+fn plan_and_deploy(h: &mut Harness, plan: &str, n: i64) -> String {
+    h.key("p");
+    h.wait_for(&format!("deploy plan: {plan}"));
+    h.key("D");
+    h.wait_for("Deploy to staging");
+    h.key("y");
+    h.wait_for(&format!("deploy: deployment {n} done"))
+}
+
 fn open(root: &Path, w: u16, h: u16) -> Harness {
     let mut h = Harness::new(root, w, h).unwrap();
     h.key("8");
@@ -218,12 +229,7 @@ fn rollback_from_history_follows_the_log() {
         if n == 2 {
             write(f.project.path(), "index.html", "<h1>newer</h1>\n");
         }
-        h.key("p");
-        h.wait_for(&format!("deploy plan: {plan}"));
-        h.key("D");
-        h.wait_for("Deploy to staging");
-        h.key("y");
-        h.wait_for(&format!("deploy: deployment {n} done"));
+        plan_and_deploy(&mut h, plan, n);
     }
     let index = f.server.path().join("site/index.html");
     assert_eq!(fs::read_to_string(&index).unwrap(), "<h1>newer</h1>\n");
@@ -246,12 +252,7 @@ fn the_log_pane_scrolls_and_follows_again_at_the_end() {
     // 80x24: the log pane shows 4 lines of a deployment's dozen.
     let mut h = open(f.project.path(), 80, 24);
     h.wait_for("staging");
-    h.key("p");
-    h.wait_for("deploy plan: 3 to upload");
-    h.key("D");
-    h.wait_for("Deploy to staging");
-    h.key("y");
-    let s = h.wait_for("deploy: deployment 1 done");
+    let s = plan_and_deploy(&mut h, "3 to upload", 1);
     let first = "took the deploy lock";
     assert!(
         !s.contains(first) && s.contains("verified: the root's map"),
@@ -293,12 +294,7 @@ fn undo_rolls_the_only_deployment_back_to_before_it() {
     let before = fs::read_to_string(root.join("index.html")).unwrap();
     let mut h = open(f.project.path(), 120, 36);
     h.wait_for("staging");
-    h.key("p");
-    h.wait_for("deploy plan: 3 to upload");
-    h.key("D");
-    h.wait_for("Deploy to staging");
-    h.key("y");
-    h.wait_for("deploy: deployment 1 done");
+    plan_and_deploy(&mut h, "3 to upload", 1);
     h.key("t");
     h.key("t");
     h.wait_for("   1  deploy   done");
