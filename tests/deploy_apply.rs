@@ -3,6 +3,9 @@
 //! exactly the old or the new tree after `agent recover`); hostile packages (nothing
 //! written); the deploy lock; conflicts; a verification failure that must roll back.
 
+mod support;
+use support::deploy::{Tree, tree_of};
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -13,30 +16,8 @@ use devsky::engine::deploy::apply::{ApplyOptions, apply};
 use devsky::engine::deploy::manifest::{Delete, FORMAT, Kind, MANIFEST_NAME, Manifest, Upload};
 use devsky::engine::deploy::{LogLine, State};
 use devsky::engine::jobs::Progress;
-use devsky::engine::map::EntryKind;
 use devsky::engine::map::format::MapReader;
-use devsky::engine::map::scan::{ScanOptions, scan};
 use zip::write::SimpleFileOptions;
-
-type Tree = Vec<(Vec<u8>, EntryKind, u32, [u8; 32])>;
-
-fn tree_of(root: &Path) -> Tree {
-    let d = tempfile::tempdir().unwrap();
-    let out = d.path().join("m");
-    scan(
-        root,
-        None,
-        &out,
-        &ScanOptions::default(),
-        &Progress::silent(),
-    )
-    .unwrap();
-    MapReader::open(&out)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| (e.path, e.kind, e.mode, e.hash))
-        .collect()
-}
 
 fn put(root: &Path, rel: &str, content: &[u8], mode: u32) {
     let p = root.join(rel);

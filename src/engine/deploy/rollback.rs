@@ -44,6 +44,24 @@ impl Default for RollbackOptions {
     }
 }
 
+/// Whether a deployment of `kind` with `status` is part of the tree now.
+pub fn is_in_place(kind: &str, status: &str) -> bool {
+    kind == "deploy" && status == "done"
+}
+
+/// Where undoing the current deployment goes, given the history oldest first as (id, kind,
+/// status): the deployment in place before the current one, or 0 (before the first);
+/// None when no deployment is in place.
+pub fn undo_target<'a>(history: impl IntoIterator<Item = (i64, &'a str, &'a str)>) -> Option<i64> {
+    let in_place: Vec<i64> = history
+        .into_iter()
+        .filter(|(_, kind, status)| is_in_place(kind, status))
+        .map(|(id, ..)| id)
+        .collect();
+    in_place.last()?;
+    Some(in_place.iter().rev().nth(1).copied().unwrap_or(0))
+}
+
 /// Roll the root back to how it was after deployment `to` (0: before the first one;
 /// None: the deployment before the current one).
 pub fn rollback(
@@ -61,7 +79,7 @@ pub fn rollback(
     let in_place: Vec<Deployment> = state
         .deployments()?
         .into_iter()
-        .filter(|d| d.kind == "deploy" && d.status == "done")
+        .filter(|d| is_in_place(&d.kind, &d.status))
         .collect();
     let Some(current) = in_place.last() else {
         bail!("nothing to roll back: no deployment is in place");
@@ -72,7 +90,12 @@ pub fn rollback(
             "deployment {t} is not a deployment in place before the current one ({}); see `devsky agent history`",
             current.id
         ),
-        None => in_place.iter().rev().nth(1).map_or(0, |d| d.id),
+        None => undo_target(
+            in_place
+                .iter()
+                .map(|d| (d.id, d.kind.as_str(), d.status.as_str())),
+        )
+        .unwrap_or(0),
     };
     let undone: Vec<&Deployment> = in_place.iter().filter(|d| d.id > to).collect();
     let first = undone[0];

@@ -153,16 +153,13 @@ impl DeployScreen {
             return;
         };
         // Oldest first, as the agent lists them.
-        let in_place: Vec<i64> = list
+        let history = list
             .iter()
-            .filter(|d| d.kind == "deploy" && d.status == "done")
-            .map(|d| d.id)
-            .collect();
-        if in_place.is_empty() {
+            .map(|d| (d.id, d.kind.as_str(), d.status.as_str()));
+        let Some(to) = crate::engine::deploy::rollback::undo_target(history) else {
             ctx.status(Level::Info, "nothing to undo: no deployment is in place");
             return;
-        }
-        let to = in_place.iter().rev().nth(1).copied().unwrap_or(0);
+        };
         self.popup = Some(Popup::Rollback { to });
     }
 
