@@ -500,3 +500,92 @@ fn release_mode_policy_over_http() {
         PathBuf::from("releases/3")
     );
 }
+
+/// `GET /api/v1/map?format=compact` decodes to the entries of the plain map (all but ctime
+/// and inode), is much smaller, and is what the client fetches.
+#[test]
+fn compact_map_matches_the_plain_one() {
+    use devsky::engine::map::Entry;
+    use devsky::engine::map::format::MapReader;
+    use devsky::engine::map::wire;
+    use devsky::engine::remote::{HttpRemote, Remote};
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let d = tempfile::tempdir().unwrap();
+    let (root, state) = (d.path().join("root"), d.path().join("state"));
+    for i in 0..300 {
+        put(
+            &root,
+            &format!("app/module-{}/src/file-{i:04}.php", i % 7),
+            format!("<?php // {i}\n").as_bytes(),
+        );
+    }
+    put(&root, "index.php", b"<?php\n");
+    put(&root, "bin/run", b"#!/bin/sh\n");
+    std::fs::set_permissions(root.join("bin/run"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::os::unix::fs::symlink("index.php", root.join("home.php")).unwrap();
+    std::fs::write(
+        root.join(OsStr::from_bytes(b"caf\xe9.txt")),
+        b"latin-1 name",
+    )
+    .unwrap();
+    let key = create_key(&root, &state);
+    let agent = start_agent(&root, &state, d.path().join("agent.log"), &[], &[]);
+    let client = reqwest::blocking::Client::new();
+    let get = |query: &str| {
+        let r = client
+            .get(format!("{}/api/v1/map{query}", agent.url))
+            .bearer_auth(&key)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        (ct, r.bytes().unwrap().to_vec())
+    };
+    let (plain_ct, plain) = get("");
+    let (compact_ct, compact) = get("?format=compact");
+    assert_eq!(plain_ct, "application/octet-stream");
+    assert_eq!(compact_ct, wire::CONTENT_TYPE);
+    assert!(plain.starts_with(b"DSKYMAP\x01"));
+    assert!(compact.starts_with(b"DSKYWIRE\x01"));
+    assert!(
+        compact.len() * 2 < plain.len(),
+        "compact {} bytes, plain {}",
+        compact.len(),
+        plain.len()
+    );
+
+    let key_of = |e: Entry| (e.path, e.kind, e.mode, e.size, e.mtime_ns, e.hash, e.flags);
+    let read = |bytes: &[u8]| {
+        let r = MapReader::new(bytes, "map".into()).unwrap();
+        r.read_all()
+            .unwrap()
+            .into_iter()
+            .map(key_of)
+            .collect::<Vec<_>>()
+    };
+    let want = read(&plain);
+    assert_eq!(want.len(), 304);
+    assert!(want.iter().any(|e| e.0 == b"caf\xe9.txt"));
+    assert!(want.iter().any(|e| e.0 == b"bin/run" && e.2 == 0o750));
+
+    // decoded by hand, in odd chunks
+    let out = d.path().join("compact.map");
+    let mut dec = wire::Decoder::new(&out, "the agent's map");
+    for c in compact.chunks(1000) {
+        dec.feed(c).unwrap();
+    }
+    assert_eq!(dec.finish().unwrap(), 304);
+    assert_eq!(read(&std::fs::read(&out).unwrap()), want);
+
+    // and by the client
+    let remote = HttpRemote::new(&agent.url, key.clone()).unwrap();
+    let fetched = d.path().join("fetched.map");
+    remote.map(&fetched).unwrap();
+    assert_eq!(read(&std::fs::read(&fetched).unwrap()), want);
+    assert!(!d.path().join("fetched.part").exists());
+    // it came compact: ctime and inode are not sent
+    let all = MapReader::open(&fetched).unwrap().read_all().unwrap();
+    assert!(all.iter().all(|e| e.ino == 0 && e.ctime_ns == 0));
+}

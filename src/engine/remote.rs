@@ -4,7 +4,7 @@
 //! of a project (`_dev_servers`; keys in `.devsky/secrets/<name>.key` or an environment
 //! variable, never in the store).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -231,16 +231,23 @@ pub(crate) fn api_error(status: u16, body: &serde_json::Value) -> anyhow::Error 
 
 impl Remote for HttpRemote {
     fn map(&self, out: &Path) -> anyhow::Result<()> {
-        let mut r = self.send(self.req(reqwest::Method::GET, "/map"))?;
-        let tmp = out.with_extension("part");
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        r.copy_to(&mut f)
-            .context("the map download was interrupted")?;
-        f.flush()?;
-        drop(f);
-        std::fs::rename(&tmp, out)?;
-        Ok(())
+        // The compact encoding; an older agent ignores the query and sends the map file.
+        let path = format!("/map?{}", crate::engine::map::wire::QUERY);
+        let mut r = self.send(self.req(reqwest::Method::GET, &path))?;
+        let mut dl = crate::engine::map::wire::MapDownload::new(out);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context("the map download was interrupted"));
+                }
+            };
+            dl.feed(&buf[..n])?;
+        }
+        dl.finish()
     }
 
     fn upload(&self, package: &Path) -> anyhow::Result<String> {

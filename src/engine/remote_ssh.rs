@@ -14,7 +14,6 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io::Write;
 use std::path::Path;
 use std::pin::Pin;
 use std::process::Stdio;
@@ -353,17 +352,11 @@ impl Drop for SshRemote {
 
 impl Remote for SshRemote {
     fn map(&self, out: &Path) -> anyhow::Result<()> {
-        let tmp = out.with_extension("part");
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        self.exchange(Method::GET, "/map", Body::empty(), None, |d| {
-            f.write_all(d)
-                .with_context(|| format!("cannot write {}", tmp.display()))
-        })?;
-        f.flush()?;
-        drop(f);
-        std::fs::rename(&tmp, out)?;
-        Ok(())
+        // The compact encoding; an older agent ignores the query and sends the map file.
+        let mut dl = crate::engine::map::wire::MapDownload::new(out);
+        let path = format!("/map?{}", crate::engine::map::wire::QUERY);
+        self.exchange(Method::GET, &path, Body::empty(), None, |d| dl.feed(d))?;
+        dl.finish()
     }
 
     fn upload(&self, package: &Path) -> anyhow::Result<String> {

@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::body::{Body, HttpBody};
-use axum::extract::{ConnectInfo, Path as UrlPath, Request, State as Ax};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State as Ax};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
@@ -21,6 +21,8 @@ use super::keys::Keys;
 use crate::engine::deploy::policy::Policy;
 use crate::engine::deploy::{DeployError, State, map_root, rfc3339};
 use crate::engine::jobs::Progress;
+use crate::engine::map::format::MapReader;
+use crate::engine::map::wire;
 use crate::engine::remote::RemoteConflict;
 
 pub(super) type Shared = Ax<Arc<Agent>>;
@@ -192,9 +194,18 @@ async fn file_body(path: &Path, content_type: &'static str) -> ApiResult<Respons
     Ok(r)
 }
 
-/// `GET /api/v1/map`: the root's map file, made with the state's warm stat cache; requests
-/// that arrive together share one scan ([`super::mapcache`]).
-pub async fn map(Ax(agent): Shared) -> ApiResult<Response> {
+/// The query of `GET /api/v1/map`.
+#[derive(Debug, Default, Deserialize)]
+pub struct MapQuery {
+    /// `compact`: the wire encoding ([`wire`]); anything else: the map file.
+    pub format: Option<String>,
+}
+
+/// `GET /api/v1/map`: the root's map, made with the state's warm stat cache; requests
+/// that arrive together share one scan ([`super::mapcache`]). The map file as it is, or
+/// with `?format=compact` its compact encoding ([`wire`]), made on a blocking thread as it
+/// is sent.
+pub async fn map(Ax(agent): Shared, Query(q): Query<MapQuery>) -> ApiResult<Response> {
     let file = agent
         .maps
         .get(|| {
@@ -209,8 +220,56 @@ pub async fn map(Ax(agent): Shared) -> ApiResult<Response> {
             })
         })
         .await?;
+    if q.format.as_deref() == Some("compact") {
+        return Ok(compact_body(file));
+    }
     // Opened before `file` may go away.
     file_body(file.path(), "application/octet-stream").await
+}
+
+/// The compact encoding of the map `file`, streamed in chunks of about [`CHUNK`] as a
+/// blocking thread makes them (it holds `file` until it is done). An error ends the body
+/// short: the client finds no trailer and refuses it.
+fn compact_body(file: Arc<tempfile::NamedTempFile>) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let sent = MapReader::open(file.path()).and_then(|reader| {
+            wire::encode(reader, CHUNK, |chunk| {
+                tx.blocking_send(Ok(Bytes::from(chunk)))
+                    .map_err(|_| anyhow::anyhow!("the client went away"))
+            })
+        });
+        if let Err(e) = sent
+            && !tx.is_closed()
+        {
+            eprintln!("devsky serve: GET /api/v1/map: {e:#}");
+            let _ = tx.blocking_send(Err(std::io::Error::other(format!("{e:#}"))));
+        }
+        drop(file);
+    });
+    let mut r = Body::new(ChannelBody(rx)).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(wire::CONTENT_TYPE),
+    );
+    r
+}
+
+/// A body whose chunks come through a channel (from a blocking thread).
+struct ChannelBody(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>);
+
+impl HttpBody for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| c.map(hyper::body::Frame::data)))
+    }
 }
 
 /// `GET /api/v1/status`.

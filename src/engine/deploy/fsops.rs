@@ -188,19 +188,7 @@ pub(crate) fn sync_filesystem(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// fsync a file (best effort: a symlink cannot be opened).
-pub(crate) fn sync_file(p: &Path) {
-    if let Ok(f) = File::open(p) {
-        let _ = f.sync_all();
-    }
-}
-
 /// The folders of a relative path, shallowest first: `a/b/c` -> `a`, `a/b`.
 pub(crate) fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
-}
-
-/// The parent folder of a relative path (`""` for the root).
-pub(crate) fn parent_of(path: &str) -> &str {
-    path.rfind('/').map_or("", |i| &path[..i])
 }

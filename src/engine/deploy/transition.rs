@@ -16,7 +16,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 
 use super::fsops::{
-    ancestors, beside, copy_entry, holds, lstat, parent_of, remove_entry, same_inode, sync_dir,
+    ancestors, beside, copy_entry, holds, lstat, remove_entry, same_inode, sync_filesystem,
 };
 use super::journal::{BackupIndex, DirMode, Journal, Meta, Op};
 use super::{Log, State, crash_point};
@@ -218,19 +218,25 @@ pub(crate) fn execute(j: &Journal, log: &Log, progress: &Progress) -> anyhow::Re
     let mut done = 0u64;
     let (mut linked, mut copied) = (0, 0);
     let mut index = Vec::new();
-    let mut backup_dirs = BTreeSet::new();
+    let mut made_dirs = HashSet::new();
     for op in &j.ops {
         let Some(old) = &op.old else { continue };
         let dest = backups.join(&op.path);
         let dir = dest.parent().unwrap_or(backups).to_path_buf();
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        if copy_entry(&root.join(&op.path), &dest, true)? {
+        if !made_dirs.contains(&dir) {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            made_dirs.insert(dir);
+        }
+        // A deployment's backup folder starts empty: a hard link straight to its name is
+        // the usual case; anything else (a link left by an interrupted run, another
+        // filesystem) goes the careful way.
+        let src = root.join(&op.path);
+        if std::fs::hard_link(&src, &dest).is_ok() || copy_entry(&src, &dest, true)? {
             linked += 1;
         } else {
             copied += 1;
         }
-        backup_dirs.insert(dir);
         index.push((op.path.clone(), old.clone()));
         crash_point("after a backup");
     }
@@ -241,11 +247,8 @@ pub(crate) fn execute(j: &Journal, log: &Log, progress: &Progress) -> anyhow::Re
     };
     std::fs::write(&idx, serde_json::to_vec(&index)?)
         .with_context(|| format!("cannot write {}", idx.display()))?;
-    super::fsops::sync_file(&idx);
-    for d in &backup_dirs {
-        sync_dir(d);
-    }
-    sync_dir(backups.parent().unwrap_or(backups));
+    // One syncfs makes the links, their folders and the index durable at once.
+    sync_filesystem(idx.parent().unwrap_or(backups))?;
     log.info(format!(
         "backed up {} path(s) ({linked} hard links, {copied} copies)",
         linked + copied
@@ -290,7 +293,8 @@ pub(crate) fn execute(j: &Journal, log: &Log, progress: &Progress) -> anyhow::Re
         progress.set(done, Some(total), "deploying");
         crash_point("after a rename");
     }
-    sync_touched(j);
+    // Renames, removals and new folders of the root, durable at once.
+    sync_filesystem(root)?;
     log.info(format!(
         "moved {} upload(s) into place, removed {} path(s) and {} folder(s), created {} folder(s)",
         j.ops.iter().filter(|o| o.new.is_some()).count(),
@@ -300,26 +304,6 @@ pub(crate) fn execute(j: &Journal, log: &Log, progress: &Progress) -> anyhow::Re
     ));
     crash_point("after syncing the root");
     Ok(())
-}
-
-/// fsync every folder a journal's operations touched.
-fn sync_touched(j: &Journal) {
-    let mut dirs: BTreeSet<&str> = BTreeSet::new();
-    dirs.insert("");
-    for op in &j.ops {
-        dirs.insert(parent_of(&op.path));
-    }
-    for d in j
-        .create_dirs
-        .iter()
-        .chain(j.remove_dirs.iter().map(|d| &d.path))
-    {
-        dirs.insert(d);
-        dirs.insert(parent_of(d));
-    }
-    for d in dirs {
-        sync_dir(&j.root.join(d));
-    }
 }
 
 /// Put the old tree back (files mode). Safe to run at any point of [`execute`], and again.
@@ -378,7 +362,7 @@ pub(crate) fn undo(j: &Journal, log: &Log) -> anyhow::Result<()> {
             );
         }
     }
-    sync_touched(j);
+    sync_filesystem(root)?;
     log.info(format!("restored {restored} path(s) from the backups"));
     Ok(())
 }

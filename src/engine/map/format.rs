@@ -20,10 +20,11 @@ use anyhow::{Context, bail};
 
 use super::{Entry, EntryKind};
 
-const MAGIC: &[u8; 8] = b"DSKYMAP\x01";
+/// The first 8 bytes of every map file.
+pub const MAGIC: &[u8; 8] = b"DSKYMAP\x01";
 const END: u32 = u32::MAX;
 /// Longest path accepted when reading (a damaged length must not allocate gigabytes).
-const MAX_PATH: u32 = 1 << 16;
+pub const MAX_PATH: u32 = 1 << 16;
 
 /// Writes a map file; entries must come in map order.
 pub struct MapWriter {

@@ -6,11 +6,13 @@
 //! ([`scan`]) walks it in that same order, so the previous map of the tree can serve as a
 //! stat cache by a merge join, and a new map is written as it is made: neither the walk nor
 //! the cache ever needs a whole file list in memory. Two maps diff in one pass ([`diff`]).
+//! A map crosses the network in a compact encoding ([`wire`]).
 
 pub mod diff;
 pub mod format;
 pub mod scan;
 pub mod walker;
+pub mod wire;
 
 use std::cmp::Ordering;
 
