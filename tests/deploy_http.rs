@@ -589,3 +589,68 @@ fn compact_map_matches_the_plain_one() {
     let all = MapReader::open(&fetched).unwrap().read_all().unwrap();
     assert!(all.iter().all(|e| e.ino == 0 && e.ctime_ns == 0));
 }
+
+/// `POST /api/v1/push`: a body that is no package is refused with nothing recorded and the
+/// lock free again; a real package (built by `devsky deploy package`) deploys in one request.
+#[test]
+fn push_in_one_request_refuses_junk_and_deploys_a_package() {
+    let d = tempfile::tempdir().unwrap();
+    let (root, state, project) = (
+        d.path().join("root"),
+        d.path().join("state"),
+        d.path().join("project"),
+    );
+    put(&root, "index.php", b"<?php old\n");
+    put(&project, "index.php", b"<?php new\n");
+    put(&project, "app/new.php", b"<?php added\n");
+    let key = create_key(&root, &state);
+    let agent = start_agent(&root, &state, d.path().join("agent.log"), &[], &[]);
+    let client = reqwest::blocking::Client::new();
+    let post = |body: Vec<u8>| {
+        client
+            .post(format!("{}/api/v1/push?force=false", agent.url))
+            .bearer_auth(&key)
+            .header("content-type", "application/zip")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    let before = tree_of(&root);
+    let r = post(b"this is not a zip at all, not even close".to_vec());
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().unwrap();
+    assert!(v["error"].as_str().unwrap().contains("not a zip"), "{v}");
+    assert_eq!(tree_of(&root), before);
+    let h = request(
+        &client,
+        &agent.url,
+        "GET",
+        "/api/v1/deployments",
+        Some(&key),
+    );
+    assert_eq!(
+        h.json::<serde_json::Value>().unwrap(),
+        serde_json::json!([])
+    );
+    let l = request(&client, &agent.url, "GET", "/api/v1/lock", Some(&key));
+    assert_eq!(l.json::<serde_json::Value>().unwrap()["locked"], false);
+
+    // A package made against the server's map, sent in one request.
+    ok(&devsky(&["init"], &project));
+    let url = agent.url.clone();
+    ok(&devsky(
+        &[
+            "server", "add", "stage", "--url", &url, "--key", &key, "--env", "staging",
+        ],
+        &project,
+    ));
+    let pushed = ok(&devsky(&["deploy", "push", "stage", "--yes"], &project));
+    assert!(pushed.contains("done"), "{pushed}");
+    assert_eq!(
+        std::fs::read(root.join("app/new.php")).unwrap(),
+        b"<?php added\n"
+    );
+    let log = std::fs::read_to_string(d.path().join("agent.log")).unwrap();
+    assert!(log.contains("POST /api/v1/push -> 202"), "{log}");
+    assert!(!log.contains("POST /api/v1/packages"), "{log}");
+}

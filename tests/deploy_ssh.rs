@@ -99,6 +99,32 @@ fn plan_push_logs_rollback_over_ssh() {
     assert!(rb.contains("done"), "{rb}");
     assert_eq!(tree_of(&root), before);
 
+    // An agent over stdio prunes before it exits: keep 1, push again, one archive is left
+    // and no uploaded package.
+    let o = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args([
+            "serve",
+            "config",
+            "--root",
+            root.to_str().unwrap(),
+            "--keep",
+            "1",
+        ])
+        .env("XDG_DATA_HOME", &xdg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let again = ok(&devsky(&["deploy", "push", "prod", "--yes"], &project));
+    assert!(again.contains("done"), "{again}");
+    let agents: Vec<_> = std::fs::read_dir(xdg.join("devsky/agents"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    let count = |sub: &str| std::fs::read_dir(agents[0].join(sub)).unwrap().count();
+    assert_eq!(count("archives"), 1);
+    assert_eq!(count("packages"), 0);
+
     // No agent at the other end: a clear error with what the server said.
     let dest = format!("{}@127.0.0.1:{}", sshd.user, sshd.port);
     let key = format!("-i {}", sshd.client_key.display());

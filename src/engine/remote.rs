@@ -113,6 +113,10 @@ pub trait Remote {
     fn upload(&self, package: &Path) -> anyhow::Result<String>;
     /// Start applying an uploaded package; returns the deployment id.
     fn deploy(&self, package: &str, force: bool) -> anyhow::Result<i64>;
+    /// Upload a package and start applying it in one request (`POST /api/v1/push`: the
+    /// server maps its root while the package arrives); returns the deployment id. An
+    /// agent without that route gets [`Remote::upload`] then [`Remote::deploy`].
+    fn push(&self, package: &Path, force: bool) -> anyhow::Result<i64>;
     /// Every log line of deployment `id`, live until it ends; returns how it ended.
     fn follow_logs(&self, id: i64, sink: LogSink) -> anyhow::Result<RemoteDeployment>;
     /// The log so far.
@@ -187,9 +191,21 @@ impl HttpRemote {
     }
 }
 
+/// Whether an agent answered "no such route" (404): it is older than the route.
+pub(crate) fn no_such_route(e: &anyhow::Error) -> bool {
+    format!("{e}").starts_with("no such route")
+}
+
+/// The id in the answer to a deployment's start.
+pub(crate) fn started_id(v: &serde_json::Value) -> anyhow::Result<i64> {
+    v["id"]
+        .as_i64()
+        .context("the agent did not say which deployment it started")
+}
+
 /// An agent from before `GET /api/v1/database` answers it with "no such route" (404).
 pub(crate) fn older_agent(e: anyhow::Error) -> anyhow::Error {
-    if format!("{e}").starts_with("no such route") {
+    if no_such_route(&e) {
         anyhow::anyhow!(
             "this agent does not report its database (a devsky older than the server's \
              /api/v1/database route): {e}"
@@ -272,6 +288,25 @@ impl Remote for HttpRemote {
             "/deployments",
             serde_json::json!({"package": package, "force": force}),
         )
+    }
+
+    fn push(&self, package: &Path, force: bool) -> anyhow::Result<i64> {
+        let f = std::fs::File::open(package)
+            .with_context(|| format!("cannot open {}", package.display()))?;
+        let len = f.metadata()?.len();
+        let sent = self.send(
+            self.req(reqwest::Method::POST, &format!("/push?force={force}"))
+                .header("content-type", "application/zip")
+                .body(reqwest::blocking::Body::sized(f, len)),
+        );
+        match sent {
+            Ok(r) => started_id(&r.json()?),
+            Err(e) if no_such_route(&e) => {
+                let id = self.upload(package)?;
+                self.deploy(&id, force)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn follow_logs(&self, id: i64, sink: LogSink) -> anyhow::Result<RemoteDeployment> {
@@ -612,8 +647,7 @@ fn plan_overlapped<R>(
 
 /// Upload a built package and start deploying it; the deployment's id.
 pub fn upload_and_deploy(remote: &dyn Remote, package: &Path, force: bool) -> anyhow::Result<i64> {
-    let id = remote.upload(package)?;
-    remote.deploy(&id, force)
+    remote.push(package, force)
 }
 
 /// The [`Remote`] of a server profile.

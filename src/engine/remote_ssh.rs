@@ -30,7 +30,9 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::Child;
 
 use crate::engine::deploy::{LogLine, LogSink};
-use crate::engine::remote::{Remote, RemoteDeployment, WireLine, api_error, older_agent};
+use crate::engine::remote::{
+    Remote, RemoteDeployment, WireLine, api_error, no_such_route, older_agent, started_id,
+};
 pub use crate::engine::ssh_target::{DEFAULT_REMOTE_BIN, SshTarget, sh_quote, split_words};
 
 /// How long connecting (ssh authentication and the agent's first answer) may take.
@@ -381,6 +383,29 @@ impl Remote for SshRemote {
             "/deployments",
             serde_json::json!({"package": package, "force": force}),
         )
+    }
+
+    fn push(&self, package: &Path, force: bool) -> anyhow::Result<i64> {
+        let body = {
+            let _rt = self.rt.enter();
+            let f = std::fs::File::open(package)
+                .with_context(|| format!("cannot open {}", package.display()))?;
+            Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                tokio::fs::File::from_std(f),
+                256 * 1024,
+            ))
+        };
+        match self.bytes(Method::POST, &format!("/push?force={force}"), body, false) {
+            Ok(b) => started_id(
+                &serde_json::from_slice(&b)
+                    .context("the agent sent an answer devsky cannot read")?,
+            ),
+            Err(e) if no_such_route(&e) => {
+                let id = self.upload(package)?;
+                self.deploy(&id, force)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn follow_logs(&self, id: i64, sink: LogSink) -> anyhow::Result<RemoteDeployment> {

@@ -41,6 +41,10 @@ impl ApiError {
             body: json!({"error": msg.into(), "code": code}),
         }
     }
+    /// The error's message.
+    pub(super) fn message(&self) -> String {
+        self.body["error"].as_str().unwrap_or("failed").to_string()
+    }
     pub(super) fn bad(msg: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", msg)
     }
@@ -343,7 +347,18 @@ pub(super) fn package_path(agent: &Agent, id: &str) -> ApiResult<PathBuf> {
 
 /// `POST /api/v1/packages`: the body is a package zip; stored by its blake3.
 pub async fn upload_package(Ax(agent): Shared, body: Body) -> ApiResult<Response> {
-    let dir = packages_dir(&agent);
+    let (id, path) = receive_package(&agent, body).await?;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"id": id, "blake3": id, "size": size})),
+    )
+        .into_response())
+}
+
+/// Store a request's body as a package, named by its blake3: the id and the path.
+pub(super) async fn receive_package(agent: &Agent, body: Body) -> ApiResult<(String, PathBuf)> {
+    let dir = packages_dir(agent);
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| ApiError::internal(e.into()))?;
@@ -384,11 +399,7 @@ pub async fn upload_package(Ax(agent): Shared, body: Body) -> ApiResult<Response
     let dest = dir.join(format!("{id}.zip"));
     tmp.persist(&dest)
         .map_err(|e| ApiError::internal(e.error.into()))?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({"id": id, "blake3": id, "size": size})),
-    )
-        .into_response())
+    Ok((id, dest))
 }
 
 pub(super) fn parse_id(s: &str) -> ApiResult<i64> {

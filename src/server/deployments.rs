@@ -4,10 +4,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path as UrlPath, State as Ax};
+use axum::extract::{Path as UrlPath, Query, State as Ax};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -15,8 +16,10 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::Agent;
-use super::api::{ApiError, ApiResult, Shared, package_path, parse_id, with_state};
-use crate::engine::deploy::apply::apply;
+use super::api::{
+    ApiError, ApiResult, Shared, package_path, parse_id, receive_package, with_state,
+};
+use crate::engine::deploy::apply::{apply, apply_when_ready};
 use crate::engine::deploy::policy::Policy;
 use crate::engine::deploy::rollback::rollback;
 use crate::engine::deploy::{DeployError, Deployment, LogLine, exit_code};
@@ -43,8 +46,20 @@ fn parse_body<T: serde::de::DeserializeOwned>(b: &[u8]) -> ApiResult<T> {
 }
 
 enum Job {
-    Apply { package: PathBuf, force: bool },
-    Rollback { to: Option<i64>, force: bool },
+    Apply {
+        package: PathBuf,
+        force: bool,
+    },
+    /// Apply a package that is still arriving: the path (or why the upload failed) comes
+    /// through the channel.
+    Push {
+        incoming: std::sync::mpsc::Receiver<Result<PathBuf, String>>,
+        force: bool,
+    },
+    Rollback {
+        to: Option<i64>,
+        force: bool,
+    },
 }
 
 /// The deployment id in the engine's first line after it recorded the deployment.
@@ -62,8 +77,39 @@ fn started_id(message: &str) -> Option<i64> {
 /// Run a deploy or rollback on its own thread; answers with the deployment id as soon as
 /// the engine has recorded it, or with the error that stopped it before.
 async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
+    answer(spawn(agent, job)).await
+}
+
+/// The answer to a start: the deployment's id and where to follow it.
+async fn answer(rx: tokio::sync::oneshot::Receiver<ApiResult<i64>>) -> ApiResult<Response> {
+    let id = rx
+        .await
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("the deploy thread died")))??;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({
+            "id": id,
+            "status": format!("/api/v1/deployments/{id}"),
+            "logs": format!("/api/v1/deployments/{id}/logs/stream"),
+        })),
+    )
+        .into_response())
+}
+
+/// Start the job's thread; its first answer (the id, or an error) comes through the
+/// returned channel.
+fn spawn(agent: Arc<Agent>, job: Job) -> tokio::sync::oneshot::Receiver<ApiResult<i64>> {
     let (tx, rx) = tokio::sync::oneshot::channel::<ApiResult<i64>>();
+    agent.threads.fetch_add(1, Ordering::SeqCst);
     std::thread::spawn(move || {
+        // Counted down however the thread ends.
+        struct Done<'a>(&'a Agent);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.threads.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _done = Done(&agent);
         let tx = std::sync::Mutex::new(Some(tx));
         let send = |r: ApiResult<i64>| {
             if let Some(tx) = tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -93,6 +139,7 @@ async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
             }
         };
         let mut keep = None;
+        let mut pushed = None::<PathBuf>;
         let result = agent.state().and_then(|state| match &job {
             Job::Apply { package, force } => {
                 let mut opts = Policy::load(state.dir())?.apply_options(*force);
@@ -107,6 +154,30 @@ async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
                     &sink,
                 )
             }
+            Job::Push { incoming, force } => {
+                let mut opts = Policy::load(state.dir())?.apply_options(*force);
+                opts.prune = false;
+                keep = Some(opts.keep);
+                apply_when_ready(
+                    &agent.root,
+                    &state,
+                    &mut || match incoming.recv() {
+                        Ok(Ok(path)) => {
+                            pushed = Some(path.clone());
+                            Ok(path)
+                        }
+                        Ok(Err(why)) => Err(anyhow::anyhow!(
+                            "the package did not arrive ({why}); nothing was changed"
+                        )),
+                        Err(_) => Err(anyhow::anyhow!(
+                            "the package did not arrive; nothing was changed"
+                        )),
+                    },
+                    &opts,
+                    &Progress::silent(),
+                    &sink,
+                )
+            }
             Job::Rollback { to, force } => {
                 let mut opts = Policy::load(state.dir())?.rollback_options(*force);
                 opts.prune = false;
@@ -114,6 +185,11 @@ async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
                 rollback(&agent.root, &state, *to, &opts, &Progress::silent(), &sink)
             }
         });
+        // A package sent with its push was this deployment's alone (archived if it was
+        // recorded).
+        if let Some(p) = &pushed {
+            let _ = std::fs::remove_file(p);
+        }
         match started.get() {
             Some(id) => {
                 let outcome = match &result {
@@ -153,18 +229,7 @@ async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
             }),
         }
     });
-    let id = rx
-        .await
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("the deploy thread died")))??;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({
-            "id": id,
-            "status": format!("/api/v1/deployments/{id}"),
-            "logs": format!("/api/v1/deployments/{id}/logs/stream"),
-        })),
-    )
-        .into_response())
+    rx
 }
 
 fn outcome_of(e: &anyhow::Error) -> Outcome {
@@ -197,6 +262,40 @@ pub async fn start_deployment(Ax(agent): Shared, body: Bytes) -> ApiResult<Respo
         },
     )
     .await
+}
+
+/// The query of `POST /api/v1/push`.
+#[derive(Deserialize)]
+pub struct PushQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /api/v1/push?force=false`: the body is a package, deployed as it arrives — the
+/// deployment takes the lock and maps the root while the body is received (see
+/// docs/API.md). Answers like `POST /api/v1/deployments`.
+pub async fn push(
+    Ax(agent): Shared,
+    Query(q): Query<PushQuery>,
+    body: Body,
+) -> ApiResult<Response> {
+    let (tx, incoming) = std::sync::mpsc::channel();
+    let started = spawn(
+        agent.clone(),
+        Job::Push {
+            incoming,
+            force: q.force,
+        },
+    );
+    let received = receive_package(&agent, body).await;
+    let _ = tx.send(match &received {
+        Ok((_, path)) => Ok(path.clone()),
+        Err(e) => Err(e.message()),
+    });
+    let answered = answer(started).await;
+    // A broken upload is the better answer than the "did not arrive" it caused.
+    received?;
+    answered
 }
 
 /// `POST /api/v1/rollback`: `{"to": ID | null, "force": false}`.

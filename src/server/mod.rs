@@ -61,6 +61,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/lock"),
     ("GET", "/api/v1/database"),
     ("GET", "/api/v1/environment"),
+    ("POST", "/api/v1/push"),
 ];
 
 /// What every handler shares.
@@ -73,6 +74,9 @@ pub struct Agent {
     pub maps: mapcache::MapCache,
     /// Deployments whose thread is still running.
     pub running: Mutex<HashSet<i64>>,
+    /// Deploy threads not finished yet (they prune after the deployment ended): an agent
+    /// over stdio waits for them before it exits.
+    pub threads: std::sync::atomic::AtomicUsize,
     /// How the deployments run by this process ended.
     pub outcomes: Mutex<HashMap<i64, Outcome>>,
     /// Woken on every log line and end of a deployment of this process (log streams wait
@@ -92,6 +96,7 @@ impl Agent {
             throttle: keys::Throttle::default(),
             maps: mapcache::MapCache::default(),
             running: Mutex::new(HashSet::new()),
+            threads: std::sync::atomic::AtomicUsize::new(0),
             outcomes: Mutex::new(HashMap::new()),
             changed: tokio::sync::Notify::new(),
             database: None,
@@ -156,7 +161,8 @@ pub fn router(agent: Arc<Agent>, auth: Auth) -> Router {
         )
         .route(ROUTES[12].1, get(api::lock).delete(api::break_lock))
         .route(ROUTES[14].1, get(database::database))
-        .route(ROUTES[15].1, get(api::environment));
+        .route(ROUTES[15].1, get(api::environment))
+        .route(ROUTES[16].1, post(deployments::push));
     let routes = match auth {
         Auth::Key => routes.route_layer(axum::middleware::from_fn_with_state(
             agent.clone(),
@@ -270,14 +276,9 @@ pub fn serve_stdio(root: &Path, state_dir: &Path, opts: &ServeOptions) -> anyhow
             .serve_connection(hyper_util::rt::TokioIo::new(io), service)
             .await
     });
-    // A deployment runs on its own thread: never cut it off by exiting.
-    while !agent
-        .running
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .is_empty()
-    {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    // A deployment runs on its own thread (and prunes after it ended): never cut it off.
+    while agent.threads.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     // The blocking read of stdin may still be waiting: do not wait for it.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));

@@ -1,13 +1,14 @@
 //! Applying a package on the server side, and recovering from a crash.
 //!
-//! [`apply`]: lock -> recover any journal left behind -> validate the package (nothing is
-//! written before it passed) -> record the deployment as `applying` -> map the root (with
-//! the state's stat cache; kept as `maps/<id>.map`) -> check pre-images (conflicts refused
-//! unless forced) -> stage every upload beside the root on the same filesystem -> write the
-//! journal -> back up -> delete and rename into place -> sync -> re-map and require the
-//! result to equal the old map with the changes applied -> record `done` (last) -> clear
-//! the journal -> unlock. Any failure after the journal puts the old tree back and records
-//! `failed`.
+//! [`apply`]: lock -> recover any journal left behind -> map the root (with the state's
+//! stat cache; kept as `maps/<id>.map`) while, meanwhile, the package arrives
+//! ([`apply_when_ready`]), is validated (nothing is written before it passed), the
+//! deployment is recorded as `applying` and every upload is staged beside the root on the
+//! same filesystem -> check pre-images against the map, and once more on disk (conflicts
+//! refused unless forced; `preimage`) -> write the journal -> back up -> delete and rename
+//! into place -> sync -> re-map and require the result to equal the old map with the
+//! changes applied -> record `done` (last) -> clear the journal -> unlock. Any failure
+//! after the journal puts the old tree back and records `failed`.
 //!
 //! [`recover`]: a journal without `done` is undone, so after a crash at any point the tree
 //! is exactly the old one, or exactly the new one if `done` had been recorded.
@@ -22,15 +23,15 @@ use super::fsops::{remove_tree, sync_dir, sync_filesystem};
 use super::journal::{Journal, Meta, Mode};
 use super::manifest::{Manifest, parse_mode};
 use super::package::{Limits, Package};
+pub(crate) use super::preimage::check_pre_images;
+use super::preimage::recheck;
 use super::transition::{
-    self, Change, Prepared, describe, differences, expected, map_root, prepare,
+    self, Change, Prepared, describe, differences, expected, map_root, map_root_at, prepare,
 };
 use super::{
-    Conflict, DeployError, Deployment, Log, LogSink, State, corrupt_stage_hook, crash_point,
-    release,
+    DeployError, Deployment, Log, LogSink, State, corrupt_stage_hook, crash_point, release,
 };
 use crate::engine::jobs::Progress;
-use crate::engine::map::cmp_paths;
 use crate::engine::map::format::MapReader;
 use crate::engine::units::human_size;
 
@@ -73,37 +74,40 @@ pub fn apply(
     progress: &Progress,
     sink: LogSink,
 ) -> anyhow::Result<Deployment> {
+    apply_when_ready(
+        root,
+        state,
+        &mut || Ok(package.to_path_buf()),
+        opts,
+        progress,
+        sink,
+    )
+}
+
+/// [`apply`], with the package still on its way: `package` is called once the lock is held
+/// and the root is being mapped, and may wait for the package to arrive (an upload); an
+/// error from it ends the apply with nothing changed and no deployment recorded.
+pub fn apply_when_ready(
+    root: &Path,
+    state: &State,
+    package: &mut dyn FnMut() -> anyhow::Result<PathBuf>,
+    opts: &ApplyOptions,
+    progress: &Progress,
+    sink: LogSink,
+) -> anyhow::Result<Deployment> {
     let log = Log::new(state, progress, sink);
     let _lock = state.lock()?;
     log.info(format!("took the deploy lock in {}", state.dir().display()));
     recover_locked(root, state, &log, progress)?;
-    log.info(format!("checking package {}", package.display()));
-    let pkg = Package::open(package, &opts.limits, progress)
-        .inspect_err(|e| log.error(format!("{e:#}")))?;
-    log.success(format!(
-        "package checked: {} upload(s), {}, {} delete(s), blake3 {}",
-        pkg.manifest.uploads.len(),
-        human_size(pkg.manifest.upload_bytes() as i64),
-        pkg.manifest.deletes.len(),
-        &pkg.blake3[..16]
-    ));
-    let mode = if opts.release_mode {
-        Mode::Release
+    let id = if opts.release_mode {
+        let pkg = open_checked(&package()?, opts, progress, &log)?;
+        let id = begin(state, &pkg, Mode::Release, &log)?;
+        let r = release::deploy(root, state, id, &pkg, opts, &log, progress);
+        finish(state, id, r, &log)?;
+        id
     } else {
-        Mode::Files
+        apply_files(root, state, package, opts, progress, &log)?
     };
-    let parent = state.current()?.map(|d| d.id);
-    let id = state.begin("deploy", Some(&pkg.blake3), parent, mode.as_str())?;
-    log.attach(id);
-    log.info(format!("deployment {id} started ({} mode)", mode.as_str()));
-    if let Err(e) = state.archive(id, &pkg.path) {
-        log.warning(format!("could not archive the package: {e:#}"));
-    }
-    let r = match mode {
-        Mode::Files => deploy_files(root, state, id, &pkg, opts, &log, progress),
-        Mode::Release => release::deploy(root, state, id, &pkg, opts, &log, progress),
-    };
-    finish(state, id, r, &log)?;
     if opts.prune
         && let Ok(p) = state.prune(opts.keep)
         && !p.is_empty()
@@ -113,6 +117,116 @@ pub fn apply(
         ));
     }
     state.deployment(id)?.context("deployment vanished")
+}
+
+/// Open and check the package (nothing is written before it passed).
+fn open_checked(
+    path: &Path,
+    opts: &ApplyOptions,
+    progress: &Progress,
+    log: &Log,
+) -> anyhow::Result<Package> {
+    log.info(format!("checking package {}", path.display()));
+    let pkg =
+        Package::open(path, &opts.limits, progress).inspect_err(|e| log.error(format!("{e:#}")))?;
+    log.success(format!(
+        "package checked: {} upload(s), {}, {} delete(s), blake3 {}",
+        pkg.manifest.uploads.len(),
+        human_size(pkg.manifest.upload_bytes() as i64),
+        pkg.manifest.deletes.len(),
+        &pkg.blake3[..16]
+    ));
+    Ok(pkg)
+}
+
+/// Record the deployment as `applying` and archive its package.
+fn begin(state: &State, pkg: &Package, mode: Mode, log: &Log) -> anyhow::Result<i64> {
+    let parent = state.current()?.map(|d| d.id);
+    let id = state.begin("deploy", Some(&pkg.blake3), parent, mode.as_str())?;
+    log.attach(id);
+    log.info(format!("deployment {id} started ({} mode)", mode.as_str()));
+    if let Err(e) = state.archive(id, &pkg.path) {
+        log.warning(format!("could not archive the package: {e:#}"));
+    }
+    Ok(id)
+}
+
+/// Files mode: the root is mapped (with the state's stat cache) while the package arrives,
+/// is checked and is unpacked into the stage; then [`deploy_files`]. The id of the
+/// deployment, once it was recorded (its failure is recorded too).
+fn apply_files(
+    root: &Path,
+    state: &State,
+    package: &mut dyn FnMut() -> anyhow::Result<PathBuf>,
+    opts: &ApplyOptions,
+    progress: &Progress,
+    log: &Log,
+) -> anyhow::Result<i64> {
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("the root {} does not exist", root.display()))?;
+    // Under the lock there is one such map at a time; it becomes `maps/<id>.map`.
+    let premap = state.dir().join("maps").join(".next.map");
+    let cache = state.cache_path();
+    let (mapped, prepared) = std::thread::scope(|s| {
+        let mapping = s.spawn(|| map_root_at(&root, &cache, &premap, progress));
+        let prepared = (|| -> anyhow::Result<(Package, i64, anyhow::Result<PathBuf>)> {
+            let pkg = open_checked(&package()?, opts, progress, log)?;
+            let id = begin(state, &pkg, Mode::Files, log)?;
+            let staged = make_stage(&root, id).and_then(|stage| {
+                log.info(format!(
+                    "staging {} upload(s) in {} while mapping the root",
+                    pkg.manifest.uploads.len(),
+                    stage.display()
+                ));
+                match stage_uploads(&pkg, &stage, progress) {
+                    Ok(()) => Ok(stage),
+                    Err(e) => {
+                        let _ = remove_tree(&stage);
+                        Err(e)
+                    }
+                }
+            });
+            Ok((pkg, id, staged))
+        })();
+        let mapped = mapping
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("mapping the root failed (a panic)")));
+        (mapped, prepared)
+    });
+    let (pkg, id, staged) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            // Refused before it was recorded: nothing changed, no deployment.
+            let _ = std::fs::remove_file(&premap);
+            return Err(e);
+        }
+    };
+    let old_map = state.map_path(id);
+    let r = (|| -> anyhow::Result<String> {
+        let stage = staged?;
+        let ready = mapped.and_then(|rep| {
+            std::fs::rename(&premap, &old_map)?;
+            Ok(rep)
+        });
+        let rep = match ready {
+            Ok(rep) => rep,
+            Err(e) => {
+                let _ = remove_tree(&stage);
+                return Err(e);
+            }
+        };
+        log.info(format!(
+            "mapped the root: {} files, {} ({} hashed)",
+            rep.files,
+            human_size(rep.bytes as i64),
+            rep.hashed
+        ));
+        deploy_files(&root, state, id, &pkg, &old_map, stage, opts, log, progress)
+    })();
+    let _ = std::fs::remove_file(&premap);
+    finish(state, id, r, log)?;
+    Ok(id)
 }
 
 /// Record a failure (unless a journal is left for `recover`), or pass the result on.
@@ -147,46 +261,23 @@ fn first_line(e: &anyhow::Error) -> String {
         .collect()
 }
 
+/// Check the pre-images against the root's map `old_map`, journal, move the staged uploads
+/// into place and verify (see the module doc). The stage goes if it is refused.
+#[allow(clippy::too_many_arguments)]
 fn deploy_files(
     root: &Path,
     state: &State,
     id: i64,
     pkg: &Package,
+    old_map: &Path,
+    stage: PathBuf,
     opts: &ApplyOptions,
     log: &Log,
     progress: &Progress,
 ) -> anyhow::Result<String> {
-    let root = root
-        .canonicalize()
-        .with_context(|| format!("the root {} does not exist", root.display()))?;
-    let old_map = state.map_path(id);
-    // Every upload is unpacked into the stage (named by its place in the manifest) while
-    // the root is mapped: the two do not depend on each other.
-    let stage = make_stage(&root, id)?;
-    log.info(format!(
-        "staging {} upload(s) in {} while mapping the root",
-        pkg.manifest.uploads.len(),
-        stage.display()
-    ));
     let prepared = (|| -> anyhow::Result<Prepared> {
-        let (mapped, staged) = std::thread::scope(|s| {
-            let staging = s.spawn(|| stage_uploads(pkg, &stage, progress));
-            let mapped = map_root(&root, state, &old_map, progress);
-            let staged = staging
-                .join()
-                .unwrap_or_else(|_| Err(anyhow!("staging failed (a panic)")));
-            (mapped, staged)
-        });
-        let rep = mapped?;
-        staged?;
-        log.info(format!(
-            "mapped the root: {} files, {} ({} hashed)",
-            rep.files,
-            human_size(rep.bytes as i64),
-            rep.hashed
-        ));
-        check_pre_images(&old_map, &pkg.manifest, opts.force, log)?;
-        let mut prep = prepare(&root, &old_map, changes_of(&pkg.manifest)?)?;
+        let touched = check_pre_images(old_map, &pkg.manifest, opts.force, log)?;
+        let mut prep = prepare(root, old_map, changes_of(&pkg.manifest)?)?;
         let index: std::collections::HashMap<&str, usize> = pkg
             .manifest
             .uploads
@@ -207,6 +298,8 @@ fn deploy_files(
             "staged {} upload(s)",
             prep.ops.iter().filter(|o| o.new.is_some()).count()
         ));
+        // The map was taken while the package arrived: look at the touched paths again.
+        recheck(root, &touched, opts.force, log)?;
         progress.check()?;
         Ok(prep)
     })();
@@ -217,7 +310,7 @@ fn deploy_files(
             return Err(e);
         }
     };
-    let mut j = Journal::new(id, "deploy", Mode::Files, &root, &old_map);
+    let mut j = Journal::new(id, "deploy", Mode::Files, root, old_map);
     j.stage = Some(stage);
     j.backups = Some(state.backup_dir(id));
     j.ops = prep.ops;
@@ -236,7 +329,7 @@ fn deploy_files(
         j.ops.iter().filter(|o| o.new.is_none()).count()
     );
     run_journaled(state, &j, log, progress, &summary, &[], |after| {
-        let (shown, n) = differences(expected(&old_map, &j.ops)?, after)?;
+        let (shown, n) = differences(expected(old_map, &j.ops)?, after)?;
         Ok((n == 0)
             .then_some(())
             .ok_or_else(|| DeployError::VerifyFailed(describe(&shown, n))))
@@ -438,63 +531,6 @@ pub(crate) fn recover_locked(
         });
     }
     Ok(out)
-}
-
-/// Pre-image check: every touched path must hold what the manifest says it holds now.
-pub(crate) fn check_pre_images(
-    old_map: &Path,
-    m: &Manifest,
-    force: bool,
-    log: &Log,
-) -> anyhow::Result<()> {
-    let mut want: Vec<(&String, &Option<String>)> = m.pre_images.iter().collect();
-    want.sort_by(|a, b| cmp_paths(a.0.as_bytes(), b.0.as_bytes()));
-    let mut map = MapReader::open(old_map)?.peekable();
-    let mut conflicts = Vec::new();
-    for (path, pre) in want {
-        let mut found = None;
-        loop {
-            let ord = match map.peek() {
-                None => break,
-                Some(Ok(e)) => cmp_paths(&e.path, path.as_bytes()),
-                Some(Err(_)) => match map.next() {
-                    Some(Err(e)) => return Err(e),
-                    _ => break,
-                },
-            };
-            match ord {
-                std::cmp::Ordering::Less => {
-                    map.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    found = map.next().and_then(|r| r.ok()).map(|e| e.hash_hex());
-                    break;
-                }
-                std::cmp::Ordering::Greater => break,
-            }
-        }
-        if found != *pre {
-            conflicts.push(Conflict {
-                path: path.clone(),
-                expected: pre.clone(),
-                found,
-            });
-        }
-    }
-    if conflicts.is_empty() {
-        log.info(format!(
-            "pre-images checked: all {} touched path(s) are as expected",
-            m.pre_images.len()
-        ));
-        return Ok(());
-    }
-    if !force {
-        return Err(DeployError::Conflicts(conflicts).into());
-    }
-    for c in &conflicts {
-        log.warning(format!("conflict overridden by --force: {c}"));
-    }
-    Ok(())
 }
 
 /// The manifest as wanted changes.

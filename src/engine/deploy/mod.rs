@@ -38,6 +38,7 @@ pub mod manifest;
 pub mod package;
 pub mod plan;
 pub mod policy;
+mod preimage;
 pub mod release;
 pub mod rollback;
 pub mod state;

@@ -374,12 +374,24 @@ pub(crate) fn map_root(
     out: &Path,
     progress: &Progress,
 ) -> anyhow::Result<ScanReport> {
-    let cache = state.cache_path();
-    let report = scan(root, Some(&cache), out, &ScanOptions::default(), progress)
+    map_root_at(root, &state.cache_path(), out, progress)
+}
+
+/// [`map_root`] with the cache's path (no state needed: it runs on any thread).
+pub(crate) fn map_root_at(
+    root: &Path,
+    cache: &Path,
+    out: &Path,
+    progress: &Progress,
+) -> anyhow::Result<ScanReport> {
+    let report = scan(root, Some(cache), out, &ScanOptions::default(), progress)
         .with_context(|| format!("cannot map {}", root.display()))?;
+    // The new map is the next scan's cache. Maps are never written in place (a scan writes
+    // a temp file and renames it), so a hard link shares it safely; a copy where links fail.
     let tmp = cache.with_extension("map.tmp");
-    if std::fs::copy(out, &tmp).is_ok() {
-        let _ = std::fs::rename(&tmp, &cache);
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(out, &tmp).is_ok() || std::fs::copy(out, &tmp).is_ok() {
+        let _ = std::fs::rename(&tmp, cache);
     }
     if report.partial {
         let first: Vec<String> = report
