@@ -221,6 +221,9 @@ fn spawn(agent: Arc<Agent>, job: Job) -> tokio::sync::oneshot::Receiver<ApiResul
                     eprintln!(
                         "devsky: pruned the archives and backups of deployment(s) {pruned:?}"
                     );
+                    if agent.empty_trash_now {
+                        crate::engine::deploy::state::empty_trash(&state.trash_dir());
+                    }
                 }
             }
             None => send(match result {

@@ -77,6 +77,10 @@ pub struct Agent {
     /// Deploy threads not finished yet (they prune after the deployment ended): an agent
     /// over stdio waits for them before it exits.
     pub threads: std::sync::atomic::AtomicUsize,
+    /// Empty the trash of pruned deployments right after pruning (a long-running agent);
+    /// an agent over stdio leaves it to a thread of its next start, so that its client is
+    /// not kept waiting.
+    pub empty_trash_now: bool,
     /// How the deployments run by this process ended.
     pub outcomes: Mutex<HashMap<i64, Outcome>>,
     /// Woken on every log line and end of a deployment of this process (log streams wait
@@ -90,6 +94,9 @@ impl Agent {
     pub fn new(root: &Path, state_dir: &Path) -> anyhow::Result<Agent> {
         let state = State::open(state_dir, root)?;
         mapcache::remove_leftovers(&state.dir().join("cache"));
+        // What earlier runs pruned, removed in the background.
+        let trash = state.trash_dir();
+        std::thread::spawn(move || crate::engine::deploy::state::empty_trash(&trash));
         Ok(Agent {
             root: root.to_path_buf(),
             state_dir: state.dir().to_path_buf(),
@@ -97,6 +104,7 @@ impl Agent {
             maps: mapcache::MapCache::default(),
             running: Mutex::new(HashSet::new()),
             threads: std::sync::atomic::AtomicUsize::new(0),
+            empty_trash_now: true,
             outcomes: Mutex::new(HashMap::new()),
             changed: tokio::sync::Notify::new(),
             database: None,
@@ -264,7 +272,10 @@ pub fn serve_stdio(root: &Path, state_dir: &Path, opts: &ServeOptions) -> anyhow
             eprintln!("devsky agent: recovered deployment {}: {}", r.id, r.action);
         }
     }
-    let agent = Arc::new(agent);
+    let agent = Arc::new(Agent {
+        empty_trash_now: false,
+        ..agent
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -115,6 +115,7 @@ pub fn apply_when_ready(
         log.info(format!(
             "pruned the archives and backups of deployment(s) {p:?}"
         ));
+        super::state::empty_trash(&state.trash_dir());
     }
     state.deployment(id)?.context("deployment vanished")
 }
@@ -475,6 +476,12 @@ pub(crate) fn recover_locked(
     progress: &Progress,
 ) -> anyhow::Result<Vec<Recovered>> {
     let mut out = Vec::new();
+    // A journal cut short while it was written (its temp file): nothing had changed yet.
+    for e in std::fs::read_dir(state.dir().join("journal"))?.flatten() {
+        if e.file_name().to_string_lossy().ends_with(".tmp") {
+            std::fs::remove_file(e.path())?;
+        }
+    }
     for id in state.journals()? {
         let jpath = state.journal_path(id);
         let j = Journal::read(&jpath)?;

@@ -136,7 +136,9 @@ pub fn rollback(
     };
     finish(state, id, r, &log)?;
     if opts.prune {
-        let _ = state.prune(opts.keep);
+        if state.prune(opts.keep).is_ok() {
+            super::state::empty_trash(&state.trash_dir());
+        }
     }
     state.deployment(id)?.context("deployment vanished")
 }

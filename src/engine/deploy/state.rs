@@ -137,7 +137,7 @@ impl State {
                 root_c.display()
             );
         }
-        for sub in ["journal", "backups", "maps", "archives", "cache"] {
+        for sub in ["journal", "backups", "maps", "archives", "cache", "trash"] {
             std::fs::create_dir_all(dir_abs.join(sub))
                 .with_context(|| format!("cannot create {}", dir_abs.join(sub).display()))?;
         }
@@ -370,26 +370,39 @@ impl State {
             if d.status == "applying" || kept.contains(&d.id) {
                 continue;
             }
+            // Moved to the trash (a rename each); [`empty_trash`] removes them later, off
+            // the deploy's clock.
             let mut any = false;
-            for p in [
+            let trash = self.dir.join("trash");
+            for (n, p) in [
                 self.archive_path(d.id),
                 self.backup_index(d.id),
                 self.map_path(d.id),
                 self.after_map_path(d.id),
-            ] {
-                any |= std::fs::remove_file(p).is_ok();
-            }
-            let b = self.backup_dir(d.id);
-            if b.exists() {
-                std::fs::remove_dir_all(&b)
-                    .with_context(|| format!("cannot remove {}", b.display()))?;
-                any = true;
+                self.backup_dir(d.id),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let to = trash.join(format!("{}-{n}", d.id));
+                match std::fs::rename(&p, &to) {
+                    Ok(()) => any = true,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot remove {}", p.display()));
+                    }
+                }
             }
             if any {
                 pruned.push(d.id);
             }
         }
         Ok(pruned)
+    }
+
+    /// The trash of [`State::prune`].
+    pub fn trash_dir(&self) -> PathBuf {
+        self.dir.join("trash")
     }
 
     /// Take the deploy lock, or fail with "locked by {holder} since {time}". The lock is
@@ -576,4 +589,20 @@ fn start_ticks(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &s[s.rfind(')')? + 1..];
     after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Remove what [`State::prune`] moved to the trash folder `trash` (safe to cut short and
+/// to run again; nothing else uses the trash).
+pub fn empty_trash(trash: &Path) {
+    let Ok(rd) = std::fs::read_dir(trash) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let _ = if e.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+    }
 }
