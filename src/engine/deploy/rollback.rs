@@ -135,10 +135,8 @@ pub fn rollback(
         rollback_files(root, state, id, &target_map, &ids, opts, &log, progress)
     };
     finish(state, id, r, &log)?;
-    if opts.prune {
-        if state.prune(opts.keep).is_ok() {
-            super::state::empty_trash(&state.trash_dir());
-        }
+    if opts.prune && state.prune(opts.keep).is_ok() {
+        super::state::empty_trash(&state.trash_dir());
     }
     state.deployment(id)?.context("deployment vanished")
 }
