@@ -96,7 +96,14 @@ impl Agent {
         mapcache::remove_leftovers(&state.dir().join("cache"));
         // What earlier runs pruned, removed in the background.
         let trash = state.trash_dir();
-        std::thread::spawn(move || crate::engine::deploy::state::empty_trash(&trash));
+        std::thread::spawn(move || {
+            // At the lowest priority: it must not slow what the agent is asked to do.
+            // SAFETY: setpriority on this thread's own id only reads its arguments.
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
+            }
+            crate::engine::deploy::state::empty_trash(&trash)
+        });
         Ok(Agent {
             root: root.to_path_buf(),
             state_dir: state.dir().to_path_buf(),
