@@ -634,6 +634,8 @@ fn push_in_one_request_refuses_junk_and_deploys_a_package() {
     );
     let l = request(&client, &agent.url, "GET", "/api/v1/lock", Some(&key));
     assert_eq!(l.json::<serde_json::Value>().unwrap()["locked"], false);
+    let packages = || std::fs::read_dir(state.join("packages")).unwrap().count();
+    assert_eq!(packages(), 0, "a refused push keeps no package");
 
     // A package made against the server's map, sent in one request.
     ok(&devsky(&["init"], &project));
@@ -653,4 +655,15 @@ fn push_in_one_request_refuses_junk_and_deploys_a_package() {
     let log = std::fs::read_to_string(d.path().join("agent.log")).unwrap();
     assert!(log.contains("POST /api/v1/push -> 202"), "{log}");
     assert!(!log.contains("POST /api/v1/packages"), "{log}");
+    // Removed by the deploy thread once the deployment ended (just after the client
+    // saw it end).
+    let t0 = Instant::now();
+    while packages() > 0 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        packages(),
+        0,
+        "the pushed package is kept as the archive only"
+    );
 }

@@ -297,7 +297,11 @@ pub async fn push(
     });
     let answered = answer(started).await;
     // A broken upload is the better answer than the "did not arrive" it caused.
-    received?;
+    let (_, path) = received?;
+    if answered.is_err() {
+        // Refused before the deployment took it (locked, say): not kept.
+        let _ = std::fs::remove_file(&path);
+    }
     answered
 }
 
