@@ -184,10 +184,15 @@ impl HttpRemote {
 
     fn started(&self, path: &str, body: serde_json::Value) -> anyhow::Result<i64> {
         let r = self.send(self.req(reqwest::Method::POST, path).json(&body))?;
-        let v: serde_json::Value = r.json()?;
-        v["id"]
-            .as_i64()
-            .context("the agent did not say which deployment it started")
+        started_id(&r.json()?)
+    }
+
+    /// A package file as a request body.
+    fn package_body(package: &Path) -> anyhow::Result<reqwest::blocking::Body> {
+        let f = std::fs::File::open(package)
+            .with_context(|| format!("cannot open {}", package.display()))?;
+        let len = f.metadata()?.len();
+        Ok(reqwest::blocking::Body::sized(f, len))
     }
 }
 
@@ -201,6 +206,23 @@ pub(crate) fn started_id(v: &serde_json::Value) -> anyhow::Result<i64> {
     v["id"]
         .as_i64()
         .context("the agent did not say which deployment it started")
+}
+
+/// The answer to `POST /api/v1/push`, or for an agent without that route, the package
+/// uploaded and then deployed.
+pub(crate) fn or_in_two_steps(
+    remote: &dyn Remote,
+    pushed: anyhow::Result<i64>,
+    package: &Path,
+    force: bool,
+) -> anyhow::Result<i64> {
+    match pushed {
+        Err(e) if no_such_route(&e) => {
+            let id = remote.upload(package)?;
+            remote.deploy(&id, force)
+        }
+        r => r,
+    }
 }
 
 /// An agent from before `GET /api/v1/database` answers it with "no such route" (404).
@@ -267,14 +289,10 @@ impl Remote for HttpRemote {
     }
 
     fn upload(&self, package: &Path) -> anyhow::Result<String> {
-        let f = std::fs::File::open(package)
-            .with_context(|| format!("cannot open {}", package.display()))?;
-        let len = f.metadata()?.len();
-        let body = reqwest::blocking::Body::sized(f, len);
         let r = self.send(
             self.req(reqwest::Method::POST, "/packages")
                 .header("content-type", "application/zip")
-                .body(body),
+                .body(Self::package_body(package)?),
         )?;
         let v: serde_json::Value = r.json()?;
         Ok(v["id"]
@@ -291,22 +309,14 @@ impl Remote for HttpRemote {
     }
 
     fn push(&self, package: &Path, force: bool) -> anyhow::Result<i64> {
-        let f = std::fs::File::open(package)
-            .with_context(|| format!("cannot open {}", package.display()))?;
-        let len = f.metadata()?.len();
-        let sent = self.send(
-            self.req(reqwest::Method::POST, &format!("/push?force={force}"))
-                .header("content-type", "application/zip")
-                .body(reqwest::blocking::Body::sized(f, len)),
-        );
-        match sent {
-            Ok(r) => started_id(&r.json()?),
-            Err(e) if no_such_route(&e) => {
-                let id = self.upload(package)?;
-                self.deploy(&id, force)
-            }
-            Err(e) => Err(e),
-        }
+        let sent = self
+            .send(
+                self.req(reqwest::Method::POST, &format!("/push?force={force}"))
+                    .header("content-type", "application/zip")
+                    .body(Self::package_body(package)?),
+            )
+            .and_then(|r| started_id(&r.json()?));
+        or_in_two_steps(self, sent, package, force)
     }
 
     fn follow_logs(&self, id: i64, sink: LogSink) -> anyhow::Result<RemoteDeployment> {

@@ -31,7 +31,7 @@ use tokio::process::Child;
 
 use crate::engine::deploy::{LogLine, LogSink};
 use crate::engine::remote::{
-    Remote, RemoteDeployment, WireLine, api_error, no_such_route, older_agent, started_id,
+    Remote, RemoteDeployment, WireLine, api_error, older_agent, or_in_two_steps, started_id,
 };
 pub use crate::engine::ssh_target::{DEFAULT_REMOTE_BIN, SshTarget, sh_quote, split_words};
 
@@ -322,11 +322,20 @@ impl SshRemote {
 
     fn started(&self, path: &str, body: serde_json::Value) -> anyhow::Result<i64> {
         let b = self.bytes(Method::POST, path, Body::from(body.to_string()), true)?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&b).context("the agent sent an answer devsky cannot read")?;
-        v["id"]
-            .as_i64()
-            .context("the agent did not say which deployment it started")
+        started_id(
+            &serde_json::from_slice(&b).context("the agent sent an answer devsky cannot read")?,
+        )
+    }
+
+    /// A package file as a request body, streamed in big chunks (each read of a tokio file
+    /// is a hop to a blocking thread).
+    fn package_body(&self, package: &Path) -> anyhow::Result<Body> {
+        let _rt = self.rt.enter();
+        let f = std::fs::File::open(package)
+            .with_context(|| format!("cannot open {}", package.display()))?;
+        Ok(Body::from_stream(
+            tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(f), 256 * 1024),
+        ))
     }
 }
 
@@ -362,14 +371,7 @@ impl Remote for SshRemote {
     }
 
     fn upload(&self, package: &Path) -> anyhow::Result<String> {
-        let _rt = self.rt.enter();
-        let f = std::fs::File::open(package)
-            .with_context(|| format!("cannot open {}", package.display()))?;
-        // Big chunks: each read of a tokio file is a hop to a blocking thread.
-        let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-            tokio::fs::File::from_std(f),
-            256 * 1024,
-        ));
+        let body = self.package_body(package)?;
         let b = self.bytes(Method::POST, "/packages", body, false)?;
         let v: serde_json::Value = serde_json::from_slice(&b)?;
         Ok(v["id"]
@@ -386,26 +388,16 @@ impl Remote for SshRemote {
     }
 
     fn push(&self, package: &Path, force: bool) -> anyhow::Result<i64> {
-        let body = {
-            let _rt = self.rt.enter();
-            let f = std::fs::File::open(package)
-                .with_context(|| format!("cannot open {}", package.display()))?;
-            Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-                tokio::fs::File::from_std(f),
-                256 * 1024,
-            ))
-        };
-        match self.bytes(Method::POST, &format!("/push?force={force}"), body, false) {
-            Ok(b) => started_id(
-                &serde_json::from_slice(&b)
-                    .context("the agent sent an answer devsky cannot read")?,
-            ),
-            Err(e) if no_such_route(&e) => {
-                let id = self.upload(package)?;
-                self.deploy(&id, force)
-            }
-            Err(e) => Err(e),
-        }
+        let body = self.package_body(package)?;
+        let sent = self
+            .bytes(Method::POST, &format!("/push?force={force}"), body, false)
+            .and_then(|b| {
+                started_id(
+                    &serde_json::from_slice(&b)
+                        .context("the agent sent an answer devsky cannot read")?,
+                )
+            });
+        or_in_two_steps(self, sent, package, force)
     }
 
     fn follow_logs(&self, id: i64, sink: LogSink) -> anyhow::Result<RemoteDeployment> {

@@ -347,8 +347,7 @@ pub(super) fn package_path(agent: &Agent, id: &str) -> ApiResult<PathBuf> {
 
 /// `POST /api/v1/packages`: the body is a package zip; stored by its blake3.
 pub async fn upload_package(Ax(agent): Shared, body: Body) -> ApiResult<Response> {
-    let (id, path) = receive_package(&agent, body).await?;
-    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let (id, _, size) = receive_package(&agent, body).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({"id": id, "blake3": id, "size": size})),
@@ -356,8 +355,11 @@ pub async fn upload_package(Ax(agent): Shared, body: Body) -> ApiResult<Response
         .into_response())
 }
 
-/// Store a request's body as a package, named by its blake3: the id and the path.
-pub(super) async fn receive_package(agent: &Agent, body: Body) -> ApiResult<(String, PathBuf)> {
+/// Store a request's body as a package, named by its blake3: the id, the path and the size.
+pub(super) async fn receive_package(
+    agent: &Agent,
+    body: Body,
+) -> ApiResult<(String, PathBuf, u64)> {
     let dir = packages_dir(agent);
     tokio::fs::create_dir_all(&dir)
         .await
@@ -399,7 +401,7 @@ pub(super) async fn receive_package(agent: &Agent, body: Body) -> ApiResult<(Str
     let dest = dir.join(format!("{id}.zip"));
     tmp.persist(&dest)
         .map_err(|e| ApiError::internal(e.error.into()))?;
-    Ok((id, dest))
+    Ok((id, dest, size))
 }
 
 pub(super) fn parse_id(s: &str) -> ApiResult<i64> {

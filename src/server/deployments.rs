@@ -19,7 +19,7 @@ use super::Agent;
 use super::api::{
     ApiError, ApiResult, Shared, package_path, parse_id, receive_package, with_state,
 };
-use crate::engine::deploy::apply::{apply, apply_when_ready};
+use crate::engine::deploy::apply::apply_when_ready;
 use crate::engine::deploy::policy::Policy;
 use crate::engine::deploy::rollback::rollback;
 use crate::engine::deploy::{DeployError, Deployment, LogLine, exit_code};
@@ -140,49 +140,41 @@ fn spawn(agent: Arc<Agent>, job: Job) -> tokio::sync::oneshot::Receiver<ApiResul
         };
         let mut keep = None;
         let mut pushed = None::<PathBuf>;
-        let result = agent.state().and_then(|state| match &job {
-            Job::Apply { package, force } => {
-                let mut opts = Policy::load(state.dir())?.apply_options(*force);
-                opts.prune = false;
-                keep = Some(opts.keep);
-                apply(
-                    &agent.root,
-                    &state,
-                    package,
-                    &opts,
-                    &Progress::silent(),
-                    &sink,
-                )
-            }
-            Job::Push { incoming, force } => {
-                let mut opts = Policy::load(state.dir())?.apply_options(*force);
-                opts.prune = false;
-                keep = Some(opts.keep);
-                apply_when_ready(
-                    &agent.root,
-                    &state,
-                    &mut || match incoming.recv() {
-                        Ok(Ok(path)) => {
-                            pushed = Some(path.clone());
-                            Ok(path)
-                        }
-                        Ok(Err(why)) => Err(anyhow::anyhow!(
-                            "the package did not arrive ({why}); nothing was changed"
-                        )),
-                        Err(_) => Err(anyhow::anyhow!(
-                            "the package did not arrive; nothing was changed"
-                        )),
-                    },
-                    &opts,
-                    &Progress::silent(),
-                    &sink,
-                )
-            }
-            Job::Rollback { to, force } => {
-                let mut opts = Policy::load(state.dir())?.rollback_options(*force);
-                opts.prune = false;
-                keep = Some(opts.keep);
-                rollback(&agent.root, &state, *to, &opts, &Progress::silent(), &sink)
+        let result = agent.state().and_then(|state| {
+            let mut run_apply =
+                |force: bool, package: &mut dyn FnMut() -> anyhow::Result<PathBuf>| {
+                    let mut opts = Policy::load(state.dir())?.apply_options(force);
+                    opts.prune = false;
+                    keep = Some(opts.keep);
+                    apply_when_ready(
+                        &agent.root,
+                        &state,
+                        package,
+                        &opts,
+                        &Progress::silent(),
+                        &sink,
+                    )
+                };
+            match &job {
+                Job::Apply { package, force } => run_apply(*force, &mut || Ok(package.clone())),
+                Job::Push { incoming, force } => run_apply(*force, &mut || match incoming.recv() {
+                    Ok(Ok(path)) => {
+                        pushed = Some(path.clone());
+                        Ok(path)
+                    }
+                    Ok(Err(why)) => Err(anyhow::anyhow!(
+                        "the package did not arrive ({why}); nothing was changed"
+                    )),
+                    Err(_) => Err(anyhow::anyhow!(
+                        "the package did not arrive; nothing was changed"
+                    )),
+                }),
+                Job::Rollback { to, force } => {
+                    let mut opts = Policy::load(state.dir())?.rollback_options(*force);
+                    opts.prune = false;
+                    keep = Some(opts.keep);
+                    rollback(&agent.root, &state, *to, &opts, &Progress::silent(), &sink)
+                }
             }
         });
         // A package sent with its push was this deployment's alone (archived if it was
@@ -292,12 +284,12 @@ pub async fn push(
     );
     let received = receive_package(&agent, body).await;
     let _ = tx.send(match &received {
-        Ok((_, path)) => Ok(path.clone()),
+        Ok((_, path, _)) => Ok(path.clone()),
         Err(e) => Err(e.message()),
     });
     let answered = answer(started).await;
     // A broken upload is the better answer than the "did not arrive" it caused.
-    let (_, path) = received?;
+    let (_, path, _) = received?;
     if answered.is_err() {
         // Refused before the deployment took it (locked, say): not kept.
         let _ = std::fs::remove_file(&path);

@@ -104,19 +104,18 @@ pub(crate) fn recheck(
             (_, Err(e)) => anyhow::bail!("cannot read {path} on the server: {e}"),
             (None, Ok(_)) => Some(hash_of(&root.join(path))),
             (Some(e), Ok(m)) => {
-                let same_stat = m.len() == e.size
+                let same_kind_mode = m.mode() & 0o7777 == e.mode
+                    && m.file_type().is_symlink() == (e.kind == EntryKind::Symlink);
+                let same_stat = same_kind_mode
+                    && m.len() == e.size
                     && m.mtime() * 1_000_000_000 + m.mtime_nsec() == e.mtime_ns
                     && m.ctime() * 1_000_000_000 + m.ctime_nsec() == e.ctime_ns
-                    && m.ino() == e.ino
-                    && m.mode() & 0o7777 == e.mode
-                    && m.file_type().is_symlink() == (e.kind == EntryKind::Symlink);
+                    && m.ino() == e.ino;
                 if same_stat {
                     None
                 } else {
                     let h = hash_of(&root.join(path));
-                    let same = h.as_deref() == Some(e.hash_hex().as_str())
-                        && m.mode() & 0o7777 == e.mode
-                        && m.file_type().is_symlink() == (e.kind == EntryKind::Symlink);
+                    let same = same_kind_mode && h.as_deref() == Some(e.hash_hex().as_str());
                     (!same).then_some(h)
                 }
             }
