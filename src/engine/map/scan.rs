@@ -3,9 +3,11 @@
 //!
 //! The previous map of the same tree is the stat cache: it is read alongside the walk (both
 //! are in map order) and a file whose size, mtime, ctime, inode, mode and type are
-//! unchanged keeps its hash without being read. An entry that was modified within a
-//! second of the previous map's start is re-hashed anyway ("racily clean", as git calls it),
-//! so an edit in the same timestamp tick is never missed.
+//! unchanged keeps its hash without being read. An entry that was changed too close to the
+//! previous map's start is re-hashed anyway ("racily clean", as git calls it), so an edit in
+//! the same timestamp tick is never missed: too close is 100 ms where the file system keeps
+//! sub-second times (the kernel stamps them from a clock that lags by at most one tick, a
+//! few milliseconds), and 2 s where it keeps whole seconds (FAT keeps even seconds).
 //!
 //! A file is stat'ed before and after it is read; one that changed meanwhile is read
 //! again, and if it keeps changing it is recorded as unstable — never with a wrong hash.
@@ -31,8 +33,21 @@ use crate::engine::jobs::{Cancelled, Progress};
 const WINDOW: usize = 8192;
 /// Problems kept in a report (the count goes on).
 const MAX_PROBLEMS: usize = 1000;
-/// A cached entry modified closer than this to its map's start is re-hashed.
-const RACY_NS: i64 = 1_000_000_000;
+/// A cached entry changed closer than this to its map's start is re-hashed, where the file
+/// system keeps sub-second times ...
+const RACY_FINE_NS: i64 = 100_000_000;
+/// ... and where it keeps whole seconds.
+const RACY_COARSE_NS: i64 = 2_000_000_000;
+
+/// Whether a cached entry may be stale although its stat looks the same: it was changed
+/// so close to the start of the map that recorded it that a later edit in the same
+/// timestamp tick would leave the same times.
+pub(super) fn racily_clean(old: &Entry, started: i64) -> bool {
+    const SECOND: i64 = 1_000_000_000;
+    let fine = old.ctime_ns % SECOND != 0 || old.mtime_ns % SECOND != 0;
+    let margin = if fine { RACY_FINE_NS } else { RACY_COARSE_NS };
+    old.mtime_ns.saturating_add(margin) >= started || old.ctime_ns.saturating_add(margin) >= started
+}
 
 /// Which paths a map takes.
 pub type PathFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
@@ -245,8 +260,7 @@ impl Merger<'_> {
                     && old.ino == entry.ino
                     && old.mode == entry.mode
                     && old.hash_valid()
-                    && old.mtime_ns.saturating_add(RACY_NS) < started
-                    && old.ctime_ns.saturating_add(RACY_NS) < started
+                    && !racily_clean(old, started)
             });
         if let Some(old) = hit {
             entry.hash = old.hash;

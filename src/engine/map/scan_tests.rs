@@ -221,3 +221,41 @@ fn set_mtime(p: &Path, (s, ns): (i64, i64)) {
         .set_modified(t)
         .unwrap();
 }
+
+#[test]
+fn racily_clean_depends_on_the_file_systems_time_resolution() {
+    use super::scan::racily_clean;
+    let started: i64 = 1_700_000_010_000_000_000;
+    let entry = |mtime_ns: i64, ctime_ns: i64| Entry {
+        path: b"a".to_vec(),
+        kind: EntryKind::File,
+        mode: 0o644,
+        size: 1,
+        mtime_ns,
+        ctime_ns,
+        ino: 1,
+        hash: [0; 32],
+        flags: 0,
+    };
+    let ms = 1_000_000;
+    // sub-second times: within 100 ms of the map's start is racy, earlier is not
+    assert!(racily_clean(
+        &entry(started - 50 * ms, started - 50 * ms),
+        started
+    ));
+    assert!(racily_clean(
+        &entry(started - 5000 * ms + 7, started - 20 * ms),
+        started
+    ));
+    assert!(!racily_clean(
+        &entry(started - 150 * ms, started - 150 * ms),
+        started
+    ));
+    // whole seconds: the change may have happened up to a second after its stamp
+    let whole = started - 1000 * ms;
+    assert!(racily_clean(&entry(whole, whole), started));
+    let older = started - 3000 * ms;
+    assert!(!racily_clean(&entry(older, older), started));
+    // a time in the future is always racy
+    assert!(racily_clean(&entry(started + ms, started + ms), started));
+}
