@@ -13,18 +13,19 @@
 //! [`recover`]: a journal without `done` is undone, so after a crash at any point the tree
 //! is exactly the old one, or exactly the new one if `done` had been recorded.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 
-use super::fsops::{remove_tree, sync_dir, sync_filesystem};
+use super::fsops::remove_tree;
 use super::journal::{Journal, Meta, Mode};
 use super::manifest::{Manifest, parse_mode};
 use super::package::{Limits, Package};
 pub(crate) use super::preimage::check_pre_images;
 use super::preimage::recheck;
+pub(crate) use super::stage::make_stage;
+use super::stage::{stage_path, stage_uploads};
 use super::transition::{
     self, Change, Prepared, describe, differences, expected, map_root, map_root_at, prepare,
 };
@@ -180,7 +181,7 @@ fn apply_files(
                     pkg.manifest.uploads.len(),
                     stage.display()
                 ));
-                match stage_uploads(&pkg, &stage, progress) {
+                match stage_uploads(&pkg, &root, &stage, progress) {
                     Ok(()) => Ok(stage),
                     Err(e) => {
                         let _ = remove_tree(&stage);
@@ -561,57 +562,6 @@ pub(crate) fn changes_of(m: &Manifest) -> anyhow::Result<Vec<Change>> {
         });
     }
     Ok(c)
-}
-
-/// `.<rootname>.devsky-stage-<id>` beside the root.
-pub(crate) fn stage_path(root: &Path, id: i64) -> anyhow::Result<PathBuf> {
-    let parent = root
-        .parent()
-        .context("the root has no parent folder to stage in")?;
-    let name = root
-        .file_name()
-        .context("the root has no name")?
-        .to_string_lossy();
-    Ok(parent.join(format!(".{name}.devsky-stage-{id}")))
-}
-
-/// Unpack every upload of `pkg` into `stage` as `<its index in the manifest>`, then make
-/// them durable at once.
-fn stage_uploads(pkg: &Package, stage: &Path, progress: &Progress) -> anyhow::Result<()> {
-    let mut reader = pkg.reader()?;
-    for (i, u) in pkg.manifest.uploads.iter().enumerate() {
-        progress.check()?;
-        reader.extract(u, &stage.join(i.to_string()))?;
-    }
-    sync_filesystem(stage)?;
-    sync_dir(stage);
-    Ok(())
-}
-
-/// Create the staging folder beside the root, on the root's filesystem.
-pub(crate) fn make_stage(root: &Path, id: i64) -> anyhow::Result<PathBuf> {
-    let stage = stage_path(root, id)?;
-    remove_tree(&stage)?;
-    std::fs::create_dir(&stage).map_err(|e| {
-        anyhow!(
-            "cannot create the staging folder {} beside the root ({e}); the root's parent \
-             folder must be writable by the agent so that files can be renamed into place atomically",
-            stage.display()
-        )
-    })?;
-    let (a, b) = (
-        std::fs::metadata(&stage)?.dev(),
-        std::fs::metadata(root)?.dev(),
-    );
-    if a != b {
-        remove_tree(&stage)?;
-        bail!(
-            "the staging folder {} is on another filesystem than the root; renames into the \
-             root would not be atomic",
-            stage.display()
-        );
-    }
-    Ok(stage)
 }
 
 /// The test hook: flip the first byte of the first staged regular file.

@@ -41,6 +41,7 @@ pub mod policy;
 mod preimage;
 pub mod release;
 pub mod rollback;
+mod stage;
 pub mod state;
 mod transition;
 mod zipdir;

@@ -286,13 +286,18 @@ impl Package {
         Ok(PackageReader {
             archive: open_zip(&self.path)?,
             index: self.index.clone(),
+            buf: vec![0u8; CHUNK],
         })
     }
 }
 
+/// The archive's reader buffer: small, because every entry starts with a seek that
+/// empties it (the inflater reads through its own buffer, big reads bypass this one).
+const ZIP_BUFFER: usize = 32 * 1024;
+
 fn open_zip(path: &Path) -> anyhow::Result<ZipArchive<BufReader<File>>> {
     let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    ZipArchive::new(BufReader::with_capacity(CHUNK, f))
+    ZipArchive::new(BufReader::with_capacity(ZIP_BUFFER, f))
         .map_err(|e| anyhow!("the archive is damaged or truncated ({e})"))
 }
 
@@ -393,7 +398,8 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
     if m.size > limits.max_manifest || m.symlink {
         bail!("{MANIFEST_NAME} is too big or not a file");
     }
-    let (bytes, _) = read_entry(&mut zip, m.index, m.size, true)?;
+    let mut buf = vec![0u8; CHUNK];
+    let (bytes, _) = read_entry(&mut zip, m.index, m.size, true, &mut buf)?;
     let manifest = Manifest::parse(&bytes)?;
     // Manifest and archive must list the same files, of the same kinds and sizes.
     let mut by_path: HashMap<&str, &Upload> = HashMap::new();
@@ -436,7 +442,7 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
     let mut done = 0u64;
     for (i, u) in order {
         progress.check()?;
-        let (data, hash) = read_entry(&mut zip, i, u.size, u.kind == Kind::Symlink)?;
+        let (data, hash) = read_entry(&mut zip, i, u.size, u.kind == Kind::Symlink, &mut buf)?;
         if hash != u.blake3 {
             bail!(
                 "{:?}: content hash {hash} does not match the manifest's {}",
@@ -465,13 +471,14 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
     })
 }
 
-/// Read entry `i` of exactly `size` bytes (never more), returning its blake3 and, with
-/// `keep`, its bytes.
+/// Read entry `i` of exactly `size` bytes (never more) through `buf`, returning its blake3
+/// and, with `keep`, its bytes.
 fn read_entry(
     zip: &mut ZipArchive<BufReader<File>>,
     i: usize,
     size: u64,
     keep: bool,
+    buf: &mut [u8],
 ) -> anyhow::Result<(Vec<u8>, String)> {
     let f = zip
         .by_index(i)
@@ -480,10 +487,9 @@ fn read_entry(
     let mut r = f.take(size + 1);
     let mut h = blake3::Hasher::new();
     let mut out = Vec::new();
-    let mut buf = vec![0u8; CHUNK];
     let mut n = 0u64;
     loop {
-        let k = match r.read(&mut buf) {
+        let k = match r.read(buf) {
             Ok(0) => break,
             Ok(k) => k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -510,6 +516,8 @@ fn read_entry(
 pub struct PackageReader {
     archive: ZipArchive<BufReader<File>>,
     index: HashMap<String, usize>,
+    /// One buffer for every entry.
+    buf: Vec<u8>,
 }
 
 impl PackageReader {
@@ -517,6 +525,17 @@ impl PackageReader {
     /// its mode; its size and hash are checked again as it is written. Not synced: the
     /// caller syncs everything it extracted at once (`fsops::sync_filesystem`).
     pub fn extract(&mut self, u: &Upload, dest: &Path) -> anyhow::Result<()> {
+        self.extract_near(u, dest, None)
+    }
+
+    /// [`PackageReader::extract`], with a file's inode made in the folder `near` (where it
+    /// will live) and linked at `dest` once written — see [`unnamed_in`].
+    pub fn extract_near(
+        &mut self,
+        u: &Upload,
+        dest: &Path,
+        near: Option<&Path>,
+    ) -> anyhow::Result<()> {
         let i = *self
             .index
             .get(&u.path)
@@ -539,17 +558,16 @@ impl PackageReader {
                     .with_context(|| format!("cannot create {}", dest.display()))?;
             }
             Kind::File => {
-                let mut out = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(dest)
-                    .with_context(|| format!("cannot create {}", dest.display()))?;
+                let unnamed = near.and_then(|d| unnamed_in(d).ok());
+                let mut out = match &unnamed {
+                    Some(f) => f.try_clone()?,
+                    None => create_new(dest)?,
+                };
                 let mut h = blake3::Hasher::new();
-                let mut buf = vec![0u8; CHUNK];
+                let buf = &mut self.buf;
                 let mut n = 0u64;
                 loop {
-                    let k = match r.read(&mut buf) {
+                    let k = match r.read(buf) {
                         Ok(0) => break,
                         Ok(k) => k,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -564,8 +582,66 @@ impl PackageReader {
                     return Err(bad("content differs"));
                 }
                 out.set_permissions(std::fs::Permissions::from_mode(parse_mode(&u.mode)?))?;
+                if let Some(f) = unnamed {
+                    link_unnamed(f, dest)?;
+                }
             }
         }
         Ok(())
     }
+}
+
+fn create_new(dest: &Path) -> anyhow::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dest)
+        .with_context(|| format!("cannot create {}", dest.display()))
+}
+
+/// A new file without a name in the folder `dir` (`O_TMPFILE`): the file system places its
+/// inode near that folder's, as it would a file created there, yet nothing appears in the
+/// folder. Files staged for a web root are made in their own folders this way, and linked
+/// into the stage: a stage folder of their own would crowd every new inode into one spot
+/// of the disk (on ext4 without a journal, new inodes there are found by skipping each
+/// one freed in the last minutes, over and over).
+pub fn unnamed_in(dir: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+}
+
+/// Give the unnamed file `f` the name `dest` (a link through `/proc/self/fd`); where that
+/// cannot be done (another file system, no `/proc`), `dest` gets a copy of its content.
+fn link_unnamed(mut f: File, dest: &Path) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let proc = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
+    let to = std::ffi::CString::new(dest.as_os_str().as_bytes())?;
+    // SAFETY: both paths are NUL-terminated strings that outlive the call.
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            proc.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    if e.kind() == std::io::ErrorKind::AlreadyExists {
+        return Err(e).with_context(|| format!("cannot create {}", dest.display()));
+    }
+    let mut out = create_new(dest)?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0))?;
+    std::io::copy(&mut f, &mut out).with_context(|| format!("cannot write {}", dest.display()))?;
+    out.set_permissions(f.metadata()?.permissions())?;
+    Ok(())
 }

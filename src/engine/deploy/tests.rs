@@ -485,3 +485,101 @@ mod state {
         assert!(all[0].finished.is_some());
     }
 }
+
+/// Every entry of a folder, by name (what is visible in it).
+fn listing(dir: &Path) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn staged_files_are_made_in_their_folders_without_showing_there() {
+    use super::package::{Limits, Package};
+    use super::stage::{Near, make_stage, stage_uploads};
+    let s = setup();
+    std::os::unix::fs::symlink("keep", s.www.join("via-link")).unwrap();
+    put(&s.src, "via-link/l.txt", "under a symlinked folder", 0o600);
+    let pkg = package(&s.src, &s.www, &s.out);
+    let pkg = Package::open(&pkg, &Limits::default(), &Progress::silent()).unwrap();
+    let www = s.www.canonicalize().unwrap();
+    let before = tree_of(&www);
+    let folders = [www.clone(), www.join("keep/deep"), www.join("keep")];
+    let listed: Vec<_> = folders.iter().map(|d| listing(d)).collect();
+
+    // The nearest real folder: its own, one above that exists, never through a symlink.
+    let mut near = Near::new(&www);
+    assert_eq!(near.folder_of("index.php"), Some(www.as_path()));
+    assert_eq!(
+        near.folder_of("keep/deep/b.txt"),
+        Some(www.join("keep/deep").as_path())
+    );
+    assert_eq!(
+        near.folder_of("keep/deep/new/er/c.txt"),
+        Some(www.join("keep/deep").as_path())
+    );
+    assert_eq!(near.folder_of("via-link/l.txt"), Some(www.as_path()));
+    assert_eq!(near.folder_of("x/y"), Some(www.as_path()), "x is a file");
+
+    let stage = make_stage(&www, 7).unwrap();
+    stage_uploads(&pkg, &www, &stage, &Progress::silent()).unwrap();
+    for (i, u) in pkg.manifest.uploads.iter().enumerate() {
+        let staged = stage.join(i.to_string());
+        let meta = std::fs::symlink_metadata(&staged).unwrap();
+        let want = std::fs::symlink_metadata(s.src.join(&u.path)).unwrap();
+        assert_eq!(meta.file_type().is_symlink(), want.file_type().is_symlink());
+        if meta.is_file() {
+            assert_eq!(
+                std::fs::read(&staged).unwrap(),
+                std::fs::read(s.src.join(&u.path)).unwrap(),
+                "{}",
+                u.path
+            );
+            assert_eq!(
+                meta.permissions().mode() & 0o7777,
+                want.permissions().mode() & 0o7777
+            );
+        }
+    }
+    assert_eq!(listing(&stage).len(), pkg.manifest.uploads.len());
+    // Nothing showed up in the root while staging.
+    assert_eq!(tree_of(&www), before);
+    let now: Vec<_> = folders.iter().map(|d| listing(d)).collect();
+    assert_eq!(now, listed);
+}
+
+#[test]
+fn a_file_made_on_another_file_system_is_copied_into_place() {
+    use super::package::{Limits, Package};
+    let shm = Path::new("/dev/shm");
+    let s = setup();
+    let dev = |p: &Path| std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(p).unwrap());
+    assert!(
+        shm.is_dir() && dev(shm) != dev(&s.www),
+        "this test needs /dev/shm on a file system of its own (a tmpfs, as Debian mounts it)"
+    );
+    let pkg = package(&s.src, &s.www, &s.out);
+    let pkg = Package::open(&pkg, &Limits::default(), &Progress::silent()).unwrap();
+    let near = tempfile::tempdir_in(shm).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let mut reader = pkg.reader().unwrap();
+    let u = pkg
+        .manifest
+        .uploads
+        .iter()
+        .find(|u| u.path == "mode.sh")
+        .unwrap();
+    let to = dest.path().join("0");
+    reader.extract_near(u, &to, Some(near.path())).unwrap();
+    assert_eq!(std::fs::read(&to).unwrap(), b"#!/bin/sh");
+    assert_eq!(
+        std::fs::metadata(&to).unwrap().permissions().mode() & 0o7777,
+        0o755
+    );
+    assert!(listing(near.path()).is_empty());
+    // A name that is taken is an error, not a copy over it.
+    assert!(reader.extract_near(u, &to, Some(near.path())).is_err());
+}
