@@ -213,7 +213,8 @@ fn push_follow_lock_rollback_over_http() {
 
     let logs = ok(&devsky(&["deploy", "logs", "stage", "--follow"], &project));
     for want in [
-        "took the deploy lock",
+        // held since the push's map was made
+        "holding the deploy lock",
         "deployment 1 started",
         "verified",
         "done",

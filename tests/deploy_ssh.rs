@@ -81,7 +81,8 @@ fn plan_push_logs_rollback_over_ssh() {
 
     let logs = ok(&devsky(&["deploy", "logs", "prod", "--follow"], &project));
     for want in [
-        "took the deploy lock",
+        // the push planned under a hold: the deployment starts from that map
+        "holding the deploy lock",
         "deployment 1 started",
         "verified",
         "done",

@@ -212,21 +212,24 @@ fn open_profile(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile)> {
 }
 
 /// Connect to the server and diff the project against its map (the project is mapped
-/// while the connection is set up).
+/// while the connection is set up); with `hold`, a map made under the deploy lock, which
+/// the server keeps for the push (the hold's token comes back).
 fn remote_plan(
     project: &Project,
     p: &ServerProfile,
     only: &[String],
-) -> anyhow::Result<(Box<dyn Remote>, Plan)> {
-    let (remote, mut plan) = crate::engine::remote::connect_and_plan(
+    hold: bool,
+) -> anyhow::Result<(Box<dyn Remote>, Plan, Option<String>)> {
+    let (remote, mut plan, token) = crate::engine::remote::connect_and_plan(
         project,
         || connect(&project.root, p),
+        hold,
         &stderr_progress(),
     )?;
     if !only.is_empty() {
         plan = plan.select(&Selection::parse(only));
     }
-    Ok((remote, plan))
+    Ok((remote, plan, token))
 }
 
 fn print_plan(plan: &Plan) {
@@ -413,7 +416,7 @@ fn database_lines(d: &serde_json::Value) -> Vec<String> {
 
 fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
     let (project, p) = open_profile(&a)?;
-    let (_, plan) = remote_plan(&project, &p, &[])?;
+    let (_, plan, _) = remote_plan(&project, &p, &[], false)?;
     if a.json {
         print_json(&plan)?;
     } else if plan.is_empty() {
@@ -426,8 +429,16 @@ fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
 
 fn push(a: PushArgs) -> anyhow::Result<i32> {
     let (project, p) = open_profile(&a.at)?;
-    let (remote, plan) = remote_plan(&project, &p, &a.only)?;
+    // The server's map is made under the deploy lock, which it keeps for this push: the
+    // deployment starts from the map planned against. Released if there is no push.
+    let (remote, plan, hold) = remote_plan(&project, &p, &a.only, true)?;
+    let release = || {
+        if let Some(h) = &hold {
+            let _ = remote.release(h);
+        }
+    };
     if plan.is_empty() {
+        release();
         if a.at.json {
             print_json(&serde_json::json!({"deployment": null, "plan": &plan}))?;
         } else {
@@ -436,7 +447,7 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let out = crate::engine::remote::package_dir(&project.root);
-    let built = build(&project.root, &plan, &out, &stderr_progress())?;
+    let built = build(&project.root, &plan, &out, &stderr_progress()).inspect_err(|_| release())?;
     let counts = format!(
         "{} upload(s) ({}), {} delete(s); package {}",
         thousands(built.uploads),
@@ -450,11 +461,12 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         print_plan(&plan);
         println!("{counts}");
     }
-    if !confirm(&p, &format!("Deploy {counts}"), a.yes)? {
+    if !confirm(&p, &format!("Deploy {counts}"), a.yes).inspect_err(|_| release())? {
+        release();
         println!("not deployed");
         return Ok(1);
     }
-    let dep = crate::engine::remote::upload_and_deploy(remote.as_ref(), &built.path, a.force)?;
+    let dep = remote.push(&built.path, a.force, hold.as_deref())?;
     if !a.at.json {
         println!("deployment {dep} started on {}", p.name);
     }

@@ -109,6 +109,12 @@ impl From<WireLine> for LogLine {
 pub trait Remote {
     /// The server root's map, written to `out`.
     fn map(&self, out: &Path) -> anyhow::Result<()>;
+    /// [`Remote::map`], made under the deploy lock, which the agent keeps for the push
+    /// that follows (`GET /api/v1/map?hold=true`): the hold's token (None from an agent
+    /// that does not hold). A push given the token starts from this very map.
+    fn map_held(&self, out: &Path) -> anyhow::Result<Option<String>>;
+    /// Release a hold that no push will use.
+    fn release(&self, hold: &str) -> anyhow::Result<()>;
     /// Upload a package; returns its id (the blake3 of the zip).
     fn upload(&self, package: &Path) -> anyhow::Result<String>;
     /// Start applying an uploaded package; returns the deployment id.
@@ -116,7 +122,7 @@ pub trait Remote {
     /// Upload a package and start applying it in one request (`POST /api/v1/push`: the
     /// server maps its root while the package arrives); returns the deployment id. An
     /// agent without that route gets [`Remote::upload`] then [`Remote::deploy`].
-    fn push(&self, package: &Path, force: bool) -> anyhow::Result<i64>;
+    fn push(&self, package: &Path, force: bool, hold: Option<&str>) -> anyhow::Result<i64>;
     /// Every log line of deployment `id`, live until it ends; returns how it ended.
     fn follow_logs(&self, id: i64, sink: LogSink) -> anyhow::Result<RemoteDeployment>;
     /// The log so far.
@@ -176,6 +182,29 @@ impl HttpRemote {
         Err(api_error(status.as_u16(), &body))
     }
 
+    /// The map into `out`, asked for with `extra` query parameters; the hold's token.
+    fn map_at(&self, out: &Path, extra: &str) -> anyhow::Result<Option<String>> {
+        // The compact encoding; an older agent ignores the query and sends the map file.
+        let path = format!("/map?{}{extra}", crate::engine::map::wire::QUERY);
+        let mut r = self.send(self.req(reqwest::Method::GET, &path))?;
+        let hold = hold_of(r.headers());
+        let mut dl = crate::engine::map::wire::MapDownload::new(out);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context("the map download was interrupted"));
+                }
+            };
+            dl.feed(&buf[..n])?;
+        }
+        dl.finish()?;
+        Ok(hold)
+    }
+
     fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let r = self.send(self.req(reqwest::Method::GET, path))?;
         r.json()
@@ -206,6 +235,23 @@ pub(crate) fn started_id(v: &serde_json::Value) -> anyhow::Result<i64> {
     v["id"]
         .as_i64()
         .context("the agent did not say which deployment it started")
+}
+
+/// The token of a hold in an answer's headers.
+pub(crate) fn hold_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get(crate::server::hold::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
+}
+
+/// The path of `POST /api/v1/push`.
+pub(crate) fn push_path(force: bool, hold: Option<&str>) -> String {
+    match hold {
+        Some(t) => format!("/push?force={force}&hold={t}"),
+        None => format!("/push?force={force}"),
+    }
 }
 
 /// The answer to `POST /api/v1/push`, or for an agent without that route, the package
@@ -269,23 +315,16 @@ pub(crate) fn api_error(status: u16, body: &serde_json::Value) -> anyhow::Error 
 
 impl Remote for HttpRemote {
     fn map(&self, out: &Path) -> anyhow::Result<()> {
-        // The compact encoding; an older agent ignores the query and sends the map file.
-        let path = format!("/map?{}", crate::engine::map::wire::QUERY);
-        let mut r = self.send(self.req(reqwest::Method::GET, &path))?;
-        let mut dl = crate::engine::map::wire::MapDownload::new(out);
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = match r.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(anyhow::Error::new(e).context("the map download was interrupted"));
-                }
-            };
-            dl.feed(&buf[..n])?;
-        }
-        dl.finish()
+        self.map_at(out, "").map(drop)
+    }
+
+    fn map_held(&self, out: &Path) -> anyhow::Result<Option<String>> {
+        self.map_at(out, "&hold=true")
+    }
+
+    fn release(&self, hold: &str) -> anyhow::Result<()> {
+        self.send(self.req(reqwest::Method::DELETE, &format!("/lock?hold={hold}")))
+            .map(drop)
     }
 
     fn upload(&self, package: &Path) -> anyhow::Result<String> {
@@ -308,10 +347,10 @@ impl Remote for HttpRemote {
         )
     }
 
-    fn push(&self, package: &Path, force: bool) -> anyhow::Result<i64> {
+    fn push(&self, package: &Path, force: bool, hold: Option<&str>) -> anyhow::Result<i64> {
         let sent = self
             .send(
-                self.req(reqwest::Method::POST, &format!("/push?force={force}"))
+                self.req(reqwest::Method::POST, &push_path(force, hold))
                     .header("content-type", "application/zip")
                     .body(Self::package_body(package)?),
             )
@@ -612,21 +651,34 @@ pub fn plan(
 
 /// Connect (`connect`, e.g. [`connect`] for a profile: an SSH session takes a while to set
 /// up) and make the plan, the project's map running all the while; the remote is returned
-/// for what comes next (upload, deploy).
+/// for what comes next (upload, deploy). With `hold`, the server's map is made under the
+/// deploy lock, kept for the push that follows ([`Remote::map_held`]): its token comes
+/// back too.
 pub fn connect_and_plan(
     project: &crate::engine::project::Project,
     connect: impl FnOnce() -> anyhow::Result<Box<dyn Remote>>,
+    hold: bool,
     progress: &crate::engine::jobs::Progress,
-) -> anyhow::Result<(Box<dyn Remote>, crate::engine::deploy::plan::Plan)> {
-    plan_overlapped(
+) -> anyhow::Result<(
+    Box<dyn Remote>,
+    crate::engine::deploy::plan::Plan,
+    Option<String>,
+)> {
+    let ((remote, token), plan) = plan_overlapped(
         project,
         |out| {
             let remote = connect()?;
-            remote.map(out)?;
-            Ok(remote)
+            let token = if hold {
+                remote.map_held(out)?
+            } else {
+                remote.map(out)?;
+                None
+            };
+            Ok((remote, token))
         },
         progress,
-    )
+    )?;
+    Ok((remote, plan, token))
 }
 
 /// Map the project on a thread of its own while `fetch` writes the server's map to the path
@@ -657,7 +709,7 @@ fn plan_overlapped<R>(
 
 /// Upload a built package and start deploying it; the deployment's id.
 pub fn upload_and_deploy(remote: &dyn Remote, package: &Path, force: bool) -> anyhow::Result<i64> {
-    remote.push(package, force)
+    remote.push(package, force, None)
 }
 
 /// The [`Remote`] of a server profile.

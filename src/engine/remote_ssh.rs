@@ -31,7 +31,8 @@ use tokio::process::Child;
 
 use crate::engine::deploy::{LogLine, LogSink};
 use crate::engine::remote::{
-    Remote, RemoteDeployment, WireLine, api_error, older_agent, or_in_two_steps, started_id,
+    Remote, RemoteDeployment, WireLine, api_error, hold_of, older_agent, or_in_two_steps,
+    push_path, started_id,
 };
 pub use crate::engine::ssh_target::{DEFAULT_REMOTE_BIN, SshTarget, sh_quote, split_words};
 
@@ -258,7 +259,7 @@ impl SshRemote {
         body: Body,
         content_type: Option<&str>,
         mut each: impl FnMut(&[u8]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<hyper::HeaderMap> {
         let req = self.request(method, path, body, content_type)?;
         let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let conn = guard
@@ -273,6 +274,7 @@ impl SshRemote {
                 .await
                 .map_err(|e| self.lost(e))?;
             let status = res.status();
+            let headers = res.headers().clone();
             let mut body: Incoming = res.into_body();
             let mut error_body = Vec::new();
             loop {
@@ -291,7 +293,7 @@ impl SshRemote {
                 }
             }
             if status.is_success() {
-                Ok(())
+                Ok(headers)
             } else {
                 let v: serde_json::Value =
                     serde_json::from_slice(&error_body).unwrap_or(serde_json::Value::Null);
@@ -325,6 +327,16 @@ impl SshRemote {
         started_id(
             &serde_json::from_slice(&b).context("the agent sent an answer devsky cannot read")?,
         )
+    }
+
+    /// The map into `out`, asked for with `extra` query parameters; the hold's token.
+    fn map_at(&self, out: &Path, extra: &str) -> anyhow::Result<Option<String>> {
+        // The compact encoding; an older agent ignores the query and sends the map file.
+        let mut dl = crate::engine::map::wire::MapDownload::new(out);
+        let path = format!("/map?{}{extra}", crate::engine::map::wire::QUERY);
+        let headers = self.exchange(Method::GET, &path, Body::empty(), None, |d| dl.feed(d))?;
+        dl.finish()?;
+        Ok(hold_of(&headers))
     }
 
     /// A package file as a request body, streamed in big chunks (each read of a tokio file
@@ -363,11 +375,21 @@ impl Drop for SshRemote {
 
 impl Remote for SshRemote {
     fn map(&self, out: &Path) -> anyhow::Result<()> {
-        // The compact encoding; an older agent ignores the query and sends the map file.
-        let mut dl = crate::engine::map::wire::MapDownload::new(out);
-        let path = format!("/map?{}", crate::engine::map::wire::QUERY);
-        self.exchange(Method::GET, &path, Body::empty(), None, |d| dl.feed(d))?;
-        dl.finish()
+        self.map_at(out, "").map(drop)
+    }
+
+    fn map_held(&self, out: &Path) -> anyhow::Result<Option<String>> {
+        self.map_at(out, "&hold=true")
+    }
+
+    fn release(&self, hold: &str) -> anyhow::Result<()> {
+        self.bytes(
+            Method::DELETE,
+            &format!("/lock?hold={hold}"),
+            Body::empty(),
+            false,
+        )
+        .map(drop)
     }
 
     fn upload(&self, package: &Path) -> anyhow::Result<String> {
@@ -387,10 +409,10 @@ impl Remote for SshRemote {
         )
     }
 
-    fn push(&self, package: &Path, force: bool) -> anyhow::Result<i64> {
+    fn push(&self, package: &Path, force: bool, hold: Option<&str>) -> anyhow::Result<i64> {
         let body = self.package_body(package)?;
         let sent = self
-            .bytes(Method::POST, &format!("/push?force={force}"), body, false)
+            .bytes(Method::POST, &push_path(force, hold), body, false)
             .and_then(|b| {
                 started_id(
                     &serde_json::from_slice(&b)

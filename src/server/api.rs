@@ -18,6 +18,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::Agent;
 use super::keys::Keys;
+use crate::engine::deploy::apply::Held;
 use crate::engine::deploy::policy::Policy;
 use crate::engine::deploy::{DeployError, State, map_root, rfc3339};
 use crate::engine::jobs::Progress;
@@ -203,6 +204,9 @@ async fn file_body(path: &Path, content_type: &'static str) -> ApiResult<Respons
 pub struct MapQuery {
     /// `compact`: the wire encoding ([`wire`]); anything else: the map file.
     pub format: Option<String>,
+    /// Take the deploy lock and map under it, for the push that follows ([`super::hold`]).
+    #[serde(default)]
+    pub hold: bool,
 }
 
 /// `GET /api/v1/map`: the root's map, made with the state's warm stat cache; requests
@@ -210,6 +214,9 @@ pub struct MapQuery {
 /// with `?format=compact` its compact encoding ([`wire`]), made on a blocking thread as it
 /// is sent.
 pub async fn map(Ax(agent): Shared, Query(q): Query<MapQuery>) -> ApiResult<Response> {
+    if q.hold {
+        return held_map(agent, q).await;
+    }
     let file = agent
         .maps
         .get(|| {
@@ -231,10 +238,46 @@ pub async fn map(Ax(agent): Shared, Query(q): Query<MapQuery>) -> ApiResult<Resp
     file_body(file.path(), "application/octet-stream").await
 }
 
+/// `GET /api/v1/map?hold=true`: the lock taken, the root mapped under it and kept as a hold
+/// whose token is in the `Devsky-Hold` header.
+async fn held_map(agent: Arc<Agent>, q: MapQuery) -> ApiResult<Response> {
+    let (file, held) = with_state(&agent, |agent, state| {
+        let held = Held::take(&agent.root, state, &Progress::silent(), &super::print_line)
+            .map_err(|e| ApiError::of_deploy(&e, StatusCode::INTERNAL_SERVER_ERROR))?;
+        // The answer reads a link of its own: the deployment takes the held map over.
+        let served = tempfile::Builder::new()
+            .prefix(super::mapcache::PREFIX)
+            .suffix(".map")
+            .make_in(state.dir().join("cache"), |p| {
+                std::fs::hard_link(&held.map, p)
+            });
+        match served {
+            Ok(f) => Ok((f, held)),
+            Err(e) => {
+                held.release();
+                Err(ApiError::internal(e.into()))
+            }
+        }
+    })
+    .await?;
+    let token = agent.keep_hold(held)?;
+    let file = Arc::new(file);
+    let mut r = if q.format.as_deref() == Some("compact") {
+        compact_body(file)
+    } else {
+        file_body(file.path(), "application/octet-stream").await?
+    };
+    r.headers_mut().insert(
+        super::hold::HEADER,
+        HeaderValue::from_str(&token).map_err(|e| ApiError::internal(e.into()))?,
+    );
+    Ok(r)
+}
+
 /// The compact encoding of the map `file`, streamed in chunks of about [`CHUNK`] as a
 /// blocking thread makes them (it holds `file` until it is done). An error ends the body
 /// short: the client finds no trailer and refuses it.
-fn compact_body(file: Arc<tempfile::NamedTempFile>) -> Response {
+fn compact_body<F: Send + Sync + 'static>(file: Arc<tempfile::NamedTempFile<F>>) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
         let sent = MapReader::open(file.path()).and_then(|reader| {
@@ -486,8 +529,26 @@ pub async fn lock(Ax(agent): Shared) -> ApiResult<axum::Json<serde_json::Value>>
     with_state(&agent, |_, state| Ok(axum::Json(lock_json(state)?))).await
 }
 
-/// `DELETE /api/v1/lock`: break a stale lock (one whose holder is gone).
-pub async fn break_lock(Ax(agent): Shared) -> ApiResult<axum::Json<serde_json::Value>> {
+/// The query of `DELETE /api/v1/lock`.
+#[derive(Debug, Default, Deserialize)]
+pub struct UnlockQuery {
+    /// Release this hold (and nothing else).
+    pub hold: Option<String>,
+}
+
+/// `DELETE /api/v1/lock`: release this agent's hold of the lock (`?hold=TOKEN`: that hold
+/// only), or break a stale lock (one whose holder is gone).
+pub async fn break_lock(
+    Ax(agent): Shared,
+    Query(q): Query<UnlockQuery>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    if let Some(token) = &q.hold {
+        let released = agent.release_hold(Some(token));
+        return Ok(axum::Json(json!({"released": released})));
+    }
+    if agent.release_hold(None) {
+        return Ok(axum::Json(json!({"released": true})));
+    }
     with_state(&agent, |_, state| {
         if let Some(Some(h)) = state.lock_info()?
             && !h.holder_is_dead()

@@ -19,7 +19,7 @@ use super::Agent;
 use super::api::{
     ApiError, ApiResult, Shared, package_path, parse_id, receive_package, with_state,
 };
-use crate::engine::deploy::apply::apply_when_ready;
+use crate::engine::deploy::apply::{Held, apply_when_ready};
 use crate::engine::deploy::policy::Policy;
 use crate::engine::deploy::rollback::rollback;
 use crate::engine::deploy::{DeployError, Deployment, LogLine, exit_code};
@@ -55,6 +55,8 @@ enum Job {
     Push {
         incoming: std::sync::mpsc::Receiver<Result<PathBuf, String>>,
         force: bool,
+        /// The hold of the map the client planned against (`?hold=TOKEN`).
+        held: Option<Held>,
     },
     Rollback {
         to: Option<i64>,
@@ -98,8 +100,12 @@ async fn answer(rx: tokio::sync::oneshot::Receiver<ApiResult<i64>>) -> ApiResult
 
 /// Start the job's thread; its first answer (the id, or an error) comes through the
 /// returned channel.
-fn spawn(agent: Arc<Agent>, job: Job) -> tokio::sync::oneshot::Receiver<ApiResult<i64>> {
+fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiResult<i64>> {
     let (tx, rx) = tokio::sync::oneshot::channel::<ApiResult<i64>>();
+    let mut held = match &mut job {
+        Job::Push { held, .. } => held.take(),
+        _ => None,
+    };
     agent.threads.fetch_add(1, Ordering::SeqCst);
     std::thread::spawn(move || {
         // Counted down however the thread ends.
@@ -149,6 +155,7 @@ fn spawn(agent: Arc<Agent>, job: Job) -> tokio::sync::oneshot::Receiver<ApiResul
                     apply_when_ready(
                         &agent.root,
                         &state,
+                        held.take(),
                         package,
                         &opts,
                         &Progress::silent(),
@@ -157,7 +164,9 @@ fn spawn(agent: Arc<Agent>, job: Job) -> tokio::sync::oneshot::Receiver<ApiResul
                 };
             match &job {
                 Job::Apply { package, force } => run_apply(*force, &mut || Ok(package.clone())),
-                Job::Push { incoming, force } => run_apply(*force, &mut || match incoming.recv() {
+                Job::Push {
+                    incoming, force, ..
+                } => run_apply(*force, &mut || match incoming.recv() {
                     Ok(Ok(path)) => {
                         pushed = Some(path.clone());
                         Ok(path)
@@ -264,11 +273,14 @@ pub async fn start_deployment(Ax(agent): Shared, body: Bytes) -> ApiResult<Respo
 pub struct PushQuery {
     #[serde(default)]
     force: bool,
+    /// The token of the hold taken with the map (`GET /api/v1/map?hold=true`).
+    hold: Option<String>,
 }
 
-/// `POST /api/v1/push?force=false`: the body is a package, deployed as it arrives — the
-/// deployment takes the lock and maps the root while the body is received (see
-/// docs/API.md). Answers like `POST /api/v1/deployments`.
+/// `POST /api/v1/push?force=false&hold=TOKEN`: the body is a package, deployed as it
+/// arrives — the deployment takes the lock and maps the root while the body is received,
+/// or starts from the map of its hold (see docs/API.md and [`super::hold`]). Answers like
+/// `POST /api/v1/deployments`.
 pub async fn push(
     Ax(agent): Shared,
     Query(q): Query<PushQuery>,
@@ -280,6 +292,7 @@ pub async fn push(
         Job::Push {
             incoming,
             force: q.force,
+            held: q.hold.as_deref().and_then(|t| agent.take_hold(t)),
         },
     );
     let received = receive_package(&agent, body).await;

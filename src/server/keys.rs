@@ -124,7 +124,7 @@ fn hash_key(key: &str) -> String {
     blake3::hash(key.as_bytes()).to_hex().to_string()
 }
 
-fn random_bytes(buf: &mut [u8]) -> anyhow::Result<()> {
+pub(super) fn random_bytes(buf: &mut [u8]) -> anyhow::Result<()> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(buf))

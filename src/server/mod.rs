@@ -22,6 +22,7 @@
 pub mod api;
 pub mod database;
 pub mod deployments;
+pub mod hold;
 pub mod keys;
 pub mod mapcache;
 
@@ -88,6 +89,8 @@ pub struct Agent {
     pub changed: tokio::sync::Notify,
     /// The database `GET /api/v1/database` reports on (`--db URL`; no password).
     pub database: Option<DbUrl>,
+    /// The deploy lock and map taken by `GET /api/v1/map?hold=true`, by token ([`hold`]).
+    pub hold: Mutex<Option<(String, crate::engine::deploy::apply::Held)>>,
 }
 
 impl Agent {
@@ -115,6 +118,7 @@ impl Agent {
             outcomes: Mutex::new(HashMap::new()),
             changed: tokio::sync::Notify::new(),
             database: None,
+            hold: Mutex::new(None),
         })
     }
 
@@ -294,6 +298,8 @@ pub fn serve_stdio(root: &Path, state_dir: &Path, opts: &ServeOptions) -> anyhow
             .serve_connection(hyper_util::rt::TokioIo::new(io), service)
             .await
     });
+    // The connection is over: a hold no push took goes with it.
+    agent.release_hold(None);
     // A deployment runs on its own thread (and prunes after it ended): never cut it off.
     while agent.threads.load(std::sync::atomic::Ordering::SeqCst) > 0 {
         std::thread::sleep(std::time::Duration::from_millis(10));

@@ -26,6 +26,7 @@ pub(crate) use super::preimage::check_pre_images;
 use super::preimage::recheck;
 pub(crate) use super::stage::make_stage;
 use super::stage::{stage_path, stage_uploads};
+use super::state::LockGuard;
 use super::transition::{
     self, Change, Prepared, describe, differences, expected, map_root, map_root_at, prepare,
 };
@@ -78,6 +79,7 @@ pub fn apply(
     apply_when_ready(
         root,
         state,
+        None,
         &mut || Ok(package.to_path_buf()),
         opts,
         progress,
@@ -85,29 +87,88 @@ pub fn apply(
     )
 }
 
+/// The deploy lock, taken before the deployment began together with a map of the root made
+/// under it (an agent's hold: the map a client planned against). A deployment given one
+/// starts from that map instead of mapping the root again.
+pub struct Held {
+    pub lock: LockGuard,
+    /// The map, in the state's `maps/` folder; the deployment takes it over.
+    pub map: PathBuf,
+    /// When its scan started.
+    pub mapped_at: std::time::Instant,
+}
+
+impl Held {
+    /// Take the lock (recovering what a crash left behind) and map the root under it into
+    /// `maps/.held.map`.
+    pub fn take(
+        root: &Path,
+        state: &State,
+        progress: &Progress,
+        sink: LogSink,
+    ) -> anyhow::Result<Held> {
+        let lock = state.lock()?;
+        let log = Log::new(state, progress, sink);
+        recover_locked(root, state, &log, progress)?;
+        let map = state.dir().join("maps").join(".held.map");
+        let mapped_at = std::time::Instant::now();
+        map_root(root, state, &map, progress)?;
+        Ok(Held {
+            lock,
+            map,
+            mapped_at,
+        })
+    }
+
+    /// Release the lock and remove the map (a hold no deployment took).
+    pub fn release(self) {
+        let _ = std::fs::remove_file(&self.map);
+        drop(self.lock);
+    }
+}
+
 /// [`apply`], with the package still on its way: `package` is called once the lock is held
 /// and the root is being mapped, and may wait for the package to arrive (an upload); an
-/// error from it ends the apply with nothing changed and no deployment recorded.
+/// error from it ends the apply with nothing changed and no deployment recorded. With
+/// `held`, the lock is already taken and the root mapped (files mode starts from that map;
+/// release mode does not use it).
 pub fn apply_when_ready(
     root: &Path,
     state: &State,
+    held: Option<Held>,
     package: &mut dyn FnMut() -> anyhow::Result<PathBuf>,
     opts: &ApplyOptions,
     progress: &Progress,
     sink: LogSink,
 ) -> anyhow::Result<Deployment> {
     let log = Log::new(state, progress, sink);
-    let _lock = state.lock()?;
-    log.info(format!("took the deploy lock in {}", state.dir().display()));
+    let (_lock, premapped) = match held {
+        Some(h) => {
+            log.info(format!(
+                "holding the deploy lock in {} since the root was mapped {} ms ago",
+                state.dir().display(),
+                h.mapped_at.elapsed().as_millis()
+            ));
+            (h.lock, Some(h.map))
+        }
+        None => {
+            let lock = state.lock()?;
+            log.info(format!("took the deploy lock in {}", state.dir().display()));
+            (lock, None)
+        }
+    };
     recover_locked(root, state, &log, progress)?;
     let id = if opts.release_mode {
+        if let Some(m) = &premapped {
+            let _ = std::fs::remove_file(m);
+        }
         let pkg = open_checked(&package()?, opts, progress, &log)?;
         let id = begin(state, &pkg, Mode::Release, &log)?;
         let r = release::deploy(root, state, id, &pkg, opts, &log, progress);
         finish(state, id, r, &log)?;
         id
     } else {
-        apply_files(root, state, package, opts, progress, &log)?
+        apply_files(root, state, premapped, package, opts, progress, &log)?
     };
     if opts.prune
         && let Ok(p) = state.prune(opts.keep)
@@ -159,6 +220,7 @@ fn begin(state: &State, pkg: &Package, mode: Mode, log: &Log) -> anyhow::Result<
 fn apply_files(
     root: &Path,
     state: &State,
+    premapped: Option<PathBuf>,
     package: &mut dyn FnMut() -> anyhow::Result<PathBuf>,
     opts: &ApplyOptions,
     progress: &Progress,
@@ -170,16 +232,23 @@ fn apply_files(
     // Under the lock there is one such map at a time; it becomes `maps/<id>.map`.
     let premap = state.dir().join("maps").join(".next.map");
     let cache = state.cache_path();
+    let held = premapped.is_some();
     let (mapped, prepared) = std::thread::scope(|s| {
-        let mapping = s.spawn(|| map_root_at(&root, &cache, &premap, progress));
+        let mapping = s.spawn(|| match &premapped {
+            Some(held) => std::fs::rename(held, &premap)
+                .map(|()| None)
+                .map_err(|e| anyhow!("cannot take over the map made under the lock ({e})")),
+            None => map_root_at(&root, &cache, &premap, progress).map(Some),
+        });
         let prepared = (|| -> anyhow::Result<(Package, i64, anyhow::Result<PathBuf>)> {
             let pkg = open_checked(&package()?, opts, progress, log)?;
             let id = begin(state, &pkg, Mode::Files, log)?;
             let staged = make_stage(&root, id).and_then(|stage| {
                 log.info(format!(
-                    "staging {} upload(s) in {} while mapping the root",
+                    "staging {} upload(s) in {}{}",
                     pkg.manifest.uploads.len(),
-                    stage.display()
+                    stage.display(),
+                    if held { "" } else { " while mapping the root" }
                 ));
                 match stage_uploads(&pkg, &root, &stage, progress) {
                     Ok(()) => Ok(stage),
@@ -218,12 +287,14 @@ fn apply_files(
                 return Err(e);
             }
         };
-        log.info(format!(
-            "mapped the root: {} files, {} ({} hashed)",
-            rep.files,
-            human_size(rep.bytes as i64),
-            rep.hashed
-        ));
+        if let Some(rep) = rep {
+            log.info(format!(
+                "mapped the root: {} files, {} ({} hashed)",
+                rep.files,
+                human_size(rep.bytes as i64),
+                rep.hashed
+            ));
+        }
         deploy_files(&root, state, id, &pkg, &old_map, stage, opts, log, progress)
     })();
     let _ = std::fs::remove_file(&premap);

@@ -52,8 +52,12 @@ impl DeployScreen {
         let seq = self.seq;
         let name = server.name.clone();
         let job = ctx.jobs.spawn_blocking("deploy plan", move |p| {
-            let (_, plan) =
-                crate::engine::remote::connect_and_plan(&project, || connect(&root, &server), p)?;
+            let (_, plan, _) = crate::engine::remote::connect_and_plan(
+                &project,
+                || connect(&root, &server),
+                false,
+                p,
+            )?;
             let summary = format!(
                 "{} to upload ({}), {} to delete on {}",
                 thousands(plan.uploads.len()),
