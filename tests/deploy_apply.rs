@@ -676,6 +676,17 @@ fn hostile_packages_are_refused_with_nothing_written() {
         &[E::File("a.txt", b"evil")],
         "does not match the manifest",
     );
+    // The same deep in a package checked by several threads: the error still comes back.
+    let names: Vec<String> = (0..300).map(|i| format!("many/f{i:03}.txt")).collect();
+    let listed: Vec<E> = names.iter().map(|n| E::File(n, b"good")).collect();
+    let mut sent: Vec<E> = names.iter().map(|n| E::File(n, b"good")).collect();
+    sent[250] = E::File(&names[250], b"evil");
+    case(
+        "hash-late",
+        Some(manifest(&listed, &[])),
+        &sent,
+        "many/f250.txt\": content hash",
+    );
     case(
         "extra",
         Some(good.clone()),

@@ -439,23 +439,30 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
         .collect();
     order.sort_by_key(|(i, _)| *i);
     let total_bytes = manifest.upload_bytes();
-    let mut done = 0u64;
-    for (i, u) in order {
-        progress.check()?;
-        let (data, hash) = read_entry(&mut zip, i, u.size, u.kind == Kind::Symlink, &mut buf)?;
-        if hash != u.blake3 {
-            bail!(
-                "{:?}: content hash {hash} does not match the manifest's {}",
-                u.path,
-                u.blake3
-            );
+    let done = std::sync::atomic::AtomicU64::new(0);
+    drop(zip);
+    // A few threads, each with its own reader over a run of entries.
+    in_parallel(&order, |run| {
+        let mut zip = open_zip(path)?;
+        let mut buf = vec![0u8; CHUNK];
+        for &(i, u) in run {
+            progress.check()?;
+            let (data, hash) = read_entry(&mut zip, i, u.size, u.kind == Kind::Symlink, &mut buf)?;
+            if hash != u.blake3 {
+                bail!(
+                    "{:?}: content hash {hash} does not match the manifest's {}",
+                    u.path,
+                    u.blake3
+                );
+            }
+            if u.kind == Kind::Symlink {
+                check_link_target(&u.path, &data)?;
+            }
+            let n = done.fetch_add(u.size, std::sync::atomic::Ordering::Relaxed) + u.size;
+            progress.set(n, Some(total_bytes), "checking package");
         }
-        if u.kind == Kind::Symlink {
-            check_link_target(&u.path, &data)?;
-        }
-        done += u.size;
-        progress.set(done, Some(total_bytes), "checking package");
-    }
+        Ok(())
+    })?;
     let (blake3, size) = hash_file(path)?;
     let index = manifest
         .uploads
@@ -468,6 +475,37 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
         blake3,
         size,
         index,
+    })
+}
+
+/// Run `f` over `items` cut into consecutive runs, one thread a run (up to four threads,
+/// one per core; a short list stays on the calling thread). The first error is returned.
+pub(crate) fn in_parallel<T: Sync>(
+    items: &[T],
+    f: impl Fn(&[T]) -> anyhow::Result<()> + Sync,
+) -> anyhow::Result<()> {
+    const MIN_RUN: usize = 64;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(items.len().div_ceil(MIN_RUN))
+        .max(1);
+    if threads == 1 {
+        return f(items);
+    }
+    let run = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.chunks(run).map(|c| s.spawn(|| f(c))).collect();
+        let mut first = Ok(());
+        for h in handles {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("a worker thread panicked")));
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
     })
 }
 

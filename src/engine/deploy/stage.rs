@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 
 use super::fsops::{remove_tree, sync_dir, sync_filesystem};
-use super::package::Package;
+use super::package::{Package, in_parallel};
 use crate::engine::jobs::Progress;
 
 /// `.<rootname>.devsky-stage-<id>` beside the root.
@@ -33,13 +33,19 @@ pub(crate) fn stage_uploads(
     stage: &Path,
     progress: &Progress,
 ) -> anyhow::Result<()> {
-    let mut reader = pkg.reader()?;
-    let mut near = Near::new(root);
-    for (i, u) in pkg.manifest.uploads.iter().enumerate() {
-        progress.check()?;
-        let dir = near.folder_of(&u.path);
-        reader.extract_near(u, &stage.join(i.to_string()), dir)?;
-    }
+    let uploads: Vec<(usize, &super::manifest::Upload)> =
+        pkg.manifest.uploads.iter().enumerate().collect();
+    // A few threads, each with its own reader over a run of uploads.
+    in_parallel(&uploads, |run| {
+        let mut reader = pkg.reader()?;
+        let mut near = Near::new(root);
+        for &(i, u) in run {
+            progress.check()?;
+            let dir = near.folder_of(&u.path);
+            reader.extract_near(u, &stage.join(i.to_string()), dir)?;
+        }
+        Ok(())
+    })?;
     sync_filesystem(stage)?;
     sync_dir(stage);
     Ok(())
