@@ -1,8 +1,9 @@
 //! Update packages: a zip with the project's structure for the uploaded files (symlinks as
 //! symlinks with their target) plus `devsky-manifest.json` at the root.
 //!
-//! [`build`] streams every file from the project into the zip, hashing as it reads, and
-//! fails if a file no longer has the hash of the plan (it changed since it was mapped).
+//! [`build`] (in `pack`) streams every file from the project into the zip on a few
+//! threads, hashing as it reads, and fails if a file no longer has the hash of the plan (it
+//! changed since it was mapped).
 //!
 //! [`Package::open`] is what the server side runs first, and it writes nothing: it refuses
 //! an archive that is truncated or corrupt, has too many entries, duplicate names, names
@@ -13,26 +14,25 @@
 //! and content whose size or blake3 differs from the manifest. Only then does a
 //! [`PackageReader`] hand out contents — each checked again as it is written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipArchive, ZipWriter};
+use zip::{CompressionMethod, ZipArchive};
 
 use super::manifest::{
-    Delete, FORMAT, Kind, MANIFEST_NAME, Manifest, Upload, VERSION, check_link_target, check_path,
-    parse_mode,
+    Kind, MANIFEST_NAME, Manifest, Upload, check_link_target, check_path, parse_mode,
 };
-use super::plan::Plan;
-use super::{now_ms, rfc3339};
+use super::runs::in_parallel;
 use crate::engine::jobs::Progress;
 
-const CHUNK: usize = 256 * 1024;
+pub use super::pack::{Built, build, manifest_of};
+
+pub(super) const CHUNK: usize = 256 * 1024;
 /// Longest symlink target read from a package.
 const MAX_TARGET: u64 = 4096;
 
@@ -58,199 +58,6 @@ impl Default for Limits {
             max_entries: 1_000_000,
             max_manifest: 512 << 20,
         }
-    }
-}
-
-/// A package written by [`build`].
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Built {
-    pub path: PathBuf,
-    /// blake3 of the zip file.
-    pub blake3: String,
-    /// Bytes of the zip file.
-    pub size: u64,
-    pub uploads: usize,
-    pub deletes: usize,
-    pub upload_bytes: u64,
-}
-
-/// The manifest of a plan.
-pub fn manifest_of(plan: &Plan) -> anyhow::Result<Manifest> {
-    let name = |p: &[u8]| -> anyhow::Result<String> {
-        let s = std::str::from_utf8(p)
-            .map_err(|_| {
-                anyhow!(
-                    "{:?} is not a UTF-8 name; packages carry UTF-8 names only: rename it or \
-                     leave it out",
-                    String::from_utf8_lossy(p)
-                )
-            })?
-            .to_string();
-        check_path(&s)?;
-        Ok(s)
-    };
-    let hex = |h: &[u8; 32]| blake3::Hash::from_bytes(*h).to_hex().to_string();
-    let mut m = Manifest {
-        format: FORMAT.into(),
-        version: VERSION,
-        created: rfc3339(now_ms()),
-        uploads: Vec::new(),
-        deletes: Vec::new(),
-        pre_images: BTreeMap::new(),
-        expected: BTreeMap::new(),
-    };
-    for u in &plan.uploads {
-        let path = name(&u.path)?;
-        if path == MANIFEST_NAME {
-            bail!(
-                "a file named {MANIFEST_NAME} at the project root cannot be deployed (the name is reserved for the package's manifest)"
-            );
-        }
-        m.pre_images
-            .insert(path.clone(), u.remote.as_ref().map(hex));
-        m.expected.insert(path.clone(), Some(hex(&u.hash)));
-        m.uploads.push(Upload {
-            path,
-            size: u.size,
-            blake3: hex(&u.hash),
-            mode: format!("{:o}", u.mode),
-            kind: u.kind.into(),
-        });
-    }
-    for d in &plan.deletes {
-        let path = name(&d.path)?;
-        m.pre_images.insert(path.clone(), Some(hex(&d.hash)));
-        m.expected.insert(path.clone(), None);
-        m.deletes.push(Delete {
-            path,
-            blake3: hex(&d.hash),
-        });
-    }
-    m.check()?;
-    Ok(m)
-}
-
-/// Build the package of `plan` from the project at `root` into `out_dir`.
-pub fn build(
-    root: &Path,
-    plan: &Plan,
-    out_dir: &Path,
-    progress: &Progress,
-) -> anyhow::Result<Built> {
-    let manifest = manifest_of(plan)?;
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".devsky-update-")
-        .suffix(".zip.tmp")
-        .tempfile_in(out_dir)
-        .with_context(|| format!("cannot write in {}", out_dir.display()))?;
-    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, tmp.reopen()?));
-    let json = serde_json::to_vec_pretty(&manifest)?;
-    zip.start_file(MANIFEST_NAME, SimpleFileOptions::default())?;
-    zip.write_all(&json)?;
-    let total = manifest.upload_bytes();
-    let mut done = 0u64;
-    let mut buf = vec![0u8; CHUNK];
-    for u in &manifest.uploads {
-        progress.check()?;
-        let abs = root.join(&u.path);
-        let changed = || {
-            anyhow!(
-                "{} changed since it was mapped; map again and make a new package",
-                u.path
-            )
-        };
-        match u.kind {
-            Kind::Symlink => {
-                let target = std::fs::read_link(&abs)
-                    .with_context(|| format!("cannot read symlink {}", abs.display()))?;
-                let t = target.as_os_str().as_bytes();
-                if blake3::hash(t).to_hex().as_str() != u.blake3 {
-                    return Err(changed());
-                }
-                check_link_target(&u.path, t)?;
-                let t = std::str::from_utf8(t)
-                    .map_err(|_| anyhow!("symlink {} has a non-UTF-8 target", u.path))?;
-                zip.add_symlink(&u.path, t, SimpleFileOptions::default())?;
-            }
-            Kind::File => {
-                let mut f =
-                    File::open(&abs).with_context(|| format!("cannot read {}", abs.display()))?;
-                let method = method_for(&u.path, u.size);
-                let opts = SimpleFileOptions::default()
-                    .compression_method(method)
-                    // Fast deflate: most of the gain at a third of the time.
-                    .compression_level((method == CompressionMethod::Deflated).then_some(1))
-                    .unix_permissions(parse_mode(&u.mode)?)
-                    .large_file(u.size >= 0xF000_0000);
-                zip.start_file(&u.path, opts)?;
-                let mut h = blake3::Hasher::new();
-                let mut n = 0u64;
-                loop {
-                    let k = match f.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(k) => k,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e).context(format!("cannot read {}", abs.display())),
-                    };
-                    h.update(&buf[..k]);
-                    zip.write_all(&buf[..k])?;
-                    n += k as u64;
-                    progress.set(done + n, Some(total), "packing");
-                }
-                if n != u.size || h.finalize().to_hex().as_str() != u.blake3 {
-                    return Err(changed());
-                }
-                done += n;
-            }
-        }
-    }
-    let out = zip.finish()?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    drop(file);
-    let (blake3, size) = hash_file(tmp.path())?;
-    let stamp: String = rfc3339(now_ms())
-        .chars()
-        .take(19)
-        .filter(char::is_ascii_digit)
-        .collect();
-    let name = format!(
-        "devsky-update-{}-{}-{}.zip",
-        &stamp[..8],
-        &stamp[8..],
-        &blake3[..12]
-    );
-    let dest = out_dir.join(name);
-    tmp.persist(&dest)
-        .map_err(|e| anyhow!(e.error))
-        .with_context(|| format!("cannot write {}", dest.display()))?;
-    if let Ok(d) = File::open(out_dir) {
-        let _ = d.sync_all();
-    }
-    progress.set(total, Some(total), "packed");
-    Ok(Built {
-        path: dest,
-        blake3,
-        size,
-        uploads: manifest.uploads.len(),
-        deletes: manifest.deletes.len(),
-        upload_bytes: total,
-    })
-}
-
-/// Already-compressed formats are stored, the rest deflated.
-fn method_for(path: &str, size: u64) -> CompressionMethod {
-    const PACKED: &[&str] = &[
-        "jpg", "jpeg", "png", "gif", "webp", "avif", "woff", "woff2", "zip", "gz", "tgz", "bz2",
-        "xz", "zst", "7z", "rar", "mp3", "mp4", "webm", "ogg", "pdf", "br",
-    ];
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    if size < 64 || ext.is_some_and(|e| PACKED.contains(&e.as_str())) {
-        CompressionMethod::Stored
-    } else {
-        CompressionMethod::Deflated
     }
 }
 
@@ -475,37 +282,6 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
         blake3,
         size,
         index,
-    })
-}
-
-/// Run `f` over `items` cut into consecutive runs, one thread a run (up to four threads,
-/// one per core; a short list stays on the calling thread). The first error is returned.
-pub(crate) fn in_parallel<T: Sync>(
-    items: &[T],
-    f: impl Fn(&[T]) -> anyhow::Result<()> + Sync,
-) -> anyhow::Result<()> {
-    const MIN_RUN: usize = 64;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4)
-        .min(items.len().div_ceil(MIN_RUN))
-        .max(1);
-    if threads == 1 {
-        return f(items);
-    }
-    let run = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(run).map(|c| s.spawn(|| f(c))).collect();
-        let mut first = Ok(());
-        for h in handles {
-            let r = h
-                .join()
-                .unwrap_or_else(|_| Err(anyhow!("a worker thread panicked")));
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first
     })
 }
 

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 
 use super::fsops::{remove_tree, sync_dir, sync_filesystem};
-use super::package::{Package, in_parallel};
+use super::package::Package;
+use super::runs::in_parallel;
 use crate::engine::jobs::Progress;
 
 /// `.<rootname>.devsky-stage-<id>` beside the root.

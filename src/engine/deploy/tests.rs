@@ -583,3 +583,46 @@ fn a_file_made_on_another_file_system_is_copied_into_place() {
     // A name that is taken is an error, not a copy over it.
     assert!(reader.extract_near(u, &to, Some(near.path())).is_err());
 }
+
+#[test]
+fn a_big_package_is_packed_on_threads_in_plan_order() {
+    use super::package::{Limits, Package};
+    let s = setup();
+    for i in 0..300 {
+        put(
+            &s.src,
+            &format!("many/f{i:03}.php"),
+            &format!("<?php {i};"),
+            0o644,
+        );
+    }
+    put(&s.src, "many/logo.png", "not really a png", 0o600);
+    let path = package(&s.src, &s.www, &s.out);
+    let pkg = Package::open(&path, &Limits::default(), &Progress::silent()).unwrap();
+    assert!(pkg.manifest.uploads.len() > 300);
+    // The manifest first, then every upload in the manifest's order.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let names: Vec<String> = (0..zip.len())
+        .map(|i| String::from_utf8(zip.by_index(i).unwrap().name_raw().to_vec()).unwrap())
+        .collect();
+    let mut want = vec![super::manifest::MANIFEST_NAME.to_string()];
+    want.extend(pkg.manifest.uploads.iter().map(|u| u.path.clone()));
+    assert_eq!(names, want);
+    // No run of the packing is left beside the package.
+    let left: Vec<_> = listing(&s.out)
+        .into_iter()
+        .filter(|n| !n.to_string_lossy().starts_with("devsky-update-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let st = State::open(&s.state, &s.www).unwrap();
+    apply(
+        &s.www,
+        &st,
+        &path,
+        &ApplyOptions::default(),
+        &Progress::silent(),
+        &quiet,
+    )
+    .unwrap();
+    assert_eq!(tree_of(&s.www), tree_of(&s.src));
+}
