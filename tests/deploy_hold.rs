@@ -233,3 +233,44 @@ fn a_push_with_its_hold_starts_from_the_held_map_and_still_sees_edits() {
     assert!(out.contains("nothing to deploy"), "{out}");
     assert!(!l.locked());
 }
+
+/// The held map in the compact encoding goes out while the root is mapped (in many chunks
+/// here): it decodes to the same entries as the plain map, and its token holds the lock.
+#[test]
+fn the_held_compact_map_streams_the_same_entries() {
+    use devsky::engine::map::format::MapReader;
+    use devsky::engine::remote::{HttpRemote, Remote};
+    let l = lab("60000");
+    for i in 0..6000 {
+        put(
+            &l.root,
+            &format!("lib/pkg-{}/src/mod-{i:05}.php", i % 13),
+            format!("<?php // {i}\n").as_bytes(),
+        );
+    }
+    let plain = l.project.join("plain.map");
+    let token = l.hold(&plain);
+    let v: serde_json::Value = l
+        .call(reqwest::Method::DELETE, &format!("/lock?hold={token}"))
+        .json()
+        .unwrap();
+    assert_eq!(v["released"], true);
+    let remote = HttpRemote::new(&l.agent.url, l.key.clone()).unwrap();
+    let streamed = l.project.join("streamed.map");
+    let token = remote.map_held(&streamed).unwrap().expect("a hold token");
+    assert!(l.locked());
+    let key = |p: &Path| {
+        MapReader::open(p)
+            .unwrap()
+            .read_all()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.path, e.kind, e.mode, e.size, e.mtime_ns, e.hash))
+            .collect::<Vec<_>>()
+    };
+    let want = key(&plain);
+    assert_eq!(want.len(), 6002);
+    assert_eq!(key(&streamed), want);
+    remote.release(&token).unwrap();
+    assert!(!l.locked());
+}

@@ -1,13 +1,13 @@
 //! The handlers of the HTTP agent (see docs/API.md for every route, with examples), but
-//! for deployments ([`super::deployments`]): the error answer ([`ApiError`]), the request
-//! log and the key check, health, map, status, environment, packages, archives and the
-//! lock; and the helpers the handlers share (running on the state, ids, package paths).
+//! for deployments ([`super::deployments`]) and the map ([`super::map_routes`]): the error
+//! answer ([`ApiError`]), the request log and the key check, health, status, environment,
+//! packages, archives and the lock; and the helpers the handlers share (running on the state, ids, package paths).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State as Ax};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -18,12 +18,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::Agent;
 use super::keys::Keys;
-use crate::engine::deploy::apply::Held;
 use crate::engine::deploy::policy::Policy;
-use crate::engine::deploy::{DeployError, State, map_root, rfc3339};
-use crate::engine::jobs::Progress;
-use crate::engine::map::format::MapReader;
-use crate::engine::map::wire;
+use crate::engine::deploy::{DeployError, State, rfc3339};
 use crate::engine::remote::RemoteConflict;
 
 pub(super) type Shared = Ax<Arc<Agent>>;
@@ -180,10 +176,10 @@ pub async fn health() -> axum::Json<serde_json::Value> {
 }
 
 /// The chunk size of streamed files.
-const CHUNK: usize = 256 * 1024;
+pub(super) const CHUNK: usize = 256 * 1024;
 
 /// Stream a file as the body (the path may be removed once it is open).
-async fn file_body(path: &Path, content_type: &'static str) -> ApiResult<Response> {
+pub(super) async fn file_body(path: &Path, content_type: &'static str) -> ApiResult<Response> {
     let f = tokio::fs::File::open(path)
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("cannot open {}: {e}", path.display())))?;
@@ -197,126 +193,6 @@ async fn file_body(path: &Path, content_type: &'static str) -> ApiResult<Respons
         r.headers_mut().insert(header::CONTENT_LENGTH, len.into());
     }
     Ok(r)
-}
-
-/// The query of `GET /api/v1/map`.
-#[derive(Debug, Default, Deserialize)]
-pub struct MapQuery {
-    /// `compact`: the wire encoding ([`wire`]); anything else: the map file.
-    pub format: Option<String>,
-    /// Take the deploy lock and map under it, for the push that follows ([`super::hold`]).
-    #[serde(default)]
-    pub hold: bool,
-}
-
-/// `GET /api/v1/map`: the root's map, made with the state's warm stat cache; requests
-/// that arrive together share one scan ([`super::mapcache`]). The map file as it is, or
-/// with `?format=compact` its compact encoding ([`wire`]), made on a blocking thread as it
-/// is sent.
-pub async fn map(Ax(agent): Shared, Query(q): Query<MapQuery>) -> ApiResult<Response> {
-    if q.hold {
-        return held_map(agent, q).await;
-    }
-    let file = agent
-        .maps
-        .get(|| {
-            with_state(&agent, |agent, state| {
-                let tmp = tempfile::Builder::new()
-                    .prefix(super::mapcache::PREFIX)
-                    .suffix(".map")
-                    .tempfile_in(state.dir().join("cache"))
-                    .map_err(|e| ApiError::internal(e.into()))?;
-                map_root(&agent.root, state, tmp.path(), &Progress::silent())?;
-                Ok(tmp)
-            })
-        })
-        .await?;
-    if q.format.as_deref() == Some("compact") {
-        return Ok(compact_body(file));
-    }
-    // Opened before `file` may go away.
-    file_body(file.path(), "application/octet-stream").await
-}
-
-/// `GET /api/v1/map?hold=true`: the lock taken, the root mapped under it and kept as a hold
-/// whose token is in the `Devsky-Hold` header.
-async fn held_map(agent: Arc<Agent>, q: MapQuery) -> ApiResult<Response> {
-    let (file, held) = with_state(&agent, |agent, state| {
-        let held = Held::take(&agent.root, state, &Progress::silent(), &super::print_line)
-            .map_err(|e| ApiError::of_deploy(&e, StatusCode::INTERNAL_SERVER_ERROR))?;
-        // The answer reads a link of its own: the deployment takes the held map over.
-        let served = tempfile::Builder::new()
-            .prefix(super::mapcache::PREFIX)
-            .suffix(".map")
-            .make_in(state.dir().join("cache"), |p| {
-                std::fs::hard_link(&held.map, p)
-            });
-        match served {
-            Ok(f) => Ok((f, held)),
-            Err(e) => {
-                held.release();
-                Err(ApiError::internal(e.into()))
-            }
-        }
-    })
-    .await?;
-    let token = agent.keep_hold(held)?;
-    let file = Arc::new(file);
-    let mut r = if q.format.as_deref() == Some("compact") {
-        compact_body(file)
-    } else {
-        file_body(file.path(), "application/octet-stream").await?
-    };
-    r.headers_mut().insert(
-        super::hold::HEADER,
-        HeaderValue::from_str(&token).map_err(|e| ApiError::internal(e.into()))?,
-    );
-    Ok(r)
-}
-
-/// The compact encoding of the map `file`, streamed in chunks of about [`CHUNK`] as a
-/// blocking thread makes them (it holds `file` until it is done). An error ends the body
-/// short: the client finds no trailer and refuses it.
-fn compact_body<F: Send + Sync + 'static>(file: Arc<tempfile::NamedTempFile<F>>) -> Response {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let sent = MapReader::open(file.path()).and_then(|reader| {
-            wire::encode(reader, CHUNK, |chunk| {
-                tx.blocking_send(Ok(Bytes::from(chunk)))
-                    .map_err(|_| anyhow::anyhow!("the client went away"))
-            })
-        });
-        if let Err(e) = sent
-            && !tx.is_closed()
-        {
-            eprintln!("devsky serve: GET /api/v1/map: {e:#}");
-            let _ = tx.blocking_send(Err(std::io::Error::other(format!("{e:#}"))));
-        }
-        drop(file);
-    });
-    let mut r = Body::new(ChannelBody(rx)).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(wire::CONTENT_TYPE),
-    );
-    r
-}
-
-/// A body whose chunks come through a channel (from a blocking thread).
-struct ChannelBody(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>);
-
-impl HttpBody for ChannelBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|c| c.map(hyper::body::Frame::data)))
-    }
 }
 
 /// `GET /api/v1/status`.

@@ -22,12 +22,16 @@ pub fn hold_for() -> Duration {
         .map_or(Duration::from_secs(60), Duration::from_millis)
 }
 
+/// A new token: 32 random hex digits.
+pub fn new_token() -> anyhow::Result<String> {
+    let mut raw = [0u8; 16];
+    super::keys::random_bytes(&mut raw)?;
+    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 impl Agent {
-    /// Keep `held` under a new token, released after [`hold_for`] unless a push took it.
-    pub fn keep_hold(self: &Arc<Self>, held: Held) -> anyhow::Result<String> {
-        let mut raw = [0u8; 16];
-        super::keys::random_bytes(&mut raw)?;
-        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    /// Keep `held` under `token`, released after [`hold_for`] unless a push took it.
+    pub fn keep_hold(self: &Arc<Self>, token: String, held: Held) {
         let old = self
             .hold
             .lock()
@@ -46,7 +50,6 @@ impl Agent {
                 eprintln!("devsky: a hold of the deploy lock expired unused; released");
             }
         });
-        Ok(token)
     }
 
     /// The hold with this token, for the deployment that takes it over.

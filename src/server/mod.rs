@@ -24,6 +24,7 @@ pub mod database;
 pub mod deployments;
 pub mod hold;
 pub mod keys;
+pub mod map_routes;
 pub mod mapcache;
 
 use std::collections::{HashMap, HashSet};
@@ -162,7 +163,7 @@ pub enum Auth {
 /// [`Auth::Key`]).
 pub fn router(agent: Arc<Agent>, auth: Auth) -> Router {
     let routes = Router::new()
-        .route(ROUTES[0].1, get(api::map))
+        .route(ROUTES[0].1, get(map_routes::map))
         .route(ROUTES[1].1, get(api::status))
         .route(ROUTES[2].1, post(api::upload_package))
         .route(

@@ -19,6 +19,7 @@ use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 
 use super::fsops::remove_tree;
+pub use super::hold::Held;
 use super::journal::{Journal, Meta, Mode};
 use super::manifest::{Manifest, parse_mode};
 use super::package::{Limits, Package};
@@ -26,7 +27,6 @@ pub(crate) use super::preimage::check_pre_images;
 use super::preimage::recheck;
 pub(crate) use super::stage::make_stage;
 use super::stage::{stage_path, stage_uploads};
-use super::state::LockGuard;
 use super::transition::{
     self, Change, Prepared, describe, differences, expected, map_root, map_root_at, prepare,
 };
@@ -85,46 +85,6 @@ pub fn apply(
         progress,
         sink,
     )
-}
-
-/// The deploy lock, taken before the deployment began together with a map of the root made
-/// under it (an agent's hold: the map a client planned against). A deployment given one
-/// starts from that map instead of mapping the root again.
-pub struct Held {
-    pub lock: LockGuard,
-    /// The map, in the state's `maps/` folder; the deployment takes it over.
-    pub map: PathBuf,
-    /// When its scan started.
-    pub mapped_at: std::time::Instant,
-}
-
-impl Held {
-    /// Take the lock (recovering what a crash left behind) and map the root under it into
-    /// `maps/.held.map`.
-    pub fn take(
-        root: &Path,
-        state: &State,
-        progress: &Progress,
-        sink: LogSink,
-    ) -> anyhow::Result<Held> {
-        let lock = state.lock()?;
-        let log = Log::new(state, progress, sink);
-        recover_locked(root, state, &log, progress)?;
-        let map = state.dir().join("maps").join(".held.map");
-        let mapped_at = std::time::Instant::now();
-        map_root(root, state, &map, progress)?;
-        Ok(Held {
-            lock,
-            map,
-            mapped_at,
-        })
-    }
-
-    /// Release the lock and remove the map (a hold no deployment took).
-    pub fn release(self) {
-        let _ = std::fs::remove_file(&self.map);
-        drop(self.lock);
-    }
 }
 
 /// [`apply`], with the package still on its way: `package` is called once the lock is held
@@ -238,7 +198,7 @@ fn apply_files(
             Some(held) => std::fs::rename(held, &premap)
                 .map(|()| None)
                 .map_err(|e| anyhow!("cannot take over the map made under the lock ({e})")),
-            None => map_root_at(&root, &cache, &premap, progress).map(Some),
+            None => map_root_at(&root, &cache, &premap, None, progress).map(Some),
         });
         let prepared = (|| -> anyhow::Result<(Package, i64, anyhow::Result<PathBuf>)> {
             let pkg = open_checked(&package()?, opts, progress, log)?;

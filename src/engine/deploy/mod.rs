@@ -33,6 +33,7 @@
 
 pub mod apply;
 mod fsops;
+mod hold;
 mod journal;
 pub mod manifest;
 mod pack;

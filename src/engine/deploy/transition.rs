@@ -23,7 +23,7 @@ use super::{Log, State, crash_point};
 use crate::engine::jobs::Progress;
 use crate::engine::map::diff::diff;
 use crate::engine::map::format::MapReader;
-use crate::engine::map::scan::{ScanOptions, ScanReport, scan};
+use crate::engine::map::scan::{ScanOptions, ScanReport, Tap, scan};
 use crate::engine::map::{Entry, cmp_paths};
 
 /// A wanted change: `path` must end up holding `new` (None: nothing).
@@ -374,7 +374,7 @@ pub(crate) fn map_root(
     out: &Path,
     progress: &Progress,
 ) -> anyhow::Result<ScanReport> {
-    map_root_at(root, &state.cache_path(), out, progress)
+    map_root_at(root, &state.cache_path(), out, None, progress)
 }
 
 /// [`map_root`] with the cache's path (no state needed: it runs on any thread).
@@ -382,9 +382,14 @@ pub(crate) fn map_root_at(
     root: &Path,
     cache: &Path,
     out: &Path,
+    tap: Option<Tap>,
     progress: &Progress,
 ) -> anyhow::Result<ScanReport> {
-    let report = scan(root, Some(cache), out, &ScanOptions::default(), progress)
+    let opts = ScanOptions {
+        tap,
+        ..ScanOptions::default()
+    };
+    let report = scan(root, Some(cache), out, &opts, progress)
         .with_context(|| format!("cannot map {}", root.display()))?;
     // The new map is the next scan's cache. Maps are never written in place (a scan writes
     // a temp file and renames it), so a hard link shares it safely; a copy where links fail.

@@ -52,6 +52,15 @@ pub(super) fn racily_clean(old: &Entry, started: i64) -> bool {
 /// Which paths a map takes.
 pub type PathFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
+/// What a [`Tap`] is told: the map's start time first, then every entry as it is written.
+pub enum Tapped<'a> {
+    Started(i64),
+    Entry(&'a Entry),
+}
+
+/// Sees a map while it is made (to send it meanwhile); an error stops the scan.
+pub type Tap = Arc<dyn Fn(Tapped<'_>) -> anyhow::Result<()> + Send + Sync>;
+
 /// How to map.
 #[derive(Clone, Default)]
 pub struct ScanOptions {
@@ -59,6 +68,8 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Keep only files for which this is true (a domain's globs).
     pub keep: Option<PathFilter>,
+    /// Told of every entry as it is written, in map order.
+    pub tap: Option<Tap>,
 }
 
 /// What a scan did.
@@ -106,6 +117,9 @@ pub fn scan(
         None => (None, i64::MIN),
     };
     let writer = MapWriter::create(out, started_ns)?;
+    if let Some(t) = &opts.tap {
+        t(Tapped::Started(started_ns))?;
+    }
     let threads = if opts.threads > 0 {
         opts.threads
     } else {
@@ -124,6 +138,7 @@ pub fn scan(
         cache,
         cache_started,
         writer,
+        tap: opts.tap.clone(),
         report: ScanReport::default(),
         window: VecDeque::with_capacity(WINDOW),
         base: 0,
@@ -206,6 +221,7 @@ struct Merger<'a> {
     cache: Option<std::iter::Peekable<MapReader>>,
     cache_started: i64,
     writer: MapWriter,
+    tap: Option<Tap>,
     report: ScanReport,
     window: VecDeque<Slot>,
     /// seq of window[0]
@@ -326,6 +342,9 @@ impl Merger<'_> {
                 self.report.files += 1;
                 self.report.bytes += e.size;
                 self.writer.push(&e)?;
+                if let Some(t) = &self.tap {
+                    t(Tapped::Entry(&e))?;
+                }
             }
             self.base += 1;
         }

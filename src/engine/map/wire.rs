@@ -23,7 +23,8 @@
 //! ([`super::cmp_paths`], strictly increasing) and paths are at most
 //! [`super::format::MAX_PATH`] bytes, non-empty.
 //!
-//! [`encode`] reads a map file and hands out the encoding in chunks. [`Decoder`] takes the
+//! [`encode`] reads a map file and hands out the encoding in chunks ([`Encoder`]: one entry
+//! at a time, as a scan makes them). [`Decoder`] takes the
 //! encoding in chunks of any size as they arrive and writes a map file with
 //! [`MapWriter`]; it refuses a damaged or hostile stream with an error (wrong header or
 //! version, no trailer, a wrong count, a prefix longer than the previous path, overlong
@@ -76,49 +77,87 @@ pub fn encode<R: Read>(
     chunk_size: usize,
     mut emit: impl FnMut(Vec<u8>) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
-    let chunk_size = chunk_size.max(1);
-    let new_buf = || Vec::with_capacity(chunk_size + 256);
-    let mut buf = new_buf();
-    buf.extend_from_slice(MAGIC);
-    buf.push(VERSION);
-    buf.extend_from_slice(&reader.started_ns.to_le_bytes());
-    let mut prev: Vec<u8> = Vec::new();
-    let mut prev_mtime = 0i64;
-    let mut count = 0u64;
+    let mut enc = Encoder::new(reader.started_ns, chunk_size);
     for e in reader.by_ref() {
-        let e = e?;
+        if let Some(chunk) = enc.push(&e?)? {
+            emit(chunk)?;
+        }
+    }
+    let count = enc.count;
+    emit(enc.finish(reader.partial))?;
+    Ok(count)
+}
+
+/// The encoding made one entry at a time, as a map is made (a scan's entries can go out
+/// while it runs): full chunks of about `chunk_size` come back from [`Encoder::push`], the
+/// rest with the trailer from [`Encoder::finish`].
+pub struct Encoder {
+    buf: Vec<u8>,
+    chunk_size: usize,
+    prev: Vec<u8>,
+    prev_mtime: i64,
+    count: u64,
+}
+
+impl Encoder {
+    pub fn new(started_ns: i64, chunk_size: usize) -> Encoder {
+        let chunk_size = chunk_size.max(1);
+        let mut buf = Vec::with_capacity(chunk_size + 256);
+        buf.extend_from_slice(MAGIC);
+        buf.push(VERSION);
+        buf.extend_from_slice(&started_ns.to_le_bytes());
+        Encoder {
+            buf,
+            chunk_size,
+            prev: Vec::new(),
+            prev_mtime: 0,
+            count: 0,
+        }
+    }
+
+    /// Add the next entry (in map order); a chunk once one is full.
+    pub fn push(&mut self, e: &Entry) -> anyhow::Result<Option<Vec<u8>>> {
         if e.path.is_empty() || e.path.len() > MAX_PATH as usize {
             bail!("cannot send the map: a path of {} bytes", e.path.len());
         }
-        if count > 0 && cmp_paths(&prev, &e.path).is_ge() {
+        if self.count > 0 && cmp_paths(&self.prev, &e.path).is_ge() {
             bail!(
                 "cannot send the map: {} is out of map order",
                 e.path_lossy()
             );
         }
-        let prefix = prev.iter().zip(&e.path).take_while(|(a, b)| a == b).count();
+        let buf = &mut self.buf;
+        let prefix = self
+            .prev
+            .iter()
+            .zip(&e.path)
+            .take_while(|(a, b)| a == b)
+            .count();
         buf.push(TAG_ENTRY);
-        put_varint(&mut buf, prefix as u64);
-        put_varint(&mut buf, (e.path.len() - prefix) as u64);
+        put_varint(buf, prefix as u64);
+        put_varint(buf, (e.path.len() - prefix) as u64);
         buf.extend_from_slice(&e.path[prefix..]);
         buf.push(e.kind as u8);
         buf.push(e.flags);
-        put_varint(&mut buf, e.mode as u64);
-        put_varint(&mut buf, e.size);
-        put_varint(&mut buf, zigzag(e.mtime_ns.wrapping_sub(prev_mtime)));
+        put_varint(buf, e.mode as u64);
+        put_varint(buf, e.size);
+        put_varint(buf, zigzag(e.mtime_ns.wrapping_sub(self.prev_mtime)));
         buf.extend_from_slice(&e.hash);
-        prev_mtime = e.mtime_ns;
-        prev = e.path;
-        count += 1;
-        if buf.len() >= chunk_size {
-            emit(std::mem::replace(&mut buf, new_buf()))?;
-        }
+        self.prev_mtime = e.mtime_ns;
+        self.prev.clear();
+        self.prev.extend_from_slice(&e.path);
+        self.count += 1;
+        Ok((self.buf.len() >= self.chunk_size)
+            .then(|| std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk_size + 256))))
     }
-    buf.push(TAG_END);
-    put_varint(&mut buf, count);
-    buf.push(reader.partial as u8);
-    emit(buf)?;
-    Ok(count)
+
+    /// What is left, with the trailer.
+    pub fn finish(mut self, partial: bool) -> Vec<u8> {
+        self.buf.push(TAG_END);
+        put_varint(&mut self.buf, self.count);
+        self.buf.push(partial as u8);
+        self.buf
+    }
 }
 
 /// Why parsing stopped: more bytes are needed (this many from the start of the item), or
