@@ -466,7 +466,12 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         println!("not deployed");
         return Ok(1);
     }
-    let dep = remote.push(&built.path, a.force, hold.as_deref())?;
+    let dep = crate::engine::remote::upload_and_deploy(
+        remote.as_ref(),
+        &built.path,
+        a.force,
+        hold.as_deref(),
+    )?;
     if !a.at.json {
         println!("deployment {dep} started on {}", p.name);
     }

@@ -11,6 +11,7 @@ pub mod objects;
 pub mod project;
 pub mod remote;
 pub mod remote_ssh;
+pub mod servers;
 pub mod snapshot;
 pub mod ssh_target;
 pub mod textdiff;

@@ -1,18 +1,17 @@
 //! Talking to a deploy agent: the [`Remote`] trait (what a deploy needs from a server) and
 //! its HTTP implementation against `devsky serve` (docs/API.md; the same API over SSH is
-//! [`crate::engine::remote_ssh`]), plus the deploy targets
-//! of a project (`_dev_servers`; keys in `.devsky/secrets/<name>.key` or an environment
-//! variable, never in the store).
+//! [`crate::engine::remote_ssh`]), and the plan and push a deploy makes through it. The
+//! deploy targets of a project are in [`crate::engine::servers`] (re-exported here).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::deploy::{Conflict, DeployError, Level, LogLine, LogSink};
-use crate::store::{STATE_DIR, Store};
+pub use crate::engine::servers::*;
 
 /// How a deployment ended, as the agent reports it (the CLI's exit code with the error).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -433,212 +432,6 @@ impl Remote for HttpRemote {
     }
 }
 
-/// A deploy target of the project (a row of `_dev_servers`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ServerProfile {
-    pub name: String,
-    /// `development`, `staging` or `production`.
-    pub environment: String,
-    /// `http` or `ssh`.
-    pub transport: String,
-    pub url: Option<String>,
-    pub key_env: Option<String>,
-    pub ssh: Option<String>,
-    pub remote_root: Option<String>,
-    pub is_default: bool,
-    /// Seconds since the Unix epoch.
-    pub created: i64,
-}
-
-pub const ENVIRONMENTS: &[&str] = &["development", "staging", "production"];
-
-/// Where the key of server `name` is kept: `.devsky/secrets/<name>.key`.
-pub fn key_file(project_root: &Path, name: &str) -> PathBuf {
-    project_root
-        .join(STATE_DIR)
-        .join("secrets")
-        .join(format!("{name}.key"))
-}
-
-/// A server name usable as a file name.
-pub fn check_name(name: &str) -> anyhow::Result<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        || name.starts_with('.')
-    {
-        bail!("a server name is 1-64 letters, digits, '-', '_' or '.' (not starting with '.')");
-    }
-    Ok(())
-}
-
-/// Write the key of server `name` (mode 0600, in a 0700 folder).
-pub fn store_key(project_root: &Path, name: &str, key: &str) -> anyhow::Result<PathBuf> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let path = key_file(project_root, name);
-    let dir = path.parent().context("no secrets folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    let tmp = dir.join(format!(".{name}.key.tmp"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(key.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(path)
-}
-
-const SELECT: &str = "SELECT name, environment, transport, url, key_env, ssh, remote_root, \
-                      is_default, created FROM _dev_servers";
-
-fn row(r: &rusqlite::Row) -> rusqlite::Result<ServerProfile> {
-    Ok(ServerProfile {
-        name: r.get(0)?,
-        environment: r.get(1)?,
-        transport: r.get(2)?,
-        url: r.get(3)?,
-        key_env: r.get(4)?,
-        ssh: r.get(5)?,
-        remote_root: r.get(6)?,
-        is_default: r.get::<_, i64>(7)? != 0,
-        created: r.get(8)?,
-    })
-}
-
-pub fn list_servers(store: &Store) -> anyhow::Result<Vec<ServerProfile>> {
-    let mut st = store.conn().prepare(&format!("{SELECT} ORDER BY name"))?;
-    let rows = st.query_map([], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub fn get_server(store: &Store, name: &str) -> anyhow::Result<ServerProfile> {
-    use rusqlite::OptionalExtension;
-    store
-        .conn()
-        .query_row(&format!("{SELECT} WHERE name = ?1"), [name], row)
-        .optional()?
-        .with_context(|| format!("no server named {name}; see `devsky server list`"))
-}
-
-pub fn add_server(store: &mut Store, p: &ServerProfile) -> anyhow::Result<()> {
-    store.write(|tx| {
-        let n: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM _dev_servers WHERE name = ?1",
-            [&p.name],
-            |r| r.get(0),
-        )?;
-        if n > 0 {
-            bail!(
-                "a server named {} exists; remove it first (`devsky server remove {}`)",
-                p.name,
-                p.name
-            );
-        }
-        if p.is_default {
-            tx.execute("UPDATE _dev_servers SET is_default = 0", [])?;
-        }
-        tx.execute(
-            "INSERT INTO _dev_servers(name, environment, transport, url, key_env, ssh, \
-             remote_root, is_default, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            rusqlite::params![
-                p.name,
-                p.environment,
-                p.transport,
-                p.url,
-                p.key_env,
-                p.ssh,
-                p.remote_root,
-                i64::from(p.is_default),
-                p.created
-            ],
-        )?;
-        Ok(())
-    })
-}
-
-/// The server named `name`, or the default one (the one marked default, or the only one).
-pub fn pick_server(store: &Store, name: Option<&str>) -> anyhow::Result<ServerProfile> {
-    if let Some(n) = name {
-        return get_server(store, n);
-    }
-    let all = list_servers(store)?;
-    if let Some(p) = all.iter().find(|p| p.is_default) {
-        return Ok(p.clone());
-    }
-    match all.len() {
-        1 => Ok(all[0].clone()),
-        0 => bail!("no servers yet: `devsky server add NAME --url URL --key KEY`"),
-        _ => bail!("which server? Name one (see `devsky server list`) or add one with --default"),
-    }
-}
-
-/// Remove a server and its key file; false when there was none.
-pub fn remove_server(store: &mut Store, project_root: &Path, name: &str) -> anyhow::Result<bool> {
-    let n =
-        store.write(|tx| Ok(tx.execute("DELETE FROM _dev_servers WHERE name = ?1", [name])?))?;
-    let _ = std::fs::remove_file(key_file(project_root, name));
-    Ok(n > 0)
-}
-
-/// Where the key of `p` comes from, for people (never the key).
-pub fn key_source(project_root: &Path, p: &ServerProfile) -> String {
-    match &p.key_env {
-        _ if p.transport == "ssh" => "none (SSH authenticates)".into(),
-        Some(v) => format!("environment variable {v}"),
-        None if key_file(project_root, &p.name).is_file() => "stored".into(),
-        None => "missing".into(),
-    }
-}
-
-/// The key of `p`: from its environment variable or its key file.
-pub fn load_key(project_root: &Path, p: &ServerProfile) -> anyhow::Result<String> {
-    if let Some(v) = &p.key_env {
-        return std::env::var(v).with_context(|| {
-            format!(
-                "the API key of {} is read from ${v}, which is not set",
-                p.name
-            )
-        });
-    }
-    let path = key_file(project_root, &p.name);
-    let k = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "no API key for {} ({} is missing); add the server again with --key",
-            p.name,
-            path.display()
-        )
-    })?;
-    Ok(k.trim().to_string())
-}
-
-/// Where the project's update packages are built (`.devsky/deploy`, never deployed).
-pub fn package_dir(project_root: &Path) -> PathBuf {
-    project_root.join(STATE_DIR).join("deploy")
-}
-
-/// The agent's policy as `/status` reports it (`production, release mode`), if it does.
-pub fn policy_text(status: &serde_json::Value) -> Option<String> {
-    let mode = status["mode"].as_str()?;
-    Some(format!(
-        "{}, {}",
-        status["environment"]
-            .as_str()
-            .unwrap_or("environment not set"),
-        if mode == "release" {
-            "release mode"
-        } else {
-            "files in place"
-        }
-    ))
-}
-
 /// The deploy plan against a server: its map, fetched while the project is mapped (the two
 /// scans run at the same time), diffed with the project's own.
 pub fn plan(
@@ -707,9 +500,21 @@ fn plan_overlapped<R>(
     Ok((fetched, plan))
 }
 
-/// Upload a built package and start deploying it; the deployment's id.
-pub fn upload_and_deploy(remote: &dyn Remote, package: &Path, force: bool) -> anyhow::Result<i64> {
-    remote.push(package, force, None)
+/// Upload a built package and start deploying it (from the map of `hold`, if the server
+/// holds one for it); the deployment's id. The package's folder then keeps the newest
+/// [`KEEP_PACKAGES`](crate::engine::deploy::package::KEEP_PACKAGES) packages.
+pub fn upload_and_deploy(
+    remote: &dyn Remote,
+    package: &Path,
+    force: bool,
+    hold: Option<&str>,
+) -> anyhow::Result<i64> {
+    let id = remote.push(package, force, hold)?;
+    if let Some(dir) = package.parent() {
+        use crate::engine::deploy::package::{KEEP_PACKAGES, keep_newest_packages};
+        keep_newest_packages(dir, KEEP_PACKAGES);
+    }
+    Ok(id)
 }
 
 /// The [`Remote`] of a server profile.

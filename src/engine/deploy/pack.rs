@@ -246,3 +246,27 @@ fn method_for(path: &str, size: u64) -> CompressionMethod {
         CompressionMethod::Deflated
     }
 }
+
+/// Packages a push leaves in the project's deploy folder, at most (the server keeps its own
+/// archive of each).
+pub const KEEP_PACKAGES: usize = 10;
+
+/// Remove all but the newest `keep` packages (`devsky-update-<date>-<time>-<hash>.zip`,
+/// newest by name) from `dir`; how many went. Nothing else there is touched.
+pub fn keep_newest_packages(dir: &Path, keep: usize) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with("devsky-update-") && n.ends_with(".zip"))
+        .collect();
+    names.sort_unstable();
+    let extra = names.len().saturating_sub(keep);
+    names
+        .iter()
+        .take(extra)
+        .filter(|n| std::fs::remove_file(dir.join(n)).is_ok())
+        .count()
+}

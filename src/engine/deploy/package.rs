@@ -30,7 +30,7 @@ use super::manifest::{
 use super::runs::in_parallel;
 use crate::engine::jobs::Progress;
 
-pub use super::pack::{Built, build, manifest_of};
+pub use super::pack::{Built, KEEP_PACKAGES, build, keep_newest_packages, manifest_of};
 
 pub(super) const CHUNK: usize = 256 * 1024;
 /// Longest symlink target read from a package.

@@ -626,3 +626,30 @@ fn a_big_package_is_packed_on_threads_in_plan_order() {
     .unwrap();
     assert_eq!(tree_of(&s.www), tree_of(&s.src));
 }
+
+#[test]
+fn a_push_keeps_the_newest_packages_only() {
+    use super::package::keep_newest_packages;
+    let d = tempfile::tempdir().unwrap();
+    for i in 0..13 {
+        let n = format!("devsky-update-20261121-0700{i:02}-abcdef{i:06}.zip");
+        std::fs::write(d.path().join(n), b"zip").unwrap();
+    }
+    std::fs::write(d.path().join("notes.txt"), b"mine").unwrap();
+    std::fs::write(d.path().join(".devsky-update-x.zip.tmp"), b"in the making").unwrap();
+    assert_eq!(keep_newest_packages(d.path(), 10), 3);
+    let left = listing(d.path());
+    assert_eq!(left.len(), 12, "{left:?}");
+    assert!(
+        !d.path()
+            .join("devsky-update-20261121-070002-abcdef000002.zip")
+            .exists()
+    );
+    assert!(
+        d.path()
+            .join("devsky-update-20261121-070003-abcdef000003.zip")
+            .exists()
+    );
+    assert!(d.path().join("notes.txt").exists());
+    assert_eq!(keep_newest_packages(d.path(), 10), 0);
+}

@@ -205,7 +205,7 @@ impl DeployScreen {
                         None,
                         &format!("uploading {}", human_size(built.size as i64)),
                     );
-                    upload_and_deploy(remote.as_ref(), &built.path, false)?
+                    upload_and_deploy(remote.as_ref(), &built.path, false, None)?
                 }
                 (None, to) => remote.rollback(to, false)?,
             };
