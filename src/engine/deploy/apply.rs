@@ -508,6 +508,7 @@ pub(crate) fn recover_locked(
     progress: &Progress,
 ) -> anyhow::Result<Vec<Recovered>> {
     let mut out = Vec::new();
+    state.remove_stale_lock_temps();
     // A journal cut short while it was written (its temp file): nothing had changed yet.
     for e in std::fs::read_dir(state.dir().join("journal"))?.flatten() {
         if e.file_name().to_string_lossy().ends_with(".tmp") {

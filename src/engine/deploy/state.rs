@@ -471,6 +471,30 @@ impl State {
         Ok(Some(read_lock(&path)?))
     }
 
+    /// Remove the temp files of lock attempts cut short (a process killed between writing
+    /// its temp file and linking it as the lock): those older than a minute, so never one
+    /// in use. How many went.
+    pub fn remove_stale_lock_temps(&self) -> usize {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let old = |e: &std::fs::DirEntry| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60))
+        };
+        rd.flatten()
+            .filter(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                n.starts_with(".lock.") && n.ends_with(".tmp") && old(e)
+            })
+            .filter(|e| std::fs::remove_file(e.path()).is_ok())
+            .count()
+    }
+
     /// Remove a stale lock explicitly. A lock whose holder is still running on this host
     /// is not broken. Returns who held it (None: no lock; Some(None): an unreadable one).
     pub fn break_lock(&self) -> anyhow::Result<Option<Option<LockInfo>>> {

@@ -653,3 +653,28 @@ fn a_push_keeps_the_newest_packages_only() {
     assert!(d.path().join("notes.txt").exists());
     assert_eq!(keep_newest_packages(d.path(), 10), 0);
 }
+
+#[test]
+fn recovery_removes_lock_attempts_cut_short() {
+    let s = setup();
+    let st = State::open(&s.state, &s.www).unwrap();
+    let dir = s.state.canonicalize().unwrap();
+    let stale = dir.join(".lock.4242.tmp");
+    let fresh = dir.join(".lock.4343.tmp");
+    for p in [&stale, &fresh] {
+        std::fs::write(p, b"{}").unwrap();
+    }
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(300);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    super::apply::recover(&s.www, &st, &Progress::silent(), &quiet).unwrap();
+    assert!(
+        !stale.exists(),
+        "a lock attempt cut short long ago is removed"
+    );
+    assert!(fresh.exists(), "one that may be in use is left alone");
+}
