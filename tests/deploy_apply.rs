@@ -739,6 +739,18 @@ fn hostile_packages_are_refused_with_nothing_written() {
     )
     .unwrap();
     cases.push(("junk", z("junk"), "not a zip", ApplyOptions::default()));
+    // a zstd bomb: refused by the same ratio rule
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(z("zbomb")).unwrap());
+        let o = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Zstd);
+        z.start_file(MANIFEST_NAME, o).unwrap();
+        let m = manifest(&[E::File("z.bin", &zeros)], &[]);
+        std::io::Write::write_all(&mut z, &m).unwrap();
+        z.start_file("z.bin", o).unwrap();
+        std::io::Write::write_all(&mut z, &zeros).unwrap();
+        z.finish().unwrap();
+    }
+    cases.push(("zbomb", z("zbomb"), "zip bomb", ApplyOptions::default()));
     // over the total size limit
     let mut small = ApplyOptions::default();
     small.limits.max_total = 100;

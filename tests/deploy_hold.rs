@@ -32,6 +32,11 @@ fn lab(hold_ms: &str) -> Lab {
     put(&root, "gone.txt", b"to be deleted\n");
     put(&project, "index.php", b"<?php new\n");
     put(&project, "app/new.php", b"<?php added\n");
+    put(
+        &project,
+        "app/big.php",
+        "<?php // a line\n".repeat(200).as_bytes(),
+    );
     let key = create_key(&root, &state);
     let agent = start_agent(
         &root,
@@ -228,6 +233,26 @@ fn a_push_with_its_hold_starts_from_the_held_map_and_still_sees_edits() {
     want.retain(|(p, ..)| !p.starts_with(b".devsky/"));
     assert_eq!(tree_of(&l.root), want);
     assert!(!l.locked());
+    // The agent reads zstd (its health says so), so the push packed with it.
+    let health: serde_json::Value = l.call(reqwest::Method::GET, "/health").json().unwrap();
+    assert!(
+        health["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "zstd"),
+        "{health}"
+    );
+    let archive = std::fs::read_dir(l.state.join("archives"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(archive).unwrap()).unwrap();
+    assert_eq!(
+        zip.by_name("app/big.php").unwrap().compression(),
+        zip::CompressionMethod::Zstd
+    );
     // Nothing to deploy: the hold is released at once, not left to expire.
     let out = ok(&devsky(&["deploy", "push", "stage", "--yes"], &l.project));
     assert!(out.contains("nothing to deploy"), "{out}");

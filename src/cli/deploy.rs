@@ -17,7 +17,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::output::{print_json, stderr_progress};
-use crate::engine::deploy::package::{Built, build};
+use crate::engine::deploy::package::{Built, build, build_with};
 use crate::engine::deploy::plan::{Plan, Selection, plan_files};
 use crate::engine::deploy::{LogLine, exit_code, rfc3339};
 use crate::engine::project::Project;
@@ -447,7 +447,9 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let out = crate::engine::remote::package_dir(&project.root);
-    let built = build(&project.root, &plan, &out, &stderr_progress()).inspect_err(|_| release())?;
+    let packing = remote.packing();
+    let built = build_with(&project.root, &plan, &out, packing, &stderr_progress())
+        .inspect_err(|_| release())?;
     let counts = format!(
         "{} upload(s) ({}), {} delete(s); package {}",
         thousands(built.uploads),

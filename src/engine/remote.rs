@@ -114,6 +114,8 @@ pub trait Remote {
     fn map_held(&self, out: &Path) -> anyhow::Result<Option<String>>;
     /// Release a hold that no push will use.
     fn release(&self, hold: &str) -> anyhow::Result<()>;
+    /// How to compress a package for this agent: zstd where its health says it reads it.
+    fn packing(&self) -> crate::engine::deploy::package::Packing;
     /// Upload a package; returns its id (the blake3 of the zip).
     fn upload(&self, package: &Path) -> anyhow::Result<String>;
     /// Start applying an uploaded package; returns the deployment id.
@@ -236,6 +238,17 @@ pub(crate) fn started_id(v: &serde_json::Value) -> anyhow::Result<i64> {
         .context("the agent did not say which deployment it started")
 }
 
+/// How to compress packages for an agent whose `/health` answered `health`.
+pub(crate) fn packing_of(health: &serde_json::Value) -> crate::engine::deploy::package::Packing {
+    use crate::engine::deploy::package::Packing;
+    let reads = health["packages"].as_array();
+    if reads.is_some_and(|r| r.iter().any(|c| c == "zstd")) {
+        Packing::Zstd
+    } else {
+        Packing::Deflate
+    }
+}
+
 /// The token of a hold in an answer's headers.
 pub(crate) fn hold_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
     headers
@@ -324,6 +337,14 @@ impl Remote for HttpRemote {
     fn release(&self, hold: &str) -> anyhow::Result<()> {
         self.send(self.req(reqwest::Method::DELETE, &format!("/lock?hold={hold}")))
             .map(drop)
+    }
+
+    fn packing(&self) -> crate::engine::deploy::package::Packing {
+        let health = self
+            .send(self.req(reqwest::Method::GET, "/health"))
+            .and_then(|r| Ok(r.json::<serde_json::Value>()?))
+            .unwrap_or_default();
+        packing_of(&health)
     }
 
     fn upload(&self, package: &Path) -> anyhow::Result<String> {

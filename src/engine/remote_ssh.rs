@@ -32,7 +32,7 @@ use tokio::process::Child;
 use crate::engine::deploy::{LogLine, LogSink};
 use crate::engine::remote::{
     Remote, RemoteDeployment, WireLine, api_error, hold_of, older_agent, or_in_two_steps,
-    push_path, started_id,
+    packing_of, push_path, started_id,
 };
 pub use crate::engine::ssh_target::{DEFAULT_REMOTE_BIN, SshTarget, sh_quote, split_words};
 
@@ -88,6 +88,8 @@ pub struct SshRemote {
     /// `USER@HOST[:PORT]`, for messages.
     label: String,
     stderr: Arc<StderrTail>,
+    /// What its health said of the packages it reads.
+    packing: std::sync::OnceLock<crate::engine::deploy::package::Packing>,
 }
 
 /// Wait for `fut`, unless ssh exits first (then `fut` gets a short grace to finish from
@@ -164,6 +166,7 @@ impl SshRemote {
             conn: Mutex::new(Some(conn)),
             label,
             stderr,
+            packing: std::sync::OnceLock::new(),
         };
         remote.health()?;
         Ok(remote)
@@ -212,6 +215,7 @@ impl SshRemote {
                 if v["ok"] != true {
                     return Err(fail("the remote command is not a devsky agent".into()));
                 }
+                let _ = self.packing.set(packing_of(&v));
                 Ok(())
             }
             Ok(Ok((status, _))) => Err(fail(format!("the agent answered {status}"))),
@@ -380,6 +384,13 @@ impl Remote for SshRemote {
 
     fn map_held(&self, out: &Path) -> anyhow::Result<Option<String>> {
         self.map_at(out, "&hold=true")
+    }
+
+    fn packing(&self) -> crate::engine::deploy::package::Packing {
+        self.packing
+            .get()
+            .copied()
+            .unwrap_or(crate::engine::deploy::package::Packing::Deflate)
     }
 
     fn release(&self, hold: &str) -> anyhow::Result<()> {

@@ -172,7 +172,8 @@ pub async fn not_found() -> ApiError {
 }
 
 pub async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}))
+    axum::Json(json!({"ok": true, "version": env!("CARGO_PKG_VERSION"),
+                      "packages": crate::engine::deploy::package::READS}))
 }
 
 /// The chunk size of streamed files.

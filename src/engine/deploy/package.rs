@@ -30,7 +30,12 @@ use super::manifest::{
 use super::runs::in_parallel;
 use crate::engine::jobs::Progress;
 
-pub use super::pack::{Built, KEEP_PACKAGES, build, keep_newest_packages, manifest_of};
+pub use super::pack::{
+    Built, KEEP_PACKAGES, Packing, build, build_with, keep_newest_packages, manifest_of,
+};
+
+/// The compressions of package entries this agent reads (`GET /api/v1/health` says so).
+pub const READS: &[&str] = &["stored", "deflated", "zstd"];
 
 pub(super) const CHUNK: usize = 256 * 1024;
 /// Longest symlink target read from a package.
@@ -165,10 +170,10 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
         }
         if !matches!(
             e.compression(),
-            CompressionMethod::Stored | CompressionMethod::Deflated
+            CompressionMethod::Stored | CompressionMethod::Deflated | CompressionMethod::Zstd
         ) {
             bail!(
-                "entry {name:?} uses compression {:?}; only stored and deflated are read",
+                "entry {name:?} uses compression {:?}; only stored, deflated and zstd are read",
                 e.compression()
             );
         }

@@ -678,3 +678,57 @@ fn recovery_removes_lock_attempts_cut_short() {
     );
     assert!(fresh.exists(), "one that may be in use is left alone");
 }
+
+#[test]
+fn a_zstd_package_checks_and_applies() {
+    use super::package::{Limits, Package, Packing, build_with};
+    let s = setup();
+    put(
+        &s.src,
+        "big.css",
+        &"body { color: red }\n".repeat(100),
+        0o644,
+    );
+    put(&s.src, "tiny.txt", "short", 0o644);
+    let d = tempfile::tempdir().unwrap();
+    let (l, r) = (d.path().join("l"), d.path().join("r"));
+    scan(
+        &s.src,
+        None,
+        &l,
+        &ScanOptions::default(),
+        &Progress::silent(),
+    )
+    .unwrap();
+    scan(
+        &s.www,
+        None,
+        &r,
+        &ScanOptions::default(),
+        &Progress::silent(),
+    )
+    .unwrap();
+    let plan = plan_files(&l, &r).unwrap();
+    let built = build_with(&s.src, &plan, &s.out, Packing::Zstd, &Progress::silent()).unwrap();
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&built.path).unwrap()).unwrap();
+    assert_eq!(
+        zip.by_name("big.css").unwrap().compression(),
+        zip::CompressionMethod::Zstd
+    );
+    assert_eq!(
+        zip.by_name("tiny.txt").unwrap().compression(),
+        zip::CompressionMethod::Stored
+    );
+    Package::open(&built.path, &Limits::default(), &Progress::silent()).unwrap();
+    let st = State::open(&s.state, &s.www).unwrap();
+    apply(
+        &s.www,
+        &st,
+        &built.path,
+        &ApplyOptions::default(),
+        &Progress::silent(),
+        &quiet,
+    )
+    .unwrap();
+    assert_eq!(tree_of(&s.www), tree_of(&s.src));
+}

@@ -9,7 +9,7 @@ use super::{DeployReply, DeployScreen, Popup};
 use crate::app::context::{Ctx, Level};
 use crate::app::events::{AppEvent, EventTx};
 use crate::engine::deploy::LogLine;
-use crate::engine::deploy::package::{Built, build};
+use crate::engine::deploy::package::{Built, build, build_with};
 use crate::engine::remote::{
     RemoteDeployment, ServerProfile, connect, package_dir, upload_and_deploy,
 };
@@ -198,7 +198,8 @@ impl DeployScreen {
             let id = match (&sel, rollback) {
                 (Some(sel), _) => {
                     p.set(0, None, "building the package");
-                    let built = build(&root, sel, &package_dir(&root), p)?;
+                    let packing = remote.packing();
+                    let built = build_with(&root, sel, &package_dir(&root), packing, p)?;
                     p.check()?;
                     p.set(
                         0,
