@@ -140,6 +140,11 @@ impl SshRemote {
             else {
                 bail!("ssh started without its pipes");
             };
+            {
+                use std::os::fd::AsRawFd;
+                crate::server::widen_pipe(stdin.as_raw_fd());
+                crate::server::widen_pipe(stdout.as_raw_fd());
+            }
             let tail = stderr.clone();
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(err).lines();
