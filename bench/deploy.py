@@ -12,7 +12,8 @@ server's root, mutates the project (1% changed, 0.2% added, 0.2% deleted), start
   push   `devsky deploy push` of the change over the ssh stdio transport (a private sshd on
          loopback) vs `rsync -a --delete` over the same ssh, each onto a fresh copy of the
          server's tree (reset untimed with rsync before every run; the agent's stat cache is
-         warm, as on a server it serves); both results are checked equal to the project.
+         warm, as on a server it serves); medians of 7, every run printed; both results are
+         checked equal to the project.
 """
 import concurrent.futures
 import json
@@ -103,7 +104,7 @@ def push_bench(devsky, local, remote, data):
         push = f"{devsky} deploy push bench-ssh --yes --project {local}"
         rsync = f"rsync -a --delete --exclude=/.devsky -e 'ssh {opts}' {local}/ {user}@127.0.0.1:{theirs}/"
         ours, base = [], []
-        for _ in range(5):
+        for _ in range(7):
             reset(mine)
             t = time.perf_counter()
             sh(push, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -116,6 +117,7 @@ def push_bench(devsky, local, remote, data):
         o, b = statistics.median(ours), statistics.median(base)
         print(f"deploy push over ssh: devsky {o:.3f} s vs rsync -a --delete over ssh {b:.3f} s: ratio {o / b:.2f} "
               f"(target <= 1.0); results {'equal the project' if ok else 'DIFFER from the project'}")
+        print("  runs: devsky " + " ".join(f"{t:.3f}" for t in ours) + "; rsync " + " ".join(f"{t:.3f}" for t in base))
         return ok
     finally:
         sshd.terminate()
