@@ -147,18 +147,13 @@ fn streamed_hold(agent: Arc<Agent>, lock: LockGuard, token: String) -> Response 
             }
         }
     });
-    let mut r = Body::new(ChannelBody(rx)).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(wire::CONTENT_TYPE),
-    );
-    r
+    compact_response(rx)
 }
 
 /// The compact encoding of the map `file`, streamed in chunks of about [`CHUNK`] as a
 /// blocking thread makes them (it holds `file` until it is done). An error ends the body
 /// short: the client finds no trailer and refuses it.
-fn compact_body<F: Send + Sync + 'static>(file: Arc<tempfile::NamedTempFile<F>>) -> Response {
+fn compact_body(file: Arc<tempfile::NamedTempFile>) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
         let sent = MapReader::open(file.path()).and_then(|reader| {
@@ -175,6 +170,11 @@ fn compact_body<F: Send + Sync + 'static>(file: Arc<tempfile::NamedTempFile<F>>)
         }
         drop(file);
     });
+    compact_response(rx)
+}
+
+/// The answer whose body is the compact encoding coming through `rx`.
+fn compact_response(rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>) -> Response {
     let mut r = Body::new(ChannelBody(rx)).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
