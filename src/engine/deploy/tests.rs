@@ -48,19 +48,25 @@ fn tree_of(root: &Path) -> Tree {
         .collect()
 }
 
-fn package(src: &Path, server: &Path, out: &Path) -> PathBuf {
+/// The plan from the tree `server` to the tree `src`.
+fn plan_of(src: &Path, server: &Path) -> super::plan::Plan {
     let d = tempfile::tempdir().unwrap();
     let (l, r) = (d.path().join("l"), d.path().join("r"));
-    scan(src, None, &l, &ScanOptions::default(), &Progress::silent()).unwrap();
-    scan(
-        server,
-        None,
-        &r,
-        &ScanOptions::default(),
-        &Progress::silent(),
-    )
-    .unwrap();
-    let plan = plan_files(&l, &r).unwrap();
+    for (tree, map) in [(src, &l), (server, &r)] {
+        scan(
+            tree,
+            None,
+            map,
+            &ScanOptions::default(),
+            &Progress::silent(),
+        )
+        .unwrap();
+    }
+    plan_files(&l, &r).unwrap()
+}
+
+fn package(src: &Path, server: &Path, out: &Path) -> PathBuf {
+    let plan = plan_of(src, server);
     build(src, &plan, out, &Progress::silent()).unwrap().path
 }
 
@@ -370,25 +376,7 @@ fn an_up_to_date_server_gets_an_empty_deployment() {
         &quiet,
     )
     .unwrap();
-    let d = tempfile::tempdir().unwrap();
-    let (l, r) = (d.path().join("l"), d.path().join("r"));
-    scan(
-        &s.src,
-        None,
-        &l,
-        &ScanOptions::default(),
-        &Progress::silent(),
-    )
-    .unwrap();
-    scan(
-        &s.www,
-        None,
-        &r,
-        &ScanOptions::default(),
-        &Progress::silent(),
-    )
-    .unwrap();
-    let plan = plan_files(&l, &r).unwrap();
+    let plan = plan_of(&s.src, &s.www);
     assert!(plan.is_empty());
     let empty = build(&s.src, &plan, &s.out, &Progress::silent())
         .unwrap()
@@ -690,25 +678,7 @@ fn a_zstd_package_checks_and_applies() {
         0o644,
     );
     put(&s.src, "tiny.txt", "short", 0o644);
-    let d = tempfile::tempdir().unwrap();
-    let (l, r) = (d.path().join("l"), d.path().join("r"));
-    scan(
-        &s.src,
-        None,
-        &l,
-        &ScanOptions::default(),
-        &Progress::silent(),
-    )
-    .unwrap();
-    scan(
-        &s.www,
-        None,
-        &r,
-        &ScanOptions::default(),
-        &Progress::silent(),
-    )
-    .unwrap();
-    let plan = plan_files(&l, &r).unwrap();
+    let plan = plan_of(&s.src, &s.www);
     let built = build_with(&s.src, &plan, &s.out, Packing::Zstd, &Progress::silent()).unwrap();
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&built.path).unwrap()).unwrap();
     assert_eq!(
