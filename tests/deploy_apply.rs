@@ -276,6 +276,7 @@ fn crash_everywhere(
     before: &Tree,
     after: &Tree,
 ) -> (usize, bool) {
+    support::need_test_hooks();
     let mut crashes = 0;
     let mut saw_after = false;
     for n in 1.. {
@@ -515,6 +516,7 @@ fn two_applies_at_once_and_a_stale_lock() {
 
 #[test]
 fn conflicts_exit_2_then_force_and_verify_failure_rolls_back() {
+    support::need_test_hooks();
     let lab = Lab::new(false);
     put(&lab.www, "app/m3.php", b"hotfix made on the server", 0o644);
     let before = tree_of(&lab.www);

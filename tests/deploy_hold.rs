@@ -22,6 +22,7 @@ struct Lab {
 }
 
 fn lab(hold_ms: &str) -> Lab {
+    support::need_test_hooks();
     let d = tempfile::tempdir().unwrap();
     let (root, state, project) = (
         d.path().join("root"),

@@ -103,6 +103,7 @@ fn every_route_but_health_needs_a_live_key() {
 
 #[test]
 fn push_follow_lock_rollback_over_http() {
+    support::need_test_hooks();
     let d = tempfile::tempdir().unwrap();
     let (root, state, project) = (
         d.path().join("root"),
@@ -289,6 +290,7 @@ fn push_follow_lock_rollback_over_http() {
 
 #[test]
 fn a_failed_verification_exits_3() {
+    support::need_test_hooks();
     let d = tempfile::tempdir().unwrap();
     let (root, state, project) = (
         d.path().join("root"),

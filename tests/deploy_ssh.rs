@@ -163,6 +163,7 @@ fn plan_push_logs_rollback_over_ssh() {
 
 #[test]
 fn a_dead_connection_is_a_clear_error_not_a_hang() {
+    support::need_test_hooks();
     let (d, root, project) = setup();
     let xdg = d.path().join("xdg");
     let mut sshd = Sshd::start(

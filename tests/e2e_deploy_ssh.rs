@@ -23,6 +23,7 @@ fn wait(t: &Tmux, needle: &str) -> String {
 
 #[test]
 fn deploy_and_undo_over_ssh_from_the_tui() {
+    support::need_test_hooks();
     let d = tempfile::tempdir().unwrap();
     let (root, project) = (d.path().join("root"), d.path().join("project"));
     // The server: a file the project changed, one only the server has, one both share.

@@ -82,6 +82,7 @@ fn tui_in_tmux_narrow_terminal_gets_a_message_and_quits_clean() {
 
 #[test]
 fn a_panic_gives_the_terminal_back() {
+    support::need_test_hooks();
     let (_keep, root) = demo_project();
     let config = root.join(".devsky/test-config");
     let cmd = command_line(&root, &config).replacen("sh -c \"", "sh -c \"DEVSKY_TEST_PANIC=1 ", 1);

@@ -14,6 +14,7 @@ pub mod remote_ssh;
 pub mod servers;
 pub mod snapshot;
 pub mod ssh_target;
+pub mod testhooks;
 pub mod textdiff;
 pub mod units;
 pub mod walk;

@@ -9,6 +9,7 @@ pub mod mariadb;
 pub mod nobody;
 pub mod sshd;
 pub mod tmux;
+pub mod tree;
 
 /// A port free on 127.0.0.1 right now (for a server the test starts).
 pub fn free_port() -> u16 {
@@ -17,4 +18,14 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Fails the calling test unless the fault-injection hooks are compiled in: tests that set
+/// `DEVSKY_CRASH_AT` or a `DEVSKY_TEST_*` switch need them (a release build ignores them).
+pub fn need_test_hooks() {
+    assert!(
+        cfg!(feature = "test-hooks"),
+        "this test needs devsky's fault-injection hooks: run `cargo test --features test-hooks` \
+         (scripts/test does)"
+    );
 }

@@ -19,7 +19,7 @@
 //! - [`rollback`]: undo deployments newest first from their backups, verified against the
 //!   map recorded before them.
 //!
-//! # Test-only hooks (hidden environment variables)
+//! # Test-only hooks (hidden environment variables, only with the `test-hooks` feature)
 //!
 //! - `DEVSKY_CRASH_AT=<n>`: the n-th crash point reached by this process calls
 //!   `std::process::abort()` (after printing its name on stderr). Crash points sit before
@@ -187,9 +187,7 @@ pub(crate) fn crash_point(name: &str) {
     static AT: OnceLock<Option<u64>> = OnceLock::new();
     static SEEN: AtomicU64 = AtomicU64::new(0);
     let at = *AT.get_or_init(|| {
-        std::env::var("DEVSKY_CRASH_AT")
-            .ok()
-            .and_then(|v| v.parse().ok())
+        crate::engine::testhooks::var("DEVSKY_CRASH_AT").and_then(|v| v.parse().ok())
     });
     let Some(at) = at else { return };
     let n = SEEN.fetch_add(1, Ordering::SeqCst) + 1;
@@ -201,7 +199,7 @@ pub(crate) fn crash_point(name: &str) {
 
 /// Whether the test hook that corrupts a staged file is on.
 pub(crate) fn corrupt_stage_hook() -> bool {
-    std::env::var_os("DEVSKY_TEST_CORRUPT_STAGE").is_some_and(|v| v == "1")
+    crate::engine::testhooks::var("DEVSKY_TEST_CORRUPT_STAGE").is_some_and(|v| v == "1")
 }
 
 /// Now in Unix milliseconds.
