@@ -474,8 +474,9 @@ pub struct Recovered {
 
 /// Recover after a crash (run at agent start): undo every journal whose deployment was not
 /// recorded `done`, finish clearing the ones that were, and mark deployments interrupted
-/// before any change as failed. A lock left by a process that is no longer running is
-/// removed; one held by a live process makes this fail with "locked by ...".
+/// before any change as failed; remove the received packages no deployment started from
+/// ([`super::uploads`]). A lock left by a process that is no longer running (or a zombie)
+/// is removed; one held by a live process makes this fail with "locked by ...".
 pub fn recover(
     root: &Path,
     state: &State,
@@ -497,7 +498,15 @@ pub fn recover(
             _ => return Err(e),
         },
     };
-    recover_locked(root, state, &log, progress)
+    let out = recover_locked(root, state, &log, progress)?;
+    match super::uploads::remove_leftovers(state.dir())? {
+        Some(0) => {}
+        Some(n) => log.info(format!(
+            "recovery: removed {n} received package(s) no deployment started from"
+        )),
+        None => log.info("recovery: a package is being received: received packages kept"),
+    }
+    Ok(out)
 }
 
 /// [`recover`] with the lock already held.

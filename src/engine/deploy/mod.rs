@@ -16,6 +16,7 @@
 //!   left by a crash is undone by [`apply::recover`], so after a crash at any point the
 //!   tree is exactly the old one or (once `done` was recorded) exactly the new one.
 //!   [`release`] is the alternative where the root is a symlink to `releases/N`.
+//! - [`uploads`]: packages received by the agent, not yet deployed (removed by recovery).
 //! - [`rollback`]: undo deployments newest first from their backups, verified against the
 //!   map recorded before them.
 //!
@@ -47,6 +48,7 @@ mod runs;
 mod stage;
 pub mod state;
 mod transition;
+pub mod uploads;
 mod zipdir;
 
 #[cfg(test)]

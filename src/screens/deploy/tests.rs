@@ -68,6 +68,8 @@ fn fixture_with(environment: &str, opts: crate::server::ServeOptions) -> Fixture
             remote_root: None,
             is_default: true,
             created: crate::store::now(),
+            tls_ca: None,
+            tls_fingerprint: None,
         },
     )
     .unwrap();
