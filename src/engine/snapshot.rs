@@ -265,6 +265,65 @@ pub fn get(store: &Store, id: i64) -> anyhow::Result<Snapshot> {
         .with_context(|| format!("no snapshot {id}; `devsky snapshot list` shows them"))
 }
 
+/// The snapshot a user named: its id (`3`, `#3`) or its name (`before`). An unknown or
+/// ambiguous name is an error that lists the candidates.
+pub fn resolve(store: &Store, spec: &str) -> anyhow::Result<Snapshot> {
+    let all = snapshots::snapshots(store.conn())?;
+    let spec = spec.trim();
+    if let Ok(id) = spec.trim_start_matches('#').parse::<i64>()
+        && let Some(s) = all.iter().find(|s| s.id == id)
+    {
+        return Ok(s.clone());
+    }
+    let named: Vec<&Snapshot> = all.iter().filter(|s| s.name == spec).collect();
+    let show = |v: &[&Snapshot]| {
+        v.iter()
+            .take(10)
+            .map(|s| {
+                format!(
+                    "{} ({:?}, {})",
+                    s.id,
+                    s.name,
+                    super::units::format_time(s.created)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match named.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => {
+            // An id is shown as it is, a name in quotes.
+            let what = match spec.trim_start_matches('#').parse::<i64>() {
+                Ok(id) => id.to_string(),
+                Err(_) => format!("{spec:?}"),
+            };
+            let lower = spec.to_lowercase();
+            let near: Vec<&Snapshot> = all
+                .iter()
+                .filter(|s| s.name.to_lowercase().contains(&lower))
+                .collect();
+            if all.is_empty() {
+                anyhow::bail!(
+                    "no snapshot {what}: there are no snapshots yet (`devsky snapshot create`)"
+                )
+            } else if near.is_empty() {
+                anyhow::bail!(
+                    "no snapshot {what}; the newest are: {} (`devsky snapshot list` shows all)",
+                    show(&all.iter().collect::<Vec<_>>())
+                )
+            } else {
+                anyhow::bail!("no snapshot {what}; did you mean: {}?", show(&near))
+            }
+        }
+        many => anyhow::bail!(
+            "{} snapshots are named {spec:?}: {}; give the id instead",
+            many.len(),
+            show(many)
+        ),
+    }
+}
+
 /// The entries of a snapshot's map, streamed from the object store.
 pub fn read_map(
     objects: &ObjectStore,
