@@ -19,7 +19,7 @@ use crate::engine::remote::{
     remove_server, store_key,
 };
 use crate::engine::remote::tls::{check_ca, parse_fingerprint};
-use crate::engine::units::format_time;
+use crate::engine::util::units::format_time;
 
 // Parsed once per run: the size of the `add` variant does not matter.
 #[allow(clippy::large_enum_variant)]
