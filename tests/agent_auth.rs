@@ -21,8 +21,7 @@ fn concurrent_wrong_keys_from_one_address_take_the_limiters_time() {
 
     // 40 wrong keys at once, each on its own connection.
     const N: u32 = 40;
-    let t0 = Instant::now();
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(N as usize));
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(N as usize + 1));
     let wrong: Vec<_> = (0..N)
         .map(|n| {
             let (url, barrier) = (agent.url.clone(), barrier.clone());
@@ -39,6 +38,8 @@ fn concurrent_wrong_keys_from_one_address_take_the_limiters_time() {
         })
         .collect();
     // The right key, sent while they wait, waits its turn behind them.
+    barrier.wait();
+    let t0 = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
     let right = client
         .get(format!("{}/api/v1/status", agent.url))
