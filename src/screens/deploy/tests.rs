@@ -331,6 +331,7 @@ fn database_tab_shows_connection_tables_and_rows() {
         "staging",
         crate::server::ServeOptions {
             database: Some(url),
+            ..Default::default()
         },
     );
     let mut h = open(f.project.path(), 80, 24);
