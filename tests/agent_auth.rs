@@ -54,7 +54,10 @@ fn concurrent_wrong_keys_from_one_address_take_the_limiters_time() {
     let all = t0.elapsed();
     // BURST at once, then one per INTERVAL: the last of them after (N - BURST) intervals.
     let least = Throttle::INTERVAL * (N - Throttle::BURST) - Duration::from_millis(100);
-    assert!(all >= least, "{N} wrong keys took {all:?}, less than {least:?}");
+    assert!(
+        all >= least,
+        "{N} wrong keys took {all:?}, less than {least:?}"
+    );
     assert!(
         right_after >= least,
         "the right key was checked after {right_after:?}: before the guesses ahead of it \

@@ -30,8 +30,7 @@ fn make_ca(name: &str) -> (Issuer<'static, KeyPair>, String) {
 /// `key.pem` in `dir`.
 fn make_leaf(ca: &Issuer<'static, KeyPair>, dir: &Path) {
     let key = KeyPair::generate().unwrap();
-    let p = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .unwrap();
+    let p = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
     let cert = p.signed_by(&key, ca).unwrap();
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
@@ -71,8 +70,13 @@ fn refused_before_any_request(
     // Wait for the agent's note of the handshake, then count requests.
     let t0 = Instant::now();
     let mut after = agent.log_text();
-    while after.matches("TLS handshake with").count() == before.matches("TLS handshake with").count() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "no handshake failure logged:\n{after}");
+    while after.matches("TLS handshake with").count()
+        == before.matches("TLS handshake with").count()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no handshake failure logged:\n{after}"
+        );
         std::thread::sleep(Duration::from_millis(20));
         after = agent.log_text();
     }
@@ -114,11 +118,17 @@ fn https_deploy_with_a_test_ca_or_the_system_roots_and_another_ca_refused() {
         &[],
     );
     assert!(agent.url.starts_with("https://127.0.0.1:"), "{}", agent.url);
-    assert!(agent.log_text().contains("on https://"), "{}", agent.log_text());
+    assert!(
+        agent.log_text().contains("on https://"),
+        "{}",
+        agent.log_text()
+    );
 
     ok(&devsky(&["init"], &project));
     let added = ok(&devsky(
-        &["server", "add", "good", "--url", &agent.url, "--key", &key, "--ca", &ca_file],
+        &[
+            "server", "add", "good", "--url", &agent.url, "--key", &key, "--ca", &ca_file,
+        ],
         &project,
     ));
     assert!(added.contains("the server's CA"), "{added}");
@@ -127,7 +137,17 @@ fn https_deploy_with_a_test_ca_or_the_system_roots_and_another_ca_refused() {
 
     // Another CA: refused in the handshake; the agent saw no request.
     ok(&devsky(
-        &["server", "add", "other", "--url", &agent.url, "--key", &key, "--ca", &other_file],
+        &[
+            "server",
+            "add",
+            "other",
+            "--url",
+            &agent.url,
+            "--key",
+            &key,
+            "--ca",
+            &other_file,
+        ],
         &project,
     ));
     refused_before_any_request(&project, "other", &agent, &[], "certificate");
@@ -155,12 +175,24 @@ fn https_deploy_with_a_test_ca_or_the_system_roots_and_another_ca_refused() {
     // --ca and --fingerprint are for https only; junk is refused with a clear error.
     let http = agent.url.replace("https://", "http://");
     let o = devsky(
-        &["server", "add", "x", "--url", &http, "--key", &key, "--ca", &ca_file],
+        &[
+            "server", "add", "x", "--url", &http, "--key", &key, "--ca", &ca_file,
+        ],
         &project,
     );
     assert!(text(&o.stderr).contains("https://"), "{}", text(&o.stderr));
     let o = devsky(
-        &["server", "add", "y", "--url", &agent.url, "--key", &key, "--ca", "/etc/hostname"],
+        &[
+            "server",
+            "add",
+            "y",
+            "--url",
+            &agent.url,
+            "--key",
+            &key,
+            "--ca",
+            "/etc/hostname",
+        ],
         &project,
     );
     assert!(text(&o.stderr).contains("--ca"), "{}", text(&o.stderr));
@@ -233,7 +265,17 @@ fn https_deploy_with_a_pinned_fingerprint_and_another_one_refused() {
     // Plain hex in lower case is the same pin.
     let plain = fp.replace(':', "").to_lowercase();
     ok(&devsky(
-        &["server", "add", "pin", "--url", &agent.url, "--key", &key, "--fingerprint", &plain],
+        &[
+            "server",
+            "add",
+            "pin",
+            "--url",
+            &agent.url,
+            "--key",
+            &key,
+            "--fingerprint",
+            &plain,
+        ],
         &project,
     ));
     let shown = ok(&devsky(&["server", "show", "pin"], &project));
@@ -245,7 +287,17 @@ fn https_deploy_with_a_pinned_fingerprint_and_another_one_refused() {
     let first = u8::from_str_radix(&fp[..2], 16).unwrap();
     let wrong = format!("{:02X}{}", first ^ 1, &fp[2..]);
     ok(&devsky(
-        &["server", "add", "wrong", "--url", &agent.url, "--key", &key, "--fingerprint", &wrong],
+        &[
+            "server",
+            "add",
+            "wrong",
+            "--url",
+            &agent.url,
+            "--key",
+            &key,
+            "--fingerprint",
+            &wrong,
+        ],
         &project,
     ));
     refused_before_any_request(&project, "wrong", &agent, &[], "fingerprint");

@@ -93,11 +93,7 @@ fn every_route_but_health_needs_a_live_key() {
     let t0 = Instant::now();
     let r = request(&client, &agent.url, "GET", "/api/v1/lock", Some(&key));
     assert_eq!(r.status(), 200);
-    assert!(
-        t0.elapsed() < interval * 3,
-        "{:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() < interval * 3, "{:?}", t0.elapsed());
     let log = std::fs::read_to_string(&agent.log).unwrap();
     assert!(!log.contains(&key) && !log.contains(&revoked), "{log}");
 }

@@ -165,7 +165,11 @@ fn packages_of_deployments_that_never_started_are_removed_on_recovery() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert!(left.is_empty(), "left after recovery: {left:?}\n{}", second.log_text());
+    assert!(
+        left.is_empty(),
+        "left after recovery: {left:?}\n{}",
+        second.log_text()
+    );
 }
 
 #[test]

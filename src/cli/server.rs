@@ -14,11 +14,11 @@ use serde::Serialize;
 
 use super::output::print_json;
 use crate::engine::project::Project;
+use crate::engine::remote::tls::{check_ca, parse_fingerprint};
 use crate::engine::remote::{
     ENVIRONMENTS, ServerProfile, add_server, check_name, get_server, key_source, list_servers,
     remove_server, store_key,
 };
-use crate::engine::remote::tls::{check_ca, parse_fingerprint};
 use crate::engine::util::units::format_time;
 
 // Parsed once per run: the size of the `add` variant does not matter.

@@ -149,11 +149,12 @@ pub async fn require_key(
                 tokio::time::sleep(wait).await;
             }
             let dir = agent.state_dir.clone();
-            let ok = tokio::task::spawn_blocking(move || Keys::open(&dir).and_then(|k| k.verify(&key)))
-                .await
-                .ok()
-                .and_then(|r| r.ok())
-                .unwrap_or(false);
+            let ok =
+                tokio::task::spawn_blocking(move || Keys::open(&dir).and_then(|k| k.verify(&key)))
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .unwrap_or(false);
             if ok {
                 agent.throttle.refund(addr.ip());
             }

@@ -209,8 +209,9 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
                 if let (Some(keep), Some(state)) = (keep, &state)
                     && let Ok(_lock) = state.lock()
                 {
-                    if let Some(ms) = crate::engine::util::testhooks::var("DEVSKY_TEST_SLOW_PRUNE_MS")
-                        .and_then(|v| v.parse::<u64>().ok())
+                    if let Some(ms) =
+                        crate::engine::util::testhooks::var("DEVSKY_TEST_SLOW_PRUNE_MS")
+                            .and_then(|v| v.parse::<u64>().ok())
                     {
                         std::thread::sleep(Duration::from_millis(ms));
                     }

@@ -230,7 +230,10 @@ mod tests {
         let waits: Vec<Duration> = (0..4).map(|_| t.reserve(ip)).collect();
         for (n, w) in waits.iter().enumerate() {
             let want = Throttle::INTERVAL * (n as u32 + 1);
-            assert!(*w <= want && *w + Duration::from_millis(50) >= want, "{n}: {w:?}");
+            assert!(
+                *w <= want && *w + Duration::from_millis(50) >= want,
+                "{n}: {w:?}"
+            );
         }
         // Another address is not slowed down; the same /64 is.
         assert_eq!(t.reserve("192.0.2.8".parse().unwrap()), Duration::ZERO);

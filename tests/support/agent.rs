@@ -39,10 +39,16 @@ impl Agent {
         let t0 = Instant::now();
         loop {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-            if stat[stat.rfind(')').unwrap() + 1..].trim_start().starts_with('Z') {
+            if stat[stat.rfind(')').unwrap() + 1..]
+                .trim_start()
+                .starts_with('Z')
+            {
                 return pid;
             }
-            assert!(t0.elapsed() < Duration::from_secs(10), "not a zombie: {stat}");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "not a zombie: {stat}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }

@@ -83,7 +83,10 @@ impl LockInfo {
         self.host == hostname()
             && match process(self.pid) {
                 None => true,
-                Some(p) => p.zombie || (self.start_ticks.is_some() && Some(p.start_ticks) != self.start_ticks),
+                Some(p) => {
+                    p.zombie
+                        || (self.start_ticks.is_some() && Some(p.start_ticks) != self.start_ticks)
+                }
             }
     }
 

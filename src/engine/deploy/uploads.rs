@@ -86,7 +86,11 @@ mod tests {
     #[test]
     fn leftovers_go_unless_an_upload_is_in_progress() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(remove_leftovers(d.path()).unwrap(), Some(0), "no folder yet");
+        assert_eq!(
+            remove_leftovers(d.path()).unwrap(),
+            Some(0),
+            "no folder yet"
+        );
         let dir = packages_dir(d.path());
         let r = receiving(d.path()).unwrap();
         std::fs::write(dir.join("ab.zip"), b"zip").unwrap();

@@ -77,9 +77,14 @@ pub fn check_ca(pem: &str) -> anyhow::Result<()> {
 }
 
 /// The HTTP client builder for an agent at `url` trusted as `trust` says.
-pub fn client_builder(url: &str, trust: &Trust) -> anyhow::Result<reqwest::blocking::ClientBuilder> {
+pub fn client_builder(
+    url: &str,
+    trust: &Trust,
+) -> anyhow::Result<reqwest::blocking::ClientBuilder> {
     let b = reqwest::blocking::Client::builder();
-    let https = url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    let https = url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
     if !https {
         if trust.ca_pem.is_some() || trust.fingerprint.is_some() {
             bail!("{url}: a CA or a fingerprint is only for an https:// agent");
