@@ -100,6 +100,27 @@ fn init_import_list_show_search_with_json() {
     assert_eq!(found["total"], 2);
     assert_eq!(found["hits"][0]["path"], "app/Invoice.php");
     assert!(found["hits"][0]["id"].is_i64());
+    // JSON carries plain snippets and match offsets, never the terminal's markers
+    let raw =
+        String::from_utf8(devsky(&["codebase", "search", "invoice", "--json"], r).stdout).unwrap();
+    assert!(
+        !raw.contains("\\u0002") && !raw.contains('\u{2}') && !raw.contains("\\u001b"),
+        "{raw}"
+    );
+    for h in found["hits"].as_array().unwrap() {
+        let snippet = h["snippet"].as_str().unwrap();
+        for m in h["matches"].as_array().unwrap() {
+            let (a, b) = (
+                m[0].as_u64().unwrap() as usize,
+                m[1].as_u64().unwrap() as usize,
+            );
+            assert!(snippet[a..b].to_lowercase().starts_with("invoice"), "{h}");
+        }
+    }
+    assert!(
+        !found["hits"][0]["matches"].as_array().unwrap().is_empty(),
+        "{found}"
+    );
     let text = ok(&["codebase", "search", "invoice"], r);
     assert!(
         text.contains("[Invoice]") && text.contains("2 shown of 2 matching"),
