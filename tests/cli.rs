@@ -100,6 +100,27 @@ fn init_import_list_show_search_with_json() {
     assert_eq!(found["total"], 2);
     assert_eq!(found["hits"][0]["path"], "app/Invoice.php");
     assert!(found["hits"][0]["id"].is_i64());
+    // JSON carries plain snippets and match offsets, never the terminal's markers
+    let raw =
+        String::from_utf8(devsky(&["codebase", "search", "invoice", "--json"], r).stdout).unwrap();
+    assert!(
+        !raw.contains("\\u0002") && !raw.contains('\u{2}') && !raw.contains("\\u001b"),
+        "{raw}"
+    );
+    for h in found["hits"].as_array().unwrap() {
+        let snippet = h["snippet"].as_str().unwrap();
+        for m in h["matches"].as_array().unwrap() {
+            let (a, b) = (
+                m[0].as_u64().unwrap() as usize,
+                m[1].as_u64().unwrap() as usize,
+            );
+            assert!(snippet[a..b].to_lowercase().starts_with("invoice"), "{h}");
+        }
+    }
+    assert!(
+        !found["hits"][0]["matches"].as_array().unwrap().is_empty(),
+        "{found}"
+    );
     let text = ok(&["codebase", "search", "invoice"], r);
     assert!(
         text.contains("[Invoice]") && text.contains("2 shown of 2 matching"),
@@ -422,5 +443,92 @@ fn a_failure_with_json_is_a_json_object_on_stdout() {
     assert!(
         !msg.is_empty() && String::from_utf8_lossy(&out.stderr).contains(msg),
         "{v}"
+    );
+}
+
+#[test]
+fn shell_completions_complete_and_the_man_page_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = ok(&["completions", "bash"], dir.path());
+    let file = dir.path().join("devsky.bash");
+    std::fs::write(&file, script).unwrap();
+    // bash itself runs the completion function, as a user's Tab would.
+    let complete = |words: &str, cword: usize| {
+        // A completion function gets the command, the current word and the one before.
+        let w: Vec<&str> = words.split(' ').collect();
+        let sh = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; _devsky devsky {} {}; \
+             echo \"${{COMPREPLY[@]}}\"",
+            file.display(),
+            w[cword],
+            w[cword - 1]
+        );
+        let o = Command::new("bash")
+            .args(["-c", &sh])
+            .output()
+            .expect("bash is needed");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(complete("devsky snap", 1).trim(), "snapshot");
+    assert_eq!(complete("devsky snapshot d", 2).trim(), "delete diff");
+    for shell in ["zsh", "fish"] {
+        let s = ok(&["completions", shell], dir.path());
+        assert!(
+            s.contains("snapshot") && s.contains("deploy"),
+            "{shell}: {s}"
+        );
+    }
+    let bad = fails(&["completions", "tcsh"], dir.path());
+    assert!(bad.contains("bash") && bad.contains("zsh"), "{bad}");
+
+    // The man page, rendered by groff as man(1) would.
+    std::fs::write(dir.path().join("devsky.1"), ok(&["man"], dir.path())).unwrap();
+    let o = Command::new("groff")
+        .args(["-man", "-Tutf8", "-P-cbou"])
+        .arg(dir.path().join("devsky.1"))
+        .output()
+        .expect("groff is needed for this test: apt-get install groff-base (scripts/test does)");
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && page.contains("NAME") && page.contains("snapshot"),
+        "{page}"
+    );
+}
+
+#[test]
+fn long_operations_show_progress_on_a_terminal_and_stay_quiet_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..20_000 {
+        write(
+            dir.path(),
+            &format!("d{}/f{i}.txt", i % 40),
+            &vec![b'x'; i % 2000],
+        );
+    }
+    // stderr on a terminal: script(1) gives the command a pty and records what it drew.
+    let ts = dir.path().join("typescript");
+    let cmd = format!("{} map > /dev/null", env!("CARGO_BIN_EXE_devsky"));
+    let o = Command::new("script")
+        .args(["-qec", &cmd])
+        .arg(&ts)
+        .current_dir(dir.path())
+        .output()
+        .expect("script(1) is needed: apt-get install bsdutils");
+    assert!(o.status.success());
+    let drawn = String::from_utf8_lossy(&std::fs::read(&ts).unwrap()).into_owned();
+    assert!(
+        drawn.contains("mapping") && drawn.contains("/s"),
+        "no progress drawn: {drawn}"
+    );
+    assert!(
+        drawn.contains("20,000/20,000") || drawn.contains("ETA"),
+        "no counts: {drawn}"
+    );
+    // stderr to a pipe: no bar, no control characters.
+    let out = devsky(&["map"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains('\r') && !err.contains('\x1b') && !err.contains("/s"),
+        "{err}"
     );
 }
