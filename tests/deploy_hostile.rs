@@ -10,9 +10,9 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
+use devsky::engine::deploy::LogLine;
 use devsky::engine::deploy::apply::{ApplyOptions, apply};
 use devsky::engine::deploy::manifest::MANIFEST_NAME;
-use devsky::engine::deploy::LogLine;
 use devsky::engine::jobs::Progress;
 use support::hostile::{E, Site, hex, manifest, patch, zip_of, zip_with};
 use support::tree::{Node, walk};
@@ -196,7 +196,10 @@ fn hostile_packages_are_refused_with_nothing_written() {
 #[test]
 fn zips_damaged_by_hand_are_refused() {
     let site = Site::new();
-    let files = [E::File("a.txt", b"fine"), E::File("b.txt", &b"also fine"[..])];
+    let files = [
+        E::File("a.txt", b"fine"),
+        E::File("b.txt", &b"also fine"[..]),
+    ];
     let m = manifest(&files, &[]);
     let fresh = |name: &str| {
         let p = site.zip(name);
@@ -333,7 +336,10 @@ fn inflation_is_limited_in_total_by_the_limit_and_the_free_space() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("the limit of this agent (--max-size)"), "{err}");
+    assert!(
+        err.contains("the limit of this agent (--max-size)"),
+        "{err}"
+    );
     // Within both, the same package deploys.
     apply(
         &site.www,
@@ -370,7 +376,10 @@ fn a_big_file_that_compresses_to_almost_nothing_deploys() {
         &files,
         CompressionMethod::Deflated,
     );
-    assert!(std::fs::metadata(&p).unwrap().len() < 1 << 20, "ratio over 200:1");
+    assert!(
+        std::fs::metadata(&p).unwrap().len() < 1 << 20,
+        "ratio over 200:1"
+    );
     let before = walk(&site.www);
     apply(
         &site.www,
@@ -390,6 +399,9 @@ fn a_big_file_that_compresses_to_almost_nothing_deploys() {
             blake3: hex(&zeros),
         })
     );
-    assert!(matches!(after.remove(&b"media"[..]), Some(Node::Dir { .. })));
+    assert!(matches!(
+        after.remove(&b"media"[..]),
+        Some(Node::Dir { .. })
+    ));
     support::tree::assert_same(&before, &after, "the rest of the root");
 }

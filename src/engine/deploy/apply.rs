@@ -19,10 +19,10 @@ use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 
 use super::fsops::remove_tree;
+use super::guard;
 pub use super::hold::Held;
 use super::journal::{Journal, Meta, Mode};
 use super::manifest::{Manifest, parse_mode};
-use super::guard;
 use super::package::{Limits, Package, free_space};
 pub(crate) use super::preimage::check_pre_images;
 use super::preimage::recheck;

@@ -360,7 +360,11 @@ fn read_entry(
             Ok(0) => break,
             Ok(k) => k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => bail!("entry {name:?} is damaged or truncated ({e})"),
+            // The zip reader stops an entry that grows past its declared size itself.
+            Err(e) => bail!(
+                "entry {name:?} is damaged, truncated or inflates beyond its declared {size} \
+                 bytes ({e}): refused (a zip bomb?)"
+            ),
         };
         n += k as u64;
         if n > size {

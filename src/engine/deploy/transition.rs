@@ -187,9 +187,9 @@ fn layout(root: &Path, p: &mut Prepared) -> anyhow::Result<()> {
                     "{a} is a symlink on the server where the package needs a folder (for \
                      {u}); devsky never writes through a symlink"
                 ),
-                Some(_) => bail!(
-                    "{a} is a file on the server where the package needs a folder (for {u})"
-                ),
+                Some(_) => {
+                    bail!("{a} is a file on the server where the package needs a folder (for {u})")
+                }
             }
         }
     }

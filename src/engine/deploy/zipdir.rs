@@ -93,8 +93,10 @@ pub(crate) fn central_names(
         let name = &cd[p + 46..p + 46 + n];
         let mut local = u32_at(&cd, p + 42);
         if local == 0xFFFF_FFFF {
-            local = zip64_offset(&cd[p + 46 + n..p + 46 + n + x], &cd[p..p + 46])
-                .ok_or_else(|| anyhow!("damaged zip64 entry {:?}", String::from_utf8_lossy(name)))?;
+            local =
+                zip64_offset(&cd[p + 46 + n..p + 46 + n + x], &cd[p..p + 46]).ok_or_else(|| {
+                    anyhow!("damaged zip64 entry {:?}", String::from_utf8_lossy(name))
+                })?;
         }
         check_local_name(f, local, name)?;
         names.push(name.to_vec());
@@ -114,7 +116,9 @@ fn zip64_offset(extra: &[u8], head: &[u8]) -> Option<u64> {
         if id == 1 {
             let full = |at: usize| head[at..at + 4] == [0xFF; 4];
             let skip = 8 * (full(24) as usize + full(20) as usize);
-            return Some(u64::from_le_bytes(data.get(skip..skip + 8)?.try_into().ok()?));
+            return Some(u64::from_le_bytes(
+                data.get(skip..skip + 8)?.try_into().ok()?,
+            ));
         }
         i += 4 + len;
     }
