@@ -7,8 +7,9 @@
 //!   still have), filtered by what the user ticked.
 //! - [`package`]: a zip with the project's structure for the uploads plus
 //!   `devsky-manifest.json` (see docs/DEPLOY.md); opening one validates everything (paths,
-//!   symlink targets, sizes, ratios, hashes, manifest against entries) before anything is
-//!   written anywhere.
+//!   symlink targets, sizes against the limit and the free space, hashes, manifest against
+//!   entries) before anything is written anywhere; `guard` then judges what it would do to
+//!   the root (symlinks resolved through the tree, parents, deletes, name lengths).
 //! - [`state`]: the agent's state folder (never inside the web root): SQLite history and
 //!   logs, backups, journals, archived packages, maps, and the deploy lock.
 //! - [`apply`]: lock, validate, map, check pre-images, stage beside the root, journal, back
@@ -34,6 +35,7 @@
 
 pub mod apply;
 mod fsops;
+mod guard;
 mod hold;
 mod journal;
 pub mod manifest;
