@@ -15,7 +15,7 @@ mod mariadb;
 
 use std::time::Instant;
 
-use devsky::app::harness::Harness;
+use devsky::shell::harness::Harness;
 use devsky::engine::db::mysql::MysqlDb;
 use devsky::engine::db::schema_diff;
 use devsky::engine::db::{Db, Kind, QueryEvent, url};

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use devsky::app::harness::Harness;
+use devsky::shell::harness::Harness;
 use devsky::app::keymap::Keymap;
 
 fn main() -> anyhow::Result<()> {

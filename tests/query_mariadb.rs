@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use devsky::app::harness::Harness;
+use devsky::shell::harness::Harness;
 use devsky::engine::db::profile;
 use devsky::store::Store;
 use support::mariadb::MariaDb;

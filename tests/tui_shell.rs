@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use devsky::app::harness::Harness;
+use devsky::shell::harness::Harness;
 use devsky::app::keymap::Keymap;
 use devsky::screens::ScreenId;
 

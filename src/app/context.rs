@@ -8,7 +8,7 @@ use super::theme::Theme;
 use crate::engine::changes::ChangeSet;
 use crate::engine::jobs::Jobs;
 use crate::engine::project::Project;
-use crate::screens::ScreenId;
+use super::screen::ScreenId;
 
 /// How a status message reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -89,9 +89,9 @@ pub fn run(args: DemoArgs, theme: Option<String>) -> anyhow::Result<i32> {
         "Agent running on {} (Deploy: press 8, then p, then D).",
         server.url()
     );
-    crate::app::run_tui(
+    crate::shell::run_tui(
         &project.root,
-        crate::app::TuiOptions {
+        crate::shell::TuiOptions {
             theme,
             exit_after_first_frame: false,
         },

@@ -3,9 +3,10 @@
 
 use base64::Engine as _;
 
-use super::worker::WorkerReply;
+use super::worker::SearchReply;
+use crate::app::screen::ScreenId;
 use crate::app::events::AppEvent;
-use crate::app::harness::Harness;
+use crate::shell::harness::Harness;
 use crate::store::Store;
 use crate::store::codebase::{self, Body, NewRecord, SearchResults};
 
@@ -108,12 +109,9 @@ fn stale_search_results_are_dropped() {
         total_capped: false,
         hits: vec![],
     };
-    h.app
-        .handle(AppEvent::Codebase(Box::new(WorkerReply::Search {
-            generation: 0,
-            query: "old".into(),
-            result: Ok(stale),
-        })));
+    // (not an answer of the search worker to its current request: dropped)
+    let reply: SearchReply = ("old".into(), Ok(stale));
+    h.app.handle(AppEvent::reply(ScreenId::Codebase, reply));
     let s = h.screen();
     assert!(s.contains("\"user\" · ") && !s.contains("\"old\""), "{s}");
 }
@@ -261,4 +259,27 @@ fn hundred_thousand_records_scroll_without_loading_them_all() {
     h.type_text("100001");
     h.key("enter");
     h.wait_for("<?php // 50000");
+}
+
+#[test]
+fn drawing_reads_no_rows_from_the_store_the_rows_worker_does() {
+    let names: Vec<String> = (0..300).map(|i| format!("f:page/file{i:03}.txt")).collect();
+    let records: Vec<(&str, Body)> = names.iter().map(|n| (n.as_str(), text("x\n"))).collect();
+    let dir = project(&records);
+    let mut h = Harness::new(dir.path(), 100, 30).unwrap();
+    // Before any reply is handled, the list knows the ids only: its rows are placeholders.
+    let s = h.screen();
+    assert!(s.contains("Codebase · 300 records"), "{s}");
+    assert!(s.contains("50001 …") && !s.contains("file000"), "{s}");
+    let s = h.wait_for("50001 f:page/file000.txt");
+    assert!(!s.contains("file299"), "{s}");
+    // Jump to the end and draw without handling replies: the last page was never read,
+    // and drawing it must not read it either (replies only arrive through the queue).
+    h.key("G");
+    h.draw();
+    let s = h.screen();
+    assert!(s.contains("50300 …") && !s.contains("file299"), "{s}");
+    // The rows worker read them: they show once its reply is handled.
+    let s = h.wait_for("50300 f:page/file299.txt");
+    assert!(s.contains("50290 f:page/file289.txt"), "{s}");
 }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::app::harness::Harness;
+use crate::shell::harness::Harness;
 use crate::engine::deploy::State;
 use crate::engine::project::Project;
 use crate::engine::remote::{ServerProfile, add_server, store_key};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::SnapshotsReply;
 use crate::app::events::AppEvent;
-use crate::app::harness::Harness;
+use crate::shell::harness::Harness;
 use crate::engine::changes::ChangeSet;
 use crate::engine::jobs::Progress;
 use crate::engine::project::Project;
@@ -282,18 +282,18 @@ fn a_reply_of_no_job_of_ours_is_ignored() {
         ..Default::default()
     };
     h.app
-        .handle(AppEvent::Snapshots(Box::new(SnapshotsReply::Diff {
+        .handle(AppEvent::reply(ScreenId::Snapshots, SnapshotsReply::Diff {
             seq: 42,
             old: 1,
             new: Target::Worktree,
             set: Box::new(set),
             db_note: None,
-        })));
+        }));
     h.app
-        .handle(AppEvent::Snapshots(Box::new(SnapshotsReply::Created {
+        .handle(AppEvent::reply(ScreenId::Snapshots, SnapshotsReply::Created {
             seq: 43,
             id: 1,
-        })));
+        }));
     assert_eq!(h.app.current_screen(), ScreenId::Snapshots);
     assert!(h.screen().contains("My Snapshots · 1"));
 }
