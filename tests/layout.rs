@@ -143,7 +143,12 @@ fn only_the_shell_knows_the_screens() {
     let mut bad = Vec::new();
     for f in &files {
         let rel = f.strip_prefix(src()).unwrap();
-        let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
         let top = top.trim_end_matches(".rs");
         if MAY_USE_SCREENS.contains(&top) {
             continue;

@@ -9,6 +9,17 @@ macro_rules! commands {
     ($($variant:ident = $id:literal,)*) => {
         /// An action of the TUI. Screens match on these, so a binding or a handler of an
         /// action that does not exist does not compile; keymap.toml names them by [`Cmd::id`].
+        ///
+        /// ```compile_fail
+        /// // There is no such action: this does not compile.
+        /// let _ = devsky::app::commands::Cmd::AppTeleport;
+        /// ```
+        ///
+        /// ```
+        /// use devsky::app::commands::Cmd;
+        /// assert_eq!(Cmd::from_id("app.quit"), Some(Cmd::AppQuit));
+        /// assert_eq!(Cmd::from_id("app.teleport"), None);
+        /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Cmd {
             $($variant,)*
@@ -113,7 +124,6 @@ impl Cmd {
     }
 }
 
-
 /// Where a command applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
@@ -173,28 +183,17 @@ const DP: Scope = Scope::Screen(ScreenId::Deploy);
 /// Every command, in the order help and the palette list them.
 pub const COMMANDS: &[CommandDef] = &[
     // Tools of the palette
-    cmd(
-        Cmd::ScreenCodebase, "Go to Codebase", G, &["1"], ""),
-    cmd(
-        Cmd::ScreenSnapshots, "Go to Snapshots", G, &["2"], ""),
-    cmd(
-        Cmd::ScreenScripts, "Go to Scripts", G, &["3"], ""),
-    cmd(
-        Cmd::ScreenCompare, "Go to Compare", G, &["4"], ""),
-    cmd(
-        Cmd::ScreenQuery, "Go to Query", G, &["5"], ""),
-    cmd(
-        Cmd::ScreenReplace, "Go to Replace", G, &["6"], ""),
-    cmd(
-        Cmd::ScreenPackages, "Go to Packages", G, &["7"], ""),
-    cmd(
-        Cmd::ScreenDeploy, "Go to Deploy", G, &["8"], ""),
-    cmd(
-        Cmd::ScreenJobs, "Go to Jobs", G, &["9"], ""),
-    cmd(
-        Cmd::AppNextScreen, "Next tool", G, &["]"], ""),
-    cmd(
-        Cmd::AppPrevScreen, "Previous tool", G, &["["], ""),
+    cmd(Cmd::ScreenCodebase, "Go to Codebase", G, &["1"], ""),
+    cmd(Cmd::ScreenSnapshots, "Go to Snapshots", G, &["2"], ""),
+    cmd(Cmd::ScreenScripts, "Go to Scripts", G, &["3"], ""),
+    cmd(Cmd::ScreenCompare, "Go to Compare", G, &["4"], ""),
+    cmd(Cmd::ScreenQuery, "Go to Query", G, &["5"], ""),
+    cmd(Cmd::ScreenReplace, "Go to Replace", G, &["6"], ""),
+    cmd(Cmd::ScreenPackages, "Go to Packages", G, &["7"], ""),
+    cmd(Cmd::ScreenDeploy, "Go to Deploy", G, &["8"], ""),
+    cmd(Cmd::ScreenJobs, "Go to Jobs", G, &["9"], ""),
+    cmd(Cmd::AppNextScreen, "Next tool", G, &["]"], ""),
+    cmd(Cmd::AppPrevScreen, "Previous tool", G, &["["], ""),
     // The shell
     cmd(
         Cmd::AppHelp,
@@ -210,10 +209,8 @@ pub const COMMANDS: &[CommandDef] = &[
         &[":", "ctrl-p"],
         "commands",
     ),
-    cmd(
-        Cmd::AppBack, "Back", G, &["esc"], ""),
-    cmd(
-        Cmd::AppQuit, "Quit", G, &["q", "ctrl-c"], "quit"),
+    cmd(Cmd::AppBack, "Back", G, &["esc"], ""),
+    cmd(Cmd::AppQuit, "Quit", G, &["q", "ctrl-c"], "quit"),
     cmd(
         Cmd::AppToggleSidebar,
         "Show or hide the sidebar",
@@ -221,8 +218,7 @@ pub const COMMANDS: &[CommandDef] = &[
         &["ctrl-b"],
         "",
     ),
-    cmd(
-        Cmd::AppRedraw, "Redraw the screen", G, &["ctrl-l"], ""),
+    cmd(Cmd::AppRedraw, "Redraw the screen", G, &["ctrl-l"], ""),
     cmd(
         Cmd::JobsCancelLatest,
         "Cancel the newest running job",
@@ -231,20 +227,19 @@ pub const COMMANDS: &[CommandDef] = &[
         "",
     ),
     // Moving in lists (every screen with a list)
+    cmd(Cmd::NavDown, "Down", G, &["j", "down"], ""),
+    cmd(Cmd::NavUp, "Up", G, &["k", "up"], ""),
     cmd(
-        Cmd::NavDown, "Down", G, &["j", "down"], ""),
-    cmd(
-        Cmd::NavUp, "Up", G, &["k", "up"], ""),
-    cmd(
-        Cmd::NavPageDown, "Page down", G, &["ctrl-d", "pagedown"], ""),
-    cmd(
-        Cmd::NavPageUp, "Page up", G, &["ctrl-u", "pageup"], ""),
-    cmd(
-        Cmd::NavTop, "First", G, &["g", "home"], ""),
-    cmd(
-        Cmd::NavBottom, "Last", G, &["G", "end"], ""),
-    cmd(
-        Cmd::NavFocus, "Next pane", G, &["tab"], ""),
+        Cmd::NavPageDown,
+        "Page down",
+        G,
+        &["ctrl-d", "pagedown"],
+        "",
+    ),
+    cmd(Cmd::NavPageUp, "Page up", G, &["ctrl-u", "pageup"], ""),
+    cmd(Cmd::NavTop, "First", G, &["g", "home"], ""),
+    cmd(Cmd::NavBottom, "Last", G, &["G", "end"], ""),
+    cmd(Cmd::NavFocus, "Next pane", G, &["tab"], ""),
     // Codebase
     cmd(
         Cmd::CodebaseSearch,
@@ -253,8 +248,7 @@ pub const COMMANDS: &[CommandDef] = &[
         &["/"],
         "search",
     ),
-    cmd(
-        Cmd::CodebaseJump, "Jump to record id", CB, &["#"], "jump"),
+    cmd(Cmd::CodebaseJump, "Jump to record id", CB, &["#"], "jump"),
     cmd(
         Cmd::CodebaseDetails,
         "Record details",
@@ -283,8 +277,7 @@ pub const COMMANDS: &[CommandDef] = &[
         &["i"],
         "import",
     ),
-    cmd(
-        Cmd::CodebaseClear, "Clear the search", CB, &["ctrl-r"], ""),
+    cmd(Cmd::CodebaseClear, "Clear the search", CB, &["ctrl-r"], ""),
     // Snapshots
     cmd(
         Cmd::SnapshotsCreate,
@@ -314,11 +307,9 @@ pub const COMMANDS: &[CommandDef] = &[
         &["m"],
         "mark",
     ),
-    cmd(
-        Cmd::SnapshotsReload, "Reload the list", SN, &["r"], ""),
+    cmd(Cmd::SnapshotsReload, "Reload the list", SN, &["r"], ""),
     // Compare
-    cmd(
-        Cmd::CompareOpen, "Compare two files", CMP, &["o"], "open"),
+    cmd(Cmd::CompareOpen, "Compare two files", CMP, &["o"], "open"),
     cmd(
         Cmd::CompareToggleView,
         "Unified or side-by-side diff",
@@ -404,10 +395,8 @@ pub const COMMANDS: &[CommandDef] = &[
         &["m"],
         "",
     ),
-    cmd(
-        Cmd::QueryCopyCell, "Copy the selected cell", QY, &["y"], ""),
-    cmd(
-        Cmd::QueryCopyRow, "Copy the selected row", QY, &["Y"], ""),
+    cmd(Cmd::QueryCopyCell, "Copy the selected cell", QY, &["y"], ""),
+    cmd(Cmd::QueryCopyRow, "Copy the selected row", QY, &["Y"], ""),
     cmd(
         Cmd::QueryExport,
         "Export the result as CSV or JSON",
@@ -415,8 +404,7 @@ pub const COMMANDS: &[CommandDef] = &[
         &["x"],
         "",
     ),
-    cmd(
-        Cmd::QueryEdit, "Edit the SQL", QY, &["i"], ""),
+    cmd(Cmd::QueryEdit, "Edit the SQL", QY, &["i"], ""),
     cmd(
         Cmd::QueryCancel,
         "Cancel the running query",
@@ -424,8 +412,7 @@ pub const COMMANDS: &[CommandDef] = &[
         &["ctrl-c"],
         "",
     ),
-    cmd(
-        Cmd::QueryLeft, "Column to the left", QY, &["h", "left"], ""),
+    cmd(Cmd::QueryLeft, "Column to the left", QY, &["h", "left"], ""),
     cmd(
         Cmd::QueryRight,
         "Column to the right",
@@ -448,8 +435,7 @@ pub const COMMANDS: &[CommandDef] = &[
         &["space"],
         "tick",
     ),
-    cmd(
-        Cmd::DeployFilter, "Filter the file lists", DP, &["/"], ""),
+    cmd(Cmd::DeployFilter, "Filter the file lists", DP, &["/"], ""),
     cmd(
         Cmd::DeployBuild,
         "Build the package of what is ticked",

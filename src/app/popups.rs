@@ -14,9 +14,9 @@ use unicode_width::UnicodeWidthStr;
 use super::commands::{COMMANDS, CommandDef, Scope};
 use super::input::{Change, LineInput};
 use super::keymap::Keymap;
+use super::screen::ScreenId;
 use super::theme::Theme;
 use super::widgets::fit_right;
-use super::screen::ScreenId;
 
 /// What a popup wants after a key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use super::commands::{COMMANDS, Scope};
 use super::context::Level;
 use super::jobtable::JobTable;
 use super::keymap::Keymap;
-use super::theme::Theme;
 use super::screen::ScreenId;
+use super::theme::Theme;
 
 /// Width of the sidebar.
 pub const SIDEBAR_WIDTH: u16 = 14;

@@ -133,7 +133,9 @@ impl<Q: Send + 'static, R: Send + 'static> Worker<Q, R> {
     /// else's reply, given back untouched.
     pub fn accept(&self, payload: Payload) -> Result<Option<R>, Payload> {
         match payload.downcast::<Answer<R>>() {
-            Ok(a) if a.worker == self.id => Ok(self.tickets.is_current(a.ticket).then_some(a.value)),
+            Ok(a) if a.worker == self.id => {
+                Ok(self.tickets.is_current(a.ticket).then_some(a.value))
+            }
             Ok(a) => Err(a),
             Err(other) => Err(other),
         }
@@ -194,8 +196,12 @@ mod tests {
     #[test]
     fn replies_of_another_worker_or_type_are_given_back() {
         let (tx, rx) = channel();
-        let mut a: Worker<u32, u32> =
-            Worker::start("a", ReplyTx::new(ScreenId::Codebase, tx.clone()), || (), |_, n| n);
+        let mut a: Worker<u32, u32> = Worker::start(
+            "a",
+            ReplyTx::new(ScreenId::Codebase, tx.clone()),
+            || (),
+            |_, n| n,
+        );
         let b: Worker<u32, u32> =
             Worker::start("b", ReplyTx::new(ScreenId::Codebase, tx), || (), |_, n| n);
         a.request(7);

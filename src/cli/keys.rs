@@ -29,7 +29,11 @@ pub fn run(args: KeysArgs) -> anyhow::Result<i32> {
             id: c.id(),
             title: c.title,
             scope: c.scope.label(),
-            keys: keymap.keys_of(c.cmd).iter().map(|k| k.to_string()).collect(),
+            keys: keymap
+                .keys_of(c.cmd)
+                .iter()
+                .map(|k| k.to_string())
+                .collect(),
         })
         .collect();
     if args.json {

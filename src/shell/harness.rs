@@ -9,9 +9,9 @@ use crossterm::event::{Event, KeyEvent, KeyEventKind, KeyEventState};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
+use super::App;
 use crate::app::events::AppEvent;
 use crate::app::keymap::{KeyCombo, Keymap};
-use super::App;
 use crate::app::theme::Theme;
 use crate::engine::project::Project;
 

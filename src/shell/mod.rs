@@ -94,10 +94,9 @@ impl App {
                     ScreenId::Snapshots => {
                         Box::new(crate::screens::snapshots::SnapshotsScreen::new(project))
                     }
-                    ScreenId::Query => Box::new(crate::screens::query::QueryScreen::new(
-                        project,
-                        tx.clone(),
-                    )),
+                    ScreenId::Query => {
+                        Box::new(crate::screens::query::QueryScreen::new(project, tx.clone()))
+                    }
                     ScreenId::Deploy => {
                         Box::new(crate::screens::deploy::DeployScreen::new(project))
                     }
@@ -256,7 +255,8 @@ impl App {
             Effect::Switch(id) => self.switch(id),
             Effect::ShowChanges(set) => {
                 self.switch(ScreenId::Compare);
-                let set: std::sync::Arc<crate::engine::changes::ChangeSet> = std::sync::Arc::from(set);
+                let set: std::sync::Arc<crate::engine::changes::ChangeSet> =
+                    std::sync::Arc::from(set);
                 self.deliver(Reply {
                     to: ScreenId::Compare,
                     payload: Box::new(set),
@@ -349,7 +349,9 @@ impl App {
         match id {
             Cmd::AppQuit => self.ask_quit(),
             Cmd::AppHelp => self.popup = Some(Popup::Help { scroll: 0 }),
-            Cmd::AppPalette => self.popup = Some(Popup::Palette(Palette::new(self.current_screen()))),
+            Cmd::AppPalette => {
+                self.popup = Some(Popup::Palette(Palette::new(self.current_screen())))
+            }
             Cmd::AppToggleSidebar => self.sidebar = !self.sidebar,
             Cmd::AppRedraw => self.full_redraw = true,
             Cmd::AppNextScreen => {

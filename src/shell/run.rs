@@ -10,9 +10,9 @@ use anyhow::Context;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
+use super::App;
 use crate::app::events::AppEvent;
 use crate::app::keymap::Keymap;
-use super::App;
 use crate::app::terminal::TerminalGuard;
 use crate::app::theme::Theme;
 use crate::engine::project::Project;

@@ -98,9 +98,7 @@ fn a_workers_answer_reaches_only_the_screen_that_started_it() {
         |_, n| n + 1,
     );
     w.request(41);
-    let ev = rx
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .unwrap();
+    let ev = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
     app.handle(ev);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1, "{seen:?}");

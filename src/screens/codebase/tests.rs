@@ -4,8 +4,8 @@
 use base64::Engine as _;
 
 use super::worker::SearchReply;
-use crate::app::screen::ScreenId;
 use crate::app::events::AppEvent;
+use crate::app::screen::ScreenId;
 use crate::shell::harness::Harness;
 use crate::store::Store;
 use crate::store::codebase::{self, Body, NewRecord, SearchResults};

@@ -63,8 +63,9 @@ impl Workers {
             move || open(&db),
             |store, query: String| {
                 let result = match store {
-                    Ok(s) => codebase::search(s.conn(), &query, SEARCH_LIMIT)
-                        .map_err(|e| e.to_string()),
+                    Ok(s) => {
+                        codebase::search(s.conn(), &query, SEARCH_LIMIT).map_err(|e| e.to_string())
+                    }
                     Err(e) => Err(e.clone()),
                 };
                 (query, result)

@@ -18,9 +18,9 @@ use super::{Screen, ScreenId};
 use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::events::EventTx;
+use crate::app::input::LineInput;
 use crate::app::listnav::ListNav;
 use crate::app::worker::Payload;
-use crate::app::input::LineInput;
 use crate::engine::changes::{Change, ChangeKind, ChangeSet, Content};
 use crate::engine::project::Project;
 

@@ -9,9 +9,9 @@ use base64::Engine as _;
 
 use super::worker::CompareReply;
 use crate::app::events::AppEvent;
-use crate::shell::harness::Harness;
 use crate::engine::changes::{Change, ChangeKind, ChangeSet, Content};
 use crate::screens::ScreenId;
+use crate::shell::harness::Harness;
 
 fn lines(n: usize, f: impl Fn(usize) -> String) -> String {
     (1..=n).map(|i| f(i) + "\n").collect()
@@ -346,11 +346,10 @@ fn small_terminals_render_every_state_without_panics() {
     let mut h = Harness::new(empty.path(), 80, 24).unwrap();
     h.key("4");
     assert!(h.screen().contains("compare two files"));
-    h.app
-        .handle(AppEvent::reply(
-            ScreenId::Compare,
-            set_of(empty.path(), Vec::new()),
-        ));
+    h.app.handle(AppEvent::reply(
+        ScreenId::Compare,
+        set_of(empty.path(), Vec::new()),
+    ));
     let s = h.screen();
     assert!(s.contains("No differences"), "{s}");
 }

@@ -16,8 +16,8 @@ use syntect::parsing::SyntaxSet;
 
 use crate::app::events::EventTx;
 use crate::app::screen::ScreenId;
-use crate::app::worker::{ReplyTx, Worker};
 use crate::app::theme::syntect_style;
+use crate::app::worker::{ReplyTx, Worker};
 use crate::engine::changes::{ChangeSet, Content};
 use crate::engine::objects::ObjectStore;
 use crate::engine::textdiff::{self, FileDiff, Kind, SideRow};

@@ -96,10 +96,7 @@ impl DeployScreen {
         let job = ctx.jobs.spawn_blocking("deploy package", move |p| {
             let built = build(&root, &sel, &package_dir(&root), p)?;
             let summary = built_text(&built);
-            let _ = tx.send(DeployReply::Built {
-                seq,
-                built,
-            });
+            let _ = tx.send(DeployReply::Built { seq, built });
             Ok(summary)
         });
         self.job = Some((job, seq, "deploy package"));
@@ -275,10 +272,7 @@ impl DeployScreen {
             let result = connect(&root, &server)
                 .and_then(|r| r.history())
                 .map_err(|e| format!("{e:#}"));
-            let _ = tx.send(DeployReply::History {
-                seq,
-                result,
-            });
+            let _ = tx.send(DeployReply::History { seq, result });
         });
     }
 }

@@ -33,9 +33,9 @@ use ratatui::layout::Rect;
 use super::{Screen, ScreenId};
 use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Level};
+use crate::app::input::LineInput;
 use crate::app::listnav::ListNav;
 use crate::app::worker::{Payload, Tickets};
-use crate::app::input::LineInput;
 use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::Built;
 use crate::engine::deploy::plan::Plan;
@@ -281,7 +281,9 @@ impl DeployScreen {
                     self.fetch_history(ctx);
                 }
             }
-            DeployReply::Status { seq, result } if self.tickets.is_current(*seq) || self.status.is_none() => {
+            DeployReply::Status { seq, result }
+                if self.tickets.is_current(*seq) || self.status.is_none() =>
+            {
                 self.status = Some(result.clone());
             }
             DeployReply::Database { seq, result }
@@ -482,9 +484,7 @@ impl Screen for DeployScreen {
 
     fn on_job(&mut self, ev: &JobEvent, ctx: &mut Ctx) -> bool {
         match ev {
-            JobEvent::Finished { id, outcome }
-                if self.job.is_some_and(|(j, _, _)| j == *id) =>
-            {
+            JobEvent::Finished { id, outcome } if self.job.is_some_and(|(j, _, _)| j == *id) => {
                 let (_, _, name) = self.job.take().unwrap_or((0, 0, ""));
                 match outcome {
                     Outcome::Done(s) if name == "deploy package" => {

@@ -369,7 +369,8 @@ mod grid_tests {
             "id,body\r\n12345,".to_string() + &"x".repeat(500) + "\r\n,\r\n"
         );
         assert!(g.to_json().contains("\"id\": null"));
-        g.nav.apply(crate::app::commands::Cmd::NavPageDown, g.rows.len(), 5);
+        g.nav
+            .apply(crate::app::commands::Cmd::NavPageDown, g.rows.len(), 5);
         assert_eq!(g.nav.selected, 1);
         assert_eq!(g.selected_row().unwrap(), "NULL\t");
     }

@@ -11,8 +11,8 @@ use ratatui::style::Modifier;
 use super::worker::QueryReply;
 use crate::app::events::AppEvent;
 use crate::app::screen::ScreenId;
-use crate::shell::harness::Harness;
 use crate::engine::db::Value;
+use crate::shell::harness::Harness;
 use crate::store::Store;
 
 /// A project whose store has the profile `app`: `app.db` with a table `big` of `rows` rows.

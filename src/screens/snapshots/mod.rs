@@ -24,9 +24,9 @@ use ratatui::layout::Rect;
 use super::{Screen, ScreenId};
 use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
+use crate::app::input::LineInput;
 use crate::app::listnav::ListNav;
 use crate::app::worker::{Payload, ReplyTx, Tickets};
-use crate::app::input::LineInput;
 use crate::engine::changes::ChangeSet;
 use crate::engine::db::snapshot::{DbSnapshot, Mode};
 use crate::engine::db::{changes as db_changes, profile};
@@ -280,10 +280,7 @@ impl SnapshotsScreen {
                 .and_then(|o| DbSnapshot::load(&o, &object))
                 .map(|s| DbInfo::of(&s))
                 .map_err(|e| format!("{e:#}"));
-            let _ = tx.send(SnapshotsReply::DbInfo {
-                object,
-                info,
-            });
+            let _ = tx.send(SnapshotsReply::DbInfo { object, info });
         });
     }
 
@@ -332,10 +329,7 @@ impl SnapshotsScreen {
             for problem in c.problems.iter().take(200) {
                 p.log(format!("{}: {}", problem.path, problem.reason));
             }
-            let _ = tx.send(SnapshotsReply::Created {
-                seq,
-                id: c.id,
-            });
+            let _ = tx.send(SnapshotsReply::Created { seq, id: c.id });
             let (files, size) = (thousands(c.files as usize), human_size(c.bytes as i64));
             let partial = match c.partial {
                 true => format!(" [partial: {} problems, see Jobs]", c.problems.len()),
@@ -644,9 +638,7 @@ impl Screen for SnapshotsScreen {
 
     fn on_job(&mut self, ev: &JobEvent, ctx: &mut Ctx) -> bool {
         match ev {
-            JobEvent::Finished { id, outcome }
-                if self.create_job.is_some_and(|r| r.job == *id) =>
-            {
+            JobEvent::Finished { id, outcome } if self.create_job.is_some_and(|r| r.job == *id) => {
                 self.create_job = None;
                 self.reload();
                 if let (Outcome::Done(_), Some(new)) = (outcome, self.created.take()) {
@@ -655,9 +647,7 @@ impl Screen for SnapshotsScreen {
                 self.want_db_info(ctx);
                 true
             }
-            JobEvent::Finished { id, outcome }
-                if self.diff_job.is_some_and(|r| r.job == *id) =>
-            {
+            JobEvent::Finished { id, outcome } if self.diff_job.is_some_and(|r| r.job == *id) => {
                 self.diff_finished(outcome, ctx);
                 true
             }
