@@ -100,6 +100,27 @@ fn init_import_list_show_search_with_json() {
     assert_eq!(found["total"], 2);
     assert_eq!(found["hits"][0]["path"], "app/Invoice.php");
     assert!(found["hits"][0]["id"].is_i64());
+    // JSON carries plain snippets and match offsets, never the terminal's markers
+    let raw =
+        String::from_utf8(devsky(&["codebase", "search", "invoice", "--json"], r).stdout).unwrap();
+    assert!(
+        !raw.contains("\\u0002") && !raw.contains('\u{2}') && !raw.contains("\\u001b"),
+        "{raw}"
+    );
+    for h in found["hits"].as_array().unwrap() {
+        let snippet = h["snippet"].as_str().unwrap();
+        for m in h["matches"].as_array().unwrap() {
+            let (a, b) = (
+                m[0].as_u64().unwrap() as usize,
+                m[1].as_u64().unwrap() as usize,
+            );
+            assert!(snippet[a..b].to_lowercase().starts_with("invoice"), "{h}");
+        }
+    }
+    assert!(
+        !found["hits"][0]["matches"].as_array().unwrap().is_empty(),
+        "{found}"
+    );
     let text = ok(&["codebase", "search", "invoice"], r);
     assert!(
         text.contains("[Invoice]") && text.contains("2 shown of 2 matching"),
@@ -339,4 +360,88 @@ fn an_unwritable_project_is_a_clear_error_and_nothing_is_written() {
     }
     assert!(!root.join(".devsky").exists());
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    // Enough output to fill a pipe: `devsky map` of 4,000 files is ~300 KB.
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..4000 {
+        write(dir.path(), &format!("d{}/file-{i}.txt", i % 10), b"x");
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .arg("map")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take()); // `| head -c 100`
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.code() == Some(0) || out.status.signal() == Some(libc::SIGPIPE),
+        "status {:?}",
+        out.status
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn dash_c_works_before_any_subcommand() {
+    let dir = sample();
+    let r = dir.path();
+    ok(&["init"], r);
+    ok(&["codebase", "import"], r);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let here = r.to_str().unwrap();
+    let n = json(
+        &["-C", here, "codebase", "list", "--json"],
+        elsewhere.path(),
+    );
+    assert!(!n.as_array().unwrap().is_empty(), "{n}");
+    let err = fails(
+        &["-C", "/no/such/folder", "codebase", "list"],
+        elsewhere.path(),
+    );
+    assert!(err.contains("cannot change to /no/such/folder"), "{err}");
+}
+
+#[test]
+fn an_unknown_command_is_not_taken_for_a_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = devsky(&["snapshto", "list"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("unknown command \"snapshto\"") && err.contains("did you mean snapshot"),
+        "{err}"
+    );
+    let out = devsky(&["snapshto"], dir.path());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean snapshot"));
+}
+
+#[test]
+fn a_failure_with_json_is_a_json_object_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = devsky(&["codebase", "list", "--json"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(v["code"], 1);
+    let msg = v["error"].as_str().unwrap();
+    assert!(
+        !msg.is_empty() && String::from_utf8_lossy(&out.stderr).contains(msg),
+        "{v}"
+    );
 }

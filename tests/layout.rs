@@ -1,6 +1,8 @@
-//! The crate's import graph, checked by reading the sources: each folder of `src/` may
-//! use only the modules below it. A rule is one row of [`RULES`]; add a row to check
-//! another folder (the engine and the store will get theirs).
+//! The source layout's rules, checked by reading the sources. Imports go one way:
+//! `shell -> screens -> app -> engine -> store`, `cli -> shell/app/engine`,
+//! `server -> engine`; each folder of `src/` may use only the modules below it. A rule is
+//! one row of [`RULES`]: add a row to check another folder. And the engine's top folder
+//! holds one folder per capability, not loose files.
 //!
 //! A use is any `crate::name` path in code (a `use` line or an inline path, also
 //! `crate::{a, b}` groups); comments are skipped.
@@ -34,15 +36,29 @@ const RULES: &[Rule] = &[
     },
     Rule {
         dir: "engine",
-        forbidden: &["screens", "shell"],
+        forbidden: &["app", "screens", "shell", "cli", "server"],
         tests_too: true,
-        why: "the engine never depends on the TUI",
+        why: "the engine knows nothing of the TUI, the CLI or the server",
     },
     Rule {
         dir: "store",
-        forbidden: &["screens", "shell"],
+        forbidden: &["app", "screens", "shell", "cli", "server", "engine"],
         tests_too: true,
-        why: "the store never depends on the TUI",
+        why: "the store is the bottom layer",
+    },
+    Rule {
+        dir: "cli",
+        // The CLI starts the TUI through `shell` (and `devsky keys` lists the registry of
+        // `app`), but never reaches into a screen.
+        forbidden: &["screens"],
+        tests_too: true,
+        why: "the CLI starts the TUI through the shell",
+    },
+    Rule {
+        dir: "server",
+        forbidden: &["app", "screens", "shell", "cli"],
+        tests_too: true,
+        why: "the server knows nothing of the TUI or the CLI",
     },
 ];
 
@@ -176,4 +192,34 @@ fn the_scanner_sees_every_form_of_use() {
     assert_eq!(all, ["app", "engine", "screens", "shell", "store"]);
     let no_tests: Vec<String> = crate_uses(text, false).into_iter().collect();
     assert_eq!(no_tests, ["app", "engine", "screens", "store"]);
+}
+
+#[test]
+fn the_scan_sees_a_violation() {
+    // The checks above read text; make sure the reader finds what it looks for.
+    let rule = Rule {
+        dir: "cli",
+        forbidden: &["engine"],
+        tests_too: true,
+        why: "",
+    };
+    assert!(
+        !violations(&rule).is_empty(),
+        "the cli imports the engine, and the scan must see it"
+    );
+}
+
+#[test]
+fn the_engine_top_folder_holds_folders() {
+    let root = src().join("engine");
+    let loose: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.file_name().unwrap() != "mod.rs")
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        loose.is_empty(),
+        "loose files in src/engine (give each a capability folder): {loose:?}"
+    );
 }

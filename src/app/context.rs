@@ -6,7 +6,7 @@ use super::jobtable::JobTable;
 use super::keymap::Keymap;
 use super::screen::ScreenId;
 use super::theme::Theme;
-use crate::engine::changes::ChangeSet;
+use crate::engine::diff::changes::ChangeSet;
 use crate::engine::jobs::Jobs;
 use crate::engine::project::Project;
 

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod deploy;
 pub mod diff;
 pub mod domain;
+pub mod entry;
 pub mod init;
 pub mod keys;
 pub mod map;

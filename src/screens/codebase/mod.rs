@@ -24,7 +24,7 @@ use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::input::{Change, LineInput};
 use crate::app::listnav::ListNav;
 use crate::app::worker::Payload;
-use crate::engine::import;
+use crate::engine::codebase::import;
 use crate::engine::jobs::{JobEvent, JobId, Outcome};
 use crate::engine::project::Project;
 use crate::store::Store;

@@ -12,7 +12,7 @@ use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::strings;
 use crate::app::widgets::fit_left;
-use crate::engine::units::{format_time, human_size, thousands};
+use crate::engine::util::units::{format_time, human_size, thousands};
 use crate::store::codebase::{Area, snippet_parts};
 
 pub fn draw(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {

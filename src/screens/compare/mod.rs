@@ -21,7 +21,7 @@ use crate::app::events::EventTx;
 use crate::app::input::LineInput;
 use crate::app::listnav::ListNav;
 use crate::app::worker::Payload;
-use crate::engine::changes::{Change, ChangeKind, ChangeSet, Content};
+use crate::engine::diff::changes::{Change, ChangeKind, ChangeSet, Content};
 use crate::engine::project::Project;
 
 /// Which pane moves with the navigation keys.

@@ -9,7 +9,7 @@ use base64::Engine as _;
 
 use super::worker::CompareReply;
 use crate::app::events::AppEvent;
-use crate::engine::changes::{Change, ChangeKind, ChangeSet, Content};
+use crate::engine::diff::changes::{Change, ChangeKind, ChangeSet, Content};
 use crate::screens::ScreenId;
 use crate::shell::harness::Harness;
 

@@ -12,7 +12,7 @@ use crate::app::commands::Cmd;
 use crate::app::context::{DrawCtx, Level};
 use crate::app::theme::Theme;
 use crate::app::widgets::fit_right;
-use crate::engine::units::thousands;
+use crate::engine::util::units::thousands;
 
 /// Lines of statement messages shown at most.
 const MESSAGES: usize = 3;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::SnapshotsReply;
 use crate::app::events::AppEvent;
-use crate::engine::changes::ChangeSet;
+use crate::engine::diff::changes::ChangeSet;
 use crate::engine::jobs::Progress;
 use crate::engine::project::Project;
 use crate::engine::snapshot::{self, Target};
