@@ -255,7 +255,7 @@ impl App {
             Effect::Switch(id) => self.switch(id),
             Effect::ShowChanges(set) => {
                 self.switch(ScreenId::Compare);
-                let set: std::sync::Arc<crate::engine::changes::ChangeSet> =
+                let set: std::sync::Arc<crate::engine::diff::changes::ChangeSet> =
                     std::sync::Arc::from(set);
                 self.deliver(Reply {
                     to: ScreenId::Compare,
