@@ -445,3 +445,52 @@ fn a_failure_with_json_is_a_json_object_on_stdout() {
         "{v}"
     );
 }
+
+#[test]
+fn shell_completions_complete_and_the_man_page_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = ok(&["completions", "bash"], dir.path());
+    let file = dir.path().join("devsky.bash");
+    std::fs::write(&file, script).unwrap();
+    // bash itself runs the completion function, as a user's Tab would.
+    let complete = |words: &str, cword: usize| {
+        // A completion function gets the command, the current word and the one before.
+        let w: Vec<&str> = words.split(' ').collect();
+        let sh = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; _devsky devsky {} {}; \
+             echo \"${{COMPREPLY[@]}}\"",
+            file.display(),
+            w[cword],
+            w[cword - 1]
+        );
+        let o = Command::new("bash")
+            .args(["-c", &sh])
+            .output()
+            .expect("bash is needed");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(complete("devsky snap", 1).trim(), "snapshot");
+    assert_eq!(complete("devsky snapshot d", 2).trim(), "delete diff");
+    for shell in ["zsh", "fish"] {
+        let s = ok(&["completions", shell], dir.path());
+        assert!(
+            s.contains("snapshot") && s.contains("deploy"),
+            "{shell}: {s}"
+        );
+    }
+    let bad = fails(&["completions", "tcsh"], dir.path());
+    assert!(bad.contains("bash") && bad.contains("zsh"), "{bad}");
+
+    // The man page, rendered by groff as man(1) would.
+    std::fs::write(dir.path().join("devsky.1"), ok(&["man"], dir.path())).unwrap();
+    let o = Command::new("groff")
+        .args(["-man", "-Tutf8", "-P-cbou"])
+        .arg(dir.path().join("devsky.1"))
+        .output()
+        .expect("groff is needed for this test: apt-get install groff-base (scripts/test does)");
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && page.contains("NAME") && page.contains("snapshot"),
+        "{page}"
+    );
+}
