@@ -494,3 +494,41 @@ fn shell_completions_complete_and_the_man_page_renders() {
         "{page}"
     );
 }
+
+#[test]
+fn long_operations_show_progress_on_a_terminal_and_stay_quiet_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..20_000 {
+        write(
+            dir.path(),
+            &format!("d{}/f{i}.txt", i % 40),
+            &vec![b'x'; i % 2000],
+        );
+    }
+    // stderr on a terminal: script(1) gives the command a pty and records what it drew.
+    let ts = dir.path().join("typescript");
+    let cmd = format!("{} map > /dev/null", env!("CARGO_BIN_EXE_devsky"));
+    let o = Command::new("script")
+        .args(["-qec", &cmd])
+        .arg(&ts)
+        .current_dir(dir.path())
+        .output()
+        .expect("script(1) is needed: apt-get install bsdutils");
+    assert!(o.status.success());
+    let drawn = String::from_utf8_lossy(&std::fs::read(&ts).unwrap()).into_owned();
+    assert!(
+        drawn.contains("mapping") && drawn.contains("/s"),
+        "no progress drawn: {drawn}"
+    );
+    assert!(
+        drawn.contains("20,000/20,000") || drawn.contains("ETA"),
+        "no counts: {drawn}"
+    );
+    // stderr to a pipe: no bar, no control characters.
+    let out = devsky(&["map"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains('\r') && !err.contains('\x1b') && !err.contains("/s"),
+        "{err}"
+    );
+}
