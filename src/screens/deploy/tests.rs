@@ -4,10 +4,10 @@
 use std::fs;
 use std::path::Path;
 
-use crate::app::harness::Harness;
 use crate::engine::deploy::State;
 use crate::engine::project::Project;
 use crate::engine::remote::{ServerProfile, add_server, store_key};
+use crate::shell::harness::Harness;
 
 struct Fixture {
     project: tempfile::TempDir,
