@@ -30,6 +30,8 @@ fn snap(tables: Vec<TableSchema>, data: Vec<(&str, Vec<Vec<Value>>)>) -> DbSnaps
         modes: BTreeMap::new(),
         data: BTreeMap::new(),
         chunks: BTreeMap::new(),
+        counters: BTreeMap::new(),
+            objects: Vec::new(),
     };
     for t in &s.tables {
         s.modes.insert(t.name.clone(), Mode::Checksum);
