@@ -229,14 +229,19 @@ fn checksum_tables_are_noted_not_scripted() {
 }
 
 #[test]
-fn a_data_table_without_a_key_is_an_error() {
+fn a_data_table_without_a_key_is_matched_by_whole_rows() {
     let mut t = table("logs", vec![col("line", "text", true)]);
     t.primary_key.clear();
     let old = snap(vec![t.clone()], vec![("logs", vec![vec![text("a")]])]);
     let new = snap(vec![t], vec![("logs", vec![vec![text("b")]])]);
-    let e = between(&old, &new, &[]).unwrap_err();
+    let s = between(&old, &new, &[]).unwrap();
+    assert!(s.notes.is_empty(), "{:?}", s.notes);
     assert_eq!(
-        e.to_string(),
-        "table logs has no primary key: mark it 'checksum' or add a key"
+        s.forward_body(),
+        "DELETE FROM `logs` WHERE `line` <=> 'a' LIMIT 1;\nINSERT INTO `logs` (`line`) VALUES ('b');"
+    );
+    assert_eq!(
+        s.reverse_body(),
+        "DELETE FROM `logs` WHERE `line` <=> 'b' LIMIT 1;\nINSERT INTO `logs` (`line`) VALUES ('a');"
     );
 }
