@@ -28,6 +28,9 @@ pub struct DbObject {
     pub create_sql: String,
     /// MySQL: the `sql_mode` a trigger, routine or event was created under.
     pub sql_mode: String,
+    /// MySQL: the time zone an event was created in (its schedule is read in it).
+    #[serde(default)]
+    pub time_zone: String,
 }
 
 /// The `sql_mode` scripts run in (see `snapshot::session`).
@@ -92,8 +95,16 @@ pub fn create_sql(kind: Kind, o: &DbObject) -> String {
         Kind::Mysql if o.kind == "view" => format!("{body};"),
         Kind::Mysql => {
             let mode = o.sql_mode.replace('\'', "''");
+            let (tz, back) = if o.time_zone.is_empty() {
+                (String::new(), "")
+            } else {
+                (
+                    format!(", SESSION time_zone = '{}'", o.time_zone.replace('\'', "''")),
+                    ", SESSION time_zone = '+00:00'",
+                )
+            };
             format!(
-                "SET SESSION sql_mode = '{mode}';\nDELIMITER ;;\n{body};;\nDELIMITER ;\nSET SESSION sql_mode = '{SCRIPT_SQL_MODE}';"
+                "SET SESSION sql_mode = '{mode}'{tz};\nDELIMITER ;;\n{body};;\nDELIMITER ;\nSET SESSION sql_mode = '{SCRIPT_SQL_MODE}'{back};"
             )
         }
     }
@@ -176,6 +187,7 @@ mod tests {
             table: String::new(),
             create_sql: sql.into(),
             sql_mode: "STRICT_TRANS_TABLES".into(),
+            time_zone: String::new(),
         }
     }
 

@@ -181,10 +181,10 @@ pub(super) async fn objects(c: &mut Conn) -> mysql_async::Result<Vec<DbObject>> 
         let Some(row) = row else { continue };
         // SHOW CREATE VIEW: (View, Create View, ..); TRIGGER/PROCEDURE/FUNCTION: (name,
         // sql_mode, statement, ..); EVENT: (Event, sql_mode, time_zone, Create Event, ..).
-        let (mode, create) = match kind {
-            "view" => (String::new(), s(&row, 1)),
-            "event" => (s(&row, 1), s(&row, 3)),
-            _ => (s(&row, 1), s(&row, 2)),
+        let (mode, create, time_zone) = match kind {
+            "view" => (String::new(), s(&row, 1), String::new()),
+            "event" => (s(&row, 1), s(&row, 3), s(&row, 2)),
+            _ => (s(&row, 1), s(&row, 2), String::new()),
         };
         out.push(DbObject {
             kind: kind.into(),
@@ -192,6 +192,7 @@ pub(super) async fn objects(c: &mut Conn) -> mysql_async::Result<Vec<DbObject>> 
             table,
             create_sql: create,
             sql_mode: mode,
+            time_zone,
         });
     }
     Ok(out)

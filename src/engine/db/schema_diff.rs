@@ -360,11 +360,17 @@ pub fn diff(
                 add(&o.name, ix, &po),
             ));
         }
-        for ix in n
+        let declared = |ix: &&IndexSchema| {
+            pn.as_ref()
+                .and_then(|p| p.indexes.iter().position(|(name, _)| name == &ix.name))
+        };
+        let mut added: Vec<&IndexSchema> = n
             .indexes
             .iter()
             .filter(|ix| !own_index(kind, ix) && !kept_ix(ix, o))
-        {
+            .collect();
+        added.sort_by_key(declared);
+        for ix in added {
             steps.push(Step::new(
                 Phase::AddIndex,
                 &n.name,
@@ -415,6 +421,22 @@ pub fn unscripted(kind: Kind, old: &[TableSchema], new: &[TableSchema]) -> Vec<S
                     .filter(|l| !b.other.contains(l))
                     .chain(b.other.iter().filter(|l| !a.other.contains(l)))
                     .collect();
+                // MariaDB keeps Aria's page options through an engine change: they cannot
+                // be removed by an ALTER.
+                let kept: Vec<&str> = show_create::option_names(&a.options)
+                    .into_iter()
+                    .filter(|o| {
+                        matches!(*o, "PAGE_CHECKSUM" | "TRANSACTIONAL")
+                            && !show_create::option_names(&b.options).contains(o)
+                    })
+                    .collect();
+                if !kept.is_empty() {
+                    out.push(format!(
+                        "table {}: MariaDB keeps {} after the engine changes; devsky cannot script removing it",
+                        n.name,
+                        kept.join(", ")
+                    ));
+                }
                 if !changed.is_empty() {
                     out.push(format!(
                         "table {}: devsky cannot script a change of: {}",
@@ -502,13 +524,68 @@ fn mysql_alter(
     if let (Some(a), Some(b)) = (&po, &pn)
         && a.options != b.options
     {
+        // A new default character set or collation: text columns that take the table's
+        // (no CHARACTER SET / COLLATE of their own) are converted in the same step, so the
+        // reverse converts them back after the default is back.
+        let mut fwd = vec![show_create::options_change(&a.options, &b.options)];
+        let mut rev = vec![show_create::options_change(&b.options, &a.options)];
+        let mut converted = Vec::new();
+        if show_create::charset(&a.options) != show_create::charset(&b.options) {
+            for (nc, i) in n.columns.iter().zip(&src) {
+                let Some(oc) = i.map(|i| &o.columns[i]) else {
+                    continue;
+                };
+                let (od, nd) = (def(&po, oc), def(&pn, nc));
+                let implicit = |d: &str| !d.contains(" CHARACTER SET ") && !d.contains(" COLLATE ");
+                let text = ["char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"]
+                    .contains(&nc.data_type.split(['(', ' ']).next().unwrap_or(""));
+                if text && oc == nc && od == nd && implicit(&nd) && !show_create::is_generated(&nd) {
+                    fwd.push(format!("MODIFY COLUMN {nd}"));
+                    rev.push(format!("MODIFY COLUMN {od}"));
+                    converted.push(nc.name.clone());
+                }
+            }
+        }
+        let mut s = Step::new(Phase::AlterTable, t, alter(fwd.join(", ")), alter(rev.join(", ")));
+        if show_create::charset(&a.options).0 != show_create::charset(&b.options).0
+            && !converted.is_empty()
+        {
+            s.destructive = Some(format!(
+                "converts {} of {t} to the character set {}{}",
+                converted.join(", "),
+                show_create::charset(&b.options).0.unwrap_or("?"),
+                rows_note(rows)
+            ));
+            s.restore = converted;
+        }
+        steps.push(s);
+    }
+    // The primary key: dropped before the columns it uses go, added after the columns it
+    // needs come (a new AUTO_INCREMENT column with its key, in one statement).
+    let renamed = |c: &String| {
+        hints
+            .iter()
+            .find(|h| &h.0 == c && n.columns.iter().any(|nc| nc.name == h.1))
+            .map_or(c.clone(), |h| h.1.clone())
+    };
+    let old_pk: Vec<String> = o.primary_key.iter().map(renamed).collect();
+    let primary = |p: &Option<show_create::Parts>, pk: &[String]| {
+        p.as_ref()
+            .and_then(|p| p.primary.clone())
+            .unwrap_or_else(|| format!("PRIMARY KEY ({})", list(k, pk)))
+    };
+    let pk_clause_changed = hints.is_empty()
+        && po.as_ref().and_then(|p| p.primary.clone()) != pn.as_ref().and_then(|p| p.primary.clone());
+    let pk_changed = old_pk != n.primary_key || pk_clause_changed;
+    if pk_changed && !old_pk.is_empty() {
         steps.push(Step::new(
             Phase::AlterTable,
             t,
-            alter(show_create::options_change(&a.options, &b.options)),
-            alter(show_create::options_change(&b.options, &a.options)),
+            alter("DROP PRIMARY KEY".into()),
+            alter(format!("ADD {}", primary(&po, &o.primary_key))),
         ));
     }
+    let mut pk_added = !pk_changed || n.primary_key.is_empty();
     for oc in o
         .columns
         .iter()
@@ -599,10 +676,15 @@ fn mysql_alter(
         } else {
             format!("AFTER {}", ident(k, &n.columns[j - 1].name))
         };
+        let mut add = format!("ADD COLUMN {} {pos}", def(&pn, nc));
+        if !pk_added && nc.extra.contains("auto_increment") && n.primary_key.contains(&nc.name) {
+            add.push_str(&format!(", ADD {}", primary(&pn, &n.primary_key)));
+            pk_added = true;
+        }
         steps.push(Step::new(
             Phase::AlterTable,
             t,
-            alter(format!("ADD COLUMN {} {pos}", def(&pn, nc))),
+            alter(add),
             alter(format!("DROP COLUMN {}", ident(k, &nc.name))),
         ));
         let after = if j == 0 {
@@ -637,34 +719,12 @@ fn mysql_alter(
         let c = cur.remove(from);
         cur.insert(j, c);
     }
-    let renamed = |c: &String| {
-        hints
-            .iter()
-            .find(|h| &h.0 == c && n.columns.iter().any(|nc| nc.name == h.1))
-            .map_or(c.clone(), |h| h.1.clone())
-    };
-    let old_pk: Vec<String> = o.primary_key.iter().map(renamed).collect();
-    let primary = |p: &Option<show_create::Parts>| p.as_ref().and_then(|p| p.primary.clone());
-    let pk_clause_changed = hints.is_empty() && primary(&po) != primary(&pn);
-    if old_pk != n.primary_key || pk_clause_changed {
-        let change = |from: &[String], to: &[String], clause: Option<String>| {
-            let mut parts = Vec::new();
-            if !from.is_empty() {
-                parts.push("DROP PRIMARY KEY".to_string());
-            }
-            if !to.is_empty() {
-                parts.push(format!(
-                    "ADD {}",
-                    clause.unwrap_or_else(|| format!("PRIMARY KEY ({})", list(k, to)))
-                ));
-            }
-            alter(parts.join(", "))
-        };
+    if !pk_added {
         steps.push(Step::new(
             Phase::AlterTable,
             t,
-            change(&old_pk, &n.primary_key, primary(&pn)),
-            change(&n.primary_key, &old_pk, primary(&po)),
+            alter(format!("ADD {}", primary(&pn, &n.primary_key))),
+            alter("DROP PRIMARY KEY".into()),
         ));
     }
     if let (Some(a), Some(b)) = (&po, &pn) {

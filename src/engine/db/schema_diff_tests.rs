@@ -409,7 +409,8 @@ DROP TABLE \"_devsky_old_t\";"
         Some("drops column t.gone (2 rows)")
     );
     assert_eq!(steps[0].restore, ["gone"]);
-    // An index-only change is not a rebuild.
+    // An index-only change is not a rebuild (and no table step: SQLite's indexes are
+    // objects, scripted from their own text by `db_objects`).
     let mut a = table("u", vec![col("id", "INTEGER")], vec![]);
     a.create_sql = "CREATE TABLE u (id INTEGER PRIMARY KEY)".into();
     let mut b = a.clone();
@@ -418,17 +419,8 @@ DROP TABLE \"_devsky_old_t\";"
         columns: vec!["id".into()],
         unique: false,
     });
-    let steps = diff(Kind::Sqlite, &[a], &[b], &[], &no_rows);
-    assert_eq!(
-        steps
-            .iter()
-            .map(|s| (s.forward.as_str(), s.reverse.as_str()))
-            .collect::<Vec<_>>(),
-        [(
-            "CREATE INDEX \"u_id\" ON \"u\" (\"id\");",
-            "DROP INDEX \"u_id\";"
-        )]
-    );
+    assert!(!sqlite_rebuilt(&a, &b));
+    assert!(diff(Kind::Sqlite, &[a], &[b], &[], &no_rows).is_empty());
 }
 
 #[test]

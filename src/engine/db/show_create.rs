@@ -164,20 +164,51 @@ pub fn create_sql(
     s
 }
 
-/// `ALTER TABLE` options that turn table options `from` into `to`: `to` itself, plus the
-/// resets MySQL needs to remove an option (`COMMENT=''`, `ROW_FORMAT=DEFAULT`).
-pub fn options_change(from: &str, to: &str) -> String {
-    let mut s = to.to_string();
-    for (key, reset) in [
-        ("COMMENT=", "COMMENT=''"),
-        ("ROW_FORMAT=", "ROW_FORMAT=DEFAULT"),
-    ] {
-        if from.contains(key) && !to.contains(key) {
-            s.push(' ');
-            s.push_str(reset);
+/// The option names in a table options text (`ENGINE`, `CHARSET`, `COMMENT`, ..).
+pub fn option_names(options: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut quoted = false;
+    let b = options.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'\'' => quoted = !quoted,
+            b' ' if !quoted => start = i + 1,
+            b'=' if !quoted && i > start => out.push(&options[start..i]),
+            _ => {}
         }
     }
+    out
+}
+
+/// `ALTER TABLE` options that turn table options `from` into `to`: `to` itself, plus a
+/// reset for each option `to` does not have (`COMMENT=''`, `NAME=DEFAULT`).
+pub fn options_change(from: &str, to: &str) -> String {
+    let mut s = to.to_string();
+    let keep = option_names(to);
+    for name in option_names(from) {
+        if keep.contains(&name) || matches!(name, "ENGINE" | "CHARSET" | "COLLATE") {
+            continue;
+        }
+        s.push(' ');
+        s.push_str(&if name == "COMMENT" {
+            "COMMENT=''".to_string()
+        } else {
+            format!("{name}=DEFAULT")
+        });
+    }
     s
+}
+
+/// The default character set and collation of table options (`DEFAULT CHARSET=x
+/// COLLATE=y`), as written.
+pub fn charset(options: &str) -> (Option<&str>, Option<&str>) {
+    let value = |key: &str| {
+        options
+            .split(' ')
+            .find_map(|w| w.strip_prefix(key))
+    };
+    (value("CHARSET="), value("COLLATE="))
 }
 
 #[cfg(test)]
@@ -222,8 +253,15 @@ PARTITIONS 2";
         );
         assert_eq!(p.partition, "PARTITION BY HASH (`id`)\nPARTITIONS 2");
         assert_eq!(
-            options_change("ENGINE=InnoDB COMMENT='hi' ROW_FORMAT=DYNAMIC", "ENGINE=InnoDB"),
-            "ENGINE=InnoDB COMMENT='' ROW_FORMAT=DEFAULT"
+            options_change(
+                "ENGINE=Aria COMMENT='a = b' ROW_FORMAT=DYNAMIC PAGE_CHECKSUM=1",
+                "ENGINE=InnoDB"
+            ),
+            "ENGINE=InnoDB COMMENT='' ROW_FORMAT=DEFAULT PAGE_CHECKSUM=DEFAULT"
+        );
+        assert_eq!(
+            charset("ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_bin"),
+            (Some("latin1"), Some("latin1_bin"))
         );
         assert!(parse("CREATE VIEW v AS SELECT 1").is_none());
     }

@@ -508,6 +508,11 @@ pub fn between(
         old.row_count(t)
     });
     let mut notes = schema_diff::unscripted(kind, &old.tables, &new.tables);
+    notes.extend(
+        schema_diff::unscripted(kind, &new.tables, &old.tables)
+            .into_iter()
+            .map(|n| format!("in the reverse script, {n}")),
+    );
     let mut pre_images = Vec::new();
     for s in &mut steps {
         let (Some(t), rows) = (old.table(&s.table), old.data.get(&s.table)) else {

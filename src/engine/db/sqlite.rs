@@ -318,6 +318,7 @@ impl Db for SqliteDb {
                 name,
                 create_sql: sql,
                 sql_mode: String::new(),
+                time_zone: String::new(),
             });
         }
         Ok(out)
