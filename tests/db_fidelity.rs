@@ -34,7 +34,13 @@ fn sqlite_db(path: &Path) -> SqliteDb {
     SqliteDb::open(path).unwrap()
 }
 
-fn mariadb(db: &str) -> (support::mariadb::MariaDb, devsky::engine::db::url::DbUrl, MysqlDb) {
+fn mariadb(
+    db: &str,
+) -> (
+    support::mariadb::MariaDb,
+    devsky::engine::db::url::DbUrl,
+    MysqlDb,
+) {
     let m = support::mariadb::MariaDb::start();
     m.sql(&format!(
         "CREATE DATABASE {db} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
@@ -93,13 +99,19 @@ fn sqlite_table_without_primary_key_is_scripted_by_whole_rows() {
 #[test]
 fn mariadb_table_without_primary_key_is_scripted_by_whole_rows() {
     let (_m, _url, mut db) = mariadb("shop");
-    keyless_round_trip(&mut db, "CREATE TABLE logs (line VARCHAR(50) NULL, n INT NULL)");
+    keyless_round_trip(
+        &mut db,
+        "CREATE TABLE logs (line VARCHAR(50) NULL, n INT NULL)",
+    );
 }
 
 /// A new key column: scripted when the table has no rows, refused with the table and the
 /// column when rows would have to be matched.
 fn key_change(db: &mut dyn Db, add_key: &str) {
-    run(db, "CREATE TABLE k (a INT NOT NULL, b INT NOT NULL, PRIMARY KEY (a))");
+    run(
+        db,
+        "CREATE TABLE k (a INT NOT NULL, b INT NOT NULL, PRIMARY KEY (a))",
+    );
     let snap = take(db, &|_| Mode::Auto).unwrap();
     let original = everything(db);
     run(db, add_key);
@@ -117,7 +129,9 @@ fn key_change(db: &mut dyn Db, add_key: &str) {
     let snap = take(db, &|_| Mode::Auto).unwrap();
     run(db, add_key);
     run(db, "UPDATE k SET b = 2");
-    let err = snapshot::diff(&snap, db, true, &[]).unwrap_err().to_string();
+    let err = snapshot::diff(&snap, db, true, &[])
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("table k: column id is new") && err.contains("rows cannot be matched"),
         "{err}"
@@ -172,8 +186,15 @@ fn cli_incomplete_script_is_refused_naming_the_table_and_the_reason() {
         .unwrap();
     drop(store);
     let out = devsky(&["snapshot", "create", "--db", "app", "--name", "s"], root);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    run(&mut db, "UPDATE big SET v = 'changed'; UPDATE small SET v = 'z';");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run(
+        &mut db,
+        "UPDATE big SET v = 'changed'; UPDATE small SET v = 'z';",
+    );
 
     let out = devsky(&["snapshot", "diff", "1", "--db"], root);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -187,7 +208,10 @@ fn cli_incomplete_script_is_refused_naming_the_table_and_the_reason() {
         "{err}"
     );
 
-    let out = devsky(&["snapshot", "diff", "1", "--db", "--allow-incomplete"], root);
+    let out = devsky(
+        &["snapshot", "diff", "1", "--db", "--allow-incomplete"],
+        root,
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let sql = String::from_utf8(out.stdout).unwrap();
@@ -217,7 +241,8 @@ fn mariadb_unscriptable_table_clause_is_named() {
     };
     let mut b = a.clone();
     b.create_sql = "CREATE TABLE `t` (\n  `id` int(11) NOT NULL\n) ENGINE=InnoDB".into();
-    let notes = devsky::engine::db::schema_diff::unscripted(devsky::engine::db::Kind::Mysql, &[a], &[b]);
+    let notes =
+        devsky::engine::db::schema_diff::unscripted(devsky::engine::db::Kind::Mysql, &[a], &[b]);
     assert_eq!(
         notes,
         ["table t: devsky cannot script a change of: PERIOD FOR p(`s`, `e`)"]
@@ -252,9 +277,16 @@ fn mariadb_scripts_do_not_depend_on_the_session() {
     run(&mut db, SESSION_BEFORE);
     let snap = take(&mut db, &|_| Mode::Auto).unwrap();
     let original = everything(&mut db);
-    let show = || m.sql("USE shop; SHOW CREATE TABLE notes; SELECT id, body, at, price FROM notes ORDER BY id;");
+    let show = || {
+        m.sql(
+            "USE shop; SHOW CREATE TABLE notes; SELECT id, body, at, price FROM notes ORDER BY id;",
+        )
+    };
     let shown_original = show();
-    assert!(shown_original.contains("AUTO_INCREMENT=51"), "{shown_original}");
+    assert!(
+        shown_original.contains("AUTO_INCREMENT=51"),
+        "{shown_original}"
+    );
     run(&mut db, SESSION_CHANGE);
     let target = everything(&mut db);
     let shown_target = show();
@@ -272,16 +304,23 @@ fn mariadb_scripts_do_not_depend_on_the_session() {
     let out = m.sql(&format!("{hostile}\n{}\n{after}", script.reverse_sql()));
     assert_eq!(
         out.trim(),
-        "NO_BACKSLASH_ESCAPES,ANSI_QUOTES\t+05:30\tlatin1\t1",
+        "ANSI_QUOTES,NO_BACKSLASH_ESCAPES\t+05:30\tlatin1\t1",
         "the session is restored"
     );
     assert_same(&original, &everything(&mut db), "after the reverse");
-    assert_eq!(show(), shown_original, "rows and AUTO_INCREMENT by the server");
+    assert_eq!(
+        show(),
+        shown_original,
+        "rows and AUTO_INCREMENT by the server"
+    );
     m.sql(&format!("{hostile}\n{}", script.forward_sql()));
     assert_same(&target, &everything(&mut db), "after the forward");
     assert_eq!(show(), shown_target);
     // The same through devsky's own apply, from a hostile session of its connection.
-    run(&mut db, "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES,ANSI_QUOTES'");
+    run(
+        &mut db,
+        "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES,ANSI_QUOTES'",
+    );
     apply(&mut db, &script, true).unwrap();
     assert_same(&original, &everything(&mut db), "apply: after the reverse");
     assert_eq!(show(), shown_original);
@@ -290,7 +329,10 @@ fn mariadb_scripts_do_not_depend_on_the_session() {
 #[test]
 fn mariadb_verify_fails_on_a_lost_generated_expression_check_and_collation() {
     let (_m, url, mut db) = mariadb("shop");
-    run(&mut db, "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, b INT NOT NULL DEFAULT 0)");
+    run(
+        &mut db,
+        "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, b INT NOT NULL DEFAULT 0)",
+    );
     let snap = take(&mut db, &|_| Mode::Auto).unwrap();
     run(
         &mut db,

@@ -235,20 +235,28 @@ fn sqlite_modes_checksum_and_skip() {
     );
     assert_eq!(script.destructive(), ["drops table nokey with 1 rows"]);
     assert!(
-        script.reverse_sql().contains("INSERT INTO \"nokey\" (\"v\") VALUES\n('a');"),
+        script
+            .reverse_sql()
+            .contains("INSERT INTO \"nokey\" (\"v\") VALUES\n('a');"),
         "{}",
         script.reverse_sql()
     );
     // A 'checksum' table dropped: its rows cannot come back, and the script says so.
     let snap = take(&mut db, &|t| {
-        if t == "big" { Mode::Checksum } else { Mode::Auto }
+        if t == "big" {
+            Mode::Checksum
+        } else {
+            Mode::Auto
+        }
     })
     .unwrap();
     run(&mut db, "DROP TABLE big");
     let script = snapshot::diff(&snap, &mut db, true, &[]).unwrap();
     assert_eq!(
         script.notes,
-        ["table big is dropped; its rows were not saved ('checksum' mode): the reverse re-creates it empty"]
+        [
+            "table big is dropped; its rows were not saved ('checksum' mode): the reverse re-creates it empty"
+        ]
     );
     assert_eq!(
         script.destructive(),
@@ -331,9 +339,8 @@ fn cli_snapshot_create_db_and_diff_db() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("incomplete script refused (allow it with --allow-incomplete)")
-            && err.contains(
-                "table tags: schema changed, its data ('checksum' mode) is not compared"
-            ),
+            && err
+                .contains("table tags: schema changed, its data ('checksum' mode) is not compared"),
         "{err}"
     );
     let out = devsky(&[&args[..], &["--allow-incomplete"]].concat(), root);

@@ -103,7 +103,10 @@ fn script_or_refusal(s: Script, c: &Case) -> Result<Option<Script>, String> {
         (None, true) => Ok(Some(s)),
         (None, false) => Err(format!("refused unexpectedly: {:?}", s.notes)),
         (Some(w), false) if s.notes.iter().any(|n| n.contains(w.as_str())) => Ok(None),
-        (Some(w), _) => Err(format!("should be refused with `{w}`, notes: {:?}", s.notes)),
+        (Some(w), _) => Err(format!(
+            "should be refused with `{w}`, notes: {:?}",
+            s.notes
+        )),
     }
 }
 

@@ -449,7 +449,11 @@ fn diff_whole_rows(
     // The columns an old row has a value for; the others are new.
     let known: Vec<usize> = cols.iter().copied().filter(|&j| src[j].is_some()).collect();
     if known.len() < cols.len() && !old_rows.is_empty() && !new_rows.is_empty() {
-        let j = cols.iter().find(|&&j| src[j].is_none()).copied().unwrap_or(0);
+        let j = cols
+            .iter()
+            .find(|&&j| src[j].is_none())
+            .copied()
+            .unwrap_or(0);
         return Err(DataDiffError::KeyChanged {
             table: new.name.clone(),
             column: new.columns[j].name.clone(),
@@ -661,8 +665,18 @@ mod tests {
         );
         t.primary_key.clear();
         let r = |l: &str, n: i64| vec![Value::Text(l.into()), Value::Int(n)];
-        let old = vec![r("a", 1), r("a", 1), r("b", 2), vec![Value::Null, Value::Int(3)]];
-        let new = vec![r("a", 1), r("b", 2), r("b", 2), vec![Value::Null, Value::Int(3)]];
+        let old = vec![
+            r("a", 1),
+            r("a", 1),
+            r("b", 2),
+            vec![Value::Null, Value::Int(3)],
+        ];
+        let new = vec![
+            r("a", 1),
+            r("b", 2),
+            r("b", 2),
+            vec![Value::Null, Value::Int(3)],
+        ];
         let d = diff_rows(Kind::Mysql, &t, &old, &t, &new, &[]).unwrap();
         let f = |v: &[Step]| v.iter().map(|s| s.forward.clone()).collect::<Vec<_>>();
         assert_eq!(

@@ -12,9 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Kind;
 use super::ddl::ident;
 use super::schema_diff::{Phase, Step};
-use super::Kind;
 
 /// A view, trigger, routine, event or (SQLite) index, as the server describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,9 +51,8 @@ fn rank(o: &DbObject) -> u8 {
 fn mentions(text: &str, name: &str) -> bool {
     let (t, n) = (text.to_lowercase(), name.to_lowercase());
     let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
-    t.match_indices(&n).any(|(i, _)| {
-        !word(t[..i].chars().next_back()) && !word(t[i + n.len()..].chars().next())
-    })
+    t.match_indices(&n)
+        .any(|(i, _)| !word(t[..i].chars().next_back()) && !word(t[i + n.len()..].chars().next()))
 }
 
 /// `objects` in creation order: by kind (routines, indexes, views, triggers, events), views
@@ -99,7 +98,10 @@ pub fn create_sql(kind: Kind, o: &DbObject) -> String {
                 (String::new(), "")
             } else {
                 (
-                    format!(", SESSION time_zone = '{}'", o.time_zone.replace('\'', "''")),
+                    format!(
+                        ", SESSION time_zone = '{}'",
+                        o.time_zone.replace('\'', "''")
+                    ),
                     ", SESSION time_zone = '+00:00'",
                 )
             };
@@ -195,7 +197,11 @@ mod tests {
     fn views_after_the_views_they_read_and_routines_first() {
         let a = obj("view", "a", "CREATE VIEW `a` AS select * from `b_2`");
         let b = obj("view", "b_2", "CREATE VIEW `b_2` AS select f() from `b`");
-        let t = obj("trigger", "t", "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a = 1");
+        let t = obj(
+            "trigger",
+            "t",
+            "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a = 1",
+        );
         let f = obj("function", "f", "CREATE FUNCTION f() RETURNS int RETURN 1");
         let all = [&a, &t, &b, &f];
         let order: Vec<&str> = creation_order(&all)

@@ -339,10 +339,11 @@ pub fn diff(
                 .and_then(|p| show_create::index(p, name))
                 .map(str::to_string)
         };
-        let add = |t: &str, ix: &IndexSchema, p: &Option<show_create::Parts>| match clause(p, &ix.name) {
-            Some(c) => format!("ALTER TABLE {} ADD {c};", ident(kind, t)),
-            None => add_index_sql(kind, t, ix),
-        };
+        let add =
+            |t: &str, ix: &IndexSchema, p: &Option<show_create::Parts>| match clause(p, &ix.name) {
+                Some(c) => format!("ALTER TABLE {} ADD {c};", ident(kind, t)),
+                None => add_index_sql(kind, t, ix),
+            };
         // SQLite indexes are objects, created again from their own text (`db_objects`).
         let kept_ix = |ix: &IndexSchema, other: &TableSchema| {
             kind == Kind::Sqlite
@@ -441,7 +442,11 @@ pub fn unscripted(kind: Kind, old: &[TableSchema], new: &[TableSchema]) -> Vec<S
                     out.push(format!(
                         "table {}: devsky cannot script a change of: {}",
                         n.name,
-                        changed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")
+                        changed
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
                     ));
                 }
             }
@@ -537,16 +542,31 @@ fn mysql_alter(
                 };
                 let (od, nd) = (def(&po, oc), def(&pn, nc));
                 let implicit = |d: &str| !d.contains(" CHARACTER SET ") && !d.contains(" COLLATE ");
-                let text = ["char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"]
-                    .contains(&nc.data_type.split(['(', ' ']).next().unwrap_or(""));
-                if text && oc == nc && od == nd && implicit(&nd) && !show_create::is_generated(&nd) {
+                let text = [
+                    "char",
+                    "varchar",
+                    "tinytext",
+                    "text",
+                    "mediumtext",
+                    "longtext",
+                    "enum",
+                    "set",
+                ]
+                .contains(&nc.data_type.split(['(', ' ']).next().unwrap_or(""));
+                if text && oc == nc && od == nd && implicit(&nd) && !show_create::is_generated(&nd)
+                {
                     fwd.push(format!("MODIFY COLUMN {nd}"));
                     rev.push(format!("MODIFY COLUMN {od}"));
                     converted.push(nc.name.clone());
                 }
             }
         }
-        let mut s = Step::new(Phase::AlterTable, t, alter(fwd.join(", ")), alter(rev.join(", ")));
+        let mut s = Step::new(
+            Phase::AlterTable,
+            t,
+            alter(fwd.join(", ")),
+            alter(rev.join(", ")),
+        );
         if show_create::charset(&a.options).0 != show_create::charset(&b.options).0
             && !converted.is_empty()
         {
@@ -575,7 +595,8 @@ fn mysql_alter(
             .unwrap_or_else(|| format!("PRIMARY KEY ({})", list(k, pk)))
     };
     let pk_clause_changed = hints.is_empty()
-        && po.as_ref().and_then(|p| p.primary.clone()) != pn.as_ref().and_then(|p| p.primary.clone());
+        && po.as_ref().and_then(|p| p.primary.clone())
+            != pn.as_ref().and_then(|p| p.primary.clone());
     let pk_changed = old_pk != n.primary_key || pk_clause_changed;
     if pk_changed && !old_pk.is_empty() {
         steps.push(Step::new(
@@ -597,7 +618,11 @@ fn mysql_alter(
             Phase::AlterTable,
             t,
             alter(format!("DROP COLUMN {}", ident(k, &oc.name))),
-            alter(format!("ADD COLUMN {} {}", def(&po, oc), at(&cur, &oc.name))),
+            alter(format!(
+                "ADD COLUMN {} {}",
+                def(&po, oc),
+                at(&cur, &oc.name)
+            )),
         );
         if !show_create::is_generated(&def(&po, oc)) {
             s.destructive = Some(format!("drops column {t}.{}{}", oc.name, rows_note(rows)));

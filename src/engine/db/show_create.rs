@@ -133,11 +133,7 @@ pub fn is_generated(definition: &str) -> bool {
 
 /// `CREATE TABLE` as the server wrote it, with only the foreign keys `keep_fk` accepts
 /// and without the `AUTO_INCREMENT` counter.
-pub fn create_sql(
-    t: &TableSchema,
-    p: &Parts,
-    keep_fk: &dyn Fn(&ForeignKey) -> bool,
-) -> String {
+pub fn create_sql(t: &TableSchema, p: &Parts, keep_fk: &dyn Fn(&ForeignKey) -> bool) -> String {
     let first = t.create_sql.lines().next().unwrap_or_default();
     let mut body: Vec<&str> = Vec::new();
     body.extend(p.columns.iter().map(|(_, d)| d.as_str()));
@@ -203,11 +199,7 @@ pub fn options_change(from: &str, to: &str) -> String {
 /// The default character set and collation of table options (`DEFAULT CHARSET=x
 /// COLLATE=y`), as written.
 pub fn charset(options: &str) -> (Option<&str>, Option<&str>) {
-    let value = |key: &str| {
-        options
-            .split(' ')
-            .find_map(|w| w.strip_prefix(key))
-    };
+    let value = |key: &str| options.split(' ').find_map(|w| w.strip_prefix(key));
     (value("CHARSET="), value("COLLATE="))
 }
 
@@ -243,7 +235,10 @@ PARTITIONS 2";
         assert!(is_generated(column(&p, "g").unwrap()));
         assert!(!is_generated(column(&p, "a").unwrap()));
         assert_eq!(names(&p.indexes), ["u", "ft", "k"], "declared order");
-        assert_eq!(index(&p, "k"), Some("KEY `k` (`a`(5)) USING HASH COMMENT 'c'"));
+        assert_eq!(
+            index(&p, "k"),
+            Some("KEY `k` (`a`(5)) USING HASH COMMENT 'c'")
+        );
         assert_eq!(names(&p.checks), ["chk"]);
         assert_eq!(names(&p.foreign_keys), ["fk"]);
         assert!(p.other.is_empty());

@@ -141,12 +141,15 @@ pub fn read_rows(db: &mut dyn Db, t: &TableSchema) -> anyhow::Result<Vec<Vec<Val
 fn counters(db: &mut dyn Db) -> anyhow::Result<BTreeMap<String, u64>> {
     let sql = "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES \
                WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND AUTO_INCREMENT IS NOT NULL";
-    let r = super::collect(db, sql).map_err(|e| anyhow::anyhow!("reading AUTO_INCREMENT counters: {e}"))?;
+    let r = super::collect(db, sql)
+        .map_err(|e| anyhow::anyhow!("reading AUTO_INCREMENT counters: {e}"))?;
     let mut out = BTreeMap::new();
     for row in r.iter().flat_map(|s| &s.rows) {
         if let (Some(t), Some(n)) = (
             row.first().and_then(Value::display),
-            row.get(1).and_then(Value::display).and_then(|n| n.parse().ok()),
+            row.get(1)
+                .and_then(Value::display)
+                .and_then(|n| n.parse().ok()),
         ) {
             out.insert(t, n);
         }
@@ -174,7 +177,9 @@ pub fn take(db: &mut dyn Db, modes: &dyn Fn(&str) -> Mode) -> anyhow::Result<DbS
             .map_err(|e| anyhow::anyhow!("{settings}: {e}"))?;
         snap.counters = counters(db)?;
     }
-    snap.objects = db.objects().context("reading views, triggers and routines")?;
+    snap.objects = db
+        .objects()
+        .context("reading views, triggers and routines")?;
     for t in db.tables()? {
         let mode = match modes(&t.name) {
             Mode::Auto if count_rows(db, &t.name)? < DATA_MODE_MAX_ROWS => Mode::Data,
@@ -198,7 +203,8 @@ pub fn take(db: &mut dyn Db, modes: &dyn Fn(&str) -> Mode) -> anyhow::Result<DbS
         }
         snap.tables.push(t);
     }
-    let kept: std::collections::BTreeSet<String> = snap.tables.iter().map(|t| t.name.clone()).collect();
+    let kept: std::collections::BTreeSet<String> =
+        snap.tables.iter().map(|t| t.name.clone()).collect();
     snap.counters.retain(|t, _| kept.contains(t));
     Ok(snap)
 }
@@ -417,7 +423,9 @@ impl Script {
             Kind::Mysql => (first.to_string(), last.to_string()),
         };
         let about = match self.kind {
-            Kind::Sqlite => "(SQLite). Run it whole: foreign keys are off while tables are rebuilt.",
+            Kind::Sqlite => {
+                "(SQLite). Run it whole: foreign keys are off while tables are rebuilt."
+            }
             Kind::Mysql => {
                 "(MySQL). DDL commits as it runs: after a failure, the statements before it stay applied. The session settings it needs are set first and restored at the end."
             }
@@ -653,7 +661,10 @@ pub fn between(
 fn counter_steps(old: &DbSnapshot, new: &DbSnapshot) -> Vec<Step> {
     let set = |t: &str, n: Option<&u64>| {
         n.map_or(String::new(), |n| {
-            format!("ALTER TABLE {} AUTO_INCREMENT = {n};", ident(Kind::Mysql, t))
+            format!(
+                "ALTER TABLE {} AUTO_INCREMENT = {n};",
+                ident(Kind::Mysql, t)
+            )
         })
     };
     let names: std::collections::BTreeSet<&String> =

@@ -31,7 +31,7 @@ fn snap(tables: Vec<TableSchema>, data: Vec<(&str, Vec<Vec<Value>>)>) -> DbSnaps
         data: BTreeMap::new(),
         chunks: BTreeMap::new(),
         counters: BTreeMap::new(),
-            objects: Vec::new(),
+        objects: Vec::new(),
     };
     for t in &s.tables {
         s.modes.insert(t.name.clone(), Mode::Checksum);

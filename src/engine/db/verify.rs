@@ -19,9 +19,9 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
+use super::db_objects::{self, DbObject, creation_order};
 use super::mysql::MysqlDb;
 use super::schema_diff::{ident, writable};
-use super::db_objects::{self, DbObject, creation_order};
 use super::snapshot::{DbSnapshot, Mode, Script, apply, differences, session, take};
 use super::sqlite::SqliteDb;
 use super::url::DbUrl;
