@@ -172,8 +172,11 @@ pub fn take(db: &mut dyn Db, modes: &dyn Fn(&str) -> Mode) -> anyhow::Result<DbS
         // Rows are read (and scripts run) in the session of [`session`]: UTC, so TIMESTAMP
         // values do not depend on the session's time zone; the server's CREATE texts
         // without ANSI_QUOTES.
-        let (settings, _) = session(Kind::Mysql);
-        db.run(settings, &mut |_| true)
+        let settings = format!(
+            "SET NAMES utf8mb4; SET SESSION sql_mode = '{}', SESSION time_zone = '+00:00'",
+            db_objects::SCRIPT_SQL_MODE
+        );
+        db.run(&settings, &mut |_| true)
             .map_err(|e| anyhow::anyhow!("{settings}: {e}"))?;
         snap.counters = counters(db)?;
     }
