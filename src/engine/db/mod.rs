@@ -12,6 +12,7 @@ pub mod data_diff;
 pub mod db_objects;
 pub mod ddl;
 pub mod mysql;
+mod mysql_alter;
 pub mod narrowing;
 pub mod profile;
 pub mod schema_diff;

@@ -144,7 +144,7 @@ pub fn create_sql(t: &TableSchema, p: &Parts, keep_fk: &dyn Fn(&ForeignKey) -> b
             .foreign_keys
             .iter()
             .find(|fk| &fk.name == name)
-            .is_none_or(|fk| keep_fk(fk));
+            .is_none_or(keep_fk);
         if keep {
             body.push(clause);
         }
