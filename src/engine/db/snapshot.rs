@@ -258,8 +258,35 @@ struct Stored {
     chunks: BTreeMap<String, Vec<Chunk>>,
     #[serde(default)]
     counters: BTreeMap<String, u64>,
+    /// Absent in snapshots taken before objects were kept.
     #[serde(default)]
-    objects: Vec<DbObject>,
+    objects: Option<Vec<DbObject>>,
+}
+
+/// SQLite indexes of a snapshot taken before objects were kept, as objects (their text as
+/// devsky writes it), so that a script from it does not create them a second time.
+fn legacy_objects(kind: Kind, tables: &[TableSchema]) -> Vec<DbObject> {
+    if kind != Kind::Sqlite {
+        return Vec::new();
+    }
+    tables
+        .iter()
+        .flat_map(|t| {
+            t.indexes
+                .iter()
+                .filter(|ix| !ix.name.starts_with("sqlite_autoindex_"))
+                .map(|ix| DbObject {
+                    kind: "index".into(),
+                    name: ix.name.clone(),
+                    table: t.name.clone(),
+                    create_sql: super::ddl::add_index_sql(kind, &t.name, ix)
+                        .trim_end_matches(';')
+                        .to_string(),
+                    sql_mode: String::new(),
+                    time_zone: String::new(),
+                })
+        })
+        .collect()
 }
 
 impl DbSnapshot {
@@ -284,7 +311,7 @@ impl DbSnapshot {
             data,
             chunks: self.chunks.clone(),
             counters: self.counters.clone(),
-            objects: self.objects.clone(),
+            objects: Some(self.objects.clone()),
         };
         serde_json::to_vec(&s).unwrap_or_default()
     }
@@ -311,12 +338,14 @@ impl DbSnapshot {
         }
         Ok(DbSnapshot {
             kind: s.kind,
-            tables: s.tables,
             modes: s.modes,
             data,
             chunks: s.chunks,
             counters: s.counters,
-            objects: s.objects,
+            objects: s
+                .objects
+                .unwrap_or_else(|| legacy_objects(s.kind, &s.tables)),
+            tables: s.tables,
         })
     }
 

@@ -245,3 +245,28 @@ fn a_data_table_without_a_key_is_matched_by_whole_rows() {
         "DELETE FROM `logs` WHERE `line` <=> 'b' LIMIT 1;\nINSERT INTO `logs` (`line`) VALUES ('a');"
     );
 }
+
+#[test]
+fn sqlite_snapshots_from_before_objects_keep_their_indexes_as_objects() {
+    let mut t = table("t", vec![col("id", "integer", false)]);
+    t.indexes = vec![crate::engine::db::IndexSchema {
+        name: "t_id".into(),
+        columns: vec!["id".into()],
+        unique: false,
+    }];
+    let mut s = snap(vec![t], vec![]);
+    s.kind = Kind::Sqlite;
+    let mut stored: serde_json::Value = serde_json::from_slice(&s.to_bytes()).unwrap();
+    stored.as_object_mut().unwrap().remove("objects");
+    let old = DbSnapshot::from_bytes(&serde_json::to_vec(&stored).unwrap()).unwrap();
+    assert_eq!(old.objects.len(), 1);
+    assert_eq!(
+        old.objects[0].create_sql,
+        "CREATE INDEX \"t_id\" ON \"t\" (\"id\")"
+    );
+    let again = DbSnapshot::from_bytes(&s.to_bytes()).unwrap();
+    assert!(
+        again.objects.is_empty(),
+        "a new snapshot says what it holds"
+    );
+}
