@@ -564,6 +564,8 @@ fn manifest(files: &[E], deletes: &[(&str, &str)]) -> Vec<u8> {
         deletes: vec![],
         pre_images: Default::default(),
         expected: Default::default(),
+        folders: vec![],
+        remove_folders: vec![],
     };
     for f in files {
         let (path, data, kind, mode) = match f {

@@ -242,6 +242,8 @@ pub fn make_demo_server(project_root: &Path, files: usize) -> anyhow::Result<Dem
             remote_root: None,
             is_default: true,
             created: crate::store::now(),
+            include: Vec::new(),
+            exclude: Vec::new(),
         },
     )?;
     store_key(&project.root, "staging", &key)?;

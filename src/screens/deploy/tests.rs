@@ -68,6 +68,8 @@ fn fixture_with(environment: &str, opts: crate::server::ServeOptions) -> Fixture
             remote_root: None,
             is_default: true,
             created: crate::store::now(),
+            include: Vec::new(),
+            exclude: Vec::new(),
         },
     )
     .unwrap();
