@@ -245,6 +245,8 @@ pub struct Decoder {
     prev_mtime: i64,
     count: u64,
     partial: bool,
+    /// The stream's version lists folders.
+    dirs: bool,
 }
 
 impl Decoder {
@@ -261,6 +263,7 @@ impl Decoder {
             prev_mtime: 0,
             count: 0,
             partial: false,
+            dirs: false,
         }
     }
 
@@ -290,6 +293,7 @@ impl Decoder {
                     self.prev_mtime,
                     self.count,
                     &mut self.partial,
+                    self.dirs,
                 ),
             };
             let used = cur.i;
@@ -300,6 +304,7 @@ impl Decoder {
                 }
                 Err(Stop::Bad(e)) => break Err(e),
                 Ok(Item::Header(started_ns, dirs)) => {
+                    self.dirs = dirs;
                     match MapWriter::create_as(&self.dest, started_ns, dirs) {
                         Ok(w) => self.writer = Some(w),
                         Err(e) => break Err(e),
@@ -388,6 +393,7 @@ impl Decoder {
         prev_mtime: i64,
         count: u64,
         partial: &mut bool,
+        dirs: bool,
     ) -> Result<Item, Stop> {
         let bad = |msg: String| Stop::Bad(anyhow::anyhow!("damaged compact map ({msg})"));
         let n = count + 1;
@@ -425,8 +431,7 @@ impl Decoder {
                 let kind = match cur.u8()? {
                     0 => EntryKind::File,
                     1 => EntryKind::Symlink,
-                    // (refused by the map writer in a version 1 stream)
-                    2 => EntryKind::Dir,
+                    2 if dirs => EntryKind::Dir,
                     k => return Err(bad(format!("entry {n}: entry kind {k}"))),
                 };
                 let flags = cur.u8()?;

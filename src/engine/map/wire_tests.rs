@@ -242,7 +242,7 @@ fn damaged_and_hostile_streams_are_refused() {
     dir_in_v1[kind_at] = 2;
     let mut v1 = stream(&[dir_in_v1, end(1)].concat());
     v1[8] = 1;
-    check(&v1, "a folder entry in a map made without folders");
+    check(&v1, "entry 1: entry kind 2");
     // truncated anywhere: no end marker
     for cut in [HEADER_LEN - 1, HEADER_LEN, HEADER_LEN + 5, good.len() - 1] {
         check(&good[..cut], "truncated");
