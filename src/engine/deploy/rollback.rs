@@ -151,7 +151,7 @@ pub fn rollback(
     } else {
         rollback_files(root, state, id, &target_map, &ids, opts, &log, progress)
     };
-    if crate::engine::testhooks::ENABLED {
+    if crate::engine::util::testhooks::ENABLED {
         // For the tests: a rollback makes a fixed number of syncs, whatever its size.
         log.info(format!("syncs: {}", syncs() - syncs_before));
     }
