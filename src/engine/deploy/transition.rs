@@ -426,7 +426,7 @@ pub(crate) fn set_dir_modes(base: &Path, j: &Journal) -> anyhow::Result<()> {
         })
         .chain(j.chmod_dirs.iter().map(|c| (c.path.as_str(), c.new)))
         .collect();
-    modes.sort_by(|a, b| b.0.matches('/').count().cmp(&a.0.matches('/').count()));
+    modes.sort_by_key(|m| std::cmp::Reverse(m.0.matches('/').count()));
     for (d, m) in modes {
         let p = base.join(d);
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m))

@@ -296,7 +296,7 @@ impl Lister<'_> {
                 continue;
             }
             if is_dir {
-                if self.opts.dirs && !self.opts.keep.is_some_and(|k| !k(&path)) {
+                if self.opts.dirs && self.opts.keep.is_none_or(|k| k(&path)) {
                     match entry.metadata() {
                         Ok(meta) => items.push(Item::Found(Found {
                             rel: path.clone(),
