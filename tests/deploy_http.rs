@@ -547,8 +547,8 @@ fn compact_map_matches_the_plain_one() {
     let (compact_ct, compact) = get("?format=compact");
     assert_eq!(plain_ct, "application/octet-stream");
     assert_eq!(compact_ct, wire::CONTENT_TYPE);
-    assert!(plain.starts_with(b"DSKYMAP\x01"));
-    assert!(compact.starts_with(b"DSKYWIRE\x01"));
+    assert!(plain.starts_with(b"DSKYMAP\x02")); // with folders
+    assert!(compact.starts_with(b"DSKYWIRE\x02"));
     assert!(
         compact.len() * 2 < plain.len(),
         "compact {} bytes, plain {}",
@@ -566,7 +566,7 @@ fn compact_map_matches_the_plain_one() {
             .collect::<Vec<_>>()
     };
     let want = read(&plain);
-    assert_eq!(want.len(), 304);
+    assert_eq!(want.len(), 304 + 16); // and the folders: app, 7 modules, 7 src, bin
     assert!(want.iter().any(|e| e.0 == b"caf\xe9.txt"));
     assert!(want.iter().any(|e| e.0 == b"bin/run" && e.2 == 0o750));
 
@@ -576,7 +576,7 @@ fn compact_map_matches_the_plain_one() {
     for c in compact.chunks(1000) {
         dec.feed(c).unwrap();
     }
-    assert_eq!(dec.finish().unwrap(), 304);
+    assert_eq!(dec.finish().unwrap(), 304 + 16);
     assert_eq!(read(&std::fs::read(&out).unwrap()), want);
 
     // and by the client

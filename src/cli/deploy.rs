@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::output::{print_json, stderr_progress};
 use crate::engine::deploy::package::{Built, build, build_with};
-use crate::engine::deploy::plan::{Plan, Selection, plan_files};
+use crate::engine::deploy::plan::{Plan, Selection};
 use crate::engine::deploy::{LogLine, exit_code, rfc3339};
 use crate::engine::project::Project;
 use crate::engine::remote::{Remote, RemoteDeployment, ServerProfile, connect, pick_server};
@@ -145,8 +145,9 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
     let project = Project::locate(&path)?;
     let progress = stderr_progress();
     let tmp = tempfile::tempdir()?;
-    let local = crate::engine::deploy::plan::local_map(&project, tmp.path(), &progress)?;
-    let mut plan = plan_files(&local, &a.remote_map)?;
+    let files = crate::engine::deploy::plan::FileSet::default();
+    let local = crate::engine::deploy::plan::local_map(&project, &files, tmp.path(), &progress)?;
+    let mut plan = local.plan(&a.remote_map)?;
     if !a.only.is_empty() {
         plan = plan.select(&Selection::parse(&a.only));
     }
@@ -157,7 +158,10 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
                 plan: &plan,
             })?;
         } else {
-            println!("nothing to deploy: the server has every file as the project has it");
+            print_left_out(&plan);
+            println!(
+                "nothing to deploy: the server has every file and folder as the project has it"
+            );
         }
         return Ok(0);
     }
@@ -177,6 +181,8 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
         for d in &plan.deletes {
             println!("D {}", String::from_utf8_lossy(&d.path));
         }
+        print_folders(&plan);
+        print_left_out(&plan);
         println!(
             "{}: {} upload(s) ({}), {} delete(s); package {}",
             built.path.display(),
@@ -222,6 +228,7 @@ fn remote_plan(
 ) -> anyhow::Result<(Box<dyn Remote>, Plan, Option<String>)> {
     let (remote, mut plan, token) = crate::engine::remote::connect_and_plan(
         project,
+        &p.files(),
         || connect(&project.root, p),
         hold,
         &stderr_progress(),
@@ -239,12 +246,34 @@ fn print_plan(plan: &Plan) {
     for d in &plan.deletes {
         println!("D {}", String::from_utf8_lossy(&d.path));
     }
+    print_folders(plan);
+    print_left_out(plan);
     println!(
-        "{} upload(s) ({}), {} delete(s)",
+        "{} upload(s) ({}), {} delete(s), {} folder change(s)",
         thousands(plan.uploads.len()),
         human_size(plan.upload_bytes() as i64),
-        thousands(plan.deletes.len())
+        thousands(plan.deletes.len()),
+        thousands(plan.folders.len())
     );
+}
+
+/// Folder changes: `+ dir/ (755)`, `- dir/`, `M dir/ (700, was 755)`.
+fn print_folders(plan: &Plan) {
+    for f in &plan.folders {
+        let path = String::from_utf8_lossy(&f.path);
+        match (f.mode, f.remote) {
+            (Some(m), None) => println!("+ {path}/ ({m:o})"),
+            (Some(m), Some(r)) => println!("M {path}/ ({m:o}, was {r:o})"),
+            (None, _) => println!("- {path}/"),
+        }
+    }
+}
+
+/// What the deploy's rules left out of the project: `3 left out by exclude **/*.log`.
+fn print_left_out(plan: &Plan) {
+    for l in plan.left_out_lines() {
+        println!("{l}");
+    }
 }
 
 /// A log line for people.
@@ -420,7 +449,8 @@ fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
     if a.json {
         print_json(&plan)?;
     } else if plan.is_empty() {
-        println!("nothing to deploy: the server has every file as the project has it");
+        print_left_out(&plan);
+        println!("nothing to deploy: the server has every file and folder as the project has it");
     } else {
         print_plan(&plan);
     }
@@ -442,7 +472,10 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         if a.at.json {
             print_json(&serde_json::json!({"deployment": null, "plan": &plan}))?;
         } else {
-            println!("nothing to deploy: the server has every file as the project has it");
+            print_left_out(&plan);
+            println!(
+                "nothing to deploy: the server has every file and folder as the project has it"
+            );
         }
         return Ok(0);
     }

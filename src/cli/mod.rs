@@ -58,8 +58,15 @@ pub enum Command {
     #[command(subcommand)]
     Settings(settings::SettingsCommand),
     /// The file map of a tree: blake3 of every file (b3sum's format, or --json).
+    ///
+    /// A map covers every file and symlink of the tree except what .gitignore,
+    /// .devskyignore and .git/info/exclude leave out (and .git/, .devsky/). Folders are
+    /// not listed. Deploys cover more: see `devsky deploy --help`.
     Map(map::MapArgs),
     /// Snapshots of files: create, list, show, delete, diff.
+    ///
+    /// A snapshot covers what a map covers (every file and symlink but what .gitignore,
+    /// .devskyignore and .git/info/exclude leave out), narrowed by its domain's globs.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
     /// Domains: named include/exclude globs that say what a snapshot covers.
@@ -70,6 +77,12 @@ pub enum Command {
     /// Remove stored contents that no snapshot references.
     Gc(snapshot::GcArgs),
     /// Deploying: plan, push, roll back and follow deployments on a server; build packages.
+    ///
+    /// A deploy covers every file, symlink and folder (empty ones too, with its mode) of the
+    /// project except what .devskyignore files and the server profile's excludes leave out
+    /// (`devsky server files NAME -x GLOB`); with includes, only those. .gitignore does not
+    /// count: a gitignored vendor/ is deployed. The plan says how many paths each rule left
+    /// out; the server's paths a rule leaves out are never deleted.
     #[command(subcommand)]
     Deploy(deploy::DeployCommand),
     /// The server side of deploying: apply, recover, rollback, history, unlock, map.
@@ -77,7 +90,7 @@ pub enum Command {
     Agent(agent::AgentCommand),
     /// Serve a web root for deploys over HTTP (on the server), and manage its API keys.
     Serve(agent::ServeArgs),
-    /// Deploy targets of the project: add, list, show, remove.
+    /// Deploy targets of the project: add, list, show, files (what a deploy covers), remove.
     #[command(subcommand)]
     Server(server::ServerCommand),
     /// Database profiles (MySQL/MariaDB, SQLite): add, list, test, remove, query.

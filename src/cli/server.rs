@@ -5,6 +5,10 @@
 //! system's ssh authenticates with the user's own config, keys and agent. An `https://`
 //! agent's certificate is checked against the system's roots, a CA (`--ca FILE`) or a
 //! pinned fingerprint (`--fingerprint`).
+//!
+//! What a deploy to a server covers is part of its profile (`--include`/`--exclude` on
+//! `add`, or `server files`): every file and folder of the project but what `.devskyignore`
+//! files and the excludes leave out (`.gitignore` does not count).
 
 use std::path::PathBuf;
 
@@ -17,7 +21,7 @@ use crate::engine::project::Project;
 use crate::engine::remote::tls::{check_ca, parse_fingerprint};
 use crate::engine::remote::{
     ENVIRONMENTS, ServerProfile, add_server, check_name, get_server, key_source, list_servers,
-    remove_server, store_key,
+    remove_server, set_files, store_key,
 };
 use crate::engine::util::units::format_time;
 
@@ -33,6 +37,39 @@ pub enum ServerCommand {
     Show(ShowArgs),
     /// Remove a deploy target and its stored key.
     Remove(ShowArgs),
+    /// Show or change what a deploy to the server covers: every file and folder of the
+    /// project except what .devskyignore files and the excludes leave out (.gitignore does
+    /// not count); with includes, only those.
+    Files(FilesArgs),
+}
+
+/// What a deploy covers, as options.
+#[derive(Debug, Args, Default)]
+pub struct GlobArgs {
+    /// Deploy only this file, folder or glob (`app`, `public/**`); repeatable. Default:
+    /// the whole project.
+    #[arg(short = 'i', long = "include", value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Never deploy this file, folder or glob (`var/cache`, `**/*.log`); repeatable. Paths
+    /// the server has there are left alone. `.devskyignore` files leave out more.
+    #[arg(short = 'x', long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FilesArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub globs: GlobArgs,
+    /// Forget the includes and excludes (deploy the whole project but .devskyignore's).
+    #[arg(long)]
+    pub clear: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Project folder (default: the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +141,8 @@ pub struct AddArgs {
     /// Make it the default server.
     #[arg(long)]
     pub default: bool,
+    #[command(flatten)]
+    pub globs: GlobArgs,
     /// Project folder (default: the current folder).
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
@@ -198,7 +237,28 @@ pub fn run(c: ServerCommand) -> anyhow::Result<i32> {
                 }
                 println!("key:         {}", s.key);
                 println!("default:     {}", if p.is_default { "yes" } else { "no" });
+                print_files(&p);
                 println!("created:     {}", format_time(p.created));
+            }
+            Ok(0)
+        }
+        ServerCommand::Files(a) => {
+            let project = project(a.project)?;
+            let mut store = project.open_store(true)?;
+            let mut p = get_server(&store, &a.name)?;
+            if a.clear || !a.globs.include.is_empty() || !a.globs.exclude.is_empty() {
+                if a.clear {
+                    p.include.clear();
+                    p.exclude.clear();
+                }
+                p.include.extend(a.globs.include);
+                p.exclude.extend(a.globs.exclude);
+                set_files(&mut store, &p.name, &p.files())?;
+            }
+            if a.json {
+                print_json(&p.files())?;
+            } else {
+                print_files(&p);
             }
             Ok(0)
         }
@@ -218,8 +278,31 @@ pub fn run(c: ServerCommand) -> anyhow::Result<i32> {
     }
 }
 
+/// What a deploy to `p` covers, for people.
+fn print_files(p: &ServerProfile) {
+    let list = |v: &[String]| v.join(" ");
+    println!(
+        "deploys:     {}; never .devskyignore's{}",
+        if p.include.is_empty() {
+            "every file and folder of the project".to_string()
+        } else {
+            format!("only {}", list(&p.include))
+        },
+        if p.exclude.is_empty() {
+            String::new()
+        } else {
+            format!(" nor {}", list(&p.exclude))
+        }
+    );
+}
+
 fn add(a: AddArgs) -> anyhow::Result<i32> {
     check_name(&a.name)?;
+    crate::engine::deploy::plan::FileSet {
+        include: a.globs.include.clone(),
+        exclude: a.globs.exclude.clone(),
+    }
+    .filter()?;
     if !ENVIRONMENTS.contains(&a.environment.as_str()) {
         bail!("--env is one of {}", ENVIRONMENTS.join(", "));
     }
@@ -269,6 +352,8 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
         created: crate::store::now(),
         tls_ca,
         tls_fingerprint,
+        include: a.globs.include.clone(),
+        exclude: a.globs.exclude.clone(),
     };
     add_server(&mut store, &p)?;
     let key = match a.key.as_deref() {
@@ -337,6 +422,8 @@ fn add_ssh(a: &AddArgs, ssh: &str) -> anyhow::Result<i32> {
         created: crate::store::now(),
         tls_ca: None,
         tls_fingerprint: None,
+        include: a.globs.include.clone(),
+        exclude: a.globs.exclude.clone(),
     };
     add_server(&mut store, &p)?;
     println!(

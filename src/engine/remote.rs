@@ -466,10 +466,11 @@ impl Remote for HttpRemote {
 /// scans run at the same time), diffed with the project's own.
 pub fn plan(
     project: &crate::engine::project::Project,
+    files: &crate::engine::deploy::plan::FileSet,
     remote: &dyn Remote,
     progress: &crate::engine::jobs::Progress,
 ) -> anyhow::Result<crate::engine::deploy::plan::Plan> {
-    plan_overlapped(project, |out| remote.map(out), progress).map(|(_, plan)| plan)
+    plan_overlapped(project, files, |out| remote.map(out), progress).map(|(_, plan)| plan)
 }
 
 /// Connect (`connect`, e.g. [`connect`] for a profile: an SSH session takes a while to set
@@ -479,6 +480,7 @@ pub fn plan(
 /// back too.
 pub fn connect_and_plan(
     project: &crate::engine::project::Project,
+    files: &crate::engine::deploy::plan::FileSet,
     connect: impl FnOnce() -> anyhow::Result<Box<dyn Remote>>,
     hold: bool,
     progress: &crate::engine::jobs::Progress,
@@ -489,6 +491,7 @@ pub fn connect_and_plan(
 )> {
     let ((remote, token), plan) = plan_overlapped(
         project,
+        files,
         |out| {
             let remote = connect()?;
             let token = if hold {
@@ -504,10 +507,11 @@ pub fn connect_and_plan(
     Ok((remote, plan, token))
 }
 
-/// Map the project on a thread of its own while `fetch` writes the server's map to the path
-/// it is given; then diff the two.
+/// Map the project (what `files` covers) on a thread of its own while `fetch` writes the
+/// server's map to the path it is given; then diff the two.
 fn plan_overlapped<R>(
     project: &crate::engine::project::Project,
+    files: &crate::engine::deploy::plan::FileSet,
     fetch: impl FnOnce(&Path) -> anyhow::Result<R>,
     progress: &crate::engine::jobs::Progress,
 ) -> anyhow::Result<(R, crate::engine::deploy::plan::Plan)> {
@@ -515,8 +519,8 @@ fn plan_overlapped<R>(
     let remote_map = tmp.path().join("remote.map");
     progress.set(0, None, "fetching the server's map and mapping the project");
     let (fetched, local) = std::thread::scope(|s| {
-        let local =
-            s.spawn(|| crate::engine::deploy::plan::local_map(project, tmp.path(), progress));
+        let local = s
+            .spawn(|| crate::engine::deploy::plan::local_map(project, files, tmp.path(), progress));
         let fetched = fetch(&remote_map);
         let local = local
             .join()
@@ -526,7 +530,7 @@ fn plan_overlapped<R>(
     let fetched = fetched?;
     let local = local?;
     progress.check()?;
-    let plan = crate::engine::deploy::plan::plan_files(&local, &remote_map)?;
+    let plan = local.plan(&remote_map)?;
     Ok((fetched, plan))
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
+use crate::engine::deploy::plan::FileSet;
 use crate::store::{STATE_DIR, Store};
 
 /// A deploy target of the project (a row of `_dev_servers`).
@@ -31,9 +32,21 @@ pub struct ServerProfile {
     pub tls_ca: Option<String>,
     /// For `https://`: the pinned SHA-256 fingerprint of the agent's certificate.
     pub tls_fingerprint: Option<String>,
+    /// What a deploy covers: only these globs when not empty (see [`FileSet`]).
+    pub include: Vec<String>,
+    /// What a deploy leaves out, besides what `.devskyignore` files leave out.
+    pub exclude: Vec<String>,
 }
 
 impl ServerProfile {
+    /// What a deploy to this server covers.
+    pub fn files(&self) -> FileSet {
+        FileSet {
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+        }
+    }
+
     /// How the client trusts this server's certificate.
     pub fn trust(&self) -> crate::engine::remote::tls::Trust {
         crate::engine::remote::tls::Trust {
@@ -102,7 +115,16 @@ pub fn store_key(project_root: &Path, name: &str, key: &str) -> anyhow::Result<P
 }
 
 const SELECT: &str = "SELECT name, environment, transport, url, key_env, ssh, remote_root, \
-                      is_default, created, tls_ca, tls_fingerprint FROM _dev_servers";
+                      is_default, created, tls_ca, tls_fingerprint, include, exclude \
+                      FROM _dev_servers";
+
+fn globs(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+fn to_json(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<ServerProfile> {
     Ok(ServerProfile {
@@ -117,6 +139,8 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<ServerProfile> {
         created: r.get(8)?,
         tls_ca: r.get(9)?,
         tls_fingerprint: r.get(10)?,
+        include: globs(&r.get::<_, String>(11)?),
+        exclude: globs(&r.get::<_, String>(12)?),
     })
 }
 
@@ -154,7 +178,7 @@ pub fn add_server(store: &mut Store, p: &ServerProfile) -> anyhow::Result<()> {
         }
         tx.execute(
             "INSERT INTO _dev_servers(name, environment, transport, url, key_env, ssh, \
-             remote_root, is_default, created, tls_ca, tls_fingerprint) \
+             remote_root, is_default, created, tls_ca, tls_fingerprint, include, exclude) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             rusqlite::params![
                 p.name,
@@ -167,7 +191,9 @@ pub fn add_server(store: &mut Store, p: &ServerProfile) -> anyhow::Result<()> {
                 i64::from(p.is_default),
                 p.created,
                 p.tls_ca,
-                p.tls_fingerprint
+                p.tls_fingerprint,
+                to_json(&p.include),
+                to_json(&p.exclude)
             ],
         )?;
         Ok(())
@@ -175,6 +201,19 @@ pub fn add_server(store: &mut Store, p: &ServerProfile) -> anyhow::Result<()> {
 }
 
 /// The server named `name`, or the default one (the one marked default, or the only one).
+/// Change what a deploy to server `name` covers (see [`FileSet`]); the globs are checked.
+pub fn set_files(store: &mut Store, name: &str, files: &FileSet) -> anyhow::Result<()> {
+    files.filter()?;
+    get_server(store, name)?;
+    store.write(|tx| {
+        tx.execute(
+            "UPDATE _dev_servers SET include = ?2, exclude = ?3 WHERE name = ?1",
+            rusqlite::params![name, to_json(&files.include), to_json(&files.exclude)],
+        )?;
+        Ok(())
+    })
+}
+
 pub fn pick_server(store: &Store, name: Option<&str>) -> anyhow::Result<ServerProfile> {
     if let Some(n) = name {
         return get_server(store, n);

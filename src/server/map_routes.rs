@@ -110,7 +110,8 @@ fn streamed_hold(agent: Arc<Agent>, lock: LockGuard, token: String) -> Response 
             let mut enc = enc.lock().unwrap_or_else(|e| e.into_inner());
             let chunk = match t {
                 Tapped::Started(ns) => {
-                    *enc = Some(wire::Encoder::new(ns, CHUNK));
+                    // The agent's maps hold folders (deploy maps).
+                    *enc = Some(wire::Encoder::with_dirs(ns, CHUNK, true));
                     None
                 }
                 Tapped::Entry(e) => match enc.as_mut() {

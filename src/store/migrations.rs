@@ -167,10 +167,20 @@ ALTER TABLE _dev_servers ADD COLUMN tls_ca TEXT;
 ALTER TABLE _dev_servers ADD COLUMN tls_fingerprint TEXT;
 "#,
     },
+    Migration {
+        version: 6,
+        name: "what a deploy covers",
+        sql: r#"
+-- The files a deploy to the server covers: include/exclude globs (JSON arrays, as a
+-- domain's), besides what .devskyignore files leave out.
+ALTER TABLE _dev_servers ADD COLUMN include TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE _dev_servers ADD COLUMN exclude TEXT NOT NULL DEFAULT '[]';
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST: i64 = 5;
+pub const LATEST: i64 = 6;
 
 /// Bring the store at `conn` up to [`LATEST`], or refuse a newer one.
 pub fn migrate(conn: &Connection) -> anyhow::Result<()> {

@@ -36,6 +36,8 @@ pub fn manifest(files: &[E], deletes: &[(&str, &[u8])]) -> Vec<u8> {
         deletes: vec![],
         pre_images: Default::default(),
         expected: Default::default(),
+        folders: vec![],
+        remove_folders: vec![],
     };
     for f in files {
         let (path, data, kind, mode) = match f {

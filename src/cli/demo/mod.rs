@@ -375,6 +375,8 @@ pub fn make_demo_server(project_root: &Path, files: usize) -> anyhow::Result<Dem
             created: crate::store::now(),
             tls_ca: None,
             tls_fingerprint: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
         },
     )?;
     store_key(&project.root, "staging", &key)?;

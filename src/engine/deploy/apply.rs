@@ -29,7 +29,8 @@ use super::preimage::recheck;
 pub(crate) use super::stage::make_stage;
 use super::stage::{stage_path, stage_uploads};
 use super::transition::{
-    self, Change, Prepared, describe, differences, expected, map_root, map_root_at, prepare,
+    self, Change, Folders, Prepared, describe, differences, expected, map_root, map_root_at,
+    prepare,
 };
 use super::{
     DeployError, Deployment, Log, LogSink, State, corrupt_stage_hook, crash_point, release,
@@ -336,7 +337,8 @@ fn deploy_files(
             )
         })?;
         let touched = check_pre_images(old_map, &pkg.manifest, opts.force, log)?;
-        let mut prep = prepare(root, old_map, changes_of(&pkg.manifest)?)?;
+        let folders = folders_of(&pkg.manifest)?;
+        let mut prep = prepare(root, old_map, changes_of(&pkg.manifest)?, folders.as_ref())?;
         let index: std::collections::HashMap<&str, usize> = pkg
             .manifest
             .uploads
@@ -372,11 +374,10 @@ fn deploy_files(
     let mut j = Journal::new(id, "deploy", Mode::Files, root, old_map);
     j.stage = Some(stage);
     j.backups = Some(state.backup_dir(id));
-    j.ops = prep.ops;
-    j.create_dirs = prep.create_dirs;
-    j.remove_dirs = prep.remove_dirs;
+    prep.into_journal(&mut j);
     let summary = format!(
-        "deployed {} upload(s) ({}), {} delete(s)",
+        "deployed {} upload(s) ({}), {} delete(s); {} folder(s) created, {} removed, {} \
+         changed mode",
         j.ops.iter().filter(|o| o.new.is_some()).count(),
         human_size(
             j.ops
@@ -385,10 +386,13 @@ fn deploy_files(
                 .map(|m| m.size)
                 .sum::<u64>() as i64
         ),
-        j.ops.iter().filter(|o| o.new.is_none()).count()
+        j.ops.iter().filter(|o| o.new.is_none()).count(),
+        j.create_dirs.len(),
+        j.remove_dirs.len(),
+        j.chmod_dirs.len()
     );
     run_journaled(state, &j, log, progress, &summary, &[], |after| {
-        let (shown, n) = differences(expected(old_map, &j.ops)?, after)?;
+        let (shown, n) = differences(expected(old_map, &j)?, true, after)?;
         Ok((n == 0)
             .then_some(())
             .ok_or_else(|| DeployError::VerifyFailed(describe(&shown, n))))
@@ -466,7 +470,9 @@ fn undo_and_check(
     }
     let check = state.dir().join("maps").join(format!("{}.check.map", j.id));
     map_root(&j.root, state, &check, progress)?;
-    let (shown, n) = differences(MapReader::open(&j.old_map)?, &check)?;
+    let old = MapReader::open(&j.old_map)?;
+    let dirs = old.dirs;
+    let (shown, n) = differences(old, dirs, &check)?;
     let _ = std::fs::remove_file(&check);
     if n > 0 {
         bail!(
@@ -629,6 +635,20 @@ pub(crate) fn changes_of(m: &Manifest) -> anyhow::Result<Vec<Change>> {
         });
     }
     Ok(c)
+}
+
+/// The folders a manifest lists (version 2), None for a version 1 manifest (folders follow
+/// the files).
+pub(crate) fn folders_of(m: &Manifest) -> anyhow::Result<Option<Folders>> {
+    if m.version < 2 {
+        return Ok(None);
+    }
+    let mut f = Folders::default();
+    for d in &m.folders {
+        f.want.push((d.path.clone(), parse_mode(&d.mode)?));
+    }
+    f.remove = m.remove_folders.clone();
+    Ok(Some(f))
 }
 
 /// The test hook: flip the first byte of the first staged regular file.

@@ -1,6 +1,8 @@
 //! Small filesystem operations the deploy steps are made of: backing up and restoring an
-//! entry (hard link when possible, else a synced copy renamed into place; symlinks
-//! recreated), checking what a path holds now, and syncing folders.
+//! entry (hard link when possible, else a copy renamed into place; symlinks recreated),
+//! checking what a path holds now, and syncing. Files are never synced one by one: the
+//! caller makes a whole step durable with one [`sync_filesystem`]. Every sync goes through
+//! [`count_sync`], so the log can say how many a deploy or rollback made (test hooks).
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::Read;
@@ -14,6 +16,19 @@ use super::journal::Meta;
 use super::manifest::Kind;
 
 pub(crate) use super::state::sync_dir;
+
+/// Syncs (fsync, syncfs) made by this process so far.
+static SYNCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Count one sync (see [`syncs`]).
+pub(crate) fn count_sync() {
+    SYNCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Syncs made by this process so far: a step's count is the difference of two readings.
+pub(crate) fn syncs() -> u64 {
+    SYNCS.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// `lstat`, None when the path does not exist.
 pub(crate) fn lstat(p: &Path) -> anyhow::Result<Option<Metadata>> {
@@ -77,8 +92,9 @@ pub(crate) fn beside(p: &Path, tag: &str) -> PathBuf {
 }
 
 /// Make `dest` (which may exist: it is replaced atomically) an exact copy of the file or
-/// symlink `src`: a hard link when `link` and possible, else a synced copy with the same
-/// mode. Returns whether a hard link was made.
+/// symlink `src`: a hard link when `link` and possible, else a copy with the same mode (not
+/// synced: the caller syncs the filesystem once for all of them). Returns whether a hard
+/// link was made.
 pub(crate) fn copy_entry(src: &Path, dest: &Path, link: bool) -> anyhow::Result<bool> {
     let m =
         std::fs::symlink_metadata(src).with_context(|| format!("cannot read {}", src.display()))?;
@@ -102,14 +118,14 @@ pub(crate) fn copy_entry(src: &Path, dest: &Path, link: bool) -> anyhow::Result<
         std::io::copy(&mut from, &mut to)
             .with_context(|| format!("cannot copy to {}", tmp.display()))?;
         to.set_permissions(std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
-        to.sync_all()?;
     }
     std::fs::rename(&tmp, dest).with_context(|| format!("cannot rename to {}", dest.display()))?;
     Ok(linked)
 }
 
 /// Copy a file or symlink `src` to the new name `dest`, checking it holds `want` (content
-/// and kind) and giving it `want`'s mode. Used to stage contents from backups.
+/// and kind) and giving it `want`'s mode. Used to stage contents from backups; not synced
+/// (the caller syncs the stage's filesystem once).
 pub(crate) fn stage_from(src: &Path, dest: &Path, want: &Meta) -> anyhow::Result<()> {
     let m =
         std::fs::symlink_metadata(src).with_context(|| format!("cannot read {}", src.display()))?;
@@ -151,7 +167,6 @@ pub(crate) fn stage_from(src: &Path, dest: &Path, want: &Meta) -> anyhow::Result
                 return Err(mismatch());
             }
             to.set_permissions(std::fs::Permissions::from_mode(want.mode))?;
-            to.sync_all()?;
         }
     }
     Ok(())
@@ -180,6 +195,7 @@ pub(crate) fn remove_tree(p: &Path) -> anyhow::Result<()> {
 pub(crate) fn sync_filesystem(dir: &Path) -> anyhow::Result<()> {
     use std::os::fd::AsRawFd;
     let d = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    count_sync();
     // SAFETY: syncfs only reads the descriptor, which stays open for the call.
     if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
         return Err(std::io::Error::last_os_error())

@@ -76,6 +76,14 @@ pub(crate) struct DirMode {
     pub mode: u32,
 }
 
+/// A folder whose mode the deploy changes (put back when undone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DirChmod {
+    pub path: String,
+    pub old: u32,
+    pub new: u32,
+}
+
 /// `backups/<id>.json`: what a deployment backed up, and the folders it removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct BackupIndex {
@@ -123,9 +131,12 @@ pub(crate) struct Journal {
     pub create_dirs: Vec<String>,
     /// Folders removed once emptied, deepest first.
     pub remove_dirs: Vec<DirMode>,
-    /// Modes for some created folders (a rollback recreates folders as they were).
+    /// The modes of the created folders (set once their contents are in place).
     #[serde(default)]
     pub dir_modes: BTreeMap<String, u32>,
+    /// Folders that stay, with a new mode.
+    #[serde(default)]
+    pub chmod_dirs: Vec<DirChmod>,
     /// Release mode: the root symlink's target before and after.
     pub old_target: Option<PathBuf>,
     pub new_target: Option<PathBuf>,
@@ -149,6 +160,7 @@ impl Journal {
             create_dirs: Vec::new(),
             remove_dirs: Vec::new(),
             dir_modes: BTreeMap::new(),
+            chmod_dirs: Vec::new(),
             old_target: None,
             new_target: None,
             new_release: None,
@@ -162,6 +174,7 @@ impl Journal {
         let mut f =
             File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(&serde_json::to_vec_pretty(self)?)?;
+        super::fsops::count_sync();
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;

@@ -16,8 +16,10 @@ use crate::engine::snapshot::objects::is_id;
 pub const MANIFEST_NAME: &str = "devsky-manifest.json";
 /// `format` of every manifest.
 pub const FORMAT: &str = "devsky-deploy";
-/// The manifest version this devsky writes and reads.
-pub const VERSION: u32 = 1;
+/// The newest manifest version this devsky reads. Version 2 lists folders (`folders`,
+/// `remove_folders`): they are deployed as listed. Version 1 lists none: folders follow the
+/// files (made for uploads, removed once emptied).
+pub const VERSION: u32 = 2;
 /// Longest path accepted (bytes).
 const MAX_PATH: usize = 4096;
 
@@ -51,9 +53,11 @@ pub enum Kind {
 }
 
 impl From<EntryKind> for Kind {
+    /// Folders are never uploads (plans and journals keep them apart): one taken for a
+    /// file here would be refused when its content is checked.
     fn from(k: EntryKind) -> Kind {
         match k {
-            EntryKind::File => Kind::File,
+            EntryKind::File | EntryKind::Dir => Kind::File,
             EntryKind::Symlink => Kind::Symlink,
         }
     }
@@ -66,6 +70,15 @@ impl From<Kind> for EntryKind {
             Kind::Symlink => EntryKind::Symlink,
         }
     }
+}
+
+/// A folder that must be there after the deploy, with this mode (created, or its mode
+/// changed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Folder {
+    pub path: String,
+    /// Permission bits in octal, e.g. `"755"`.
+    pub mode: String,
 }
 
 /// The manifest (see docs/DEPLOY.md).
@@ -82,6 +95,12 @@ pub struct Manifest {
     pub pre_images: BTreeMap<String, Option<String>>,
     /// Every touched path -> the blake3 of its map entry after (null: gone).
     pub expected: BTreeMap<String, Option<String>>,
+    /// Version 2: folders to create or to give a new mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folders: Vec<Folder>,
+    /// Version 2: folders to remove (the deletes must empty them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_folders: Vec<String>,
 }
 
 /// The mode of an upload as a number.
@@ -245,6 +264,7 @@ impl Manifest {
                 bail!("pre-image of {:?} differs from its delete's", d.path);
             }
         }
+        self.check_folders(&touched)?;
         // A path cannot be both a file (or symlink) and a folder after the deploy.
         let mut after: Vec<&Upload> = self.uploads.iter().collect();
         after.sort_by(|a, b| cmp_paths(a.path.as_bytes(), b.path.as_bytes()));
@@ -261,6 +281,44 @@ impl Manifest {
                     },
                     w[1].path
                 );
+            }
+        }
+        Ok(())
+    }
+
+    /// The folder lists: version 2 only, valid paths and modes, each path once, never a
+    /// folder where a file is uploaded, nor an upload inside a folder removed.
+    fn check_folders(&self, touched: &HashSet<&str>) -> anyhow::Result<()> {
+        if self.version < 2 && !(self.folders.is_empty() && self.remove_folders.is_empty()) {
+            bail!("a manifest of version {} cannot list folders", self.version);
+        }
+        let uploads: HashSet<&str> = self.uploads.iter().map(|u| u.path.as_str()).collect();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for f in &self.folders {
+            check_path(&f.path)?;
+            parse_mode(&f.mode).with_context(|| format!("folder {:?}", f.path))?;
+            if !seen.insert(&f.path) {
+                bail!("folder {:?} is listed twice in the manifest", f.path);
+            }
+            if uploads.contains(f.path.as_str()) {
+                bail!("{:?} is uploaded as a file and listed as a folder", f.path);
+            }
+        }
+        let removed: HashSet<&str> = self.remove_folders.iter().map(String::as_str).collect();
+        for r in &self.remove_folders {
+            check_path(r)?;
+            if !seen.insert(r) {
+                bail!("folder {r:?} is listed twice in the manifest");
+            }
+            if touched.contains(r.as_str()) && !uploads.contains(r.as_str()) {
+                bail!("{r:?} is deleted as a file and removed as a folder");
+            }
+        }
+        let made = self.uploads.iter().map(|u| u.path.as_str());
+        for p in made.chain(self.folders.iter().map(|f| f.path.as_str())) {
+            let inside = p.match_indices('/').any(|(i, _)| removed.contains(&p[..i]));
+            if inside {
+                bail!("{p:?} is inside a folder the manifest removes");
             }
         }
         Ok(())

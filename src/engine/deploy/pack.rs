@@ -17,8 +17,8 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::manifest::{
-    Delete, FORMAT, Kind, MANIFEST_NAME, Manifest, Upload, VERSION, check_link_target, check_path,
-    parse_mode,
+    Delete, FORMAT, Folder, Kind, MANIFEST_NAME, Manifest, Upload, VERSION, check_link_target,
+    check_path, parse_mode,
 };
 use super::package::{CHUNK, hash_file};
 use super::plan::Plan;
@@ -57,12 +57,16 @@ pub fn manifest_of(plan: &Plan) -> anyhow::Result<Manifest> {
     let hex = |h: &[u8; 32]| blake3::Hash::from_bytes(*h).to_hex().to_string();
     let mut m = Manifest {
         format: FORMAT.into(),
-        version: VERSION,
+        // Version 2 (folders listed) only for an agent whose map lists folders: an older
+        // agent reads version 1, where folders follow the files.
+        version: if plan.folders_listed { VERSION } else { 1 },
         created: rfc3339(now_ms()),
         uploads: Vec::new(),
         deletes: Vec::new(),
         pre_images: BTreeMap::new(),
         expected: BTreeMap::new(),
+        folders: Vec::new(),
+        remove_folders: Vec::new(),
     };
     for u in &plan.uploads {
         let path = name(&u.path)?;
@@ -90,6 +94,16 @@ pub fn manifest_of(plan: &Plan) -> anyhow::Result<Manifest> {
             path,
             blake3: hex(&d.hash),
         });
+    }
+    for f in &plan.folders {
+        let path = name(&f.path)?;
+        match f.mode {
+            Some(mode) => m.folders.push(Folder {
+                path,
+                mode: format!("{mode:o}"),
+            }),
+            None => m.remove_folders.push(path),
+        }
     }
     m.check()?;
     Ok(m)

@@ -47,7 +47,11 @@ pub(crate) fn check_pre_images(
                     map.next();
                 }
                 std::cmp::Ordering::Equal => {
-                    found = map.next().and_then(|r| r.ok());
+                    // A folder there is no file: the layout checks it.
+                    found = map
+                        .next()
+                        .and_then(|r| r.ok())
+                        .filter(|e| e.kind != EntryKind::Dir);
                     break;
                 }
                 std::cmp::Ordering::Greater => break,

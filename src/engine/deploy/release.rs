@@ -90,7 +90,13 @@ pub(crate) fn deploy(
         )
     })?;
     check_pre_images(&old_map, &pkg.manifest, opts.force, log)?;
-    let prep = prepare(&old_release, &old_map, changes_of(&pkg.manifest)?)?;
+    let folders = super::apply::folders_of(&pkg.manifest)?;
+    let prep = prepare(
+        &old_release,
+        &old_map,
+        changes_of(&pkg.manifest)?,
+        folders.as_ref(),
+    )?;
     let name = next_release_name(&releases)?;
     let new_release = releases.join(&name);
     let new_target = old_target
@@ -98,9 +104,7 @@ pub(crate) fn deploy(
         .map_or_else(|| PathBuf::from(&name), |p| p.join(&name));
     let mut j = Journal::new(id, "deploy", Mode::Release, &link, &old_map);
     j.stage = Some(releases.join(format!(".{name}.building")));
-    j.ops = prep.ops;
-    j.create_dirs = prep.create_dirs;
-    j.remove_dirs = prep.remove_dirs;
+    prep.into_journal(&mut j);
     j.old_target = Some(old_target);
     j.new_target = Some(new_target.clone());
     j.new_release = Some(new_release.clone());
@@ -128,7 +132,7 @@ pub(crate) fn deploy(
         crash_point("after naming the release");
         let after = state.after_map_path(id);
         map_root(&new_release, state, &after, progress)?;
-        let (shown, n) = differences(expected(&old_map, &j.ops)?, &after)?;
+        let (shown, n) = differences(expected(&old_map, &j)?, true, &after)?;
         if n > 0 {
             return Err(DeployError::VerifyFailed(describe(&shown, n)).into());
         }
@@ -199,7 +203,9 @@ pub(crate) fn rollback(
     map_root(&link, state, &old_map, progress)?;
     let after = state.after_map_path(id);
     map_root(target, state, &after, progress)?;
-    let (shown, n) = differences(MapReader::open(target_map)?, &after)?;
+    let want = MapReader::open(target_map)?;
+    let dirs = want.dirs;
+    let (shown, n) = differences(want, dirs, &after)?;
     if n > 0 {
         return Err(DeployError::VerifyFailed(format!(
             "the release {} no longer holds the tree of before: {}",
@@ -331,6 +337,7 @@ fn build(
         b[0] ^= 0xff;
         let _ = std::fs::write(&f, b);
     }
+    super::transition::set_dir_modes(building, j)?;
     sync_filesystem(building)?;
     for d in dirs.iter().rev() {
         sync_dir(d);

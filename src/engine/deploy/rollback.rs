@@ -15,13 +15,29 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use super::apply::{finish, make_stage, recover_locked, run_journaled};
-use super::fsops::{remove_tree, stage_from, sync_dir};
+use super::fsops::{remove_tree, stage_from, sync_dir, sync_filesystem, syncs};
 use super::journal::{BackupIndex, Journal, Meta, Mode};
-use super::transition::{Change, describe, differences, map_root, prepare};
+use super::transition::{Change, Folders, describe, differences, map_root, prepare};
 use super::{Conflict, DeployError, Deployment, Log, LogSink, State, release};
 use crate::engine::jobs::Progress;
-use crate::engine::map::diff::diff;
+use crate::engine::map::diff::{Delta, diff};
 use crate::engine::map::format::MapReader;
+use crate::engine::map::{Entry, EntryKind, files_only};
+
+/// The differences from map `a` to map `b`, folders included when both have them (the
+/// second value says whether they do).
+#[allow(clippy::type_complexity)]
+fn diff_maps(
+    a: &Path,
+    b: &Path,
+) -> anyhow::Result<(Box<dyn Iterator<Item = anyhow::Result<Delta>>>, bool)> {
+    let (a, b) = (MapReader::open(a)?, MapReader::open(b)?);
+    if a.dirs && b.dirs {
+        Ok((Box::new(diff(a, b)), true))
+    } else {
+        Ok((Box::new(diff(files_only(a), files_only(b))), false))
+    }
+}
 
 /// How to roll back.
 #[derive(Debug, Clone)]
@@ -124,6 +140,7 @@ pub fn rollback(
             format!("deployment {to}")
         }
     ));
+    let syncs_before = syncs();
     let r = if release {
         let target = first
             .old_release
@@ -134,6 +151,10 @@ pub fn rollback(
     } else {
         rollback_files(root, state, id, &target_map, &ids, opts, &log, progress)
     };
+    if crate::engine::util::testhooks::ENABLED {
+        // For the tests: a rollback makes a fixed number of syncs, whatever its size.
+        log.info(format!("syncs: {}", syncs() - syncs_before));
+    }
     finish(state, id, r, &log)?;
     if opts.prune && state.prune(opts.keep).is_ok() {
         super::state::empty_trash(&state.trash_dir());
@@ -160,7 +181,7 @@ fn rollback_files(
         let after = state.after_map_path(cur.id);
         if after.exists() {
             let mut conflicts = Vec::new();
-            for d in diff(MapReader::open(&after)?, MapReader::open(&pre)?) {
+            for d in diff_maps(&after, &pre)?.0 {
                 let d = d?;
                 conflicts.push(Conflict {
                     path: String::from_utf8_lossy(d.path()).into_owned(),
@@ -181,7 +202,11 @@ fn rollback_files(
         }
     }
     let mut changes = Vec::new();
-    for d in diff(MapReader::open(&pre)?, MapReader::open(target_map)?) {
+    let (deltas, dirs) = diff_maps(&pre, target_map)?;
+    // With folders in both maps, every folder goes back as it was (mode too); a map of
+    // before maps had folders leaves them to follow the files.
+    let mut folders = dirs.then(Folders::default);
+    for d in deltas {
         let d = d?;
         let path = String::from_utf8(d.path().to_vec()).map_err(|_| {
             anyhow::anyhow!(
@@ -189,12 +214,25 @@ fn rollback_files(
                 String::from_utf8_lossy(d.path())
             )
         })?;
-        changes.push(Change {
-            path,
-            new: d.new.as_ref().map(Meta::of),
-        });
+        let is_dir = |e: &Option<Entry>| e.as_ref().is_some_and(|e| e.kind == EntryKind::Dir);
+        if let Some(f) = folders.as_mut() {
+            match (&d.new, is_dir(&d.old), is_dir(&d.new)) {
+                (Some(n), _, true) => f.want.push((path.clone(), n.mode)),
+                (_, true, false) => f.remove.push(path.clone()),
+                _ => {}
+            }
+        }
+        // The file side: what the path must hold after (a folder is no file).
+        let new = d.new.as_ref().filter(|e| e.kind != EntryKind::Dir);
+        let old_file = d.old.as_ref().is_some_and(|e| e.kind != EntryKind::Dir);
+        if new.is_some() || old_file {
+            changes.push(Change {
+                path,
+                new: new.map(Meta::of),
+            });
+        }
     }
-    let prep = prepare(&root, &pre, changes)?;
+    let prep = prepare(&root, &pre, changes, folders.as_ref())?;
     // Contents from the backups of the undone deployments (and any later one).
     let mut sources: Vec<(PathBuf, BackupIndex)> = Vec::new();
     for d in state
@@ -242,6 +280,8 @@ fn rollback_files(
                 new,
             )?;
         }
+        // One syncfs for every staged content, as a deploy's stage (no fsync per file).
+        sync_filesystem(&stage)?;
         sync_dir(&stage);
         progress.check()?;
         Ok(())
@@ -257,21 +297,27 @@ fn rollback_files(
     let mut j = Journal::new(id, "rollback", Mode::Files, &root, &pre);
     j.stage = Some(stage);
     j.backups = Some(state.backup_dir(id));
-    j.ops = prep.ops;
-    j.create_dirs = prep.create_dirs;
-    j.remove_dirs = prep.remove_dirs;
-    j.dir_modes = dir_modes
-        .into_iter()
-        .filter(|(d, _)| j.create_dirs.contains(d))
-        .collect();
+    prep.into_journal(&mut j);
+    if !dirs {
+        // Folders the undone deployments removed come back with their modes.
+        for (d, m) in dir_modes {
+            if let Some(mode) = j.dir_modes.get_mut(&d) {
+                *mode = m;
+            }
+        }
+    }
     let summary = format!(
-        "rolled back deployment(s) {:?}: {} path(s) restored, {} removed",
+        "rolled back deployment(s) {:?}: {} path(s) restored, {} removed; {} folder(s) \
+         created, {} removed, {} changed mode",
         undone,
         j.ops.iter().filter(|o| o.new.is_some()).count(),
-        j.ops.iter().filter(|o| o.new.is_none()).count()
+        j.ops.iter().filter(|o| o.new.is_none()).count(),
+        j.create_dirs.len(),
+        j.remove_dirs.len(),
+        j.chmod_dirs.len()
     );
     run_journaled(state, &j, log, progress, &summary, undone, |after| {
-        let (shown, n) = differences(MapReader::open(target_map)?, after)?;
+        let (shown, n) = differences(MapReader::open(target_map)?, dirs, after)?;
         Ok((n == 0).then_some(()).ok_or_else(|| {
             DeployError::VerifyFailed(format!(
                 "the root is not the tree of before: {}",

@@ -554,6 +554,7 @@ fn read_lock(path: &Path) -> anyhow::Result<Option<LockInfo>> {
 /// fsync a folder (best effort: makes renames and creations in it durable).
 pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
+        super::fsops::count_sync();
         let _ = d.sync_all();
     }
 }

@@ -295,9 +295,9 @@ fn a_folder_with_unknown_files_is_not_turned_into_a_file() {
     let s = setup();
     let pkg = package(&s.src, &s.www, &s.out);
     // a file the map does not show (ignored) keeps z/ from becoming empty
-    put(&s.www, ".gitignore", "*.log\n", 0o644);
+    put(&s.www, ".devskyignore", "*.log\n", 0o644);
     put(&s.www, "z/debug.log", "ignored", 0o644);
-    put(&s.src, ".gitignore", "*.log\n", 0o644);
+    put(&s.src, ".devskyignore", "*.log\n", 0o644);
     let state = State::open(&s.state, &s.www).unwrap();
     let before = tree_of(&s.www);
     let opts = ApplyOptions {

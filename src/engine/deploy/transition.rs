@@ -2,14 +2,15 @@
 //! apply and rollback in files mode.
 //!
 //! [`prepare`] turns wanted changes into journal operations (with what each path holds
-//! now) and works out the folders to create and to remove, refusing layouts it cannot
-//! change safely (a file where a folder is needed, a folder with other files where a file
+//! now) and works out the folders to create, to remove and to change the mode of — as
+//! listed ([`Folders`]: maps with folders, manifest version 2), or else following the files
+//! (made for uploads, removed once emptied) — refusing layouts it cannot change safely (a file where a folder is needed, a folder with other files where a file
 //! goes, writing through a symlinked folder, unmapped files). [`execute`] backs up, deletes
 //! and renames with a crash point between every step; [`undo`] puts the old tree back
 //! from the journal and the backups — idempotent, so it can itself be interrupted and run
 //! again. [`map_root`] and [`differences`] are the verification.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
@@ -18,13 +19,14 @@ use anyhow::{Context, bail};
 use super::fsops::{
     ancestors, beside, copy_entry, holds, lstat, remove_entry, same_inode, sync_filesystem,
 };
-use super::journal::{BackupIndex, DirMode, Journal, Meta, Op};
+use super::journal::{BackupIndex, DirChmod, DirMode, Journal, Meta, Op};
 use super::{Log, State, crash_point};
 use crate::engine::jobs::Progress;
 use crate::engine::map::diff::diff;
 use crate::engine::map::format::MapReader;
 use crate::engine::map::scan::{ScanOptions, ScanReport, Tap, scan};
-use crate::engine::map::{Entry, cmp_paths};
+use crate::engine::map::walker::Ignores;
+use crate::engine::map::{Entry, EntryKind, cmp_paths, files_only};
 
 /// A wanted change: `path` must end up holding `new` (None: nothing).
 #[derive(Debug, Clone)]
@@ -33,20 +35,48 @@ pub(crate) struct Change {
     pub new: Option<Meta>,
 }
 
+/// The folders wanted after, as listed (by a package of version 2, or a rollback's map).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Folders {
+    /// Folders that must be there, with their modes.
+    pub want: Vec<(String, u32)>,
+    /// Folders that must be gone.
+    pub remove: Vec<String>,
+}
+
+/// Mode of a folder made only to hold uploads (not listed with a mode of its own).
+pub(crate) const DEFAULT_DIR_MODE: u32 = 0o755;
+
 /// Operations and folders, ready for a journal.
 #[derive(Debug, Default)]
 pub(crate) struct Prepared {
     pub ops: Vec<Op>,
     pub create_dirs: Vec<String>,
     pub remove_dirs: Vec<DirMode>,
+    /// The mode of every created folder.
+    pub dir_modes: BTreeMap<String, u32>,
+    pub chmod_dirs: Vec<DirChmod>,
+}
+
+impl Prepared {
+    /// Into the journal `j`.
+    pub fn into_journal(self, j: &mut Journal) {
+        j.ops = self.ops;
+        j.create_dirs = self.create_dirs;
+        j.remove_dirs = self.remove_dirs;
+        j.dir_modes = self.dir_modes;
+        j.chmod_dirs = self.chmod_dirs;
+    }
 }
 
 /// Plan the operations of `changes` against the root as mapped in `old_map`. Changes that
-/// change nothing are dropped.
+/// change nothing are dropped. With `folders`, folders are made, kept and removed exactly
+/// as listed; without, they follow the files.
 pub(crate) fn prepare(
     root: &Path,
     old_map: &Path,
     mut changes: Vec<Change>,
+    folders: Option<&Folders>,
 ) -> anyhow::Result<Prepared> {
     changes.sort_by(|a, b| cmp_paths(a.path.as_bytes(), b.path.as_bytes()));
     let mut old = MapReader::open(old_map)?.peekable();
@@ -67,7 +97,12 @@ pub(crate) fn prepare(
                     old.next();
                 }
                 std::cmp::Ordering::Equal => {
-                    found = old.next().and_then(|r| r.ok()).map(|e| Meta::of(&e));
+                    // (a folder there is the layout's business)
+                    found = old
+                        .next()
+                        .and_then(|r| r.ok())
+                        .filter(|e| e.kind != EntryKind::Dir)
+                        .map(|e| Meta::of(&e));
                     break;
                 }
                 std::cmp::Ordering::Greater => break,
@@ -99,12 +134,19 @@ pub(crate) fn prepare(
     for (n, op) in p.ops.iter_mut().filter(|o| o.new.is_some()).enumerate() {
         op.staged = Some(n.to_string());
     }
-    layout(root, &mut p)?;
+    layout(root, &mut p, folders)?;
     Ok(p)
 }
 
-/// The folders to remove (emptied by deletes) and to create (for uploads).
-fn layout(root: &Path, p: &mut Prepared) -> anyhow::Result<()> {
+/// The folders to remove (emptied by deletes, or listed), to create (for uploads, or
+/// listed) and to give a new mode (listed).
+fn layout(root: &Path, p: &mut Prepared, folders: Option<&Folders>) -> anyhow::Result<()> {
+    let want: HashMap<&str, u32> = folders
+        .map(|f| f.want.iter().map(|(d, m)| (d.as_str(), *m)).collect())
+        .unwrap_or_default();
+    let listed_remove: HashSet<&str> = folders
+        .map(|f| f.remove.iter().map(String::as_str).collect())
+        .unwrap_or_default();
     let deleted: HashSet<&str> = p
         .ops
         .iter()
@@ -125,14 +167,26 @@ fn layout(root: &Path, p: &mut Prepared) -> anyhow::Result<()> {
             cands.insert((a.matches('/').count(), a.to_string()));
         }
     }
+    let mut upload_places = HashSet::new();
     for u in &uploads {
         if lstat(&root.join(u))?.is_some_and(|m| m.is_dir()) {
             cands.insert((u.matches('/').count(), u.to_string()));
+            upload_places.insert(*u);
         }
+    }
+    for r in &listed_remove {
+        cands.insert((r.matches('/').count(), r.to_string()));
     }
     let mut removable: HashMap<String, u32> = HashMap::new();
     for (_, d) in cands.iter().rev() {
-        if upload_dirs.contains(d.as_str()) {
+        if upload_dirs.contains(d.as_str()) || want.contains_key(d.as_str()) {
+            continue;
+        }
+        // Listed folders: only those listed go (an emptied folder the project has stays).
+        if folders.is_some()
+            && !listed_remove.contains(d.as_str())
+            && !upload_places.contains(d.as_str())
+        {
             continue;
         }
         let abs = root.join(d);
@@ -172,8 +226,51 @@ fn layout(root: &Path, p: &mut Prepared) -> anyhow::Result<()> {
             );
         }
     }
+    for r in &listed_remove {
+        match lstat(&root.join(r))? {
+            Some(m) if m.is_dir() && !removable.contains_key(*r) => bail!(
+                "the folder {r} on the server holds files the package does not remove; \
+                 it cannot be removed"
+            ),
+            Some(m) if !m.is_dir() && !deleted.contains(r) && !uploads.contains(r) => {
+                bail!("{r} is not a folder on the server; the package removes a folder there")
+            }
+            _ => {}
+        }
+    }
     let mut create: BTreeSet<(usize, String)> = BTreeSet::new();
-    for u in &uploads {
+    // Listed folders need their folders too, as uploads do.
+    let mut wanted: Vec<&str> = want.keys().copied().collect();
+    wanted.sort_unstable();
+    let mut chmods = Vec::new();
+    for d in &wanted {
+        match lstat(&root.join(d))? {
+            Some(m) if m.is_dir() && !removable.contains_key(*d) => {
+                let old = m.mode() & 0o7777;
+                if old != want[d] {
+                    chmods.push(DirChmod {
+                        path: d.to_string(),
+                        old,
+                        new: want[d],
+                    });
+                }
+            }
+            Some(m) if !m.is_dir() && !deleted.contains(d) => bail!(
+                "{d} is a {} on the server that the package does not delete, where it \
+                 needs a folder",
+                if m.file_type().is_symlink() {
+                    "symlink"
+                } else {
+                    "file"
+                }
+            ),
+            _ => {
+                create.insert((d.matches('/').count(), d.to_string()));
+            }
+        }
+    }
+    p.chmod_dirs = chmods;
+    for u in uploads.iter().chain(wanted.iter()) {
         for a in ancestors(u) {
             match lstat(&root.join(a))? {
                 None => {
@@ -194,6 +291,14 @@ fn layout(root: &Path, p: &mut Prepared) -> anyhow::Result<()> {
         }
     }
     p.create_dirs = create.into_iter().map(|(_, d)| d).collect();
+    p.dir_modes = p
+        .create_dirs
+        .iter()
+        .map(|d| {
+            let mode = want.get(d.as_str()).copied().unwrap_or(DEFAULT_DIR_MODE);
+            (d.clone(), mode)
+        })
+        .collect();
     let mut remove: Vec<(usize, String, u32)> = removable
         .into_iter()
         .map(|(d, m)| (d.matches('/').count(), d, m))
@@ -272,9 +377,8 @@ pub(crate) fn execute(j: &Journal, log: &Log, progress: &Progress) -> anyhow::Re
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
             Err(e) => return Err(e).with_context(|| format!("cannot create {}", p.display())),
         }
-        if let Some(m) = j.dir_modes.get(d) {
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*m))?;
-        }
+        // Writable until its contents are in; its own mode comes last (set_dir_modes).
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
         crash_point("after creating a folder");
     }
     for op in j.ops.iter().filter(|o| o.new.is_some()) {
@@ -291,16 +395,41 @@ pub(crate) fn execute(j: &Journal, log: &Log, progress: &Progress) -> anyhow::Re
         progress.set(done, Some(total), "deploying");
         crash_point("after a rename");
     }
+    set_dir_modes(root, j)?;
+    crash_point("after setting folder modes");
     // Renames, removals and new folders of the root, durable at once.
     sync_filesystem(root)?;
     log.info(format!(
-        "moved {} upload(s) into place, removed {} path(s) and {} folder(s), created {} folder(s)",
+        "moved {} upload(s) into place, removed {} path(s) and {} folder(s), created {} \
+         folder(s), changed the mode of {}",
         j.ops.iter().filter(|o| o.new.is_some()).count(),
         j.ops.iter().filter(|o| o.new.is_none()).count(),
         j.remove_dirs.len(),
-        j.create_dirs.len()
+        j.create_dirs.len(),
+        j.chmod_dirs.len()
     ));
     crash_point("after syncing the root");
+    Ok(())
+}
+
+/// Give the created folders and the folders listed with a new mode their modes, deepest
+/// first (under `base`: the root, or a release being built).
+pub(crate) fn set_dir_modes(base: &Path, j: &Journal) -> anyhow::Result<()> {
+    let mut modes: Vec<(&str, u32)> = j
+        .create_dirs
+        .iter()
+        .map(|d| {
+            let m = j.dir_modes.get(d).copied().unwrap_or(DEFAULT_DIR_MODE);
+            (d.as_str(), m)
+        })
+        .chain(j.chmod_dirs.iter().map(|c| (c.path.as_str(), c.new)))
+        .collect();
+    modes.sort_by_key(|m| std::cmp::Reverse(m.0.matches('/').count()));
+    for (d, m) in modes {
+        let p = base.join(d);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m))
+            .with_context(|| format!("cannot set the mode of {}", p.display()))?;
+    }
     Ok(())
 }
 
@@ -308,6 +437,19 @@ pub(crate) fn execute(j: &Journal, log: &Log, progress: &Progress) -> anyhow::Re
 pub(crate) fn undo(j: &Journal, log: &Log) -> anyhow::Result<()> {
     let root = &j.root;
     let backups = j.backups.as_deref().context("journal without backups")?;
+    // Old modes back first, and created folders writable, so what is in them can go.
+    for c in &j.chmod_dirs {
+        let p = root.join(&c.path);
+        if lstat(&p)?.is_some_and(|m| m.is_dir()) {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(c.old))?;
+        }
+    }
+    for d in &j.create_dirs {
+        let p = root.join(d);
+        if lstat(&p)?.is_some_and(|m| m.is_dir()) {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
     for op in j.ops.iter().rev().filter(|o| o.old.is_none()) {
         let p = root.join(&op.path);
         if lstat(&p)?.is_some_and(|m| !m.is_dir()) {
@@ -383,8 +525,12 @@ pub(crate) fn map_root_at(
     tap: Option<Tap>,
     progress: &Progress,
 ) -> anyhow::Result<ScanReport> {
+    // What a deploy covers: folders too, and everything but what `.devskyignore` files
+    // leave out (what git ignores is deployed, so it is mapped here).
     let opts = ScanOptions {
         tap,
+        dirs: true,
+        ignores: Ignores::DevskyOnly,
         ..ScanOptions::default()
     };
     let report = scan(root, Some(cache), out, &opts, progress)
@@ -412,19 +558,59 @@ pub(crate) fn map_root_at(
     Ok(report)
 }
 
-/// The entries of `old_map` with the operations applied, in map order.
+/// The entries of `old_map` with the journal's changes applied, in map order: the
+/// operations, and (in a map with folders) the folders created, removed and changed.
 pub(crate) fn expected<'a>(
     old_map: &Path,
-    ops: &'a [Op],
+    j: &Journal,
 ) -> anyhow::Result<impl Iterator<Item = anyhow::Result<Entry>> + 'a> {
-    let mut old = MapReader::open(old_map)?.peekable();
-    let mut ops = ops.iter().peekable();
+    let reader = MapReader::open(old_map)?;
+    let with_dirs = reader.dirs;
+    let mut old = reader.peekable();
+    let mut changes: Vec<(String, Option<Entry>)> = j
+        .ops
+        .iter()
+        .map(|op| (op.path.clone(), op.new.as_ref().map(|n| n.entry(&op.path))))
+        .collect();
+    if with_dirs {
+        let dir = |path: &str, mode: u32| {
+            let e = Entry {
+                path: path.as_bytes().to_vec(),
+                kind: EntryKind::Dir,
+                mode,
+                size: 0,
+                mtime_ns: 0,
+                ctime_ns: 0,
+                ino: 0,
+                hash: [0; 32],
+                flags: 0,
+            };
+            (path.to_string(), Some(e))
+        };
+        for d in &j.create_dirs {
+            let mode = j.dir_modes.get(d).copied().unwrap_or(DEFAULT_DIR_MODE);
+            changes.push(dir(d, mode));
+        }
+        for c in &j.chmod_dirs {
+            changes.push(dir(&c.path, c.new));
+        }
+        for d in &j.remove_dirs {
+            changes.push((d.path.clone(), None));
+        }
+    }
+    // One change a path: what is there after wins over what goes (a file replacing a
+    // folder, a folder replacing a file).
+    changes.sort_by(|a, b| {
+        cmp_paths(a.0.as_bytes(), b.0.as_bytes()).then(b.1.is_some().cmp(&a.1.is_some()))
+    });
+    changes.dedup_by(|b, a| a.0 == b.0);
+    let mut ops = changes.into_iter().peekable();
     Ok(std::iter::from_fn(move || {
         loop {
             let ord = match (old.peek(), ops.peek()) {
                 (None, None) => return None,
                 (Some(Err(_)), _) => return old.next(),
-                (Some(Ok(e)), Some(op)) => cmp_paths(&e.path, op.path.as_bytes()),
+                (Some(Ok(e)), Some(op)) => cmp_paths(&e.path, op.0.as_bytes()),
                 (Some(Ok(_)), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
             };
@@ -435,18 +621,20 @@ pub(crate) fn expected<'a>(
                 }
                 std::cmp::Ordering::Greater => {}
             }
-            let op = ops.next()?;
-            if let Some(n) = &op.new {
-                return Some(Ok(n.entry(&op.path)));
+            let (_, new) = ops.next()?;
+            if let Some(n) = new {
+                return Some(Ok(n));
             }
         }
     }))
 }
 
 /// How the map at `actual` differs from `expected` (kind, content, mode of every path):
-/// up to 20 described, and the count.
+/// up to 20 described, and the count. Folders count only when `dirs` (the expected tree
+/// comes from a map with folders).
 pub(crate) fn differences(
     expected: impl Iterator<Item = anyhow::Result<Entry>>,
+    dirs: bool,
     actual: &Path,
 ) -> anyhow::Result<(Vec<String>, usize)> {
     let mut shown = Vec::new();
@@ -455,7 +643,13 @@ pub(crate) fn differences(
         Some(e) => format!("{:?} {} mode {:o}", e.kind, &e.hash_hex()[..12], e.mode).to_lowercase(),
         None => "nothing".into(),
     };
-    for d in diff(expected, MapReader::open(actual)?) {
+    let actual = MapReader::open(actual)?;
+    let actual: Box<dyn Iterator<Item = anyhow::Result<Entry>>> = if dirs {
+        Box::new(actual)
+    } else {
+        Box::new(files_only(actual))
+    };
+    for d in diff(expected, actual) {
         let d = d?;
         count += 1;
         if shown.len() < 20 {

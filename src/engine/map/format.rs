@@ -3,7 +3,8 @@
 //! sequentially in one pass).
 //!
 //! ```text
-//! "DSKYMAP\x01"  started_ns:i64
+//! "DSKYMAP\x01"  started_ns:i64        (files and symlinks only)
+//! "DSKYMAP\x02"  started_ns:i64        (folders too: entry kind 2)
 //! entry*         path_len:u32 path kind:u8 flags:u8 mode:u32 size:u64
 //!                mtime_ns:i64 ctime_ns:i64 ino:u64 hash:[u8;32]
 //! trailer        path_len = 0xFFFF_FFFF, count:u64, partial:u8
@@ -20,8 +21,10 @@ use anyhow::{Context, bail};
 
 use super::{Entry, EntryKind};
 
-/// The first 8 bytes of every map file.
+/// The first 8 bytes of a map file of files and symlinks.
 pub const MAGIC: &[u8; 8] = b"DSKYMAP\x01";
+/// The first 8 bytes of a map file with folders too.
+pub const MAGIC_DIRS: &[u8; 8] = b"DSKYMAP\x02";
 const END: u32 = u32::MAX;
 /// Longest path accepted when reading (a damaged length must not allocate gigabytes).
 pub const MAX_PATH: u32 = 1 << 16;
@@ -32,10 +35,17 @@ pub struct MapWriter {
     tmp: PathBuf,
     dest: PathBuf,
     count: u64,
+    dirs: bool,
 }
 
 impl MapWriter {
+    /// A map of files and symlinks.
     pub fn create(dest: &Path, started_ns: i64) -> anyhow::Result<MapWriter> {
+        MapWriter::create_as(dest, started_ns, false)
+    }
+
+    /// A map with folders too when `dirs` (its header says so).
+    pub fn create_as(dest: &Path, started_ns: i64, dirs: bool) -> anyhow::Result<MapWriter> {
         let dir = dest.parent().context("map path has no folder")?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let tmp = dir.join(format!(
@@ -47,17 +57,23 @@ impl MapWriter {
         ));
         let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(MAGIC)?;
+        out.write_all(if dirs { MAGIC_DIRS } else { MAGIC })?;
         out.write_all(&started_ns.to_le_bytes())?;
         Ok(MapWriter {
             out,
             tmp,
             dest: dest.to_path_buf(),
             count: 0,
+            dirs,
         })
     }
 
     pub fn push(&mut self, e: &Entry) -> std::io::Result<()> {
+        if e.kind == EntryKind::Dir && !self.dirs {
+            return Err(std::io::Error::other(
+                "a folder entry in a map made without folders",
+            ));
+        }
         let o = &mut self.out;
         o.write_all(&(e.path.len() as u32).to_le_bytes())?;
         o.write_all(&e.path)?;
@@ -97,6 +113,8 @@ impl Drop for MapWriter {
 pub struct MapReader<R: Read = BufReader<File>> {
     input: R,
     pub started_ns: i64,
+    /// The map holds folders too (see the module doc of `map`).
+    pub dirs: bool,
     count: u64,
     done: bool,
     /// From the trailer, once reached.
@@ -120,13 +138,20 @@ impl<R: Read> MapReader<R> {
         input
             .read_exact(&mut magic)
             .with_context(|| format!("{what}: not a devsky map (too short)"))?;
-        if &magic != MAGIC {
-            bail!("{what}: not a devsky map (wrong header)");
-        }
+        let dirs = match &magic {
+            m if m == MAGIC => false,
+            m if m == MAGIC_DIRS => true,
+            m if m[..7] == MAGIC[..7] => bail!(
+                "{what}: a devsky map of format {} (made by a newer devsky); update devsky",
+                m[7]
+            ),
+            _ => bail!("{what}: not a devsky map (wrong header)"),
+        };
         let started_ns = i64::from_le_bytes(read_arr(&mut input)?);
         Ok(MapReader {
             input,
             started_ns,
+            dirs,
             count: 0,
             done: false,
             partial: false,
@@ -168,6 +193,7 @@ impl<R: Read> MapReader<R> {
         let kind = match kind {
             0 => EntryKind::File,
             1 => EntryKind::Symlink,
+            2 if self.dirs => EntryKind::Dir,
             k => bail!("{}: damaged map (entry kind {k})", self.what),
         };
         let mut rest = [0u8; 4 + 8 * 4 + 32];

@@ -7,6 +7,12 @@
 //! stat cache by a merge join, and a new map is written as it is made: neither the walk nor
 //! the cache ever needs a whole file list in memory. Two maps diff in one pass ([`diff`]).
 //! A map crosses the network in a compact encoding ([`wire`]).
+//!
+//! Maps hold files and symlinks. Maps made for deploys ([`scan::ScanOptions::dirs`]) hold
+//! folders too (kind [`EntryKind::Dir`], with their mode; the root itself is not an
+//! entry), so empty folders and folder modes are deployed, verified and rolled back; such
+//! a map says so in its header ([`format::MapReader::dirs`]), and a map without folders
+//! (an older agent's) is compared on files only ([`files_only`]).
 
 pub mod diff;
 pub mod format;
@@ -24,6 +30,8 @@ use serde::Serialize;
 pub enum EntryKind {
     File,
     Symlink,
+    /// A folder (only in maps made with folders): no content, size 0, a zero hash.
+    Dir,
 }
 
 /// The entry's hash could not be trusted: the file changed while it was read.
@@ -31,7 +39,7 @@ pub const FLAG_UNSTABLE: u8 = 1;
 /// The entry could not be read (permission denied, vanished): no hash.
 pub const FLAG_UNREADABLE: u8 = 2;
 
-/// One file or symlink of a map.
+/// One file, symlink or folder of a map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Relative, `/`-separated; the exact bytes of the name (not necessarily UTF-8).
@@ -74,6 +82,15 @@ impl Entry {
             && self.hash_valid()
             && other.hash_valid()
     }
+}
+
+/// The entries of a map without its folders (to compare a map with folders to one
+/// without: an older agent's, or one recorded before maps had folders).
+pub fn files_only<I>(entries: I) -> impl Iterator<Item = anyhow::Result<Entry>>
+where
+    I: Iterator<Item = anyhow::Result<Entry>>,
+{
+    entries.filter(|e| !matches!(e, Ok(e) if e.kind == EntryKind::Dir))
 }
 
 /// The order of maps: paths compared component by component, each component by its bytes.

@@ -25,7 +25,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::format::{MapReader, MapWriter};
-use super::walker::{Found, Step};
+use super::walker::{Found, Ignores, LeftOut, Step, WalkOptions};
 use super::{Entry, EntryKind, FLAG_UNREADABLE, FLAG_UNSTABLE, Problem, cmp_paths};
 use crate::engine::jobs::{Cancelled, Progress};
 
@@ -70,12 +70,21 @@ pub struct ScanOptions {
     pub keep: Option<PathFilter>,
     /// Told of every entry as it is written, in map order.
     pub tap: Option<Tap>,
+    /// Folders are entries too (deploy maps; see the `map` module doc).
+    pub dirs: bool,
+    /// Which ignore files count.
+    pub ignores: Ignores,
+    /// Counts what ignore files leave out, by rule.
+    pub left_out: Option<Arc<LeftOut>>,
 }
 
 /// What a scan did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScanReport {
+    /// Files and symlinks.
     pub files: u64,
+    /// Folders (maps with folders only).
+    pub dirs: u64,
     pub bytes: u64,
     /// Files read and hashed (the rest came from the stat cache).
     pub hashed: u64,
@@ -116,7 +125,7 @@ pub fn scan(
         }
         None => (None, i64::MIN),
     };
-    let writer = MapWriter::create(out, started_ns)?;
+    let writer = MapWriter::create_as(out, started_ns, opts.dirs)?;
     if let Some(t) = &opts.tap {
         t(Tapped::Started(started_ns))?;
     }
@@ -132,6 +141,7 @@ pub fn scan(
     // merges with the cache, sends misses to the hashers and writes in order.
     let (walk_tx, walk_rx) = sync_channel::<Vec<Step>>(64);
     let keep = opts.keep.clone();
+    let (dirs, ignores, left_out) = (opts.dirs, opts.ignores, opts.left_out.clone());
 
     let mut merger = Merger {
         root,
@@ -157,7 +167,13 @@ pub fn scan(
         drop(res_tx);
         let walker = s.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
-            let r = super::walker::walk(root, keep.as_deref(), &mut |step| {
+            let wopts = WalkOptions {
+                keep: keep.as_deref(),
+                dirs,
+                ignores,
+                left_out: left_out.as_deref(),
+            };
+            let r = super::walker::walk_with(root, &wopts, &mut |step| {
                 batch.push(step);
                 if batch.len() == BATCH {
                     walk_tx
@@ -249,6 +265,8 @@ impl Merger<'_> {
         };
         let kind = if ft.is_symlink() {
             EntryKind::Symlink
+        } else if ft.is_dir() {
+            EntryKind::Dir
         } else {
             EntryKind::File
         };
@@ -263,6 +281,31 @@ impl Merger<'_> {
             hash: [0; 32],
             flags: 0,
         };
+        if kind == EntryKind::Dir {
+            // A folder has no content: nothing to hash or look up.
+            entry.size = 0;
+            self.window.push_back(Slot::Ready(entry));
+        } else {
+            self.file(entry)?;
+        }
+        self.seq += 1;
+        if self.waiting > 0 {
+            while let Ok(batch) = self.results.try_recv() {
+                self.place_all(batch);
+            }
+            if self.window.len() >= WINDOW {
+                self.send_pending()?;
+            }
+            while self.window.len() >= WINDOW && self.waiting > 0 {
+                let batch = self.results.recv().context("hash workers stopped")?;
+                self.place_all(batch);
+            }
+        }
+        self.flush()
+    }
+
+    /// A file or symlink: its hash from the cache, or a job for the hashers.
+    fn file(&mut self, mut entry: Entry) -> anyhow::Result<()> {
         let started = self.cache_started;
         let hit = self
             .cache
@@ -296,20 +339,7 @@ impl Merger<'_> {
                 self.send_pending()?;
             }
         }
-        self.seq += 1;
-        if self.waiting > 0 {
-            while let Ok(batch) = self.results.try_recv() {
-                self.place_all(batch);
-            }
-            if self.window.len() >= WINDOW {
-                self.send_pending()?;
-            }
-            while self.window.len() >= WINDOW && self.waiting > 0 {
-                let batch = self.results.recv().context("hash workers stopped")?;
-                self.place_all(batch);
-            }
-        }
-        self.flush()
+        Ok(())
     }
 
     /// Hand the waiting misses to the hashers.
@@ -339,8 +369,12 @@ impl Merger<'_> {
     fn flush(&mut self) -> anyhow::Result<()> {
         while matches!(self.window.front(), Some(Slot::Ready(_) | Slot::Dropped)) {
             if let Some(Slot::Ready(e)) = self.window.pop_front() {
-                self.report.files += 1;
-                self.report.bytes += e.size;
+                if e.kind == EntryKind::Dir {
+                    self.report.dirs += 1;
+                } else {
+                    self.report.files += 1;
+                    self.report.bytes += e.size;
+                }
                 self.writer.push(&e)?;
                 if let Some(t) = &self.tap {
                     t(Tapped::Entry(&e))?;
@@ -407,6 +441,7 @@ fn hash_worker(jobs: &Mutex<Receiver<Vec<Job>>>, results: &std::sync::mpsc::Send
                     Err(e) => unreadable(&mut entry, e),
                 },
                 EntryKind::File => hash_file(&abs, &mut entry, &mut buf),
+                EntryKind::Dir => None,
             };
             done.push((seq, entry, problem));
         }

@@ -12,7 +12,10 @@
 //! Rules, as for the rest of devsky: `.gitignore` and `.devskyignore` in any folder (a
 //! `.devskyignore` wins over a `.gitignore` of the same folder; deeper files win over
 //! shallower ones; `!pattern` re-includes), `.git/info/exclude` at the root, hidden files
-//! included, `.git/` and `.devsky/` always left out, symlinks never followed.
+//! included, `.git/` and `.devsky/` always left out, symlinks never followed. A deploy's
+//! walk ([`Ignores::DevskyOnly`]) follows `.devskyignore` files only: what git ignores
+//! (`vendor/`, built assets) is deployed. [`WalkOptions::left_out`] counts what the ignore
+//! files leave out, by rule.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
@@ -32,7 +35,52 @@ use crate::store::STATE_DIR;
 /// A filter on relative paths (a domain).
 pub type Keep = dyn Fn(&[u8]) -> bool + Send + Sync;
 
-/// One file or symlink found by the walk.
+/// Which ignore files a walk follows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Ignores {
+    /// `.gitignore`, `.devskyignore` and `.git/info/exclude` (maps, snapshots, codebase).
+    #[default]
+    All,
+    /// `.devskyignore` only (deploys).
+    DevskyOnly,
+}
+
+/// Paths left out, counted by rule (`.devskyignore: *.log`); shared by the listing threads.
+#[derive(Debug, Default)]
+pub struct LeftOut(Mutex<BTreeMap<String, u64>>);
+
+impl LeftOut {
+    pub fn add(&self, rule: &str) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match m.get_mut(rule) {
+            Some(n) => *n += 1,
+            None => {
+                m.insert(rule.to_string(), 1);
+            }
+        }
+    }
+
+    /// (rule, count), by rule.
+    pub fn counts(&self) -> Vec<(String, u64)> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(r, n)| (r.clone(), *n)).collect()
+    }
+}
+
+/// How to walk.
+#[derive(Clone, Copy, Default)]
+pub struct WalkOptions<'a> {
+    /// Only paths for which this is true (files, and folders when `dirs`).
+    pub keep: Option<&'a Keep>,
+    /// Hand over folders too, each before its contents (a folder left out by `keep` is
+    /// still entered).
+    pub dirs: bool,
+    pub ignores: Ignores,
+    /// Counts the paths ignore files leave out (a folder counts once).
+    pub left_out: Option<&'a LeftOut>,
+}
+
+/// One file, symlink or (with [`WalkOptions::dirs`]) folder found by the walk.
 pub struct Found {
     /// Relative, `/`-separated bytes.
     pub rel: Vec<u8>,
@@ -58,8 +106,24 @@ pub fn walk(
     keep: Option<&Keep>,
     f: &mut dyn FnMut(Step) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    walk_with(
+        root,
+        &WalkOptions {
+            keep,
+            ..WalkOptions::default()
+        },
+        f,
+    )
+}
+
+/// [`walk`] with all the options.
+pub fn walk_with(
+    root: &Path,
+    opts: &WalkOptions,
+    f: &mut dyn FnMut(Step) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let exclude = root.join(".git/info/exclude");
-    let rules = if exclude.is_file() {
+    let rules = if opts.ignores == Ignores::All && exclude.is_file() {
         let mut b = GitignoreBuilder::new(root);
         b.add(&exclude);
         b.build()
@@ -70,7 +134,7 @@ pub fn walk(
     };
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, MAX_WORKERS));
     let pool = Pool::default();
-    let lister = Lister { root, keep };
+    let lister = Lister { root, opts: *opts };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| pool.work(&lister));
@@ -120,17 +184,22 @@ struct Rules {
 
 type Chain = Option<Arc<Rules>>;
 
-fn is_ignored(rules: &Chain, abs: &Path, is_dir: bool) -> bool {
+/// The rule that ignores `abs`, if one does.
+fn ignored_by<'r>(
+    rules: &'r Chain,
+    abs: &Path,
+    is_dir: bool,
+) -> Option<&'r ignore::gitignore::Glob> {
     let mut r = rules.as_deref();
     while let Some(rule) = r {
         match rule.gi.matched(abs, is_dir) {
-            Match::Ignore(_) => return true,
-            Match::Whitelist(_) => return false,
+            Match::Ignore(g) => return Some(g),
+            Match::Whitelist(_) => return None,
             Match::None => {}
         }
         r = rule.parent.as_deref();
     }
-    false
+    None
 }
 
 /// What a folder holds, ready to hand over: in order, and already filtered.
@@ -150,7 +219,7 @@ enum Item {
 /// Lists one folder (see [`Listing`]).
 struct Lister<'a> {
     root: &'a Path,
-    keep: Option<&'a Keep>,
+    opts: WalkOptions<'a>,
 }
 
 impl Lister<'_> {
@@ -181,9 +250,13 @@ impl Lister<'_> {
                 .binary_search_by(|(name, _)| name.as_bytes().cmp(n.as_bytes()))
                 .is_ok()
         };
-        let rules = if has(".gitignore") || has(IGNORE_FILE) {
+        let files: &[&str] = match self.opts.ignores {
+            Ignores::All => &[".gitignore", IGNORE_FILE],
+            Ignores::DevskyOnly => &[IGNORE_FILE],
+        };
+        let rules = if files.iter().any(|n| has(n)) {
             let mut b = GitignoreBuilder::new(&dir);
-            for n in [".gitignore", IGNORE_FILE] {
+            for &n in files {
                 if has(n)
                     && let Some(err) = b.add(dir.join(n))
                 {
@@ -214,10 +287,28 @@ impl Lister<'_> {
             if is_dir && (name == ".git" || name == STATE_DIR) {
                 continue;
             }
-            if rules.is_some() && is_ignored(&rules, &dir.join(&name), is_dir) {
+            if rules.is_some()
+                && let Some(g) = ignored_by(&rules, &dir.join(&name), is_dir)
+            {
+                if let Some(l) = self.opts.left_out {
+                    l.add(&self.rule_name(g));
+                }
                 continue;
             }
             if is_dir {
+                if self.opts.dirs && self.opts.keep.is_none_or(|k| k(&path)) {
+                    match entry.metadata() {
+                        Ok(meta) => items.push(Item::Found(Found {
+                            rel: path.clone(),
+                            file_type: ft,
+                            meta,
+                        })),
+                        Err(e) => items.push(Item::Problem(problem(
+                            &path,
+                            format!("vanished while mapping ({e})"),
+                        ))),
+                    }
+                }
                 path.push(b'/');
                 items.push(Item::Dir(path));
                 continue;
@@ -225,7 +316,7 @@ impl Lister<'_> {
             if !(ft.is_file() || ft.is_symlink()) {
                 continue; // sockets, fifos, devices are not content
             }
-            if self.keep.is_some_and(|k| !k(&path)) {
+            if self.opts.keep.is_some_and(|k| !k(&path)) {
                 continue;
             }
             match entry.metadata() {
@@ -241,6 +332,17 @@ impl Lister<'_> {
             }
         }
         Listing { items, rules }
+    }
+}
+
+impl Lister<'_> {
+    /// `.devskyignore: *.log` (the ignore file relative to the root, and the pattern).
+    fn rule_name(&self, g: &ignore::gitignore::Glob) -> String {
+        let file = g
+            .from()
+            .map(|f| f.strip_prefix(self.root).unwrap_or(f).display().to_string())
+            .unwrap_or_else(|| "ignore rules".into());
+        format!("{file}: {}", g.original())
     }
 }
 
@@ -405,6 +507,51 @@ mod tests {
                 "sub/important.log"
             ]
         );
+    }
+
+    /// A deploy's walk: folders (empty ones too) before their contents, `.gitignore` not
+    /// followed, what `.devskyignore` leaves out counted by rule.
+    #[test]
+    fn a_deploy_walk_lists_folders_and_follows_devskyignore_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        let w = |p: &str, c: &str| {
+            let f = r.join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, c).unwrap();
+        };
+        w(".gitignore", "vendor/\n");
+        w(".devskyignore", "*.env\n");
+        w("vendor/a.php", "");
+        w("a.env", "");
+        w("b.env", "");
+        std::fs::create_dir_all(r.join("empty/inner")).unwrap();
+        let left_out = LeftOut::default();
+        let opts = WalkOptions {
+            dirs: true,
+            ignores: Ignores::DevskyOnly,
+            left_out: Some(&left_out),
+            ..WalkOptions::default()
+        };
+        let mut got = Vec::new();
+        walk_with(r, &opts, &mut |s| {
+            if let Step::Found(f) = s {
+                got.push((String::from_utf8(f.rel).unwrap(), f.file_type.is_dir()));
+            }
+            Ok(())
+        })
+        .unwrap();
+        let want = [
+            (".devskyignore", false),
+            (".gitignore", false),
+            ("empty", true),
+            ("empty/inner", true),
+            ("vendor", true),
+            ("vendor/a.php", false),
+        ];
+        let want: Vec<(String, bool)> = want.iter().map(|(p, d)| (p.to_string(), *d)).collect();
+        assert_eq!(got, want);
+        assert_eq!(left_out.counts(), [(".devskyignore: *.env".to_string(), 2)]);
     }
 
     /// Many folders, deep and wide: listed by several threads, handed over in map order.

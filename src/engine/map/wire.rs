@@ -7,12 +7,13 @@
 //! everything after it read maps as always.
 //!
 //! ```text
-//! header   "DSKYWIRE" version:u8 (= 1) started_ns:i64 LE
+//! header   "DSKYWIRE" version:u8 started_ns:i64 LE
+//!          (version 1: files and symlinks; 2: folders too, entry kind 2)
 //! entry*   tag:u8 (= 1)
 //!          prefix:varint        bytes shared with the previous path (0 for the first)
 //!          suffix_len:varint    suffix:[u8; suffix_len]
 //!                               (path = previous path[..prefix] + suffix)
-//!          kind:u8 (0 file, 1 symlink) flags:u8 mode:varint size:varint
+//!          kind:u8 (0 file, 1 symlink, 2 folder) flags:u8 mode:varint size:varint
 //!          mtime:zigzag-varint  mtime_ns minus the previous entry's (0 before the first)
 //!          hash:[u8; 32]
 //! trailer  tag:u8 (= 0) count:varint partial:u8 (0 or 1)
@@ -43,8 +44,8 @@ use super::{Entry, EntryKind, cmp_paths};
 
 /// The first 8 bytes of the encoding.
 pub const MAGIC: &[u8; 8] = b"DSKYWIRE";
-/// The version byte after the magic.
-pub const VERSION: u8 = 1;
+/// The version byte after the magic: 1, or 2 for a map with folders (newest read).
+pub const VERSION: u8 = 2;
 /// The content type the agent sends it with.
 pub const CONTENT_TYPE: &str = "application/x-devsky-map-compact";
 /// The query that asks `GET /api/v1/map` for it.
@@ -77,7 +78,7 @@ pub fn encode<R: Read>(
     chunk_size: usize,
     mut emit: impl FnMut(Vec<u8>) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
-    let mut enc = Encoder::new(reader.started_ns, chunk_size);
+    let mut enc = Encoder::with_dirs(reader.started_ns, chunk_size, reader.dirs);
     for e in reader.by_ref() {
         if let Some(chunk) = enc.push(&e?)? {
             emit(chunk)?;
@@ -97,14 +98,21 @@ pub struct Encoder {
     prev: Vec<u8>,
     prev_mtime: i64,
     count: u64,
+    dirs: bool,
 }
 
 impl Encoder {
+    /// The encoding of a map of files and symlinks (version 1).
     pub fn new(started_ns: i64, chunk_size: usize) -> Encoder {
+        Encoder::with_dirs(started_ns, chunk_size, false)
+    }
+
+    /// The encoding of a map with folders too when `dirs` (version 2).
+    pub fn with_dirs(started_ns: i64, chunk_size: usize, dirs: bool) -> Encoder {
         let chunk_size = chunk_size.max(1);
         let mut buf = Vec::with_capacity(chunk_size + 256);
         buf.extend_from_slice(MAGIC);
-        buf.push(VERSION);
+        buf.push(if dirs { 2 } else { 1 });
         buf.extend_from_slice(&started_ns.to_le_bytes());
         Encoder {
             buf,
@@ -112,6 +120,7 @@ impl Encoder {
             prev: Vec::new(),
             prev_mtime: 0,
             count: 0,
+            dirs,
         }
     }
 
@@ -119,6 +128,9 @@ impl Encoder {
     pub fn push(&mut self, e: &Entry) -> anyhow::Result<Option<Vec<u8>>> {
         if e.path.is_empty() || e.path.len() > MAX_PATH as usize {
             bail!("cannot send the map: a path of {} bytes", e.path.len());
+        }
+        if e.kind == EntryKind::Dir && !self.dirs {
+            bail!("cannot send the map: a folder in a map without folders");
         }
         if self.count > 0 && cmp_paths(&self.prev, &e.path).is_ge() {
             bail!(
@@ -233,6 +245,8 @@ pub struct Decoder {
     prev_mtime: i64,
     count: u64,
     partial: bool,
+    /// The stream's version lists folders.
+    dirs: bool,
 }
 
 impl Decoder {
@@ -249,6 +263,7 @@ impl Decoder {
             prev_mtime: 0,
             count: 0,
             partial: false,
+            dirs: false,
         }
     }
 
@@ -278,6 +293,7 @@ impl Decoder {
                     self.prev_mtime,
                     self.count,
                     &mut self.partial,
+                    self.dirs,
                 ),
             };
             let used = cur.i;
@@ -287,8 +303,9 @@ impl Decoder {
                     break Ok(());
                 }
                 Err(Stop::Bad(e)) => break Err(e),
-                Ok(Item::Header(started_ns)) => {
-                    match MapWriter::create(&self.dest, started_ns) {
+                Ok(Item::Header(started_ns, dirs)) => {
+                    self.dirs = dirs;
+                    match MapWriter::create_as(&self.dest, started_ns, dirs) {
                         Ok(w) => self.writer = Some(w),
                         Err(e) => break Err(e),
                     }
@@ -357,7 +374,7 @@ impl Decoder {
             )));
         }
         let v = cur.u8()?;
-        if v != VERSION {
+        if !(1..=VERSION).contains(&v) {
             return Err(Stop::Bad(anyhow::anyhow!(
                 "compact map version {v}; this devsky reads version {VERSION}"
             )));
@@ -366,7 +383,7 @@ impl Decoder {
         debug_assert_eq!(cur.i, HEADER_LEN);
         let mut b = [0u8; 8];
         b.copy_from_slice(started);
-        Ok(Item::Header(i64::from_le_bytes(b)))
+        Ok(Item::Header(i64::from_le_bytes(b), v >= 2))
     }
 
     /// An entry or the trailer, checked against what came before.
@@ -376,6 +393,7 @@ impl Decoder {
         prev_mtime: i64,
         count: u64,
         partial: &mut bool,
+        dirs: bool,
     ) -> Result<Item, Stop> {
         let bad = |msg: String| Stop::Bad(anyhow::anyhow!("damaged compact map ({msg})"));
         let n = count + 1;
@@ -413,6 +431,7 @@ impl Decoder {
                 let kind = match cur.u8()? {
                     0 => EntryKind::File,
                     1 => EntryKind::Symlink,
+                    2 if dirs => EntryKind::Dir,
                     k => return Err(bad(format!("entry {n}: entry kind {k}"))),
                 };
                 let flags = cur.u8()?;
@@ -451,7 +470,7 @@ impl Decoder {
 }
 
 enum Item {
-    Header(i64),
+    Header(i64, bool),
     Entry(Entry),
     End,
 }

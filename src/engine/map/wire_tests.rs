@@ -232,9 +232,17 @@ fn damaged_and_hostile_streams_are_refused() {
     check(b"hello, world: no map at all", "wrong header");
     check(b"DSKY", "only 4 bytes");
     check(b"", "only 0 bytes");
-    let mut v2 = good.clone();
-    v2[8] = 2;
-    check(&v2, "version 2");
+    let mut v3 = good.clone();
+    v3[8] = 3;
+    check(&v3, "version 3");
+    // a folder entry in a version 1 stream (a map without folders)
+    let mut dir_in_v1 = raw_entry(0, b"a");
+    let kind_at = dir_in_v1.len() - 32 - 3 - 2 - 1;
+    assert_eq!(dir_in_v1[kind_at], 0);
+    dir_in_v1[kind_at] = 2;
+    let mut v1 = stream(&[dir_in_v1, end(1)].concat());
+    v1[8] = 1;
+    check(&v1, "entry 1: entry kind 2");
     // truncated anywhere: no end marker
     for cut in [HEADER_LEN - 1, HEADER_LEN, HEADER_LEN + 5, good.len() - 1] {
         check(&good[..cut], "truncated");

@@ -35,32 +35,37 @@ pub fn matcher(include: &[String], exclude: &[String]) -> anyhow::Result<Option<
     if include.is_empty() && exclude.is_empty() {
         return Ok(None);
     }
-    fn set(globs: &[String]) -> anyhow::Result<GlobSet> {
-        let mut b = GlobSetBuilder::new();
-        for g in globs {
-            let g = g.trim().trim_start_matches("./").trim_end_matches('/');
-            let mut pats = vec![g.to_string()];
-            if !g.contains(['*', '?', '[', '{']) {
-                pats.push(format!("{g}/**"));
-            }
-            for p in pats {
-                let glob = Glob::new(&p).with_context(|| format!("bad glob {g:?}"))?;
-                b.add(
-                    globset::GlobBuilder::new(glob.glob())
-                        .literal_separator(true)
-                        .build()?,
-                );
-            }
-        }
-        Ok(b.build()?)
-    }
-    let inc = set(include)?;
-    let exc = set(exclude)?;
+    let (inc, _) = glob_set(include)?;
+    let (exc, _) = glob_set(exclude)?;
     let everything = include.is_empty();
     Ok(Some(Arc::new(move |path: &[u8]| {
         let p = Path::new(std::ffi::OsStr::from_bytes(path));
         (everything || inc.is_match(p)) && !exc.is_match(p)
     })))
+}
+
+/// The glob set of a domain's globs (as [`matcher`] reads them), and for each pattern of
+/// the set the index of the glob it comes from.
+pub fn glob_set(globs: &[String]) -> anyhow::Result<(GlobSet, Vec<usize>)> {
+    let mut b = GlobSetBuilder::new();
+    let mut owner = Vec::new();
+    for (i, g) in globs.iter().enumerate() {
+        let g = g.trim().trim_start_matches("./").trim_end_matches('/');
+        let mut pats = vec![g.to_string()];
+        if !g.contains(['*', '?', '[', '{']) {
+            pats.push(format!("{g}/**"));
+        }
+        for p in pats {
+            let glob = Glob::new(&p).with_context(|| format!("bad glob {g:?}"))?;
+            b.add(
+                globset::GlobBuilder::new(glob.glob())
+                    .literal_separator(true)
+                    .build()?,
+            );
+            owner.push(i);
+        }
+    }
+    Ok((b.build()?, owner))
 }
 
 /// The globs of a domain by name (None: the whole project).
@@ -145,6 +150,8 @@ pub fn create(
                 EntryKind::File => objects
                     .put_file(&abs, Some(&e.hash_hex()), true)
                     .or_else(|_| objects.put_file(&abs, None, false)),
+                // (snapshot maps are made without folders)
+                EntryKind::Dir => Err(anyhow::anyhow!("a folder has no content to store")),
             };
             match stored {
                 Ok(s) => {

@@ -25,6 +25,22 @@ impl DeployScreen {
                 .filter(|d| self.is_ticked(&d.path))
                 .cloned()
                 .collect(),
+            // Folders to make or change go along; one to remove only with all its deletes.
+            folders: p
+                .folders
+                .iter()
+                .filter(|f| {
+                    f.mode.is_some()
+                        || p.deletes.iter().all(|d| {
+                            !(d.path.starts_with(&f.path)
+                                && d.path.get(f.path.len()) == Some(&b'/'))
+                                || self.is_ticked(&d.path)
+                        })
+                })
+                .cloned()
+                .collect(),
+            folders_listed: p.folders_listed,
+            left_out: p.left_out.clone(),
         })
     }
 

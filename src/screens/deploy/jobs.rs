@@ -54,6 +54,7 @@ impl DeployScreen {
         let job = ctx.jobs.spawn_blocking("deploy plan", move |p| {
             let (_, plan, _) = crate::engine::remote::connect_and_plan(
                 &project,
+                &server.files(),
                 || connect(&root, &server),
                 false,
                 p,

@@ -70,6 +70,8 @@ fn fixture_with(environment: &str, opts: crate::server::ServeOptions) -> Fixture
             created: crate::store::now(),
             tls_ca: None,
             tls_fingerprint: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
         },
     )
     .unwrap();

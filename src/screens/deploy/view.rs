@@ -177,9 +177,16 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
         );
         return;
     };
+    let left_out = plan.left_out_lines().join("; ");
     if plan.is_empty() {
+        let mut msg =
+            "Nothing to deploy: the server has every file and folder as the project has it."
+                .to_string();
+        if !left_out.is_empty() {
+            msg.push_str(&format!(" Left out: {left_out}."));
+        }
         frame.render_widget(
-            Paragraph::new("Nothing to deploy: the server has every file as the project has it.")
+            Paragraph::new(msg)
                 .style(t.success)
                 .wrap(Wrap { trim: false }),
             area,
@@ -190,13 +197,17 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     let sel = s.selection().unwrap_or_default();
     let mut head = vec![Span::styled(
         format!(
-            "ticked: {} upload(s) ({}), {} delete(s)",
+            "ticked: {} upload(s) ({}), {} delete(s), {} folder change(s)",
             thousands(sel.uploads.len()),
             human_size(sel.upload_bytes() as i64),
-            thousands(sel.deletes.len())
+            thousands(sel.deletes.len()),
+            thousands(sel.folders.len())
         ),
         t.accent,
     )];
+    if !left_out.is_empty() {
+        head.push(Span::styled(format!("  left out: {left_out}"), t.dim));
+    }
     if s.filtering || !s.filter.text().is_empty() {
         head.push(Span::styled(
             format!("  filter: {}", s.filter.text()),
