@@ -179,7 +179,7 @@ pub fn add_server(store: &mut Store, p: &ServerProfile) -> anyhow::Result<()> {
         tx.execute(
             "INSERT INTO _dev_servers(name, environment, transport, url, key_env, ssh, \
              remote_root, is_default, created, tls_ca, tls_fingerprint, include, exclude) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             rusqlite::params![
                 p.name,
                 p.environment,
