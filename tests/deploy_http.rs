@@ -242,14 +242,18 @@ fn push_follow_lock_rollback_over_http() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Wait until the deployment runs (the test hook holds it 3 s after it started): the
+    // lock alone is not enough, as the held map the client plans from may not have read
+    // old.txt yet, and would then see the edit.
     let t0 = Instant::now();
     loop {
-        let r = request(&client, &agent.url, "GET", "/api/v1/lock", Some(&key));
+        let r = request(&client, &agent.url, "GET", "/api/v1/deployments", Some(&key));
         let v: serde_json::Value = r.json().unwrap();
-        if v["locked"] == true {
+        let list = v.as_array().cloned().or_else(|| v["deployments"].as_array().cloned());
+        if list.is_some_and(|l| l.iter().any(|d| d["status"] == "applying")) {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(30), "never locked");
+        assert!(t0.elapsed() < Duration::from_secs(30), "never started: {v}");
         std::thread::sleep(Duration::from_millis(30));
     }
     put(&root, "old.txt", b"edited on the server meanwhile\n");
