@@ -114,8 +114,9 @@ pub fn rollback(
     }
     let mode = if release { Mode::Release } else { Mode::Files };
     let id = state.begin("rollback", None, (to > 0).then_some(to), mode.as_str())?;
-    log.attach(id);
-    log.info(format!(
+    log.started(
+        id,
+        format!(
         "rollback {id}: undoing deployment(s) {:?}, newest first, back to {}",
         ids.iter().rev().collect::<Vec<_>>(),
         if to == 0 {
