@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::output::{human_size, print_json, stderr_progress};
-use crate::engine::{import, project::Project};
+use crate::engine::{codebase::import, project::Project};
 use crate::store::codebase::{self, Area, Body};
 
 #[derive(Debug, Args)]

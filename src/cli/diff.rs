@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::output::stderr_progress;
-use crate::engine::changes::{ChangeKind, Content};
-use crate::engine::objects::ObjectStore;
+use crate::engine::diff::changes::{ChangeKind, Content};
+use crate::engine::diff::text as textdiff;
 use crate::engine::project::Project;
+use crate::engine::snapshot::objects::ObjectStore;
 use crate::engine::snapshot::{self, Target};
-use crate::engine::textdiff;
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {

@@ -38,4 +38,4 @@ pub fn stderr_progress() -> Progress {
     })
 }
 
-pub use crate::engine::units::human_size;
+pub use crate::engine::util::units::human_size;

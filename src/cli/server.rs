@@ -16,7 +16,7 @@ use crate::engine::remote::{
     ENVIRONMENTS, ServerProfile, add_server, check_name, get_server, key_source, list_servers,
     remove_server, store_key,
 };
-use crate::engine::units::format_time;
+use crate::engine::util::units::format_time;
 
 // Parsed once per run: the size of the `add` variant does not matter.
 #[allow(clippy::large_enum_variant)]

@@ -9,16 +9,16 @@ use serde::Serialize;
 use super::output::{print_json, stderr_progress};
 use anyhow::Context;
 
-use crate::engine::changes::ChangeKind;
 use crate::engine::db::schema_diff::Rename;
 use crate::engine::db::snapshot::{self as db_snapshot, DbSnapshot};
 use crate::engine::db::url::DbUrl;
 use crate::engine::db::{profile, verify};
+use crate::engine::diff::changes::ChangeKind;
 use crate::engine::map::EntryJson;
-use crate::engine::objects::ObjectStore;
 use crate::engine::project::Project;
+use crate::engine::snapshot::objects::ObjectStore;
 use crate::engine::snapshot::{self, Target};
-use crate::engine::units::{format_time, human_size, thousands};
+use crate::engine::util::units::{format_time, human_size, thousands};
 
 #[derive(Debug, Args)]
 pub struct At {

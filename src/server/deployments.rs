@@ -111,7 +111,7 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
             }
         };
         let started = std::cell::Cell::new(None::<i64>);
-        let slow = crate::engine::testhooks::var("DEVSKY_TEST_SLOW_DEPLOY_MS")
+        let slow = crate::engine::util::testhooks::var("DEVSKY_TEST_SLOW_DEPLOY_MS")
             .and_then(|v| v.parse::<u64>().ok());
         let sink = |l: &LogLine| {
             super::print_line(l);

@@ -35,7 +35,7 @@ use super::{
 };
 use crate::engine::jobs::Progress;
 use crate::engine::map::format::MapReader;
-use crate::engine::units::human_size;
+use crate::engine::util::units::human_size;
 
 /// How to apply.
 #[derive(Debug, Clone)]

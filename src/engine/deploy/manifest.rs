@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::map::{EntryKind, cmp_paths};
-use crate::engine::objects::is_id;
+use crate::engine::snapshot::objects::is_id;
 
 /// The manifest's name at the root of the zip.
 pub const MANIFEST_NAME: &str = "devsky-manifest.json";

@@ -14,7 +14,7 @@ use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::{Built, build};
 use crate::engine::deploy::push::Planned;
 use crate::engine::remote::{RemoteDeployment, ServerProfile, connect, package_dir};
-use crate::engine::units::{human_size, thousands};
+use crate::engine::util::units::{human_size, thousands};
 
 impl DeployScreen {
     pub(super) fn busy(&self, ctx: &mut Ctx) -> bool {

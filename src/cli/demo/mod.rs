@@ -9,12 +9,15 @@
 //! A child process rather than a thread: the agent logs requests on stderr, which must
 //! not land on the TUI's screen.
 
+pub mod sample;
+
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use super::output::{print_json, stderr_progress};
-use crate::engine::{demo, import, project::Project};
+use crate::engine::{codebase::import, project::Project};
+use sample as demo;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {

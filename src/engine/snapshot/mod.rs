@@ -5,6 +5,8 @@
 //! Everything streams: the tree is mapped into a map file, each entry's content is copied
 //! into the object store one file at a time, and the map itself is stored as an object.
 
+pub mod objects;
+
 use std::collections::HashSet;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -15,16 +17,16 @@ use anyhow::{Context, bail};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
-use super::changes::{Change, ChangeSet, Content};
 use super::jobs::Progress;
 use super::map::diff::{Delta, diff};
 use super::map::format::MapReader;
 use super::map::scan::{PathFilter, ScanOptions, ScanReport, scan};
 use super::map::{Entry, EntryKind, FLAG_UNSTABLE, Problem, worktree_cache};
-use super::objects::ObjectStore;
 use super::project::Project;
+use crate::engine::diff::changes::{Change, ChangeSet, Content};
 use crate::store::snapshots::{self, Domain, NewSnapshot, Snapshot};
 use crate::store::{Store, now};
+use objects::ObjectStore;
 
 /// Build a path filter from a domain's globs. A pattern without glob characters names a
 /// file or a whole folder (`app` means `app` and `app/**`); an empty include list means
@@ -175,9 +177,12 @@ pub fn create(
     writer.finish(partial)?;
     let map_obj = objects.put_file(&snap_map, None, false)?;
     let _ = std::fs::remove_file(&snap_map);
-    let name = name
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("snapshot {}", crate::engine::units::format_time(now())));
+    let name = name.map(str::to_string).unwrap_or_else(|| {
+        format!(
+            "snapshot {}",
+            crate::engine::util::units::format_time(now())
+        )
+    });
     let id = snapshots::insert_snapshot(
         store.conn(),
         &NewSnapshot {
@@ -284,7 +289,7 @@ pub fn resolve(store: &Store, spec: &str) -> anyhow::Result<Snapshot> {
                     "{} ({:?}, {})",
                     s.id,
                     s.name,
-                    super::units::format_time(s.created)
+                    crate::engine::util::units::format_time(s.created)
                 )
             })
             .collect::<Vec<_>>()
@@ -445,7 +450,7 @@ pub fn change_set(project: &Project, d: &SnapshotDiff, new_is_worktree: bool) ->
 }
 
 /// Remove objects no snapshot references.
-pub fn gc(project: &Project, store: &Store) -> anyhow::Result<super::objects::GcReport> {
+pub fn gc(project: &Project, store: &Store) -> anyhow::Result<objects::GcReport> {
     let objects = ObjectStore::open(&project.root)?;
     let mut keep = HashSet::new();
     let mut db_objects = store

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::jobs::{Cancelled, Progress};
-use super::project::Project;
+use crate::engine::jobs::{Cancelled, Progress};
+use crate::engine::project::Project;
 use crate::store::codebase::{self, Body, FILE_PREFIX, NewRecord};
 use crate::store::{STATE_DIR, Store, now};
 
