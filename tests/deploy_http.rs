@@ -511,7 +511,7 @@ fn compact_map_matches_the_plain_one() {
     use devsky::engine::map::Entry;
     use devsky::engine::map::format::MapReader;
     use devsky::engine::map::wire;
-    use devsky::engine::remote::{HttpRemote, Remote};
+    use devsky::engine::remote::Remote;
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
 
@@ -583,7 +583,7 @@ fn compact_map_matches_the_plain_one() {
     assert_eq!(read(&std::fs::read(&out).unwrap()), want);
 
     // and by the client
-    let remote = HttpRemote::new(&agent.url, key.clone()).unwrap();
+    let remote = Remote::http(&agent.url, key.clone()).unwrap();
     let fetched = d.path().join("fetched.map");
     remote.map(&fetched).unwrap();
     assert_eq!(read(&std::fs::read(&fetched).unwrap()), want);

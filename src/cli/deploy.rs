@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use super::output::{print_json, stderr_progress};
 use crate::engine::deploy::package::{Built, build};
-use crate::engine::deploy::push::Planned;
 use crate::engine::deploy::plan::{Plan, Selection, plan_files};
+use crate::engine::deploy::push::Planned;
 use crate::engine::deploy::{LogLine, exit_code, rfc3339};
 use crate::engine::project::Project;
 use crate::engine::remote::{Remote, RemoteDeployment, ServerProfile, connect, pick_server};

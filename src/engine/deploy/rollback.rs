@@ -117,14 +117,15 @@ pub fn rollback(
     log.started(
         id,
         format!(
-        "rollback {id}: undoing deployment(s) {:?}, newest first, back to {}",
-        ids.iter().rev().collect::<Vec<_>>(),
-        if to == 0 {
-            "before the first deployment".to_string()
-        } else {
-            format!("deployment {to}")
-        }
-    ));
+            "rollback {id}: undoing deployment(s) {:?}, newest first, back to {}",
+            ids.iter().rev().collect::<Vec<_>>(),
+            if to == 0 {
+                "before the first deployment".to_string()
+            } else {
+                format!("deployment {to}")
+            }
+        ),
+    );
     let r = if release {
         let target = first
             .old_release

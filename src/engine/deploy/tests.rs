@@ -168,7 +168,11 @@ fn deploy_then_rollback_every_kind_of_change() {
     )
     .unwrap();
     assert_eq!(r.kind, "rollback");
-    assert_eq!(*started.borrow(), vec![r.id], "the rollback's start is announced");
+    assert_eq!(
+        *started.borrow(),
+        vec![r.id],
+        "the rollback's start is announced"
+    );
     assert_ne!(r.id, d.id);
     assert_eq!(r.status, "done");
     assert_eq!(tree_of(&s.www), before);

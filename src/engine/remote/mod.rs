@@ -120,10 +120,8 @@ impl Remote {
 
     /// The agent's `GET /health` answer (asked once).
     fn health(&self) -> &serde_json::Value {
-        self.health.get_or_init(|| {
-            self.get_json("/health")
-                .unwrap_or(serde_json::Value::Null)
-        })
+        self.health
+            .get_or_init(|| self.get_json("/health").unwrap_or(serde_json::Value::Null))
     }
 
     /// How to compress a package for this agent: zstd where its health says it reads it.
@@ -222,8 +220,8 @@ impl Remote {
     /// sizes, schema checksum); `{"configured": false}` when it was started without `--db`.
     pub fn database(&self) -> anyhow::Result<serde_json::Value> {
         // The agent gives up on the database after 20 s; this is only a backstop.
-        let req = Request::new(Method::Get, "/database")
-            .timeout(std::time::Duration::from_secs(60));
+        let req =
+            Request::new(Method::Get, "/database").timeout(std::time::Duration::from_secs(60));
         self.json(req).map_err(older_agent)
     }
 

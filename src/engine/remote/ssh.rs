@@ -23,15 +23,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::body::Body;
+use hyper::Method;
 use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::http1::SendRequest;
-use hyper::Method;
 use tokio::io::AsyncBufReadExt;
 use tokio::process::Child;
 
+pub use super::ssh_target::{DEFAULT_REMOTE_BIN, SshTarget, sh_quote, split_words};
 use super::transport::{self, Answer, Request, Transport};
 use super::wire::{HOLD_HEADER, api_error_bytes, hold_token};
-pub use super::ssh_target::{DEFAULT_REMOTE_BIN, SshTarget, sh_quote, split_words};
 
 /// How long connecting (ssh authentication and the agent's first answer) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -314,11 +314,7 @@ impl Transport for SshTransport {
                 .map_err(|e| self.lost(e))?;
             let status = res.status();
             let answer = Answer {
-                hold: hold_token(
-                    res.headers()
-                        .get(HOLD_HEADER)
-                        .and_then(|v| v.to_str().ok()),
-                ),
+                hold: hold_token(res.headers().get(HOLD_HEADER).and_then(|v| v.to_str().ok())),
             };
             let mut body: Incoming = res.into_body();
             let mut error_body = Vec::new();

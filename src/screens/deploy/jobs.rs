@@ -56,12 +56,8 @@ impl DeployScreen {
         let previous = self.held.take();
         let job = ctx.jobs.spawn_blocking("deploy plan", move |p| {
             drop(previous);
-            let planned = crate::engine::deploy::push::plan(
-                &project,
-                || connect(&root, &server),
-                true,
-                p,
-            )?;
+            let planned =
+                crate::engine::deploy::push::plan(&project, || connect(&root, &server), true, p)?;
             let plan = planned.plan.clone();
             let summary = format!(
                 "{} to upload ({}), {} to delete on {}",

@@ -459,11 +459,6 @@ impl DeployScreen {
             }
             "app.back" if self.focus_right => self.focus_right = false,
             other if other.starts_with("nav.") => return self.nav(other),
-            // A plan nobody waits for any more: its hold goes.
-            DeployReply::Plan { held, .. } => {
-                discard(held.lock().unwrap_or_else(|e| e.into_inner()).take());
-                return false;
-            }
             _ => return false,
         }
         true
