@@ -29,10 +29,34 @@ impl Agent {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Kill it with SIGKILL and do not reap it: it stays a zombie until dropped. Returns
+    /// once /proc shows it a zombie.
+    pub fn kill_unreaped(&self) -> u32 {
+        let pid = self.child.id();
+        // SAFETY: kill(2) on our own child's pid, which is not reaped, so not reused.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+        let t0 = Instant::now();
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            if stat[stat.rfind(')').unwrap() + 1..]
+                .trim_start()
+                .starts_with('Z')
+            {
+                return pid;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "not a zombie: {stat}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 /// `devsky serve --root ROOT --state STATE --listen 127.0.0.1:PORT ARGS...` with `env` set
-/// (and `DEVSKY_DB_PASSWORD` unset unless `env` sets it), once it answers its health route.
+/// (and `DEVSKY_DB_PASSWORD` unset unless `env` sets it), once it answers its health route
+/// (over https when ARGS has `--tls-cert`).
 pub fn start_agent(
     root: &Path,
     state: &Path,
@@ -55,12 +79,18 @@ pub fn start_agent(
     for (k, v) in env {
         c.env(k, v);
     }
+    // With --tls-cert: https, probed for health whatever its certificate (the tests check
+    // the certificate with devsky's own client).
+    let tls = args.contains(&"--tls-cert");
     let agent = Agent {
         child: c.spawn().unwrap(),
-        url: format!("http://{listen}"),
+        url: format!("{}://{listen}", if tls { "https" } else { "http" }),
         log,
     };
-    let client = reqwest::blocking::Client::new();
+    let client = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(tls)
+        .build()
+        .unwrap();
     let t0 = Instant::now();
     loop {
         if let Ok(r) = client.get(format!("{}/api/v1/health", agent.url)).send()

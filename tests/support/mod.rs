@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod cli;
 pub mod deploy;
+pub mod hostile;
 pub mod mariadb;
 pub mod nobody;
 pub mod sshd;

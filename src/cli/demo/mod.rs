@@ -373,6 +373,8 @@ pub fn make_demo_server(project_root: &Path, files: usize) -> anyhow::Result<Dem
             remote_root: None,
             is_default: true,
             created: crate::store::now(),
+            tls_ca: None,
+            tls_fingerprint: None,
         },
     )?;
     store_key(&project.root, "staging", &key)?;

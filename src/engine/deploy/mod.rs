@@ -7,8 +7,9 @@
 //!   still have), filtered by what the user ticked.
 //! - [`package`]: a zip with the project's structure for the uploads plus
 //!   `devsky-manifest.json` (see docs/DEPLOY.md); opening one validates everything (paths,
-//!   symlink targets, sizes, ratios, hashes, manifest against entries) before anything is
-//!   written anywhere.
+//!   symlink targets, sizes against the limit and the free space, hashes, manifest against
+//!   entries) before anything is written anywhere; `guard` then judges what it would do to
+//!   the root (symlinks resolved through the tree, parents, deletes, name lengths).
 //! - [`state`]: the agent's state folder (never inside the web root): SQLite history and
 //!   logs, backups, journals, archived packages, maps, and the deploy lock.
 //! - [`apply`]: lock, validate, map, check pre-images, stage beside the root, journal, back
@@ -16,6 +17,7 @@
 //!   left by a crash is undone by [`apply::recover`], so after a crash at any point the
 //!   tree is exactly the old one or (once `done` was recorded) exactly the new one.
 //!   [`release`] is the alternative where the root is a symlink to `releases/N`.
+//! - [`uploads`]: packages received by the agent, not yet deployed (removed by recovery).
 //! - [`rollback`]: undo deployments newest first from their backups, verified against the
 //!   map recorded before them.
 //!
@@ -33,6 +35,7 @@
 
 pub mod apply;
 mod fsops;
+mod guard;
 mod hold;
 mod journal;
 pub mod manifest;
@@ -48,6 +51,7 @@ mod runs;
 mod stage;
 pub mod state;
 mod transition;
+pub mod uploads;
 mod zipdir;
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The HTTP transport: the agent `devsky serve` at a URL, with an API key sent as a bearer
-//! token on every request (docs/API.md).
+//! The HTTP transport: the agent `devsky serve` at a URL (`http://`, or `https://` with
+//! the certificate trusted as [`super::tls`] says), with an API key sent as a bearer token
+//! on every request (docs/API.md).
 
 use std::io::Read;
 use std::time::Duration;
@@ -18,8 +19,9 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    pub fn new(url: &str, key: String) -> anyhow::Result<HttpTransport> {
-        let client = reqwest::blocking::Client::builder()
+    /// The agent at `url`, its certificate trusted as `trust` says, with the API key `key`.
+    pub fn new(url: &str, key: String, trust: &super::tls::Trust) -> anyhow::Result<HttpTransport> {
+        let client = super::tls::client_builder(url, trust)?
             .connect_timeout(Duration::from_secs(10))
             // Maps, uploads and log streams take as long as they take.
             .timeout(None)

@@ -1,14 +1,16 @@
 //! Talking to a server: [`Remote`], the one client of the agent's API (docs/API.md), written
 //! once over a [`Transport`] (how requests reach the server: [`http`] for `devsky serve`,
 //! [`ssh`] for `devsky agent --stdio` behind the system's ssh). The wire types are in
-//! [`wire`]; the deploy targets of a project in [`servers`] and the shell words of an SSH
-//! target in [`ssh_target`] (both re-exported here). The plan and push a deploy makes
+//! [`wire`]; the deploy targets of a project in [`servers`] (re-exported here), the shell
+//! words of an SSH target in [`ssh_target`]; how an `https://` agent's certificate is
+//! trusted in [`tls`]. The plan and push a deploy makes
 //! through a `Remote` are in [`crate::engine::deploy::push`].
 
 pub mod http;
 pub mod servers;
 pub mod ssh;
 pub mod ssh_target;
+pub mod tls;
 pub mod transport;
 pub mod wire;
 
@@ -40,9 +42,12 @@ impl Remote {
         Remote { transport, health }
     }
 
-    /// The HTTP agent at `url` (`devsky serve`), with the API key `key`.
-    pub fn http(url: &str, key: String) -> anyhow::Result<Remote> {
-        Ok(Remote::new(Box::new(http::HttpTransport::new(url, key)?)))
+    /// The HTTP agent at `url` (`devsky serve`; `http://` or `https://`, its certificate
+    /// trusted as `trust` says), with the API key `key`.
+    pub fn http(url: &str, key: String, trust: &tls::Trust) -> anyhow::Result<Remote> {
+        Ok(Remote::new(Box::new(http::HttpTransport::new(
+            url, key, trust,
+        )?)))
     }
 
     /// Where the agent is, for messages.
@@ -275,7 +280,7 @@ pub fn connect(project_root: &Path, p: &ServerProfile) -> anyhow::Result<Remote>
     match p.transport.as_str() {
         "http" => {
             let url = p.url.as_deref().context("the server has no URL")?;
-            Remote::http(url, load_key(project_root, p)?)
+            Remote::http(url, load_key(project_root, p)?, &p.trust())
         }
         "ssh" => {
             let ssh = p
