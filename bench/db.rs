@@ -15,10 +15,10 @@ mod mariadb;
 
 use std::time::Instant;
 
-use devsky::app::harness::Harness;
 use devsky::engine::db::mysql::MysqlDb;
 use devsky::engine::db::schema_diff;
 use devsky::engine::db::{Db, Kind, QueryEvent, url};
+use devsky::shell::harness::Harness;
 
 fn connect(server: &mariadb::MariaDb, db: &str) -> MysqlDb {
     let parsed = url::parse(&server.url(db)).expect("url");

@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use devsky::app::harness::Harness;
 use devsky::app::keymap::Keymap;
+use devsky::shell::harness::Harness;
 
 fn main() -> anyhow::Result<()> {
     let dir = std::env::args()

@@ -63,6 +63,7 @@ fn the_demo_agent_outlives_the_tui_and_stops_on_request() {
         &["demo", "--no-open", "--files", "300", "--dir", d],
         tmp.path(),
     );
+    let _stop = StopOnDrop(dir.clone());
     assert!(!agent_answers(&dir), "--no-open starts no agent");
 
     // Opening the existing demo starts its agent; it keeps running after the TUI exits.

@@ -6,8 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use devsky::app::harness::Harness;
 use devsky::engine::db::profile;
+use devsky::shell::harness::Harness;
 use devsky::store::Store;
 use support::mariadb::MariaDb;
 

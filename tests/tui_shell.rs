@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use devsky::app::harness::Harness;
 use devsky::app::keymap::Keymap;
 use devsky::screens::ScreenId;
+use devsky::shell::harness::Harness;
 
 fn harness(w: u16, h: u16) -> (tempfile::TempDir, Harness) {
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,127 @@
 //! help popup, the command palette and `devsky keys` are all generated from this table,
 //! so a rebinding shows up everywhere at once.
 
-use crate::screens::ScreenId;
+use super::screen::ScreenId;
+
+/// Declares [`Cmd`]: one variant per action, with its stable text id.
+macro_rules! commands {
+    ($($variant:ident = $id:literal,)*) => {
+        /// An action of the TUI. Screens match on these, so a binding or a handler of an
+        /// action that does not exist does not compile; keymap.toml names them by [`Cmd::id`].
+        ///
+        /// ```compile_fail
+        /// // There is no such action: this does not compile.
+        /// let _ = devsky::app::commands::Cmd::AppTeleport;
+        /// ```
+        ///
+        /// ```
+        /// use devsky::app::commands::Cmd;
+        /// assert_eq!(Cmd::from_id("app.quit"), Some(Cmd::AppQuit));
+        /// assert_eq!(Cmd::from_id("app.teleport"), None);
+        /// ```
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Cmd {
+            $($variant,)*
+        }
+
+        impl Cmd {
+            /// Every action, in declaration order.
+            pub const ALL: &'static [Cmd] = &[$(Cmd::$variant,)*];
+
+            /// The stable text id (`"codebase.search"`), as keymap.toml and `devsky keys` use it.
+            pub fn id(self) -> &'static str {
+                match self {
+                    $(Cmd::$variant => $id,)*
+                }
+            }
+        }
+    };
+}
+
+commands! {
+    ScreenCodebase = "screen.codebase",
+    ScreenSnapshots = "screen.snapshots",
+    ScreenScripts = "screen.scripts",
+    ScreenCompare = "screen.compare",
+    ScreenQuery = "screen.query",
+    ScreenReplace = "screen.replace",
+    ScreenPackages = "screen.packages",
+    ScreenDeploy = "screen.deploy",
+    ScreenJobs = "screen.jobs",
+    AppNextScreen = "app.next_screen",
+    AppPrevScreen = "app.prev_screen",
+    AppHelp = "app.help",
+    AppPalette = "app.palette",
+    AppBack = "app.back",
+    AppQuit = "app.quit",
+    AppToggleSidebar = "app.toggle_sidebar",
+    AppRedraw = "app.redraw",
+    JobsCancelLatest = "jobs.cancel_latest",
+    NavDown = "nav.down",
+    NavUp = "nav.up",
+    NavPageDown = "nav.page_down",
+    NavPageUp = "nav.page_up",
+    NavTop = "nav.top",
+    NavBottom = "nav.bottom",
+    NavFocus = "nav.focus",
+    CodebaseSearch = "codebase.search",
+    CodebaseJump = "codebase.jump",
+    CodebaseDetails = "codebase.details",
+    CodebaseCopyName = "codebase.copy_name",
+    CodebaseCopyBody = "codebase.copy_body",
+    CodebaseImport = "codebase.import",
+    CodebaseClear = "codebase.clear",
+    SnapshotsCreate = "snapshots.create",
+    SnapshotsDelete = "snapshots.delete",
+    SnapshotsDiff = "snapshots.diff",
+    SnapshotsMark = "snapshots.mark",
+    SnapshotsReload = "snapshots.reload",
+    CompareOpen = "compare.open",
+    CompareToggleView = "compare.toggle_view",
+    CompareNextHunk = "compare.next_hunk",
+    ComparePrevHunk = "compare.prev_hunk",
+    CompareExpand = "compare.expand",
+    CompareToggleList = "compare.toggle_list",
+    CompareCopyPatch = "compare.copy_patch",
+    QueryRun = "query.run",
+    QueryRunAll = "query.run_all",
+    QueryConnect = "query.connect",
+    QuerySchema = "query.schema",
+    QueryHistory = "query.history",
+    QueryMore = "query.more",
+    QueryCopyCell = "query.copy_cell",
+    QueryCopyRow = "query.copy_row",
+    QueryExport = "query.export",
+    QueryEdit = "query.edit",
+    QueryCancel = "query.cancel",
+    QueryLeft = "query.left",
+    QueryRight = "query.right",
+    DeployPlan = "deploy.plan",
+    DeployToggle = "deploy.toggle",
+    DeployFilter = "deploy.filter",
+    DeployBuild = "deploy.build",
+    DeployDeploy = "deploy.deploy",
+    DeployNextTab = "deploy.next_tab",
+    DeployRollback = "deploy.rollback",
+    DeployUndo = "deploy.undo",
+    DeployLogUp = "deploy.log_up",
+    DeployLogDown = "deploy.log_down",
+    DeployRefresh = "deploy.refresh",
+    JobsCancel = "jobs.cancel",
+    JobsClear = "jobs.clear",
+}
+
+impl Cmd {
+    /// The action with this text id (keymap.toml), if there is one.
+    pub fn from_id(id: &str) -> Option<Cmd> {
+        Cmd::ALL.iter().copied().find(|c| c.id() == id)
+    }
+
+    /// One of the `nav.*` actions that every list understands.
+    pub fn is_nav(self) -> bool {
+        self.id().starts_with("nav.")
+    }
+}
 
 /// Where a command applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,8 +145,8 @@ impl Scope {
 /// One action.
 #[derive(Debug, Clone, Copy)]
 pub struct CommandDef {
-    /// Stable id, used in keymap.toml (`"codebase.search" = ["/"]`).
-    pub id: &'static str,
+    /// The action; its text id is used in keymap.toml (`"codebase.search" = ["/"]`).
+    pub cmd: Cmd,
     /// What it does, as the palette and help show it.
     pub title: &'static str,
     pub scope: Scope,
@@ -37,14 +157,14 @@ pub struct CommandDef {
 }
 
 const fn cmd(
-    id: &'static str,
+    cmd: Cmd,
     title: &'static str,
     scope: Scope,
     keys: &'static [&'static str],
     hint: &'static str,
 ) -> CommandDef {
     CommandDef {
-        id,
+        cmd,
         title,
         scope,
         keys,
@@ -63,164 +183,170 @@ const DP: Scope = Scope::Screen(ScreenId::Deploy);
 /// Every command, in the order help and the palette list them.
 pub const COMMANDS: &[CommandDef] = &[
     // Tools of the palette
-    cmd("screen.codebase", "Go to Codebase", G, &["1"], ""),
-    cmd("screen.snapshots", "Go to Snapshots", G, &["2"], ""),
-    cmd("screen.scripts", "Go to Scripts", G, &["3"], ""),
-    cmd("screen.compare", "Go to Compare", G, &["4"], ""),
-    cmd("screen.query", "Go to Query", G, &["5"], ""),
-    cmd("screen.replace", "Go to Replace", G, &["6"], ""),
-    cmd("screen.packages", "Go to Packages", G, &["7"], ""),
-    cmd("screen.deploy", "Go to Deploy", G, &["8"], ""),
-    cmd("screen.jobs", "Go to Jobs", G, &["9"], ""),
-    cmd("app.next_screen", "Next tool", G, &["]"], ""),
-    cmd("app.prev_screen", "Previous tool", G, &["["], ""),
+    cmd(Cmd::ScreenCodebase, "Go to Codebase", G, &["1"], ""),
+    cmd(Cmd::ScreenSnapshots, "Go to Snapshots", G, &["2"], ""),
+    cmd(Cmd::ScreenScripts, "Go to Scripts", G, &["3"], ""),
+    cmd(Cmd::ScreenCompare, "Go to Compare", G, &["4"], ""),
+    cmd(Cmd::ScreenQuery, "Go to Query", G, &["5"], ""),
+    cmd(Cmd::ScreenReplace, "Go to Replace", G, &["6"], ""),
+    cmd(Cmd::ScreenPackages, "Go to Packages", G, &["7"], ""),
+    cmd(Cmd::ScreenDeploy, "Go to Deploy", G, &["8"], ""),
+    cmd(Cmd::ScreenJobs, "Go to Jobs", G, &["9"], ""),
+    cmd(Cmd::AppNextScreen, "Next tool", G, &["]"], ""),
+    cmd(Cmd::AppPrevScreen, "Previous tool", G, &["["], ""),
     // The shell
     cmd(
-        "app.help",
+        Cmd::AppHelp,
         "Help: keys of this screen",
         G,
         &["?", "f1"],
         "help",
     ),
     cmd(
-        "app.palette",
+        Cmd::AppPalette,
         "Command palette",
         G,
         &[":", "ctrl-p"],
         "commands",
     ),
-    cmd("app.back", "Back", G, &["esc"], ""),
-    cmd("app.quit", "Quit", G, &["q", "ctrl-c"], "quit"),
+    cmd(Cmd::AppBack, "Back", G, &["esc"], ""),
+    cmd(Cmd::AppQuit, "Quit", G, &["q", "ctrl-c"], "quit"),
     cmd(
-        "app.toggle_sidebar",
+        Cmd::AppToggleSidebar,
         "Show or hide the sidebar",
         G,
         &["ctrl-b"],
         "",
     ),
-    cmd("app.redraw", "Redraw the screen", G, &["ctrl-l"], ""),
+    cmd(Cmd::AppRedraw, "Redraw the screen", G, &["ctrl-l"], ""),
     cmd(
-        "jobs.cancel_latest",
+        Cmd::JobsCancelLatest,
         "Cancel the newest running job",
         G,
         &["ctrl-x"],
         "",
     ),
     // Moving in lists (every screen with a list)
-    cmd("nav.down", "Down", G, &["j", "down"], ""),
-    cmd("nav.up", "Up", G, &["k", "up"], ""),
-    cmd("nav.page_down", "Page down", G, &["ctrl-d", "pagedown"], ""),
-    cmd("nav.page_up", "Page up", G, &["ctrl-u", "pageup"], ""),
-    cmd("nav.top", "First", G, &["g", "home"], ""),
-    cmd("nav.bottom", "Last", G, &["G", "end"], ""),
-    cmd("nav.focus", "Next pane", G, &["tab"], ""),
+    cmd(Cmd::NavDown, "Down", G, &["j", "down"], ""),
+    cmd(Cmd::NavUp, "Up", G, &["k", "up"], ""),
+    cmd(
+        Cmd::NavPageDown,
+        "Page down",
+        G,
+        &["ctrl-d", "pagedown"],
+        "",
+    ),
+    cmd(Cmd::NavPageUp, "Page up", G, &["ctrl-u", "pageup"], ""),
+    cmd(Cmd::NavTop, "First", G, &["g", "home"], ""),
+    cmd(Cmd::NavBottom, "Last", G, &["G", "end"], ""),
+    cmd(Cmd::NavFocus, "Next pane", G, &["tab"], ""),
     // Codebase
     cmd(
-        "codebase.search",
+        Cmd::CodebaseSearch,
         "Search the codebase",
         CB,
         &["/"],
         "search",
     ),
-    cmd("codebase.jump", "Jump to record id", CB, &["#"], "jump"),
+    cmd(Cmd::CodebaseJump, "Jump to record id", CB, &["#"], "jump"),
     cmd(
-        "codebase.details",
+        Cmd::CodebaseDetails,
         "Record details",
         CB,
         &["enter"],
         "details",
     ),
     cmd(
-        "codebase.copy_name",
+        Cmd::CodebaseCopyName,
         "Copy the record's name",
         CB,
         &["y"],
         "copy",
     ),
     cmd(
-        "codebase.copy_body",
+        Cmd::CodebaseCopyBody,
         "Copy the record's body",
         CB,
         &["Y"],
         "",
     ),
     cmd(
-        "codebase.import",
+        Cmd::CodebaseImport,
         "Import the project's files",
         CB,
         &["i"],
         "import",
     ),
-    cmd("codebase.clear", "Clear the search", CB, &["ctrl-r"], ""),
+    cmd(Cmd::CodebaseClear, "Clear the search", CB, &["ctrl-r"], ""),
     // Snapshots
     cmd(
-        "snapshots.create",
+        Cmd::SnapshotsCreate,
         "Take a snapshot (whole project or a domain)",
         SN,
         &["c"],
         "snapshot",
     ),
     cmd(
-        "snapshots.delete",
+        Cmd::SnapshotsDelete,
         "Delete the selected snapshot",
         SN,
         &["d", "delete"],
         "delete",
     ),
     cmd(
-        "snapshots.diff",
+        Cmd::SnapshotsDiff,
         "Diff against the working tree (or the marked snapshot against this one)",
         SN,
         &["enter"],
         "diff",
     ),
     cmd(
-        "snapshots.mark",
+        Cmd::SnapshotsMark,
         "Mark the snapshot as the old side of a diff",
         SN,
         &["m"],
         "mark",
     ),
-    cmd("snapshots.reload", "Reload the list", SN, &["r"], ""),
+    cmd(Cmd::SnapshotsReload, "Reload the list", SN, &["r"], ""),
     // Compare
-    cmd("compare.open", "Compare two files", CMP, &["o"], "open"),
+    cmd(Cmd::CompareOpen, "Compare two files", CMP, &["o"], "open"),
     cmd(
-        "compare.toggle_view",
+        Cmd::CompareToggleView,
         "Unified or side-by-side diff",
         CMP,
         &["s"],
         "side by side",
     ),
     cmd(
-        "compare.next_hunk",
+        Cmd::CompareNextHunk,
         "Next change in the file",
         CMP,
         &["n"],
         "next change",
     ),
     cmd(
-        "compare.prev_hunk",
+        Cmd::ComparePrevHunk,
         "Previous change in the file",
         CMP,
         &["N"],
         "",
     ),
     cmd(
-        "compare.expand",
+        Cmd::CompareExpand,
         "Expand or collapse unchanged lines",
         CMP,
         &["e"],
         "expand",
     ),
     cmd(
-        "compare.toggle_list",
+        Cmd::CompareToggleList,
         "Hide or show the file list",
         CMP,
         &["f"],
         "",
     ),
     cmd(
-        "compare.copy_patch",
+        Cmd::CompareCopyPatch,
         "Copy the file's diff as a patch",
         CMP,
         &["y"],
@@ -228,67 +354,67 @@ pub const COMMANDS: &[CommandDef] = &[
     ),
     // Query
     cmd(
-        "query.run",
+        Cmd::QueryRun,
         "Run the statement under the cursor",
         QY,
         &["ctrl-r", "f5"],
         "run",
     ),
     cmd(
-        "query.run_all",
+        Cmd::QueryRunAll,
         "Run everything (or the selection)",
         QY,
         &["ctrl-e"],
         "run all",
     ),
     cmd(
-        "query.connect",
+        Cmd::QueryConnect,
         "Choose a database connection",
         QY,
         &["c"],
         "connect",
     ),
     cmd(
-        "query.schema",
+        Cmd::QuerySchema,
         "Browse tables, columns and indexes",
         QY,
         &["s"],
         "schema",
     ),
     cmd(
-        "query.history",
+        Cmd::QueryHistory,
         "Queries run on this connection",
         QY,
         &["ctrl-h"],
         "",
     ),
     cmd(
-        "query.more",
+        Cmd::QueryMore,
         "Fetch more rows of the result",
         QY,
         &["m"],
         "",
     ),
-    cmd("query.copy_cell", "Copy the selected cell", QY, &["y"], ""),
-    cmd("query.copy_row", "Copy the selected row", QY, &["Y"], ""),
+    cmd(Cmd::QueryCopyCell, "Copy the selected cell", QY, &["y"], ""),
+    cmd(Cmd::QueryCopyRow, "Copy the selected row", QY, &["Y"], ""),
     cmd(
-        "query.export",
+        Cmd::QueryExport,
         "Export the result as CSV or JSON",
         QY,
         &["x"],
         "",
     ),
-    cmd("query.edit", "Edit the SQL", QY, &["i"], ""),
+    cmd(Cmd::QueryEdit, "Edit the SQL", QY, &["i"], ""),
     cmd(
-        "query.cancel",
+        Cmd::QueryCancel,
         "Cancel the running query",
         QY,
         &["ctrl-c"],
         "",
     ),
-    cmd("query.left", "Column to the left", QY, &["h", "left"], ""),
+    cmd(Cmd::QueryLeft, "Column to the left", QY, &["h", "left"], ""),
     cmd(
-        "query.right",
+        Cmd::QueryRight,
         "Column to the right",
         QY,
         &["l", "right"],
@@ -296,71 +422,71 @@ pub const COMMANDS: &[CommandDef] = &[
     ),
     // Deploy
     cmd(
-        "deploy.plan",
+        Cmd::DeployPlan,
         "Ask the server for its map: what to upload and delete",
         DP,
         &["p"],
         "plan",
     ),
     cmd(
-        "deploy.toggle",
+        Cmd::DeployToggle,
         "Tick or untick the file (or everything under the folder)",
         DP,
         &["space"],
         "tick",
     ),
-    cmd("deploy.filter", "Filter the file lists", DP, &["/"], ""),
+    cmd(Cmd::DeployFilter, "Filter the file lists", DP, &["/"], ""),
     cmd(
-        "deploy.build",
+        Cmd::DeployBuild,
         "Build the package of what is ticked",
         DP,
         &["b"],
         "package",
     ),
     cmd(
-        "deploy.deploy",
+        Cmd::DeployDeploy,
         "Deploy what is ticked (asks first)",
         DP,
         &["D"],
         "deploy",
     ),
     cmd(
-        "deploy.next_tab",
+        Cmd::DeployNextTab,
         "Next tab: Files, Database, History",
         DP,
         &["t"],
         "tab",
     ),
     cmd(
-        "deploy.rollback",
+        Cmd::DeployRollback,
         "Roll back to the selected deployment (History)",
         DP,
         &["r"],
         "",
     ),
     cmd(
-        "deploy.undo",
+        Cmd::DeployUndo,
         "Undo the current deployment: back to the one before it (History)",
         DP,
         &["u"],
         "",
     ),
     cmd(
-        "deploy.log_up",
+        Cmd::DeployLogUp,
         "Scroll the log up (Tab to the log pane first)",
         DP,
         &["pageup", "ctrl-u"],
         "",
     ),
     cmd(
-        "deploy.log_down",
+        Cmd::DeployLogDown,
         "Scroll the log down; at the end it follows again",
         DP,
         &["pagedown", "ctrl-d"],
         "",
     ),
     cmd(
-        "deploy.refresh",
+        Cmd::DeployRefresh,
         "Reload the servers, status and history",
         DP,
         &["R"],
@@ -368,14 +494,14 @@ pub const COMMANDS: &[CommandDef] = &[
     ),
     // Jobs
     cmd(
-        "jobs.cancel",
+        Cmd::JobsCancel,
         "Cancel the selected job",
         JB,
         &["esc", "x", "delete"],
         "cancel",
     ),
     cmd(
-        "jobs.clear",
+        Cmd::JobsClear,
         "Remove finished jobs from the list",
         JB,
         &["c"],
@@ -383,9 +509,24 @@ pub const COMMANDS: &[CommandDef] = &[
     ),
 ];
 
-/// The command with this id.
+impl CommandDef {
+    /// The action's text id.
+    pub fn id(&self) -> &'static str {
+        self.cmd.id()
+    }
+}
+
+/// The registry entry of an action.
+pub fn def(cmd: Cmd) -> &'static CommandDef {
+    COMMANDS
+        .iter()
+        .find(|c| c.cmd == cmd)
+        .expect("every Cmd has a registry entry (tested)")
+}
+
+/// The registry entry of a text id (keymap.toml), if the action exists.
 pub fn find(id: &str) -> Option<&'static CommandDef> {
-    COMMANDS.iter().find(|c| c.id == id)
+    Cmd::from_id(id).map(def)
 }
 
 #[cfg(test)]
@@ -396,16 +537,28 @@ mod tests {
     #[test]
     fn ids_are_unique_and_dotted() {
         let mut seen = HashSet::new();
-        for c in COMMANDS {
-            assert!(seen.insert(c.id), "duplicate command id {}", c.id);
-            assert!(c.id.contains('.'), "{}", c.id);
+        for c in Cmd::ALL {
+            assert!(seen.insert(c.id()), "duplicate command id {}", c.id());
+            assert!(c.id().contains('.'), "{}", c.id());
+            assert_eq!(Cmd::from_id(c.id()), Some(*c));
         }
+        assert_eq!(Cmd::from_id("app.fly"), None);
+    }
+
+    #[test]
+    fn every_action_has_exactly_one_registry_entry() {
+        for c in Cmd::ALL {
+            let n = COMMANDS.iter().filter(|d| d.cmd == *c).count();
+            assert_eq!(n, 1, "{c:?} has {n} entries in COMMANDS");
+        }
+        assert_eq!(COMMANDS.len(), Cmd::ALL.len());
     }
 
     #[test]
     fn every_screen_has_a_switch_command() {
         for s in ScreenId::ALL {
-            assert!(find(&s.command_id()).is_some(), "{s:?}");
+            assert_eq!(def(s.command()).scope, Scope::Global, "{s:?}");
+            assert_eq!(ScreenId::from_command(s.command()), Some(s));
         }
     }
 }

@@ -4,11 +4,11 @@
 use super::events::EventTx;
 use super::jobtable::JobTable;
 use super::keymap::Keymap;
+use super::screen::ScreenId;
 use super::theme::Theme;
 use crate::engine::diff::changes::ChangeSet;
 use crate::engine::jobs::Jobs;
 use crate::engine::project::Project;
-use crate::screens::ScreenId;
 
 /// How a status message reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

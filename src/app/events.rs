@@ -1,31 +1,46 @@
 //! The internal event queue: everything the event loop reacts to arrives as an [`AppEvent`]
-//! on one channel (terminal input, job reports, results of background work).
+//! on one channel (terminal input, job reports, replies of screens' workers).
 
 use crossterm::event::Event;
 
+use super::screen::ScreenId;
+use super::worker::Payload;
 use crate::engine::jobs::JobEvent;
-use crate::screens::codebase::worker::WorkerReply;
 
 /// One thing that happened.
 #[derive(Debug)]
 pub enum AppEvent {
     /// A key, a resize, a paste from the terminal.
     Term(Event),
-    /// A background job reported.
+    /// A background job reported (every screen hears it).
     Job(JobEvent),
-    /// The Codebase screen's search or preview worker answered.
-    Codebase(Box<WorkerReply>),
-    /// A set of changes to show in Compare (sent by the shell after switching there).
-    ShowChanges(std::sync::Arc<crate::engine::diff::changes::ChangeSet>),
-    Compare(Box<crate::screens::compare::worker::CompareReply>),
-    /// A snapshot job's result (a new snapshot's id, a diff).
-    Snapshots(Box<crate::screens::snapshots::SnapshotsReply>),
-    /// The Query screen's worker answered (connection, rows, ticks while a query runs).
-    Query(Box<crate::screens::query::worker::QueryReply>),
-    /// The Deploy screen's jobs answered (plan, package, log lines, status, history).
-    Deploy(Box<crate::screens::deploy::DeployReply>),
+    /// An answer for one screen only (its worker's result); see [`super::worker`].
+    Reply(Reply),
     /// The terminal input reader stopped (the terminal went away).
     InputClosed,
+}
+
+/// A value addressed to one screen. The framework does not know its type: the screen that
+/// asked for it downcasts it.
+pub struct Reply {
+    pub to: ScreenId,
+    pub payload: Payload,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Reply(to {:?})", self.to)
+    }
+}
+
+impl AppEvent {
+    /// A reply carrying `value` to the screen `to`.
+    pub fn reply<T: std::any::Any + Send>(to: ScreenId, value: T) -> AppEvent {
+        AppEvent::Reply(Reply {
+            to,
+            payload: Box::new(value),
+        })
+    }
 }
 
 /// Where events are sent.

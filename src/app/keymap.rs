@@ -18,7 +18,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::commands::{COMMANDS, CommandDef, Scope};
+use super::commands::{COMMANDS, Cmd, CommandDef, Scope};
 
 /// A key with its modifiers (shift is folded into the character).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,8 +142,8 @@ impl fmt::Display for KeyCombo {
 /// The live keymap.
 #[derive(Debug, Clone)]
 pub struct Keymap {
-    by_key: HashMap<(Scope, KeyCombo), &'static str>,
-    by_command: HashMap<&'static str, Vec<KeyCombo>>,
+    by_key: HashMap<(Scope, KeyCombo), Cmd>,
+    by_command: HashMap<Cmd, Vec<KeyCombo>>,
 }
 
 impl Keymap {
@@ -214,34 +214,34 @@ impl Keymap {
     }
 
     fn bind(&mut self, def: &'static CommandDef, keys: Vec<KeyCombo>) {
-        if let Some(old) = self.by_command.remove(def.id) {
+        if let Some(old) = self.by_command.remove(&def.cmd) {
             for k in old {
                 self.by_key.remove(&(def.scope, k));
             }
         }
         for k in &keys {
-            if let Some(prev) = self.by_key.insert((def.scope, *k), def.id)
-                && let Some(list) = self.by_command.get_mut(prev)
+            if let Some(prev) = self.by_key.insert((def.scope, *k), def.cmd)
+                && let Some(list) = self.by_command.get_mut(&prev)
             {
                 list.retain(|x| x != k);
             }
         }
-        self.by_command.insert(def.id, keys);
+        self.by_command.insert(def.cmd, keys);
     }
 
     /// The command a key runs in `scope` (no fallback to global here).
-    pub fn lookup(&self, scope: Scope, key: &KeyCombo) -> Option<&'static str> {
+    pub fn lookup(&self, scope: Scope, key: &KeyCombo) -> Option<Cmd> {
         self.by_key.get(&(scope, *key)).copied()
     }
 
     /// The keys of a command.
-    pub fn keys_of(&self, id: &str) -> &[KeyCombo] {
-        self.by_command.get(id).map(Vec::as_slice).unwrap_or(&[])
+    pub fn keys_of(&self, cmd: Cmd) -> &[KeyCombo] {
+        self.by_command.get(&cmd).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The keys of a command, joined for display (`"? f1"`), or empty.
-    pub fn label(&self, id: &str) -> String {
-        self.keys_of(id)
+    pub fn label(&self, cmd: Cmd) -> String {
+        self.keys_of(cmd)
             .iter()
             .map(|k| k.to_string())
             .collect::<Vec<_>>()
@@ -249,15 +249,15 @@ impl Keymap {
     }
 
     /// The first key of a command, for hints.
-    pub fn first(&self, id: &str) -> Option<String> {
-        self.keys_of(id).first().map(|k| k.to_string())
+    pub fn first(&self, cmd: Cmd) -> Option<String> {
+        self.keys_of(cmd).first().map(|k| k.to_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::screens::ScreenId;
+    use crate::app::screen::ScreenId;
 
     fn key(c: KeyCode, m: KeyModifiers) -> KeyEvent {
         KeyEvent::new(c, m)
@@ -299,10 +299,10 @@ mod tests {
     fn defaults_cover_every_command() {
         let km = Keymap::defaults();
         for c in COMMANDS {
-            assert!(!km.keys_of(c.id).is_empty(), "{} has no key", c.id);
+            assert!(!km.keys_of(c.cmd).is_empty(), "{} has no key", c.id());
         }
         let q = KeyCombo::parse("q").unwrap();
-        assert_eq!(km.lookup(Scope::Global, &q), Some("app.quit"));
+        assert_eq!(km.lookup(Scope::Global, &q), Some(Cmd::AppQuit));
     }
 
     #[test]
@@ -310,18 +310,18 @@ mod tests {
         let mut km = Keymap::defaults();
         km.apply_overrides("[keys]\n\"app.quit\" = [\"ctrl-q\"]\n\"app.help\" = \"q\"\n")
             .unwrap();
-        assert_eq!(km.label("app.quit"), "ctrl-q");
+        assert_eq!(km.label(Cmd::AppQuit), "ctrl-q");
         assert_eq!(
             km.lookup(Scope::Global, &KeyCombo::parse("q").unwrap()),
-            Some("app.help")
+            Some(Cmd::AppHelp)
         );
-        assert_eq!(km.label("app.help"), "q");
+        assert_eq!(km.label(Cmd::AppHelp), "q");
         let cb = Scope::Screen(ScreenId::Codebase);
         km.apply_overrides("[keys]\n\"codebase.search\" = [\"ctrl-f\"]\n")
             .unwrap();
         assert_eq!(
             km.lookup(cb, &KeyCombo::parse("ctrl-f").unwrap()),
-            Some("codebase.search")
+            Some(Cmd::CodebaseSearch)
         );
         assert_eq!(km.lookup(cb, &KeyCombo::parse("/").unwrap()), None);
     }
@@ -342,14 +342,14 @@ mod tests {
         assert!(e.contains("unknown key \"hyper-q\""), "{e}");
         assert!(km.apply_overrides("[keys\n").is_err());
         // a failed file leaves the defaults working
-        assert_eq!(km.label("app.quit"), "q ctrl-c");
+        assert_eq!(km.label(Cmd::AppQuit), "q ctrl-c");
     }
 
     #[test]
     fn load_reads_the_config_dir() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
-            Keymap::load(Some(dir.path())).unwrap().label("app.quit"),
+            Keymap::load(Some(dir.path())).unwrap().label(Cmd::AppQuit),
             "q ctrl-c"
         );
         std::fs::write(
@@ -358,7 +358,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            Keymap::load(Some(dir.path())).unwrap().label("app.quit"),
+            Keymap::load(Some(dir.path())).unwrap().label(Cmd::AppQuit),
             "Q"
         );
         std::fs::write(

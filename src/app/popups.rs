@@ -1,6 +1,7 @@
 //! The shell's popups: help (the live keys of this screen), the command palette (fuzzy
 //! search over every action), and the quit confirmation.
 
+use super::commands::Cmd;
 use crossterm::event::{KeyCode, KeyEvent};
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher};
@@ -13,9 +14,9 @@ use unicode_width::UnicodeWidthStr;
 use super::commands::{COMMANDS, CommandDef, Scope};
 use super::input::{Change, LineInput};
 use super::keymap::Keymap;
+use super::screen::ScreenId;
 use super::theme::Theme;
 use super::widgets::fit_right;
-use crate::screens::ScreenId;
 
 /// What a popup wants after a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +26,7 @@ pub enum PopupResult {
     /// Close it.
     Close,
     /// Close it and run this command.
-    Run(&'static str),
+    Run(Cmd),
     /// Close it and quit.
     Quit,
 }
@@ -74,7 +75,7 @@ pub fn help_lines(screen: ScreenId, keymap: &Keymap, theme: &Theme) -> Vec<Line<
         }
         lines.push(Line::from(Span::styled(heading.to_string(), theme.accent)));
         for c in cmds {
-            let keys = keymap.label(c.id);
+            let keys = keymap.label(c.cmd);
             lines.push(Line::from(vec![
                 Span::styled(format!("  {keys:<18} "), theme.hint_key),
                 Span::styled(c.title.to_string(), theme.popup),
@@ -173,7 +174,7 @@ impl Palette {
             let mut scored: Vec<(u32, &'static CommandDef)> = all
                 .into_iter()
                 .filter_map(|c| {
-                    let hay = format!("{} {} {}", c.title, c.scope.label(), c.id);
+                    let hay = format!("{} {} {}", c.title, c.scope.label(), c.id());
                     pattern
                         .score(nucleo_matcher::Utf32Str::new(&hay, &mut buf), &mut matcher)
                         .map(|s| (s, c))
@@ -191,7 +192,7 @@ impl Palette {
             KeyCode::Enter => self
                 .matches
                 .get(self.selected)
-                .map_or(PopupResult::Stay, |c| PopupResult::Run(c.id)),
+                .map_or(PopupResult::Stay, |c| PopupResult::Run(c.cmd)),
             KeyCode::Down | KeyCode::Tab => {
                 self.selected = (self.selected + 1).min(self.matches.len().saturating_sub(1));
                 PopupResult::Stay
@@ -239,7 +240,7 @@ impl Palette {
         let rows = inner.height.saturating_sub(1) as usize;
         let first = self.selected.saturating_sub(rows.saturating_sub(1));
         for (i, c) in self.matches.iter().enumerate().skip(first).take(rows) {
-            let keys = keymap.label(c.id);
+            let keys = keymap.label(c.cmd);
             let scope = match c.scope {
                 Scope::Global => String::new(),
                 Scope::Screen(s) => format!("{} · ", s.title()),
@@ -321,10 +322,10 @@ mod tests {
         assert_eq!(p.matches.len(), COMMANDS.len());
         assert_eq!(p.matches[0].scope, Scope::Screen(ScreenId::Codebase));
         type_str(&mut p, "snapsh");
-        assert_eq!(p.matches[0].id, "screen.snapshots");
+        assert_eq!(p.matches[0].cmd, Cmd::ScreenSnapshots);
         assert_eq!(
             p.key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
-            PopupResult::Run("screen.snapshots")
+            PopupResult::Run(Cmd::ScreenSnapshots)
         );
         let mut p = Palette::new(ScreenId::Jobs);
         type_str(&mut p, "zzzzqqq");

@@ -1,6 +1,6 @@
 //! User-facing strings of the TUI that are longer than a word, in one place.
 
-use crate::screens::ScreenId;
+use super::screen::ScreenId;
 
 pub const PLANNED_INTRO: &str = "This tool is not built yet. It will:";
 

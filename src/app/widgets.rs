@@ -1,6 +1,7 @@
 //! Shared pieces of the shell's frame: the sidebar, the hint bar, the status line, and
 //! text fitting helpers.
 
+use super::commands::Cmd;
 use std::time::{Duration, Instant};
 
 use ratatui::Frame;
@@ -13,8 +14,8 @@ use super::commands::{COMMANDS, Scope};
 use super::context::Level;
 use super::jobtable::JobTable;
 use super::keymap::Keymap;
+use super::screen::ScreenId;
 use super::theme::Theme;
-use crate::screens::ScreenId;
 
 /// Width of the sidebar.
 pub const SIDEBAR_WIDTH: u16 = 14;
@@ -102,7 +103,7 @@ pub fn hint_bar(frame: &mut Frame, area: Rect, screen: ScreenId, keymap: &Keymap
     let mut spans = vec![Span::styled(" ", theme.hint_text)];
     let mut used = 1;
     for c in ordered.filter(|c| !c.hint.is_empty()) {
-        let Some(key) = keymap.first(c.id) else {
+        let Some(key) = keymap.first(c.cmd) else {
             continue;
         };
         let w = key.width() + 1 + c.hint.width() + 2;
@@ -150,7 +151,7 @@ pub fn status_line(
             String::new()
         };
         let cancel = keymap
-            .first("jobs.cancel_latest")
+            .first(Cmd::JobsCancelLatest)
             .map(|k| format!("  {k} cancel"))
             .unwrap_or_default();
         right = format!("⟳ {}{pct}{more}{cancel} ", j.name);

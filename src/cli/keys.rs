@@ -22,14 +22,18 @@ struct Action {
 }
 
 pub fn run(args: KeysArgs) -> anyhow::Result<i32> {
-    let keymap = Keymap::load(crate::app::run::config_dir().as_deref())?;
+    let keymap = Keymap::load(crate::shell::run::config_dir().as_deref())?;
     let actions: Vec<Action> = COMMANDS
         .iter()
         .map(|c| Action {
-            id: c.id,
+            id: c.id(),
             title: c.title,
             scope: c.scope.label(),
-            keys: keymap.keys_of(c.id).iter().map(|k| k.to_string()).collect(),
+            keys: keymap
+                .keys_of(c.cmd)
+                .iter()
+                .map(|k| k.to_string())
+                .collect(),
         })
         .collect();
     if args.json {

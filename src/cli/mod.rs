@@ -94,9 +94,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         None => {
             let path = cli.path.unwrap_or_else(|| PathBuf::from("."));
-            crate::app::run_tui(
+            crate::shell::run_tui(
                 &path,
-                crate::app::TuiOptions {
+                crate::shell::TuiOptions {
                     theme: cli.theme,
                     exit_after_first_frame: cli.exit_after_first_frame,
                 },

@@ -7,13 +7,16 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::{Screen, ScreenId};
+use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Level};
 use crate::app::jobtable::JobInfo;
-use crate::engine::jobs::Outcome;
+use crate::app::listnav::ListNav;
+use crate::engine::jobs::{JobEvent, Outcome};
 
 #[derive(Default)]
 pub struct JobsScreen {
-    selected: usize,
+    list: ListNav,
+    list_height: usize,
 }
 
 impl JobsScreen {
@@ -61,7 +64,7 @@ impl Screen for JobsScreen {
     fn draw(&mut self, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
         let t = ctx.theme;
         let jobs = &ctx.job_table.jobs;
-        self.selected = self.selected.min(jobs.len().saturating_sub(1));
+        self.list.clamp(jobs.len());
         let [top, bottom] =
             Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
         let block = Block::default()
@@ -74,14 +77,14 @@ impl Screen for JobsScreen {
                 t.dim,
             ))]
         } else {
-            let visible = top.height.saturating_sub(2) as usize;
-            let first = self.selected.saturating_sub(visible.saturating_sub(1));
+            self.list_height = top.height.saturating_sub(2) as usize;
+            let visible = self.list.scroll_into_view(jobs.len(), self.list_height);
             jobs.iter()
                 .enumerate()
-                .skip(first)
-                .take(visible)
+                .skip(visible.start)
+                .take(visible.len())
                 .map(|(i, j)| {
-                    let style = if i == self.selected {
+                    let style = if i == self.list.selected {
                         t.selected
                     } else {
                         match j.ended {
@@ -98,7 +101,7 @@ impl Screen for JobsScreen {
         frame.render_widget(Paragraph::new(lines).block(block).style(t.base), top);
 
         let log: Vec<Line> = jobs
-            .get(self.selected)
+            .get(self.list.selected)
             .map(|j| {
                 let h = bottom.height.saturating_sub(2) as usize;
                 j.log
@@ -121,18 +124,17 @@ impl Screen for JobsScreen {
         );
     }
 
-    fn command(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+    fn command(&mut self, id: Cmd, ctx: &mut Ctx) -> bool {
         let n = ctx.job_table.jobs.len();
+        if self.list.apply(id, n, self.list_height).is_some() {
+            return true;
+        }
         match id {
-            "nav.down" => self.selected = (self.selected + 1).min(n.saturating_sub(1)),
-            "nav.up" => self.selected = self.selected.saturating_sub(1),
-            "nav.top" => self.selected = 0,
-            "nav.bottom" => self.selected = n.saturating_sub(1),
-            "jobs.cancel" => {
+            Cmd::JobsCancel => {
                 let Some(job) = ctx
                     .job_table
                     .jobs
-                    .get(self.selected)
+                    .get(self.list.selected)
                     .filter(|j| j.running())
                 else {
                     return false;
@@ -141,17 +143,17 @@ impl Screen for JobsScreen {
                 let msg = format!("cancelling job #{} ({})", job.id, job.name);
                 ctx.status(Level::Warn, msg);
             }
-            "jobs.clear" => {
+            Cmd::JobsClear => {
                 ctx.job_table.clear_finished();
-                self.selected = 0;
+                self.list.selected = 0;
             }
             _ => return false,
         }
         true
     }
 
-    fn on_event(&mut self, ev: &crate::app::events::AppEvent, _ctx: &mut Ctx) -> bool {
-        matches!(ev, crate::app::events::AppEvent::Job(_))
+    fn on_job(&mut self, _ev: &JobEvent, _ctx: &mut Ctx) -> bool {
+        true
     }
 }
 

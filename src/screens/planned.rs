@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::{Screen, ScreenId};
+use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx};
 use crate::app::strings;
 
@@ -55,7 +56,7 @@ impl Screen for Planned {
         );
     }
 
-    fn command(&mut self, _id: &str, _ctx: &mut Ctx) -> bool {
+    fn command(&mut self, _id: Cmd, _ctx: &mut Ctx) -> bool {
         false
     }
 }

@@ -151,9 +151,9 @@ fn open(
         "Agent running on {} (Deploy: press 8, then p, then D).",
         server.url()
     );
-    let code = crate::app::run_tui(
+    let code = crate::shell::run_tui(
         root,
-        crate::app::TuiOptions {
+        crate::shell::TuiOptions {
             theme,
             exit_after_first_frame,
         },

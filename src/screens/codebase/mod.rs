@@ -2,7 +2,8 @@
 //! search box with results as you type, a highlighted preview, jump to id, details, copy.
 //!
 //! Only the visible rows are read from the store; the list itself is just the ids, so
-//! 100,000 records scroll as smoothly as 100. Search and preview run on workers.
+//! 100,000 records scroll as smoothly as 100. Search, preview and the rows of the list
+//! are read by workers: drawing never touches the store.
 
 pub mod preview;
 mod view;
@@ -16,13 +17,15 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use self::preview::Preview;
-use self::worker::{WorkerReply, Workers};
+use self::worker::{RowsReply, RowsRequest, Workers};
 use super::{Screen, ScreenId};
+use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
-use crate::app::events::AppEvent;
 use crate::app::input::{Change, LineInput};
+use crate::app::listnav::ListNav;
+use crate::app::worker::Payload;
 use crate::engine::codebase::import;
-use crate::engine::jobs::{JobEvent, JobId};
+use crate::engine::jobs::{JobEvent, JobId, Outcome};
 use crate::engine::project::Project;
 use crate::store::Store;
 use crate::store::codebase::{self, Body, SearchResults, Summary};
@@ -56,17 +59,16 @@ pub struct CodebaseScreen {
     rows: HashMap<i64, Summary>,
     mode: Mode,
     results: SearchResults,
-    search_gen: u64,
     searching: bool,
     search_error: Option<String>,
     input: Option<Input>,
     search_box: LineInput,
     jump_box: LineInput,
-    selected: usize,
-    offset: usize,
+    list: ListNav,
     list_height: usize,
     focus: Focus,
-    preview_gen: u64,
+    /// The rows asked of the rows worker and not answered yet.
+    rows_asked: Option<RowsRequest>,
     preview: Option<(i64, Option<Summary>, Result<Preview, String>)>,
     preview_scroll: usize,
     preview_height: usize,
@@ -86,7 +88,7 @@ impl CodebaseScreen {
             .root
             .join(crate::store::STATE_DIR)
             .join(crate::store::DB_FILE);
-        let workers = Workers::start(db_path.clone(), syntax, tx);
+        let workers = worker::start(db_path.clone(), syntax, tx);
         let mut s = CodebaseScreen {
             store: None,
             db_path,
@@ -94,17 +96,15 @@ impl CodebaseScreen {
             rows: HashMap::new(),
             mode: Mode::Browse,
             results: SearchResults::default(),
-            search_gen: 0,
             searching: false,
             search_error: None,
             input: None,
             search_box: LineInput::default(),
             jump_box: LineInput::default(),
-            selected: 0,
-            offset: 0,
+            list: ListNav::default(),
             list_height: 20,
             focus: Focus::List,
-            preview_gen: 0,
+            rows_asked: None,
             preview: None,
             preview_scroll: 0,
             preview_height: 10,
@@ -133,11 +133,12 @@ impl CodebaseScreen {
             Ok(ids) => {
                 self.ids = ids;
                 self.rows.clear();
+                self.rows_asked = None;
                 self.load_error = None;
             }
             Err(e) => self.load_error = Some(e.to_string()),
         }
-        self.selected = self.selected.min(self.len().saturating_sub(1));
+        self.list.clamp(self.len());
         self.request_preview();
     }
 
@@ -158,40 +159,44 @@ impl CodebaseScreen {
     }
 
     fn selected_id(&self) -> Option<i64> {
-        self.id_at(self.selected)
+        self.id_at(self.list.selected)
     }
 
     fn request_preview(&mut self) {
-        self.preview_gen += 1;
         self.preview_scroll = 0;
         match self.selected_id() {
-            Some(id) => self.workers.preview(self.preview_gen, id),
-            None => self.preview = None,
+            Some(id) => {
+                self.workers.preview.request(id);
+            }
+            None => {
+                self.workers.preview.forget();
+                self.preview = None;
+            }
         }
     }
 
     fn select(&mut self, row: usize) {
         let row = row.min(self.len().saturating_sub(1));
-        if row != self.selected || self.preview.as_ref().map(|p| p.0) != self.selected_id() {
-            self.selected = row;
+        if row != self.list.selected || self.preview.as_ref().map(|p| p.0) != self.selected_id() {
+            self.list.selected = row;
             self.request_preview();
         }
     }
 
     fn start_search(&mut self) {
         let q = self.search_box.text().trim().to_string();
-        self.search_gen += 1;
         if q.is_empty() {
+            self.workers.search.forget();
             self.searching = false;
             self.search_error = None;
             if self.mode != Mode::Browse {
-                self.mode = Mode::Browse;
-                self.selected = 0;
+                self.set_mode(Mode::Browse);
+                self.list.selected = 0;
                 self.request_preview();
             }
         } else {
             self.searching = true;
-            self.workers.search(self.search_gen, &q);
+            self.workers.search.request(q);
         }
     }
 
@@ -201,42 +206,75 @@ impl CodebaseScreen {
         self.start_search();
     }
 
-    /// Make sure rows `first..first+n` can be drawn: summaries in browse mode, snippets of
-    /// hits past the ones the search filled in.
+    /// What the list shows changes: rows asked for the old list are not wanted.
+    fn set_mode(&mut self, mode: Mode) {
+        self.mode = mode;
+        self.rows_asked = None;
+        self.workers.rows.forget();
+    }
+
+    /// Make sure rows `first..first+n` will be drawable: ask the rows worker for the
+    /// summaries (browsing) or snippets (searching) not read yet. Never reads the store.
     fn ensure_rows(&mut self, first: usize, n: usize) {
-        if let Mode::Search(q) = &self.mode {
-            let end = (first + n).min(self.results.hits.len());
-            if let (Some(store), true) = (&self.store, first < end) {
-                let terms = codebase::query_terms(q);
-                for hit in &mut self.results.hits[first..end] {
-                    if hit.snippet.is_empty() && !hit.snippet_checked {
-                        hit.snippet =
-                            codebase::snippet_for(store.conn(), hit.id, &terms).unwrap_or_default();
+        let req = match &self.mode {
+            Mode::Search(q) => {
+                let end = (first + n).min(self.results.hits.len());
+                let ids: Vec<i64> = self.results.hits[first.min(end)..end]
+                    .iter()
+                    .filter(|h| h.snippet.is_empty() && !h.snippet_checked)
+                    .map(|h| h.id)
+                    .collect();
+                if ids.is_empty() {
+                    return;
+                }
+                RowsRequest::Snippets {
+                    query: q.clone(),
+                    ids,
+                }
+            }
+            Mode::Browse => {
+                let end = (first + n).min(self.ids.len());
+                if first >= end
+                    || self.ids[first..end]
+                        .iter()
+                        .all(|id| self.rows.contains_key(id))
+                {
+                    return;
+                }
+                RowsRequest::Summaries {
+                    first: self.ids[first],
+                    last: self.ids[end - 1],
+                }
+            }
+        };
+        if self.rows_asked.as_ref() != Some(&req) {
+            self.rows_asked = Some(req.clone());
+            self.workers.rows.request(req);
+        }
+    }
+
+    /// The rows worker answered (only its current answer gets here).
+    fn on_rows(&mut self, reply: RowsReply) {
+        self.rows_asked = None;
+        match reply {
+            RowsReply::Summaries(Ok(rows)) => {
+                if self.rows.len() > 20_000 {
+                    self.rows.clear();
+                }
+                self.rows.extend(rows.into_iter().map(|r| (r.id, r)));
+            }
+            RowsReply::Summaries(Err(e)) => self.load_error = Some(e),
+            RowsReply::Snippets { query, snippets } => {
+                if self.mode != Mode::Search(query) {
+                    return;
+                }
+                for (id, text) in snippets {
+                    if let Some(hit) = self.results.hits.iter_mut().find(|h| h.id == id) {
+                        hit.snippet = text;
                         hit.snippet_checked = true;
                     }
                 }
             }
-            return;
-        }
-        if self.ids.is_empty() {
-            return;
-        }
-        let end = (first + n).min(self.ids.len());
-        if first >= end
-            || self.ids[first..end]
-                .iter()
-                .all(|id| self.rows.contains_key(id))
-        {
-            return;
-        }
-        if self.rows.len() > 20_000 {
-            self.rows.clear();
-        }
-        let Some(store) = &self.store else { return };
-        if let Ok(rows) =
-            codebase::summaries_between(store.conn(), self.ids[first], self.ids[end - 1])
-        {
-            self.rows.extend(rows.into_iter().map(|r| (r.id, r)));
         }
     }
 
@@ -265,9 +303,9 @@ impl CodebaseScreen {
             Ok(row) => {
                 if self.mode != Mode::Browse {
                     self.search_box.clear();
-                    self.mode = Mode::Browse;
+                    self.set_mode(Mode::Browse);
                 }
-                self.selected = usize::MAX;
+                self.list.selected = usize::MAX;
                 self.select(row);
             }
             Err(_) => ctx.status(Level::Error, format!("no record #{id}")),
@@ -320,42 +358,42 @@ impl CodebaseScreen {
         );
     }
 
-    /// A search or preview worker answered; stale answers are dropped.
-    fn on_reply(&mut self, reply: &WorkerReply) -> bool {
-        match reply {
-            WorkerReply::Search {
-                generation,
-                query,
-                result,
-            } => {
-                if *generation != self.search_gen {
-                    return false; // stale: a newer search is on its way
-                }
+    /// One of the workers answered; stale answers were dropped by [`Worker::accept`].
+    ///
+    /// [`Worker::accept`]: crate::app::worker::Worker::accept
+    fn on_worker(&mut self, reply: Payload) -> bool {
+        let reply = match self.workers.search.accept(reply) {
+            Ok(Some((query, result))) => {
                 self.searching = false;
                 match result {
                     Ok(res) => {
-                        self.results = res.clone();
+                        self.results = res;
                         self.search_error = None;
-                        self.mode = Mode::Search(query.clone());
-                        self.selected = usize::MAX;
+                        self.set_mode(Mode::Search(query));
+                        self.list.selected = usize::MAX;
                         self.select(0);
                     }
-                    Err(e) => self.search_error = Some(e.clone()),
+                    Err(e) => self.search_error = Some(e),
                 }
+                return true;
+            }
+            Ok(None) => return false, // stale: a newer search is on its way
+            Err(other) => other,
+        };
+        let reply = match self.workers.preview.accept(reply) {
+            Ok(Some(p)) => {
+                self.preview = Some(p);
+                return true;
+            }
+            Ok(None) => return false,
+            Err(other) => other,
+        };
+        match self.workers.rows.accept(reply) {
+            Ok(Some(rows)) => {
+                self.on_rows(rows);
                 true
             }
-            WorkerReply::Preview {
-                generation,
-                id,
-                summary,
-                preview,
-            } => {
-                if *generation != self.preview_gen {
-                    return false;
-                }
-                self.preview = Some((*id, summary.clone(), preview.clone()));
-                true
-            }
+            _ => false,
         }
     }
 
@@ -370,33 +408,27 @@ impl CodebaseScreen {
             (self.preview_scroll as isize + delta).clamp(0, max as isize) as usize;
     }
 
-    fn nav(&mut self, id: &str) -> bool {
-        let page = self.list_height.max(1) as isize;
+    fn nav(&mut self, id: Cmd) -> bool {
         if self.focus == Focus::Preview {
             let ph = self.preview_height.max(1) as isize;
             match id {
-                "nav.down" => self.scroll_preview(1),
-                "nav.up" => self.scroll_preview(-1),
-                "nav.page_down" => self.scroll_preview(ph),
-                "nav.page_up" => self.scroll_preview(-ph),
-                "nav.top" => self.preview_scroll = 0,
-                "nav.bottom" => self.scroll_preview(isize::MAX / 2),
+                Cmd::NavDown => self.scroll_preview(1),
+                Cmd::NavUp => self.scroll_preview(-1),
+                Cmd::NavPageDown => self.scroll_preview(ph),
+                Cmd::NavPageUp => self.scroll_preview(-ph),
+                Cmd::NavTop => self.preview_scroll = 0,
+                Cmd::NavBottom => self.scroll_preview(isize::MAX / 2),
                 _ => return false,
             }
             return true;
         }
-        let cur = self.selected as isize;
-        let target = match id {
-            "nav.down" => cur + 1,
-            "nav.up" => cur - 1,
-            "nav.page_down" => cur + page,
-            "nav.page_up" => cur - page,
-            "nav.top" => 0,
-            "nav.bottom" => self.len() as isize - 1,
-            _ => return false,
-        };
-        self.select(target.max(0) as usize);
-        true
+        match self.list.target(id, self.len(), self.list_height) {
+            Some(row) => {
+                self.select(row);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -409,33 +441,33 @@ impl Screen for CodebaseScreen {
         view::draw(self, frame, area, ctx);
     }
 
-    fn command(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+    fn command(&mut self, id: Cmd, ctx: &mut Ctx) -> bool {
         match id {
-            "codebase.search" => {
+            Cmd::CodebaseSearch => {
                 self.input = Some(Input::Search);
                 self.focus = Focus::List;
                 self.details = false;
             }
-            "codebase.jump" => {
+            Cmd::CodebaseJump => {
                 self.jump_box.clear();
                 self.input = Some(Input::Jump);
             }
-            "codebase.details" => self.details = !self.details && self.selected_id().is_some(),
-            "codebase.copy_name" => self.copy(false, ctx),
-            "codebase.copy_body" => self.copy(true, ctx),
-            "codebase.import" => self.start_import(ctx),
-            "codebase.clear" => self.clear_search(),
-            "nav.focus" => {
+            Cmd::CodebaseDetails => self.details = !self.details && self.selected_id().is_some(),
+            Cmd::CodebaseCopyName => self.copy(false, ctx),
+            Cmd::CodebaseCopyBody => self.copy(true, ctx),
+            Cmd::CodebaseImport => self.start_import(ctx),
+            Cmd::CodebaseClear => self.clear_search(),
+            Cmd::NavFocus => {
                 self.focus = if self.focus == Focus::List {
                     Focus::Preview
                 } else {
                     Focus::List
                 };
             }
-            "app.back" if self.details => self.details = false,
-            "app.back" if self.mode != Mode::Browse => self.clear_search(),
-            "app.back" if self.focus == Focus::Preview => self.focus = Focus::List,
-            other if other.starts_with("nav.") => return self.nav(other),
+            Cmd::AppBack if self.details => self.details = false,
+            Cmd::AppBack if self.mode != Mode::Browse => self.clear_search(),
+            Cmd::AppBack if self.focus == Focus::Preview => self.focus = Focus::List,
+            other if other.is_nav() => return self.nav(other),
             _ => return false,
         }
         true
@@ -452,8 +484,8 @@ impl Screen for CodebaseScreen {
         match (which, key.code) {
             (Input::Search, KeyCode::Esc) => self.clear_search(),
             (Input::Search, KeyCode::Enter) => self.input = None,
-            (Input::Search, KeyCode::Down) => return self.nav("nav.down"),
-            (Input::Search, KeyCode::Up) => return self.nav("nav.up"),
+            (Input::Search, KeyCode::Down) => return self.nav(Cmd::NavDown),
+            (Input::Search, KeyCode::Up) => return self.nav(Cmd::NavUp),
             (Input::Search, _) => {
                 if self.search_box.handle(&key) == Change::Edited {
                     self.start_search();
@@ -468,15 +500,16 @@ impl Screen for CodebaseScreen {
         true
     }
 
-    fn on_event(&mut self, ev: &AppEvent, ctx: &mut Ctx) -> bool {
-        if let AppEvent::Codebase(reply) = ev {
-            return self.on_reply(reply);
-        }
+    fn on_reply(&mut self, reply: Payload, _ctx: &mut Ctx) -> bool {
+        self.on_worker(reply)
+    }
+
+    fn on_job(&mut self, ev: &JobEvent, ctx: &mut Ctx) -> bool {
         match ev {
-            AppEvent::Job(JobEvent::Finished { id, outcome }) if Some(*id) == self.import_job => {
+            JobEvent::Finished { id, outcome } if Some(*id) == self.import_job => {
                 self.import_job = None;
                 self.reload();
-                if let crate::engine::jobs::Outcome::Done(summary) = outcome {
+                if let Outcome::Done(summary) = outcome {
                     ctx.status(Level::Success, format!("import: {summary}"));
                 }
                 true

@@ -3,9 +3,10 @@
 
 use base64::Engine as _;
 
-use super::worker::WorkerReply;
+use super::worker::SearchReply;
 use crate::app::events::AppEvent;
-use crate::app::harness::Harness;
+use crate::app::screen::ScreenId;
+use crate::shell::harness::Harness;
 use crate::store::Store;
 use crate::store::codebase::{self, Body, NewRecord, SearchResults};
 
@@ -108,12 +109,9 @@ fn stale_search_results_are_dropped() {
         total_capped: false,
         hits: vec![],
     };
-    h.app
-        .handle(AppEvent::Codebase(Box::new(WorkerReply::Search {
-            generation: 0,
-            query: "old".into(),
-            result: Ok(stale),
-        })));
+    // (not an answer of the search worker to its current request: dropped)
+    let reply: SearchReply = ("old".into(), Ok(stale));
+    h.app.handle(AppEvent::reply(ScreenId::Codebase, reply));
     let s = h.screen();
     assert!(s.contains("\"user\" · ") && !s.contains("\"old\""), "{s}");
 }
@@ -212,7 +210,9 @@ fn empty_codebase_says_how_to_fill_it_and_import_runs_as_a_job() {
         "{s}"
     );
     h.key("i");
-    let s = h.wait_for("Codebase · 2 records");
+    // (the rows are read by the rows worker after the ids: wait for the last one)
+    let s = h.wait_for("50002 f:index.php");
+    assert!(s.contains("Codebase · 2 records"), "{s}");
     assert!(
         s.contains("f:css/site.css") && s.contains("f:index.php"),
         "{s}"
@@ -261,4 +261,28 @@ fn hundred_thousand_records_scroll_without_loading_them_all() {
     h.type_text("100001");
     h.key("enter");
     h.wait_for("<?php // 50000");
+}
+
+#[test]
+fn drawing_reads_no_rows_from_the_store_the_rows_worker_does() {
+    let names: Vec<String> = (0..300).map(|i| format!("f:page/file{i:03}.txt")).collect();
+    let records: Vec<(&str, Body)> = names.iter().map(|n| (n.as_str(), text("x\n"))).collect();
+    let dir = project(&records);
+    let mut h = Harness::new(dir.path(), 100, 30).unwrap();
+    // Before any reply is handled, the list knows the ids only: its rows are placeholders.
+    let s = h.screen();
+    assert!(s.contains("Codebase · 300 records"), "{s}");
+    assert!(s.contains("50001 …") && !s.contains("file000"), "{s}");
+    let s = h.wait_for("50001 f:page/file000.txt");
+    assert!(!s.contains("file299"), "{s}");
+    // Jump to the end and draw without handling replies: the last page was never read,
+    // and drawing it must not read it either (replies only arrive through the queue).
+    h.key("G");
+    h.draw();
+    let s = h.screen();
+    assert!(s.contains("50300 …") && !s.contains("file299"), "{s}");
+    // The rows worker read them: they show once its reply is handled. (Not 50300: the
+    // preview's title names that record too.)
+    let s = h.wait_for("50291 f:page/file290.txt");
+    assert!(s.contains("  50300 f:page/file299.txt"), "{s}");
 }

@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::{CodebaseScreen, Focus, Input, Mode};
+use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::strings;
 use crate::app::widgets::fit_left;
@@ -53,13 +54,13 @@ fn draw_bar(s: &CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
             spans.push(Span::styled(i.text().to_string(), t.base));
         }
         None => {
-            let key = |id: &str| ctx.keymap.first(id).unwrap_or_default();
+            let key = |id: Cmd| ctx.keymap.first(id).unwrap_or_default();
             spans.push(Span::styled(
                 format!(
                     "{} search · {} jump to id · {} import files",
-                    key("codebase.search"),
-                    key("codebase.jump"),
-                    key("codebase.import")
+                    key(Cmd::CodebaseSearch),
+                    key(Cmd::CodebaseJump),
+                    key(Cmd::CodebaseImport)
                 ),
                 t.dim,
             ));
@@ -101,13 +102,8 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
     frame.render_widget(block, area);
     let h = inner.height as usize;
     s.list_height = h;
-    // keep the selection visible
-    if s.selected < s.offset {
-        s.offset = s.selected;
-    } else if h > 0 && s.selected >= s.offset + h {
-        s.offset = s.selected + 1 - h;
-    }
-    s.offset = s.offset.min(s.len().saturating_sub(h.max(1)));
+    let len = s.len();
+    let visible = s.list.scroll_into_view(len, h);
     let width = inner.width as usize;
     let mut lines = Vec::with_capacity(h);
     if let Some(e) = &s.load_error {
@@ -116,15 +112,15 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
         let msg = match s.mode {
             Mode::Browse => format!(
                 "The codebase is empty. Press {} to import the project's files.",
-                ctx.keymap.first("codebase.import").unwrap_or_default()
+                ctx.keymap.first(Cmd::CodebaseImport).unwrap_or_default()
             ),
             Mode::Search(_) => "No matches.".to_string(),
         };
         lines.push(Line::from(Span::styled(msg, t.dim)));
     }
-    s.ensure_rows(s.offset, h);
-    for row in s.offset..(s.offset + h).min(s.len()) {
-        let selected = row == s.selected;
+    s.ensure_rows(visible.start, h);
+    for row in visible {
+        let selected = row == s.list.selected;
         let base = if selected { t.selected } else { t.base };
         let dim = if selected { t.selected } else { t.dim };
         let line = match &s.mode {

@@ -1,112 +1,128 @@
-//! The Codebase screen's background workers: one thread runs searches, one builds
-//! previews, each with its own store connection. Requests carry a generation number; a
-//! worker skips to the newest request waiting, and the screen drops replies whose
-//! generation is not the current one, so typing fast never shows stale results.
+//! The Codebase screen's background workers, each a "latest request wins"
+//! [`Worker`](crate::app::worker::Worker) with its own store connection: one runs
+//! searches, one builds previews, one reads the rows the list is about to show (summaries
+//! while browsing, snippets of search hits). The screen never reads the store while it
+//! draws; rows not read yet show as `…` until their reply arrives.
 
-use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::path::{Path, PathBuf};
 
 use syntect::highlighting::Theme;
 use syntect::parsing::SyntaxSet;
 
 use super::preview::{self, Preview};
-use crate::app::events::{AppEvent, EventTx};
+use crate::app::screen::ScreenId;
+use crate::app::worker::{ReplyTx, Worker};
 use crate::store::Store;
 use crate::store::codebase::{self, SearchResults, Summary};
 
 /// Hits fetched per search.
 pub const SEARCH_LIMIT: usize = 1_000;
 
-/// A worker's answer.
+/// A search's answer: the query it ran and its hits.
+pub type SearchReply = (String, Result<SearchResults, String>);
+
+/// A preview's answer: the record, its summary, its highlighted body.
+pub type PreviewReply = (i64, Option<Summary>, Result<Preview, String>);
+
+/// Rows the list needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowsRequest {
+    /// Summaries of the records with ids in `first..=last`.
+    Summaries { first: i64, last: i64 },
+    /// Snippets of these hits of `query`.
+    Snippets { query: String, ids: Vec<i64> },
+}
+
+/// The rows read.
 #[derive(Debug)]
-pub enum WorkerReply {
-    Search {
-        generation: u64,
+pub enum RowsReply {
+    Summaries(Result<Vec<Summary>, String>),
+    Snippets {
         query: String,
-        result: Result<SearchResults, String>,
-    },
-    Preview {
-        generation: u64,
-        id: i64,
-        summary: Option<Summary>,
-        preview: Result<Preview, String>,
+        snippets: Vec<(i64, String)>,
     },
 }
 
-/// Handles to the two worker threads (they stop when this is dropped).
+/// The screen's three workers (their threads stop when this is dropped).
 pub struct Workers {
-    search: Sender<(u64, String)>,
-    preview: Sender<(u64, i64)>,
+    pub search: Worker<String, SearchReply>,
+    pub preview: Worker<i64, PreviewReply>,
+    pub rows: Worker<RowsRequest, RowsReply>,
 }
 
-/// Take the newest request waiting, dropping older ones.
-fn latest<T>(rx: &Receiver<T>) -> Option<T> {
-    let mut req = rx.recv().ok()?;
-    while let Ok(newer) = rx.try_recv() {
-        req = newer;
-    }
-    Some(req)
+fn open(db: &Path) -> Result<Store, String> {
+    Store::open(db, false).map_err(|e| e.to_string())
 }
 
 impl Workers {
-    pub fn start(db: PathBuf, theme: Option<Theme>, tx: EventTx) -> Workers {
-        let (search, search_rx) = channel::<(u64, String)>();
-        let (preview, preview_rx) = channel::<(u64, i64)>();
-        let db2 = db.clone();
-        let tx2 = tx.clone();
-        std::thread::Builder::new()
-            .name("codebase-search".into())
-            .spawn(move || {
-                let store = Store::open(&db, false);
-                while let Some((generation, query)) = latest(&search_rx) {
-                    let result = match &store {
-                        Ok(s) => codebase::search(s.conn(), &query, SEARCH_LIMIT)
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    let reply = WorkerReply::Search {
-                        generation,
-                        query,
-                        result,
-                    };
-                    if tx.send(AppEvent::Codebase(Box::new(reply))).is_err() {
-                        break;
+    pub fn start(db: PathBuf, theme: Option<Theme>, replies: ReplyTx) -> Workers {
+        let (db2, db3) = (db.clone(), db.clone());
+        let search = Worker::start(
+            "codebase-search",
+            replies.clone(),
+            move || open(&db),
+            |store, query: String| {
+                let result = match store {
+                    Ok(s) => {
+                        codebase::search(s.conn(), &query, SEARCH_LIMIT).map_err(|e| e.to_string())
                     }
-                }
-            })
-            .expect("spawn search worker");
-        std::thread::Builder::new()
-            .name("codebase-preview".into())
-            .spawn(move || {
-                let store = Store::open(&db2, false);
-                // Loading the syntax definitions takes a moment: do it here, not at startup.
+                    Err(e) => Err(e.clone()),
+                };
+                (query, result)
+            },
+        );
+        let preview = Worker::start(
+            "codebase-preview",
+            replies.clone(),
+            // Loading the syntax definitions takes a moment: do it here, not at startup.
+            move || {
                 let syntaxes = theme.as_ref().map(|_| SyntaxSet::load_defaults_newlines());
-                while let Some((generation, id)) = latest(&preview_rx) {
-                    let (summary, preview) = match &store {
-                        Ok(s) => load(s, id, syntaxes.as_ref(), theme.as_ref()),
-                        Err(e) => (None, Err(e.to_string())),
-                    };
-                    let reply = WorkerReply::Preview {
-                        generation,
-                        id,
-                        summary,
-                        preview,
-                    };
-                    if tx2.send(AppEvent::Codebase(Box::new(reply))).is_err() {
-                        break;
-                    }
-                }
-            })
-            .expect("spawn preview worker");
-        Workers { search, preview }
+                (open(&db2), syntaxes, theme)
+            },
+            |(store, syntaxes, theme), id: i64| match store {
+                Ok(s) => load(s, id, syntaxes.as_ref(), theme.as_ref()),
+                Err(e) => (id, None, Err(e.clone())),
+            },
+        );
+        let rows = Worker::start(
+            "codebase-rows",
+            replies,
+            move || open(&db3),
+            |store, req: RowsRequest| rows(store.as_ref(), req),
+        );
+        Workers {
+            search,
+            preview,
+            rows,
+        }
     }
+}
 
-    pub fn search(&self, generation: u64, query: &str) {
-        let _ = self.search.send((generation, query.to_string()));
-    }
+/// Start the workers of a Codebase screen.
+pub fn start(db: PathBuf, theme: Option<Theme>, tx: crate::app::events::EventTx) -> Workers {
+    Workers::start(db, theme, ReplyTx::new(ScreenId::Codebase, tx))
+}
 
-    pub fn preview(&self, generation: u64, id: i64) {
-        let _ = self.preview.send((generation, id));
+fn rows(store: Result<&Store, &String>, req: RowsRequest) -> RowsReply {
+    match req {
+        RowsRequest::Summaries { first, last } => RowsReply::Summaries(match store {
+            Ok(s) => codebase::summaries_between(s.conn(), first, last).map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        }),
+        RowsRequest::Snippets { query, ids } => {
+            let terms = codebase::query_terms(&query);
+            let snippets = ids
+                .into_iter()
+                .map(|id| {
+                    let text = store
+                        .ok()
+                        .and_then(|s| codebase::snippet_for(s.conn(), id, &terms).ok())
+                        .unwrap_or_default();
+                    (id, text)
+                })
+                .collect();
+            RowsReply::Snippets { query, snippets }
+        }
     }
 }
 
@@ -115,14 +131,15 @@ fn load(
     id: i64,
     syntaxes: Option<&SyntaxSet>,
     theme: Option<&Theme>,
-) -> (Option<Summary>, Result<Preview, String>) {
+) -> PreviewReply {
     let rec = match codebase::get(store.conn(), id) {
         Ok(Some(r)) => r,
-        Ok(None) => return (None, Err(format!("record {id} is gone"))),
-        Err(e) => return (None, Err(e.to_string())),
+        Ok(None) => return (id, None, Err(format!("record {id} is gone"))),
+        Err(e) => return (id, None, Err(e.to_string())),
     };
     let summary = codebase::summary(store.conn(), id).ok().flatten();
     (
+        id,
         summary,
         Ok(preview::build(&rec.name, &rec.body, syntaxes, theme)),
     )

@@ -13,11 +13,14 @@ use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
-use self::worker::{Body, CompareReply, Prepared, TextView, Worker};
+use self::worker::{Body, CompareReply, DiffWorker, Prepared, TextView};
 use super::{Screen, ScreenId};
+use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
-use crate::app::events::{AppEvent, EventTx};
+use crate::app::events::EventTx;
 use crate::app::input::LineInput;
+use crate::app::listnav::ListNav;
+use crate::app::worker::Payload;
 use crate::engine::diff::changes::{Change, ChangeKind, ChangeSet, Content};
 use crate::engine::project::Project;
 
@@ -48,9 +51,7 @@ const LEAD: usize = 1;
 
 pub struct CompareScreen {
     set: Option<Arc<ChangeSet>>,
-    generation: u64,
-    selected: usize,
-    list_offset: usize,
+    list: ListNav,
     list_height: usize,
     focus: Focus,
     show_list: bool,
@@ -67,7 +68,7 @@ pub struct CompareScreen {
     input: Option<LineInput>,
     /// Paths typed at the prompt, for the patch header.
     pair_labels: Option<(String, String)>,
-    worker: Worker,
+    worker: DiffWorker,
 }
 
 impl CompareScreen {
@@ -78,9 +79,7 @@ impl CompareScreen {
     ) -> Self {
         CompareScreen {
             set: None,
-            generation: 0,
-            selected: 0,
-            list_offset: 0,
+            list: ListNav::default(),
             list_height: 10,
             focus: Focus::List,
             show_list: true,
@@ -93,15 +92,17 @@ impl CompareScreen {
             diff_height: 10,
             input: None,
             pair_labels: None,
-            worker: Worker::start(syntax, tx),
+            worker: worker::start(syntax, tx),
         }
     }
 
     /// Show a new set of changes, its first file selected.
     fn show(&mut self, set: Arc<ChangeSet>) {
         self.set = Some(set);
-        self.selected = usize::MAX;
-        self.list_offset = 0;
+        self.list = ListNav {
+            selected: usize::MAX,
+            offset: 0,
+        };
         self.focus = if self.show_list {
             Focus::List
         } else {
@@ -115,16 +116,15 @@ impl CompareScreen {
     }
 
     fn change(&self) -> Option<&Change> {
-        self.set.as_ref()?.changes.get(self.selected)
+        self.set.as_ref()?.changes.get(self.list.selected)
     }
 
     fn select(&mut self, row: usize) {
         let row = row.min(self.len().saturating_sub(1));
-        if row == self.selected {
+        if row == self.list.selected {
             return;
         }
-        self.selected = row;
-        self.generation += 1;
+        self.list.selected = row;
         self.current = None;
         self.lines.clear();
         self.hunk_pos.clear();
@@ -132,14 +132,16 @@ impl CompareScreen {
         if let Some(set) = &self.set
             && row < set.changes.len()
         {
-            self.worker.request(self.generation, set.clone(), row);
+            self.worker.request((set.clone(), row));
+        } else {
+            self.worker.forget();
         }
     }
 
     /// What the worker made of the selected file, once loaded.
     fn prepared(&self) -> Option<&Prepared> {
         match &self.current {
-            Some((i, Ok(p))) if *i == self.selected => Some(p),
+            Some((i, Ok(p))) if *i == self.list.selected => Some(p),
             _ => None,
         }
     }
@@ -181,11 +183,12 @@ impl CompareScreen {
         self.scroll = self.scroll.min(self.max_scroll());
     }
 
-    fn on_reply(&mut self, reply: &CompareReply) -> bool {
-        if reply.generation != self.generation || reply.index != self.selected {
-            return false; // stale: the selection moved on
+    /// The worker's current answer (stale ones were dropped by the worker's tickets).
+    fn on_diff(&mut self, reply: CompareReply) -> bool {
+        if reply.index != self.list.selected {
+            return false;
         }
-        self.current = Some((reply.index, reply.result.clone()));
+        self.current = Some((reply.index, reply.result));
         self.scroll = 0;
         self.hunk_pos.clear();
         self.rebuild();
@@ -259,33 +262,27 @@ impl CompareScreen {
         self.scroll = (self.scroll as isize + delta).clamp(0, self.max_scroll() as isize) as usize;
     }
 
-    fn nav(&mut self, id: &str) -> bool {
+    fn nav(&mut self, id: Cmd) -> bool {
         if self.focus == Focus::Diff || !self.show_list {
             let page = self.diff_height.max(1) as isize;
             match id {
-                "nav.down" => self.scroll_by(1),
-                "nav.up" => self.scroll_by(-1),
-                "nav.page_down" => self.scroll_by(page),
-                "nav.page_up" => self.scroll_by(-page),
-                "nav.top" => self.scroll = 0,
-                "nav.bottom" => self.scroll = self.max_scroll(),
+                Cmd::NavDown => self.scroll_by(1),
+                Cmd::NavUp => self.scroll_by(-1),
+                Cmd::NavPageDown => self.scroll_by(page),
+                Cmd::NavPageUp => self.scroll_by(-page),
+                Cmd::NavTop => self.scroll = 0,
+                Cmd::NavBottom => self.scroll = self.max_scroll(),
                 _ => return false,
             }
             return true;
         }
-        let page = self.list_height.max(1) as isize;
-        let cur = self.selected as isize;
-        let target = match id {
-            "nav.down" => cur + 1,
-            "nav.up" => cur - 1,
-            "nav.page_down" => cur + page,
-            "nav.page_up" => cur - page,
-            "nav.top" => 0,
-            "nav.bottom" => self.len() as isize - 1,
-            _ => return false,
-        };
-        self.select(target.max(0) as usize);
-        true
+        match self.list.target(id, self.len(), self.list_height) {
+            Some(row) => {
+                self.select(row);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -393,20 +390,20 @@ impl Screen for CompareScreen {
         view::draw(self, frame, area, ctx);
     }
 
-    fn command(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+    fn command(&mut self, id: Cmd, ctx: &mut Ctx) -> bool {
         match id {
-            "compare.open" => self.input = Some(LineInput::default()),
-            "compare.toggle_view" => {
+            Cmd::CompareOpen => self.input = Some(LineInput::default()),
+            Cmd::CompareToggleView => {
                 self.side_by_side = !self.side_by_side;
                 self.rebuild();
             }
-            "compare.expand" => {
+            Cmd::CompareExpand => {
                 self.expanded = !self.expanded;
                 self.rebuild();
             }
-            "compare.next_hunk" => self.jump_hunk(true, ctx),
-            "compare.prev_hunk" => self.jump_hunk(false, ctx),
-            "compare.toggle_list" => {
+            Cmd::CompareNextHunk => self.jump_hunk(true, ctx),
+            Cmd::ComparePrevHunk => self.jump_hunk(false, ctx),
+            Cmd::CompareToggleList => {
                 self.show_list = !self.show_list;
                 self.focus = if self.show_list {
                     Focus::List
@@ -414,16 +411,16 @@ impl Screen for CompareScreen {
                     Focus::Diff
                 };
             }
-            "compare.copy_patch" => self.copy_patch(ctx),
-            "nav.focus" if self.show_list => {
+            Cmd::CompareCopyPatch => self.copy_patch(ctx),
+            Cmd::NavFocus if self.show_list => {
                 self.focus = if self.focus == Focus::List {
                     Focus::Diff
                 } else {
                     Focus::List
                 };
             }
-            "app.back" if self.focus == Focus::Diff && self.show_list => self.focus = Focus::List,
-            other if other.starts_with("nav.") => return self.nav(other),
+            Cmd::AppBack if self.focus == Focus::Diff && self.show_list => self.focus = Focus::List,
+            other if other.is_nav() => return self.nav(other),
             _ => return false,
         }
         true
@@ -447,17 +444,23 @@ impl Screen for CompareScreen {
         true
     }
 
-    fn on_event(&mut self, ev: &AppEvent, ctx: &mut Ctx) -> bool {
-        match ev {
-            AppEvent::ShowChanges(set) => {
+    /// The diff worker's answer, or a set of changes to show (sent by the shell for
+    /// [`Effect::ShowChanges`]).
+    fn on_reply(&mut self, reply: Payload, ctx: &mut Ctx) -> bool {
+        let reply = match self.worker.accept(reply) {
+            Ok(Some(diff)) => return self.on_diff(diff),
+            Ok(None) => return false, // stale: the selection moved on
+            Err(other) => other,
+        };
+        match reply.downcast::<Arc<ChangeSet>>() {
+            Ok(set) => {
                 self.pair_labels = None;
                 self.input = None;
-                self.show(set.clone());
+                self.show(*set);
                 ctx.effects.push(Effect::Switch(ScreenId::Compare));
                 true
             }
-            AppEvent::Compare(reply) => self.on_reply(reply),
-            _ => false,
+            Err(_) => false,
         }
     }
 }

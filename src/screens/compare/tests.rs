@@ -9,9 +9,9 @@ use base64::Engine as _;
 
 use super::worker::CompareReply;
 use crate::app::events::AppEvent;
-use crate::app::harness::Harness;
 use crate::engine::diff::changes::{Change, ChangeKind, ChangeSet, Content};
 use crate::screens::ScreenId;
+use crate::shell::harness::Harness;
 
 fn lines(n: usize, f: impl Fn(usize) -> String) -> String {
     (1..=n).map(|i| f(i) + "\n").collect()
@@ -87,7 +87,7 @@ fn open(w: u16, h: u16, set: impl FnOnce(&Path) -> Arc<ChangeSet>) -> (tempfile:
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), w, h).unwrap();
     let set = set(dir.path());
-    h.app.handle(AppEvent::ShowChanges(set));
+    h.app.handle(AppEvent::reply(ScreenId::Compare, set));
     (dir, h)
 }
 
@@ -314,12 +314,14 @@ fn wide_terminals_put_list_and_diff_side_by_side_and_the_list_can_hide() {
 fn stale_replies_are_dropped() {
     let (_d, mut h) = open(100, 30, two_files);
     h.wait_for("line 10 moves");
+    // An answer that did not come from the screen's worker for its current request (here:
+    // not from the worker at all) is dropped; the worker's own stale answers are covered by
+    // app::worker's tests.
     let stale = CompareReply {
-        generation: 0,
         index: 0,
         result: Err("stale reply".into()),
     };
-    h.app.handle(AppEvent::Compare(Box::new(stale)));
+    h.app.handle(AppEvent::reply(ScreenId::Compare, stale));
     let s = h.screen();
     assert!(
         !s.contains("stale reply") && s.contains("line 10 moves"),
@@ -344,8 +346,10 @@ fn small_terminals_render_every_state_without_panics() {
     let mut h = Harness::new(empty.path(), 80, 24).unwrap();
     h.key("4");
     assert!(h.screen().contains("compare two files"));
-    h.app
-        .handle(AppEvent::ShowChanges(set_of(empty.path(), Vec::new())));
+    h.app.handle(AppEvent::reply(
+        ScreenId::Compare,
+        set_of(empty.path(), Vec::new()),
+    ));
     let s = h.screen();
     assert!(s.contains("No differences"), "{s}");
 }
@@ -368,7 +372,7 @@ fn colors_mark_changes_words_and_syntax() {
             Some(new),
         )],
     );
-    h.app.handle(AppEvent::ShowChanges(set));
+    h.app.handle(AppEvent::reply(ScreenId::Compare, set));
     let s = h.wait_for("items.size");
     let row_of = |needle: &str| s.lines().position(|l| l.contains(needle)).unwrap() as u16;
     let buf = h.terminal.backend().buffer().clone();

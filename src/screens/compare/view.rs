@@ -12,6 +12,7 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::worker::{Body, LineStyles, Prepared, SideInfo, TextView};
 use super::{CompareScreen, DLine, Focus};
+use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::theme::Theme;
 use crate::app::widgets::fit_left;
@@ -47,7 +48,7 @@ pub fn draw(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
     draw_diff(s, frame, diff, ctx);
 }
 
-fn key(ctx: &DrawCtx, id: &str) -> String {
+fn key(ctx: &DrawCtx, id: Cmd) -> String {
     ctx.keymap.first(id).unwrap_or_else(|| "?".into())
 }
 
@@ -77,7 +78,7 @@ fn draw_bar(s: &CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
         }
     } else {
         spans.push(Span::styled(
-            format!("{} compare two files", key(ctx, "compare.open")),
+            format!("{} compare two files", key(ctx, Cmd::CompareOpen)),
             t.dim,
         ));
     }
@@ -86,7 +87,7 @@ fn draw_bar(s: &CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
 
 fn draw_intro(frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let t = ctx.theme;
-    let k = |id: &str| Span::styled(format!("  {:<6}", key(ctx, id)), t.hint_key);
+    let k = |id: Cmd| Span::styled(format!("  {:<6}", key(ctx, id)), t.hint_key);
     let text = |s: String| Span::styled(s, t.base);
     let snapshots = ScreenId::Snapshots.index() + 1;
     let lines = vec![
@@ -96,7 +97,7 @@ fn draw_intro(frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
         )),
         Line::default(),
         Line::from(vec![
-            k("compare.open"),
+            k(Cmd::CompareOpen),
             text("compare two files: old-path  new-path, then Enter".into()),
         ]),
         Line::from(vec![
@@ -110,7 +111,7 @@ fn draw_intro(frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
         Line::default(),
         Line::from(Span::styled("Once a comparison is open:", t.dim)),
         Line::from(vec![
-            k("compare.toggle_view"),
+            k(Cmd::CompareToggleView),
             text("unified or side-by-side diff".into()),
         ]),
         Line::from(vec![
@@ -119,8 +120,8 @@ fn draw_intro(frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
                     "  {:<6}",
                     format!(
                         "{} {}",
-                        key(ctx, "compare.next_hunk"),
-                        key(ctx, "compare.prev_hunk")
+                        key(ctx, Cmd::CompareNextHunk),
+                        key(ctx, Cmd::ComparePrevHunk)
                     )
                 ),
                 t.hint_key,
@@ -128,19 +129,19 @@ fn draw_intro(frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
             text("next / previous change".into()),
         ]),
         Line::from(vec![
-            k("compare.expand"),
+            k(Cmd::CompareExpand),
             text("expand or collapse the unchanged lines".into()),
         ]),
         Line::from(vec![
-            k("compare.toggle_list"),
+            k(Cmd::CompareToggleList),
             text("hide or show the file list".into()),
         ]),
         Line::from(vec![
-            k("nav.focus"),
+            k(Cmd::NavFocus),
             text("move between the file list and the diff".into()),
         ]),
         Line::from(vec![
-            k("compare.copy_patch"),
+            k(Cmd::CompareCopyPatch),
             text("copy the file's diff as a patch".into()),
         ]),
     ];
@@ -190,19 +191,15 @@ fn draw_list(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     frame.render_widget(block, area);
     let h = inner.height as usize;
     s.list_height = h;
-    if s.selected < s.list_offset {
-        s.list_offset = s.selected;
-    } else if h > 0 && s.selected >= s.list_offset + h {
-        s.list_offset = s.selected + 1 - h;
-    }
+    let visible = s.list.scroll_into_view(s.len(), h);
     let width = inner.width as usize;
     let mut lines = Vec::with_capacity(h);
     let Some(set) = &s.set else { return };
     if set.changes.is_empty() {
         lines.push(Line::from(Span::styled("No differences.", t.dim)));
     }
-    for (i, c) in set.changes.iter().enumerate().skip(s.list_offset).take(h) {
-        let sel = i == s.selected;
+    for (i, c) in set.changes.iter().enumerate().skip(visible.start).take(h) {
+        let sel = i == s.list.selected;
         let size = sizes(c);
         let path_w = width.saturating_sub(2 + size.width() + 1);
         let path = fit_left(&c.path, path_w);
@@ -301,10 +298,10 @@ fn draw_diff(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     s.clamp_scroll();
     let width = inner.width as usize;
     match &s.current {
-        Some((i, Err(e))) if *i == s.selected => {
+        Some((i, Err(e))) if *i == s.list.selected => {
             lines.push(Line::from(Span::styled(e.clone(), t.error)))
         }
-        Some((i, Ok(p))) if *i == s.selected => match &p.body {
+        Some((i, Ok(p))) if *i == s.list.selected => match &p.body {
             Body::Summary(kind) => lines.extend(summary(*kind, &p.old, &p.new, t)),
             Body::Text(tv) => {
                 for dl in s.lines.iter().skip(s.scroll).take(room) {

@@ -7,7 +7,6 @@ use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use ratatui::style::Style;
@@ -15,8 +14,10 @@ use syntect::easy::HighlightLines;
 use syntect::highlighting::Theme;
 use syntect::parsing::SyntaxSet;
 
-use crate::app::events::{AppEvent, EventTx};
+use crate::app::events::EventTx;
+use crate::app::screen::ScreenId;
 use crate::app::theme::syntect_style;
+use crate::app::worker::{ReplyTx, Worker};
 use crate::engine::diff::changes::{ChangeSet, Content};
 use crate::engine::diff::text::{self as textdiff, FileDiff, Kind, SideRow};
 use crate::engine::snapshot::objects::ObjectStore;
@@ -65,69 +66,33 @@ pub struct Prepared {
     pub body: Body,
 }
 
-/// The worker's answer for change `index` of the set of generation `generation`.
+/// The worker's answer for change `index` of the set asked about.
 #[derive(Debug)]
 pub struct CompareReply {
-    pub generation: u64,
     pub index: usize,
     pub result: Result<Arc<Prepared>, String>,
 }
 
-struct Request {
-    generation: u64,
-    set: Arc<ChangeSet>,
-    index: usize,
-}
+/// The diff worker: a "latest request wins" [`crate::app::worker::Worker`] that prepares
+/// change `index` of a set (its thread stops when this is dropped).
+pub type DiffWorker = Worker<(Arc<ChangeSet>, usize), CompareReply>;
 
-/// Handle to the worker thread (it stops when this is dropped).
-pub struct Worker {
-    tx: Sender<Request>,
-}
-
-/// Take the newest request waiting, dropping older ones.
-fn latest<T>(rx: &Receiver<T>) -> Option<T> {
-    let mut req = rx.recv().ok()?;
-    while let Ok(newer) = rx.try_recv() {
-        req = newer;
-    }
-    Some(req)
-}
-
-impl Worker {
-    pub fn start(theme: Option<Theme>, tx: EventTx) -> Worker {
-        let (req_tx, rx) = channel::<Request>();
-        std::thread::Builder::new()
-            .name("compare-diff".into())
-            .spawn(move || {
-                // Loaded on the first request: Compare may never be used.
-                let mut syntaxes: Option<SyntaxSet> = None;
-                while let Some(req) = latest(&rx) {
-                    if theme.is_some() && syntaxes.is_none() {
-                        syntaxes = Some(SyntaxSet::load_defaults_newlines());
-                    }
-                    let hl = syntaxes.as_ref().zip(theme.as_ref());
-                    let result = prepare(&req.set, req.index, hl).map(Arc::new);
-                    let reply = CompareReply {
-                        generation: req.generation,
-                        index: req.index,
-                        result,
-                    };
-                    if tx.send(AppEvent::Compare(Box::new(reply))).is_err() {
-                        break;
-                    }
-                }
-            })
-            .expect("spawn compare worker");
-        Worker { tx: req_tx }
-    }
-
-    pub fn request(&self, generation: u64, set: Arc<ChangeSet>, index: usize) {
-        let _ = self.tx.send(Request {
-            generation,
-            set,
-            index,
-        });
-    }
+/// Start the Compare screen's diff worker.
+pub fn start(theme: Option<Theme>, tx: EventTx) -> DiffWorker {
+    Worker::start(
+        "compare-diff",
+        ReplyTx::new(ScreenId::Compare, tx),
+        || None::<SyntaxSet>,
+        move |syntaxes, (set, index): (Arc<ChangeSet>, usize)| {
+            // Loaded on the first request: Compare may never be used.
+            if theme.is_some() && syntaxes.is_none() {
+                *syntaxes = Some(SyntaxSet::load_defaults_newlines());
+            }
+            let hl = syntaxes.as_ref().zip(theme.as_ref());
+            let result = prepare(&set, index, hl).map(Arc::new);
+            CompareReply { index, result }
+        },
+    )
 }
 
 /// A side's content: bytes, or only its size and hash when it is too large to load.

@@ -65,7 +65,7 @@ impl DeployScreen {
             &mut rows,
         );
         self.rows = rows;
-        self.row = self.row.min(self.rows.len().saturating_sub(1));
+        self.files.selected = self.files.selected.min(self.rows.len().saturating_sub(1));
     }
 
     /// The paths of a section (uploads or deletes) under `dir/`.
@@ -103,7 +103,7 @@ impl DeployScreen {
     }
 
     pub(super) fn toggle(&mut self) {
-        let Some(row) = self.rows.get(self.row).cloned() else {
+        let Some(row) = self.rows.get(self.files.selected).cloned() else {
             return;
         };
         let paths = match &row {
@@ -131,7 +131,7 @@ impl DeployScreen {
             }
         }
         if matches!(row, Row::File { .. }) {
-            self.row = (self.row + 1).min(self.rows.len().saturating_sub(1));
+            self.files.selected = (self.files.selected + 1).min(self.rows.len().saturating_sub(1));
         }
     }
 }

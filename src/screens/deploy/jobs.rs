@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use super::{DeployReply, DeployScreen, Popup};
 use crate::app::context::{Ctx, Level};
-use crate::app::events::{AppEvent, EventTx};
+use crate::app::screen::ScreenId;
+use crate::app::worker::ReplyTx;
 use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::{Built, build};
 use crate::engine::deploy::push::Planned;
@@ -28,9 +29,9 @@ impl DeployScreen {
         false
     }
 
-    pub(super) fn need_server(&self, ctx: &mut Ctx) -> Option<(ServerProfile, PathBuf, EventTx)> {
+    pub(super) fn need_server(&self, ctx: &mut Ctx) -> Option<(ServerProfile, PathBuf, ReplyTx)> {
         match self.server() {
-            Some(p) => Some((p.clone(), ctx.project.root.clone(), ctx.tx.clone())),
+            Some(p) => Some((p.clone(), ctx.project.root.clone(), replies(ctx))),
             None => {
                 ctx.status(
                     Level::Info,
@@ -49,8 +50,7 @@ impl DeployScreen {
             return;
         };
         let project = ctx.project.clone();
-        self.seq += 1;
-        let seq = self.seq;
+        let seq = self.tickets.issue();
         let name = server.name.clone();
         // The previous plan's hold goes first: the new map takes the deploy lock again.
         let previous = self.held.take();
@@ -67,11 +67,11 @@ impl DeployScreen {
                 server.name
             );
             let held = std::sync::Mutex::new(Some(planned));
-            let _ = tx.send(AppEvent::Deploy(Box::new(DeployReply::Plan {
+            let _ = tx.send(DeployReply::Plan {
                 seq,
                 plan,
                 held: held.into(),
-            })));
+            });
             Ok(summary)
         });
         self.job = Some((job, seq, "deploy plan"));
@@ -97,16 +97,12 @@ impl DeployScreen {
             return;
         }
         let root = ctx.project.root.clone();
-        let tx = ctx.tx.clone();
-        self.seq += 1;
-        let seq = self.seq;
+        let tx = replies(ctx);
+        let seq = self.tickets.issue();
         let job = ctx.jobs.spawn_blocking("deploy package", move |p| {
             let built = build(&root, &sel, &package_dir(&root), p)?;
             let summary = built_text(&built);
-            let _ = tx.send(AppEvent::Deploy(Box::new(DeployReply::Built {
-                seq,
-                built,
-            })));
+            let _ = tx.send(DeployReply::Built { seq, built });
             Ok(summary)
         });
         self.job = Some((job, seq, "deploy package"));
@@ -186,8 +182,7 @@ impl DeployScreen {
         } else {
             None
         };
-        self.seq += 1;
-        let seq = self.seq;
+        let seq = self.tickets.issue();
         self.log.clear();
         self.log_scroll = 0;
         self.following = None;
@@ -200,7 +195,7 @@ impl DeployScreen {
         let held = self.held.take();
         let job = ctx.jobs.spawn_blocking(name, move |p| {
             let send = |r: DeployReply| {
-                let _ = tx.send(AppEvent::Deploy(Box::new(r)));
+                let _ = tx.send(r);
             };
             let (remote, id) = match (&sel, rollback) {
                 (Some(sel), _) => {
@@ -256,13 +251,12 @@ impl DeployScreen {
         let Some((server, root, tx)) = self.need_server(ctx) else {
             return;
         };
-        self.seq += 1;
-        let seq = self.seq;
+        let seq = self.tickets.issue();
         self.status = None;
         self.database = None;
         std::thread::spawn(move || {
             let send = |r: DeployReply| {
-                let _ = tx.send(AppEvent::Deploy(Box::new(r)));
+                let _ = tx.send(r);
             };
             let remote = match connect(&root, &server) {
                 Ok(r) => r,
@@ -291,16 +285,12 @@ impl DeployScreen {
         let Some((server, root, tx)) = self.need_server(ctx) else {
             return;
         };
-        self.seq += 1;
-        let seq = self.seq;
+        let seq = self.tickets.issue();
         std::thread::spawn(move || {
             let result = connect(&root, &server)
                 .and_then(|r| r.history())
                 .map_err(|e| format!("{e:#}"));
-            let _ = tx.send(AppEvent::Deploy(Box::new(DeployReply::History {
-                seq,
-                result,
-            })));
+            let _ = tx.send(DeployReply::History { seq, result });
         });
     }
 }
@@ -332,4 +322,9 @@ fn result_text(d: &RemoteDeployment) -> anyhow::Result<String> {
         Some(o) => anyhow::bail!("{}", o.error.as_deref().unwrap_or("failed")),
         None => anyhow::bail!("deployment {} {}: {}", d.id, d.status, d.summary),
     }
+}
+
+/// Where the Deploy screen's jobs send their results: to this screen only.
+fn replies(ctx: &Ctx) -> ReplyTx {
+    ReplyTx::new(ScreenId::Deploy, ctx.tx.clone())
 }

@@ -15,8 +15,8 @@
 //! (`deploy.log_up`/`deploy.log_down`), j/k, g/G scroll it; back at the end it follows again.
 //!
 //! Remotes are made inside the jobs (a `Remote` is not `Send`); every answer comes back
-//! as an [`AppEvent::Deploy`] carrying the sequence number of the request, and answers to
-//! older requests are dropped.
+//! to this screen only (a [`ReplyTx`](crate::app::worker::ReplyTx)) as a [`DeployReply`] carrying the ticket of the
+//! request, and answers to older requests are dropped.
 
 mod database_view;
 mod files;
@@ -31,9 +31,11 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use super::{Screen, ScreenId};
+use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Level};
-use crate::app::events::AppEvent;
 use crate::app::input::LineInput;
+use crate::app::listnav::ListNav;
+use crate::app::worker::{Payload, Tickets};
 use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::Built;
 use crate::engine::deploy::plan::Plan;
@@ -143,13 +145,13 @@ pub struct DeployScreen {
     /// Paths the user unticked.
     unticked: HashSet<Vec<u8>>,
     rows: Vec<Row>,
-    row: usize,
-    offset: usize,
+    /// The selected row of the Files tab and the first one shown.
+    files: ListNav,
     list_height: usize,
     filter: LineInput,
     filtering: bool,
     popup: Option<Popup>,
-    seq: u64,
+    tickets: Tickets,
     /// The running job of this screen (one at a time) and its sequence number.
     job: Option<(JobId, u64, &'static str)>,
     log: Vec<LogLine>,
@@ -185,13 +187,12 @@ impl DeployScreen {
             held: None,
             unticked: HashSet::new(),
             rows: Vec::new(),
-            row: 0,
-            offset: 0,
+            files: ListNav::default(),
             list_height: 10,
             filter: LineInput::default(),
             filtering: false,
             popup: None,
-            seq: 0,
+            tickets: Tickets::default(),
             job: None,
             log: Vec::new(),
             log_scroll: 0,
@@ -241,7 +242,7 @@ impl DeployScreen {
         self.database = None;
         self.db_row = 0;
         self.history = None;
-        self.row = 0;
+        self.files.selected = 0;
         self.hist_row = 0;
     }
 
@@ -256,7 +257,7 @@ impl DeployScreen {
         }
     }
 
-    fn on_reply(&mut self, r: &DeployReply, ctx: &mut Ctx) -> bool {
+    fn on_worker(&mut self, r: &DeployReply, ctx: &mut Ctx) -> bool {
         let current = |seq: &u64| self.job.is_some_and(|(_, s, _)| s == *seq);
         match r {
             DeployReply::Plan { seq, plan, held } if current(seq) => {
@@ -264,8 +265,8 @@ impl DeployScreen {
                 discard(self.held.take());
                 self.held = held.lock().unwrap_or_else(|e| e.into_inner()).take();
                 self.unticked.clear();
-                self.row = 0;
-                self.offset = 0;
+                self.files.selected = 0;
+                self.files.offset = 0;
                 self.focus_right = true;
                 self.log_focus = false;
                 self.tab = Tab::Files;
@@ -291,11 +292,13 @@ impl DeployScreen {
                     self.fetch_history(ctx);
                 }
             }
-            DeployReply::Status { seq, result } if *seq == self.seq || self.status.is_none() => {
+            DeployReply::Status { seq, result }
+                if self.tickets.is_current(*seq) || self.status.is_none() =>
+            {
                 self.status = Some(result.clone());
             }
             DeployReply::Database { seq, result }
-                if *seq == self.seq || self.database.is_none() =>
+                if self.tickets.is_current(*seq) || self.database.is_none() =>
             {
                 self.database = Some(result.clone());
                 self.db_row = 0;
@@ -322,16 +325,16 @@ impl DeployScreen {
         self.log_scroll = self.log_scroll.saturating_add_signed(delta).min(max);
     }
 
-    fn nav(&mut self, id: &str) -> bool {
+    fn nav(&mut self, id: Cmd) -> bool {
         if self.log_focus {
             let page = self.log_height.max(1) as isize;
             match id {
-                "nav.down" => self.scroll_log(-1),
-                "nav.up" => self.scroll_log(1),
-                "nav.page_down" => self.scroll_log(-page),
-                "nav.page_up" => self.scroll_log(page),
-                "nav.top" => self.scroll_log(isize::MAX),
-                "nav.bottom" => self.log_scroll = 0,
+                Cmd::NavDown => self.scroll_log(-1),
+                Cmd::NavUp => self.scroll_log(1),
+                Cmd::NavPageDown => self.scroll_log(-page),
+                Cmd::NavPageUp => self.scroll_log(page),
+                Cmd::NavTop => self.scroll_log(isize::MAX),
+                Cmd::NavBottom => self.log_scroll = 0,
                 _ => return false,
             }
             return true;
@@ -340,7 +343,7 @@ impl DeployScreen {
             (self.servers.len(), self.selected)
         } else {
             match self.tab {
-                Tab::Files => (self.rows.len(), self.row),
+                Tab::Files => (self.rows.len(), self.files.selected),
                 Tab::History => (
                     self.history
                         .as_ref()
@@ -358,25 +361,20 @@ impl DeployScreen {
                 ),
             }
         };
-        let page = self.list_height.max(1) as isize;
-        let c = cur as isize;
-        let target = match id {
-            "nav.down" => c + 1,
-            "nav.up" => c - 1,
-            "nav.page_down" => c + page,
-            "nav.page_up" => c - page,
-            "nav.top" => 0,
-            "nav.bottom" => len as isize - 1,
-            _ => return false,
+        let at = ListNav {
+            selected: cur,
+            offset: 0,
         };
-        let t = target.clamp(0, len.saturating_sub(1) as isize) as usize;
+        let Some(t) = at.target(id, len, self.list_height) else {
+            return false;
+        };
         if !self.focus_right {
             if t != self.selected {
                 self.selected = t;
                 self.server_changed();
             }
         } else if self.tab == Tab::Files {
-            self.row = t;
+            self.files.selected = t;
         } else if self.tab == Tab::Database {
             self.db_row = t;
         } else {
@@ -414,27 +412,27 @@ impl DeployScreen {
         self.rebuild_rows();
     }
 
-    fn command_inner(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+    fn command_inner(&mut self, id: Cmd, ctx: &mut Ctx) -> bool {
         match id {
-            "deploy.plan" => self.start_plan(ctx),
-            "deploy.build" => self.start_build(ctx),
-            "deploy.deploy" => self.ask_deploy(ctx),
-            "deploy.toggle" if self.focus_right && self.tab == Tab::Files => self.toggle(),
-            "deploy.filter" if self.plan.is_some() => {
+            Cmd::DeployPlan => self.start_plan(ctx),
+            Cmd::DeployBuild => self.start_build(ctx),
+            Cmd::DeployDeploy => self.ask_deploy(ctx),
+            Cmd::DeployToggle if self.focus_right && self.tab == Tab::Files => self.toggle(),
+            Cmd::DeployFilter if self.plan.is_some() => {
                 self.filtering = true;
                 self.focus_right = true;
                 self.log_focus = false;
                 self.tab = Tab::Files;
             }
-            "deploy.next_tab" => {
+            Cmd::DeployNextTab => {
                 let i = Tab::ALL.iter().position(|t| *t == self.tab).unwrap_or(0);
                 self.show_tab(Tab::ALL[(i + 1) % Tab::ALL.len()], ctx);
             }
-            "deploy.rollback" if self.tab == Tab::History => self.ask_rollback(ctx),
-            "deploy.undo" if self.tab == Tab::History => self.ask_undo(ctx),
-            "deploy.log_up" if self.log_focus => return self.nav("nav.page_up"),
-            "deploy.log_down" if self.log_focus => return self.nav("nav.page_down"),
-            "deploy.refresh" => {
+            Cmd::DeployRollback if self.tab == Tab::History => self.ask_rollback(ctx),
+            Cmd::DeployUndo if self.tab == Tab::History => self.ask_undo(ctx),
+            Cmd::DeployLogUp if self.log_focus => return self.nav(Cmd::NavPageUp),
+            Cmd::DeployLogDown if self.log_focus => return self.nav(Cmd::NavPageDown),
+            Cmd::DeployRefresh => {
                 self.reload();
                 match self.tab {
                     Tab::Database => self.fetch_status(ctx),
@@ -443,22 +441,22 @@ impl DeployScreen {
                 }
             }
             // Servers -> tabs -> the log (when there is one) -> servers.
-            "nav.focus" if self.log_focus => self.log_focus = false,
-            "nav.focus" if self.focus_right && !self.log.is_empty() => {
+            Cmd::NavFocus if self.log_focus => self.log_focus = false,
+            Cmd::NavFocus if self.focus_right && !self.log.is_empty() => {
                 self.focus_right = false;
                 self.log_focus = true;
             }
-            "nav.focus" => self.focus_right = !self.focus_right,
-            "app.back" if !self.filter.text().is_empty() => {
+            Cmd::NavFocus => self.focus_right = !self.focus_right,
+            Cmd::AppBack if !self.filter.text().is_empty() => {
                 self.filter.clear();
                 self.rebuild_rows();
             }
-            "app.back" if self.log_focus => {
+            Cmd::AppBack if self.log_focus => {
                 self.log_focus = false;
                 self.focus_right = true;
             }
-            "app.back" if self.focus_right => self.focus_right = false,
-            other if other.starts_with("nav.") => return self.nav(other),
+            Cmd::AppBack if self.focus_right => self.focus_right = false,
+            other if other.is_nav() => return self.nav(other),
             _ => return false,
         }
         true
@@ -482,7 +480,7 @@ impl Screen for DeployScreen {
         view::draw(self, frame, area, ctx);
     }
 
-    fn command(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+    fn command(&mut self, id: Cmd, ctx: &mut Ctx) -> bool {
         self.command_inner(id, ctx)
     }
 
@@ -501,12 +499,16 @@ impl Screen for DeployScreen {
         true
     }
 
-    fn on_event(&mut self, ev: &AppEvent, ctx: &mut Ctx) -> bool {
+    fn on_reply(&mut self, reply: Payload, ctx: &mut Ctx) -> bool {
+        match reply.downcast::<DeployReply>() {
+            Ok(r) => self.on_worker(&r, ctx),
+            Err(_) => false,
+        }
+    }
+
+    fn on_job(&mut self, ev: &JobEvent, ctx: &mut Ctx) -> bool {
         match ev {
-            AppEvent::Deploy(r) => self.on_reply(r, ctx),
-            AppEvent::Job(JobEvent::Finished { id, outcome })
-                if self.job.is_some_and(|(j, _, _)| j == *id) =>
-            {
+            JobEvent::Finished { id, outcome } if self.job.is_some_and(|(j, _, _)| j == *id) => {
                 let (_, _, name) = self.job.take().unwrap_or((0, 0, ""));
                 match outcome {
                     Outcome::Done(s) if name == "deploy package" => {

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::app::harness::Harness;
 use crate::engine::deploy::State;
 use crate::engine::project::Project;
 use crate::engine::remote::{ServerProfile, add_server, store_key};
+use crate::shell::harness::Harness;
 
 struct Fixture {
     project: tempfile::TempDir,

@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::database_view::draw_database;
 use super::{DeployScreen, Popup, Row, Tab};
+use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
@@ -46,7 +47,7 @@ pub fn draw(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
     }
 }
 
-fn key(ctx: &DrawCtx, id: &str) -> String {
+fn key(ctx: &DrawCtx, id: Cmd) -> String {
     ctx.keymap.first(id).unwrap_or_else(|| "?".into())
 }
 
@@ -130,11 +131,11 @@ fn draw_tabs(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
             match s.tab {
                 Tab::History => format!(
                     " {server} · {} roll back to it · {} undo · {} next tab ",
-                    key(ctx, "deploy.rollback"),
-                    key(ctx, "deploy.undo"),
-                    key(ctx, "deploy.next_tab")
+                    key(ctx, Cmd::DeployRollback),
+                    key(ctx, Cmd::DeployUndo),
+                    key(ctx, Cmd::DeployNextTab)
                 ),
-                _ => format!(" {server} · {} next tab ", key(ctx, "deploy.next_tab")),
+                _ => format!(" {server} · {} next tab ", key(ctx, Cmd::DeployNextTab)),
             },
             t.dim,
         ));
@@ -165,9 +166,9 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
             None => format!(
                 "Press {} to ask the server for its map: the files to upload and to delete show \
                  here. Then {} builds the package, {} deploys it.",
-                key(ctx, "deploy.plan"),
-                key(ctx, "deploy.build"),
-                key(ctx, "deploy.deploy")
+                key(ctx, Cmd::DeployPlan),
+                key(ctx, Cmd::DeployBuild),
+                key(ctx, Cmd::DeployDeploy)
             ),
         };
         frame.render_widget(
@@ -208,15 +209,11 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     frame.render_widget(Paragraph::new(Line::from(head)), top);
     let h = list.height as usize;
     s.list_height = h;
-    if s.row < s.offset {
-        s.offset = s.row;
-    } else if h > 0 && s.row >= s.offset + h {
-        s.offset = s.row + 1 - h;
-    }
+    let visible = s.files.scroll_into_view(s.rows.len(), h);
     let w = list.width as usize;
     let mut lines = Vec::new();
-    for (i, row) in s.rows.iter().enumerate().skip(s.offset).take(h) {
-        let cur = s.focus_right && i == s.row;
+    for (i, row) in s.rows.iter().enumerate().skip(visible.start).take(h) {
+        let cur = s.focus_right && i == s.files.selected;
         let (text, style) = match row {
             Row::Header { upload: true } => (
                 format!(
@@ -373,9 +370,9 @@ fn draw_log(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
         b = b.title_bottom(Span::styled(
             format!(
                 " {}/{} scroll · {} follow ",
-                key(ctx, "deploy.log_up"),
-                key(ctx, "deploy.log_down"),
-                key(ctx, "nav.bottom")
+                key(ctx, Cmd::DeployLogUp),
+                key(ctx, Cmd::DeployLogDown),
+                key(ctx, Cmd::NavBottom)
             ),
             t.dim,
         ));

@@ -12,6 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use crate::app::listnav::ListNav;
 use crate::app::theme::Theme;
 use crate::app::widgets::fit_right;
 use crate::engine::db::{Column, Value};
@@ -59,10 +60,9 @@ pub struct Grid {
     pub rows: Vec<Vec<Value>>,
     widths: Vec<usize>,
     measured: usize,
-    /// Selected row and column.
-    pub row: usize,
+    /// Selected row (and the first row shown) and column.
+    pub nav: ListNav,
     pub col: usize,
-    row_offset: usize,
     col_offset: usize,
     /// Data rows that fit (set when drawn), for paging.
     pub height: usize,
@@ -101,11 +101,6 @@ impl Grid {
     }
 
     /// Move the selection by rows (clamped).
-    pub fn move_row(&mut self, delta: isize) {
-        let max = self.rows.len().saturating_sub(1) as isize;
-        self.row = (self.row as isize + delta).clamp(0, max.max(0)) as usize;
-    }
-
     pub fn move_col(&mut self, delta: isize) {
         let max = self.columns.len().saturating_sub(1) as isize;
         self.col = (self.col as isize + delta).clamp(0, max.max(0)) as usize;
@@ -113,7 +108,7 @@ impl Grid {
 
     /// The selected cell as text to copy (NULL as `NULL`).
     pub fn selected_cell(&self) -> Option<(String, String)> {
-        let v = self.rows.get(self.row)?.get(self.col)?;
+        let v = self.rows.get(self.nav.selected)?.get(self.col)?;
         let name = self.columns.get(self.col).map_or("", |c| c.name.as_str());
         Some((
             name.to_string(),
@@ -123,7 +118,7 @@ impl Grid {
 
     /// The selected row as tab-separated text.
     pub fn selected_row(&self) -> Option<String> {
-        let r = self.rows.get(self.row)?;
+        let r = self.rows.get(self.nav.selected)?;
         Some(
             r.iter()
                 .map(|v| v.display().unwrap_or_else(|| "NULL".into()))
@@ -139,13 +134,9 @@ impl Grid {
         }
         let h = (area.height as usize).saturating_sub(1);
         self.height = h.max(1);
-        if self.row < self.row_offset {
-            self.row_offset = self.row;
-        } else if h > 0 && self.row >= self.row_offset + h {
-            self.row_offset = self.row + 1 - h;
-        }
+        self.nav.scroll_into_view(self.rows.len(), h);
         // widths only grow: also from the rows in view (past the measured ones)
-        for r in self.row_offset..(self.row_offset + h).min(self.rows.len()) {
+        for r in self.nav.offset..(self.nav.offset + h).min(self.rows.len()) {
             for (w, v) in self.widths.iter_mut().zip(&self.rows[r]) {
                 *w = (*w).max(cell_width(v).min(MAX_WIDTH));
             }
@@ -199,8 +190,8 @@ impl Grid {
         }
         lines.push(Line::from(header));
         let null_style = t.dim.add_modifier(Modifier::ITALIC);
-        for r in self.row_offset..(self.row_offset + h).min(self.rows.len()) {
-            let selected_row = r == self.row;
+        for r in self.nav.offset..(self.nav.offset + h).min(self.rows.len()) {
+            let selected_row = r == self.nav.selected;
             let row_style = if selected_row && focused {
                 t.selected
             } else {
@@ -378,8 +369,9 @@ mod grid_tests {
             "id,body\r\n12345,".to_string() + &"x".repeat(500) + "\r\n,\r\n"
         );
         assert!(g.to_json().contains("\"id\": null"));
-        g.move_row(5);
-        assert_eq!(g.row, 1);
+        g.nav
+            .apply(crate::app::commands::Cmd::NavPageDown, g.rows.len(), 5);
+        assert_eq!(g.nav.selected, 1);
         assert_eq!(g.selected_row().unwrap(), "NULL\t");
     }
 }

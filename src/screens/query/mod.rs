@@ -25,9 +25,10 @@ use self::grid::Grid;
 use self::popups::{Popup, ProfileRow};
 use self::worker::{CancelHandle, QueryReply, Request, Worker};
 use super::{Screen, ScreenId};
+use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
-use crate::app::events::AppEvent;
 use crate::app::input::LineInput;
+use crate::app::worker::{Payload, Tickets};
 use crate::engine::db::split::split;
 use crate::engine::db::{Kind, SqlError, TableSchema};
 use crate::engine::util::units::thousands;
@@ -88,7 +89,8 @@ pub struct QueryScreen {
     db_path: PathBuf,
     store: Option<Store>,
     worker: Worker,
-    generation: u64,
+    /// Every request to the worker takes a ticket; replies to older ones are dropped.
+    tickets: Tickets,
     focus: Focus,
     editor: Editor,
     grid: Grid,
@@ -117,7 +119,7 @@ impl QueryScreen {
             worker: Worker::start(project.root.clone(), db_path.clone(), tx),
             db_path,
             store: None,
-            generation: 0,
+            tickets: Tickets::default(),
             focus: Focus::Grid,
             editor: Editor::new(),
             grid: Grid::default(),
@@ -143,8 +145,7 @@ impl QueryScreen {
     }
 
     fn next_gen(&mut self) -> u64 {
-        self.generation += 1;
-        self.generation
+        self.tickets.issue()
     }
 
     /// The SQL dialect of the connection (SQLite until connected).
@@ -290,11 +291,11 @@ impl QueryScreen {
         let item = if row {
             self.grid
                 .selected_row()
-                .map(|t| (format!("row {}", self.grid.row + 1), t))
+                .map(|t| (format!("row {}", self.grid.nav.selected + 1), t))
         } else {
             self.grid
                 .selected_cell()
-                .map(|(c, t)| (format!("{c} of row {}", self.grid.row + 1), t))
+                .map(|(c, t)| (format!("{c} of row {}", self.grid.nav.selected + 1), t))
         };
         match item {
             Some((label, text)) => ctx.effects.push(Effect::Copy { label, text }),
@@ -327,17 +328,14 @@ impl QueryScreen {
         }
     }
 
-    fn grid_nav(&mut self, id: &str) -> bool {
-        let page = self.grid.height.max(1) as isize;
+    fn grid_nav(&mut self, id: Cmd) -> bool {
+        let (rows, page) = (self.grid.rows.len(), self.grid.height);
+        if self.grid.nav.apply(id, rows, page).is_some() {
+            return true;
+        }
         match id {
-            "nav.down" => self.grid.move_row(1),
-            "nav.up" => self.grid.move_row(-1),
-            "nav.page_down" => self.grid.move_row(page),
-            "nav.page_up" => self.grid.move_row(-page),
-            "nav.top" => self.grid.row = 0,
-            "nav.bottom" => self.grid.move_row(isize::MAX / 2),
-            "query.left" => self.grid.move_col(-1),
-            "query.right" => self.grid.move_col(1),
+            Cmd::QueryLeft => self.grid.move_col(-1),
+            Cmd::QueryRight => self.grid.move_col(1),
             _ => return false,
         }
         true
@@ -365,7 +363,7 @@ impl QueryScreen {
     }
 
     /// A reply of the worker; stale generations are dropped.
-    fn on_reply(&mut self, reply: &QueryReply, ctx: &mut Ctx) -> bool {
+    fn on_worker(&mut self, reply: &QueryReply, ctx: &mut Ctx) -> bool {
         use QueryReply as R;
         let run_gen = self.run.as_ref().map(|r| r.generation);
         let conn_gen = match &self.conn {
@@ -565,29 +563,29 @@ impl Screen for QueryScreen {
         view::draw(self, frame, area, ctx);
     }
 
-    fn command(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+    fn command(&mut self, id: Cmd, ctx: &mut Ctx) -> bool {
         match id {
-            "query.run" => self.run_statement(ctx),
-            "query.run_all" => self.run_all(ctx),
-            "query.cancel" => return self.cancel(ctx),
-            "query.connect" => self.open_profiles(),
-            "query.edit" => self.focus = Focus::Editor,
-            "query.more" => self.fetch_more(ctx),
-            "query.copy_cell" => self.copy(false, ctx),
-            "query.copy_row" => self.copy(true, ctx),
-            "query.export" if self.grid.columns.is_empty() => {
+            Cmd::QueryRun => self.run_statement(ctx),
+            Cmd::QueryRunAll => self.run_all(ctx),
+            Cmd::QueryCancel => return self.cancel(ctx),
+            Cmd::QueryConnect => self.open_profiles(),
+            Cmd::QueryEdit => self.focus = Focus::Editor,
+            Cmd::QueryMore => self.fetch_more(ctx),
+            Cmd::QueryCopyCell => self.copy(false, ctx),
+            Cmd::QueryCopyRow => self.copy(true, ctx),
+            Cmd::QueryExport if self.grid.columns.is_empty() => {
                 ctx.status(Level::Info, "no result to export")
             }
-            "query.export" => self.popup = Some(Popup::Export),
-            "query.history" => self.open_history(ctx),
-            "query.schema" => self.open_schema(ctx),
-            "nav.focus" => {
+            Cmd::QueryExport => self.popup = Some(Popup::Export),
+            Cmd::QueryHistory => self.open_history(ctx),
+            Cmd::QuerySchema => self.open_schema(ctx),
+            Cmd::NavFocus => {
                 self.focus = match self.focus {
                     Focus::Editor => Focus::Grid,
                     Focus::Grid => Focus::Editor,
                 }
             }
-            "app.back" => return self.cancel(ctx),
+            Cmd::AppBack => return self.cancel(ctx),
             other => return self.grid_nav(other),
         }
         true
@@ -604,10 +602,10 @@ impl Screen for QueryScreen {
         self.focus == Focus::Editor && self.editor_key(key, ctx)
     }
 
-    fn on_event(&mut self, ev: &AppEvent, ctx: &mut Ctx) -> bool {
-        match ev {
-            AppEvent::Query(reply) => self.on_reply(reply, ctx),
-            _ => false,
+    fn on_reply(&mut self, reply: Payload, ctx: &mut Ctx) -> bool {
+        match reply.downcast::<QueryReply>() {
+            Ok(reply) => self.on_worker(&reply, ctx),
+            Err(_) => false,
         }
     }
 

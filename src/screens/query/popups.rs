@@ -12,8 +12,10 @@ use unicode_width::UnicodeWidthStr;
 use super::editor::{self, Risk};
 use super::worker::Request;
 use super::{Conn, Focus, QueryScreen};
+use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Level};
 use crate::app::input::{Change, LineInput};
+use crate::app::listnav::ListNav;
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
 use crate::app::widgets::fit_right;
@@ -212,12 +214,20 @@ impl QueryScreen {
             return false;
         };
         let code = key.code;
-        let list_move = |sel: &mut usize, len: usize| match code {
-            KeyCode::Down => *sel = (*sel + 1).min(len.saturating_sub(1)),
-            KeyCode::Up => *sel = sel.saturating_sub(1),
-            KeyCode::PageDown => *sel = (*sel + 10).min(len.saturating_sub(1)),
-            KeyCode::PageUp => *sel = sel.saturating_sub(10),
-            _ => {}
+        let list_move = |sel: &mut usize, len: usize| {
+            let cmd = match code {
+                KeyCode::Down => Cmd::NavDown,
+                KeyCode::Up => Cmd::NavUp,
+                KeyCode::PageDown => Cmd::NavPageDown,
+                KeyCode::PageUp => Cmd::NavPageUp,
+                _ => return,
+            };
+            let mut nav = ListNav {
+                selected: *sel,
+                offset: 0,
+            };
+            nav.apply(cmd, len, 10);
+            *sel = nav.selected;
         };
         match popup {
             Popup::Profiles { list, selected } => match code {

@@ -10,8 +10,9 @@ use ratatui::style::Modifier;
 
 use super::worker::QueryReply;
 use crate::app::events::AppEvent;
-use crate::app::harness::Harness;
+use crate::app::screen::ScreenId;
 use crate::engine::db::Value;
+use crate::shell::harness::Harness;
 use crate::store::Store;
 
 /// A project whose store has the profile `app`: `app.db` with a table `big` of `rows` rows.
@@ -352,10 +353,13 @@ fn stale_replies_are_dropped() {
     let dir = project(3);
     let mut h = connected(dir.path(), 100, 30);
     run(&mut h, "select 7 as seven", "ctrl-r");
-    h.app.handle(AppEvent::Query(Box::new(QueryReply::Rows {
-        generation: 0,
-        rows: vec![vec![Value::Text("stale".into())]],
-    })));
+    h.app.handle(AppEvent::reply(
+        ScreenId::Query,
+        QueryReply::Rows {
+            generation: 0,
+            rows: vec![vec![Value::Text("stale".into())]],
+        },
+    ));
     let s = h.screen();
     assert!(!s.contains("stale") && s.contains("Result · 1 row"), "{s}");
 }

@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::{Conn, Focus, QueryScreen, ms, popups, rows_text};
+use crate::app::commands::Cmd;
 use crate::app::context::{DrawCtx, Level};
 use crate::app::theme::Theme;
 use crate::app::widgets::fit_right;
@@ -56,7 +57,7 @@ pub fn draw(s: &mut QueryScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     popups::draw(s, frame, area, ctx);
 }
 
-fn key(ctx: &DrawCtx, id: &str) -> String {
+fn key(ctx: &DrawCtx, id: Cmd) -> String {
     ctx.keymap.first(id).unwrap_or_else(|| "?".into())
 }
 
@@ -89,7 +90,7 @@ fn draw_status(s: &QueryScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
         (Conn::None, _) => spans.push(Span::styled(
             format!(
                 "not connected · {} choose a connection",
-                key(ctx, "query.connect")
+                key(ctx, Cmd::QueryConnect)
             ),
             t.dim,
         )),
@@ -100,7 +101,7 @@ fn draw_status(s: &QueryScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
             format!(
                 "paused at {} rows · {} fetches more",
                 thousands(s.grid.rows.len()),
-                key(ctx, "query.more")
+                key(ctx, Cmd::QueryMore)
             ),
             t.accent,
         )),
@@ -112,7 +113,7 @@ fn draw_status(s: &QueryScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
                 spans.push(Span::styled(format!(" · statement {i} of {n}"), t.dim));
             }
             spans.push(Span::styled(
-                format!(" · esc or {} cancels", key(ctx, "query.cancel")),
+                format!(" · esc or {} cancels", key(ctx, Cmd::QueryCancel)),
                 t.dim,
             ));
         }
@@ -180,7 +181,7 @@ fn draw_grid(s: &mut QueryScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
         (Conn::None, _) => vec![Line::from(Span::styled(
             format!(
                 "Not connected. Press {} to choose one of {} connections.",
-                key(ctx, "query.connect"),
+                key(ctx, Cmd::QueryConnect),
                 s.profiles.len()
             ),
             t.dim,
@@ -196,11 +197,11 @@ fn draw_grid(s: &mut QueryScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
                 "Type SQL above. {} runs the statement under the cursor, {} runs everything \
                  (or the selection). {} moves between the editor and the results; {} browses \
                  the schema, {} the history.",
-                key(ctx, "query.run"),
-                key(ctx, "query.run_all"),
-                key(ctx, "nav.focus"),
-                key(ctx, "query.schema"),
-                key(ctx, "query.history"),
+                key(ctx, Cmd::QueryRun),
+                key(ctx, Cmd::QueryRunAll),
+                key(ctx, Cmd::NavFocus),
+                key(ctx, Cmd::QuerySchema),
+                key(ctx, Cmd::QueryHistory),
             ),
             t.dim,
         ))],
@@ -236,7 +237,7 @@ fn empty_state<'a>(s: &QueryScreen, ctx: &DrawCtx) -> Vec<Line<'a>> {
         Line::from(Span::styled(
             format!(
                 "then press {} here to connect. Passwords are not stored: devsky asks when one is needed.",
-                key(ctx, "query.connect")
+                key(ctx, Cmd::QueryConnect)
             ),
             t.dim,
         )),

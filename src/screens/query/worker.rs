@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
 
-use crate::app::events::{AppEvent, EventTx};
+use crate::app::events::EventTx;
+use crate::app::screen::ScreenId;
+use crate::app::worker::ReplyTx;
 use crate::engine::db::{Canceller, Column, Db, Kind, QueryEvent, SqlError, TableSchema, Value};
 use crate::store::Store;
 
@@ -139,6 +141,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn start(root: PathBuf, db_path: PathBuf, events: EventTx) -> Worker {
+        let events = ReplyTx::new(ScreenId::Query, events);
         let (tx, rx) = channel();
         let (tick_tx, tick_rx) = channel();
         let ticker_events = events.clone();
@@ -172,7 +175,7 @@ impl Worker {
     }
 }
 
-fn ticker(rx: Receiver<Option<u64>>, events: EventTx) {
+fn ticker(rx: Receiver<Option<u64>>, events: ReplyTx) {
     let mut active: Option<u64> = None;
     loop {
         let msg = match active {
@@ -183,9 +186,7 @@ fn ticker(rx: Receiver<Option<u64>>, events: EventTx) {
             Ok(m) => active = m,
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(generation) = active
-                    && events
-                        .send(AppEvent::Query(Box::new(QueryReply::Tick { generation })))
-                        .is_err()
+                    && !events.send(QueryReply::Tick { generation })
                 {
                     break;
                 }
@@ -202,7 +203,7 @@ struct State {
     db: Option<Box<dyn Db>>,
     profile: String,
     rx: Receiver<Request>,
-    events: EventTx,
+    events: ReplyTx,
     ticker: Sender<Option<u64>>,
     /// A request that arrived while something else was going on.
     pending: Option<Request>,
@@ -229,7 +230,7 @@ struct Stream {
 impl State {
     /// Send a reply; false (and `gone`) when the screen is gone.
     fn reply(&mut self, r: QueryReply) -> bool {
-        let ok = self.events.send(AppEvent::Query(Box::new(r))).is_ok();
+        let ok = self.events.send(r);
         self.gone |= !ok;
         ok
     }
@@ -284,7 +285,7 @@ impl State {
                         generation,
                         prompt: format!("The server refused the login. Password for {profile}:"),
                     };
-                    events.send(AppEvent::Query(Box::new(r))).ok()?;
+                    events.send(r).then_some(())?;
                     loop {
                         match rx.recv() {
                             Ok(Request::Password(p)) => return p,

@@ -22,9 +22,11 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use super::{Screen, ScreenId};
+use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
-use crate::app::events::AppEvent;
 use crate::app::input::LineInput;
+use crate::app::listnav::ListNav;
+use crate::app::worker::{Payload, ReplyTx, Tickets};
 use crate::engine::db::snapshot::{DbSnapshot, Mode};
 use crate::engine::db::{changes as db_changes, profile};
 use crate::engine::diff::changes::ChangeSet;
@@ -127,13 +129,13 @@ pub struct SnapshotsScreen {
     store: Option<Store>,
     db_path: PathBuf,
     list: Vec<Snapshot>,
-    selected: usize,
-    offset: usize,
+    nav: ListNav,
     list_height: usize,
     /// The old side of a snapshot-to-snapshot diff.
     marked: Option<i64>,
     popup: Option<Popup>,
-    seq: u64,
+    /// Each job's results carry its ticket; results of no job of ours are ignored.
+    tickets: Tickets,
     create_job: Option<Running>,
     created: Option<i64>,
     diff_job: Option<Running>,
@@ -155,12 +157,11 @@ impl SnapshotsScreen {
             store: None,
             db_path,
             list: Vec::new(),
-            selected: 0,
-            offset: 0,
+            nav: ListNav::default(),
             list_height: 10,
             marked: None,
             popup: None,
-            seq: 0,
+            tickets: Tickets::default(),
             create_job: None,
             created: None,
             diff_job: None,
@@ -201,40 +202,28 @@ impl SnapshotsScreen {
         }
         match keep {
             Some(id) if self.select_id(id) => {}
-            _ => self.selected = self.selected.min(self.list.len().saturating_sub(1)),
+            _ => self.nav.selected = self.nav.selected.min(self.list.len().saturating_sub(1)),
         }
     }
 
     fn selected_snapshot(&self) -> Option<&Snapshot> {
-        self.list.get(self.selected)
+        self.list.get(self.nav.selected)
     }
 
     /// Select the snapshot `id`; false when it is not in the list.
     fn select_id(&mut self, id: i64) -> bool {
         match self.list.iter().position(|s| s.id == id) {
             Some(row) => {
-                self.selected = row;
+                self.nav.selected = row;
                 true
             }
             None => false,
         }
     }
 
-    fn nav(&mut self, id: &str) -> bool {
-        let page = self.list_height.max(1) as isize;
-        let cur = self.selected as isize;
-        let target = match id {
-            "nav.down" => cur + 1,
-            "nav.up" => cur - 1,
-            "nav.page_down" => cur + page,
-            "nav.page_up" => cur - page,
-            "nav.top" => 0,
-            "nav.bottom" => self.list.len() as isize - 1,
-            _ => return false,
-        };
-        let max = self.list.len().saturating_sub(1) as isize;
-        self.selected = target.clamp(0, max) as usize;
-        true
+    fn nav(&mut self, id: Cmd) -> bool {
+        let (len, page) = (self.list.len(), self.list_height);
+        self.nav.apply(id, len, page).is_some()
     }
 
     fn open_create(&mut self, ctx: &mut Ctx) {
@@ -285,16 +274,13 @@ impl SnapshotsScreen {
         }
         let object = object.clone();
         self.db_info.insert(object.clone(), None);
-        let (root, tx) = (ctx.project.root.clone(), ctx.tx.clone());
+        let (root, tx) = (ctx.project.root.clone(), self.replies(ctx));
         std::thread::spawn(move || {
             let info = ObjectStore::open(&root)
                 .and_then(|o| DbSnapshot::load(&o, &object))
                 .map(|s| DbInfo::of(&s))
                 .map_err(|e| format!("{e:#}"));
-            let _ = tx.send(AppEvent::Snapshots(Box::new(SnapshotsReply::DbInfo {
-                object,
-                info,
-            })));
+            let _ = tx.send(SnapshotsReply::DbInfo { object, info });
         });
     }
 
@@ -307,9 +293,8 @@ impl SnapshotsScreen {
     ) {
         let project = ctx.project.clone();
         let db = self.db_path.clone();
-        let tx = ctx.tx.clone();
-        self.seq += 1;
-        let seq = self.seq;
+        let tx = self.replies(ctx);
+        let seq = self.tickets.issue();
         let mut what = match &domain {
             Some(d) => format!("domain {d:?}"),
             None => "the whole project".to_string(),
@@ -344,10 +329,7 @@ impl SnapshotsScreen {
             for problem in c.problems.iter().take(200) {
                 p.log(format!("{}: {}", problem.path, problem.reason));
             }
-            let _ = tx.send(AppEvent::Snapshots(Box::new(SnapshotsReply::Created {
-                seq,
-                id: c.id,
-            })));
+            let _ = tx.send(SnapshotsReply::Created { seq, id: c.id });
             let (files, size) = (thousands(c.files as usize), human_size(c.bytes as i64));
             let partial = match c.partial {
                 true => format!(" [partial: {} problems, see Jobs]", c.problems.len()),
@@ -428,9 +410,8 @@ impl SnapshotsScreen {
         };
         let project = ctx.project.clone();
         let db = self.db_path.clone();
-        let tx = ctx.tx.clone();
-        self.seq += 1;
-        let seq = self.seq;
+        let tx = self.replies(ctx);
+        let seq = self.tickets.issue();
         let job = ctx.jobs.spawn_blocking("diff", move |p| {
             let store = Store::open(&db, false)?;
             let d = snapshot::diff_snapshot(&project, &store, old, new, p)?;
@@ -454,13 +435,13 @@ impl SnapshotsScreen {
             p.check()?;
             let summary = format!("{} changes ({})", thousands(set.changes.len()), set.title);
             let set = Box::new(set);
-            let _ = tx.send(AppEvent::Snapshots(Box::new(SnapshotsReply::Diff {
+            let _ = tx.send(SnapshotsReply::Diff {
                 seq,
                 old,
                 new,
                 set,
                 db_note,
-            })));
+            });
             Ok(summary)
         });
         self.diff_job = Some(Running { job, seq });
@@ -472,7 +453,12 @@ impl SnapshotsScreen {
         ctx.status(Level::Info, format!("comparing {what} (job #{job})"));
     }
 
-    fn on_reply(&mut self, reply: &SnapshotsReply) -> bool {
+    /// Where this screen's jobs send their results.
+    fn replies(&self, ctx: &Ctx) -> ReplyTx {
+        ReplyTx::new(ScreenId::Snapshots, ctx.tx.clone())
+    }
+
+    fn on_worker(&mut self, reply: &SnapshotsReply) -> bool {
         match reply {
             SnapshotsReply::Created { seq, id } => {
                 if self.create_job.is_some_and(|r| r.seq == *seq) {
@@ -622,7 +608,7 @@ impl Screen for SnapshotsScreen {
         view::draw(self, frame, area, ctx);
     }
 
-    fn command(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+    fn command(&mut self, id: Cmd, ctx: &mut Ctx) -> bool {
         let handled = self.command_inner(id, ctx);
         if handled {
             self.want_db_info(ctx);
@@ -643,12 +629,16 @@ impl Screen for SnapshotsScreen {
         true
     }
 
-    fn on_event(&mut self, ev: &AppEvent, ctx: &mut Ctx) -> bool {
+    fn on_reply(&mut self, reply: Payload, _ctx: &mut Ctx) -> bool {
+        match reply.downcast::<SnapshotsReply>() {
+            Ok(reply) => self.on_worker(&reply),
+            Err(_) => false,
+        }
+    }
+
+    fn on_job(&mut self, ev: &JobEvent, ctx: &mut Ctx) -> bool {
         match ev {
-            AppEvent::Snapshots(reply) => self.on_reply(reply),
-            AppEvent::Job(JobEvent::Finished { id, outcome })
-                if self.create_job.is_some_and(|r| r.job == *id) =>
-            {
+            JobEvent::Finished { id, outcome } if self.create_job.is_some_and(|r| r.job == *id) => {
                 self.create_job = None;
                 self.reload();
                 if let (Outcome::Done(_), Some(new)) = (outcome, self.created.take()) {
@@ -657,9 +647,7 @@ impl Screen for SnapshotsScreen {
                 self.want_db_info(ctx);
                 true
             }
-            AppEvent::Job(JobEvent::Finished { id, outcome })
-                if self.diff_job.is_some_and(|r| r.job == *id) =>
-            {
+            JobEvent::Finished { id, outcome } if self.diff_job.is_some_and(|r| r.job == *id) => {
                 self.diff_finished(outcome, ctx);
                 true
             }
@@ -675,18 +663,18 @@ impl Screen for SnapshotsScreen {
 }
 
 impl SnapshotsScreen {
-    fn command_inner(&mut self, id: &str, ctx: &mut Ctx) -> bool {
+    fn command_inner(&mut self, id: Cmd, ctx: &mut Ctx) -> bool {
         match id {
-            "snapshots.create" => self.open_create(ctx),
-            "snapshots.delete" => self.ask_delete(ctx),
-            "snapshots.diff" => self.start_diff(ctx),
-            "snapshots.mark" => self.toggle_mark(ctx),
-            "snapshots.reload" => self.reload(),
-            "app.back" if self.marked.is_some() => {
+            Cmd::SnapshotsCreate => self.open_create(ctx),
+            Cmd::SnapshotsDelete => self.ask_delete(ctx),
+            Cmd::SnapshotsDiff => self.start_diff(ctx),
+            Cmd::SnapshotsMark => self.toggle_mark(ctx),
+            Cmd::SnapshotsReload => self.reload(),
+            Cmd::AppBack if self.marked.is_some() => {
                 self.marked = None;
                 ctx.status(Level::Info, "mark cleared");
             }
-            other if other.starts_with("nav.") => return self.nav(other),
+            other if other.is_nav() => return self.nav(other),
             _ => return false,
         }
         true

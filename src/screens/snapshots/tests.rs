@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use super::SnapshotsReply;
 use crate::app::events::AppEvent;
-use crate::app::harness::Harness;
 use crate::engine::diff::changes::ChangeSet;
 use crate::engine::jobs::Progress;
 use crate::engine::project::Project;
 use crate::engine::snapshot::{self, Target};
 use crate::screens::ScreenId;
+use crate::shell::harness::Harness;
 use crate::store::Store;
 use crate::store::snapshots::{self as rows, Domain};
 
@@ -281,19 +281,20 @@ fn a_reply_of_no_job_of_ours_is_ignored() {
         title: "x".into(),
         ..Default::default()
     };
-    h.app
-        .handle(AppEvent::Snapshots(Box::new(SnapshotsReply::Diff {
+    h.app.handle(AppEvent::reply(
+        ScreenId::Snapshots,
+        SnapshotsReply::Diff {
             seq: 42,
             old: 1,
             new: Target::Worktree,
             set: Box::new(set),
             db_note: None,
-        })));
-    h.app
-        .handle(AppEvent::Snapshots(Box::new(SnapshotsReply::Created {
-            seq: 43,
-            id: 1,
-        })));
+        },
+    ));
+    h.app.handle(AppEvent::reply(
+        ScreenId::Snapshots,
+        SnapshotsReply::Created { seq: 43, id: 1 },
+    ));
     assert_eq!(h.app.current_screen(), ScreenId::Snapshots);
     assert!(h.screen().contains("My Snapshots · 1"));
 }

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr;
 
 use super::{DbInfo, Field, Popup, SnapshotsScreen};
+use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
@@ -42,7 +43,7 @@ pub fn draw(s: &mut SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
     }
 }
 
-fn key(ctx: &DrawCtx, id: &str) -> String {
+fn key(ctx: &DrawCtx, id: Cmd) -> String {
     ctx.keymap.first(id).unwrap_or_else(|| "?".into())
 }
 
@@ -80,7 +81,7 @@ fn draw_list(s: &mut SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawC
             format!(
                 "No snapshots yet. Press {} to take one: it stores every file of the project \
                  (or of one domain), so you can see later what changed.",
-                key(ctx, "snapshots.create")
+                key(ctx, Cmd::SnapshotsCreate)
             )
         };
         lines.push(Line::from(Span::styled(msg, t.dim)));
@@ -113,14 +114,9 @@ fn draw_list(s: &mut SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawC
     )));
     let h = (inner.height as usize).saturating_sub(1);
     s.list_height = h;
-    if s.selected < s.offset {
-        s.offset = s.selected;
-    } else if h > 0 && s.selected >= s.offset + h {
-        s.offset = s.selected + 1 - h;
-    }
-    s.offset = s.offset.min(s.list.len().saturating_sub(h.max(1)));
-    for (row, snap) in s.list.iter().enumerate().skip(s.offset).take(h) {
-        let selected = row == s.selected;
+    let visible = s.nav.scroll_into_view(s.list.len(), h);
+    for (row, snap) in s.list.iter().enumerate().skip(visible.start).take(h) {
+        let selected = row == s.nav.selected;
         let base = if selected { t.selected } else { t.base };
         let dim = if selected { t.selected } else { t.dim };
         let mark = if s.marked == Some(snap.id) {
@@ -240,12 +236,12 @@ fn details_lines(
     if let Some(db) = db {
         lines.push(field("database", db, t.accent));
     }
-    let diff = key(ctx, "snapshots.diff");
+    let diff = key(ctx, Cmd::SnapshotsDiff);
     let hint = match marked {
         Some(m) if m != snap.id => format!("{diff} diff snapshot {m} → snapshot {}", snap.id),
         _ => format!(
             "{diff} diff with the working tree · {} mark as the old side",
-            key(ctx, "snapshots.mark")
+            key(ctx, Cmd::SnapshotsMark)
         ),
     };
     lines.push(Line::from(Span::styled(hint, t.dim)));

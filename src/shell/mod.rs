@@ -1,6 +1,13 @@
-//! The shell: owns the screens, the keymap, the popups, the status line and the jobs;
-//! routes every event; draws the frame. It has no terminal of its own, so tests drive it
-//! with ratatui's `TestBackend` exactly as the event loop does.
+//! The shell: hosts the screens on the framework of `crate::app`. It owns the screens,
+//! the keymap, the popups, the status line and the jobs; routes every event (a reply only
+//! to the screen it is addressed to); draws the frame. It has no terminal of its own, so
+//! tests drive it with ratatui's `TestBackend` ([`harness`]) exactly as the event loop
+//! ([`run`]) does. It is the only module that knows both the framework and the screens.
+
+pub mod harness;
+pub mod run;
+
+pub use run::{TuiOptions, run_tui};
 
 use std::time::Instant;
 
@@ -10,16 +17,16 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::clipboard;
-use super::commands::Scope;
-use super::context::{Ctx, DrawCtx, Effect, Level};
-use super::events::{AppEvent, EventTx};
-use super::jobtable::JobTable;
-use super::keymap::{KeyCombo, Keymap};
-use super::popups::{self, Palette, Popup, PopupResult};
-use super::strings;
-use super::theme::Theme;
-use super::widgets::{self, SIDEBAR_WIDTH, StatusMessage};
+use crate::app::clipboard;
+use crate::app::commands::{self, Cmd, Scope};
+use crate::app::context::{Ctx, DrawCtx, Effect, Level};
+use crate::app::events::{AppEvent, EventTx, Reply};
+use crate::app::jobtable::JobTable;
+use crate::app::keymap::{KeyCombo, Keymap};
+use crate::app::popups::{self, Palette, Popup, PopupResult};
+use crate::app::strings;
+use crate::app::theme::Theme;
+use crate::app::widgets::{self, SIDEBAR_WIDTH, StatusMessage};
 use crate::engine::jobs::{JobEvent, Jobs, Outcome};
 use crate::engine::project::Project;
 use crate::screens::codebase::CodebaseScreen;
@@ -64,34 +71,50 @@ impl App {
         let jobs = Jobs::new(runtime, move |ev| {
             let _ = job_tx.send(AppEvent::Job(ev));
         });
+        let screens = Self::screens(&project, &theme, &tx);
+        App::with_screens(project, keymap, theme, jobs, tx, screens)
+    }
+
+    /// One screen per tool, in palette order.
+    fn screens(project: &Project, theme: &Theme, tx: &EventTx) -> Vec<Box<dyn Screen>> {
         let syntax = theme.syntect_theme();
-        let screens: Vec<Box<dyn Screen>> = ScreenId::ALL
+        ScreenId::ALL
             .iter()
             .map(|id| -> Box<dyn Screen> {
                 match id {
                     ScreenId::Codebase => {
-                        Box::new(CodebaseScreen::new(&project, syntax.clone(), tx.clone()))
+                        Box::new(CodebaseScreen::new(project, syntax.clone(), tx.clone()))
                     }
                     ScreenId::Compare => Box::new(crate::screens::compare::CompareScreen::new(
-                        &project,
+                        project,
                         syntax.clone(),
                         tx.clone(),
                     )),
                     ScreenId::Jobs => Box::new(JobsScreen::new()),
                     ScreenId::Snapshots => {
-                        Box::new(crate::screens::snapshots::SnapshotsScreen::new(&project))
+                        Box::new(crate::screens::snapshots::SnapshotsScreen::new(project))
                     }
-                    ScreenId::Query => Box::new(crate::screens::query::QueryScreen::new(
-                        &project,
-                        tx.clone(),
-                    )),
+                    ScreenId::Query => {
+                        Box::new(crate::screens::query::QueryScreen::new(project, tx.clone()))
+                    }
                     ScreenId::Deploy => {
-                        Box::new(crate::screens::deploy::DeployScreen::new(&project))
+                        Box::new(crate::screens::deploy::DeployScreen::new(project))
                     }
                     other => Box::new(Planned::new(*other)),
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// A shell on the given screens (one per [`ScreenId`], in palette order).
+    fn with_screens(
+        project: Project,
+        keymap: Keymap,
+        theme: Theme,
+        jobs: Jobs,
+        tx: EventTx,
+        screens: Vec<Box<dyn Screen>>,
+    ) -> App {
         let project_label = project
             .root
             .file_name()
@@ -182,12 +205,21 @@ impl App {
                         }
                     }
                 }
-                let ev = AppEvent::Job(ev);
-                self.broadcast(&ev);
+                for i in 0..self.screens.len() {
+                    self.with_screen(i, |s, ctx| s.on_job(&ev, ctx));
+                }
                 true
             }
-            other => self.broadcast(&other),
+            AppEvent::Reply(reply) => self.deliver(reply),
         }
+    }
+
+    /// Give a reply to the screen it is addressed to, and to no other.
+    fn deliver(&mut self, reply: Reply) -> bool {
+        let Some(i) = self.screens.iter().position(|s| s.id() == reply.to) else {
+            return false;
+        };
+        self.with_screen(i, |s, ctx| s.on_reply(reply.payload, ctx))
     }
 
     fn set_status(&mut self, level: Level, text: String) {
@@ -196,15 +228,6 @@ impl App {
             text,
             at: Instant::now(),
         });
-    }
-
-    /// Give an event to every screen.
-    fn broadcast(&mut self, ev: &AppEvent) -> bool {
-        let mut changed = false;
-        for i in 0..self.screens.len() {
-            changed |= self.with_screen(i, |s, ctx| s.on_event(ev, ctx));
-        }
-        changed
     }
 
     /// Run `f` on screen `i` with a context, then apply the effects it asked for.
@@ -232,8 +255,12 @@ impl App {
             Effect::Switch(id) => self.switch(id),
             Effect::ShowChanges(set) => {
                 self.switch(ScreenId::Compare);
-                let ev = AppEvent::ShowChanges(std::sync::Arc::from(set));
-                self.broadcast(&ev);
+                let set: std::sync::Arc<crate::engine::diff::changes::ChangeSet> =
+                    std::sync::Arc::from(set);
+                self.deliver(Reply {
+                    to: ScreenId::Compare,
+                    payload: Box::new(set),
+                });
             }
             Effect::Copy { label, text } => {
                 if text.len() > clipboard::MAX_BYTES {
@@ -314,33 +341,35 @@ impl App {
     }
 
     /// Run a command by id, from a key or the palette.
-    pub fn run_command(&mut self, id: &'static str) {
+    pub fn run_command(&mut self, id: Cmd) {
         if let Some(screen) = ScreenId::from_command(id) {
             self.switch(screen);
             return;
         }
         match id {
-            "app.quit" => self.ask_quit(),
-            "app.help" => self.popup = Some(Popup::Help { scroll: 0 }),
-            "app.palette" => self.popup = Some(Popup::Palette(Palette::new(self.current_screen()))),
-            "app.toggle_sidebar" => self.sidebar = !self.sidebar,
-            "app.redraw" => self.full_redraw = true,
-            "app.next_screen" => {
+            Cmd::AppQuit => self.ask_quit(),
+            Cmd::AppHelp => self.popup = Some(Popup::Help { scroll: 0 }),
+            Cmd::AppPalette => {
+                self.popup = Some(Popup::Palette(Palette::new(self.current_screen())))
+            }
+            Cmd::AppToggleSidebar => self.sidebar = !self.sidebar,
+            Cmd::AppRedraw => self.full_redraw = true,
+            Cmd::AppNextScreen => {
                 self.switch(ScreenId::ALL[(self.current + 1) % ScreenId::ALL.len()])
             }
-            "app.prev_screen" => {
+            Cmd::AppPrevScreen => {
                 let n = ScreenId::ALL.len();
                 self.switch(ScreenId::ALL[(self.current + n - 1) % n]);
             }
-            "app.back" => {
+            Cmd::AppBack => {
                 let cur = self.current;
-                if !self.with_screen(cur, |s, ctx| s.command("app.back", ctx))
+                if !self.with_screen(cur, |s, ctx| s.command(Cmd::AppBack, ctx))
                     && let Some(prev) = self.history.pop()
                 {
                     self.current = prev;
                 }
             }
-            "jobs.cancel_latest" => match self
+            Cmd::JobsCancelLatest => match self
                 .job_table
                 .running()
                 .last()
@@ -354,7 +383,7 @@ impl App {
             },
             other => {
                 // A screen's command: run it there (switching first when it is another screen's).
-                if let Some(Scope::Screen(target)) = super::commands::find(other).map(|c| c.scope) {
+                if let Scope::Screen(target) = commands::def(other).scope {
                     self.switch(target);
                 }
                 let cur = self.current;
@@ -470,3 +499,6 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,11 +10,11 @@ use anyhow::Context;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use super::events::AppEvent;
-use super::keymap::Keymap;
-use super::shell::App;
-use super::terminal::TerminalGuard;
-use super::theme::Theme;
+use super::App;
+use crate::app::events::AppEvent;
+use crate::app::keymap::Keymap;
+use crate::app::terminal::TerminalGuard;
+use crate::app::theme::Theme;
 use crate::engine::project::Project;
 use crate::store::settings;
 

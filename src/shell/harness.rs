@@ -9,10 +9,10 @@ use crossterm::event::{Event, KeyEvent, KeyEventKind, KeyEventState};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::events::AppEvent;
-use super::keymap::{KeyCombo, Keymap};
-use super::shell::App;
-use super::theme::Theme;
+use super::App;
+use crate::app::events::AppEvent;
+use crate::app::keymap::{KeyCombo, Keymap};
+use crate::app::theme::Theme;
 use crate::engine::project::Project;
 
 /// A shell on a `TestBackend` of a given size.
