@@ -219,8 +219,8 @@ fn sqlite_modes_checksum_and_skip() {
     );
     assert_eq!(
         snap.modes.get("nokey"),
-        Some(&Mode::Checksum),
-        "no key: checksum"
+        Some(&Mode::Data),
+        "no key, few rows: its rows are kept (matched whole)"
     );
     assert!(snap.table("cache").is_none());
     assert_eq!(snap.chunks["big"].len(), 10);
@@ -231,30 +231,36 @@ fn sqlite_modes_checksum_and_skip() {
     let script = snapshot::diff(&snap, &mut db, true, &[]).unwrap();
     assert_eq!(
         script.notes,
-        [
-            "table nokey is dropped; its rows were not saved ('checksum' mode): the reverse re-creates it empty",
-            "table big: data changed in 1 of 10 chunks ('checksum' mode: not scripted)"
-        ]
+        ["table big: data changed in 1 of 10 chunks ('checksum' mode: not scripted)"]
     );
-    assert_eq!(
-        script.destructive(),
-        ["drops table nokey with 1 rows (not restorable: 'checksum' mode)"]
+    assert_eq!(script.destructive(), ["drops table nokey with 1 rows"]);
+    assert!(
+        script
+            .reverse_sql()
+            .contains("INSERT INTO \"nokey\" (\"v\") VALUES\n('a');"),
+        "{}",
+        script.reverse_sql()
     );
-    // An explicit 'data' mode on a table without a key cannot be diffed.
-    run(&mut db, "CREATE TABLE nokey2 (v TEXT)");
+    // A 'checksum' table dropped: its rows cannot come back, and the script says so.
     let snap = take(&mut db, &|t| {
-        if t == "nokey2" {
-            Mode::Data
+        if t == "big" {
+            Mode::Checksum
         } else {
             Mode::Auto
         }
     })
     .unwrap();
-    run(&mut db, "INSERT INTO nokey2 VALUES ('x')");
-    let err = snapshot::diff(&snap, &mut db, true, &[]).unwrap_err();
+    run(&mut db, "DROP TABLE big");
+    let script = snapshot::diff(&snap, &mut db, true, &[]).unwrap();
     assert_eq!(
-        err.to_string(),
-        "table nokey2 has no primary key: mark it 'checksum' or add a key"
+        script.notes,
+        [
+            "table big is dropped; its rows were not saved ('checksum' mode): the reverse re-creates it empty"
+        ]
+    );
+    assert_eq!(
+        script.destructive(),
+        ["drops table big with 10000 rows (not restorable: 'checksum' mode)"]
     );
 }
 
@@ -328,12 +334,23 @@ fn cli_snapshot_create_db_and_diff_db() {
     ];
     let out = devsky(&args, root);
     let err = String::from_utf8_lossy(&out.stderr);
-    // tags is in 'checksum' mode: its row changes are noted, not scripted (the reverse
-    // leaves its rows as they are now, and verification says so).
+    // tags is in 'checksum' mode: its row changes are not scripted, so the script is
+    // incomplete and refused until that is allowed.
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("incomplete script refused (allow it with --allow-incomplete)")
+            && err
+                .contains("table tags: schema changed, its data ('checksum' mode) is not compared"),
+        "{err}"
+    );
+    let out = devsky(&[&args[..], &["--allow-incomplete"]].concat(), root);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Allowed: the script says what it leaves out (the reverse leaves the rows of tags as
+    // they are now, and verification says so).
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
         err.contains(
-            "note: table tags: schema changed, its data ('checksum' mode) is not compared"
+            "incomplete: table tags: schema changed, its data ('checksum' mode) is not compared"
         ),
         "{err}"
     );
@@ -346,6 +363,7 @@ fn cli_snapshot_create_db_and_diff_db() {
     let forward = String::from_utf8(out.stdout).unwrap();
     assert!(
         forward.starts_with("-- devsky: forward script (SQLite)")
+            && forward.contains("-- INCOMPLETE: table tags: schema changed")
             && forward.contains("SELECT \"id\", \"label\", \"color\""),
         "{forward}"
     );
@@ -381,6 +399,7 @@ fn cli_snapshot_create_db_and_diff_db() {
             "--db",
             "--reverse",
             "--allow-destructive",
+            "--allow-incomplete",
             "--rename",
             "tags.label=name",
         ],
@@ -417,7 +436,14 @@ fn cli_snapshot_create_db_and_diff_db() {
     let out = devsky(&["gc"], root);
     assert!(out.status.success());
     let out = devsky(
-        &["snapshot", "diff", "1", "--db", "--allow-destructive"],
+        &[
+            "snapshot",
+            "diff",
+            "1",
+            "--db",
+            "--allow-destructive",
+            "--allow-incomplete",
+        ],
         root,
     );
     assert!(
@@ -437,7 +463,12 @@ fn cli_snapshot_create_db_and_diff_db() {
     );
     let show = String::from_utf8(devsky(&["snapshot", "show", "2"], root).stdout).unwrap();
     assert!(show.contains("database: app (object "), "{show}");
-    let hint = ["--allow-destructive", "--rename", "tags.label=name"];
+    let hint = [
+        "--allow-destructive",
+        "--allow-incomplete",
+        "--rename",
+        "tags.label=name",
+    ];
     let to_db = devsky(
         &[&["snapshot", "diff", "1", "--db"][..], &hint].concat(),
         root,

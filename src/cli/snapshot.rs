@@ -90,6 +90,12 @@ pub struct DbDiffArgs {
     /// printed. Without it they are refused with exit code 2 and their reasons on stderr.
     #[arg(long, requires = "db")]
     pub allow_destructive: bool,
+    /// Print a script even when it is incomplete (something it does not do: data changes of
+    /// 'checksum' tables, what the reverse cannot restore, objects devsky cannot script);
+    /// it then carries one `-- INCOMPLETE:` comment per omission. Without it an incomplete
+    /// script is refused with exit code 2 and each omission (object and reason) on stderr.
+    #[arg(long, requires = "db")]
+    pub allow_incomplete: bool,
     /// A column rename, TABLE.OLD=NEW (repeatable); otherwise a renamed column is a drop
     /// and an add.
     #[arg(long = "rename", value_name = "TABLE.OLD=NEW", requires = "db")]
@@ -329,7 +335,7 @@ fn load_db_part(
 }
 
 /// `devsky snapshot diff A [B] --db`: print the forward (or reverse) script; exit 2 when
-/// destructive changes are refused.
+/// destructive changes or an incomplete script are refused.
 fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result<i32> {
     let project = Project::locate(&at.project)?;
     let store = project.open_store(false)?;
@@ -365,8 +371,9 @@ fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result
     let refused = (!args.allow_destructive)
         .then_some(reasons)
         .filter(|r| !r.is_empty());
+    let incomplete = !args.allow_incomplete && !script.notes.is_empty();
     let report = match (args.verify, &refused) {
-        (true, None) => {
+        (true, None) if !incomplete => {
             let p = profile::get(&store, &profile_name)?
                 .with_context(|| format!("no database profile named `{profile_name}`"))?;
             Some(match &p.url {
@@ -388,6 +395,7 @@ fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result
             "old": format!("snapshot {a}"),
             "new": new_label,
             "refused": refused.is_some(),
+            "incomplete": !script.notes.is_empty(),
             "destructive": script.destructive(),
             "reverse_destructive": script.reverse_destructive,
             "notes": script.notes,
@@ -396,10 +404,18 @@ fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result
             "reverse": script.reverse_sql(),
             "verify": report,
         }))?;
-    } else if let Some(reasons) = &refused {
-        eprintln!("destructive changes refused (allow them with --allow-destructive):");
-        for r in reasons {
-            eprintln!("  {r}");
+    } else if refused.is_some() || incomplete {
+        if let Some(reasons) = &refused {
+            eprintln!("destructive changes refused (allow them with --allow-destructive):");
+            for r in reasons {
+                eprintln!("  {r}");
+            }
+        }
+        if incomplete {
+            eprintln!("incomplete script refused (allow it with --allow-incomplete):");
+            for n in &script.notes {
+                eprintln!("  {n}");
+            }
         }
     } else {
         let sql = if args.reverse {
@@ -427,13 +443,13 @@ fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result
             }
         );
         for n in &script.notes {
-            eprintln!("  note: {n}");
+            eprintln!("  incomplete: {n}");
         }
         if let Some(r) = &report {
             eprint!("{}", r.text());
         }
     }
-    Ok(if refused.is_some() {
+    Ok(if refused.is_some() || incomplete {
         2
     } else if !verified {
         1

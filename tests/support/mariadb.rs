@@ -203,6 +203,12 @@ impl MariaDb {
 
     /// Run SQL with the `mariadb` client as root; returns its tab-separated output.
     pub fn sql(&self, sql: &str) -> String {
+        self.try_sql(sql)
+            .unwrap_or_else(|e| panic!("mariadb -e {sql:?}: {e}"))
+    }
+
+    /// [`MariaDb::sql`], the client's error as `Err`.
+    pub fn try_sql(&self, sql: &str) -> Result<String, String> {
         let client = find("mariadb").unwrap_or_else(|| panic!("{MISSING}"));
         let out = Command::new(client)
             .arg("--no-defaults")
@@ -216,12 +222,10 @@ impl MariaDb {
             .args(["-e", sql])
             .output()
             .expect("run mariadb");
-        assert!(
-            out.status.success(),
-            "mariadb -e {sql:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8(out.stdout).unwrap())
     }
 
     /// Kill the server at once (SIGKILL), as a crash would.

@@ -366,6 +366,8 @@ mod tests {
             modes: BTreeMap::new(),
             data: BTreeMap::new(),
             chunks: BTreeMap::new(),
+            counters: BTreeMap::new(),
+            objects: Vec::new(),
         };
         for (t, rows) in tables {
             match rows {

@@ -3,12 +3,20 @@
 //! values back, a DELETE's re-inserts the whole old row).
 //!
 //! Rows are matched by hashing their key values, so the engines' collation order does not
-//! matter. Literals are written per engine:
+//! matter. A table without a primary key (or whose key cannot be matched because a key
+//! column is new) is matched by whole rows, duplicates counted: each surplus copy is one
+//! `DELETE` of one row matching every column (MySQL `<=>` and `LIMIT 1`, SQLite `IS` and a
+//! `rowid` sub-select), each missing copy one `INSERT`. When neither works (a new column and
+//! rows on both sides) the diff is refused with the table and the reason.
+//!
+//! Literals are written per engine:
 //!
 //! - NULL is `NULL` (never `''`); integers and floats as numbers;
-//! - text: MySQL `'…'` with `'` doubled and `\` `NUL` `\n` `\r` `^Z` backslash-escaped (the
-//!   default `sql_mode`, without NO_BACKSLASH_ESCAPES); SQLite `'…'` with `'` doubled and no
-//!   escapes (text holding NUL goes as `CAST(X'…' AS TEXT)`); 4-byte UTF-8 (emoji) as is;
+//! - text: `'…'` with `'` doubled and no backslash escapes, so the same text is read under
+//!   any `sql_mode` (`NO_BACKSLASH_ESCAPES` or not; `ANSI_QUOTES` only changes `"`). MySQL
+//!   text holding `\`, NUL, CR or ^Z goes as `_utf8mb4 X'…'` (bytes, then converted to the
+//!   column's character set); SQLite text holding NUL as `CAST(X'…' AS TEXT)`; 4-byte UTF-8
+//!   (emoji) as is;
 //! - bytes (BLOBs, and text that is not valid UTF-8) as `X'…'` hex.
 
 use std::collections::HashMap;
@@ -22,7 +30,7 @@ pub enum DataDiffError {
     #[error("table {0} has no primary key: mark it 'checksum' or add a key")]
     NoPrimaryKey(String),
     #[error(
-        "table {table}: primary key column {column} is new; rows cannot be matched (mark the table 'checksum' for this change)"
+        "table {table}: column {column} is new and the table has no primary key that existed before; rows cannot be matched (mark the table 'checksum' for this change)"
     )]
     KeyChanged { table: String, column: String },
 }
@@ -59,19 +67,10 @@ fn text_literal(kind: Kind, s: &str) -> String {
     match kind {
         Kind::Sqlite if s.contains('\0') => return format!("CAST({} AS TEXT)", hex(s.as_bytes())),
         Kind::Sqlite => out.push_str(&s.replace('\'', "''")),
-        Kind::Mysql => {
-            for ch in s.chars() {
-                match ch {
-                    '\'' => out.push_str("''"),
-                    '\\' => out.push_str("\\\\"),
-                    '\0' => out.push_str("\\0"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\u{1a}' => out.push_str("\\Z"),
-                    c => out.push(c),
-                }
-            }
+        Kind::Mysql if s.contains(['\\', '\0', '\r', '\u{1a}']) => {
+            return format!("_utf8mb4 {}", hex(s.as_bytes()));
         }
+        Kind::Mysql => out.push_str(&s.replace('\'', "''")),
     }
     out.push('\'');
     out
@@ -113,6 +112,36 @@ fn where_key(kind: Kind, t: &TableSchema, cols: &[usize], row: &[Value]) -> Stri
         })
         .collect::<Vec<_>>()
         .join(" AND ")
+}
+
+/// Every writable column equal (NULL-safe): one row of a table without a usable key.
+fn where_row(kind: Kind, t: &TableSchema, cols: &[usize], row: &[Value]) -> String {
+    let eq = match kind {
+        Kind::Mysql => "<=>",
+        Kind::Sqlite => "IS",
+    };
+    cols.iter()
+        .map(|&i| {
+            format!(
+                "{} {eq} {}",
+                ident(kind, &t.columns[i].name),
+                literal(kind, &row[i])
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// `DELETE` of exactly one row of `t` whose `cols` hold `row`'s values.
+fn delete_one(kind: Kind, t: &TableSchema, cols: &[usize], row: &[Value]) -> String {
+    let table = ident(kind, &t.name);
+    let wh = where_row(kind, t, cols, row);
+    match kind {
+        Kind::Mysql => format!("DELETE FROM {table} WHERE {wh} LIMIT 1;"),
+        Kind::Sqlite => format!(
+            "DELETE FROM {table} WHERE rowid = (SELECT rowid FROM {table} WHERE {wh} LIMIT 1);"
+        ),
+    }
 }
 
 fn pk_indexes(t: &TableSchema) -> Result<Vec<usize>, DataDiffError> {
@@ -253,8 +282,6 @@ pub fn diff_rows(
     new_rows: &[Vec<Value>],
     renames: &[(String, String)],
 ) -> Result<RowSteps, DataDiffError> {
-    let new_pk = pk_indexes(new)?;
-    pk_indexes(old)?;
     // For each new column, its old column.
     let src: Vec<Option<usize>> = new
         .columns
@@ -272,15 +299,12 @@ pub fn diff_rows(
             }
         })
         .collect();
-    let old_pk: Vec<usize> = new_pk
-        .iter()
-        .map(|&i| {
-            src[i].ok_or_else(|| DataDiffError::KeyChanged {
-                table: new.name.clone(),
-                column: new.columns[i].name.clone(),
-            })
-        })
-        .collect::<Result<_, _>>()?;
+    let keyed = pk_indexes(new).is_ok_and(|pk| pk.iter().all(|&i| src[i].is_some()));
+    if !keyed {
+        return diff_whole_rows(kind, new, old_rows, new_rows, &src);
+    }
+    let new_pk = pk_indexes(new)?;
+    let old_pk: Vec<usize> = new_pk.iter().filter_map(|&i| src[i]).collect();
     let at: HashMap<String, usize> = old_rows
         .iter()
         .enumerate()
@@ -401,180 +425,85 @@ pub fn diff_rows(
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn col(name: &str, ty: &str, nullable: bool, default: Option<&str>) -> ColumnSchema {
-        ColumnSchema {
-            name: name.into(),
-            data_type: ty.into(),
-            nullable,
-            default: default.map(Into::into),
-            extra: String::new(),
+/// Rows of a table without a usable primary key, matched as whole rows (every writable
+/// column), duplicates counted.
+fn diff_whole_rows(
+    kind: Kind,
+    new: &TableSchema,
+    old_rows: &[Vec<Value>],
+    new_rows: &[Vec<Value>],
+    src: &[Option<usize>],
+) -> Result<RowSteps, DataDiffError> {
+    let cols: Vec<usize> = (0..new.columns.len())
+        .filter(|&i| writable(&new.columns[i]))
+        .collect();
+    let step = |phase, forward, reverse| Step {
+        forward,
+        reverse,
+        destructive: None,
+        table: new.name.clone(),
+        phase,
+        restore: Vec::new(),
+    };
+    let mut out = RowSteps::default();
+    // The columns an old row has a value for; the others are new.
+    let known: Vec<usize> = cols.iter().copied().filter(|&j| src[j].is_some()).collect();
+    if known.len() < cols.len() && !old_rows.is_empty() && !new_rows.is_empty() {
+        let j = cols
+            .iter()
+            .find(|&&j| src[j].is_none())
+            .copied()
+            .unwrap_or(0);
+        return Err(DataDiffError::KeyChanged {
+            table: new.name.clone(),
+            column: new.columns[j].name.clone(),
+        });
+    }
+    // Old rows in the new column order (new columns NULL: only read through `known`).
+    let old_new: Vec<Vec<Value>> = old_rows
+        .iter()
+        .map(|r| {
+            src.iter()
+                .map(|s| s.map_or(Value::Null, |o| r[o].clone()))
+                .collect()
+        })
+        .collect();
+    let mut pool: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in old_new.iter().enumerate().rev() {
+        pool.entry(key(r, &known)).or_default().push(i);
+    }
+    let mut seen = vec![false; old_rows.len()];
+    for row in new_rows {
+        if let Some(i) = pool.get_mut(&key(row, &known)).and_then(Vec::pop) {
+            seen[i] = true;
+            continue;
         }
+        let all: Vec<(usize, String)> = cols.iter().map(|&i| (i, literal(kind, &row[i]))).collect();
+        out.upserts.push(step(
+            Phase::UpsertRows,
+            insert_one(kind, new, &all),
+            delete_one(kind, new, &cols, row),
+        ));
     }
-
-    fn table(name: &str, cols: Vec<ColumnSchema>) -> TableSchema {
-        TableSchema {
-            name: name.into(),
-            primary_key: vec![cols[0].name.clone()],
-            columns: cols,
-            indexes: vec![],
-            foreign_keys: vec![],
-            options: String::new(),
-            create_sql: String::new(),
+    for (r, _) in old_new.iter().zip(&seen).filter(|(_, s)| !**s) {
+        let mut vals: Vec<(usize, String)> =
+            known.iter().map(|&i| (i, literal(kind, &r[i]))).collect();
+        for &j in cols.iter().filter(|&&j| src[j].is_none()) {
+            let c = &new.columns[j];
+            if !c.nullable && c.default.is_none() {
+                vals.push((j, placeholder(kind, c).to_string()));
+            }
         }
+        vals.sort();
+        out.deletes.push(step(
+            Phase::DeleteRows,
+            delete_one(kind, new, &known, r),
+            insert_one(kind, new, &vals),
+        ));
     }
-
-    #[test]
-    fn literals_per_engine() {
-        let s = Value::Text("it's a \\ path\n\0 😀".into());
-        assert_eq!(literal(Kind::Mysql, &s), "'it''s a \\\\ path\\n\\0 😀'");
-        assert_eq!(
-            literal(Kind::Sqlite, &Value::Text("it's \\ 😀".into())),
-            "'it''s \\ 😀'"
-        );
-        assert_eq!(
-            literal(Kind::Sqlite, &Value::Text("a\0b".into())),
-            "CAST(X'610062' AS TEXT)"
-        );
-        assert_eq!(literal(Kind::Mysql, &Value::Null), "NULL");
-        assert_eq!(literal(Kind::Mysql, &Value::Text(String::new())), "''");
-        assert_eq!(
-            literal(Kind::Sqlite, &Value::Bytes(vec![0, 0xff, 0xc3])),
-            "X'00FFC3'"
-        );
-        assert_eq!(literal(Kind::Mysql, &Value::Bytes(vec![])), "X''");
-        assert_eq!(literal(Kind::Mysql, &Value::Int(-5)), "-5");
-        assert_eq!(
-            literal(Kind::Mysql, &Value::UInt(u64::MAX)),
-            "18446744073709551615"
-        );
-        assert_eq!(literal(Kind::Sqlite, &Value::Float(1.0)), "1.0");
-        assert_eq!(literal(Kind::Sqlite, &Value::Float(0.1)), "0.1");
-        assert_eq!(literal(Kind::Sqlite, &Value::Float(f64::INFINITY)), "9e999");
-        assert!(value_eq(&Value::Int(3), &Value::UInt(3)));
-        assert!(!value_eq(&Value::Null, &Value::Text(String::new())));
-    }
-
-    #[test]
-    fn insert_update_delete_with_reverses() {
-        let t = table(
-            "t",
-            vec![
-                col("id", "int", false, None),
-                col("name", "varchar(20)", true, Some("NULL")),
-            ],
-        );
-        let old = vec![
-            vec![Value::Int(1), Value::Text("a".into())],
-            vec![Value::Int(2), Value::Null],
-            vec![Value::Int(3), Value::Text("c".into())],
-        ];
-        let new = vec![
-            vec![Value::Int(1), Value::Text("a".into())],
-            vec![Value::Int(2), Value::Text(String::new())],
-            vec![Value::Int(4), Value::Text("d'".into())],
-        ];
-        let r = diff_rows(Kind::Mysql, &t, &old, &t, &new, &[]).unwrap();
-        let f: Vec<&str> = r.upserts.iter().map(|s| s.forward.as_str()).collect();
-        assert_eq!(
-            f,
-            [
-                "UPDATE `t` SET `name` = '' WHERE `id` = 2;",
-                "INSERT INTO `t` (`id`, `name`) VALUES (4, 'd''');"
-            ]
-        );
-        assert_eq!(
-            r.upserts[0].reverse,
-            "UPDATE `t` SET `name` = NULL WHERE `id` = 2;"
-        );
-        assert_eq!(r.upserts[1].reverse, "DELETE FROM `t` WHERE `id` = 4;");
-        assert_eq!(r.deletes.len(), 1);
-        assert_eq!(r.deletes[0].forward, "DELETE FROM `t` WHERE `id` = 3;");
-        assert_eq!(
-            r.deletes[0].reverse,
-            "INSERT INTO `t` (`id`, `name`) VALUES (3, 'c');"
-        );
-    }
-
-    #[test]
-    fn added_and_renamed_columns() {
-        let old_t = table(
-            "t",
-            vec![
-                col("id", "integer", false, None),
-                col("nm", "text", true, None),
-            ],
-        );
-        let new_t = table(
-            "t",
-            vec![
-                col("id", "integer", false, None),
-                col("name", "text", true, None),
-                col("n", "integer", false, Some("0")),
-                col("req", "text", false, None),
-            ],
-        );
-        let old = vec![
-            vec![Value::Int(1), Value::Text("a".into())],
-            vec![Value::Int(2), Value::Text("b".into())],
-        ];
-        let new = vec![vec![
-            Value::Int(1),
-            Value::Text("a".into()),
-            Value::Int(0),
-            Value::Text("x".into()),
-        ]];
-        let r = diff_rows(
-            Kind::Sqlite,
-            &old_t,
-            &old,
-            &new_t,
-            &new,
-            &[("nm".into(), "name".into())],
-        )
-        .unwrap();
-        assert_eq!(
-            r.upserts[0].forward,
-            "UPDATE \"t\" SET \"req\" = 'x' WHERE \"id\" = 1;"
-        );
-        assert_eq!(r.upserts[0].reverse, "");
-        assert_eq!(
-            r.deletes[0].reverse,
-            "INSERT INTO \"t\" (\"id\", \"name\", \"req\") VALUES (2, 'b', '');"
-        );
-    }
-
-    #[test]
-    fn no_primary_key_is_an_error_with_the_reason() {
-        let mut t = table("logs", vec![col("line", "text", true, None)]);
-        t.primary_key.clear();
-        let e = diff_rows(Kind::Sqlite, &t, &[], &t, &[], &[]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "table logs has no primary key: mark it 'checksum' or add a key"
-        );
-    }
-
-    #[test]
-    fn pre_images() {
-        let t = table(
-            "t",
-            vec![col("id", "int", false, None), col("a", "blob", true, None)],
-        );
-        let rows = vec![
-            vec![Value::Int(1), Value::Bytes(vec![1, 2])],
-            vec![Value::Int(2), Value::Null],
-        ];
-        assert_eq!(
-            insert_sql(Kind::Mysql, &t, &rows),
-            "INSERT INTO `t` (`id`, `a`) VALUES\n(1, X'0102'),\n(2, NULL);"
-        );
-        assert_eq!(
-            restore_sql(Kind::Mysql, &t, &rows, &["a".into()]).unwrap(),
-            "UPDATE `t` SET `a` = X'0102' WHERE `id` = 1;\nUPDATE `t` SET `a` = NULL WHERE `id` = 2;"
-        );
-    }
+    Ok(out)
 }
+
+#[cfg(test)]
+#[path = "data_diff_tests.rs"]
+mod tests;

@@ -179,8 +179,9 @@ pub(super) fn drop_fk_sql(table: &str, fk: &ForeignKey) -> String {
     )
 }
 
-/// `CREATE TABLE` for `t` with the foreign keys `keep_fk` accepts (MySQL: built from the
-/// normalized schema with its options; SQLite: `create_sql` as is, which holds its keys),
+/// `CREATE TABLE` for `t` with the foreign keys `keep_fk` accepts (MySQL: the server's own
+/// text, see `show_create`, or else built from the normalized schema with its options;
+/// SQLite: `create_sql` as is, which holds its keys),
 /// followed by the indexes SQLite creates separately.
 pub fn create_table_sql(
     kind: Kind,
@@ -197,6 +198,9 @@ pub fn create_table_sql(
             s
         }
         Kind::Mysql => {
+            if let Some(p) = super::show_create::of(t) {
+                return super::show_create::create_sql(t, &p, keep_fk);
+            }
             let mut parts: Vec<String> = t.columns.iter().map(|c| column_def(kind, c)).collect();
             if !t.primary_key.is_empty() {
                 parts.push(format!("PRIMARY KEY ({})", list(kind, &t.primary_key)));

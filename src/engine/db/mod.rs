@@ -9,11 +9,14 @@
 
 pub mod changes;
 pub mod data_diff;
+pub mod db_objects;
 pub mod ddl;
 pub mod mysql;
+mod mysql_alter;
 pub mod narrowing;
 pub mod profile;
 pub mod schema_diff;
+pub mod show_create;
 pub mod snapshot;
 pub mod split;
 pub mod sqlite;
@@ -180,6 +183,9 @@ pub trait Db: Send {
     fn canceller(&self) -> Box<dyn Canceller>;
     /// Tables of the current database, sorted by name.
     fn tables(&mut self) -> anyhow::Result<Vec<TableSchema>>;
+    /// Views, triggers, routines, events (SQLite: views, triggers, partial and expression
+    /// indexes) of the current database, as the server's `CREATE` text.
+    fn objects(&mut self) -> anyhow::Result<Vec<db_objects::DbObject>>;
     /// Row counts and checksums of `table` in primary-key chunks of about `chunk_rows`.
     fn checksum_chunks(
         &mut self,

@@ -473,6 +473,10 @@ impl Db for MysqlDb {
         self.with(async |c| schema::tables(c, mariadb).await)
     }
 
+    fn objects(&mut self) -> anyhow::Result<Vec<super::db_objects::DbObject>> {
+        self.with(async |c| schema::objects(c).await)
+    }
+
     fn checksum_chunks(
         &mut self,
         table: &TableSchema,

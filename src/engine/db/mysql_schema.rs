@@ -8,6 +8,7 @@ use mysql_async::{Conn, Row, Value as MyValue};
 use mysql_async::consts::{ColumnFlags, ColumnType};
 
 use super::ident;
+use crate::engine::db::db_objects::DbObject;
 use crate::engine::db::{Chunk, ColumnSchema, ForeignKey, IndexSchema, TableSchema, Value};
 
 /// Every base table of the current database, normalized (see [`TableSchema`]).
@@ -121,6 +122,79 @@ pub(super) async fn tables(c: &mut Conn, mariadb: bool) -> mysql_async::Result<V
         out.push(t);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Views, triggers, routines and events of the current database, each with the server's
+/// own `CREATE` text (`SHOW CREATE ..`) and, but for views, the `sql_mode` it was made
+/// under. Triggers come in their firing order per table.
+pub(super) async fn objects(c: &mut Conn) -> mysql_async::Result<Vec<DbObject>> {
+    let mut out = Vec::new();
+    let s = |r: &Row, i: usize| {
+        r.as_ref(i)
+            .filter(|v| **v != MyValue::NULL)
+            .map(plain_text)
+            .unwrap_or_default()
+    };
+    let lists: [(&str, &str); 4] = [
+        (
+            "function",
+            "SELECT ROUTINE_NAME, '' FROM information_schema.ROUTINES \
+             WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_TYPE = 'FUNCTION' ORDER BY ROUTINE_NAME",
+        ),
+        (
+            "procedure",
+            "SELECT ROUTINE_NAME, '' FROM information_schema.ROUTINES \
+             WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_TYPE = 'PROCEDURE' ORDER BY ROUTINE_NAME",
+        ),
+        (
+            "view",
+            "SELECT TABLE_NAME, '' FROM information_schema.VIEWS \
+             WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
+        ),
+        (
+            "trigger",
+            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS \
+             WHERE TRIGGER_SCHEMA = DATABASE() \
+             ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER",
+        ),
+    ];
+    let mut named: Vec<(&str, String, String)> = Vec::new();
+    for (kind, sql) in lists {
+        let rows: Vec<Row> = c.query(sql).await?;
+        named.extend(rows.iter().map(|r| (kind, s(r, 0), s(r, 1))));
+    }
+    // Events need the EVENT privilege to be listed; without them the list is empty.
+    let events: Vec<Row> = c
+        .query("SELECT EVENT_NAME, '' FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() ORDER BY EVENT_NAME")
+        .await
+        .unwrap_or_default();
+    named.extend(events.iter().map(|r| ("event", s(r, 0), s(r, 1))));
+    for (kind, name, table) in named {
+        let row: Option<Row> = c
+            .query_first(format!(
+                "SHOW CREATE {} {}",
+                kind.to_ascii_uppercase(),
+                ident(&name)
+            ))
+            .await?;
+        let Some(row) = row else { continue };
+        // SHOW CREATE VIEW: (View, Create View, ..); TRIGGER/PROCEDURE/FUNCTION: (name,
+        // sql_mode, statement, ..); EVENT: (Event, sql_mode, time_zone, Create Event, ..).
+        let (mode, create, time_zone) = match kind {
+            "view" => (String::new(), s(&row, 1), String::new()),
+            "event" => (s(&row, 1), s(&row, 3), s(&row, 2)),
+            _ => (s(&row, 1), s(&row, 2), String::new()),
+        };
+        out.push(DbObject {
+            kind: kind.into(),
+            name,
+            table,
+            create_sql: create,
+            sql_mode: mode,
+            time_zone,
+        });
+    }
     Ok(out)
 }
 

@@ -3,20 +3,25 @@
 //!
 //! A script runs in phases ([`Phase`]), so that what a later statement needs exists:
 //!
+//! 0. drop views, triggers, routines, events that go or change (`db_objects`)
 //! 1. drop foreign keys that go or change (MySQL), and every foreign key of a table that goes
-//! 2. drop indexes that go or change (SQLite: every index of a table that is rebuilt)
+//! 2. drop indexes that go or change (MySQL; SQLite's indexes are objects, phase 0)
 //! 3. pre-images: no forward SQL; the reverse puts back the column values a step lost
 //!    (added by the database snapshot, which holds the old rows) — in the reverse, after the
 //!    tables have their old shape and before their old indexes and keys come back
 //! 4. create tables, parents first (stable topological sort on foreign keys). MySQL: the
 //!    keys of a cycle are left out of `CREATE TABLE` and added in phase 10
-//! 5. alter tables. MySQL: DROP / CHANGE (rename hint) / MODIFY / ADD COLUMN, column order,
-//!    primary key, one statement per step. SQLite: the table rebuild (below)
+//! 5. alter tables. MySQL: table options, DROP / CHANGE (rename hint) / MODIFY / ADD COLUMN
+//!    with the column definitions of the server's `SHOW CREATE TABLE` (`show_create`; a
+//!    generated column is dropped and added), column order, primary key, partitioning,
+//!    one statement per step. SQLite: the table rebuild (below)
+//!    5b. MySQL `AUTO_INCREMENT` counters (added by the database snapshot, which knows them)
 //! 6. drop tables, children first
 //! 7. delete rows, children first; 8. insert and update rows, parents first (tables in
 //!    'data' mode, see `data_diff`)
-//! 9. add indexes (SQLite: every index of a rebuilt table)
+//! 9. add indexes (MySQL, with the server's own clause) and CHECK constraints
 //! 10. add foreign keys
+//! 11. create views, triggers, routines, events that come or change (`db_objects`)
 //!
 //! The reverse script is the steps' reverses in reverse order, so each reverse runs on the
 //! state its forward left. Column renames are only taken from explicit hints; otherwise a
@@ -27,7 +32,7 @@
 //! aside (`CREATE TABLE _devsky_old_t AS SELECT * FROM t`), drop the table, create it from
 //! the target's `create_sql`, copy the rows back (renamed columns mapped, new NOT NULL
 //! columns without a default given a placeholder), drop the copy; indexes come back in
-//! phase 9 (after the rows).
+//! phase 11 (after the rows), with its triggers.
 //! Foreign keys must be off while it runs (`PRAGMA foreign_keys` outside the transaction):
 //! otherwise dropping a parent fires its children's `ON DELETE` actions.
 
@@ -39,25 +44,34 @@ pub use super::ddl::{column_def, create_table_sql, drop_table_sql, ident, placeh
 pub use super::narrowing::narrowing;
 
 use super::ddl::{
-    add_fk_sql, add_index_sql, drop_fk_sql, drop_index_sql, list, own_index, same_fk, same_fks,
+    add_fk_sql, add_index_sql, drop_fk_sql, drop_index_sql, own_index, same_fk, same_fks,
 };
 #[cfg(test)]
 use super::narrowing::type_change;
-use super::{ColumnSchema, ForeignKey, Kind, TableSchema};
+use super::show_create;
+use super::{ForeignKey, IndexSchema, Kind, TableSchema};
 
 /// When a step runs; a script is sorted by phase (stably).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Phase {
+    /// Views, triggers, routines, events, SQLite's partial and expression indexes that go
+    /// or change (see `db_objects`): before anything else.
+    DropObject,
     DropForeignKey,
     DropIndex,
     PreImage,
     CreateTable,
     AlterTable,
+    /// MySQL `AUTO_INCREMENT` counters: after the tables have their shape, before rows
+    /// (so the reverse sets them back after its deletes, and after re-creating a table).
+    Counter,
     DropTable,
     DeleteRows,
     UpsertRows,
     AddIndex,
     AddForeignKey,
+    /// Objects that come or change: after every table is in its final shape.
+    CreateObject,
 }
 
 /// One change and its reverse. `forward` and `reverse` are SQL statements ending in `;`
@@ -76,7 +90,7 @@ pub struct Step {
 }
 
 impl Step {
-    fn new(phase: Phase, table: &str, forward: String, reverse: String) -> Step {
+    pub(super) fn new(phase: Phase, table: &str, forward: String, reverse: String) -> Step {
         Step {
             forward,
             reverse,
@@ -291,7 +305,7 @@ pub fn diff(
         steps.push(Step::new(
             Phase::CreateTable,
             &t.name,
-            create_table_sql(kind, t, &|fk| !deferred(fk)),
+            table_only(kind, t, &|fk| !deferred(fk)),
             drop_table_sql(kind, &t.name),
         ));
         for fk in t.foreign_keys.iter().filter(|fk| deferred(fk)) {
@@ -310,40 +324,63 @@ pub fn diff(
             .filter(|r| r.0 == o.name)
             .map(|r| (r.1.clone(), r.2.clone()))
             .collect();
-        let rebuilt = kind == Kind::Sqlite
-            && (o.create_sql != n.create_sql
-                || o.columns != n.columns
-                || o.primary_key != n.primary_key
-                || !same_fks(kind, &o.foreign_keys, &n.foreign_keys));
+        let rebuilt = kind == Kind::Sqlite && sqlite_rebuilt(o, n);
         if rebuilt {
             steps.push(sqlite_rebuild_step(o, n, &hints, rows(&o.name)));
         }
+        // MySQL: an index also changes when the server's clause for it does (type,
+        // parser, comment, descending parts); it is added back with that clause.
+        let (po, pn) = match kind {
+            Kind::Mysql => (show_create::of(o), show_create::of(n)),
+            Kind::Sqlite => (None, None),
+        };
+        let clause = |p: &Option<show_create::Parts>, name: &str| {
+            p.as_ref()
+                .and_then(|p| show_create::index(p, name))
+                .map(str::to_string)
+        };
+        let add =
+            |t: &str, ix: &IndexSchema, p: &Option<show_create::Parts>| match clause(p, &ix.name) {
+                Some(c) => format!("ALTER TABLE {} ADD {c};", ident(kind, t)),
+                None => add_index_sql(kind, t, ix),
+            };
+        // SQLite indexes are objects, created again from their own text (`db_objects`).
+        let kept_ix = |ix: &IndexSchema, other: &TableSchema| {
+            kind == Kind::Sqlite
+                || (other.indexes.contains(ix) && clause(&po, &ix.name) == clause(&pn, &ix.name))
+        };
         for ix in o
             .indexes
             .iter()
-            .filter(|ix| !own_index(kind, ix) && (rebuilt || !n.indexes.contains(ix)))
+            .filter(|ix| !own_index(kind, ix) && !kept_ix(ix, n))
         {
             steps.push(Step::new(
                 Phase::DropIndex,
                 &o.name,
                 drop_index_sql(kind, &o.name, ix),
-                add_index_sql(kind, &o.name, ix),
+                add(&o.name, ix, &po),
             ));
         }
-        for ix in n
+        let declared = |ix: &&IndexSchema| {
+            pn.as_ref()
+                .and_then(|p| p.indexes.iter().position(|(name, _)| name == &ix.name))
+        };
+        let mut added: Vec<&IndexSchema> = n
             .indexes
             .iter()
-            .filter(|ix| !own_index(kind, ix) && (rebuilt || !o.indexes.contains(ix)))
-        {
+            .filter(|ix| !own_index(kind, ix) && !kept_ix(ix, o))
+            .collect();
+        added.sort_by_key(declared);
+        for ix in added {
             steps.push(Step::new(
                 Phase::AddIndex,
                 &n.name,
-                add_index_sql(kind, &n.name, ix),
+                add(&n.name, ix, &pn),
                 drop_index_sql(kind, &n.name, ix),
             ));
         }
         if kind == Kind::Mysql {
-            steps.extend(mysql_alter(o, n, &hints, rows(&o.name)));
+            steps.extend(super::mysql_alter::mysql_alter(o, n, &hints, rows(&o.name)));
         }
     }
 
@@ -354,7 +391,7 @@ pub fn diff(
             Phase::DropTable,
             &t.name,
             drop_table_sql(kind, &t.name),
-            create_table_sql(kind, t, &|_| kind == Kind::Sqlite),
+            table_only(kind, t, &|_| kind == Kind::Sqlite),
         );
         s.destructive = Some(match rows(&t.name) {
             Some(n) => format!("drops table {} with {n} rows", t.name),
@@ -366,8 +403,87 @@ pub fn diff(
     steps
 }
 
+/// What the steps of [`diff`] leave out, one line per table naming what and why: MySQL
+/// clauses of `SHOW CREATE TABLE` that devsky does not know how to alter.
+pub fn unscripted(kind: Kind, old: &[TableSchema], new: &[TableSchema]) -> Vec<String> {
+    let mut out = Vec::new();
+    if kind != Kind::Mysql {
+        return out;
+    }
+    for n in new {
+        let Some(o) = old.iter().find(|o| o.name == n.name) else {
+            continue;
+        };
+        match (show_create::of(o), show_create::of(n)) {
+            (Some(a), Some(b)) => {
+                let changed: Vec<&String> = a
+                    .other
+                    .iter()
+                    .filter(|l| !b.other.contains(l))
+                    .chain(b.other.iter().filter(|l| !a.other.contains(l)))
+                    .collect();
+                // MariaDB keeps Aria's page options through an engine change: they cannot
+                // be removed by an ALTER.
+                let kept: Vec<&str> = show_create::option_names(&a.options)
+                    .into_iter()
+                    .filter(|o| {
+                        matches!(*o, "PAGE_CHECKSUM" | "TRANSACTIONAL")
+                            && !show_create::option_names(&b.options).contains(o)
+                    })
+                    .collect();
+                if !kept.is_empty() {
+                    out.push(format!(
+                        "table {}: MariaDB keeps {} after the engine changes; devsky cannot script removing it",
+                        n.name,
+                        kept.join(", ")
+                    ));
+                }
+                if !changed.is_empty() {
+                    out.push(format!(
+                        "table {}: devsky cannot script a change of: {}",
+                        n.name,
+                        changed
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ));
+                }
+            }
+            (a, b) if o.create_sql != n.create_sql && (a.is_none() || b.is_none()) => {
+                out.push(format!(
+                    "table {}: the server's CREATE TABLE text could not be read, changes beyond columns, keys and indexes are not scripted",
+                    n.name
+                ));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `CREATE TABLE` alone: SQLite's indexes are objects of their own (`db_objects`).
+fn table_only(kind: Kind, t: &TableSchema, keep_fk: &dyn Fn(&ForeignKey) -> bool) -> String {
+    match kind {
+        Kind::Sqlite => format!("{};", t.create_sql.trim().trim_end_matches(';')),
+        Kind::Mysql => create_table_sql(kind, t, keep_fk),
+    }
+}
+
+/// SQLite: whether the table is rebuilt (dropped and created again) to go from `o` to `n`.
+pub fn sqlite_rebuilt(o: &TableSchema, n: &TableSchema) -> bool {
+    o.create_sql != n.create_sql
+        || o.columns != n.columns
+        || o.primary_key != n.primary_key
+        || !same_fks(Kind::Sqlite, &o.foreign_keys, &n.foreign_keys)
+}
+
 /// For each new column, the old column it comes from (a rename hint, else the same name).
-fn sources(o: &TableSchema, n: &TableSchema, hints: &[(String, String)]) -> Vec<Option<usize>> {
+pub(super) fn sources(
+    o: &TableSchema,
+    n: &TableSchema,
+    hints: &[(String, String)],
+) -> Vec<Option<usize>> {
     n.columns
         .iter()
         .map(|nc| {
@@ -385,163 +501,8 @@ fn sources(o: &TableSchema, n: &TableSchema, hints: &[(String, String)]) -> Vec<
         .collect()
 }
 
-fn rows_note(rows: Option<u64>) -> String {
+pub(super) fn rows_note(rows: Option<u64>) -> String {
     rows.map(|r| format!(" ({r} rows)")).unwrap_or_default()
-}
-
-fn mysql_alter(
-    o: &TableSchema,
-    n: &TableSchema,
-    hints: &[(String, String)],
-    rows: Option<u64>,
-) -> Vec<Step> {
-    let k = Kind::Mysql;
-    let t = &n.name;
-    let alter = |what: String| format!("ALTER TABLE {} {what};", ident(k, t));
-    let at = |cur: &[ColumnSchema], name: &str| -> String {
-        match cur.iter().position(|c| c.name == name) {
-            Some(0) | None => "FIRST".into(),
-            Some(i) => format!("AFTER {}", ident(k, &cur[i - 1].name)),
-        }
-    };
-    let src = sources(o, n, hints);
-    let mut cur = o.columns.clone();
-    let mut steps = Vec::new();
-    for oc in o
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !src.contains(&Some(*i)))
-        .map(|(_, c)| c)
-    {
-        let mut s = Step::new(
-            Phase::AlterTable,
-            t,
-            alter(format!("DROP COLUMN {}", ident(k, &oc.name))),
-            alter(format!(
-                "ADD COLUMN {} {}",
-                column_def(k, oc),
-                at(&cur, &oc.name)
-            )),
-        );
-        s.destructive = Some(format!("drops column {t}.{}{}", oc.name, rows_note(rows)));
-        s.restore = vec![oc.name.clone()];
-        cur.retain(|c| c.name != oc.name);
-        steps.push(s);
-    }
-    for (nc, i) in n.columns.iter().zip(&src) {
-        let Some(oc) = i.map(|i| &o.columns[i]) else {
-            continue;
-        };
-        if oc == nc {
-            continue;
-        }
-        let mut s = if oc.name != nc.name {
-            Step::new(
-                Phase::AlterTable,
-                t,
-                alter(format!(
-                    "CHANGE COLUMN {} {}",
-                    ident(k, &oc.name),
-                    column_def(k, nc)
-                )),
-                alter(format!(
-                    "CHANGE COLUMN {} {}",
-                    ident(k, &nc.name),
-                    column_def(k, oc)
-                )),
-            )
-        } else {
-            Step::new(
-                Phase::AlterTable,
-                t,
-                alter(format!("MODIFY COLUMN {}", column_def(k, nc))),
-                alter(format!("MODIFY COLUMN {}", column_def(k, oc))),
-            )
-        };
-        s.destructive = narrowing(k, t, oc, nc);
-        if s.destructive.is_some() {
-            s.restore = vec![oc.name.clone()];
-        }
-        if let Some(c) = cur.iter_mut().find(|c| c.name == oc.name) {
-            *c = nc.clone();
-        }
-        steps.push(s);
-    }
-    for (j, nc) in n
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(j, _)| src[*j].is_none())
-    {
-        let pos = if j == 0 {
-            "FIRST".to_string()
-        } else {
-            format!("AFTER {}", ident(k, &n.columns[j - 1].name))
-        };
-        steps.push(Step::new(
-            Phase::AlterTable,
-            t,
-            alter(format!("ADD COLUMN {} {pos}", column_def(k, nc))),
-            alter(format!("DROP COLUMN {}", ident(k, &nc.name))),
-        ));
-        let after = if j == 0 {
-            0
-        } else {
-            cur.iter()
-                .position(|c| c.name == n.columns[j - 1].name)
-                .map_or(cur.len(), |p| p + 1)
-        };
-        cur.insert(after, nc.clone());
-    }
-    for (j, nc) in n.columns.iter().enumerate() {
-        if cur.get(j).is_some_and(|c| c.name == nc.name) {
-            continue;
-        }
-        let Some(from) = cur.iter().position(|c| c.name == nc.name) else {
-            continue;
-        };
-        let back = at(&cur, &nc.name);
-        let to = if j == 0 {
-            "FIRST".to_string()
-        } else {
-            format!("AFTER {}", ident(k, &n.columns[j - 1].name))
-        };
-        steps.push(Step::new(
-            Phase::AlterTable,
-            t,
-            alter(format!("MODIFY COLUMN {} {to}", column_def(k, nc))),
-            alter(format!("MODIFY COLUMN {} {back}", column_def(k, nc))),
-        ));
-        let c = cur.remove(from);
-        cur.insert(j, c);
-    }
-    let renamed = |c: &String| {
-        hints
-            .iter()
-            .find(|h| &h.0 == c && n.columns.iter().any(|nc| nc.name == h.1))
-            .map_or(c.clone(), |h| h.1.clone())
-    };
-    let old_pk: Vec<String> = o.primary_key.iter().map(renamed).collect();
-    if old_pk != n.primary_key {
-        let change = |from: &[String], to: &[String]| {
-            let mut parts = Vec::new();
-            if !from.is_empty() {
-                parts.push("DROP PRIMARY KEY".to_string());
-            }
-            if !to.is_empty() {
-                parts.push(format!("ADD PRIMARY KEY ({})", list(k, to)));
-            }
-            alter(parts.join(", "))
-        };
-        steps.push(Step::new(
-            Phase::AlterTable,
-            t,
-            change(&old_pk, &n.primary_key),
-            change(&n.primary_key, &old_pk),
-        ));
-    }
-    steps
 }
 
 fn sqlite_rebuild(from: &TableSchema, to: &TableSchema, src: &[Option<usize>]) -> String {

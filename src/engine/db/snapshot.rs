@@ -4,8 +4,15 @@
 //! 'data' — every row (the pre-images a reverse script needs); 'checksum' — row counts and
 //! checksums of primary-key chunks (a change is detected, not scripted); 'skip' — nothing,
 //! the table is left out of snapshots and diffs. Modes come from `_dev_db_tables`; a table
-//! without a row there is 'data' when it has a primary key and fewer than
-//! [`DATA_MODE_MAX_ROWS`] (10,000) rows, else 'checksum'.
+//! without a row there is 'data' when it has fewer than [`DATA_MODE_MAX_ROWS`] (10,000)
+//! rows, else 'checksum' (rows of a table without a primary key are matched whole, see
+//! `data_diff`).
+//!
+//! Nothing is passed over silently: what a script does not do (data changes of 'checksum'
+//! tables, rows or values its reverse cannot restore, objects and attributes devsky
+//! cannot script) is listed in [`Script::notes`], each naming the object and the reason;
+//! the script command fails on any unless `--allow-incomplete` is given, and the script
+//! then carries one `-- INCOMPLETE:` comment per omission.
 //!
 //! Stored as one object (JSON, zstd-compressed by the object store). JSON cells: `null`,
 //! numbers (i64), strings; `{"u": n}` an unsigned integer, `{"f": x}` a float (`"nan"`,
@@ -25,11 +32,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 use super::data_diff::{self, DataDiffError, diff_rows, insert_sql, restore_sql};
+use super::db_objects::{self, DbObject};
 use super::schema_diff::{self, Phase, Rename, Step, ident, topo_order};
 use super::{ApplyError, ApplyReport, Chunk, Db, Kind, QueryEvent, TableSchema, Value};
 use crate::engine::snapshot::objects::ObjectStore;
 
-/// Tables with fewer rows than this (and a primary key) default to 'data'.
+/// Tables with fewer rows than this default to 'data'.
 pub const DATA_MODE_MAX_ROWS: u64 = 10_000;
 /// Rows per checksum chunk.
 pub const CHUNK_ROWS: u64 = 1_000;
@@ -41,7 +49,7 @@ pub enum Mode {
     Data,
     Checksum,
     Skip,
-    /// No choice recorded: 'data' under [`DATA_MODE_MAX_ROWS`] rows with a primary key, else 'checksum'.
+    /// No choice recorded: 'data' under [`DATA_MODE_MAX_ROWS`] rows, else 'checksum'.
     Auto,
 }
 
@@ -96,6 +104,10 @@ pub struct DbSnapshot {
     pub data: BTreeMap<String, Vec<Vec<Value>>>,
     /// 'checksum' tables.
     pub chunks: BTreeMap<String, Vec<Chunk>>,
+    /// MySQL: each table's `AUTO_INCREMENT` counter (tables that have one).
+    pub counters: BTreeMap<String, u64>,
+    /// Views, triggers, routines, events (SQLite: and partial/expression indexes).
+    pub objects: Vec<DbObject>,
 }
 
 fn count_rows(db: &mut dyn Db, table: &str) -> anyhow::Result<u64> {
@@ -125,6 +137,26 @@ pub fn read_rows(db: &mut dyn Db, t: &TableSchema) -> anyhow::Result<Vec<Vec<Val
     Ok(all)
 }
 
+/// MySQL: the `AUTO_INCREMENT` counter of every table that has one.
+fn counters(db: &mut dyn Db) -> anyhow::Result<BTreeMap<String, u64>> {
+    let sql = "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES \
+               WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND AUTO_INCREMENT IS NOT NULL";
+    let r = super::collect(db, sql)
+        .map_err(|e| anyhow::anyhow!("reading AUTO_INCREMENT counters: {e}"))?;
+    let mut out = BTreeMap::new();
+    for row in r.iter().flat_map(|s| &s.rows) {
+        if let (Some(t), Some(n)) = (
+            row.first().and_then(Value::display),
+            row.get(1)
+                .and_then(Value::display)
+                .and_then(|n| n.parse().ok()),
+        ) {
+            out.insert(t, n);
+        }
+    }
+    Ok(out)
+}
+
 /// Snapshot the database: schemas, and rows or checksums by each table's mode.
 pub fn take(db: &mut dyn Db, modes: &dyn Fn(&str) -> Mode) -> anyhow::Result<DbSnapshot> {
     let mut snap = DbSnapshot {
@@ -133,10 +165,26 @@ pub fn take(db: &mut dyn Db, modes: &dyn Fn(&str) -> Mode) -> anyhow::Result<DbS
         modes: BTreeMap::new(),
         data: BTreeMap::new(),
         chunks: BTreeMap::new(),
+        counters: BTreeMap::new(),
+        objects: Vec::new(),
     };
+    if db.kind() == Kind::Mysql {
+        // Rows are read (and scripts run) in the session of [`session`]: UTC, so TIMESTAMP
+        // values do not depend on the session's time zone; the server's CREATE texts
+        // without ANSI_QUOTES.
+        let settings = format!(
+            "SET NAMES utf8mb4; SET SESSION sql_mode = '{}', SESSION time_zone = '+00:00'",
+            db_objects::SCRIPT_SQL_MODE
+        );
+        db.run(&settings, &mut |_| true)
+            .map_err(|e| anyhow::anyhow!("{settings}: {e}"))?;
+        snap.counters = counters(db)?;
+    }
+    snap.objects = db
+        .objects()
+        .context("reading views, triggers and routines")?;
     for t in db.tables()? {
         let mode = match modes(&t.name) {
-            Mode::Auto if t.primary_key.is_empty() => Mode::Checksum,
             Mode::Auto if count_rows(db, &t.name)? < DATA_MODE_MAX_ROWS => Mode::Data,
             Mode::Auto => Mode::Checksum,
             m => m,
@@ -158,6 +206,9 @@ pub fn take(db: &mut dyn Db, modes: &dyn Fn(&str) -> Mode) -> anyhow::Result<DbS
         }
         snap.tables.push(t);
     }
+    let kept: std::collections::BTreeSet<String> =
+        snap.tables.iter().map(|t| t.name.clone()).collect();
+    snap.counters.retain(|t, _| kept.contains(t));
     Ok(snap)
 }
 
@@ -205,6 +256,37 @@ struct Stored {
     modes: BTreeMap<String, Mode>,
     data: BTreeMap<String, Vec<Vec<Json>>>,
     chunks: BTreeMap<String, Vec<Chunk>>,
+    #[serde(default)]
+    counters: BTreeMap<String, u64>,
+    /// Absent in snapshots taken before objects were kept.
+    #[serde(default)]
+    objects: Option<Vec<DbObject>>,
+}
+
+/// SQLite indexes of a snapshot taken before objects were kept, as objects (their text as
+/// devsky writes it), so that a script from it does not create them a second time.
+fn legacy_objects(kind: Kind, tables: &[TableSchema]) -> Vec<DbObject> {
+    if kind != Kind::Sqlite {
+        return Vec::new();
+    }
+    tables
+        .iter()
+        .flat_map(|t| {
+            t.indexes
+                .iter()
+                .filter(|ix| !ix.name.starts_with("sqlite_autoindex_"))
+                .map(|ix| DbObject {
+                    kind: "index".into(),
+                    name: ix.name.clone(),
+                    table: t.name.clone(),
+                    create_sql: super::ddl::add_index_sql(kind, &t.name, ix)
+                        .trim_end_matches(';')
+                        .to_string(),
+                    sql_mode: String::new(),
+                    time_zone: String::new(),
+                })
+        })
+        .collect()
 }
 
 impl DbSnapshot {
@@ -228,6 +310,8 @@ impl DbSnapshot {
             modes: self.modes.clone(),
             data,
             chunks: self.chunks.clone(),
+            counters: self.counters.clone(),
+            objects: Some(self.objects.clone()),
         };
         serde_json::to_vec(&s).unwrap_or_default()
     }
@@ -254,10 +338,14 @@ impl DbSnapshot {
         }
         Ok(DbSnapshot {
             kind: s.kind,
-            tables: s.tables,
             modes: s.modes,
             data,
             chunks: s.chunks,
+            counters: s.counters,
+            objects: s
+                .objects
+                .unwrap_or_else(|| legacy_objects(s.kind, &s.tables)),
+            tables: s.tables,
         })
     }
 
@@ -292,8 +380,10 @@ impl DbSnapshot {
 pub struct Script {
     pub kind: Kind,
     pub steps: Vec<Step>,
-    /// What the script does not cover: data changes of 'checksum' tables, rows or values
-    /// the reverse cannot restore.
+    /// What the script does not cover, each naming the object and why: data changes of
+    /// 'checksum' tables, rows or values the reverse cannot restore, objects and attributes
+    /// devsky cannot script. The script command refuses an incomplete script unless
+    /// `--allow-incomplete`; the script text carries one `-- INCOMPLETE:` line for each.
     pub notes: Vec<String>,
     /// Why running the reverse script loses data (what the snapshot does not hold: rows
     /// of tables and columns that are new since).
@@ -346,18 +436,33 @@ impl Script {
         parts.join("\n")
     }
 
+    /// One `-- INCOMPLETE:` line per omission (see [`Script::notes`]).
+    fn omissions(&self) -> String {
+        self.notes
+            .iter()
+            .map(|n| format!("-- INCOMPLETE: {}\n", n.replace('\n', " ")))
+            .collect()
+    }
+
     fn framed(&self, body: String, what: &str) -> String {
+        let omissions = self.omissions();
         if body.is_empty() {
-            return format!("-- devsky: no changes ({what})\n");
+            return format!("-- devsky: no changes ({what})\n{omissions}");
         }
-        match self.kind {
-            Kind::Sqlite => format!(
-                "-- devsky: {what} script (SQLite). Run it whole: foreign keys are off while tables are rebuilt.\nPRAGMA foreign_keys = OFF;\nBEGIN;\n{body}\nCOMMIT;\nPRAGMA foreign_keys = ON;\n"
-            ),
-            Kind::Mysql => format!(
-                "-- devsky: {what} script (MySQL). DDL commits as it runs: after a failure, the statements before it stay applied.\nSET FOREIGN_KEY_CHECKS = 0;\n{body}\nSET FOREIGN_KEY_CHECKS = 1;\n"
-            ),
-        }
+        let (first, last) = session(self.kind);
+        let (first, last) = match self.kind {
+            Kind::Sqlite => (format!("{first}\nBEGIN;"), format!("COMMIT;\n{last}")),
+            Kind::Mysql => (first.to_string(), last.to_string()),
+        };
+        let about = match self.kind {
+            Kind::Sqlite => {
+                "(SQLite). Run it whole: foreign keys are off while tables are rebuilt."
+            }
+            Kind::Mysql => {
+                "(MySQL). DDL commits as it runs: after a failure, the statements before it stay applied. The session settings it needs are set first and restored at the end."
+            }
+        };
+        format!("-- devsky: {what} script {about}\n{omissions}{first}\n{body}\n{last}\n")
     }
 
     /// The forward script, ready to run as is (transaction and foreign-key settings around it).
@@ -371,9 +476,26 @@ impl Script {
     }
 }
 
-/// Run the forward (or reverse) script on `db` through [`Db::apply_script`], with foreign
-/// keys off around it (SQLite: `PRAGMA foreign_keys` outside the transaction; MySQL:
-/// `FOREIGN_KEY_CHECKS`, set back on even when the script fails).
+/// What a script runs first and last, so that it does not depend on the session it runs
+/// in. SQLite: foreign keys off (`PRAGMA foreign_keys`, outside the transaction) and back
+/// on. MySQL: the session's `sql_mode`, foreign-key checks, time zone and character sets are
+/// kept in user variables, then set to what the script was written for (no
+/// `NO_BACKSLASH_ESCAPES`/`ANSI_QUOTES` surprises, `NO_AUTO_VALUE_ON_ZERO` so a 0 key stays
+/// 0, strict, UTC as the rows were read, utf8mb4), and restored at the end.
+pub fn session(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::Sqlite => ("PRAGMA foreign_keys = OFF;", "PRAGMA foreign_keys = ON;"),
+        Kind::Mysql => (
+            "SET @devsky_sql_mode = @@SESSION.sql_mode, @devsky_fk = @@SESSION.foreign_key_checks, @devsky_tz = @@SESSION.time_zone, @devsky_cs_client = @@SESSION.character_set_client, @devsky_cs_results = @@SESSION.character_set_results, @devsky_coll = @@SESSION.collation_connection;\n\
+             SET NAMES utf8mb4;\n\
+             SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', SESSION foreign_key_checks = 0, SESSION time_zone = '+00:00';",
+            "SET SESSION sql_mode = @devsky_sql_mode, SESSION foreign_key_checks = @devsky_fk, SESSION time_zone = @devsky_tz, SESSION character_set_client = @devsky_cs_client, SESSION character_set_results = @devsky_cs_results, SESSION collation_connection = @devsky_coll;",
+        ),
+    }
+}
+
+/// Run the forward (or reverse) script on `db` through [`Db::apply_script`], between the
+/// session settings of [`session`] (restored even when the script fails).
 pub fn apply(db: &mut dyn Db, script: &Script, reverse: bool) -> Result<ApplyReport, ApplyError> {
     let body = if reverse {
         script.reverse_body()
@@ -383,10 +505,7 @@ pub fn apply(db: &mut dyn Db, script: &Script, reverse: bool) -> Result<ApplyRep
     if body.is_empty() {
         return Ok(ApplyReport::default());
     }
-    let (off, on) = match db.kind() {
-        Kind::Sqlite => ("PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys = ON"),
-        Kind::Mysql => ("SET FOREIGN_KEY_CHECKS = 0", "SET FOREIGN_KEY_CHECKS = 1"),
-    };
+    let (off, on) = session(db.kind());
     let quiet = &mut |_: QueryEvent| true;
     db.run(off, quiet).map_err(|error| ApplyError {
         error,
@@ -428,7 +547,12 @@ pub fn between(
     let mut steps = schema_diff::diff(kind, &old.tables, &new.tables, renames, &|t| {
         old.row_count(t)
     });
-    let mut notes = Vec::new();
+    let mut notes = schema_diff::unscripted(kind, &old.tables, &new.tables);
+    notes.extend(
+        schema_diff::unscripted(kind, &new.tables, &old.tables)
+            .into_iter()
+            .map(|n| format!("in the reverse script, {n}")),
+    );
     let mut pre_images = Vec::new();
     for s in &mut steps {
         let (Some(t), rows) = (old.table(&s.table), old.data.get(&s.table)) else {
@@ -450,7 +574,18 @@ pub fn between(
         } else if !s.restore.is_empty() {
             match rows {
                 Some(rows) => {
-                    let sql = restore_sql(kind, t, rows, &s.restore)?;
+                    let sql = match restore_sql(kind, t, rows, &s.restore) {
+                        Ok(sql) => sql,
+                        Err(DataDiffError::NoPrimaryKey(_)) => {
+                            notes.push(format!(
+                                "values of {} in table {} cannot be restored by the reverse (no primary key to put them back by)",
+                                s.restore.join(", "),
+                                t.name
+                            ));
+                            String::new()
+                        }
+                        Err(e) => return Err(e),
+                    };
                     if !sql.is_empty() {
                         pre_images.push(Step {
                             forward: String::new(),
@@ -519,6 +654,20 @@ pub fn between(
         }
     }
     steps.extend(pre_images);
+    steps.extend(counter_steps(old, new));
+    let rebuilt: Vec<&str> = match kind {
+        Kind::Sqlite => new
+            .tables
+            .iter()
+            .filter(|n| {
+                old.table(&n.name)
+                    .is_some_and(|o| schema_diff::sqlite_rebuilt(o, n))
+            })
+            .map(|t| t.name.as_str())
+            .collect(),
+        Kind::Mysql => Vec::new(),
+    };
+    steps.extend(db_objects::diff(kind, &old.objects, &new.objects, &rebuilt));
     steps.extend(deletes.into_iter().rev().flatten());
     steps.extend(upserts);
     steps.sort_by_key(|s| s.phase);
@@ -539,14 +688,59 @@ pub fn between(
     })
 }
 
+/// `ALTER TABLE .. AUTO_INCREMENT` where a counter differs: forward to the new value,
+/// reverse to the old one (a created table only forward, a dropped one only in reverse).
+fn counter_steps(old: &DbSnapshot, new: &DbSnapshot) -> Vec<Step> {
+    let set = |t: &str, n: Option<&u64>| {
+        n.map_or(String::new(), |n| {
+            format!(
+                "ALTER TABLE {} AUTO_INCREMENT = {n};",
+                ident(Kind::Mysql, t)
+            )
+        })
+    };
+    let names: std::collections::BTreeSet<&String> =
+        old.counters.keys().chain(new.counters.keys()).collect();
+    names
+        .into_iter()
+        .filter_map(|t| {
+            let (o, n) = (old.counters.get(t), new.counters.get(t));
+            let (o, n) = (
+                o.filter(|_| new.table(t).is_none() || n.is_some()),
+                n.filter(|_| old.table(t).is_none() || o.is_some()),
+            );
+            (o != n).then(|| Step {
+                forward: set(t, n),
+                reverse: set(t, o),
+                destructive: None,
+                table: t.clone(),
+                phase: Phase::Counter,
+                restore: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// The lines of `a` that `b` does not have, joined (the server's text, compared line by
+/// line so a lost attribute shows as the line that lost it).
+fn changed_lines(a: &str, b: &str) -> String {
+    let theirs: std::collections::HashSet<&str> = b.lines().map(str::trim).collect();
+    a.lines()
+        .map(str::trim)
+        .filter(|l| !theirs.contains(l))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
 /// Whether two snapshots hold the same schema and the same data; what differs otherwise.
-/// MySQL's `create_sql` is left out (it carries the table's AUTO_INCREMENT counter).
+/// The server's own `CREATE TABLE` text is compared too (MySQL: without its AUTO_INCREMENT
+/// counter, which is compared on its own), so an attribute the normalized schema does not
+/// model (a generated expression, a CHECK, a collation) is not lost unseen.
 pub fn differences(want: &DbSnapshot, got: &DbSnapshot) -> Vec<String> {
     let mut out = Vec::new();
     let norm = |t: &TableSchema| {
         let mut t = t.clone();
         if want.kind == Kind::Mysql {
-            t.create_sql.clear();
             for fk in &mut t.foreign_keys {
                 for rule in [&mut fk.on_delete, &mut fk.on_update] {
                     if rule.is_empty() || rule.as_str() == "NO ACTION" {
@@ -584,7 +778,11 @@ pub fn differences(want: &DbSnapshot, got: &DbSnapshot) -> Vec<String> {
                         format!("{:?}", w.foreign_keys),
                     ),
                     ("options", g.options.clone(), w.options.clone()),
-                    ("create_sql", g.create_sql.clone(), w.create_sql.clone()),
+                    (
+                        "CREATE TABLE lines",
+                        changed_lines(&g.create_sql, &w.create_sql),
+                        changed_lines(&w.create_sql, &g.create_sql),
+                    ),
                 ];
                 for (what, found, wanted) in fields.into_iter().filter(|f| f.1 != f.2) {
                     out.push(format!(
@@ -625,6 +823,12 @@ pub fn differences(want: &DbSnapshot, got: &DbSnapshot) -> Vec<String> {
     for (t, chunks) in &want.chunks {
         if got.chunks.get(t).is_some_and(|c| c != chunks) {
             out.push(format!("table {t}: checksums differ"));
+        }
+    }
+    out.extend(db_objects::differences(&want.objects, &got.objects));
+    for (t, n) in &want.counters {
+        if let Some(g) = got.counters.get(t).filter(|g| *g != n) {
+            out.push(format!("table {t}: AUTO_INCREMENT is {g}, wanted {n}"));
         }
     }
     out

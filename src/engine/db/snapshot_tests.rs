@@ -30,6 +30,8 @@ fn snap(tables: Vec<TableSchema>, data: Vec<(&str, Vec<Vec<Value>>)>) -> DbSnaps
         modes: BTreeMap::new(),
         data: BTreeMap::new(),
         chunks: BTreeMap::new(),
+        counters: BTreeMap::new(),
+        objects: Vec::new(),
     };
     for t in &s.tables {
         s.modes.insert(t.name.clone(), Mode::Checksum);
@@ -227,14 +229,44 @@ fn checksum_tables_are_noted_not_scripted() {
 }
 
 #[test]
-fn a_data_table_without_a_key_is_an_error() {
+fn a_data_table_without_a_key_is_matched_by_whole_rows() {
     let mut t = table("logs", vec![col("line", "text", true)]);
     t.primary_key.clear();
     let old = snap(vec![t.clone()], vec![("logs", vec![vec![text("a")]])]);
     let new = snap(vec![t], vec![("logs", vec![vec![text("b")]])]);
-    let e = between(&old, &new, &[]).unwrap_err();
+    let s = between(&old, &new, &[]).unwrap();
+    assert!(s.notes.is_empty(), "{:?}", s.notes);
     assert_eq!(
-        e.to_string(),
-        "table logs has no primary key: mark it 'checksum' or add a key"
+        s.forward_body(),
+        "DELETE FROM `logs` WHERE `line` <=> 'a' LIMIT 1;\nINSERT INTO `logs` (`line`) VALUES ('b');"
+    );
+    assert_eq!(
+        s.reverse_body(),
+        "DELETE FROM `logs` WHERE `line` <=> 'b' LIMIT 1;\nINSERT INTO `logs` (`line`) VALUES ('a');"
+    );
+}
+
+#[test]
+fn sqlite_snapshots_from_before_objects_keep_their_indexes_as_objects() {
+    let mut t = table("t", vec![col("id", "integer", false)]);
+    t.indexes = vec![crate::engine::db::IndexSchema {
+        name: "t_id".into(),
+        columns: vec!["id".into()],
+        unique: false,
+    }];
+    let mut s = snap(vec![t], vec![]);
+    s.kind = Kind::Sqlite;
+    let mut stored: serde_json::Value = serde_json::from_slice(&s.to_bytes()).unwrap();
+    stored.as_object_mut().unwrap().remove("objects");
+    let old = DbSnapshot::from_bytes(&serde_json::to_vec(&stored).unwrap()).unwrap();
+    assert_eq!(old.objects.len(), 1);
+    assert_eq!(
+        old.objects[0].create_sql,
+        "CREATE INDEX \"t_id\" ON \"t\" (\"id\")"
+    );
+    let again = DbSnapshot::from_bytes(&s.to_bytes()).unwrap();
+    assert!(
+        again.objects.is_empty(),
+        "a new snapshot says what it holds"
     );
 }

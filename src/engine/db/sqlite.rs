@@ -20,6 +20,7 @@ use anyhow::{Context, bail};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags};
 
+use super::db_objects::DbObject;
 use super::split::{Stmt, first_keyword, split};
 use super::{
     ApplyError, ApplyReport, BATCH_ROWS, Canceller, Chunk, Column, ColumnSchema, Db, ForeignKey,
@@ -192,6 +193,18 @@ fn cancelled(statement: usize, offset: usize) -> SqlError {
     }
 }
 
+/// A partial or expression index: left out of the table's normalized indexes (which cannot
+/// describe it). Every index with a `CREATE INDEX` text is also an object (see
+/// `db_objects`): the schema diff creates indexes again from their own text.
+fn index_is_object(c: &rusqlite::Connection, index: &str) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_index_list((SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?1)) WHERE name = ?1 AND partial) \
+         OR EXISTS (SELECT 1 FROM pragma_index_xinfo(?1) WHERE key AND cid = -2)",
+        [index],
+        |r| r.get(0),
+    )
+}
+
 impl Db for SqliteDb {
     fn kind(&self) -> Kind {
         Kind::Sqlite
@@ -284,6 +297,29 @@ impl Db for SqliteDb {
         let mut out = Vec::with_capacity(tables.len());
         for (name, create_sql) in tables {
             out.push(table_schema(c, name, create_sql)?);
+        }
+        Ok(out)
+    }
+
+    fn objects(&mut self) -> anyhow::Result<Vec<DbObject>> {
+        let c = &self.conn;
+        let mut q = c.prepare(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master \
+             WHERE type IN ('view', 'trigger', 'index') AND sql IS NOT NULL ORDER BY name",
+        )?;
+        let all: Vec<(String, String, String, String)> = q
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::new();
+        for (kind, name, table, sql) in all {
+            out.push(DbObject {
+                table: if kind == "view" { String::new() } else { table },
+                kind,
+                name,
+                create_sql: sql,
+                sql_mode: String::new(),
+                time_zone: String::new(),
+            });
         }
         Ok(out)
     }
@@ -457,7 +493,7 @@ fn table_schema(c: &Connection, name: String, create_sql: String) -> anyhow::Res
         .collect::<rusqlite::Result<_>>()?;
     let mut indexes = Vec::new();
     for (iname, unique, origin) in list {
-        if origin == "pk" || iname.starts_with("sqlite_autoindex_") {
+        if origin == "pk" || iname.starts_with("sqlite_autoindex_") || index_is_object(c, &iname)? {
             continue;
         }
         let mut q = c.prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?;

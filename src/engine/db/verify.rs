@@ -10,7 +10,7 @@
 //! SQLite: the file is copied with SQLite's online backup API (consistent even while the
 //! database is in use, WAL included) into a temporary folder. MySQL: a scratch schema
 //! `devsky_scratch_<random>` on the same server gets every table (`SHOW CREATE TABLE` text,
-//! foreign keys included) and its rows, the checks run there on a connection of their own,
+//! foreign keys included) and its rows, then every view, trigger, routine and event, the checks run there on a connection of their own,
 //! and the schema is dropped afterwards whatever happened.
 
 use std::hash::{BuildHasher, Hasher};
@@ -19,9 +19,10 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
+use super::db_objects::{self, DbObject, creation_order};
 use super::mysql::MysqlDb;
 use super::schema_diff::{ident, writable};
-use super::snapshot::{DbSnapshot, Mode, Script, apply, differences, take};
+use super::snapshot::{DbSnapshot, Mode, Script, apply, differences, session, take};
 use super::sqlite::SqliteDb;
 use super::url::DbUrl;
 use super::{Db, Kind, QueryEvent, collect};
@@ -225,7 +226,11 @@ pub fn verify_mysql(
             original.replace('\'', "''")
         ),
     )?;
+    let (settings, _) = session(Kind::Mysql);
+    main.run(settings, quiet)
+        .map_err(|e| anyhow::anyhow!("{settings}: {e}"))?;
     let tables = main.tables()?;
+    let objects = main.objects()?;
     let create = format!(
         "CREATE DATABASE {}{}",
         q(&scratch),
@@ -264,6 +269,12 @@ pub fn verify_mysql(
             ));
         }
         copy.push("SET FOREIGN_KEY_CHECKS = 1".into());
+        let refs: Vec<&DbObject> = objects.iter().collect();
+        for i in creation_order(&refs) {
+            copy.push(db_objects::create_sql(Kind::Mysql, refs[i]));
+        }
+        db.run(session(Kind::Mysql).0, quiet)
+            .map_err(|e| anyhow::anyhow!("setting up the scratch session: {e}"))?;
         for sql in &copy {
             db.run(sql, quiet)
                 .map_err(|e| anyhow::anyhow!("copying into the scratch schema: {sql}: {e}"))?;

@@ -1,0 +1,6 @@
+-- current
+CREATE TABLE p (id int NOT NULL PRIMARY KEY, name varchar(20) NOT NULL);
+CREATE TABLE c (id int NOT NULL PRIMARY KEY, p_id int NULL);
+-- desired
+CREATE TABLE p (id int NOT NULL PRIMARY KEY, name varchar(20) NOT NULL);
+CREATE TABLE c (id int NOT NULL PRIMARY KEY, p_id int NULL, CONSTRAINT c_p FOREIGN KEY (p_id) REFERENCES p (id));

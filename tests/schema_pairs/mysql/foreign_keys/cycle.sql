@@ -1,0 +1,6 @@
+-- current
+
+-- desired
+CREATE TABLE x (id int NOT NULL PRIMARY KEY, y_id int NULL);
+CREATE TABLE y (id int NOT NULL PRIMARY KEY, x_id int NULL, CONSTRAINT y_x FOREIGN KEY (x_id) REFERENCES x (id));
+ALTER TABLE x ADD CONSTRAINT x_y FOREIGN KEY (y_id) REFERENCES y (id);

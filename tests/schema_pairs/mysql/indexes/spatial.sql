@@ -1,0 +1,4 @@
+-- current
+CREATE TABLE g (id int NOT NULL PRIMARY KEY, pt point NOT NULL);
+-- desired
+CREATE TABLE g (id int NOT NULL PRIMARY KEY, pt point NOT NULL, SPATIAL KEY pt_ix (pt));

@@ -1,0 +1,4 @@
+-- current
+CREATE TABLE m (id int NOT NULL PRIMARY KEY, v int NULL) ENGINE=MEMORY;
+-- desired
+CREATE TABLE m (id int NOT NULL PRIMARY KEY, v int NULL, KEY v_ix (v) USING HASH) ENGINE=MEMORY;

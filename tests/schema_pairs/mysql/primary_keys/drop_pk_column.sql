@@ -1,0 +1,4 @@
+-- current
+CREATE TABLE k (id int NOT NULL, a int NULL, PRIMARY KEY (id));
+-- desired
+CREATE TABLE k (a int NULL);

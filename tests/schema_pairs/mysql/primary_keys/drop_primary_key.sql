@@ -1,0 +1,4 @@
+-- current
+CREATE TABLE k (a int NOT NULL, b int NULL, PRIMARY KEY (a));
+-- desired
+CREATE TABLE k (a int NOT NULL, b int NULL);

@@ -1,0 +1,5 @@
+-- refused: MariaDB keeps PAGE_CHECKSUM
+-- current
+CREATE TABLE t (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a varchar(20) NULL, b int NOT NULL DEFAULT 0);
+-- desired
+CREATE TABLE t (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a varchar(20) NULL, b int NOT NULL DEFAULT 0) ENGINE=Aria;

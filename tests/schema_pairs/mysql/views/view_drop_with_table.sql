@@ -1,0 +1,5 @@
+-- current
+CREATE TABLE t (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a varchar(20) NULL, b int NOT NULL DEFAULT 0);
+CREATE VIEW v AS SELECT id FROM t;
+-- desired
+

@@ -1,0 +1,7 @@
+-- current
+CREATE TABLE p (id int NOT NULL PRIMARY KEY, n varchar(9) NULL);
+CREATE TABLE t (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a varchar(20) NULL, b int NOT NULL DEFAULT 0);
+-- desired
+CREATE TABLE p (id int NOT NULL PRIMARY KEY, n varchar(9) NULL);
+CREATE TABLE t (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a varchar(20) NULL, b int NOT NULL DEFAULT 0);
+CREATE VIEW pv AS SELECT t.id, p.n FROM t JOIN p ON p.id = t.b;

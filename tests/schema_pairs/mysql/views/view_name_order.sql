@@ -1,0 +1,6 @@
+-- current
+CREATE TABLE t (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a varchar(20) NULL, b int NOT NULL DEFAULT 0);
+-- desired
+CREATE TABLE t (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, a varchar(20) NULL, b int NOT NULL DEFAULT 0);
+CREATE VIEW b_base AS SELECT id, b FROM t;
+CREATE VIEW a_top AS SELECT id FROM b_base;

@@ -1,0 +1,4 @@
+-- current
+
+-- desired
+CREATE TABLE ai (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);

@@ -1,0 +1,4 @@
+-- current
+
+-- desired
+CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER NOT NULL DEFAULT 0);

@@ -1,0 +1,4 @@
+-- current
+
+-- desired
+CREATE TABLE s (id INTEGER PRIMARY KEY, n INTEGER NOT NULL) STRICT;
