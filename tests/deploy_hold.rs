@@ -265,7 +265,7 @@ fn a_push_with_its_hold_starts_from_the_held_map_and_still_sees_edits() {
 #[test]
 fn the_held_compact_map_streams_the_same_entries() {
     use devsky::engine::map::format::MapReader;
-    use devsky::engine::remote::{HttpRemote, Remote};
+    use devsky::engine::remote::Remote;
     let l = lab("60000");
     for i in 0..6000 {
         put(
@@ -281,7 +281,7 @@ fn the_held_compact_map_streams_the_same_entries() {
         .json()
         .unwrap();
     assert_eq!(v["released"], true);
-    let remote = HttpRemote::new(&l.agent.url, l.key.clone(), &Default::default()).unwrap();
+    let remote = Remote::http(&l.agent.url, l.key.clone(), &Default::default()).unwrap();
     let streamed = l.project.join("streamed.map");
     let token = remote.map_held(&streamed).unwrap().expect("a hold token");
     assert!(l.locked());

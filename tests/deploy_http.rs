@@ -247,9 +247,18 @@ fn push_follow_lock_rollback_over_http() {
     // old.txt yet, and would then see the edit.
     let t0 = Instant::now();
     loop {
-        let r = request(&client, &agent.url, "GET", "/api/v1/deployments", Some(&key));
+        let r = request(
+            &client,
+            &agent.url,
+            "GET",
+            "/api/v1/deployments",
+            Some(&key),
+        );
         let v: serde_json::Value = r.json().unwrap();
-        let list = v.as_array().cloned().or_else(|| v["deployments"].as_array().cloned());
+        let list = v
+            .as_array()
+            .cloned()
+            .or_else(|| v["deployments"].as_array().cloned());
         if list.is_some_and(|l| l.iter().any(|d| d["status"] == "applying")) {
             break;
         }
@@ -512,7 +521,7 @@ fn compact_map_matches_the_plain_one() {
     use devsky::engine::map::Entry;
     use devsky::engine::map::format::MapReader;
     use devsky::engine::map::wire;
-    use devsky::engine::remote::{HttpRemote, Remote};
+    use devsky::engine::remote::Remote;
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
 
@@ -584,7 +593,7 @@ fn compact_map_matches_the_plain_one() {
     assert_eq!(read(&std::fs::read(&out).unwrap()), want);
 
     // and by the client
-    let remote = HttpRemote::new(&agent.url, key.clone(), &Default::default()).unwrap();
+    let remote = Remote::http(&agent.url, key.clone(), &Default::default()).unwrap();
     let fetched = d.path().join("fetched.map");
     remote.map(&fetched).unwrap();
     assert_eq!(read(&std::fs::read(&fetched).unwrap()), want);

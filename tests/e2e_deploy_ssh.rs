@@ -142,7 +142,8 @@ fn deploy_and_undo_over_ssh_from_the_tui() {
     t.send(&["PageUp"]);
     t.wait_text("newer below");
     t.send(&["g"]);
-    let s = t.wait_text("took the deploy lock");
+    // The deployment started from the map the plan held over the same SSH connection.
+    let s = t.wait_text("holding the deploy lock");
     assert!(!s.contains("verified: the root's map"), "{s}");
     t.send(&["G"]);
     let s = t.wait_text("verified: the root's map");

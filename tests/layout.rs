@@ -223,3 +223,24 @@ fn the_engine_top_folder_holds_folders() {
         "loose files in src/engine (give each a capability folder): {loose:?}"
     );
 }
+
+#[test]
+fn the_cli_and_the_deploy_screen_push_one_way() {
+    // Both plan and push through engine/deploy/push.rs (plan under a hold, push from the
+    // held map); neither talks to the agent's push or upload routes itself.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for file in ["cli/deploy.rs", "screens/deploy/jobs.rs"] {
+        let text = std::fs::read_to_string(src.join(file)).unwrap();
+        let code: String = text
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for must in ["deploy::push::plan(", ".push(&built,"] {
+            assert!(code.contains(must), "{file} does not call {must}");
+        }
+        for never in ["remote.push(", ".upload(", "upload_and_deploy"] {
+            assert!(!code.contains(never), "{file} calls {never} itself");
+        }
+    }
+}

@@ -17,8 +17,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::output::{print_json, stderr_progress};
-use crate::engine::deploy::package::{Built, build, build_with};
+use crate::engine::deploy::package::{Built, build};
 use crate::engine::deploy::plan::{Plan, Selection};
+use crate::engine::deploy::push::Planned;
 use crate::engine::deploy::{LogLine, exit_code, rfc3339};
 use crate::engine::project::Project;
 use crate::engine::remote::{Remote, RemoteDeployment, ServerProfile, connect, pick_server};
@@ -196,7 +197,7 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
 }
 
 /// The project, the server profile and its remote.
-fn open_remote(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile, Box<dyn Remote>)> {
+fn open_remote(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile, Remote)> {
     let (project, p) = open_profile(a)?;
     let remote = connect(&project.root, &p)?;
     Ok((project, p, remote))
@@ -219,14 +220,14 @@ fn open_profile(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile)> {
 
 /// Connect to the server and diff the project against its map (the project is mapped
 /// while the connection is set up); with `hold`, a map made under the deploy lock, which
-/// the server keeps for the push (the hold's token comes back).
+/// the server keeps for the push ([`crate::engine::deploy::push`]).
 fn remote_plan(
     project: &Project,
     p: &ServerProfile,
     only: &[String],
     hold: bool,
-) -> anyhow::Result<(Box<dyn Remote>, Plan, Option<String>)> {
-    let (remote, mut plan, token) = crate::engine::remote::connect_and_plan(
+) -> anyhow::Result<Planned> {
+    let mut planned = crate::engine::deploy::push::plan(
         project,
         &p.files(),
         || connect(&project.root, p),
@@ -234,9 +235,9 @@ fn remote_plan(
         &stderr_progress(),
     )?;
     if !only.is_empty() {
-        plan = plan.select(&Selection::parse(only));
+        planned.plan = planned.plan.select(&Selection::parse(only));
     }
-    Ok((remote, plan, token))
+    Ok(planned)
 }
 
 fn print_plan(plan: &Plan) {
@@ -305,7 +306,7 @@ fn confirm(p: &ServerProfile, what: &str, yes: bool) -> anyhow::Result<bool> {
 }
 
 /// Follow deployment `id` to its end, printing its log; the result is its exit code.
-fn follow_to_end(remote: &dyn Remote, id: i64, json: bool) -> anyhow::Result<i32> {
+fn follow_to_end(remote: &Remote, id: i64, json: bool) -> anyhow::Result<i32> {
     let print = |l: &LogLine| {
         if json {
             eprintln!("{}", log_text(l));
@@ -445,7 +446,7 @@ fn database_lines(d: &serde_json::Value) -> Vec<String> {
 
 fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
     let (project, p) = open_profile(&a)?;
-    let (_, plan, _) = remote_plan(&project, &p, &[], false)?;
+    let plan = remote_plan(&project, &p, &[], false)?.plan.clone();
     if a.json {
         print_json(&plan)?;
     } else if plan.is_empty() {
@@ -460,29 +461,23 @@ fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
 fn push(a: PushArgs) -> anyhow::Result<i32> {
     let (project, p) = open_profile(&a.at)?;
     // The server's map is made under the deploy lock, which it keeps for this push: the
-    // deployment starts from the map planned against. Released if there is no push.
-    let (remote, plan, hold) = remote_plan(&project, &p, &a.only, true)?;
-    let release = || {
-        if let Some(h) = &hold {
-            let _ = remote.release(h);
-        }
-    };
-    if plan.is_empty() {
-        release();
+    // deployment starts from the map planned against. Released if there is no push (when
+    // `planned` is dropped).
+    let mut planned = remote_plan(&project, &p, &a.only, true)?;
+    if planned.plan.is_empty() {
+        planned.release();
         if a.at.json {
-            print_json(&serde_json::json!({"deployment": null, "plan": &plan}))?;
+            print_json(&serde_json::json!({"deployment": null, "plan": &planned.plan}))?;
         } else {
-            print_left_out(&plan);
+            print_left_out(&planned.plan);
             println!(
                 "nothing to deploy: the server has every file and folder as the project has it"
             );
         }
         return Ok(0);
     }
-    let out = crate::engine::remote::package_dir(&project.root);
-    let packing = remote.packing();
-    let built = build_with(&project.root, &plan, &out, packing, &stderr_progress())
-        .inspect_err(|_| release())?;
+    let plan = &planned.plan;
+    let built = planned.build(&project.root, plan, &stderr_progress())?;
     let counts = format!(
         "{} upload(s) ({}), {} delete(s); package {}",
         thousands(built.uploads),
@@ -493,24 +488,19 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
     if a.at.json {
         eprintln!("{counts}");
     } else {
-        print_plan(&plan);
+        print_plan(plan);
         println!("{counts}");
     }
-    if !confirm(&p, &format!("Deploy {counts}"), a.yes).inspect_err(|_| release())? {
-        release();
+    if !confirm(&p, &format!("Deploy {counts}"), a.yes)? {
+        planned.release();
         println!("not deployed");
         return Ok(1);
     }
-    let dep = crate::engine::remote::upload_and_deploy(
-        remote.as_ref(),
-        &built.path,
-        a.force,
-        hold.as_deref(),
-    )?;
+    let dep = planned.push(&built, a.force)?;
     if !a.at.json {
         println!("deployment {dep} started on {}", p.name);
     }
-    follow_to_end(remote.as_ref(), dep, a.at.json)
+    follow_to_end(&planned.remote, dep, a.at.json)
 }
 
 fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {
@@ -528,7 +518,7 @@ fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {
     if !a.at.json {
         println!("rollback {id} started on {}", p.name);
     }
-    follow_to_end(remote.as_ref(), id, a.at.json)
+    follow_to_end(&remote, id, a.at.json)
 }
 
 fn history(a: RemoteArgs) -> anyhow::Result<i32> {

@@ -388,7 +388,7 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
 /// `server add NAME --ssh USER@HOST[:PORT] --root DIR [--ssh-opt ARGS] [--remote-bin PATH]
 /// [--remote-db URL]`.
 fn add_ssh(a: &AddArgs, ssh: &str) -> anyhow::Result<i32> {
-    use crate::engine::remote_ssh::{SshTarget, split_words};
+    use crate::engine::remote::ssh::{SshTarget, split_words};
     if a.key.is_some() || a.key_env.is_some() {
         bail!("a server reached over SSH has no API key: SSH authenticates");
     }

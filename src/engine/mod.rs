@@ -10,8 +10,5 @@ pub mod jobs;
 pub mod map;
 pub mod project;
 pub mod remote;
-pub mod remote_ssh;
-pub mod servers;
 pub mod snapshot;
-pub mod ssh_target;
 pub mod util;

@@ -64,18 +64,6 @@ enum Job {
     },
 }
 
-/// The deployment id in the engine's first line after it recorded the deployment.
-fn started_id(message: &str) -> Option<i64> {
-    if let Some(rest) = message.strip_prefix("deployment ")
-        && let Some((id, tail)) = rest.split_once(' ')
-        && tail.starts_with("started")
-    {
-        return id.parse().ok();
-    }
-    let rest = message.strip_prefix("rollback ")?;
-    rest.split_once(':')?.0.parse().ok()
-}
-
 /// Run a deploy or rollback on its own thread; answers with the deployment id as soon as
 /// the engine has recorded it, or with the error that stopped it before.
 async fn start(agent: Arc<Agent>, job: Job) -> ApiResult<Response> {
@@ -129,7 +117,7 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
             super::print_line(l);
             agent.changed.notify_waiters();
             if started.get().is_none()
-                && let Some(id) = started_id(&l.message)
+                && let Some(id) = l.started
             {
                 started.set(Some(id));
                 agent
@@ -486,17 +474,4 @@ pub async fn logs_stream(Ax(agent): Shared, UrlPath(id): UrlPath<String>) -> Api
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(resp)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::started_id;
-
-    #[test]
-    fn finds_the_started_id() {
-        assert_eq!(started_id("deployment 12 started (files mode)"), Some(12));
-        assert_eq!(started_id("rollback 3: undoing deployment(s) [2]"), Some(3));
-        assert_eq!(started_id("deployment 12 done"), None);
-        assert_eq!(started_id("took the deploy lock"), None);
-    }
 }

@@ -12,7 +12,7 @@ use super::Agent;
 use crate::engine::deploy::apply::Held;
 
 /// The answer header with the token of a hold.
-pub const HEADER: &str = "devsky-hold";
+pub use crate::engine::remote::wire::HOLD_HEADER as HEADER;
 
 /// How long a hold waits for its push: a minute (`DEVSKY_TEST_HOLD_MS` in tests).
 pub fn hold_for() -> Duration {

@@ -4,7 +4,7 @@
 //!
 //! `devsky agent --stdio` ([`serve_stdio`]) serves the same router as one HTTP/1.1
 //! connection over its stdin/stdout, for `ssh HOST devsky agent --stdio --root DIR`
-//! ([`crate::engine::remote_ssh`]): there SSH has authenticated the user, so the router is
+//! ([`crate::engine::remote::ssh`]): there SSH has authenticated the user, so the router is
 //! built with [`Auth::Ssh`] and asks for no key. Only [`serve_stdio`] builds that router;
 //! the TCP listener of [`serve`] always uses [`Auth::Key`].
 //!
@@ -45,6 +45,7 @@ use crate::engine::db::url::DbUrl;
 use crate::engine::deploy::{LogLine, State, recover, rfc3339};
 use crate::engine::jobs::Progress;
 use crate::engine::remote::Outcome;
+use crate::engine::remote::ssh::widen_pipe;
 
 /// The health route: the only one without a key.
 pub const HEALTH: &str = "/api/v1/health";
@@ -306,16 +307,6 @@ pub fn serve(
 /// --stdio`, started through SSH), until stdin ends; then waits for the deployments it
 /// started to finish. Routes need no key ([`Auth::Ssh`]: SSH authenticated the user).
 /// Nothing but the HTTP answers goes to stdout: logs go to stderr.
-/// Make the pipe `fd` hold 1 MiB (Linux's default is 64 KiB) where it is a pipe and the
-/// system allows it: maps and packages then cross `ssh` in far fewer hand-overs between the
-/// processes on each side, each of which can cost a wake-up of an idle CPU.
-pub fn widen_pipe(fd: std::os::fd::RawFd) {
-    // SAFETY: fcntl on a descriptor this process owns; a failure changes nothing.
-    unsafe {
-        libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
-    }
-}
-
 pub fn serve_stdio(root: &Path, state_dir: &Path, opts: &ServeOptions) -> anyhow::Result<()> {
     widen_pipe(0);
     widen_pipe(1);
@@ -356,26 +347,5 @@ pub fn serve_stdio(root: &Path, state_dir: &Path, opts: &ServeOptions) -> anyhow
         // The other side went away (ssh closed): nothing to answer any more.
         Err(e) if e.is_incomplete_message() || e.is_canceled() || e.is_closed() => Ok(()),
         Err(e) => Err(anyhow::anyhow!("the stdio connection failed: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod pipe_tests {
-    #[test]
-    fn a_pipe_is_widened_to_a_mebibyte() {
-        let mut fds = [0; 2];
-        // SAFETY: pipe writes two descriptors into the array it is given.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        let size = |fd| unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
-        assert!(size(fds[0]) < 1 << 20);
-        super::widen_pipe(fds[1]);
-        assert_eq!(size(fds[0]), 1 << 20, "both ends share the one buffer");
-        // Not a pipe: nothing happens, nothing fails.
-        let f = tempfile::tempfile().unwrap();
-        super::widen_pipe(std::os::fd::AsRawFd::as_raw_fd(&f));
-        unsafe {
-            libc::close(fds[0]);
-            libc::close(fds[1]);
-        }
     }
 }

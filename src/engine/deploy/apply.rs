@@ -186,8 +186,10 @@ fn open_checked(
 fn begin(state: &State, pkg: &Package, mode: Mode, log: &Log) -> anyhow::Result<i64> {
     let parent = state.current()?.map(|d| d.id);
     let id = state.begin("deploy", Some(&pkg.blake3), parent, mode.as_str())?;
-    log.attach(id);
-    log.info(format!("deployment {id} started ({} mode)", mode.as_str()));
+    log.started(
+        id,
+        format!("deployment {id} started ({} mode)", mode.as_str()),
+    );
     if let Err(e) = state.archive(id, &pkg.path) {
         log.warning(format!("could not archive the package: {e:#}"));
     }

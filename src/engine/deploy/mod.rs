@@ -44,6 +44,7 @@ pub mod package;
 pub mod plan;
 pub mod policy;
 mod preimage;
+pub mod push;
 pub mod release;
 pub mod rollback;
 mod runs;
@@ -116,6 +117,10 @@ pub struct LogLine {
     pub time_ms: i64,
     pub level: Level,
     pub message: String,
+    /// On the line that announces a deployment (or rollback) just recorded: its id. The
+    /// agent answers its client with it as soon as it sees it. Not sent, not stored.
+    #[serde(skip)]
+    pub started: Option<i64>,
 }
 
 /// Where log lines go as they happen (the CLI prints them, the agent streams them).
@@ -253,11 +258,28 @@ impl<'a> Log<'a> {
     }
 
     pub fn line(&self, level: Level, message: impl Into<String>) {
-        let l = LogLine {
+        self.emit(LogLine {
             time_ms: now_ms(),
             level,
             message: message.into(),
-        };
+            started: None,
+        })
+    }
+
+    /// Record deployment `id` as this log's and announce it: the line carries the id for
+    /// whoever waits for it (the agent, to answer its client).
+    pub fn started(&self, id: i64, message: impl Into<String>) {
+        self.attach(id);
+        self.emit(LogLine {
+            time_ms: now_ms(),
+            level: Level::Info,
+            message: message.into(),
+            started: Some(id),
+        })
+    }
+
+    fn emit(&self, l: LogLine) {
+        let level = l.level;
         self.progress
             .log(format!("{}: {}", level.as_str(), l.message));
         // Recorded before the sink hears of it: a log stream woken by the sink finds it.

@@ -130,16 +130,18 @@ pub fn rollback(
     }
     let mode = if release { Mode::Release } else { Mode::Files };
     let id = state.begin("rollback", None, (to > 0).then_some(to), mode.as_str())?;
-    log.attach(id);
-    log.info(format!(
-        "rollback {id}: undoing deployment(s) {:?}, newest first, back to {}",
-        ids.iter().rev().collect::<Vec<_>>(),
-        if to == 0 {
-            "before the first deployment".to_string()
-        } else {
-            format!("deployment {to}")
-        }
-    ));
+    log.started(
+        id,
+        format!(
+            "rollback {id}: undoing deployment(s) {:?}, newest first, back to {}",
+            ids.iter().rev().collect::<Vec<_>>(),
+            if to == 0 {
+                "before the first deployment".to_string()
+            } else {
+                format!("deployment {to}")
+            }
+        ),
+    );
     let syncs_before = syncs();
     let r = if release {
         let target = first

@@ -340,6 +340,7 @@ impl State {
                 time_ms: r.get(0)?,
                 level: Level::parse(&r.get::<_, String>(1)?),
                 message: r.get(2)?,
+                started: None,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

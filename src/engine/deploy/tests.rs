@@ -124,7 +124,12 @@ fn deploy_then_rollback_every_kind_of_change() {
     let pkg = package(&s.src, &s.www, &s.out);
     let state = State::open(&s.state, &s.www).unwrap();
     let lines = std::cell::RefCell::new(Vec::new());
-    let sink = |l: &LogLine| lines.borrow_mut().push(l.message.clone());
+    // The typed start event: the ids announced on the log lines.
+    let started = std::cell::RefCell::new(Vec::new());
+    let sink = |l: &LogLine| {
+        lines.borrow_mut().push(l.message.clone());
+        started.borrow_mut().extend(l.started);
+    };
     let d = apply(
         &s.www,
         &state,
@@ -135,6 +140,7 @@ fn deploy_then_rollback_every_kind_of_change() {
     )
     .unwrap();
     assert_eq!(d.status, "done", "{:?}", lines.borrow());
+    assert_eq!(*started.borrow(), vec![d.id], "the start is announced once");
     assert_eq!(tree_of(&s.www), tree_of(&s.src));
     assert!(
         !s.www.join("gone").exists(),
@@ -151,16 +157,23 @@ fn deploy_then_rollback_every_kind_of_change() {
         .collect();
     assert!(leftovers.is_empty());
 
+    started.borrow_mut().clear();
     let r = rollback(
         &s.www,
         &state,
         None,
         &RollbackOptions::default(),
         &Progress::silent(),
-        &quiet,
+        &sink,
     )
     .unwrap();
     assert_eq!(r.kind, "rollback");
+    assert_eq!(
+        *started.borrow(),
+        vec![r.id],
+        "the rollback's start is announced"
+    );
+    assert_ne!(r.id, d.id);
     assert_eq!(r.status, "done");
     assert_eq!(tree_of(&s.www), before);
     let mode = std::fs::metadata(s.www.join("gone/only"))
@@ -459,6 +472,7 @@ mod state {
                 time_ms: 1,
                 level: Level::Success,
                 message: "hi".into(),
+                started: None,
             },
         )
         .unwrap();

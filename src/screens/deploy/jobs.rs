@@ -1,7 +1,9 @@
 //! The Deploy screen's background work: plan (the server's map against the project),
 //! package, deploy or roll back and follow the log, and the agent's status and history.
-//! A `Remote` is made inside each job (it is not `Send`); results come back as
-//! [`DeployReply`] events.
+//! A `Remote` is made inside each job; results come back as [`DeployReply`] events. A
+//! push goes the one push path ([`crate::engine::deploy::push`]), as the CLI's does: the
+//! plan's job maps the server under a hold and hands back the connection with it
+//! ([`Planned`]), and the deploy job pushes from that very map.
 
 use std::path::PathBuf;
 
@@ -10,10 +12,9 @@ use crate::app::context::{Ctx, Level};
 use crate::app::screen::ScreenId;
 use crate::app::worker::ReplyTx;
 use crate::engine::deploy::LogLine;
-use crate::engine::deploy::package::{Built, build, build_with};
-use crate::engine::remote::{
-    RemoteDeployment, ServerProfile, connect, package_dir, upload_and_deploy,
-};
+use crate::engine::deploy::package::{Built, build};
+use crate::engine::deploy::push::Planned;
+use crate::engine::remote::{RemoteDeployment, ServerProfile, connect, package_dir};
 use crate::engine::util::units::{human_size, thousands};
 
 impl DeployScreen {
@@ -51,14 +52,18 @@ impl DeployScreen {
         let project = ctx.project.clone();
         let seq = self.tickets.issue();
         let name = server.name.clone();
+        // The previous plan's hold goes first: the new map takes the deploy lock again.
+        let previous = self.held.take();
         let job = ctx.jobs.spawn_blocking("deploy plan", move |p| {
-            let (_, plan, _) = crate::engine::remote::connect_and_plan(
+            drop(previous);
+            let planned = crate::engine::deploy::push::plan(
                 &project,
                 &server.files(),
                 || connect(&root, &server),
-                false,
+                true,
                 p,
             )?;
+            let plan = planned.plan.clone();
             let summary = format!(
                 "{} to upload ({}), {} to delete on {}",
                 thousands(plan.uploads.len()),
@@ -66,7 +71,12 @@ impl DeployScreen {
                 thousands(plan.deletes.len()),
                 server.name
             );
-            let _ = tx.send(DeployReply::Plan { seq, plan });
+            let held = std::sync::Mutex::new(Some(planned));
+            let _ = tx.send(DeployReply::Plan {
+                seq,
+                plan,
+                held: held.into(),
+            });
             Ok(summary)
         });
         self.job = Some((job, seq, "deploy plan"));
@@ -186,26 +196,38 @@ impl DeployScreen {
         } else {
             "deploy"
         };
+        // A push goes from the plan's hold; a rollback needs the lock the hold keeps.
+        let held = self.held.take();
         let job = ctx.jobs.spawn_blocking(name, move |p| {
-            let remote = connect(&root, &server)?;
             let send = |r: DeployReply| {
                 let _ = tx.send(r);
             };
-            let id = match (&sel, rollback) {
+            let (remote, id) = match (&sel, rollback) {
                 (Some(sel), _) => {
+                    let mut planned = match held {
+                        Some(h) => h,
+                        // No connection kept: a new one (the agent maps its root again).
+                        None => Planned::unheld(connect(&root, &server)?),
+                    };
                     p.set(0, None, "building the package");
-                    let packing = remote.packing();
-                    let built = build_with(&root, sel, &package_dir(&root), packing, p)?;
+                    let built = planned.build(&root, sel, p)?;
                     p.check()?;
                     p.set(
                         0,
                         None,
                         &format!("uploading {}", human_size(built.size as i64)),
                     );
-                    upload_and_deploy(remote.as_ref(), &built.path, false, None)?
+                    let id = planned.push(&built, false)?;
+                    (planned, id)
                 }
-                (None, to) => remote.rollback(to, false)?,
+                (None, to) => {
+                    drop(held);
+                    let planned = Planned::unheld(connect(&root, &server)?);
+                    let id = planned.remote.rollback(to, false)?;
+                    (planned, id)
+                }
             };
+            let remote = &remote.remote;
             send(DeployReply::Started { seq, id });
             p.set(
                 0,

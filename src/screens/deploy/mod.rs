@@ -39,6 +39,7 @@ use crate::app::worker::{Payload, Tickets};
 use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::Built;
 use crate::engine::deploy::plan::Plan;
+use crate::engine::deploy::push::Planned;
 use crate::engine::jobs::{JobEvent, JobId, Outcome};
 use crate::engine::project::Project;
 use crate::engine::remote::{RemoteDeployment, ServerProfile, list_servers};
@@ -50,6 +51,9 @@ pub enum DeployReply {
     Plan {
         seq: u64,
         plan: Plan,
+        /// The connection the plan was made over, with the hold of the server's map,
+        /// for the push (taken out by the screen).
+        held: std::sync::Arc<std::sync::Mutex<Option<Planned>>>,
     },
     Built {
         seq: u64,
@@ -135,6 +139,9 @@ pub struct DeployScreen {
     focus_right: bool,
     tab: Tab,
     plan: Option<Plan>,
+    /// The connection [`DeployScreen::plan`] was made over and the hold of the server's
+    /// map, which the push uses (the server does not map its root again).
+    held: Option<Planned>,
     /// Paths the user unticked.
     unticked: HashSet<Vec<u8>>,
     rows: Vec<Row>,
@@ -177,6 +184,7 @@ impl DeployScreen {
             focus_right: false,
             tab: Tab::Files,
             plan: None,
+            held: None,
             unticked: HashSet::new(),
             rows: Vec::new(),
             files: ListNav::default(),
@@ -227,6 +235,7 @@ impl DeployScreen {
     /// Forget everything fetched from the previous server.
     fn server_changed(&mut self) {
         self.plan = None;
+        discard(self.held.take());
         self.rows.clear();
         self.unticked.clear();
         self.status = None;
@@ -251,8 +260,10 @@ impl DeployScreen {
     fn on_worker(&mut self, r: &DeployReply, ctx: &mut Ctx) -> bool {
         let current = |seq: &u64| self.job.is_some_and(|(_, s, _)| s == *seq);
         match r {
-            DeployReply::Plan { seq, plan } if current(seq) => {
+            DeployReply::Plan { seq, plan, held } if current(seq) => {
                 self.plan = Some(plan.clone());
+                discard(self.held.take());
+                self.held = held.lock().unwrap_or_else(|e| e.into_inner()).take();
                 self.unticked.clear();
                 self.files.selected = 0;
                 self.files.offset = 0;
@@ -297,6 +308,11 @@ impl DeployScreen {
                 let n = result.as_ref().map(|l| l.len()).unwrap_or(0);
                 // The newest is selected.
                 self.hist_row = n.saturating_sub(1);
+            }
+            // A plan nobody waits for any more: its hold goes.
+            DeployReply::Plan { held, .. } => {
+                discard(held.lock().unwrap_or_else(|e| e.into_inner()).take());
+                return false;
             }
             _ => return false,
         }
@@ -444,6 +460,14 @@ impl DeployScreen {
             _ => return false,
         }
         true
+    }
+}
+
+/// Let a plan's connection go (its hold released, an SSH session closed) off the UI
+/// thread: that takes a request, or up to seconds for ssh to end.
+fn discard(held: Option<Planned>) {
+    if let Some(h) = held {
+        std::thread::spawn(move || drop(h));
     }
 }
 

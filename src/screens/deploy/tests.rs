@@ -3,6 +3,8 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::engine::deploy::State;
 use crate::engine::project::Project;
@@ -28,6 +30,15 @@ fn fixture(environment: &str) -> Fixture {
 
 /// [`fixture`] with the agent started with `opts` (`--db`).
 fn fixture_with(environment: &str, opts: crate::server::ServeOptions) -> Fixture {
+    fixture_at(environment, opts, |url| url)
+}
+
+/// [`fixture_with`], the server registered at `register(the agent's URL)`.
+fn fixture_at(
+    environment: &str,
+    opts: crate::server::ServeOptions,
+    register: impl FnOnce(String) -> String,
+) -> Fixture {
     let project = tempfile::tempdir().unwrap();
     let server = tempfile::tempdir().unwrap();
     let p = project.path();
@@ -62,7 +73,7 @@ fn fixture_with(environment: &str, opts: crate::server::ServeOptions) -> Fixture
             name: "staging".into(),
             environment: environment.into(),
             transport: "http".into(),
-            url: Some(url),
+            url: Some(register(url)),
             key_env: None,
             ssh: None,
             remote_root: None,
@@ -257,7 +268,8 @@ fn the_log_pane_scrolls_and_follows_again_at_the_end() {
     let mut h = open(f.project.path(), 80, 24);
     h.wait_for("staging");
     let s = plan_and_deploy(&mut h, "3 to upload", 1);
-    let first = "took the deploy lock";
+    // The push starts from the map the plan held: its first line says so.
+    let first = "holding the deploy lock";
     assert!(
         !s.contains(first) && s.contains("verified: the root's map"),
         "{s}"
@@ -360,4 +372,96 @@ fn database_tab_shows_connection_tables_and_rows() {
     h.key("R");
     let s = h.wait_for("not connected");
     assert!(s.contains("no SQLite database at"), "{s}");
+}
+
+/// A TCP proxy in front of `upstream` (`host:port`) that counts the map requests
+/// (`GET /api/v1/map`) going through it, reading the bytes as they pass: it shares no code
+/// with devsky's client or agent. Its address and the count.
+fn map_counting_proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let count = Arc::new(AtomicUsize::new(0));
+    let maps = count.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let mut server = TcpStream::connect(&upstream).unwrap();
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(Shutdown::Write);
+            });
+            let maps = maps.clone();
+            std::thread::spawn(move || {
+                const NEEDLE: &[u8] = b"GET /api/v1/map";
+                let mut seen: Vec<u8> = Vec::new();
+                let mut buf = [0u8; 64 * 1024];
+                loop {
+                    let n = match client.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    // The tail of the previous read, for a request line cut in two.
+                    let keep = seen.len().saturating_sub(NEEDLE.len() - 1);
+                    seen.drain(..keep);
+                    let from = seen.len();
+                    seen.extend_from_slice(&buf[..n]);
+                    let found = seen
+                        .windows(NEEDLE.len())
+                        .enumerate()
+                        .filter(|(i, w)| *w == NEEDLE && i + NEEDLE.len() > from)
+                        .count();
+                    maps.fetch_add(found, Ordering::SeqCst);
+                    if server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = server.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    (addr, count)
+}
+
+#[test]
+fn a_push_from_the_screen_maps_the_server_once() {
+    let mut proxy = None;
+    let f = fixture_at("staging", crate::server::ServeOptions::default(), |url| {
+        let (addr, count) = map_counting_proxy(url.trim_start_matches("http://").to_string());
+        proxy = Some(count);
+        format!("http://{addr}")
+    });
+    let maps = proxy.unwrap();
+    let mut h = open(f.project.path(), 120, 36);
+    h.wait_for("staging");
+    plan_and_deploy(&mut h, "3 to upload", 1);
+    assert_eq!(
+        maps.load(Ordering::SeqCst),
+        1,
+        "the plan asks for the server's map once, and the push does not ask again"
+    );
+    // And the agent did not map its root again for the push: it started from the map it
+    // held for the plan (the agent's own record, read from its state).
+    let root = f.server.path().join("site").canonicalize().unwrap();
+    let state = State::open(&f.server.path().join("state"), &root).unwrap();
+    let log: Vec<String> = state
+        .logs(1)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert!(
+        log.iter().any(|l| l.starts_with("holding the deploy lock")),
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.starts_with("took the deploy lock")),
+        "{log:#?}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("index.html")).unwrap(),
+        "<h1>new</h1>\n"
+    );
 }

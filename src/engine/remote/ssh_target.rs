@@ -6,7 +6,7 @@
 //! `--remote-bin=PATH` when the remote command is not `devsky`, and `--remote-db=URL` when
 //! the agent reports on a database (`devsky agent --stdio --db URL`); the web root is in
 //! `remote_root`. [`SshTarget::ssh_command`] makes the arguments of `ssh` that start the
-//! agent ([`crate::engine::remote_ssh`] runs them).
+//! agent ([`super::ssh`] runs them).
 
 use anyhow::bail;
 

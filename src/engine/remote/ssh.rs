@@ -1,4 +1,4 @@
-//! The agent over SSH: [`SshRemote`] starts `ssh [OPTIONS] [-p PORT] USER@HOST devsky
+//! The SSH transport: [`SshTransport`] starts `ssh [OPTIONS] [-p PORT] USER@HOST devsky
 //! agent --stdio --root DIR` with the system's OpenSSH client (so the user's own
 //! `~/.ssh/config`, keys and agent apply; SSH authenticates, there is no API key) and
 //! speaks the HTTP API of docs/API.md as one HTTP/1.1 connection over the child's
@@ -6,7 +6,7 @@
 //!
 //! The target ([`SshTarget`]: destination, port, ssh arguments, remote binary, root,
 //! database) and the shell words of a profile's `ssh` column are in
-//! [`crate::engine::ssh_target`], re-exported here.
+//! [`super::ssh_target`], re-exported here. [`widen_pipe`] is shared with the agent's side.
 //!
 //! A lost connection (ssh exits, the network dies) ends the request in progress with an
 //! error naming the connection and ssh's last words, never a hang: the child's exit is
@@ -23,18 +23,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::body::Body;
+use hyper::Method;
 use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::http1::SendRequest;
-use hyper::{Method, Request};
 use tokio::io::AsyncBufReadExt;
 use tokio::process::Child;
 
-use crate::engine::deploy::{LogLine, LogSink};
-use crate::engine::remote::{
-    Remote, RemoteDeployment, WireLine, api_error, hold_of, older_agent, or_in_two_steps,
-    packing_of, push_path, started_id,
-};
-pub use crate::engine::ssh_target::{DEFAULT_REMOTE_BIN, SshTarget, sh_quote, split_words};
+pub use super::ssh_target::{DEFAULT_REMOTE_BIN, SshTarget, sh_quote, split_words};
+use super::transport::{self, Answer, Request, Transport};
+use super::wire::{HOLD_HEADER, api_error_bytes, hold_token};
 
 /// How long connecting (ssh authentication and the agent's first answer) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -82,14 +79,25 @@ struct Conn {
 }
 
 /// The agent on a server, reached through `ssh`.
-pub struct SshRemote {
+pub struct SshTransport {
     rt: tokio::runtime::Runtime,
     conn: Mutex<Option<Conn>>,
     /// `USER@HOST[:PORT]`, for messages.
     label: String,
     stderr: Arc<StderrTail>,
-    /// What its health said of the packages it reads.
-    packing: std::sync::OnceLock<crate::engine::deploy::package::Packing>,
+    /// Its answer to `GET /health` while connecting.
+    health: serde_json::Value,
+}
+
+/// Make the pipe `fd` hold 1 MiB (Linux's default is 64 KiB) where it is a pipe and the
+/// system allows it: maps and packages then cross `ssh` in far fewer hand-overs between the
+/// processes on each side, each of which can cost a wake-up of an idle CPU. Both ends use
+/// it: this client on ssh's pipes, the agent (`devsky agent --stdio`) on its stdin/stdout.
+pub fn widen_pipe(fd: std::os::fd::RawFd) {
+    // SAFETY: fcntl on a descriptor this process owns; a failure changes nothing.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
+    }
 }
 
 /// Wait for `fut`, unless ssh exits first (then `fut` gets a short grace to finish from
@@ -113,9 +121,9 @@ async fn watch<T, E: std::fmt::Display>(
     }
 }
 
-impl SshRemote {
+impl SshTransport {
     /// Start ssh and the agent, and check that it answers.
-    pub fn connect(target: &SshTarget) -> anyhow::Result<SshRemote> {
+    pub fn connect(target: &SshTarget) -> anyhow::Result<SshTransport> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -142,8 +150,8 @@ impl SshRemote {
             };
             {
                 use std::os::fd::AsRawFd;
-                crate::server::widen_pipe(stdin.as_raw_fd());
-                crate::server::widen_pipe(stdout.as_raw_fd());
+                widen_pipe(stdin.as_raw_fd());
+                widen_pipe(stdout.as_raw_fd());
             }
             let tail = stderr.clone();
             tokio::spawn(async move {
@@ -166,19 +174,20 @@ impl SshRemote {
             });
             Ok(Conn { sender, child })
         })?;
-        let remote = SshRemote {
+        let mut remote = SshTransport {
             rt,
             conn: Mutex::new(Some(conn)),
             label,
             stderr,
-            packing: std::sync::OnceLock::new(),
+            health: serde_json::Value::Null,
         };
-        remote.health()?;
+        remote.health = remote.first_health()?;
         Ok(remote)
     }
 
-    /// The first request, with a deadline: authentication and the agent's start.
-    fn health(&self) -> anyhow::Result<()> {
+    /// The first request, with a deadline: authentication and the agent's start; the
+    /// agent's health.
+    fn first_health(&self) -> anyhow::Result<serde_json::Value> {
         let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let conn = guard.as_mut().context("the SSH connection is closed")?;
         let req = self.request(Method::GET, "/health", Body::empty(), None)?;
@@ -220,8 +229,7 @@ impl SshRemote {
                 if v["ok"] != true {
                     return Err(fail("the remote command is not a devsky agent".into()));
                 }
-                let _ = self.packing.set(packing_of(&v));
-                Ok(())
+                Ok(v)
             }
             Ok(Ok((status, _))) => Err(fail(format!("the agent answered {status}"))),
         }
@@ -233,8 +241,8 @@ impl SshRemote {
         path: &str,
         body: Body,
         content_type: Option<&str>,
-    ) -> anyhow::Result<Request<Body>> {
-        let mut b = Request::builder()
+    ) -> anyhow::Result<hyper::Request<Body>> {
+        let mut b = hyper::Request::builder()
             .method(method)
             .uri(format!("/api/v1{path}"))
             .header("host", "devsky-agent");
@@ -259,17 +267,39 @@ impl SshRemote {
         )
     }
 
-    /// Send a request and hand each chunk of a successful answer's body to `each`; an
-    /// error answer becomes its error (locked, conflicts, ...).
+    /// A package file as a request body, streamed in big chunks (each read of a tokio file
+    /// is a hop to a blocking thread).
+    fn package_body(&self, package: &Path) -> anyhow::Result<Body> {
+        let _rt = self.rt.enter();
+        let f = std::fs::File::open(package)
+            .with_context(|| format!("cannot open {}", package.display()))?;
+        Ok(Body::from_stream(
+            tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(f), 256 * 1024),
+        ))
+    }
+}
+
+impl Transport for SshTransport {
+    /// Send a request over the one HTTP/1.1 connection and hand each chunk of a
+    /// successful answer's body to `each`; an error answer becomes its error (locked,
+    /// conflicts, ...). `req.timeout` is not applied: abandoning a request would leave the
+    /// connection unusable, and a lost connection ends it anyway.
     fn exchange(
         &self,
-        method: Method,
-        path: &str,
-        body: Body,
-        content_type: Option<&str>,
-        mut each: impl FnMut(&[u8]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<hyper::HeaderMap> {
-        let req = self.request(method, path, body, content_type)?;
+        req: Request<'_>,
+        each: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Answer> {
+        let method = match req.method {
+            transport::Method::Get => Method::GET,
+            transport::Method::Post => Method::POST,
+            transport::Method::Delete => Method::DELETE,
+        };
+        let (body, content_type) = match req.body {
+            transport::Body::Empty => (Body::empty(), None),
+            transport::Body::Json(text) => (Body::from(text.to_string()), Some("application/json")),
+            transport::Body::Package(p) => (self.package_body(p)?, Some("application/zip")),
+        };
+        let req = self.request(method, req.path, body, content_type)?;
         let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let conn = guard
             .as_mut()
@@ -283,7 +313,9 @@ impl SshRemote {
                 .await
                 .map_err(|e| self.lost(e))?;
             let status = res.status();
-            let headers = res.headers().clone();
+            let answer = Answer {
+                hold: hold_token(res.headers().get(HOLD_HEADER).and_then(|v| v.to_str().ok())),
+            };
             let mut body: Incoming = res.into_body();
             let mut error_body = Vec::new();
             loop {
@@ -302,65 +334,23 @@ impl SshRemote {
                 }
             }
             if status.is_success() {
-                Ok(headers)
+                Ok(answer)
             } else {
-                let v: serde_json::Value =
-                    serde_json::from_slice(&error_body).unwrap_or(serde_json::Value::Null);
-                Err(api_error(status.as_u16(), &v))
+                Err(api_error_bytes(status.as_u16(), &error_body))
             }
         })
     }
 
-    fn bytes(&self, method: Method, path: &str, body: Body, json: bool) -> anyhow::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.exchange(
-            method,
-            path,
-            body,
-            json.then_some("application/json"),
-            |d| {
-                out.extend_from_slice(d);
-                Ok(())
-            },
-        )?;
-        Ok(out)
+    fn health(&self) -> Option<serde_json::Value> {
+        Some(self.health.clone())
     }
 
-    fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let b = self.bytes(Method::GET, path, Body::empty(), false)?;
-        serde_json::from_slice(&b).context("the agent sent an answer devsky cannot read")
-    }
-
-    fn started(&self, path: &str, body: serde_json::Value) -> anyhow::Result<i64> {
-        let b = self.bytes(Method::POST, path, Body::from(body.to_string()), true)?;
-        started_id(
-            &serde_json::from_slice(&b).context("the agent sent an answer devsky cannot read")?,
-        )
-    }
-
-    /// The map into `out`, asked for with `extra` query parameters; the hold's token.
-    fn map_at(&self, out: &Path, extra: &str) -> anyhow::Result<Option<String>> {
-        // The compact encoding; an older agent ignores the query and sends the map file.
-        let mut dl = crate::engine::map::wire::MapDownload::new(out);
-        let path = format!("/map?{}{extra}", crate::engine::map::wire::QUERY);
-        let headers = self.exchange(Method::GET, &path, Body::empty(), None, |d| dl.feed(d))?;
-        dl.finish()?;
-        Ok(hold_of(&headers))
-    }
-
-    /// A package file as a request body, streamed in big chunks (each read of a tokio file
-    /// is a hop to a blocking thread).
-    fn package_body(&self, package: &Path) -> anyhow::Result<Body> {
-        let _rt = self.rt.enter();
-        let f = std::fs::File::open(package)
-            .with_context(|| format!("cannot open {}", package.display()))?;
-        Ok(Body::from_stream(
-            tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(f), 256 * 1024),
-        ))
+    fn label(&self) -> String {
+        self.label.clone()
     }
 }
 
-impl Drop for SshRemote {
+impl Drop for SshTransport {
     fn drop(&mut self) {
         let conn = self
             .conn
@@ -382,144 +372,25 @@ impl Drop for SshRemote {
     }
 }
 
-impl Remote for SshRemote {
-    fn map(&self, out: &Path) -> anyhow::Result<()> {
-        self.map_at(out, "").map(drop)
-    }
+#[cfg(test)]
+mod pipe_tests {
+    use super::widen_pipe;
 
-    fn map_held(&self, out: &Path) -> anyhow::Result<Option<String>> {
-        self.map_at(out, "&hold=true")
-    }
-
-    fn packing(&self) -> crate::engine::deploy::package::Packing {
-        self.packing
-            .get()
-            .copied()
-            .unwrap_or(crate::engine::deploy::package::Packing::Deflate)
-    }
-
-    fn release(&self, hold: &str) -> anyhow::Result<()> {
-        self.bytes(
-            Method::DELETE,
-            &format!("/lock?hold={hold}"),
-            Body::empty(),
-            false,
-        )
-        .map(drop)
-    }
-
-    fn upload(&self, package: &Path) -> anyhow::Result<String> {
-        let body = self.package_body(package)?;
-        let b = self.bytes(Method::POST, "/packages", body, false)?;
-        let v: serde_json::Value = serde_json::from_slice(&b)?;
-        Ok(v["id"]
-            .as_str()
-            .context("the agent did not return the package id")?
-            .to_string())
-    }
-
-    fn deploy(&self, package: &str, force: bool) -> anyhow::Result<i64> {
-        self.started(
-            "/deployments",
-            serde_json::json!({"package": package, "force": force}),
-        )
-    }
-
-    fn push(&self, package: &Path, force: bool, hold: Option<&str>) -> anyhow::Result<i64> {
-        let body = self.package_body(package)?;
-        let sent = self
-            .bytes(Method::POST, &push_path(force, hold), body, false)
-            .and_then(|b| {
-                started_id(
-                    &serde_json::from_slice(&b)
-                        .context("the agent sent an answer devsky cannot read")?,
-                )
-            });
-        or_in_two_steps(self, sent, package, force)
-    }
-
-    fn follow_logs(&self, id: i64, sink: LogSink) -> anyhow::Result<RemoteDeployment> {
-        let mut pending = Vec::<u8>::new();
-        let mut event = String::new();
-        let mut data = String::new();
-        let mut end: Option<RemoteDeployment> = None;
-        self.exchange(
-            Method::GET,
-            &format!("/deployments/{id}/logs/stream"),
-            Body::empty(),
-            None,
-            |chunk| {
-                pending.extend_from_slice(chunk);
-                while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-                    let raw: Vec<u8> = pending.drain(..=nl).collect();
-                    let line = String::from_utf8_lossy(&raw);
-                    let line = line.trim_end_matches(['\n', '\r']);
-                    if line.is_empty() {
-                        match event.as_str() {
-                            "log" => {
-                                let w: WireLine = serde_json::from_str(&data)?;
-                                sink(&LogLine::from(w));
-                            }
-                            "end" if end.is_none() => {
-                                end =
-                                    Some(serde_json::from_str(&data).context(
-                                        "the agent sent an end event devsky cannot read",
-                                    )?);
-                            }
-                            _ => {}
-                        }
-                        event.clear();
-                        data.clear();
-                    } else if let Some(e) = line.strip_prefix("event:") {
-                        event = e.trim().to_string();
-                    } else if let Some(d) = line.strip_prefix("data:") {
-                        if !data.is_empty() {
-                            data.push('\n');
-                        }
-                        data.push_str(d.trim_start());
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        match end {
-            Some(d) => Ok(d),
-            // The stream ended without its end event: ask.
-            None => self.status(id),
+    #[test]
+    fn a_pipe_is_widened_to_a_mebibyte() {
+        let mut fds = [0; 2];
+        // SAFETY: pipe writes two descriptors into the array it is given.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let size = |fd| unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+        assert!(size(fds[0]) < 1 << 20);
+        widen_pipe(fds[1]);
+        assert_eq!(size(fds[0]), 1 << 20, "both ends share the one buffer");
+        // Not a pipe: nothing happens, nothing fails.
+        let f = tempfile::tempfile().unwrap();
+        widen_pipe(std::os::fd::AsRawFd::as_raw_fd(&f));
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
         }
-    }
-
-    fn logs(&self, id: i64) -> anyhow::Result<Vec<LogLine>> {
-        let b = self.bytes(
-            Method::GET,
-            &format!("/deployments/{id}/logs"),
-            Body::empty(),
-            false,
-        )?;
-        String::from_utf8_lossy(&b)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| Ok(serde_json::from_str::<WireLine>(l)?.into()))
-            .collect()
-    }
-
-    fn status(&self, id: i64) -> anyhow::Result<RemoteDeployment> {
-        self.get_json(&format!("/deployments/{id}"))
-    }
-
-    fn agent_status(&self) -> anyhow::Result<serde_json::Value> {
-        self.get_json("/status")
-    }
-
-    fn database(&self) -> anyhow::Result<serde_json::Value> {
-        self.get_json("/database").map_err(older_agent)
-    }
-
-    fn history(&self) -> anyhow::Result<Vec<RemoteDeployment>> {
-        self.get_json("/deployments")
-    }
-
-    fn rollback(&self, to: Option<i64>, force: bool) -> anyhow::Result<i64> {
-        self.started("/rollback", serde_json::json!({"to": to, "force": force}))
     }
 }
