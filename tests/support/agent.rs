@@ -1,6 +1,7 @@
 //! A `devsky serve` child for tests: the built binary on a free loopback port with its root
-//! and state folders, waited for until healthy, killed when dropped; and API keys made with
-//! `devsky serve key create`.
+//! and state folders, waited for until healthy (or not waited for: [`spawn_agent`]), killed
+//! when dropped or on purpose ([`Agent::kill`]); and API keys made with `devsky serve key
+//! create`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,11 +30,50 @@ impl Agent {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// SIGKILL it and reap it (so no zombie holds its pid); whether it was still running
+    /// (false: it had exited by itself).
+    pub fn kill(&mut self) -> bool {
+        let _ = self.child.kill();
+        let status = self.child.wait().unwrap();
+        std::os::unix::process::ExitStatusExt::signal(&status) == Some(9)
+    }
+
+    /// Whether it has exited (reaping it if so).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
 }
 
 /// `devsky serve --root ROOT --state STATE --listen 127.0.0.1:PORT ARGS...` with `env` set
 /// (and `DEVSKY_DB_PASSWORD` unset unless `env` sets it), once it answers its health route.
 pub fn start_agent(
+    root: &Path,
+    state: &Path,
+    log: PathBuf,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Agent {
+    let agent = spawn_agent(root, state, log, args, env);
+    let client = reqwest::blocking::Client::new();
+    let t0 = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("{}/api/v1/health", agent.url)).send()
+            && r.status() == 200
+        {
+            return agent;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the agent did not come up:\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`start_agent`] without waiting for it to answer.
+pub fn spawn_agent(
     root: &Path,
     state: &Path,
     log: PathBuf,
@@ -55,25 +95,10 @@ pub fn start_agent(
     for (k, v) in env {
         c.env(k, v);
     }
-    let agent = Agent {
+    Agent {
         child: c.spawn().unwrap(),
         url: format!("http://{listen}"),
         log,
-    };
-    let client = reqwest::blocking::Client::new();
-    let t0 = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{}/api/v1/health", agent.url)).send()
-            && r.status() == 200
-        {
-            return agent;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the agent did not come up:\n{}",
-            agent.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
