@@ -109,13 +109,13 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 /// folders, big files (hashing, staging), a file that becomes a folder, a file that becomes
 /// a symlink and back, a mode change, and a 0700 folder that stays.
 fn make_trees(old: &Path, new: &Path) {
-    for i in 0..300 {
+    for i in 0..150 {
         let rel = format!("same/p{}/f{i}.php", i % 10);
         let body = format!("<?php // same {i}\n").repeat(1 + i % 20);
         put(old, &rel, body.as_bytes(), 0o644);
         put(new, &rel, body.as_bytes(), 0o644);
     }
-    for i in 0..500 {
+    for i in 0..200 {
         let rel = format!("mod/p{}/f{i}.php", i % 20);
         put(
             old,
@@ -130,7 +130,7 @@ fn make_trees(old: &Path, new: &Path) {
             0o644,
         );
     }
-    for i in 0..250 {
+    for i in 0..100 {
         put(
             old,
             &format!("gone/p{}/f{i}.txt", i % 10),
@@ -144,10 +144,10 @@ fn make_trees(old: &Path, new: &Path) {
             0o644,
         );
     }
-    for i in 0..12 {
+    for i in 0..6 {
         let rel = format!("big/b{i}.bin");
-        put(old, &rel, &noise(i, 384 << 10), 0o644);
-        put(new, &rel, &noise(1000 + i, 384 << 10), 0o644);
+        put(old, &rel, &noise(i, 256 << 10), 0o644);
+        put(new, &rel, &noise(1000 + i, 256 << 10), 0o644);
     }
     for r in [old, new] {
         put(r, "private/keep.txt", b"kept", 0o600);
@@ -391,18 +391,22 @@ struct Tally {
     /// Recoveries killed, and those killed while undoing a deployment.
     recovery_kills: usize,
     recovery_kills_undoing: usize,
-    /// Stratum of the next kill moment of each kind.
+    /// The segment of the next kill moment of each kind.
     next: [usize; 2],
 }
 
 impl Tally {
-    /// The next kill moment of `kind`, as a fraction of an uncrashed run: one random point
-    /// in each of `n` equal slices of the run in turn, so the moments cover all of it.
-    fn fraction(&mut self, kind: Kind, n: usize, rng: &mut Rng) -> f64 {
+    /// The next kill moment of `kind` in a run like `p`: a random moment in each of its
+    /// segments in turn (the time before its first log line, between two lines, after the
+    /// last), so the moments cover the whole run and every stage, however long each is.
+    fn moment(&mut self, kind: Kind, p: &Profile, rng: &mut Rng) -> Moment {
         let k = &mut self.next[kind as usize];
-        let f = ((*k % n) as f64 + rng.unit()) / n as f64;
+        let lines = *k % p.segments();
         *k += 1;
-        f
+        Moment {
+            lines,
+            delay: p.length(lines).mul_f64(rng.unit()),
+        }
     }
 
     fn record(&mut self, kind: Kind, stage: String, end: End) {
@@ -457,23 +461,90 @@ impl Tally {
     }
 }
 
-/// How long `f` takes (one uncrashed run).
-fn timed(f: impl FnOnce()) -> Duration {
+/// An uncrashed run as seen from outside: when each of its log lines appeared, and when it
+/// ended, from its start. Its segments: before the first line, between two, after the last.
+#[derive(Clone, Debug, Default)]
+struct Profile {
+    lines: Vec<Duration>,
+    end: Duration,
+}
+
+impl Profile {
+    fn segments(&self) -> usize {
+        self.lines.len() + 1
+    }
+
+    /// How long the segment after `lines` lines lasted.
+    fn length(&self, lines: usize) -> Duration {
+        let start = lines
+            .checked_sub(1)
+            .map_or(Duration::ZERO, |i| self.lines[i]);
+        let end = self.lines.get(lines).copied().unwrap_or(self.end);
+        end.saturating_sub(start)
+    }
+}
+
+/// A kill moment: `delay` after the run wrote `lines` log lines.
+#[derive(Debug)]
+struct Moment {
+    lines: usize,
+    delay: Duration,
+}
+
+/// Lines in the log `log` after its byte `from`.
+fn lines_in(log: &Path, from: usize) -> usize {
+    std::fs::read(log)
+        .ok()
+        .and_then(|b| {
+            b.get(from..)
+                .map(|t| t.iter().filter(|&&c| c == b'\n').count())
+        })
+        .unwrap_or(0)
+}
+
+/// Watches a run (just started) that writes `log` after byte `from`, until `ended()`.
+fn watch(log: &Path, from: usize, mut ended: impl FnMut() -> bool) -> Profile {
     let t0 = Instant::now();
-    f();
-    t0.elapsed()
+    let mut p = Profile::default();
+    loop {
+        let n = lines_in(log, from);
+        while p.lines.len() < n {
+            p.lines.push(t0.elapsed());
+        }
+        if ended() {
+            p.end = t0.elapsed();
+            return p;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits for the moment `m` of a run writing `log` after byte `from`: false if it
+/// `ended()` before it wrote the lines.
+fn wait_for(m: &Moment, log: &Path, from: usize, mut ended: impl FnMut() -> bool) -> bool {
+    while lines_in(log, from) < m.lines {
+        if ended() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(m.delay);
+    true
 }
 
 // ---- `devsky agent apply|rollback|recover` ----------------------------------------------
 
 impl Lab {
     /// An uncrashed `agent apply|rollback`: it succeeds and leaves the other tree.
-    fn agent_run(&self, kind: Kind) -> Duration {
+    fn agent_run(&self, kind: Kind) -> Profile {
         let log = self.dir.path().join("run.log");
-        let took = timed(|| {
-            let st = self.spawn_run(kind, &log).wait().unwrap();
-            assert!(st.success(), "{kind:?}: {}", read(&log));
+        let mut child = self.spawn_run(kind, &log);
+        let mut status = None;
+        let took = watch(&log, 0, || {
+            status = child.try_wait().unwrap();
+            status.is_some()
         });
+        assert!(status.unwrap().success(), "{kind:?}: {}", read(&log));
         let want = if kind == Kind::Apply {
             End::New
         } else {
@@ -483,40 +554,48 @@ impl Lab {
         took
     }
 
-    /// `agent recover` until it completes, killed at random moments up to three times
-    /// first; `est` is how long the last recovery that undid something took.
-    /// What happened is returned, for messages.
+    /// `agent recover` until it completes, killed first (each time with an even chance,
+    /// at most three times) at a random moment of a recovery like `last`, the last one
+    /// that undid a deployment. What happened is returned, for messages.
     fn agent_recover(
         &self,
         rng: &mut Rng,
-        est: &mut Duration,
+        last: &mut Option<Profile>,
         tally: &mut Tally,
         ctx: &str,
     ) -> String {
         let mut told = String::new();
         for round in 0.. {
             let log = self.dir.path().join("recover.log");
-            let t0 = Instant::now();
             let mut c = self.agent(&["recover"]);
             let mut child = c
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .unwrap();
-            if round < 3 && rng.unit() < 0.5 {
-                std::thread::sleep(est.mul_f64(rng.unit()));
-                if kill(&mut child) {
+            let mut status = None;
+            if let Some(p) = last.as_ref().filter(|_| round < 3 && rng.unit() < 0.5) {
+                let lines = (rng.unit() * p.segments() as f64) as usize;
+                let m = Moment {
+                    lines,
+                    delay: p.length(lines).mul_f64(rng.unit()),
+                };
+                let alive = wait_for(&m, &log, 0, || child.try_wait().unwrap().is_some());
+                if alive && kill(&mut child) {
                     let text = read(&log);
-                    told += &format!("-- recovery {round}, killed:\n{text}");
+                    told += &format!("-- recovery {round}, killed at {m:?}:\n{text}");
                     tally.recovery_killed(&text);
                     continue;
                 }
             }
-            let st = child.wait().unwrap();
+            let p = watch(&log, 0, || {
+                status = child.try_wait().unwrap();
+                status.is_some()
+            });
             let text = read(&log);
             told += &format!("-- recovery {round}:\n{text}");
-            assert!(st.success(), "{ctx}: recovery failed:\n{told}");
+            assert!(status.unwrap().success(), "{ctx}: recovery failed:\n{told}");
             if text.contains("putting the previous tree back") {
-                *est = t0.elapsed();
+                *last = Some(p);
             }
             return told;
         }
@@ -535,10 +614,10 @@ fn agent_apply_and_rollback_killed_at_random_moments_then_recovered() {
     lab.agent_run(Kind::Rollback);
     let full = [lab.agent_run(Kind::Apply), lab.agent_run(Kind::Rollback)];
     eprintln!(
-        "{test}: an uncrashed apply takes {:?}, a rollback {:?}",
+        "{test}: an uncrashed apply: {:?}\n  a rollback: {:?}",
         full[0], full[1]
     );
-    let mut est = full[0] / 2;
+    let mut last_recovery = None;
     let mut tally = Tally::default();
     let mut at = End::Old;
     for case in 0.. {
@@ -561,14 +640,12 @@ fn agent_apply_and_rollback_killed_at_random_moments_then_recovered() {
             at = if at == End::Old { End::New } else { End::Old };
             continue;
         }
-        let frac = tally.fraction(kind, n, &mut rng);
+        let m = tally.moment(kind, &full[k], &mut rng);
         let log = lab.dir.path().join("run.log");
         let mut child = lab.spawn_run(kind, &log);
-        std::thread::sleep(full[k].mul_f64(frac));
-        let killed = kill(&mut child);
-        let ctx = lab.ctx(format!(
-            "case {case}: {kind:?} killed at {frac:.3} of a run"
-        ));
+        let killed =
+            wait_for(&m, &log, 0, || child.try_wait().unwrap().is_some()) && kill(&mut child);
+        let ctx = lab.ctx(format!("case {case}: {kind:?} killed at {m:?}"));
         if !killed {
             // It ended before the kill: it must have succeeded.
             let after = lab.end(&ctx);
@@ -583,7 +660,7 @@ fn agent_apply_and_rollback_killed_at_random_moments_then_recovered() {
         }
         let stage = stage_of(&read(&log));
         let ctx = format!("{ctx}, after \"{stage}\"");
-        let told = lab.agent_recover(&mut rng, &mut est, &mut tally, &ctx);
+        let told = lab.agent_recover(&mut rng, &mut last_recovery, &mut tally, &ctx);
         let ctx = format!("{ctx}\n-- the run:\n{}{told}", read(&log));
         let after = lab.end(&ctx);
         lab.assert_nothing_left(&ctx);
@@ -636,71 +713,78 @@ impl Http {
         })
     }
 
+    /// Whether nothing runs and the lock is free.
+    fn idle(&self, agent: &Agent) -> bool {
+        self.get(agent, "/status")
+            .is_ok_and(|v| v["running"] == serde_json::json!([]) && v["lock"]["locked"] == false)
+    }
+
     /// An uncrashed push or rollback, until the deployment ended: it is `done`.
-    fn run(&self, agent: &Agent, kind: Kind) -> Duration {
-        timed(|| {
-            let id = self.start(agent, kind).join().unwrap();
-            let id = id.unwrap_or_else(|| panic!("{kind:?} not started:\n{}", agent.log_text()));
-            let t0 = Instant::now();
-            loop {
-                let d = self.get(agent, &format!("/deployments/{id}")).unwrap();
-                if d["running"] == false && d["status"] != "applying" {
-                    assert_eq!(d["status"], "done", "{d}\n{}", agent.log_text());
-                    break;
-                }
-                assert!(t0.elapsed() < Duration::from_secs(60), "{d}");
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        })
+    fn run(&self, agent: &Agent, kind: Kind) -> Profile {
+        let from = agent.log_text().len();
+        let request = self.start(agent, kind);
+        let p = watch(&agent.log, from, || {
+            request.is_finished() && self.idle(agent)
+        });
+        let id = request.join().unwrap();
+        let id = id.unwrap_or_else(|| panic!("{kind:?} not started:\n{}", agent.log_text()));
+        let d = self.get(agent, &format!("/deployments/{id}")).unwrap();
+        assert_eq!(d["status"], "done", "{d}\n{}", agent.log_text());
+        p
     }
 }
 
 impl Lab {
     /// Starts `devsky serve` and waits for its first answer, `GET /api/v1/status`; before
-    /// that (with a chance each time, at most three times) it is killed at a random moment
-    /// of its start, in which it recovers; `est` is how long the last start that undid a
-    /// deployment took to answer. The agent and its first answer.
+    /// that (each time with an even chance, at most three times) it is killed at a random
+    /// moment of a start like `last`, the last one that undid a deployment. The agent and
+    /// its first answer.
     fn serve(
         &self,
         http: &Http,
         rng: &mut Rng,
-        est: &mut Duration,
+        last: &mut Option<Profile>,
         tally: &mut Tally,
         ctx: &str,
     ) -> (Agent, serde_json::Value) {
         for round in 0.. {
             let log = self.dir.path().join(format!("serve-{round}.log"));
-            let t0 = Instant::now();
             let mut agent = spawn_agent(&self.root, &self.state, log.clone(), &[], &[]);
-            if round < 3 && rng.unit() < 0.5 {
-                std::thread::sleep(est.mul_f64(rng.unit()));
+            let mut tried = false;
+            if let Some(p) = last.as_ref().filter(|_| round < 3 && rng.unit() < 0.5) {
+                tried = true;
+                let lines = (rng.unit() * p.segments() as f64) as usize;
+                let m = Moment {
+                    lines,
+                    delay: p.length(lines).mul_f64(rng.unit()),
+                };
+                let alive = wait_for(&m, &log, 0, || agent.exited());
                 let text = agent.log_text();
-                if !text.contains(" on http://") && agent.kill() {
+                if alive && !text.contains(" on http://") && agent.kill() {
                     tally.recovery_killed(&text);
                     continue;
                 }
             }
-            loop {
-                match http.get(&agent, "/status") {
-                    Ok(v) => {
-                        if agent.log_text().contains("putting the previous tree back") {
-                            *est = t0.elapsed();
-                        }
-                        return (agent, v);
-                    }
-                    Err(e) => assert!(
+            let t0 = Instant::now();
+            let mut first = None;
+            let p = watch(&log, 0, || match http.get(&agent, "/status") {
+                Ok(v) => {
+                    first = Some(v);
+                    true
+                }
+                Err(e) => {
+                    assert!(
                         e.is_connect() && t0.elapsed() < Duration::from_secs(30),
                         "{ctx}: the restarted agent does not answer ({e}):\n{}",
                         agent.log_text()
-                    ),
+                    );
+                    false
                 }
-                assert!(
-                    !agent.exited(),
-                    "{ctx}: the restarted agent exited:\n{}",
-                    agent.log_text()
-                );
-                std::thread::sleep(Duration::from_millis(2));
+            });
+            if !tried && agent.log_text().contains("putting the previous tree back") {
+                *last = Some(p);
             }
+            return (agent, first.unwrap());
         }
         unreachable!()
     }
@@ -720,10 +804,9 @@ fn serve_push_and_rollback_killed_at_random_moments_then_restarted() {
             .build()
             .unwrap(),
     };
-    let mut est = Duration::from_millis(200);
+    let mut last_start = None;
     let mut tally = Tally::default();
-    let mut no_kill = Duration::ZERO;
-    let (mut agent, _) = lab.serve(&http, &mut rng, &mut no_kill, &mut tally, "start");
+    let (mut agent, _) = lab.serve(&http, &mut rng, &mut None, &mut tally, "start");
     http.run(&agent, Kind::Apply);
     http.run(&agent, Kind::Rollback);
     let full = [
@@ -732,7 +815,7 @@ fn serve_push_and_rollback_killed_at_random_moments_then_restarted() {
     ];
     assert_eq!(lab.end("after the uncrashed runs"), End::Old);
     eprintln!(
-        "{test}: an uncrashed push takes {:?}, a rollback {:?}",
+        "{test}: an uncrashed push: {:?}\n  a rollback: {:?}",
         full[0], full[1]
     );
     let mut at = End::Old;
@@ -756,26 +839,20 @@ fn serve_push_and_rollback_killed_at_random_moments_then_restarted() {
             at = if at == End::Old { End::New } else { End::Old };
             continue;
         }
-        let frac = tally.fraction(kind, n, &mut rng);
+        let m = tally.moment(kind, &full[k], &mut rng);
         let logged = agent.log_text().len();
-        let t0 = Instant::now();
         let request = http.start(&agent, kind);
-        std::thread::sleep(full[k].mul_f64(frac).saturating_sub(t0.elapsed()));
+        wait_for(&m, &agent.log, logged, || false);
         // Answered, and nothing running nor locked: the deployment ended before the kill.
-        let ended_first = request.is_finished()
-            && http.get(&agent, "/status").is_ok_and(|v| {
-                v["running"] == serde_json::json!([]) && v["lock"]["locked"] == false
-            });
+        let ended_first = request.is_finished() && http.idle(&agent);
         let alive = agent.kill();
-        let ctx = lab.ctx(format!(
-            "case {case}: {kind:?} killed at {frac:.3} of a run"
-        ));
+        let ctx = lab.ctx(format!("case {case}: {kind:?} killed at {m:?}"));
         assert!(alive, "{ctx}: the agent had exited:\n{}", agent.log_text());
         let log = agent.log_text();
         let stage = stage_of(&log[logged.min(log.len())..]);
         let ctx = format!("{ctx}, after \"{stage}\"");
         let _ = request.join();
-        let (restarted, first) = lab.serve(&http, &mut rng, &mut est, &mut tally, &ctx);
+        let (restarted, first) = lab.serve(&http, &mut rng, &mut last_start, &mut tally, &ctx);
         agent = restarted;
         // The first answer: no lock, nothing running; the tree is recovered already.
         let after = lab.end(&ctx);
