@@ -1,14 +1,5 @@
-//! devsky's entry point: parse the arguments and dispatch. Nothing else lives here.
-
-use clap::Parser;
+//! devsky's entry point: everything happens in `devsky::cli::entry`.
 
 fn main() {
-    let cli = devsky::cli::Cli::parse();
-    match devsky::cli::run(cli) {
-        Ok(code) => std::process::exit(code),
-        Err(e) => {
-            eprintln!("devsky: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    std::process::exit(devsky::cli::entry::main());
 }

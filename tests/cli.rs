@@ -100,6 +100,27 @@ fn init_import_list_show_search_with_json() {
     assert_eq!(found["total"], 2);
     assert_eq!(found["hits"][0]["path"], "app/Invoice.php");
     assert!(found["hits"][0]["id"].is_i64());
+    // JSON carries plain snippets and match offsets, never the terminal's markers
+    let raw =
+        String::from_utf8(devsky(&["codebase", "search", "invoice", "--json"], r).stdout).unwrap();
+    assert!(
+        !raw.contains("\\u0002") && !raw.contains('\u{2}') && !raw.contains("\\u001b"),
+        "{raw}"
+    );
+    for h in found["hits"].as_array().unwrap() {
+        let snippet = h["snippet"].as_str().unwrap();
+        for m in h["matches"].as_array().unwrap() {
+            let (a, b) = (
+                m[0].as_u64().unwrap() as usize,
+                m[1].as_u64().unwrap() as usize,
+            );
+            assert!(snippet[a..b].to_lowercase().starts_with("invoice"), "{h}");
+        }
+    }
+    assert!(
+        !found["hits"][0]["matches"].as_array().unwrap().is_empty(),
+        "{found}"
+    );
     let text = ok(&["codebase", "search", "invoice"], r);
     assert!(
         text.contains("[Invoice]") && text.contains("2 shown of 2 matching"),
@@ -339,4 +360,175 @@ fn an_unwritable_project_is_a_clear_error_and_nothing_is_written() {
     }
     assert!(!root.join(".devsky").exists());
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    // Enough output to fill a pipe: `devsky map` of 4,000 files is ~300 KB.
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..4000 {
+        write(dir.path(), &format!("d{}/file-{i}.txt", i % 10), b"x");
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .arg("map")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take()); // `| head -c 100`
+    let out = child.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.code() == Some(0) || out.status.signal() == Some(libc::SIGPIPE),
+        "status {:?}",
+        out.status
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn dash_c_works_before_any_subcommand() {
+    let dir = sample();
+    let r = dir.path();
+    ok(&["init"], r);
+    ok(&["codebase", "import"], r);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let here = r.to_str().unwrap();
+    let n = json(
+        &["-C", here, "codebase", "list", "--json"],
+        elsewhere.path(),
+    );
+    assert!(!n.as_array().unwrap().is_empty(), "{n}");
+    let err = fails(
+        &["-C", "/no/such/folder", "codebase", "list"],
+        elsewhere.path(),
+    );
+    assert!(err.contains("cannot change to /no/such/folder"), "{err}");
+}
+
+#[test]
+fn an_unknown_command_is_not_taken_for_a_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = devsky(&["snapshto", "list"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("unknown command \"snapshto\"") && err.contains("did you mean snapshot"),
+        "{err}"
+    );
+    let out = devsky(&["snapshto"], dir.path());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean snapshot"));
+}
+
+#[test]
+fn a_failure_with_json_is_a_json_object_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = devsky(&["codebase", "list", "--json"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(v["code"], 1);
+    let msg = v["error"].as_str().unwrap();
+    assert!(
+        !msg.is_empty() && String::from_utf8_lossy(&out.stderr).contains(msg),
+        "{v}"
+    );
+}
+
+#[test]
+fn shell_completions_complete_and_the_man_page_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = ok(&["completions", "bash"], dir.path());
+    let file = dir.path().join("devsky.bash");
+    std::fs::write(&file, script).unwrap();
+    // bash itself runs the completion function, as a user's Tab would.
+    let complete = |words: &str, cword: usize| {
+        // A completion function gets the command, the current word and the one before.
+        let w: Vec<&str> = words.split(' ').collect();
+        let sh = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; _devsky devsky {} {}; \
+             echo \"${{COMPREPLY[@]}}\"",
+            file.display(),
+            w[cword],
+            w[cword - 1]
+        );
+        let o = Command::new("bash")
+            .args(["-c", &sh])
+            .output()
+            .expect("bash is needed");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(complete("devsky snap", 1).trim(), "snapshot");
+    assert_eq!(complete("devsky snapshot d", 2).trim(), "delete diff");
+    for shell in ["zsh", "fish"] {
+        let s = ok(&["completions", shell], dir.path());
+        assert!(
+            s.contains("snapshot") && s.contains("deploy"),
+            "{shell}: {s}"
+        );
+    }
+    let bad = fails(&["completions", "tcsh"], dir.path());
+    assert!(bad.contains("bash") && bad.contains("zsh"), "{bad}");
+
+    // The man page, rendered by groff as man(1) would.
+    std::fs::write(dir.path().join("devsky.1"), ok(&["man"], dir.path())).unwrap();
+    let o = Command::new("groff")
+        .args(["-man", "-Tutf8", "-P-cbou"])
+        .arg(dir.path().join("devsky.1"))
+        .output()
+        .expect("groff is needed for this test: apt-get install groff-base (scripts/test does)");
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && page.contains("NAME") && page.contains("snapshot"),
+        "{page}"
+    );
+}
+
+#[test]
+fn long_operations_show_progress_on_a_terminal_and_stay_quiet_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..20_000 {
+        write(
+            dir.path(),
+            &format!("d{}/f{i}.txt", i % 40),
+            &vec![b'x'; i % 2000],
+        );
+    }
+    // stderr on a terminal: script(1) gives the command a pty and records what it drew.
+    let ts = dir.path().join("typescript");
+    let cmd = format!("{} map > /dev/null", env!("CARGO_BIN_EXE_devsky"));
+    let o = Command::new("script")
+        .args(["-qec", &cmd])
+        .arg(&ts)
+        .current_dir(dir.path())
+        .output()
+        .expect("script(1) is needed: apt-get install bsdutils");
+    assert!(o.status.success());
+    let drawn = String::from_utf8_lossy(&std::fs::read(&ts).unwrap()).into_owned();
+    assert!(
+        drawn.contains("mapping") && drawn.contains("/s"),
+        "no progress drawn: {drawn}"
+    );
+    assert!(
+        drawn.contains("20,000/20,000") || drawn.contains("ETA"),
+        "no counts: {drawn}"
+    );
+    // stderr to a pipe: no bar, no control characters.
+    let out = devsky(&["map"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains('\r') && !err.contains('\x1b') && !err.contains("/s"),
+        "{err}"
+    );
 }

@@ -102,6 +102,72 @@ fn snapshot_cli_flow_with_json_and_exit_codes() {
     assert!(gc["removed"].as_u64().unwrap() >= 2, "{gc}");
 }
 
+#[test]
+fn snapshots_are_named_by_name_as_well_as_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(r, "a.php", b"<?php // one\n");
+    ok(&["init"], r);
+    let one = json(&["snapshot", "create", "--name", "before", "--json"], r)["id"].clone();
+    write(r, "a.php", b"<?php // two\n");
+    let two = json(&["snapshot", "create", "--name", "after", "--json"], r)["id"].clone();
+    assert_ne!(one, two);
+
+    // by name, both sides; the same answer as by id
+    let by_name = json(&["snapshot", "diff", "before", "after", "--json"], r);
+    let by_id = json(
+        &[
+            "snapshot",
+            "diff",
+            &one.to_string(),
+            &two.to_string(),
+            "--json",
+        ],
+        r,
+    );
+    assert_eq!(by_name["changes"], by_id["changes"]);
+    assert_eq!(by_name["changes"][0]["path"], "a.php");
+    assert_eq!(
+        json(&["snapshot", "show", "after", "--json"], r)["snapshot"]["id"],
+        two
+    );
+    let patch = devsky(&["diff", "--snapshot", "before", "--to", "after"], r);
+    assert_eq!(patch.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&patch.stdout).contains("+<?php // two"));
+
+    // unknown: the candidates are listed; a near name is suggested
+    let err = fails(&["snapshot", "diff", "befor"], r);
+    assert!(
+        err.contains("no snapshot \"befor\"")
+            && err.contains("did you mean")
+            && err.contains("\"before\""),
+        "{err}"
+    );
+    let err = fails(&["snapshot", "show", "nothing-like-it"], r);
+    assert!(
+        err.contains("the newest are") && err.contains("\"after\""),
+        "{err}"
+    );
+    // ambiguous: both named, the id asked for
+    write(r, "a.php", b"<?php // three\n");
+    ok(&["snapshot", "create", "--name", "before"], r);
+    let err = fails(&["snapshot", "diff", "before"], r);
+    assert!(
+        err.contains("2 snapshots are named \"before\"") && err.contains("give the id"),
+        "{err}"
+    );
+    // deleting by name
+    ok(&["snapshot", "delete", "after"], r);
+    let list = json(&["snapshot", "list", "--json"], r);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["name"] != "after"),
+        "{list}"
+    );
+}
+
 /// Run devsky as an unprivileged user (root ignores file permissions).
 fn as_nobody(args: &[&str], cwd: &Path) -> Output {
     let mut cmd = support::nobody::devsky_as_nobody();

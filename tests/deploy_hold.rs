@@ -282,7 +282,7 @@ fn the_held_compact_map_streams_the_same_entries() {
         .json()
         .unwrap();
     assert_eq!(v["released"], true);
-    let remote = HttpRemote::new(&l.agent.url, l.key.clone()).unwrap();
+    let remote = HttpRemote::new(&l.agent.url, l.key.clone(), &Default::default()).unwrap();
     let streamed = l.project.join("streamed.map");
     let token = remote.map_held(&streamed).unwrap().expect("a hold token");
     assert!(l.locked());

@@ -5,7 +5,7 @@ use super::events::EventTx;
 use super::jobtable::JobTable;
 use super::keymap::Keymap;
 use super::theme::Theme;
-use crate::engine::changes::ChangeSet;
+use crate::engine::diff::changes::ChangeSet;
 use crate::engine::jobs::Jobs;
 use crate::engine::project::Project;
 use crate::screens::ScreenId;

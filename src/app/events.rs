@@ -16,7 +16,7 @@ pub enum AppEvent {
     /// The Codebase screen's search or preview worker answered.
     Codebase(Box<WorkerReply>),
     /// A set of changes to show in Compare (sent by the shell after switching there).
-    ShowChanges(std::sync::Arc<crate::engine::changes::ChangeSet>),
+    ShowChanges(std::sync::Arc<crate::engine::diff::changes::ChangeSet>),
     Compare(Box<crate::screens::compare::worker::CompareReply>),
     /// A snapshot job's result (a new snapshot's id, a diff).
     Snapshots(Box<crate::screens::snapshots::SnapshotsReply>),

@@ -113,7 +113,7 @@ pub fn run_tui(path: &Path, opts: TuiOptions) -> anyhow::Result<i32> {
                 break;
             }
             // Lets the end-to-end tests check that a panic gives the terminal back.
-            if crate::engine::testhooks::var("DEVSKY_TEST_PANIC").is_some() {
+            if crate::engine::util::testhooks::var("DEVSKY_TEST_PANIC").is_some() {
                 panic!("DEVSKY_TEST_PANIC is set: panicking after the first frame");
             }
         }

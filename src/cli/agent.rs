@@ -262,7 +262,10 @@ fn run_inner(c: AgentCommand) -> anyhow::Result<i32> {
             let state = state_for(&root, state)?;
             let dir = state.dir().to_path_buf();
             drop(state);
-            let opts = crate::server::ServeOptions { database: db };
+            let opts = crate::server::ServeOptions {
+                database: db,
+                ..Default::default()
+            };
             crate::server::serve_stdio(&root, &dir, &opts)?;
         }
         AgentCommand::Map { at, out } => {
@@ -299,6 +302,16 @@ pub struct ServeArgs {
         value_parser = crate::server::database::DbArg
     )]
     pub db: Option<DbUrl>,
+    /// Serve HTTPS with this certificate (PEM, the chain); with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on an address other than loopback (refused otherwise: keys would
+    /// cross the network in clear).
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub insecure_http: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +319,9 @@ pub enum ServeCommand {
     /// API keys of the agent: create (printed once), list, revoke.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// HTTPS: make a self-signed certificate (`tls init`).
+    #[command(subcommand)]
+    Tls(TlsCommand),
     /// The root's deploy policy (environment, release mode, what is kept): shown, or
     /// changed by the options given. Kept in the state folder; every deployment reads it.
     Config {
@@ -340,6 +356,24 @@ pub struct ServeWhere {
     /// The agent's state folder (default: devsky's data folder, per root).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Make a self-signed certificate and key in the state folder (`tls/cert.pem`,
+    /// `tls/key.pem`), for `devsky serve --tls-cert --tls-key`; prints its SHA-256
+    /// fingerprint, which clients pin (`devsky server add --fingerprint`).
+    Init {
+        #[command(flatten)]
+        at: ServeWhere,
+        /// A host name or IP address clients use, besides localhost and 127.0.0.1;
+        /// repeatable.
+        #[arg(long = "name", value_name = "HOST")]
+        names: Vec<String>,
+        /// Replace an existing certificate.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -400,7 +434,11 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<i32> {
             let state = state_for(&root, a.state)?;
             let dir = state.dir().to_path_buf();
             drop(state);
-            let opts = crate::server::ServeOptions { database: a.db };
+            let opts = crate::server::ServeOptions {
+                database: a.db,
+                tls: a.tls_cert.zip(a.tls_key),
+                insecure_http: a.insecure_http,
+            };
             crate::server::serve(&root, &dir, &a.listen, &opts)?;
         }
         Some(ServeCommand::Config {
@@ -447,6 +485,23 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<i32> {
                     p.keep
                 );
             }
+        }
+        Some(ServeCommand::Tls(TlsCommand::Init { at, names, force })) => {
+            let state = state_for(&at.root, at.state)?;
+            let m = crate::server::tls::init(&state.dir().join("tls"), &names, force)?;
+            eprintln!(
+                "made a self-signed certificate {} and its key {} (mode 0600); serve with\n  \
+                 devsky serve --root {} --listen ADDR --tls-cert {} --tls-key {}\n\
+                 and pin its fingerprint on the client:\n  \
+                 devsky server add NAME --url https://HOST:PORT --key KEY --fingerprint {}",
+                m.cert.display(),
+                m.key.display(),
+                at.root.display(),
+                m.cert.display(),
+                m.key.display(),
+                m.fingerprint
+            );
+            println!("SHA-256 fingerprint: {}", m.fingerprint);
         }
         Some(ServeCommand::Key(k)) => match k {
             KeyCommand::Create { at, label } => {

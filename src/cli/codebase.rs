@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::output::{human_size, print_json, stderr_progress};
-use crate::engine::{import, project::Project};
+use crate::engine::{codebase::import, project::Project};
 use crate::store::codebase::{self, Area, Body};
 
 #[derive(Debug, Args)]
@@ -221,7 +221,7 @@ fn search_cmd(query: &str, limit: usize, common: Common) -> anyhow::Result<i32> 
         hit.snippet = codebase::snippet_for(store.conn(), hit.id, &terms)?;
     }
     if common.json {
-        return print_json(&res).map(|_| 0);
+        return print_json(&search_json(&res)).map(|_| 0);
     }
     let tty = std::io::stdout().is_terminal();
     let (open, close) = if tty {
@@ -248,4 +248,27 @@ fn search_cmd(query: &str, limit: usize, common: Common) -> anyhow::Result<i32> 
         res.total
     )?;
     Ok(0)
+}
+
+/// Search results for scripts: plain snippets with the matched ranges as byte offsets
+/// (`matches: [[start, end], ...]`), never the markers the terminal output turns into colour.
+fn search_json(res: &codebase::SearchResults) -> serde_json::Value {
+    let hits: Vec<serde_json::Value> = res
+        .hits
+        .iter()
+        .map(|h| {
+            let (mut text, mut matches) = (String::new(), Vec::new());
+            for (is_match, part) in codebase::snippet_parts(&h.snippet) {
+                if is_match {
+                    matches.push([text.len(), text.len() + part.len()]);
+                }
+                text.push_str(part);
+            }
+            serde_json::json!({
+                "id": h.id, "name": h.name, "path": h.path, "kind": h.kind,
+                "snippet": text, "matches": matches, "rank": h.rank,
+            })
+        })
+        .collect();
+    serde_json::json!({ "total": res.total, "total_capped": res.total_capped, "hits": hits })
 }

@@ -22,7 +22,7 @@ use crate::engine::deploy::plan::{Plan, Selection, plan_files};
 use crate::engine::deploy::{LogLine, exit_code, rfc3339};
 use crate::engine::project::Project;
 use crate::engine::remote::{Remote, RemoteDeployment, ServerProfile, connect, pick_server};
-use crate::engine::units::{human_size, thousands};
+use crate::engine::util::units::{human_size, thousands};
 
 #[derive(Debug, Subcommand)]
 pub enum DeployCommand {

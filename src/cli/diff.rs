@@ -7,23 +7,23 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::output::stderr_progress;
-use crate::engine::changes::{ChangeKind, Content};
-use crate::engine::objects::ObjectStore;
+use crate::engine::diff::changes::{ChangeKind, Content};
+use crate::engine::diff::text as textdiff;
 use crate::engine::project::Project;
+use crate::engine::snapshot::objects::ObjectStore;
 use crate::engine::snapshot::{self, Target};
-use crate::engine::textdiff;
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// Old and new file.
     #[arg(num_args = 0..=2)]
     pub files: Vec<PathBuf>,
-    /// Compare snapshot A ...
+    /// Compare snapshot A (id or name) ...
     #[arg(long, value_name = "A")]
-    pub snapshot: Option<i64>,
-    /// ... to snapshot B (default: the working tree).
+    pub snapshot: Option<String>,
+    /// ... to snapshot B (id or name; default: the working tree).
     #[arg(long, value_name = "B", requires = "snapshot")]
-    pub to: Option<i64>,
+    pub to: Option<String>,
     /// Lines of context.
     #[arg(short = 'U', long, default_value_t = 3)]
     pub context: usize,
@@ -34,10 +34,11 @@ pub struct DiffArgs {
 
 pub fn run(a: DiffArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
-    if let Some(snap) = a.snapshot {
+    if let Some(snap) = &a.snapshot {
         let project = Project::locate(&a.project)?;
         let store = project.open_store(false)?;
-        let target = a.to.map_or(Target::Worktree, Target::Snapshot);
+        let (snap, to) = super::snapshot::resolve_pair(&store, snap, a.to.as_deref())?;
+        let target = to.map_or(Target::Worktree, Target::Snapshot);
         let d = snapshot::diff_snapshot(&project, &store, snap, target, &stderr_progress())?;
         let set = snapshot::change_set(&project, &d, target == Target::Worktree);
         let objects = ObjectStore::open(&project.root)?;

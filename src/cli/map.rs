@@ -12,7 +12,7 @@ use crate::engine::map::format::MapReader;
 use crate::engine::map::scan::{ScanOptions, scan};
 use crate::engine::map::{EntryJson, worktree_cache};
 use crate::engine::project::Project;
-use crate::engine::units::{human_size, thousands};
+use crate::engine::util::units::{human_size, thousands};
 
 #[derive(Debug, Args)]
 pub struct MapArgs {

@@ -3,11 +3,13 @@
 
 pub mod agent;
 pub mod codebase;
+pub mod completions;
 pub mod db;
 pub mod demo;
 pub mod deploy;
 pub mod diff;
 pub mod domain;
+pub mod entry;
 pub mod init;
 pub mod keys;
 pub mod map;
@@ -81,6 +83,10 @@ pub enum Command {
     /// Database profiles (MySQL/MariaDB, SQLite): add, list, test, remove, query.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff): `devsky man | man -l -`.
+    Man,
 }
 
 /// Run a parsed command line; returns the process exit code.
@@ -111,5 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Db(c)) => db::run(c),
         Some(Command::Serve(a)) => agent::serve(a),
         Some(Command::Server(c)) => server::run(c),
+        Some(Command::Completions(a)) => completions::completions(a),
+        Some(Command::Man) => completions::man(),
     }
 }

@@ -1,7 +1,8 @@
-//! Shared output helpers: JSON printing and the progress line on stderr.
+//! Shared output helpers: JSON printing and the progress bar on stderr.
 
 use std::io::{IsTerminal, Write};
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressState, ProgressStyle};
 use serde::Serialize;
 
 use crate::engine::jobs::{JobEvent, Progress};
@@ -14,28 +15,62 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A progress sink that draws one updating line on stderr when stderr is a terminal.
+/// A progress sink for long CLI operations: a bar with counts, rate and ETA on stderr
+/// (indicatif) when stderr is a terminal, nothing at all otherwise (pipes, files, CI).
 pub fn stderr_progress() -> Progress {
     if !std::io::stderr().is_terminal() {
         return Progress::silent();
     }
-    Progress::new(0, |ev| {
-        if let JobEvent::Progress {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+        .with_finish(ProgressFinish::AndClear);
+    let rate = |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(
+            w,
+            "{}/s",
+            crate::engine::util::units::thousands(s.per_sec() as usize)
+        );
+    };
+    let counted = ProgressStyle::with_template(
+        "{msg:>12} [{bar:30}] {human_pos}/{human_len} ({rate}, ETA {eta})",
+    )
+    .expect("a valid template")
+    .with_key("rate", rate)
+    .progress_chars("=> ");
+    let open = ProgressStyle::with_template("{msg:>12} {spinner} {human_pos} ({rate})")
+        .expect("a valid template")
+        .with_key("rate", rate);
+    let has_total = std::sync::atomic::AtomicU8::new(2);
+    Progress::new(0, move |ev| match ev {
+        JobEvent::Progress {
             done, total, what, ..
-        } = ev
-        {
-            let line = match total {
-                Some(t) if t > 0 => format!("{what}: {done}/{t} ({}%)", done * 100 / t),
-                _ => format!("{what}: {done}"),
-            };
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K{line}");
-            if total.is_some_and(|t| done >= t) {
-                let _ = write!(err, "\r\x1b[2K");
+        } => {
+            if bar.is_finished() {
+                // a new phase after one that ran to its end
+                bar.reset();
             }
-            let _ = err.flush();
+            let want = u8::from(total.is_some());
+            if has_total.swap(want, std::sync::atomic::Ordering::Relaxed) != want {
+                bar.set_style(if want == 1 {
+                    counted.clone()
+                } else {
+                    open.clone()
+                });
+                bar.reset_eta();
+            }
+            if let Some(t) = total {
+                bar.set_length(t);
+            }
+            if bar.message() != what {
+                bar.set_message(what);
+            }
+            bar.set_position(done);
+            if total.is_some_and(|t| t > 0 && done >= t) {
+                bar.finish_and_clear();
+            }
         }
+        JobEvent::Finished { .. } => bar.finish_and_clear(),
+        _ => {}
     })
 }
 
-pub use crate::engine::units::human_size;
+pub use crate::engine::util::units::human_size;

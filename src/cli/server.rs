@@ -2,21 +2,24 @@
 //! never stored in the store nor printed: `--key` goes to `.devsky/secrets/<name>.key`
 //! (mode 0600; `.devsky/` is never deployed), `--key-env` names a variable to read it from.
 //! A server reached over SSH (`--ssh USER@HOST[:PORT] --root DIR`) needs no key: the
-//! system's ssh authenticates with the user's own config, keys and agent.
+//! system's ssh authenticates with the user's own config, keys and agent. An `https://`
+//! agent's certificate is checked against the system's roots, a CA (`--ca FILE`) or a
+//! pinned fingerprint (`--fingerprint`).
 
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::output::print_json;
 use crate::engine::project::Project;
+use crate::engine::remote::tls::{check_ca, parse_fingerprint};
 use crate::engine::remote::{
     ENVIRONMENTS, ServerProfile, add_server, check_name, get_server, key_source, list_servers,
     remove_server, store_key,
 };
-use crate::engine::units::format_time;
+use crate::engine::util::units::format_time;
 
 // Parsed once per run: the size of the `add` variant does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -36,7 +39,8 @@ pub enum ServerCommand {
 pub struct AddArgs {
     /// A name for the server (letters, digits, '-', '_', '.').
     pub name: String,
-    /// The agent's address, e.g. http://203.0.113.5:7777.
+    /// The agent's address, e.g. https://203.0.113.5:7777 (or http:// to a loopback
+    /// address or through a tunnel).
     #[arg(
         long,
         value_name = "URL",
@@ -86,6 +90,14 @@ pub struct AddArgs {
     /// Read the API key from this environment variable instead.
     #[arg(long, value_name = "VAR")]
     pub key_env: Option<String>,
+    /// For an https:// URL: trust the agent's certificate if this CA (a PEM file) signed
+    /// it, instead of the system's roots. Its text is kept in the store.
+    #[arg(long, value_name = "FILE", conflicts_with = "fingerprint")]
+    pub ca: Option<PathBuf>,
+    /// For an https:// URL: trust only the certificate with this SHA-256 fingerprint
+    /// (what `devsky serve tls init` printed; AB:CD:... or plain hex).
+    #[arg(long, value_name = "SHA256")]
+    pub fingerprint: Option<String>,
     /// development, staging or production (production deploys ask for confirmation).
     #[arg(long = "env", value_name = "ENV", default_value = "staging")]
     pub environment: String,
@@ -182,6 +194,7 @@ pub fn run(c: ServerCommand) -> anyhow::Result<i32> {
                     println!("root:        {}", p.remote_root.as_deref().unwrap_or("-"));
                 } else {
                     println!("url:         {}", p.url.as_deref().unwrap_or("-"));
+                    println!("certificate: {}", p.trust_text());
                 }
                 println!("key:         {}", s.key);
                 println!("default:     {}", if p.is_default { "yes" } else { "no" });
@@ -219,9 +232,24 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         bail!("--url is http://HOST:PORT (or https://)");
     }
-    if url.starts_with("https://") {
-        bail!("https is not built into this devsky yet: use http:// over a tunnel (ssh -L)");
+    let https = url.starts_with("https://");
+    if !https && (a.ca.is_some() || a.fingerprint.is_some()) {
+        bail!("--ca and --fingerprint are for an https:// URL");
     }
+    let tls_ca = match &a.ca {
+        Some(f) => {
+            let pem = std::fs::read_to_string(f)
+                .with_context(|| format!("--ca {}: cannot read it", f.display()))?;
+            check_ca(&pem).with_context(|| format!("--ca {}", f.display()))?;
+            Some(pem)
+        }
+        None => None,
+    };
+    let tls_fingerprint = a
+        .fingerprint
+        .as_deref()
+        .map(parse_fingerprint)
+        .transpose()?;
     if a.key.is_none() && a.key_env.is_none() {
         bail!(
             "give the API key: --key KEY (stored in .devsky/secrets, mode 0600) or --key-env VAR"
@@ -239,6 +267,8 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
         remote_root: None,
         is_default: a.default,
         created: crate::store::now(),
+        tls_ca,
+        tls_fingerprint,
     };
     add_server(&mut store, &p)?;
     let key = match a.key.as_deref() {
@@ -260,11 +290,12 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
         return Err(e);
     }
     println!(
-        "added server {} ({}, {}); key: {}",
+        "added server {} ({}, {}); key: {}; certificate: {}",
         p.name,
         p.environment,
         p.url.as_deref().unwrap_or("-"),
-        key_source(&project.root, &p)
+        key_source(&project.root, &p),
+        p.trust_text()
     );
     Ok(0)
 }
@@ -304,6 +335,8 @@ fn add_ssh(a: &AddArgs, ssh: &str) -> anyhow::Result<i32> {
         remote_root: Some(root),
         is_default: a.default,
         created: crate::store::now(),
+        tls_ca: None,
+        tls_fingerprint: None,
     };
     add_server(&mut store, &p)?;
     println!(

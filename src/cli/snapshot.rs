@@ -9,16 +9,16 @@ use serde::Serialize;
 use super::output::{print_json, stderr_progress};
 use anyhow::Context;
 
-use crate::engine::changes::ChangeKind;
 use crate::engine::db::schema_diff::Rename;
 use crate::engine::db::snapshot::{self as db_snapshot, DbSnapshot};
 use crate::engine::db::url::DbUrl;
 use crate::engine::db::{profile, verify};
+use crate::engine::diff::changes::ChangeKind;
 use crate::engine::map::EntryJson;
-use crate::engine::objects::ObjectStore;
 use crate::engine::project::Project;
+use crate::engine::snapshot::objects::ObjectStore;
 use crate::engine::snapshot::{self, Target};
-use crate::engine::units::{format_time, human_size, thousands};
+use crate::engine::util::units::{format_time, human_size, thousands};
 
 #[derive(Debug, Args)]
 pub struct At {
@@ -50,7 +50,8 @@ pub enum SnapshotCommand {
     List(At),
     /// One snapshot: its details and, with --files, its map.
     Show {
-        id: i64,
+        /// The snapshot: its id or its name.
+        id: String,
         #[arg(long)]
         files: bool,
         #[command(flatten)]
@@ -58,15 +59,18 @@ pub enum SnapshotCommand {
     },
     /// Delete a snapshot (its contents go at the next `devsky gc`).
     Delete {
-        id: i64,
+        /// The snapshot: its id or its name.
+        id: String,
         #[command(flatten)]
         at: At,
     },
     /// What changed from snapshot A to snapshot B, or to the working tree. With --db: the
     /// SQL script from A's database to B's, or to the database now.
     Diff {
-        a: i64,
-        b: Option<i64>,
+        /// The old snapshot: its id or its name.
+        a: String,
+        /// The new snapshot (id or name); default: the working tree.
+        b: Option<String>,
         #[command(flatten)]
         db: DbDiffArgs,
         #[command(flatten)]
@@ -182,7 +186,8 @@ pub fn run(cmd: SnapshotCommand) -> anyhow::Result<i32> {
         SnapshotCommand::Show { id, files, at } => {
             let project = Project::locate(&at.project)?;
             let store = project.open_store(false)?;
-            let s = snapshot::get(&store, id)?;
+            let s = snapshot::resolve(&store, &id)?;
+            let id = s.id;
             let entries = if files {
                 let objects = ObjectStore::open(&project.root)?;
                 let m = snapshot::read_map(&objects, &s)?;
@@ -228,17 +233,22 @@ pub fn run(cmd: SnapshotCommand) -> anyhow::Result<i32> {
         }
         SnapshotCommand::Delete { id, at } => {
             let store = Project::locate(&at.project)?.open_store(false)?;
-            snapshot::get(&store, id)?;
+            let id = snapshot::resolve(&store, &id)?.id;
             crate::store::snapshots::delete_snapshot(store.conn(), id)?;
             if !at.json {
                 println!("deleted snapshot {id}; `devsky gc` frees its contents");
             }
             Ok(0)
         }
-        SnapshotCommand::Diff { a, b, db, at } if db.db => db_diff(a, b, &db, &at),
+        SnapshotCommand::Diff { a, b, db, at } if db.db => {
+            let store = Project::locate(&at.project)?.open_store(false)?;
+            let (a, b) = resolve_pair(&store, &a, b.as_deref())?;
+            db_diff(a, b, &db, &at)
+        }
         SnapshotCommand::Diff { a, b, at, .. } => {
             let project = Project::locate(&at.project)?;
             let store = project.open_store(false)?;
+            let (a, b) = resolve_pair(&store, &a, b.as_deref())?;
             let target = b.map_or(Target::Worktree, Target::Snapshot);
             let d = snapshot::diff_snapshot(&project, &store, a, target, &stderr_progress())?;
             if at.json {
@@ -285,6 +295,17 @@ pub fn run(cmd: SnapshotCommand) -> anyhow::Result<i32> {
 }
 
 /// `TABLE.OLD=NEW` into a rename hint.
+/// Two snapshots named by id or name (the second optional) -> their ids.
+pub(super) fn resolve_pair(
+    store: &crate::store::Store,
+    a: &str,
+    b: Option<&str>,
+) -> anyhow::Result<(i64, Option<i64>)> {
+    let a = snapshot::resolve(store, a)?.id;
+    let b = b.map(|b| snapshot::resolve(store, b)).transpose()?;
+    Ok((a, b.map(|s| s.id)))
+}
+
 fn parse_rename(text: &str) -> anyhow::Result<Rename> {
     let bad = || anyhow::anyhow!("bad --rename {text:?}: use TABLE.OLD=NEW");
     let (table, rest) = text.split_once('.').ok_or_else(bad)?;

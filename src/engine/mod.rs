@@ -1,20 +1,17 @@
 //! The shared sync engine: UI-free operations used by the TUI, the CLI and the server.
+//! One folder per capability; nothing here imports `app`, `screens`, `cli` or `server`
+//! (tests/layout.rs checks it).
 
-pub mod changes;
+pub mod codebase;
 pub mod db;
-pub mod demo;
 pub mod deploy;
-pub mod import;
+pub mod diff;
 pub mod jobs;
 pub mod map;
-pub mod objects;
 pub mod project;
 pub mod remote;
 pub mod remote_ssh;
 pub mod servers;
 pub mod snapshot;
 pub mod ssh_target;
-pub mod testhooks;
-pub mod textdiff;
-pub mod units;
-pub mod walk;
+pub mod util;

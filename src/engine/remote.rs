@@ -1,7 +1,8 @@
 //! Talking to a deploy agent: the [`Remote`] trait (what a deploy needs from a server) and
 //! its HTTP implementation against `devsky serve` (docs/API.md; the same API over SSH is
 //! [`crate::engine::remote_ssh`]), and the plan and push a deploy makes through it. The
-//! deploy targets of a project are in [`crate::engine::servers`] (re-exported here).
+//! deploy targets of a project are in [`crate::engine::servers`] (re-exported here); how an
+//! `https://` agent's certificate is trusted is in [`tls`].
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -12,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::deploy::{Conflict, DeployError, Level, LogLine, LogSink};
 pub use crate::engine::servers::*;
+
+pub mod tls;
 
 /// How a deployment ended, as the agent reports it (the CLI's exit code with the error).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,8 +150,14 @@ pub struct HttpRemote {
 }
 
 impl HttpRemote {
-    pub fn new(url: &str, key: String) -> anyhow::Result<HttpRemote> {
-        let client = reqwest::blocking::Client::builder()
+    /// The agent at `url` (`http://` or `https://`, its certificate trusted as `trust`
+    /// says), with the API key `key`.
+    pub fn new(
+        url: &str,
+        key: String,
+        trust: &crate::engine::remote::tls::Trust,
+    ) -> anyhow::Result<HttpRemote> {
+        let client = crate::engine::remote::tls::client_builder(url, trust)?
             .connect_timeout(Duration::from_secs(10))
             // Maps, uploads and log streams take as long as they take.
             .timeout(None)
@@ -543,7 +552,11 @@ pub fn connect(project_root: &Path, p: &ServerProfile) -> anyhow::Result<Box<dyn
     match p.transport.as_str() {
         "http" => {
             let url = p.url.as_deref().context("the server has no URL")?;
-            Ok(Box::new(HttpRemote::new(url, load_key(project_root, p)?)?))
+            Ok(Box::new(HttpRemote::new(
+                url,
+                load_key(project_root, p)?,
+                &p.trust(),
+            )?))
         }
         "ssh" => {
             let ssh = p

@@ -1,6 +1,8 @@
 //! The deploy targets of a project: rows of `_dev_servers` in its store (name, environment,
 //! HTTP agent or SSH destination, default flag), their keys (in `.devsky/secrets/<name>.key`
-//! or an environment variable, never in the store), and where packages are built.
+//! or an environment variable, never in the store), how an `https://` agent's certificate
+//! is trusted (a CA or a pinned fingerprint, [`crate::engine::remote::tls`]), and where
+//! packages are built.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,33 @@ pub struct ServerProfile {
     pub is_default: bool,
     /// Seconds since the Unix epoch.
     pub created: i64,
+    /// For `https://`: the PEM text of the CA to trust instead of the system's roots.
+    pub tls_ca: Option<String>,
+    /// For `https://`: the pinned SHA-256 fingerprint of the agent's certificate.
+    pub tls_fingerprint: Option<String>,
+}
+
+impl ServerProfile {
+    /// How the client trusts this server's certificate.
+    pub fn trust(&self) -> crate::engine::remote::tls::Trust {
+        crate::engine::remote::tls::Trust {
+            ca_pem: self.tls_ca.clone(),
+            fingerprint: self.tls_fingerprint.clone(),
+        }
+    }
+
+    /// How the client trusts the certificate, for people.
+    pub fn trust_text(&self) -> String {
+        match (&self.url, &self.tls_fingerprint, &self.tls_ca) {
+            (Some(u), _, _) if !u.to_ascii_lowercase().starts_with("https://") => {
+                "none (plain http)".into()
+            }
+            (None, _, _) => "-".into(),
+            (_, Some(fp), _) => format!("pinned SHA-256 fingerprint {fp}"),
+            (_, None, Some(_)) => "the server's CA (stored)".into(),
+            (_, None, None) => "the system's roots".into(),
+        }
+    }
 }
 
 pub const ENVIRONMENTS: &[&str] = &["development", "staging", "production"];
@@ -73,7 +102,7 @@ pub fn store_key(project_root: &Path, name: &str, key: &str) -> anyhow::Result<P
 }
 
 const SELECT: &str = "SELECT name, environment, transport, url, key_env, ssh, remote_root, \
-                      is_default, created FROM _dev_servers";
+                      is_default, created, tls_ca, tls_fingerprint FROM _dev_servers";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<ServerProfile> {
     Ok(ServerProfile {
@@ -86,6 +115,8 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<ServerProfile> {
         remote_root: r.get(6)?,
         is_default: r.get::<_, i64>(7)? != 0,
         created: r.get(8)?,
+        tls_ca: r.get(9)?,
+        tls_fingerprint: r.get(10)?,
     })
 }
 
@@ -123,7 +154,8 @@ pub fn add_server(store: &mut Store, p: &ServerProfile) -> anyhow::Result<()> {
         }
         tx.execute(
             "INSERT INTO _dev_servers(name, environment, transport, url, key_env, ssh, \
-             remote_root, is_default, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             remote_root, is_default, created, tls_ca, tls_fingerprint) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             rusqlite::params![
                 p.name,
                 p.environment,
@@ -133,7 +165,9 @@ pub fn add_server(store: &mut Store, p: &ServerProfile) -> anyhow::Result<()> {
                 p.ssh,
                 p.remote_root,
                 i64::from(p.is_default),
-                p.created
+                p.created,
+                p.tls_ca,
+                p.tls_fingerprint
             ],
         )?;
         Ok(())

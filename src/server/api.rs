@@ -19,6 +19,7 @@ use tokio::io::AsyncWriteExt;
 use super::Agent;
 use super::keys::Keys;
 use crate::engine::deploy::policy::Policy;
+use crate::engine::deploy::uploads::{self, Receiving};
 use crate::engine::deploy::{DeployError, State, rfc3339};
 use crate::engine::remote::RemoteConflict;
 
@@ -124,8 +125,10 @@ pub async fn log_request(req: Request, next: Next) -> Response {
     r
 }
 
-/// The key check: `Authorization: Bearer KEY` with a live key, else 401 (slowed down for
-/// an address that keeps failing).
+/// The key check: `Authorization: Bearer KEY` (the scheme in any case, RFC 7235) with a
+/// live key, else 401. Every key presented waits for its turn in the address's rate of
+/// checks ([`super::keys::Throttle`]) before it is looked at; a request without one is
+/// refused at once (it guesses nothing).
 pub async fn require_key(
     Ax(agent): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -136,25 +139,30 @@ pub async fn require_key(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|k| k.trim().to_string());
+        .and_then(bearer_token)
+        .map(str::to_string);
     let ok = match presented {
         None => false,
         Some(key) => {
+            let wait = agent.throttle.reserve(addr.ip());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
             let dir = agent.state_dir.clone();
-            tokio::task::spawn_blocking(move || Keys::open(&dir).and_then(|k| k.verify(&key)))
-                .await
-                .ok()
-                .and_then(|r| r.ok())
-                .unwrap_or(false)
+            let ok =
+                tokio::task::spawn_blocking(move || Keys::open(&dir).and_then(|k| k.verify(&key)))
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .unwrap_or(false);
+            if ok {
+                agent.throttle.refund(addr.ip());
+            }
+            ok
         }
     };
     if ok {
         return next.run(req).await;
-    }
-    let wait = agent.throttle.fail(addr.ip());
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
     }
     let mut r = ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -165,6 +173,13 @@ pub async fn require_key(
     r.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     r
+}
+
+/// The token of an `Authorization` value of the `Bearer` scheme, matched in any case.
+fn bearer_token(v: &str) -> Option<&str> {
+    let (scheme, token) = v.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 pub async fn not_found() -> ApiError {
@@ -249,7 +264,7 @@ fn lock_json(state: &State) -> anyhow::Result<serde_json::Value> {
 }
 
 fn packages_dir(agent: &Agent) -> PathBuf {
-    agent.state_dir.join("packages")
+    crate::engine::deploy::uploads::packages_dir(&agent.state_dir)
 }
 
 pub(super) fn package_path(agent: &Agent, id: &str) -> ApiResult<PathBuf> {
@@ -267,7 +282,7 @@ pub(super) fn package_path(agent: &Agent, id: &str) -> ApiResult<PathBuf> {
 
 /// `POST /api/v1/packages`: the body is a package zip; stored by its blake3.
 pub async fn upload_package(Ax(agent): Shared, body: Body) -> ApiResult<Response> {
-    let (id, _, size) = receive_package(&agent, body).await?;
+    let (id, _, size, _receiving) = receive_package(&agent, body).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({"id": id, "blake3": id, "size": size})),
@@ -275,15 +290,17 @@ pub async fn upload_package(Ax(agent): Shared, body: Body) -> ApiResult<Response
         .into_response())
 }
 
-/// Store a request's body as a package, named by its blake3: the id, the path and the size.
+/// Store a request's body as a package, named by its blake3: the id, the path, the size,
+/// and the hold that keeps recovery from removing it (keep it until the answer).
 pub(super) async fn receive_package(
     agent: &Agent,
     body: Body,
-) -> ApiResult<(String, PathBuf, u64)> {
+) -> ApiResult<(String, PathBuf, u64, Receiving)> {
     let dir = packages_dir(agent);
-    tokio::fs::create_dir_all(&dir)
+    let state_dir = agent.state_dir.clone();
+    let receiving = tokio::task::spawn_blocking(move || uploads::receiving(&state_dir))
         .await
-        .map_err(|e| ApiError::internal(e.into()))?;
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("worker failed: {e}")))??;
     let tmp = tempfile::Builder::new()
         .prefix(".upload-")
         .tempfile_in(&dir)
@@ -321,7 +338,7 @@ pub(super) async fn receive_package(
     let dest = dir.join(format!("{id}.zip"));
     tmp.persist(&dest)
         .map_err(|e| ApiError::internal(e.error.into()))?;
-    Ok((id, dest, size))
+    Ok((id, dest, size, receiving))
 }
 
 pub(super) fn parse_id(s: &str) -> ApiResult<i64> {
@@ -452,4 +469,19 @@ pub async fn break_lock(
         }))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_in_any_case() {
+        for v in ["Bearer k1", "bearer k1", "BEARER k1", "bEaReR   k1 "] {
+            assert_eq!(bearer_token(v), Some("k1"), "{v}");
+        }
+        for v in ["Basic k1", "Bearer", "Bearer ", "Bearerk1", "k1"] {
+            assert_eq!(bearer_token(v), None, "{v}");
+        }
+    }
 }

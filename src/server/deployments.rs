@@ -123,7 +123,7 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
             }
         };
         let started = std::cell::Cell::new(None::<i64>);
-        let slow = crate::engine::testhooks::var("DEVSKY_TEST_SLOW_DEPLOY_MS")
+        let slow = crate::engine::util::testhooks::var("DEVSKY_TEST_SLOW_DEPLOY_MS")
             .and_then(|v| v.parse::<u64>().ok());
         let sink = |l: &LogLine| {
             super::print_line(l);
@@ -200,6 +200,23 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
                     },
                     Err(e) => outcome_of(e),
                 };
+                // Prune (renames into the trash, under the lock) and let the lock go
+                // *before* the deployment is reported ended: a client that sees it end and
+                // pushes again at once must find the lock free. A deployment that took the
+                // lock meanwhile prunes itself.
+                let state = agent.state().ok();
+                let mut pruned = Vec::new();
+                if let (Some(keep), Some(state)) = (keep, &state)
+                    && let Ok(_lock) = state.lock()
+                {
+                    if let Some(ms) =
+                        crate::engine::util::testhooks::var("DEVSKY_TEST_SLOW_PRUNE_MS")
+                            .and_then(|v| v.parse::<u64>().ok())
+                    {
+                        std::thread::sleep(Duration::from_millis(ms));
+                    }
+                    pruned = state.prune(keep).unwrap_or_default();
+                }
                 agent
                     .outcomes
                     .lock()
@@ -211,17 +228,15 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&id);
                 agent.changed.notify_waiters();
-                // The client has its answer: now prune, under the lock (a deployment that
-                // took it meanwhile prunes itself).
-                if let (Some(keep), Ok(state)) = (keep, agent.state())
-                    && let Ok(_lock) = state.lock()
-                    && let Ok(pruned) = state.prune(keep)
-                    && !pruned.is_empty()
-                {
+                // The client has its answer: the slow part (removing what was pruned) now,
+                // without the lock (nothing else uses the trash).
+                if !pruned.is_empty() {
                     eprintln!(
                         "devsky: pruned the archives and backups of deployment(s) {pruned:?}"
                     );
-                    if agent.empty_trash_now {
+                    if agent.empty_trash_now
+                        && let Some(state) = &state
+                    {
                         crate::engine::deploy::state::empty_trash(&state.trash_dir());
                     }
                 }
@@ -296,12 +311,12 @@ pub async fn push(
     );
     let received = receive_package(&agent, body).await;
     let _ = tx.send(match &received {
-        Ok((_, path, _)) => Ok(path.clone()),
+        Ok((_, path, _, _)) => Ok(path.clone()),
         Err(e) => Err(e.message()),
     });
     let answered = answer(started).await;
     // A broken upload is the better answer than the "did not arrive" it caused.
-    let (_, path, _) = received?;
+    let (_, path, _, _receiving) = received?;
     if answered.is_err() {
         // Refused before the deployment took it (locked, say): not kept.
         let _ = std::fs::remove_file(&path);

@@ -16,7 +16,7 @@ pub const HEADER: &str = "devsky-hold";
 
 /// How long a hold waits for its push: a minute (`DEVSKY_TEST_HOLD_MS` in tests).
 pub fn hold_for() -> Duration {
-    crate::engine::testhooks::var("DEVSKY_TEST_HOLD_MS")
+    crate::engine::util::testhooks::var("DEVSKY_TEST_HOLD_MS")
         .and_then(|v| v.parse().ok())
         .map_or(Duration::from_secs(60), Duration::from_millis)
 }

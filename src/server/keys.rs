@@ -4,7 +4,7 @@
 //! shown once, when it is made.
 //!
 //! Verification hashes the presented key and compares it with every live hash in constant
-//! time (`subtle`). [`Throttle`] slows down an address that keeps failing.
+//! time (`subtle`). [`Throttle`] limits the rate of key checks per client address.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -131,32 +131,68 @@ pub(super) fn random_bytes(buf: &mut [u8]) -> anyhow::Result<()> {
         .context("cannot read /dev/urandom")
 }
 
-/// Failed authentications by address: after [`Throttle::FREE`] failures within a minute,
-/// each further failure is answered only after a second.
+/// The rate of key checks by client address, shared by all its connections: a burst of
+/// [`Throttle::BURST`] checks, then one per [`Throttle::INTERVAL`] (a generic cell rate
+/// limiter: each address has the time at which its next check would be on schedule).
+///
+/// Every check *reserves* a slot before the key is looked at and waits for it, so that
+/// many guesses sent at once are checked one by one at that rate — a right guess among them
+/// is not found any faster. A check that passes gives its slot back: a client with a good
+/// key is never slowed down by its own requests. IPv6 addresses count by /64 (what one
+/// host is usually given). Memory is bounded: past [`Throttle::MAX_ADDRESSES`] addresses
+/// with a pending schedule, new addresses share one schedule.
 #[derive(Default)]
 pub struct Throttle {
-    failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+    /// By address (None: the shared schedule of addresses past the bound).
+    due: Mutex<HashMap<Option<IpAddr>, Instant>>,
 }
 
 impl Throttle {
-    pub const FREE: usize = 5;
-    const WINDOW: Duration = Duration::from_secs(60);
+    pub const BURST: u32 = 10;
+    pub const INTERVAL: Duration = Duration::from_millis(250);
+    pub const MAX_ADDRESSES: usize = 10_000;
 
-    /// Record a failure from `ip`; returns how long to wait before answering.
-    pub fn fail(&self, ip: IpAddr) -> Duration {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Forget quiet addresses so the map cannot grow without bound.
-        if map.len() > 10_000 {
-            map.retain(|_, v| v.last().is_some_and(|t| now - *t < Self::WINDOW));
+    /// The address an address is counted under (its /64 for IPv6).
+    fn group(ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+            v4 => v4,
         }
-        let v = map.entry(ip).or_default();
-        v.retain(|t| now - *t < Self::WINDOW);
-        v.push(now);
-        if v.len() > Self::FREE {
-            Duration::from_secs(1)
-        } else {
-            Duration::ZERO
+    }
+
+    /// Reserve a key check for `ip`; returns how long to wait before checking.
+    pub fn reserve(&self, ip: IpAddr) -> Duration {
+        let now = Instant::now();
+        let mut map = self.due.lock().unwrap_or_else(|e| e.into_inner());
+        let mut k = Some(Self::group(ip));
+        if !map.contains_key(&k) && map.len() >= Self::MAX_ADDRESSES {
+            // Forget addresses that are on schedule again; if still full, share.
+            map.retain(|_, due| *due > now);
+            if map.len() >= Self::MAX_ADDRESSES {
+                k = None;
+            }
+        }
+        let due = map.entry(k).or_insert(now);
+        *due = (*due).max(now) + Self::INTERVAL;
+        let allowed = due.checked_sub(Self::INTERVAL * Self::BURST).unwrap_or(now);
+        allowed.saturating_duration_since(now)
+    }
+
+    /// A check of `ip` passed: give its slot back.
+    pub fn refund(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut map = self.due.lock().unwrap_or_else(|e| e.into_inner());
+        let k = Some(Self::group(ip));
+        if let Some(due) = map.get_mut(&k) {
+            match due.checked_sub(Self::INTERVAL) {
+                Some(t) if t > now => *due = t,
+                _ => {
+                    map.remove(&k);
+                }
+            }
         }
     }
 }
@@ -184,12 +220,50 @@ mod tests {
     }
 
     #[test]
-    fn throttle_after_five() {
+    fn throttle_a_burst_then_one_per_interval_per_address() {
+        let t = Throttle::default();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..Throttle::BURST {
+            assert_eq!(t.reserve(ip), Duration::ZERO);
+        }
+        // Reserved at once: each further check waits one interval more than the last.
+        let waits: Vec<Duration> = (0..4).map(|_| t.reserve(ip)).collect();
+        for (n, w) in waits.iter().enumerate() {
+            let want = Throttle::INTERVAL * (n as u32 + 1);
+            assert!(
+                *w <= want && *w + Duration::from_millis(50) >= want,
+                "{n}: {w:?}"
+            );
+        }
+        // Another address is not slowed down; the same /64 is.
+        assert_eq!(t.reserve("192.0.2.8".parse().unwrap()), Duration::ZERO);
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        for _ in 0..Throttle::BURST {
+            assert_eq!(t.reserve(a), Duration::ZERO);
+        }
+        assert!(t.reserve("2001:db8::ffff".parse().unwrap()) > Duration::ZERO);
+        assert_eq!(t.reserve("2001:db9::1".parse().unwrap()), Duration::ZERO);
+    }
+
+    #[test]
+    fn throttle_good_checks_give_their_slot_back() {
         let t = Throttle::default();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        for _ in 0..5 {
-            assert_eq!(t.fail(ip), Duration::ZERO);
+        for _ in 0..100 {
+            assert_eq!(t.reserve(ip), Duration::ZERO);
+            t.refund(ip);
         }
-        assert_eq!(t.fail(ip), Duration::from_secs(1));
+        assert!(t.due.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn throttle_memory_is_bounded() {
+        let t = Throttle::default();
+        for n in 0..(Throttle::MAX_ADDRESSES as u32 + 500) {
+            t.reserve(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n)));
+        }
+        let map = t.due.lock().unwrap();
+        assert!(map.len() <= Throttle::MAX_ADDRESSES + 1, "{}", map.len());
+        assert!(map.contains_key(&None), "new addresses share one schedule");
     }
 }

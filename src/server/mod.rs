@@ -8,6 +8,9 @@
 //! built with [`Auth::Ssh`] and asks for no key. Only [`serve_stdio`] builds that router;
 //! the TCP listener of [`serve`] always uses [`Auth::Key`].
 //!
+//! `devsky serve` speaks HTTPS with `--tls-cert` and `--tls-key` ([`tls`]), and refuses
+//! plain HTTP on an address other than loopback unless given `--insecure-http`.
+//!
 //! Both may be given the site's database (`--db URL`, [`ServeOptions`]); `GET
 //! /api/v1/database` ([`database`]) reports on it.
 //!
@@ -17,7 +20,8 @@
 //!
 //! Test-only hook: `DEVSKY_TEST_SLOW_DEPLOY_MS=<ms>` makes the agent wait that long right
 //! after a deployment has started (with the deploy lock held), so tests can race a second
-//! deploy against it.
+//! deploy against it. `DEVSKY_TEST_SLOW_PRUNE_MS=<ms>` makes it wait that long while it
+//! prunes after a deployment (with the lock held), so tests can push right after `done`.
 
 pub mod api;
 pub mod database;
@@ -26,6 +30,7 @@ pub mod hold;
 pub mod keys;
 pub mod map_routes;
 pub mod mapcache;
+pub mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -204,6 +209,24 @@ pub fn router(agent: Arc<Agent>, auth: Auth) -> Router {
 pub struct ServeOptions {
     /// `--db URL`: the database `GET /api/v1/database` reports on.
     pub database: Option<DbUrl>,
+    /// `--tls-cert FILE --tls-key FILE`: serve HTTPS ([`tls`]).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `--insecure-http`: plain HTTP on an address other than loopback.
+    pub insecure_http: bool,
+}
+
+/// Refuse plain HTTP on an address other than loopback (keys would cross the network in
+/// clear) unless it is asked for.
+fn check_plain_http(addr: &SocketAddr, opts: &ServeOptions) -> anyhow::Result<()> {
+    if opts.tls.is_none() && !opts.insecure_http && !addr.ip().to_canonical().is_loopback() {
+        anyhow::bail!(
+            "refusing to serve plain HTTP on {addr}, which is not a loopback address: API \
+             keys and packages would cross the network in clear. Give --tls-cert FILE \
+             --tls-key FILE (`devsky serve tls init` makes a self-signed pair), listen on \
+             127.0.0.1 behind a tunnel or proxy, or pass --insecure-http"
+        );
+    }
+    Ok(())
 }
 
 /// Print a log line of the agent on stderr.
@@ -224,6 +247,14 @@ pub fn serve(
     listen: &str,
     opts: &ServeOptions,
 ) -> anyhow::Result<()> {
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen}: not an address like 127.0.0.1:7777"))?;
+    check_plain_http(&addr, opts)?;
+    let tls = match &opts.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
     let agent = Agent::new(root, state_dir)?.with_database(opts.database.clone());
     {
         let state = agent.state()?;
@@ -244,9 +275,6 @@ pub fn serve(
             );
         }
     }
-    let addr: SocketAddr = listen
-        .parse()
-        .with_context(|| format!("--listen {listen}: not an address like 127.0.0.1:7777"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -255,18 +283,22 @@ pub fn serve(
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         eprintln!(
-            "devsky serve: {} (state {}) on http://{}",
+            "devsky serve: {} (state {}) on {}://{}",
             agent.root.display(),
             agent.state_dir.display(),
+            if tls.is_some() { "https" } else { "http" },
             listener.local_addr()?
         );
         let app = router(Arc::new(agent), Auth::Key);
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .context("the server stopped")
+        match tls {
+            Some(tls) => tls::serve(listener, tls, app).await,
+            None => axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .context("the server stopped"),
+        }
     })
 }
 

@@ -227,6 +227,50 @@ pub fn find_by_name(
     .optional()
 }
 
+/// The status of a file record whose file is gone from the project (kept: packages and
+/// history may still name it).
+pub const STATUS_REMOVED: &str = "removed";
+
+/// File records (`f:` names) whose path is `prefix` or lies under the folder `prefix/`
+/// (every file record for an empty prefix): (id, name, status).
+pub fn files_under(
+    conn: &Connection,
+    prefix: &str,
+) -> rusqlite::Result<Vec<(i64, String, String)>> {
+    let exact = format!("{FILE_PREFIX}{prefix}");
+    let folder = if prefix.is_empty() {
+        FILE_PREFIX.to_string()
+    } else {
+        format!("{FILE_PREFIX}{prefix}/")
+    };
+    let mut stmt = conn.prepare(
+        "SELECT id, name, status FROM _dev_codebase
+         WHERE name = ?1 OR substr(name, 1, length(?2)) = ?2",
+    )?;
+    stmt.query_map(params![exact, folder], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?
+    .collect()
+}
+
+/// A record's status.
+pub fn status_of(conn: &Connection, id: i64) -> rusqlite::Result<String> {
+    conn.query_row(
+        "SELECT status FROM _dev_codebase WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+}
+
+/// Sets a record's status.
+pub fn set_status(tx: &Transaction, id: i64, status: &str, now: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE _dev_codebase SET status = ?2, updated = ?3 WHERE id = ?1",
+        params![id, status, now],
+    )?;
+    Ok(())
+}
+
 /// A record to add.
 #[derive(Debug, Clone)]
 pub struct NewRecord {

@@ -156,10 +156,21 @@ CREATE TABLE _dev_servers (
 );
 "#,
     },
+    Migration {
+        version: 5,
+        name: "deploy servers over https",
+        sql: r#"
+-- How the client trusts an https:// agent: the PEM text of a CA (--ca FILE), or the
+-- SHA-256 fingerprint of the agent's certificate (--fingerprint); neither: the system's
+-- roots. Both are public: no secret is stored here.
+ALTER TABLE _dev_servers ADD COLUMN tls_ca TEXT;
+ALTER TABLE _dev_servers ADD COLUMN tls_fingerprint TEXT;
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST: i64 = 4;
+pub const LATEST: i64 = 5;
 
 /// Bring the store at `conn` up to [`LATEST`], or refuse a newer one.
 pub fn migrate(conn: &Connection) -> anyhow::Result<()> {

@@ -43,10 +43,34 @@ impl Agent {
     pub fn exited(&mut self) -> bool {
         self.child.try_wait().unwrap().is_some()
     }
+
+    /// Kill it with SIGKILL and do not reap it: it stays a zombie until dropped. Returns
+    /// once /proc shows it a zombie.
+    pub fn kill_unreaped(&self) -> u32 {
+        let pid = self.child.id();
+        // SAFETY: kill(2) on our own child's pid, which is not reaped, so not reused.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+        let t0 = Instant::now();
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            if stat[stat.rfind(')').unwrap() + 1..]
+                .trim_start()
+                .starts_with('Z')
+            {
+                return pid;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "not a zombie: {stat}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 /// `devsky serve --root ROOT --state STATE --listen 127.0.0.1:PORT ARGS...` with `env` set
-/// (and `DEVSKY_DB_PASSWORD` unset unless `env` sets it), once it answers its health route.
+/// (and `DEVSKY_DB_PASSWORD` unset unless `env` sets it), once it answers its health route
+/// (over https when ARGS has `--tls-cert`).
 pub fn start_agent(
     root: &Path,
     state: &Path,
@@ -55,7 +79,12 @@ pub fn start_agent(
     env: &[(&str, &str)],
 ) -> Agent {
     let agent = spawn_agent(root, state, log, args, env);
-    let client = reqwest::blocking::Client::new();
+    // With --tls-cert: https, probed for health whatever its certificate (the tests check
+    // the certificate with devsky's own client).
+    let client = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(args.contains(&"--tls-cert"))
+        .build()
+        .unwrap();
     let t0 = Instant::now();
     loop {
         if let Ok(r) = client.get(format!("{}/api/v1/health", agent.url)).send()
@@ -95,9 +124,10 @@ pub fn spawn_agent(
     for (k, v) in env {
         c.env(k, v);
     }
+    let tls = args.contains(&"--tls-cert");
     Agent {
         child: c.spawn().unwrap(),
-        url: format!("http://{listen}"),
+        url: format!("{}://{listen}", if tls { "https" } else { "http" }),
         log,
     }
 }

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod cli;
 pub mod deploy;
+pub mod hostile;
 pub mod mariadb;
 pub mod nobody;
 pub mod sshd;
@@ -23,9 +24,10 @@ pub fn free_port() -> u16 {
 /// Fails the calling test unless the fault-injection hooks are compiled in: tests that set
 /// `DEVSKY_CRASH_AT` or a `DEVSKY_TEST_*` switch need them (a release build ignores them).
 pub fn need_test_hooks() {
-    assert!(
-        cfg!(feature = "test-hooks"),
-        "this test needs devsky's fault-injection hooks: run `cargo test --features test-hooks` \
-         (scripts/test does)"
-    );
+    if !cfg!(feature = "test-hooks") {
+        panic!(
+            "this test needs devsky's fault-injection hooks: run `cargo test --features \
+             test-hooks` (scripts/test does)"
+        );
+    }
 }

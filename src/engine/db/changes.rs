@@ -21,7 +21,7 @@ use std::sync::Arc;
 use super::ddl::{add_index_sql, column_def, fk_clause, ident, list, mysql_options, own_index};
 use super::snapshot::{DbSnapshot, Script};
 use super::{Chunk, Kind, TableSchema, Value};
-use crate::engine::changes::{Change, ChangeKind, ChangeSet, Content};
+use crate::engine::diff::changes::{Change, ChangeKind, ChangeSet, Content};
 
 /// Bytes values longer than this are shown by their start, length and hash.
 const BYTES_SHOWN: usize = 64;

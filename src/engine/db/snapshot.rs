@@ -27,7 +27,7 @@ use serde_json::{Value as Json, json};
 use super::data_diff::{self, DataDiffError, diff_rows, insert_sql, restore_sql};
 use super::schema_diff::{self, Phase, Rename, Step, ident, topo_order};
 use super::{ApplyError, ApplyReport, Chunk, Db, Kind, QueryEvent, TableSchema, Value};
-use crate::engine::objects::ObjectStore;
+use crate::engine::snapshot::objects::ObjectStore;
 
 /// Tables with fewer rows than this (and a primary key) default to 'data'.
 pub const DATA_MODE_MAX_ROWS: u64 = 10_000;

@@ -19,10 +19,11 @@ use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 
 use super::fsops::remove_tree;
+use super::guard;
 pub use super::hold::Held;
 use super::journal::{Journal, Meta, Mode};
 use super::manifest::{Manifest, parse_mode};
-use super::package::{Limits, Package};
+use super::package::{Limits, Package, free_space};
 pub(crate) use super::preimage::check_pre_images;
 use super::preimage::recheck;
 pub(crate) use super::stage::make_stage;
@@ -35,7 +36,7 @@ use super::{
 };
 use crate::engine::jobs::Progress;
 use crate::engine::map::format::MapReader;
-use crate::engine::units::human_size;
+use crate::engine::util::units::human_size;
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -122,7 +123,8 @@ pub fn apply_when_ready(
         if let Some(m) = &premapped {
             let _ = std::fs::remove_file(m);
         }
-        let pkg = open_checked(&package()?, opts, progress, &log)?;
+        let release = release::resolve_link(&std::path::absolute(root)?)?.1;
+        let pkg = open_checked(&package()?, &release, state, opts, progress, &log)?;
         let id = begin(state, &pkg, Mode::Release, &log)?;
         let r = release::deploy(root, state, id, &pkg, opts, &log, progress);
         finish(state, id, r, &log)?;
@@ -142,16 +144,33 @@ pub fn apply_when_ready(
     state.deployment(id)?.context("deployment vanished")
 }
 
-/// Open and check the package (nothing is written before it passed).
+/// Open and check the package, within the free space of `root`'s file system, then what
+/// it would do to `root` (`guard`): nothing is written before it passed.
 fn open_checked(
     path: &Path,
+    root: &Path,
+    state: &State,
     opts: &ApplyOptions,
     progress: &Progress,
     log: &Log,
 ) -> anyhow::Result<Package> {
     log.info(format!("checking package {}", path.display()));
-    let pkg =
-        Package::open(path, &opts.limits, progress).inspect_err(|e| log.error(format!("{e:#}")))?;
+    let mut limits = opts.limits.clone();
+    let free = free_space(root)?;
+    limits.free_space = Some(limits.free_space.map_or(free, |f| f.min(free)));
+    let pkg = Package::open(path, &limits, progress)
+        .and_then(|pkg| {
+            guard::check_package(root, &state.dir().join("backups"), &pkg)
+                .with_context(|| {
+                    format!(
+                        "package {} refused for the root {}; nothing was changed",
+                        path.display(),
+                        root.display()
+                    )
+                })
+                .map(|()| pkg)
+        })
+        .inspect_err(|e| log.error(format!("{e:#}")))?;
     log.success(format!(
         "package checked: {} upload(s), {}, {} delete(s), blake3 {}",
         pkg.manifest.uploads.len(),
@@ -201,7 +220,7 @@ fn apply_files(
             None => map_root_at(&root, &cache, &premap, None, progress).map(Some),
         });
         let prepared = (|| -> anyhow::Result<(Package, i64, anyhow::Result<PathBuf>)> {
-            let pkg = open_checked(&package()?, opts, progress, log)?;
+            let pkg = open_checked(&package()?, &root, state, opts, progress, log)?;
             let id = begin(state, &pkg, Mode::Files, log)?;
             let staged = make_stage(&root, id).and_then(|stage| {
                 log.info(format!(
@@ -309,6 +328,13 @@ fn deploy_files(
     progress: &Progress,
 ) -> anyhow::Result<String> {
     let prepared = (|| -> anyhow::Result<Prepared> {
+        guard::check_root_links(root, old_map, pkg).with_context(|| {
+            format!(
+                "package {} refused for the root {}; nothing was changed",
+                pkg.path.display(),
+                root.display()
+            )
+        })?;
         let touched = check_pre_images(old_map, &pkg.manifest, opts.force, log)?;
         let mut prep = prepare(root, old_map, changes_of(&pkg.manifest)?)?;
         let index: std::collections::HashMap<&str, usize> = pkg
@@ -474,8 +500,9 @@ pub struct Recovered {
 
 /// Recover after a crash (run at agent start): undo every journal whose deployment was not
 /// recorded `done`, finish clearing the ones that were, and mark deployments interrupted
-/// before any change as failed. A lock left by a process that is no longer running is
-/// removed; one held by a live process makes this fail with "locked by ...".
+/// before any change as failed; remove the received packages no deployment started from
+/// ([`super::uploads`]). A lock left by a process that is no longer running (or a zombie)
+/// is removed; one held by a live process makes this fail with "locked by ...".
 pub fn recover(
     root: &Path,
     state: &State,
@@ -497,7 +524,15 @@ pub fn recover(
             _ => return Err(e),
         },
     };
-    recover_locked(root, state, &log, progress)
+    let out = recover_locked(root, state, &log, progress)?;
+    match super::uploads::remove_leftovers(state.dir())? {
+        Some(0) => {}
+        Some(n) => log.info(format!(
+            "recovery: removed {n} received package(s) no deployment started from"
+        )),
+        None => log.info("recovery: a package is being received: received packages kept"),
+    }
+    Ok(out)
 }
 
 /// [`recover`] with the lock already held.

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::map::{EntryKind, cmp_paths};
-use crate::engine::objects::is_id;
+use crate::engine::snapshot::objects::is_id;
 
 /// The manifest's name at the root of the zip.
 pub const MANIFEST_NAME: &str = "devsky-manifest.json";
@@ -245,15 +245,21 @@ impl Manifest {
                 bail!("pre-image of {:?} differs from its delete's", d.path);
             }
         }
-        // A path cannot be both a file and a folder after the deploy.
-        let mut after: Vec<&[u8]> = self.uploads.iter().map(|u| u.path.as_bytes()).collect();
-        after.sort_by(|a, b| cmp_paths(a, b));
+        // A path cannot be both a file (or symlink) and a folder after the deploy.
+        let mut after: Vec<&Upload> = self.uploads.iter().collect();
+        after.sort_by(|a, b| cmp_paths(a.path.as_bytes(), b.path.as_bytes()));
         for w in after.windows(2) {
-            if w[1].len() > w[0].len() && w[1].starts_with(w[0]) && w[1][w[0].len()] == b'/' {
+            let (a, b) = (w[0].path.as_bytes(), w[1].path.as_bytes());
+            if b.len() > a.len() && b.starts_with(a) && b[a.len()] == b'/' {
                 bail!(
-                    "{:?} is uploaded both as a file and as a folder of {:?}",
-                    String::from_utf8_lossy(w[0]),
-                    String::from_utf8_lossy(w[1])
+                    "{:?} is uploaded as a {} and as a folder of {:?}",
+                    w[0].path,
+                    if w[0].kind == Kind::Symlink {
+                        "symlink"
+                    } else {
+                        "file"
+                    },
+                    w[1].path
                 );
             }
         }

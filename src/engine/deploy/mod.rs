@@ -7,8 +7,9 @@
 //!   still have), filtered by what the user ticked.
 //! - [`package`]: a zip with the project's structure for the uploads plus
 //!   `devsky-manifest.json` (see docs/DEPLOY.md); opening one validates everything (paths,
-//!   symlink targets, sizes, ratios, hashes, manifest against entries) before anything is
-//!   written anywhere.
+//!   symlink targets, sizes against the limit and the free space, hashes, manifest against
+//!   entries) before anything is written anywhere; `guard` then judges what it would do to
+//!   the root (symlinks resolved through the tree, parents, deletes, name lengths).
 //! - [`state`]: the agent's state folder (never inside the web root): SQLite history and
 //!   logs, backups, journals, archived packages, maps, and the deploy lock.
 //! - [`apply`]: lock, validate, map, check pre-images, stage beside the root, journal, back
@@ -16,6 +17,7 @@
 //!   left by a crash is undone by [`apply::recover`], so after a crash at any point the
 //!   tree is exactly the old one or (once `done` was recorded) exactly the new one.
 //!   [`release`] is the alternative where the root is a symlink to `releases/N`.
+//! - [`uploads`]: packages received by the agent, not yet deployed (removed by recovery).
 //! - [`rollback`]: undo deployments newest first from their backups, verified against the
 //!   map recorded before them.
 //!
@@ -33,6 +35,7 @@
 
 pub mod apply;
 mod fsops;
+mod guard;
 mod hold;
 mod journal;
 pub mod manifest;
@@ -47,6 +50,7 @@ mod runs;
 mod stage;
 pub mod state;
 mod transition;
+pub mod uploads;
 mod zipdir;
 
 #[cfg(test)]
@@ -187,7 +191,7 @@ pub(crate) fn crash_point(name: &str) {
     static AT: OnceLock<Option<u64>> = OnceLock::new();
     static SEEN: AtomicU64 = AtomicU64::new(0);
     let at = *AT.get_or_init(|| {
-        crate::engine::testhooks::var("DEVSKY_CRASH_AT").and_then(|v| v.parse().ok())
+        crate::engine::util::testhooks::var("DEVSKY_CRASH_AT").and_then(|v| v.parse().ok())
     });
     let Some(at) = at else { return };
     let n = SEEN.fetch_add(1, Ordering::SeqCst) + 1;
@@ -199,7 +203,7 @@ pub(crate) fn crash_point(name: &str) {
 
 /// Whether the test hook that corrupts a staged file is on.
 pub(crate) fn corrupt_stage_hook() -> bool {
-    crate::engine::testhooks::var("DEVSKY_TEST_CORRUPT_STAGE").is_some_and(|v| v == "1")
+    crate::engine::util::testhooks::var("DEVSKY_TEST_CORRUPT_STAGE").is_some_and(|v| v == "1")
 }
 
 /// Now in Unix milliseconds.
@@ -209,29 +213,7 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Unix milliseconds as RFC 3339 UTC (`2026-05-01T12:00:00.123Z`).
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days, as in units::format_time.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
-}
+pub use crate::engine::util::units::rfc3339;
 
 /// The log of one operation: every line goes to the caller's sink, to the progress log,
 /// and (once the deployment row exists) into the `logs` table. Lines said before the row

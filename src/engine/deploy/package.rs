@@ -6,13 +6,16 @@
 //! changed since it was mapped).
 //!
 //! [`Package::open`] is what the server side runs first, and it writes nothing: it refuses
-//! an archive that is truncated or corrupt, has too many entries, duplicate names, names
-//! that are absolute, climb with `..`, hold backslashes or NUL, symlinks whose target
-//! leaves the root, a total uncompressed size over the limit or an entry over 1 MiB that
-//! inflates more than 200:1 (zip bombs), a manifest that is malformed or points outside
-//! the root, entries missing from the manifest or manifest entries missing from the zip,
-//! and content whose size or blake3 differs from the manifest. Only then does a
-//! [`PackageReader`] hand out contents — each checked again as it is written.
+//! an archive that is truncated or corrupt, has too many entries, duplicate names, local
+//! headers that name another file than the central directory, names that are absolute,
+//! climb with `..`, hold backslashes or NUL, folder, encrypted or oddly compressed entries,
+//! symlinks whose target leaves the root on its text, a total uncompressed size over the
+//! limit or over the free space of the target (zip bombs), a manifest that is malformed or
+//! points outside the root, entries missing from the manifest or manifest entries missing
+//! from the zip, and content whose size or blake3 differs from the manifest (every read is
+//! capped at the size the manifest declares). Only then does a [`PackageReader`] hand out
+//! contents — each checked again as it is written. What a package would do to a given
+//! root (symlinks resolved through it, parents, deletes, name lengths) is `guard`'s.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -41,14 +44,20 @@ pub(super) const CHUNK: usize = 256 * 1024;
 /// Longest symlink target read from a package.
 const MAX_TARGET: u64 = 4096;
 
-/// What a package may hold (zip-bomb and resource limits).
+/// Space kept free on the target's file system: a package must fit in its free space less
+/// this.
+pub const SPACE_MARGIN: u64 = 64 << 20;
+
+/// What a package may hold (zip-bomb and resource limits). Every entry counts, small ones
+/// too, by the size the archive and the manifest declare (reads are capped at it): a
+/// file that compresses well is fine as long as the sum fits.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Sum of the uncompressed sizes of all entries.
+    /// Sum of the uncompressed sizes of all entries (`--max-size`).
     pub max_total: u64,
-    /// Largest uncompressed:compressed ratio of one entry above `ratio_min_size`.
-    pub max_ratio: u64,
-    pub ratio_min_size: u64,
+    /// Bytes free on the file system the package is unpacked on (None: not checked); the
+    /// sum must stay [`SPACE_MARGIN`] below it. `apply` sets it from `statvfs` of the root.
+    pub free_space: Option<u64>,
     pub max_entries: u64,
     /// Largest manifest.
     pub max_manifest: u64,
@@ -58,12 +67,24 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_total: 2 << 30,
-            max_ratio: 200,
-            ratio_min_size: 1 << 20,
+            free_space: None,
             max_entries: 1_000_000,
             max_manifest: 512 << 20,
         }
     }
+}
+
+/// Bytes available to the agent on the file system of `path` (`statvfs`).
+#[allow(clippy::unnecessary_cast)] // u64 on 64-bit Linux, narrower elsewhere
+pub fn free_space(path: &Path) -> anyhow::Result<u64> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `st` a valid buffer, both live for the call.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot read the free space of {}", path.display()));
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 /// blake3 and size of a file.
@@ -84,6 +105,8 @@ pub struct Package {
     pub size: u64,
     /// Upload path -> entry index (by raw name, as validated).
     index: HashMap<String, usize>,
+    /// Symlink upload path -> its target, as read and checked.
+    links: HashMap<String, Vec<u8>>,
 }
 
 impl Package {
@@ -91,6 +114,11 @@ impl Package {
     pub fn open(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result<Package> {
         validate(path, limits, progress)
             .with_context(|| format!("package {} refused; nothing was changed", path.display()))
+    }
+
+    /// The target of the symlink upload at `path`.
+    pub fn link_target(&self, path: &str) -> Option<&[u8]> {
+        self.links.get(path).map(Vec::as_slice)
     }
 
     /// A reader for the contents.
@@ -161,10 +189,13 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
                 String::from_utf8_lossy(raw)
             )
         })?;
-        check_path(name).with_context(|| format!("entry {name:?}"))?;
         if e.is_dir() {
-            bail!("entry {name:?} is a folder entry; devsky packages hold files and symlinks only");
+            bail!(
+                "entry {name:?} is a folder entry; devsky packages hold files and symlinks only \
+                 (folders are made for the files in them)"
+            );
         }
+        check_path(name).with_context(|| format!("entry {name:?}"))?;
         if e.encrypted() {
             bail!("entry {name:?} is encrypted");
         }
@@ -179,19 +210,7 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
         }
         let size = e.size();
         total = total.saturating_add(size);
-        if total > limits.max_total {
-            bail!(
-                "the contents add up to more than {} bytes uncompressed (the limit); a zip bomb or a package too big for this server",
-                limits.max_total
-            );
-        }
-        if size > limits.ratio_min_size && size / e.compressed_size().max(1) > limits.max_ratio {
-            bail!(
-                "entry {name:?} inflates {size} bytes from {} (more than {}:1): refused as a zip bomb",
-                e.compressed_size(),
-                limits.max_ratio
-            );
-        }
+        check_total(total, limits)?;
         if e.is_symlink() && size > MAX_TARGET {
             bail!("symlink entry {name:?} has a target of {size} bytes");
         }
@@ -252,6 +271,7 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
     order.sort_by_key(|(i, _)| *i);
     let total_bytes = manifest.upload_bytes();
     let done = std::sync::atomic::AtomicU64::new(0);
+    let links = std::sync::Mutex::new(HashMap::new());
     drop(zip);
     // A few threads, each with its own reader over a run of entries.
     in_parallel(&order, |run| {
@@ -269,6 +289,10 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
             }
             if u.kind == Kind::Symlink {
                 check_link_target(&u.path, &data)?;
+                links
+                    .lock()
+                    .map_err(|_| anyhow!("a checking thread failed"))?
+                    .insert(u.path.clone(), data);
             }
             let n = done.fetch_add(u.size, std::sync::atomic::Ordering::Relaxed) + u.size;
             progress.set(n, Some(total_bytes), "checking package");
@@ -287,7 +311,31 @@ fn validate(path: &Path, limits: &Limits, progress: &Progress) -> anyhow::Result
         blake3,
         size,
         index,
+        links: links
+            .into_inner()
+            .map_err(|_| anyhow!("a checking thread failed"))?,
     })
+}
+
+/// Refuse a running total of uncompressed bytes over the limit or the free space.
+fn check_total(total: u64, limits: &Limits) -> anyhow::Result<()> {
+    if total > limits.max_total {
+        bail!(
+            "the contents add up to more than {} bytes uncompressed, the limit of this agent \
+             (--max-size); a zip bomb or a package too big for this server",
+            limits.max_total
+        );
+    }
+    if let Some(free) = limits.free_space
+        && total.saturating_add(SPACE_MARGIN) > free
+    {
+        bail!(
+            "the contents add up to more than {total} bytes uncompressed, more than the free \
+             space of the target's file system allows ({free} bytes free, {SPACE_MARGIN} kept \
+             spare); a zip bomb or a package too big for this server"
+        );
+    }
+    Ok(())
 }
 
 /// Read entry `i` of exactly `size` bytes (never more) through `buf`, returning its blake3
@@ -312,7 +360,11 @@ fn read_entry(
             Ok(0) => break,
             Ok(k) => k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => bail!("entry {name:?} is damaged or truncated ({e})"),
+            // The zip reader stops an entry that grows past its declared size itself.
+            Err(e) => bail!(
+                "entry {name:?} is damaged, truncated or inflates beyond its declared {size} \
+                 bytes ({e}): refused (a zip bomb?)"
+            ),
         };
         n += k as u64;
         if n > size {
@@ -463,4 +515,27 @@ fn link_unnamed(mut f: File, dest: &Path) -> anyhow::Result<()> {
     std::io::copy(&mut f, &mut out).with_context(|| format!("cannot write {}", dest.display()))?;
     out.set_permissions(f.metadata()?.permissions())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `free_space` against `stat -f` (coreutils): available blocks times their size.
+    #[test]
+    fn free_space_is_what_statvfs_says_is_available() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = std::process::Command::new("stat")
+            .args(["-f", "-c", "%a %S"])
+            .arg(dir.path())
+            .output()
+            .expect("stat (coreutils) is needed: apt-get install coreutils");
+        let out = String::from_utf8(o.stdout).unwrap();
+        let v: Vec<u64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+        let want = v[0] * v[1];
+        let got = free_space(dir.path()).unwrap();
+        // Other processes write meanwhile: equal within 64 MiB.
+        assert!(got.abs_diff(want) < 64 << 20, "{got} vs {want}");
+        assert!(free_space(&dir.path().join("missing")).is_err());
+    }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::engine::changes::ChangeKind;
+use crate::engine::diff::changes::ChangeKind;
 use crate::engine::map::diff::diff;
 use crate::engine::map::format::MapReader;
 use crate::engine::map::{Entry, EntryKind};

@@ -82,6 +82,13 @@ pub(crate) fn deploy(
         old_release.display(),
         rep.files
     ));
+    super::guard::check_root_links(&old_release, &old_map, pkg).with_context(|| {
+        format!(
+            "package {} refused for the release {}; nothing was changed",
+            pkg.path.display(),
+            old_release.display()
+        )
+    })?;
     check_pre_images(&old_map, &pkg.manifest, opts.force, log)?;
     let prep = prepare(&old_release, &old_map, changes_of(&pkg.manifest)?)?;
     let name = next_release_name(&releases)?;

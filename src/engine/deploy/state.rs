@@ -75,13 +75,19 @@ impl LockInfo {
         }
     }
 
-    /// Whether the holder is known to be gone: it ran on this host and no process with
-    /// its pid and start time exists any more.
+    /// Whether the holder is known to be gone: it ran on this host and no live process
+    /// with its pid and start time exists any more. A zombie (killed, not yet reaped by
+    /// its parent) is dead: it holds nothing; a pid now used by a process that started at
+    /// another time is another process.
     pub fn holder_is_dead(&self) -> bool {
-        self.host == hostname() && {
-            let now = start_ticks(self.pid);
-            now.is_none() || (self.start_ticks.is_some() && now != self.start_ticks)
-        }
+        self.host == hostname()
+            && match process(self.pid) {
+                None => true,
+                Some(p) => {
+                    p.zombie
+                        || (self.start_ticks.is_some() && Some(p.start_ticks) != self.start_ticks)
+                }
+            }
     }
 
     fn error(&self) -> DeployError {
@@ -608,11 +614,30 @@ fn username() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// What /proc/<pid>/stat says of a process: its start time and whether it is a zombie.
+struct ProcStat {
+    /// Field 22: clock ticks since boot.
+    start_ticks: u64,
+    /// Field 3 is `Z` (exited, not reaped) or `X` (being removed).
+    zombie: bool,
+}
+
+/// A process as /proc shows it, None when it does not exist.
+fn process(pid: u32) -> Option<ProcStat> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: fields resume after
+    // the last ')'.
+    let mut fields = s[s.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?;
+    Some(ProcStat {
+        zombie: state == "Z" || state == "X",
+        start_ticks: fields.nth(18)?.parse().ok()?,
+    })
+}
+
 /// A process's start time (field 22 of /proc/<pid>/stat), None when it does not exist.
 fn start_ticks(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &s[s.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    process(pid).map(|p| p.start_ticks)
 }
 
 /// Remove what [`State::prune`] moved to the trash folder `trash` (safe to cut short and

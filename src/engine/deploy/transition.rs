@@ -183,15 +183,13 @@ fn layout(root: &Path, p: &mut Prepared) -> anyhow::Result<()> {
                 Some(_) if deleted.contains(a) => {
                     create.insert((a.matches('/').count(), a.to_string()));
                 }
-                Some(m) => bail!(
-                    "{a} is a {} on the server where the package needs a folder (for {u}); \
-                     devsky never writes through a symlink",
-                    if m.file_type().is_symlink() {
-                        "symlink"
-                    } else {
-                        "file"
-                    }
+                Some(m) if m.file_type().is_symlink() => bail!(
+                    "{a} is a symlink on the server where the package needs a folder (for \
+                     {u}); devsky never writes through a symlink"
                 ),
+                Some(_) => {
+                    bail!("{a} is a file on the server where the package needs a folder (for {u})")
+                }
             }
         }
     }

@@ -1,14 +1,18 @@
 //! Reading a zip's central directory by hand, before the zip reader does: the entry
-//! count is checked first (an absurd count is refused before anything allocates for it)
-//! and every raw name is returned, so a duplicate can be named in the refusal.
+//! count is checked first (an absurd count is refused before anything allocates for it),
+//! every raw name is returned, so a duplicate can be named in the refusal, and every
+//! entry's local header must carry the central directory's name (else two readers of the
+//! same archive would see different files).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 
 use anyhow::{anyhow, bail};
 
 /// The raw names of the central directory, read directly (so duplicates can be named and
-/// an absurd entry count refused before the zip reader allocates for it).
+/// an absurd entry count refused before the zip reader allocates for it), each checked
+/// against its entry's local header.
 pub(crate) fn central_names(
     f: &mut File,
     len: u64,
@@ -83,8 +87,62 @@ pub(crate) fn central_names(
         if p + 46 + n > cd.len() {
             bail!("the archive is damaged (a name runs past the central directory)");
         }
-        names.push(cd[p + 46..p + 46 + n].to_vec());
+        if p + 46 + n + x > cd.len() {
+            bail!("the archive is damaged (an extra field runs past the central directory)");
+        }
+        let name = &cd[p + 46..p + 46 + n];
+        let mut local = u32_at(&cd, p + 42);
+        if local == 0xFFFF_FFFF {
+            local =
+                zip64_offset(&cd[p + 46 + n..p + 46 + n + x], &cd[p..p + 46]).ok_or_else(|| {
+                    anyhow!("damaged zip64 entry {:?}", String::from_utf8_lossy(name))
+                })?;
+        }
+        check_local_name(f, local, name)?;
+        names.push(name.to_vec());
         p += 46 + n + x + c;
     }
     Ok(names)
+}
+
+/// The local header's offset from a central entry's zip64 extra field (its fields are
+/// there only for the 32-bit values that are all ones, in this order).
+fn zip64_offset(extra: &[u8], head: &[u8]) -> Option<u64> {
+    let mut i = 0;
+    while i + 4 <= extra.len() {
+        let id = u16::from_le_bytes([extra[i], extra[i + 1]]);
+        let len = u16::from_le_bytes([extra[i + 2], extra[i + 3]]) as usize;
+        let data = extra.get(i + 4..i + 4 + len)?;
+        if id == 1 {
+            let full = |at: usize| head[at..at + 4] == [0xFF; 4];
+            let skip = 8 * (full(24) as usize + full(20) as usize);
+            return Some(u64::from_le_bytes(
+                data.get(skip..skip + 8)?.try_into().ok()?,
+            ));
+        }
+        i += 4 + len;
+    }
+    None
+}
+
+/// Refuse an entry whose local header is missing or names another file than the central
+/// directory does.
+fn check_local_name(f: &File, offset: u64, name: &[u8]) -> anyhow::Result<()> {
+    let shown = String::from_utf8_lossy(name);
+    let mut head = vec![0u8; 30 + name.len()];
+    f.read_exact_at(&mut head, offset)
+        .map_err(|_| anyhow!("the archive is damaged (entry {shown:?} has no local header)"))?;
+    if &head[..4] != b"PK\x03\x04" {
+        bail!("the archive is damaged (entry {shown:?} has no local header)");
+    }
+    let n = u16::from_le_bytes([head[26], head[27]]) as usize;
+    if n != name.len() || &head[30..] != name {
+        let mut local = vec![0u8; n];
+        let _ = f.read_exact_at(&mut local, offset + 30);
+        bail!(
+            "entry {shown:?} is named {:?} in its local header: the archive names one file two ways",
+            String::from_utf8_lossy(&local)
+        );
+    }
+    Ok(())
 }

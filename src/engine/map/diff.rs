@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::iter::Peekable;
 
 use super::{Entry, cmp_paths};
-use crate::engine::changes::ChangeKind;
+use crate::engine::diff::changes::ChangeKind;
 
 /// One difference: the entry on each side (None where the path is missing).
 #[derive(Debug, Clone, PartialEq, Eq)]

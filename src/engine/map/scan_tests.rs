@@ -72,8 +72,23 @@ fn hashes_equal_b3sum() {
     );
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
-    let written = crate::engine::demo::write_sample_project(r, 300).unwrap();
-    assert!(written.files >= 300);
+    // 300 files of many sizes (empty, around the 64 KiB hashing chunk, a few hundred KB)
+    // in nested folders, some with spaces in their names.
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for i in 0..300u64 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let size = match i % 5 {
+            0 => 0,
+            1 => (seed % 200) as usize,
+            2 => 65_536 + (seed % 3) as usize - 1,
+            3 => (seed % 400_000) as usize,
+            _ => (seed % 5_000) as usize,
+        };
+        let data: Vec<u8> = (0..size).map(|k| (k as u64 ^ seed) as u8).collect();
+        write(r, &format!("d{}/s {}/f{i}.bin", i % 7, i % 3), &data);
+    }
     let cache = r.join(".devsky/cache/worktree.map");
     let (entries, _) = map(r, &cache);
     let files: Vec<String> = entries.iter().map(|e| e.path_lossy()).collect();

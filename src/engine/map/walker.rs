@@ -26,7 +26,7 @@ use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use super::{Problem, cmp_paths};
-use crate::engine::walk::IGNORE_FILE;
+use crate::engine::project::walk::IGNORE_FILE;
 use crate::store::STATE_DIR;
 
 /// A filter on relative paths (a domain).

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::*;
-use crate::engine::changes::ChangeKind;
+use crate::engine::diff::changes::ChangeKind;
 use crate::store::snapshots::Domain;
 
 fn corpus(dir: &Path, files: usize) {

@@ -21,7 +21,7 @@ use super::{Screen, ScreenId};
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::events::AppEvent;
 use crate::app::input::{Change, LineInput};
-use crate::engine::import;
+use crate::engine::codebase::import;
 use crate::engine::jobs::{JobEvent, JobId};
 use crate::engine::project::Project;
 use crate::store::Store;

@@ -11,7 +11,7 @@ use super::{CodebaseScreen, Focus, Input, Mode};
 use crate::app::context::DrawCtx;
 use crate::app::strings;
 use crate::app::widgets::fit_left;
-use crate::engine::units::{format_time, human_size, thousands};
+use crate::engine::util::units::{format_time, human_size, thousands};
 use crate::store::codebase::{Area, snippet_parts};
 
 pub fn draw(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {

@@ -18,7 +18,7 @@ use super::{Screen, ScreenId};
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::events::{AppEvent, EventTx};
 use crate::app::input::LineInput;
-use crate::engine::changes::{Change, ChangeKind, ChangeSet, Content};
+use crate::engine::diff::changes::{Change, ChangeKind, ChangeSet, Content};
 use crate::engine::project::Project;
 
 /// Which pane moves with the navigation keys.

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use super::worker::CompareReply;
 use crate::app::events::AppEvent;
 use crate::app::harness::Harness;
-use crate::engine::changes::{Change, ChangeKind, ChangeSet, Content};
+use crate::engine::diff::changes::{Change, ChangeKind, ChangeSet, Content};
 use crate::screens::ScreenId;
 
 fn lines(n: usize, f: impl Fn(usize) -> String) -> String {

@@ -15,9 +15,9 @@ use super::{CompareScreen, DLine, Focus};
 use crate::app::context::DrawCtx;
 use crate::app::theme::Theme;
 use crate::app::widgets::fit_left;
-use crate::engine::changes::{Change, ChangeKind};
-use crate::engine::textdiff::{Kind, Row, RowKind};
-use crate::engine::units::{human_size, thousands};
+use crate::engine::diff::changes::{Change, ChangeKind};
+use crate::engine::diff::text::{Kind, Row, RowKind};
+use crate::engine::util::units::{human_size, thousands};
 use crate::screens::ScreenId;
 
 const PROMPT: &str = "Compare files: ";
@@ -322,8 +322,8 @@ fn summary(kind: Kind, old: &SideInfo, new: &SideInfo, t: &Theme) -> Vec<Line<'s
         Kind::Binary => "Binary content: not shown line by line.".to_string(),
         Kind::Huge => format!(
             "Too large to diff line by line (over {} or {} lines).",
-            human_size(crate::engine::textdiff::MAX_BYTES as i64),
-            thousands(crate::engine::textdiff::MAX_LINES)
+            human_size(crate::engine::diff::text::MAX_BYTES as i64),
+            thousands(crate::engine::diff::text::MAX_LINES)
         ),
         Kind::Text => "Text.".to_string(),
     };

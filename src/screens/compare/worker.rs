@@ -17,9 +17,9 @@ use syntect::parsing::SyntaxSet;
 
 use crate::app::events::{AppEvent, EventTx};
 use crate::app::theme::syntect_style;
-use crate::engine::changes::{ChangeSet, Content};
-use crate::engine::objects::ObjectStore;
-use crate::engine::textdiff::{self, FileDiff, Kind, SideRow};
+use crate::engine::diff::changes::{ChangeSet, Content};
+use crate::engine::diff::text::{self as textdiff, FileDiff, Kind, SideRow};
+use crate::engine::snapshot::objects::ObjectStore;
 
 /// Lines longer than this (bytes) are not highlighted.
 pub const MAX_HIGHLIGHT_BYTES: usize = 2_000;
@@ -322,7 +322,7 @@ pub fn highlight_lines(path: &str, text: &str, ss: &SyntaxSet, theme: &Theme) ->
 mod tests {
     use super::*;
     use crate::app::theme::Theme as AppTheme;
-    use crate::engine::changes::{Change, ChangeKind};
+    use crate::engine::diff::changes::{Change, ChangeKind};
 
     fn change(old: Content, new: Content) -> Change {
         Change {

@@ -12,7 +12,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::DeployScreen;
 use crate::app::theme::Theme;
 use crate::app::widgets::{fit_left, fit_right};
-use crate::engine::units::{human_size, thousands};
+use crate::engine::util::units::{human_size, thousands};
 
 pub(super) fn draw_database(s: &mut DeployScreen, frame: &mut Frame, area: Rect, t: &Theme) {
     let Some(v) = super::view::answered(&s.status, frame, area, t) else {

@@ -13,7 +13,7 @@ use crate::engine::deploy::package::{Built, build, build_with};
 use crate::engine::remote::{
     RemoteDeployment, ServerProfile, connect, package_dir, upload_and_deploy,
 };
-use crate::engine::units::{human_size, thousands};
+use crate::engine::util::units::{human_size, thousands};
 
 impl DeployScreen {
     pub(super) fn busy(&self, ctx: &mut Ctx) -> bool {

@@ -68,6 +68,8 @@ fn fixture_with(environment: &str, opts: crate::server::ServeOptions) -> Fixture
             remote_root: None,
             is_default: true,
             created: crate::store::now(),
+            tls_ca: None,
+            tls_fingerprint: None,
         },
     )
     .unwrap();
@@ -329,6 +331,7 @@ fn database_tab_shows_connection_tables_and_rows() {
         "staging",
         crate::server::ServeOptions {
             database: Some(url),
+            ..Default::default()
         },
     );
     let mut h = open(f.project.path(), 80, 24);

@@ -15,7 +15,7 @@ use crate::app::popups::centered;
 use crate::app::theme::Theme;
 use crate::app::widgets::{fit_left, fit_right};
 use crate::engine::deploy::{Level, LogLine, rfc3339};
-use crate::engine::units::{human_size, thousands};
+use crate::engine::util::units::{human_size, thousands};
 
 pub const EMPTY: &str = "No servers yet. Add one from a shell:\n\n  devsky server add NAME --url http://HOST:PORT --key KEY --env staging\n\nThe server runs `devsky serve --root DIR` (its key: `devsky serve key create --root DIR`).";
 

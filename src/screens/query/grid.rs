@@ -305,7 +305,7 @@ impl Grid {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let digits: String = crate::engine::units::format_time(now)
+        let digits: String = crate::engine::util::units::format_time(now)
             .chars()
             .filter(char::is_ascii_digit)
             .collect();

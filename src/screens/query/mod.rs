@@ -30,7 +30,7 @@ use crate::app::events::AppEvent;
 use crate::app::input::LineInput;
 use crate::engine::db::split::split;
 use crate::engine::db::{Kind, SqlError, TableSchema};
-use crate::engine::units::thousands;
+use crate::engine::util::units::thousands;
 use crate::store::Store;
 
 /// Rows of a result shown before pausing; `m` fetches this many more.

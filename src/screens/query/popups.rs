@@ -18,7 +18,7 @@ use crate::app::popups::centered;
 use crate::app::theme::Theme;
 use crate::app::widgets::fit_right;
 use crate::engine::db::{Kind, profile};
-use crate::engine::units::format_time;
+use crate::engine::util::units::format_time;
 
 /// A connection profile as the picker lists it.
 #[derive(Debug, Clone)]
@@ -518,7 +518,7 @@ pub(super) fn draw(s: &QueryScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
             lines.push(Line::from(Span::styled(
                 format!(
                     "Export the {} rows of the result to {}/",
-                    crate::engine::units::thousands(s.grid.rows.len()),
+                    crate::engine::util::units::thousands(s.grid.rows.len()),
                     dir.display()
                 ),
                 t.popup,

@@ -11,7 +11,7 @@ use super::{Conn, Focus, QueryScreen, ms, popups, rows_text};
 use crate::app::context::{DrawCtx, Level};
 use crate::app::theme::Theme;
 use crate::app::widgets::fit_right;
-use crate::engine::units::thousands;
+use crate::engine::util::units::thousands;
 
 /// Lines of statement messages shown at most.
 const MESSAGES: usize = 3;

@@ -25,14 +25,14 @@ use super::{Screen, ScreenId};
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::events::AppEvent;
 use crate::app::input::LineInput;
-use crate::engine::changes::ChangeSet;
 use crate::engine::db::snapshot::{DbSnapshot, Mode};
 use crate::engine::db::{changes as db_changes, profile};
+use crate::engine::diff::changes::ChangeSet;
 use crate::engine::jobs::{JobEvent, JobId, Outcome, Progress};
-use crate::engine::objects::ObjectStore;
 use crate::engine::project::Project;
+use crate::engine::snapshot::objects::ObjectStore;
 use crate::engine::snapshot::{self, DbPart, Target};
-use crate::engine::units::{human_size, thousands};
+use crate::engine::util::units::{human_size, thousands};
 use crate::store::Store;
 use crate::store::snapshots::{self as rows, Snapshot};
 

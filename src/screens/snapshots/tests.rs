@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::SnapshotsReply;
 use crate::app::events::AppEvent;
 use crate::app::harness::Harness;
-use crate::engine::changes::ChangeSet;
+use crate::engine::diff::changes::ChangeSet;
 use crate::engine::jobs::Progress;
 use crate::engine::project::Project;
 use crate::engine::snapshot::{self, Target};

@@ -13,7 +13,7 @@ use crate::app::context::DrawCtx;
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
 use crate::app::widgets::fit_right;
-use crate::engine::units::{format_time, human_size, thousands};
+use crate::engine::util::units::{format_time, human_size, thousands};
 use crate::store::snapshots::Snapshot;
 
 pub fn draw(s: &mut SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {

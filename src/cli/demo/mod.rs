@@ -3,21 +3,29 @@
 //! It also makes a second, slightly different copy of the project as a "server" web root
 //! (`<project>-server/site`, agent state beside it in `state/`), makes an API
 //! key for it and registers it in the demo project as server `staging` (`--env staging`,
-//! the default). While the TUI is open, a child `devsky serve` (this binary) serves that
-//! root on `127.0.0.1:<free port>`, its log in `state/agent.log`; it is killed when the TUI
-//! exits. With `--no-open` no agent is started: the command to start it is printed.
-//! A child process rather than a thread: the agent logs requests on stderr, which must
-//! not land on the TUI's screen.
+//! the default). A `devsky serve` (this binary, in a session of its own) serves that root
+//! on `127.0.0.1:<port>`, its log in `state/agent.log`, its pid in `state/agent.pid`. It
+//! outlives the TUI, so reopening the project (`devsky DIR`) finds it; `devsky demo --dir
+//! DIR` on an existing demo opens it, starting its agent again when it is not running;
+//! `devsky demo stop [--dir DIR]` stops it. Where it lives is kept in `.devsky/demo.json`.
+//! With `--no-open` no agent is started: the command to start it is printed.
+
+pub mod sample;
 
 use std::path::{Path, PathBuf};
 
-use clap::Args;
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
 
 use super::output::{print_json, stderr_progress};
-use crate::engine::{demo, import, project::Project};
+use crate::engine::{codebase::import, project::Project};
+use sample as demo;
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct DemoArgs {
+    #[command(subcommand)]
+    pub action: Option<DemoAction>,
     /// Where to make the project (default: a new folder in the temp directory).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -30,9 +38,42 @@ pub struct DemoArgs {
     /// With --no-open: print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Draw the TUI's first frame and exit (tests).
+    #[arg(long, hide = true)]
+    pub exit_after_first_frame: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoAction {
+    /// Stop the demo's agent (it keeps running after the TUI exits).
+    Stop {
+        /// The demo project (default: the current folder).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+/// Where a demo's server is, kept in the demo project's `.devsky/demo.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct DemoRecord {
+    root: PathBuf,
+    state: PathBuf,
+    port: u16,
+}
+
+fn record_path(project: &Path) -> PathBuf {
+    project.join(crate::store::STATE_DIR).join("demo.json")
 }
 
 pub fn run(args: DemoArgs, theme: Option<String>) -> anyhow::Result<i32> {
+    if let Some(DemoAction::Stop { dir }) = &args.action {
+        return stop(dir);
+    }
+    if let Some(dir) = &args.dir
+        && record_path(dir).exists()
+    {
+        return reopen(dir, &args, theme);
+    }
     let dir = match args.dir {
         Some(d) => d,
         None => tempfile::Builder::new()
@@ -53,6 +94,15 @@ pub fn run(args: DemoArgs, theme: Option<String>) -> anyhow::Result<i32> {
     )?;
     drop(store);
     let server = make_demo_server(&project.root, args.files)?;
+    let record = DemoRecord {
+        root: server.root.clone(),
+        state: server.state.clone(),
+        port: server.port,
+    };
+    std::fs::write(
+        record_path(&project.root),
+        serde_json::to_vec_pretty(&record)?,
+    )?;
     if args.json {
         print_json(&serde_json::json!({
             "root": project.root,
@@ -84,18 +134,91 @@ pub fn run(args: DemoArgs, theme: Option<String>) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let _agent = server.spawn()?;
+    open(&project.root, &server, args.exit_after_first_frame, theme)
+}
+
+/// Start the agent unless it already answers, then open the TUI; the agent keeps running.
+fn open(
+    root: &Path,
+    server: &DemoServer,
+    exit_after_first_frame: bool,
+    theme: Option<String>,
+) -> anyhow::Result<i32> {
+    if wait_healthy_for(&server.url(), std::time::Duration::ZERO).is_err() {
+        server.spawn()?;
+    }
     eprintln!(
         "Agent running on {} (Deploy: press 8, then p, then D).",
         server.url()
     );
-    crate::app::run_tui(
-        &project.root,
+    let code = crate::app::run_tui(
+        root,
         crate::app::TuiOptions {
             theme,
-            exit_after_first_frame: false,
+            exit_after_first_frame,
         },
+    )?;
+    eprintln!(
+        "The demo agent keeps running on {}; `devsky demo stop --dir {}` stops it.",
+        server.url(),
+        root.display()
+    );
+    Ok(code)
+}
+
+/// `devsky demo --dir DIR` on an existing demo: open it, its agent started again.
+fn reopen(dir: &Path, args: &DemoArgs, theme: Option<String>) -> anyhow::Result<i32> {
+    let rec: DemoRecord = serde_json::from_slice(&std::fs::read(record_path(dir))?)?;
+    let server = DemoServer {
+        root: rec.root,
+        state: rec.state,
+        port: rec.port,
+    };
+    eprintln!("Opening the demo in {} (already made).", dir.display());
+    open(
+        &dir.canonicalize()?,
+        &server,
+        args.exit_after_first_frame,
+        theme,
     )
+}
+
+/// `devsky demo stop`: stop the demo's agent, if it runs.
+fn stop(dir: &Path) -> anyhow::Result<i32> {
+    let project = Project::locate(dir)?;
+    let path = record_path(&project.root);
+    let rec: DemoRecord = serde_json::from_slice(&std::fs::read(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a demo project (no {}): {e}",
+            project.root.display(),
+            path.display()
+        )
+    })?)?;
+    let pid_file = rec.state.join("agent.pid");
+    let pid: Option<i32> = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
+    // Only a pid whose command line is still our agent's (a pid can be reused).
+    let ours = pid.filter(|p| {
+        std::fs::read(format!("/proc/{p}/cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0).any(|w| w == b"serve"))
+    });
+    match ours {
+        Some(p) => {
+            // SAFETY: kill(2) with a pid we checked is our agent's.
+            unsafe { libc::kill(p, libc::SIGTERM) };
+            let t = std::time::Instant::now();
+            while std::path::Path::new(&format!("/proc/{p}")).exists()
+                && t.elapsed() < std::time::Duration::from_secs(5)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = std::fs::remove_file(&pid_file);
+            eprintln!("Stopped the demo agent (pid {p}).");
+        }
+        None => eprintln!("The demo agent is not running."),
+    }
+    Ok(0)
 }
 
 /// The demo's server: a web root, the agent's state folder, the port it listens on.
@@ -123,11 +246,25 @@ impl DemoServer {
         )
     }
 
-    /// Start `devsky serve` for it as a child (stderr to `state/agent.log`) and wait until
-    /// it answers; the child is killed when the guard is dropped.
-    pub fn spawn(&self) -> anyhow::Result<AgentChild> {
-        let log = std::fs::File::create(self.state.join("agent.log"))?;
-        let child = std::process::Command::new(std::env::current_exe()?)
+    /// Start `devsky serve` for it in a session of its own (stderr appended to
+    /// `state/agent.log`, pid in `state/agent.pid`), so that it outlives this process, and
+    /// wait until it answers.
+    pub fn spawn(&self) -> anyhow::Result<()> {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.state.join("agent.log"))?;
+        let mut cmd = std::process::Command::new(std::env::current_exe()?);
+        // SAFETY: setsid(2) is async-signal-safe; it detaches the agent from the terminal's
+        // session so that closing the TUI's terminal does not stop it.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let child = cmd
             .arg("serve")
             .arg("--root")
             .arg(&self.root)
@@ -139,24 +276,18 @@ impl DemoServer {
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()?;
-        let guard = AgentChild(child);
-        wait_healthy(&self.url())?;
-        Ok(guard)
-    }
-}
-
-/// A child agent, killed on drop.
-pub struct AgentChild(std::process::Child);
-
-impl Drop for AgentChild {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        std::fs::write(self.state.join("agent.pid"), child.id().to_string())?;
+        wait_healthy(&self.url())
     }
 }
 
 /// Wait (up to 10 s) until the agent at `url` answers its health route.
 pub fn wait_healthy(url: &str) -> anyhow::Result<()> {
+    wait_healthy_for(url, std::time::Duration::from_secs(10))
+}
+
+/// Wait up to `limit` (at least one try) until the agent at `url` answers.
+fn wait_healthy_for(url: &str, limit: std::time::Duration) -> anyhow::Result<()> {
     let client = reqwest::blocking::Client::builder()
         .timeout(std::time::Duration::from_secs(2))
         .build()?;
@@ -169,7 +300,7 @@ pub fn wait_healthy(url: &str) -> anyhow::Result<()> {
         {
             return Ok(());
         }
-        if start.elapsed() > std::time::Duration::from_secs(10) {
+        if start.elapsed() >= limit {
             anyhow::bail!("the demo agent did not answer on {url}");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -242,6 +373,8 @@ pub fn make_demo_server(project_root: &Path, files: usize) -> anyhow::Result<Dem
             remote_root: None,
             is_default: true,
             created: crate::store::now(),
+            tls_ca: None,
+            tls_fingerprint: None,
         },
     )?;
     store_key(&project.root, "staging", &key)?;

@@ -2,7 +2,9 @@
 //!
 //! The walk honours `.gitignore` and `.devskyignore` (even outside a git repository) and
 //! always leaves out `.git/` and `.devsky/`. A file already in the codebase under the same
-//! name is updated (new version) when its content changed and left alone otherwise.
+//! name is updated (new version) when its content changed and left alone otherwise. A file
+//! record under the imported paths whose file is gone is marked `removed` (and back to
+//! `new` if the file comes back), so the store stays true to the project.
 //! Writes go in small transactions so another devsky process can use the store meanwhile.
 
 use std::path::{Path, PathBuf};
@@ -10,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::jobs::{Cancelled, Progress};
-use super::project::Project;
+use crate::engine::jobs::{Cancelled, Progress};
+use crate::engine::project::Project;
 use crate::store::codebase::{self, Body, FILE_PREFIX, NewRecord};
 use crate::store::{STATE_DIR, Store, now};
 
@@ -33,6 +35,8 @@ pub struct ImportReport {
     pub added: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Records whose file is gone from the project since the last import.
+    pub removed: usize,
     pub skipped: Vec<Skipped>,
     /// False when the import was cancelled part way (what was written stays).
     pub complete: bool,
@@ -41,10 +45,11 @@ pub struct ImportReport {
 impl ImportReport {
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{} added, {} updated, {} unchanged, {} skipped",
+            "{} added, {} updated, {} unchanged, {} removed, {} skipped",
             self.added,
             self.updated,
             self.unchanged,
+            self.removed,
             self.skipped.len()
         );
         if !self.complete {
@@ -128,6 +133,13 @@ pub fn import(
 ) -> anyhow::Result<ImportReport> {
     progress.set(0, None, "scanning");
     let (files, skipped) = collect_files(project, paths)?;
+    let prefixes = paths
+        .iter()
+        .map(|p| {
+            let abs = p.canonicalize()?;
+            Ok(project.relative(&abs).unwrap_or_default())
+        })
+        .collect::<std::io::Result<Vec<String>>>()?;
     let mut report = ImportReport {
         skipped,
         complete: true,
@@ -159,7 +171,14 @@ pub fn import(
                 };
                 let name = format!("{FILE_PREFIX}{rel}");
                 match codebase::find_by_name(tx, &name)? {
-                    Some((_, _, hash)) if hash == body.hash() => report.unchanged += 1,
+                    Some((id, _, hash)) if hash == body.hash() => {
+                        if codebase::status_of(tx, id)? == codebase::STATUS_REMOVED {
+                            codebase::set_status(tx, id, "new", t)?;
+                            report.added += 1;
+                        } else {
+                            report.unchanged += 1;
+                        }
+                    }
                     Some((id, _, _)) => {
                         codebase::update_body(tx, id, body, author, t)?;
                         report.updated += 1;
@@ -183,10 +202,40 @@ pub fn import(
         let done = ((n + 1) * BATCH).min(files.len()) as u64;
         progress.set(done, Some(total), "importing");
     }
+    report.removed = mark_removed(store, &prefixes, &files)?;
     for s in &report.skipped {
         progress.log(format!("skipped {}: {}", s.path, s.reason));
     }
     Ok(report)
+}
+
+/// Marks the file records under `prefixes` whose path is not among `present` as removed;
+/// how many were newly marked.
+fn mark_removed(
+    store: &mut Store,
+    prefixes: &[String],
+    present: &[String],
+) -> anyhow::Result<usize> {
+    let present: std::collections::HashSet<&str> = present.iter().map(String::as_str).collect();
+    let mut gone = Vec::new();
+    for prefix in prefixes {
+        for (id, name, status) in codebase::files_under(store.conn(), prefix)? {
+            let path = &name[FILE_PREFIX.len()..];
+            if status != codebase::STATUS_REMOVED && !present.contains(path) {
+                gone.push(id);
+            }
+        }
+    }
+    gone.sort_unstable();
+    gone.dedup();
+    let t = now();
+    store.write(|tx| {
+        for id in &gone {
+            codebase::set_status(tx, *id, codebase::STATUS_REMOVED, t)?;
+        }
+        Ok(())
+    })?;
+    Ok(gone.len())
 }
 
 fn read_body(path: &Path) -> Result<Body, String> {
@@ -287,6 +336,50 @@ mod tests {
             (rec.version.as_str(), rec.authors.as_str()),
             ("2", "ann+bob")
         );
+    }
+
+    #[test]
+    fn a_deleted_file_is_marked_removed_and_comes_back() {
+        let (_d, p) = project();
+        let mut store = p.open_store(false).unwrap();
+        let all = std::slice::from_ref(&p.root);
+        import(&p, &mut store, all, "ann", &Progress::silent()).unwrap();
+        std::fs::remove_file(p.root.join("app/User.php")).unwrap();
+        std::fs::write(p.root.join("app/Post.php"), "<?php class Post {}").unwrap();
+        let r = import(&p, &mut store, all, "ann", &Progress::silent()).unwrap();
+        assert_eq!((r.added, r.updated, r.unchanged, r.removed), (1, 0, 4, 1));
+        assert!(r.summary().contains("1 removed"), "{}", r.summary());
+        let status = |store: &Store, name: &str| {
+            let id = codebase::find_by_name(store.conn(), name)
+                .unwrap()
+                .unwrap()
+                .0;
+            codebase::status_of(store.conn(), id).unwrap()
+        };
+        assert_eq!(status(&store, "f:app/User.php"), codebase::STATUS_REMOVED);
+        assert_eq!(status(&store, "f:app/Post.php"), "new");
+        // importing a subfolder only judges that subfolder
+        std::fs::remove_file(p.root.join("index.php")).unwrap();
+        let r = import(
+            &p,
+            &mut store,
+            &[p.root.join("app")],
+            "ann",
+            &Progress::silent(),
+        )
+        .unwrap();
+        assert_eq!(r.removed, 0);
+        assert_eq!(status(&store, "f:index.php"), "new");
+        // the file comes back: new again, counted as added
+        std::fs::write(p.root.join("app/User.php"), "<?php class User {}").unwrap();
+        let r = import(&p, &mut store, all, "ann", &Progress::silent()).unwrap();
+        assert_eq!(
+            (r.added, r.removed),
+            (1, 1),
+            "User.php back, index.php gone"
+        );
+        assert_eq!(status(&store, "f:app/User.php"), "new");
+        assert_eq!(status(&store, "f:index.php"), codebase::STATUS_REMOVED);
     }
 
     #[test]

@@ -31,9 +31,24 @@ pub fn thousands(n: usize) -> String {
 
 /// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
 pub fn format_time(secs: i64) -> String {
+    let (y, m, d, h, mi, _) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02} UTC")
+}
+
+/// Unix milliseconds as RFC 3339 UTC (`2026-05-01T12:00:00.123Z`).
+pub fn rfc3339(ms: i64) -> String {
+    let (y, m, d, h, mi, s) = civil(ms.div_euclid(1000));
+    format!(
+        "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
+        ms.rem_euclid(1000)
+    )
+}
+
+/// Unix seconds -> (year, month, day, hour, minute, second) in UTC (Howard Hinnant's
+/// civil_from_days).
+fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -43,11 +58,7 @@ pub fn format_time(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]

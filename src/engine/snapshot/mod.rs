@@ -5,6 +5,8 @@
 //! Everything streams: the tree is mapped into a map file, each entry's content is copied
 //! into the object store one file at a time, and the map itself is stored as an object.
 
+pub mod objects;
+
 use std::collections::HashSet;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -15,16 +17,16 @@ use anyhow::{Context, bail};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
-use super::changes::{Change, ChangeSet, Content};
 use super::jobs::Progress;
 use super::map::diff::{Delta, diff};
 use super::map::format::MapReader;
 use super::map::scan::{PathFilter, ScanOptions, ScanReport, scan};
 use super::map::{Entry, EntryKind, FLAG_UNSTABLE, Problem, worktree_cache};
-use super::objects::ObjectStore;
 use super::project::Project;
+use crate::engine::diff::changes::{Change, ChangeSet, Content};
 use crate::store::snapshots::{self, Domain, NewSnapshot, Snapshot};
 use crate::store::{Store, now};
+use objects::ObjectStore;
 
 /// Build a path filter from a domain's globs. A pattern without glob characters names a
 /// file or a whole folder (`app` means `app` and `app/**`); an empty include list means
@@ -175,9 +177,12 @@ pub fn create(
     writer.finish(partial)?;
     let map_obj = objects.put_file(&snap_map, None, false)?;
     let _ = std::fs::remove_file(&snap_map);
-    let name = name
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("snapshot {}", crate::engine::units::format_time(now())));
+    let name = name.map(str::to_string).unwrap_or_else(|| {
+        format!(
+            "snapshot {}",
+            crate::engine::util::units::format_time(now())
+        )
+    });
     let id = snapshots::insert_snapshot(
         store.conn(),
         &NewSnapshot {
@@ -263,6 +268,65 @@ pub fn db_part(store: &Store, id: i64) -> anyhow::Result<Option<(String, String)
 pub fn get(store: &Store, id: i64) -> anyhow::Result<Snapshot> {
     snapshots::snapshot(store.conn(), id)?
         .with_context(|| format!("no snapshot {id}; `devsky snapshot list` shows them"))
+}
+
+/// The snapshot a user named: its id (`3`, `#3`) or its name (`before`). An unknown or
+/// ambiguous name is an error that lists the candidates.
+pub fn resolve(store: &Store, spec: &str) -> anyhow::Result<Snapshot> {
+    let all = snapshots::snapshots(store.conn())?;
+    let spec = spec.trim();
+    if let Ok(id) = spec.trim_start_matches('#').parse::<i64>()
+        && let Some(s) = all.iter().find(|s| s.id == id)
+    {
+        return Ok(s.clone());
+    }
+    let named: Vec<&Snapshot> = all.iter().filter(|s| s.name == spec).collect();
+    let show = |v: &[&Snapshot]| {
+        v.iter()
+            .take(10)
+            .map(|s| {
+                format!(
+                    "{} ({:?}, {})",
+                    s.id,
+                    s.name,
+                    crate::engine::util::units::format_time(s.created)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match named.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => {
+            // An id is shown as it is, a name in quotes.
+            let what = match spec.trim_start_matches('#').parse::<i64>() {
+                Ok(id) => id.to_string(),
+                Err(_) => format!("{spec:?}"),
+            };
+            let lower = spec.to_lowercase();
+            let near: Vec<&Snapshot> = all
+                .iter()
+                .filter(|s| s.name.to_lowercase().contains(&lower))
+                .collect();
+            if all.is_empty() {
+                anyhow::bail!(
+                    "no snapshot {what}: there are no snapshots yet (`devsky snapshot create`)"
+                )
+            } else if near.is_empty() {
+                anyhow::bail!(
+                    "no snapshot {what}; the newest are: {} (`devsky snapshot list` shows all)",
+                    show(&all.iter().collect::<Vec<_>>())
+                )
+            } else {
+                anyhow::bail!("no snapshot {what}; did you mean: {}?", show(&near))
+            }
+        }
+        many => anyhow::bail!(
+            "{} snapshots are named {spec:?}: {}; give the id instead",
+            many.len(),
+            show(many)
+        ),
+    }
 }
 
 /// The entries of a snapshot's map, streamed from the object store.
@@ -386,7 +450,7 @@ pub fn change_set(project: &Project, d: &SnapshotDiff, new_is_worktree: bool) ->
 }
 
 /// Remove objects no snapshot references.
-pub fn gc(project: &Project, store: &Store) -> anyhow::Result<super::objects::GcReport> {
+pub fn gc(project: &Project, store: &Store) -> anyhow::Result<objects::GcReport> {
     let objects = ObjectStore::open(&project.root)?;
     let mut keep = HashSet::new();
     let mut db_objects = store

@@ -3,6 +3,8 @@
 //! Like git with `.git`, a path inside a project finds the nearest ancestor that holds a
 //! `.devsky/dev.db`; a folder with none is a new project rooted at the path itself.
 
+pub mod walk;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
