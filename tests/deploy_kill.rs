@@ -791,6 +791,7 @@ impl Lab {
 }
 
 #[test]
+#[ignore = "unfinished (issue 10 point 13): its kill moments count the agent's request log lines, the test's own polling among them, so it runs far too long"]
 fn serve_push_and_rollback_killed_at_random_moments_then_restarted() {
     let test = "serve";
     let mut rng = Rng::from_env(test);
