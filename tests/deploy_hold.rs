@@ -6,7 +6,9 @@
 
 mod support;
 use support::agent::{Agent, create_key, start_agent};
-use support::deploy::{devsky, ok, put, tree_of};
+use support::deploy::{devsky, ok, put};
+// `tree_of`: the tests' own walker (folders, modes, symlinks), never devsky's map.
+use support::tree::walk as tree_of;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -230,9 +232,8 @@ fn a_push_with_its_hold_starts_from_the_held_map_and_still_sees_edits() {
     assert!(out.contains("holding the deploy lock"), "{out}");
     assert!(!out.contains("mapped the root"), "mapped twice:\n{out}");
     assert!(out.contains("done"), "{out}");
-    let mut want = tree_of(&l.project);
-    want.retain(|(p, ..)| !p.starts_with(b".devsky/"));
-    assert_eq!(tree_of(&l.root), want);
+    // (the walker leaves out the project's .devsky/)
+    support::tree::assert_same(&tree_of(&l.project), &tree_of(&l.root), "project vs root");
     assert!(!l.locked());
     // The agent reads zstd (its health says so), so the push packed with it.
     let health: serde_json::Value = l.call(reqwest::Method::GET, "/health").json().unwrap();
@@ -299,6 +300,11 @@ fn the_held_compact_map_streams_the_same_entries() {
     let dir = devsky::engine::map::EntryKind::Dir;
     assert_eq!(want.iter().filter(|e| e.1 != dir).count(), 6002);
     assert_eq!(want.iter().filter(|e| e.1 == dir).count(), 1 + 13 + 13);
+    // the held map lists exactly the root's files, by the tests' own walker
+    assert_eq!(
+        support::deploy::map_listing(&plain),
+        support::tree::files_and_links(&tree_of(&l.root))
+    );
     assert_eq!(key(&streamed), want);
     remote.release(&token).unwrap();
     assert!(!l.locked());

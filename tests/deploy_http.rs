@@ -6,7 +6,9 @@
 
 mod support;
 use support::agent::{create_key, start_agent};
-use support::deploy::{devsky, ok, put, text, tree_of};
+use support::deploy::{devsky, ok, put, text};
+// `tree_of`: the tests' own walker (folders, modes, symlinks), never devsky's map.
+use support::tree::walk as tree_of;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -487,9 +489,12 @@ fn release_mode_policy_over_http() {
             PathBuf::from(format!("releases/{v}")),
             "the root points at the new release"
         );
-        let mut want = tree_of(&project);
-        want.retain(|e| !e.0.starts_with(b".devsky"));
-        assert_eq!(tree_of(&site.canonicalize().unwrap()), want);
+        // (the walker leaves out the project's .devsky/)
+        support::tree::assert_same(
+            &tree_of(&project),
+            &tree_of(&site.canonicalize().unwrap()),
+            "project vs the new release",
+        );
     }
     let mut left: Vec<String> = std::fs::read_dir(&releases)
         .unwrap()
@@ -580,6 +585,13 @@ fn compact_map_matches_the_plain_one() {
     };
     let want = read(&plain);
     assert_eq!(want.len(), 304 + 16); // and the folders: app, 7 modules, 7 src, bin
+    // the plain map lists exactly the root's files and symlinks, by the tests' own walker
+    let plain_file = d.path().join("plain.map");
+    std::fs::write(&plain_file, &plain).unwrap();
+    assert_eq!(
+        support::deploy::map_listing(&plain_file),
+        support::tree::files_and_links(&tree_of(&root))
+    );
     assert!(want.iter().any(|e| e.0 == b"caf\xe9.txt"));
     assert!(want.iter().any(|e| e.0 == b"bin/run" && e.2 == 0o750));
 

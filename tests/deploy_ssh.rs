@@ -6,8 +6,10 @@
 //! connection that dies mid-command ends it with a clear error within seconds.
 
 mod support;
-use support::deploy::{devsky, ok, put, text, tree_of};
+use support::deploy::{devsky, ok, put, text};
+// `tree_of`: the tests' own walker (folders, modes, symlinks), never devsky's map.
 use support::sshd::Sshd;
+use support::tree::walk as tree_of;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -8,9 +8,11 @@
 //! scripts/test installs them).
 
 mod support;
-use support::deploy::{devsky, ok, put, tree_of};
+use support::deploy::{devsky, ok, put};
+// `tree_of`: the tests' own walker (folders, modes, symlinks), never devsky's map.
 use support::sshd::Sshd;
 use support::tmux::{Tmux, command_line, quit_and_check_restored};
+use support::tree::walk as tree_of;
 
 use std::time::Duration;
 

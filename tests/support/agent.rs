@@ -1,6 +1,7 @@
 //! A `devsky serve` child for tests: the built binary on a free loopback port with its root
-//! and state folders, waited for until healthy, killed when dropped; and API keys made with
-//! `devsky serve key create`.
+//! and state folders, waited for until healthy (or not waited for: [`spawn_agent`]), killed
+//! when dropped or on purpose ([`Agent::kill`]); and API keys made with `devsky serve key
+//! create`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,6 +29,19 @@ impl Agent {
     /// What it wrote on stderr so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL it and reap it (so no zombie holds its pid); whether it was still running
+    /// (false: it had exited by itself).
+    pub fn kill(&mut self) -> bool {
+        let _ = self.child.kill();
+        let status = self.child.wait().unwrap();
+        std::os::unix::process::ExitStatusExt::signal(&status) == Some(9)
+    }
+
+    /// Whether it has exited (reaping it if so).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
     }
 
     /// Kill it with SIGKILL and do not reap it: it stays a zombie until dropped. Returns
@@ -64,31 +78,11 @@ pub fn start_agent(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Agent {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut c = Command::new(env!("CARGO_BIN_EXE_devsky"));
-    c.args(["serve", "--root"])
-        .arg(root)
-        .arg("--state")
-        .arg(state)
-        .args(["--listen", &listen])
-        .args(args)
-        .env_remove("DEVSKY_DB_PASSWORD")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap());
-    for (k, v) in env {
-        c.env(k, v);
-    }
+    let agent = spawn_agent(root, state, log, args, env);
     // With --tls-cert: https, probed for health whatever its certificate (the tests check
     // the certificate with devsky's own client).
-    let tls = args.contains(&"--tls-cert");
-    let agent = Agent {
-        child: c.spawn().unwrap(),
-        url: format!("{}://{listen}", if tls { "https" } else { "http" }),
-        log,
-    };
     let client = reqwest::blocking::Client::builder()
-        .danger_accept_invalid_certs(tls)
+        .danger_accept_invalid_certs(args.contains(&"--tls-cert"))
         .build()
         .unwrap();
     let t0 = Instant::now();
@@ -104,6 +98,37 @@ pub fn start_agent(
             agent.log_text()
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`start_agent`] without waiting for it to answer.
+pub fn spawn_agent(
+    root: &Path,
+    state: &Path,
+    log: PathBuf,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Agent {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut c = Command::new(env!("CARGO_BIN_EXE_devsky"));
+    c.args(["serve", "--root"])
+        .arg(root)
+        .arg("--state")
+        .arg(state)
+        .args(["--listen", &listen])
+        .args(args)
+        .env_remove("DEVSKY_DB_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let tls = args.contains(&"--tls-cert");
+    Agent {
+        child: c.spawn().unwrap(),
+        url: format!("{}://{listen}", if tls { "https" } else { "http" }),
+        log,
     }
 }
 

@@ -1,31 +1,30 @@
-//! Helpers of the deploy tests: a tree's map as comparable tuples, writing files, running
-//! the built binary and checking its exit.
+//! Helpers of the deploy tests: a map file devsky recorded, read back for comparison with
+//! the tests' own walker (tests/support/tree.rs); writing files, running the built binary
+//! and checking its exit. Trees are compared with the walker, never with devsky's maps.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use devsky::engine::jobs::Progress;
 use devsky::engine::map::EntryKind;
 use devsky::engine::map::format::MapReader;
-use devsky::engine::map::scan::{ScanOptions, scan};
 
-pub type Tree = Vec<(Vec<u8>, EntryKind, u32, [u8; 32])>;
-
-pub fn tree_of(root: &Path) -> Tree {
-    let d = tempfile::tempdir().unwrap();
-    let out = d.path().join("m");
-    scan(
-        root,
-        None,
-        &out,
-        &ScanOptions::default(),
-        &Progress::silent(),
-    )
-    .unwrap();
-    MapReader::open(&out)
+/// The files and symlinks a map file lists, in the form of
+/// [`super::tree::files_and_links`] (so `assert_eq!` with the walker's view of a tree).
+pub fn map_listing(map: &Path) -> BTreeMap<Vec<u8>, (char, u32, u64, String)> {
+    MapReader::open(map)
         .unwrap()
         .map(|e| e.unwrap())
-        .map(|e| (e.path, e.kind, e.mode, e.hash))
+        .filter_map(|e| {
+            let hash = blake3::Hash::from_bytes(e.hash).to_hex().to_string();
+            if e.kind == EntryKind::File {
+                Some((e.path, ('f', e.mode, e.size, hash)))
+            } else if e.kind == EntryKind::Symlink {
+                Some((e.path, ('l', 0, e.size, hash)))
+            } else {
+                None
+            }
+        })
         .collect()
 }
 

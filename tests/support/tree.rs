@@ -1,7 +1,8 @@
 //! The tests' own view of a tree, sharing no code with devsky's maps: a recursive
 //! `std::fs` walk that records every folder (empty ones too, with its mode), every file
 //! (mode and blake3 of the content) and every symlink (its target), and ignores nothing but
-//! `.devsky` at the top. Trees compare with `==`; [`differences`] says how two differ.
+//! `.devsky` at the top. Trees compare with `==`; [`differences`] says how two differ;
+//! [`copy`] copies a tree exactly (with `std::fs` too).
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
@@ -108,4 +109,45 @@ pub fn differences(a: &Tree, b: &Tree) -> String {
 pub fn assert_same(a: &Tree, b: &Tree, what: &str) {
     let d = differences(a, b);
     assert!(d.is_empty(), "{what}: the trees differ:\n{d}");
+}
+
+/// Copies the tree `from` to `to` exactly: contents, file and folder modes, symlinks (as
+/// links). Folder modes are set after their contents, so read-only folders copy too.
+pub fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (s, d) = (e.path(), to.join(e.file_name()));
+        let ft = e.file_type().unwrap();
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&s).unwrap(), &d).unwrap();
+        } else if ft.is_dir() {
+            copy(&s, &d);
+        } else {
+            std::fs::copy(&s, &d).unwrap();
+        }
+    }
+    let m = std::fs::metadata(from).unwrap().permissions();
+    std::fs::set_permissions(to, m).unwrap();
+}
+
+/// What a map of the tree lists — files and symlinks, no folders — as path -> (kind `f` or
+/// `l`, mode (0 for a symlink), size, blake3 hex of the content or of the link's target),
+/// to check a map devsky recorded against the walker's view.
+pub fn files_and_links(t: &Tree) -> BTreeMap<Vec<u8>, (char, u32, u64, String)> {
+    t.iter()
+        .filter_map(|(p, n)| {
+            let v = match n {
+                Node::Dir { .. } => return None,
+                Node::File { mode, size, blake3 } => ('f', *mode, *size, blake3.clone()),
+                Node::Link { target } => (
+                    'l',
+                    0,
+                    target.len() as u64,
+                    blake3::hash(target).to_hex().to_string(),
+                ),
+            };
+            Some((p.clone(), v))
+        })
+        .collect()
 }

@@ -27,7 +27,7 @@ use super::package::{Limits, Package, free_space};
 pub(crate) use super::preimage::check_pre_images;
 use super::preimage::recheck;
 pub(crate) use super::stage::make_stage;
-use super::stage::{stage_path, stage_uploads};
+use super::stage::{stage_uploads, stages_of};
 use super::transition::{
     self, Change, Folders, Prepared, describe, differences, expected, map_root, map_root_at,
     prepare,
@@ -605,13 +605,16 @@ pub(crate) fn recover_locked(
         let dlog = log.for_deployment(d.id);
         dlog.warning("recovery: interrupted before any change to the root");
         state.set_status(d.id, "failed", "interrupted before any change to the root")?;
-        if let Ok(s) = stage_path(&root_c, d.id) {
-            remove_tree(&s)?;
-        }
         out.push(Recovered {
             id: d.id,
             action: "marked failed (nothing had changed)".into(),
         });
+    }
+    // With the lock held no deployment runs: every stage of the root is left over — by
+    // a deployment interrupted before its journal, or killed after it cleared its journal
+    // (done, or undone) but before it removed its stage, or by a recovery killed likewise.
+    for s in stages_of(&root_c) {
+        remove_tree(&s)?;
     }
     Ok(out)
 }

@@ -26,6 +26,27 @@ pub(crate) fn stage_path(root: &Path, id: i64) -> anyhow::Result<PathBuf> {
     Ok(parent.join(format!(".{name}.devsky-stage-{id}")))
 }
 
+/// Every stage folder of `root` beside it (`.<rootname>.devsky-stage-<id>`); none when the
+/// root's parent cannot be listed.
+pub(crate) fn stages_of(root: &Path) -> Vec<PathBuf> {
+    let (Some(parent), Some(name)) = (root.parent(), root.file_name()) else {
+        return Vec::new();
+    };
+    let prefix = format!(".{}.devsky-stage-", name.to_string_lossy());
+    let Ok(rd) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.strip_prefix(&prefix)
+                .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
 /// Unpack every upload of `pkg` into `stage` as `<its index in the manifest>`, then make
 /// them durable at once.
 pub(crate) fn stage_uploads(
