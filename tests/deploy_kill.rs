@@ -361,7 +361,11 @@ fn kill(c: &mut Child) -> bool {
 /// The stage a killed process had reached: the start of the last log line it wrote
 /// ("time level message"), numbers and paths left out.
 fn stage_of(log: &str) -> String {
-    let Some(line) = log.lines().rev().find(|l| l.split_whitespace().count() > 2) else {
+    let Some(line) = log
+        .lines()
+        .rev()
+        .find(|l| is_stage_line(l.as_bytes()) && l.split_whitespace().count() > 2)
+    else {
         return "(nothing logged yet)".into();
     };
     let words: Vec<String> = line
@@ -491,13 +495,25 @@ struct Moment {
     delay: Duration,
 }
 
-/// Lines in the log `log` after its byte `from`.
+/// Whether a log line is a deployment's ("TIME LEVEL MESSAGE", the time first), not an
+/// agent's line about a request ("devsky serve: GET ..."): only those mark the stages.
+fn is_stage_line(line: &[u8]) -> bool {
+    line.first().is_some_and(u8::is_ascii_digit)
+}
+
+/// Deployment lines in the log `log` after its byte `from`.
 fn lines_in(log: &Path, from: usize) -> usize {
     std::fs::read(log)
         .ok()
         .and_then(|b| {
-            b.get(from..)
-                .map(|t| t.iter().filter(|&&c| c == b'\n').count())
+            b.get(from..).map(|t| {
+                // complete lines only: the last one may be half written
+                let end = t.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+                t[..end]
+                    .split(|&c| c == b'\n')
+                    .filter(|l| is_stage_line(l))
+                    .count()
+            })
         })
         .unwrap_or(0)
 }
@@ -791,7 +807,7 @@ impl Lab {
 }
 
 #[test]
-#[ignore = "unfinished (issue 10 point 13): its kill moments count the agent's request log lines, the test's own polling among them, so it runs far too long"]
+#[ignore = "unfinished (issue 10 point 13): with only deployment lines counted it still stalls after the first restarts; not yet found why"]
 fn serve_push_and_rollback_killed_at_random_moments_then_restarted() {
     let test = "serve";
     let mut rng = Rng::from_env(test);
