@@ -210,3 +210,120 @@ fn a_push_made_as_soon_as_the_last_one_is_done_is_never_locked() {
     }
     assert_eq!(std::fs::read(root.join("n.txt")).unwrap(), b"19\n");
 }
+
+/// The agent's deployments, newest last, and whether its lock is held: its first answers.
+fn first_answers(url: &str, key: &str) -> (Vec<serde_json::Value>, bool) {
+    let c = reqwest::blocking::Client::new();
+    let get = |path: &str| -> serde_json::Value {
+        c.get(format!("{url}{path}"))
+            .bearer_auth(key)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let d = get("/api/v1/deployments");
+    let list = d
+        .as_array()
+        .cloned()
+        .or_else(|| d["deployments"].as_array().cloned())
+        .unwrap();
+    (list, get("/api/v1/lock")["locked"] == true)
+}
+
+#[test]
+fn an_agent_killed_mid_deployment_recovers_before_it_serves() {
+    support::need_test_hooks();
+    use support::tree::{assert_same, walk};
+    // Two ways to die: SIGKILL while the deployment runs (held 3 s after it started), and
+    // an abort at a crash point after the journal (`DEVSKY_CRASH_AT`, in the middle of
+    // the renames). Either way the restarted agent's first answers show the tree
+    // recovered: no lock, nothing applying, and a history that matches the tree.
+    for (case, env) in [
+        ("sigkill", ("DEVSKY_TEST_SLOW_DEPLOY_MS", "3000")),
+        ("crash point 6", ("DEVSKY_CRASH_AT", "6")),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let (root, state, project) = (
+            d.path().join("root"),
+            d.path().join("state"),
+            d.path().join("project"),
+        );
+        for i in 0..12 {
+            put(
+                &root,
+                &format!("app/m{i}.php"),
+                format!("old {i}\n").as_bytes(),
+            );
+            put(
+                &project,
+                &format!("app/m{i}.php"),
+                format!("new {i}\n").as_bytes(),
+            );
+        }
+        put(&root, "gone.txt", b"deleted by the deploy\n");
+        let old = walk(&root);
+        let key = create_key(&root, &state);
+        let mut agent = start_agent(&root, &state, d.path().join("a.log"), &[], &[env]);
+        ok(&devsky(&["init"], &project));
+        ok(&devsky(
+            &["server", "add", "stage", "--url", &agent.url, "--key", &key],
+            &project,
+        ));
+        let mut push = Command::new(env!("CARGO_BIN_EXE_devsky"))
+            .args(["deploy", "push", "stage", "--yes"])
+            .current_dir(&project)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        if case == "sigkill" {
+            let t0 = Instant::now();
+            while !agent.log_text().contains("started") {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(30),
+                    "{case}: never started"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(agent.kill(), "{case}: the agent had exited by itself");
+        } else {
+            let t0 = Instant::now();
+            while !agent.exited() {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(30),
+                    "{case}: did not crash"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = push.wait();
+        let second = start_agent(&root, &state, d.path().join("b.log"), &[], &[]);
+        let (history, locked) = first_answers(&second.url, &key);
+        assert!(
+            !locked,
+            "{case}: the restarted agent answers with the lock held"
+        );
+        assert!(
+            history.iter().all(|h| h["status"] != "applying"),
+            "{case}: a deployment still applying: {history:?}"
+        );
+        let last = history
+            .last()
+            .unwrap_or_else(|| panic!("{case}: no deployment"));
+        let mut new = walk(&project);
+        new.retain(|p, _| !p.starts_with(b".devsky"));
+        let now = walk(&root);
+        if last["status"] == "done" {
+            assert_same(&now, &new, case);
+        } else {
+            assert_eq!(last["status"], "failed", "{case}: {history:?}");
+            assert_same(&now, &old, case);
+        }
+        assert!(
+            history.iter().all(|h| h["status"] != "done") || case != "sigkill",
+            "{case}: killed before it could finish, yet done: {history:?}"
+        );
+    }
+}
