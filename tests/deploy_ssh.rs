@@ -202,7 +202,15 @@ fn a_dead_connection_is_a_clear_error_not_a_hang() {
         all
     });
     let started = rx.recv_timeout(Duration::from_secs(60)).is_ok();
-    assert!(started, "the push never started a deployment");
+    if !started {
+        let _ = push.kill();
+        let out = push.wait_with_output().unwrap();
+        panic!(
+            "the push never started a deployment:\nstdout:\n{}\nstderr:\n{}",
+            reader.join().unwrap(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     sshd.kill_all();
     let t0 = Instant::now();
