@@ -51,40 +51,42 @@ fn run(bin: &Path, args: &[&str], hooks: bool) -> Output {
     o
 }
 
-#[test]
-fn the_release_binary_ignores_the_fault_injection_variables() {
-    let bin = release_binary();
-    let dir = tempfile::tempdir().unwrap();
-    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+/// A server root (`www`, old index.php), its state folder, and a package made by `bin`
+/// from a project with a new index.php and lib/a.php: (www, state, package).
+fn lab(bin: &Path, dir: &Path) -> (String, String, String) {
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
     let (src, www, state) = (p("src"), p("www"), p("state"));
     put(Path::new(&src), "index.php", b"<?php echo 'new';");
     put(Path::new(&src), "lib/a.php", b"<?php // a");
     put(Path::new(&www), "index.php", b"<?php echo 'old';");
     let remote = p("remote.map");
-    run(
-        &bin,
-        &[
-            "agent", "map", "--root", &www, "--state", &state, "--out", &remote,
-        ],
-        false,
-    );
-    let o = run(
-        &bin,
-        &[
-            "deploy",
-            "package",
-            "--project",
-            &src,
-            "--remote-map",
-            &remote,
-            "--out",
-            &p("out"),
-            "--json",
-        ],
-        false,
-    );
+    let map = [
+        "agent", "map", "--root", &www, "--state", &state, "--out", &remote,
+    ];
+    run(bin, &map, false);
+    let out = p("out");
+    let package = [
+        "deploy",
+        "package",
+        "--project",
+        &src,
+        "--remote-map",
+        &remote,
+        "--out",
+        &out,
+        "--json",
+    ];
+    let o = run(bin, &package, false);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let pkg = v["package"]["path"].as_str().unwrap().to_string();
+    (www, state, pkg)
+}
+
+#[test]
+fn the_release_binary_ignores_the_fault_injection_variables() {
+    let bin = release_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let (www, state, pkg) = lab(&bin, dir.path());
     // Both switches set: a test build would abort at the first crash point.
     run(
         &bin,
@@ -108,35 +110,7 @@ fn a_test_build_obeys_them() {
     support::need_test_hooks();
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_devsky"));
     let dir = tempfile::tempdir().unwrap();
-    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
-    let (src, www, state) = (p("src"), p("www"), p("state"));
-    put(Path::new(&src), "index.php", b"<?php echo 'new';");
-    put(Path::new(&www), "index.php", b"<?php echo 'old';");
-    let remote = p("remote.map");
-    run(
-        &bin,
-        &[
-            "agent", "map", "--root", &www, "--state", &state, "--out", &remote,
-        ],
-        false,
-    );
-    let o = run(
-        &bin,
-        &[
-            "deploy",
-            "package",
-            "--project",
-            &src,
-            "--remote-map",
-            &remote,
-            "--out",
-            &p("out"),
-            "--json",
-        ],
-        false,
-    );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let pkg = v["package"]["path"].as_str().unwrap().to_string();
+    let (www, state, pkg) = lab(&bin, dir.path());
     let o = Command::new(&bin)
         .args(["agent", "apply", "--root", &www, "--state", &state, &pkg])
         .env("DEVSKY_CRASH_AT", "1")
