@@ -476,15 +476,18 @@ mod tests {
         out
     }
 
+    /// Writes `c` to `p` under `r`, making its folders.
+    fn write(r: &Path, p: &str, c: &str) {
+        let f = r.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, c).unwrap();
+    }
+
     #[test]
     fn ignore_rules_nest_and_reinclude() {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
-        let w = |p: &str, c: &str| {
-            let f = r.join(p);
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(f, c).unwrap();
-        };
+        let w = |p: &str, c: &str| write(r, p, c);
         w(".gitignore", "*.log\nbuild/\n");
         w("a.log", "");
         w("keep.txt", "");
@@ -515,11 +518,7 @@ mod tests {
     fn a_deploy_walk_lists_folders_and_follows_devskyignore_only() {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
-        let w = |p: &str, c: &str| {
-            let f = r.join(p);
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(f, c).unwrap();
-        };
+        let w = |p: &str, c: &str| write(r, p, c);
         w(".gitignore", "vendor/\n");
         w(".devskyignore", "*.env\n");
         w("vendor/a.php", "");
