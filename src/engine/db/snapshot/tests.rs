@@ -1,5 +1,6 @@
 use super::*;
 use crate::engine::db::ColumnSchema;
+use crate::engine::db::schema_diff::{Phase, Step};
 
 fn col(name: &str, ty: &str, nullable: bool) -> ColumnSchema {
     ColumnSchema {

@@ -1,0 +1,148 @@
+//! A [`Script`] from one database state to another: its steps, its forward and reverse
+//! text with the session settings around them ([`session`]), and [`apply`].
+
+use serde::Serialize;
+
+use crate::engine::db::schema_diff::Step;
+use crate::engine::db::{ApplyError, ApplyReport, Db, Kind, QueryEvent};
+
+/// A script from a snapshot to the database: ordered steps, each with its reverse.
+#[derive(Debug, Clone, Serialize)]
+pub struct Script {
+    pub kind: Kind,
+    pub steps: Vec<Step>,
+    /// What the script does not cover, each naming the object and why: data changes of
+    /// 'checksum' tables, rows or values the reverse cannot restore, objects and attributes
+    /// devsky cannot script. The script command refuses an incomplete script unless
+    /// `--allow-incomplete`; the script text carries one `-- INCOMPLETE:` line for each.
+    pub notes: Vec<String>,
+    /// Why running the reverse script loses data (what the snapshot does not hold: rows
+    /// of tables and columns that are new since).
+    pub reverse_destructive: Vec<String>,
+}
+
+/// Destructive changes were refused; every reason.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("destructive changes refused (allow them with --allow-destructive):\n  {}", .0.join("\n  "))]
+pub struct Refused(pub Vec<String>);
+
+impl Script {
+    /// Why steps are destructive, one reason each.
+    pub fn destructive(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter_map(|s| s.destructive.clone())
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps
+            .iter()
+            .all(|s| s.forward.is_empty() && s.reverse.is_empty())
+    }
+
+    /// The forward statements only (what [`apply`] runs).
+    pub fn forward_body(&self) -> String {
+        let parts: Vec<String> = self
+            .steps
+            .iter()
+            .filter(|s| !s.forward.is_empty())
+            .map(|s| match &s.destructive {
+                Some(why) => format!("-- DESTRUCTIVE: {}\n{}", why.replace('\n', " "), s.forward),
+                None => s.forward.clone(),
+            })
+            .collect();
+        parts.join("\n")
+    }
+
+    /// The reverse statements only: the steps' reverses in reverse order.
+    pub fn reverse_body(&self) -> String {
+        let parts: Vec<&str> = self
+            .steps
+            .iter()
+            .rev()
+            .map(|s| s.reverse.as_str())
+            .filter(|r| !r.is_empty())
+            .collect();
+        parts.join("\n")
+    }
+
+    /// One `-- INCOMPLETE:` line per omission (see [`Script::notes`]).
+    fn omissions(&self) -> String {
+        self.notes
+            .iter()
+            .map(|n| format!("-- INCOMPLETE: {}\n", n.replace('\n', " ")))
+            .collect()
+    }
+
+    fn framed(&self, body: String, what: &str) -> String {
+        let omissions = self.omissions();
+        if body.is_empty() {
+            return format!("-- devsky: no changes ({what})\n{omissions}");
+        }
+        let (first, last) = session(self.kind);
+        let (first, last) = match self.kind {
+            Kind::Sqlite => (format!("{first}\nBEGIN;"), format!("COMMIT;\n{last}")),
+            Kind::Mysql => (first.to_string(), last.to_string()),
+        };
+        let about = match self.kind {
+            Kind::Sqlite => {
+                "(SQLite). Run it whole: foreign keys are off while tables are rebuilt."
+            }
+            Kind::Mysql => {
+                "(MySQL). DDL commits as it runs: after a failure, the statements before it stay applied. The session settings it needs are set first and restored at the end."
+            }
+        };
+        format!("-- devsky: {what} script {about}\n{omissions}{first}\n{body}\n{last}\n")
+    }
+
+    /// The forward script, ready to run as is (transaction and foreign-key settings around it).
+    pub fn forward_sql(&self) -> String {
+        self.framed(self.forward_body(), "forward")
+    }
+
+    /// The reverse script, ready to run as is.
+    pub fn reverse_sql(&self) -> String {
+        self.framed(self.reverse_body(), "reverse")
+    }
+}
+
+/// What a script runs first and last, so that it does not depend on the session it runs
+/// in. SQLite: foreign keys off (`PRAGMA foreign_keys`, outside the transaction) and back
+/// on. MySQL: the session's `sql_mode`, foreign-key checks, time zone and character sets are
+/// kept in user variables, then set to what the script was written for (no
+/// `NO_BACKSLASH_ESCAPES`/`ANSI_QUOTES` surprises, `NO_AUTO_VALUE_ON_ZERO` so a 0 key stays
+/// 0, strict, UTC as the rows were read, utf8mb4), and restored at the end.
+pub fn session(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::Sqlite => ("PRAGMA foreign_keys = OFF;", "PRAGMA foreign_keys = ON;"),
+        Kind::Mysql => (
+            "SET @devsky_sql_mode = @@SESSION.sql_mode, @devsky_fk = @@SESSION.foreign_key_checks, @devsky_tz = @@SESSION.time_zone, @devsky_cs_client = @@SESSION.character_set_client, @devsky_cs_results = @@SESSION.character_set_results, @devsky_coll = @@SESSION.collation_connection;\n\
+             SET NAMES utf8mb4;\n\
+             SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', SESSION foreign_key_checks = 0, SESSION time_zone = '+00:00';",
+            "SET SESSION sql_mode = @devsky_sql_mode, SESSION foreign_key_checks = @devsky_fk, SESSION time_zone = @devsky_tz, SESSION character_set_client = @devsky_cs_client, SESSION character_set_results = @devsky_cs_results, SESSION collation_connection = @devsky_coll;",
+        ),
+    }
+}
+
+/// Run the forward (or reverse) script on `db` through [`Db::apply_script`], between the
+/// session settings of [`session`] (restored even when the script fails).
+pub fn apply(db: &mut dyn Db, script: &Script, reverse: bool) -> Result<ApplyReport, ApplyError> {
+    let body = if reverse {
+        script.reverse_body()
+    } else {
+        script.forward_body()
+    };
+    if body.is_empty() {
+        return Ok(ApplyReport::default());
+    }
+    let (off, on) = session(db.kind());
+    let quiet = &mut |_: QueryEvent| true;
+    db.run(off, quiet).map_err(|error| ApplyError {
+        error,
+        committed: Vec::new(),
+    })?;
+    let result = db.apply_script(&body);
+    let _ = db.run(on, quiet);
+    result
+}
