@@ -103,6 +103,13 @@ pub struct DbDiffArgs {
     /// Apply both scripts to a scratch copy of the database and check the results.
     #[arg(long, requires = "db")]
     pub verify: bool,
+    /// Run the script (the forward one, or with --reverse the reverse one) on the
+    /// snapshot's database profile. Without B only --reverse makes sense (the database is
+    /// already at the new side): it takes the database back to snapshot A. When a
+    /// statement fails, the statements that ran and those that stay applied are listed on
+    /// stderr, and the script that takes back exactly those is printed (exit code 1).
+    #[arg(long, requires = "db", conflicts_with = "verify")]
+    pub apply: bool,
 }
 
 #[derive(Serialize)]
@@ -346,6 +353,11 @@ fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result
         .map(|r| parse_rename(r))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (profile_name, old) = load_db_part(&store, &objects, a)?;
+    if args.apply && b.is_none() && !args.reverse {
+        anyhow::bail!(
+            "--apply without B would run the script from snapshot {a} to the database now on the database now: add --reverse to take it back to snapshot {a}, or name B"
+        );
+    }
     let (script, new_label) = match b {
         Some(b) => {
             if args.verify {
@@ -390,6 +402,16 @@ fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result
         _ => None,
     };
     let verified = report.as_ref().is_none_or(|r| r.ok());
+    if args.apply && refused.is_none() && !incomplete {
+        let mut conn = profile::connect(&project.root, &store, &profile_name, None)?;
+        return applied(
+            db_snapshot::apply(conn.as_mut(), &script, args.reverse),
+            &script,
+            args.reverse,
+            &profile_name,
+            at.json,
+        );
+    }
     if at.json {
         print_json(&serde_json::json!({
             "old": format!("snapshot {a}"),
@@ -456,6 +478,62 @@ fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result
     } else {
         0
     })
+}
+
+/// Report what `--apply` did: on a failure, what ran, what stays applied and the script
+/// that takes it back (printed on stdout); exit code 1.
+fn applied(
+    result: Result<crate::engine::db::ApplyReport, crate::engine::db::ApplyError>,
+    script: &db_snapshot::Script,
+    reverse: bool,
+    profile: &str,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let what = if reverse { "reverse" } else { "forward" };
+    let e = match result {
+        Ok(r) => {
+            if json {
+                print_json(&serde_json::json!({ "applied": true, "statements": r.statements }))?;
+            } else {
+                eprintln!(
+                    "applied the {what} script to database {profile}: {} statement(s)",
+                    r.statements
+                );
+            }
+            return Ok(0);
+        }
+        Err(e) => e,
+    };
+    let h = script.halfway(reverse, &e);
+    if json {
+        print_json(&serde_json::json!({ "applied": false, "halfway": h }))?;
+        return Ok(1);
+    }
+    eprintln!(
+        "the {what} script failed on database {profile} at statement {}: {}",
+        e.error.statement + 1,
+        h.error
+    );
+    if let Some(f) = &h.failed {
+        eprintln!("  failed: {}", f.replace('\n', " "));
+    }
+    eprintln!("{} statement(s) ran before it:", h.ran.len());
+    for (i, s) in h.ran.iter().enumerate() {
+        eprintln!("  {}: {}", i + 1, s.replace('\n', " "));
+    }
+    if h.applied.is_empty() {
+        eprintln!("none of them stays applied (rolled back); the script below does nothing");
+    } else {
+        eprintln!(
+            "{} of them stay applied (DDL commits as it runs); the script below takes back exactly those:",
+            h.applied.len()
+        );
+    }
+    for w in &h.warnings {
+        eprintln!("  warning: {w}");
+    }
+    print!("{}", h.undo);
+    Ok(1)
 }
 
 #[derive(Debug, Args)]

@@ -31,7 +31,7 @@ mod stored;
 
 pub use between::{between, diff};
 pub use compare::differences;
-pub use script::{Refused, Script, apply, session};
+pub use script::{Halfway, Refused, Script, apply, session};
 
 use std::collections::BTreeMap;
 

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::engine::db::schema_diff::Step;
+use crate::engine::db::split::split;
 use crate::engine::db::{ApplyError, ApplyReport, Db, Kind, QueryEvent};
 
 /// A script from a snapshot to the database: ordered steps, each with its reverse.
@@ -19,6 +20,23 @@ pub struct Script {
     /// Why running the reverse script loses data (what the snapshot does not hold: rows
     /// of tables and columns that are new since).
     pub reverse_destructive: Vec<String>,
+}
+
+/// A script that failed partway: see [`Script::halfway`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Halfway {
+    /// The server's error.
+    pub error: String,
+    /// The statement that failed.
+    pub failed: Option<String>,
+    /// The statements that ran before it, in order.
+    pub ran: Vec<String>,
+    /// The statements that stay applied (a prefix of `ran`; empty when all was rolled back).
+    pub applied: Vec<String>,
+    /// The script that takes back exactly the statements that stay applied.
+    pub undo: String,
+    /// Where `undo` is not exact (a step that stays applied only in part).
+    pub warnings: Vec<String>,
 }
 
 /// Destructive changes were refused; every reason.
@@ -41,30 +59,97 @@ impl Script {
             .all(|s| s.forward.is_empty() && s.reverse.is_empty())
     }
 
+    /// The steps in the order a direction runs them, each with its text as the body holds
+    /// it: forward, every step with a forward (a destructive one under its
+    /// `-- DESTRUCTIVE:` line); reverse, the steps' reverses in reverse order.
+    fn parts(&self, reverse: bool) -> Vec<(&Step, String)> {
+        if reverse {
+            self.steps
+                .iter()
+                .rev()
+                .filter(|s| !s.reverse.is_empty())
+                .map(|s| (s, s.reverse.clone()))
+                .collect()
+        } else {
+            self.steps
+                .iter()
+                .filter(|s| !s.forward.is_empty())
+                .map(|s| {
+                    let text = match &s.destructive {
+                        Some(why) => {
+                            format!("-- DESTRUCTIVE: {}\n{}", why.replace('\n', " "), s.forward)
+                        }
+                        None => s.forward.clone(),
+                    };
+                    (s, text)
+                })
+                .collect()
+        }
+    }
+
+    fn body(&self, reverse: bool) -> String {
+        let parts: Vec<String> = self.parts(reverse).into_iter().map(|p| p.1).collect();
+        parts.join("\n")
+    }
+
     /// The forward statements only (what [`apply`] runs).
     pub fn forward_body(&self) -> String {
-        let parts: Vec<String> = self
-            .steps
-            .iter()
-            .filter(|s| !s.forward.is_empty())
-            .map(|s| match &s.destructive {
-                Some(why) => format!("-- DESTRUCTIVE: {}\n{}", why.replace('\n', " "), s.forward),
-                None => s.forward.clone(),
-            })
-            .collect();
-        parts.join("\n")
+        self.body(false)
     }
 
     /// The reverse statements only: the steps' reverses in reverse order.
     pub fn reverse_body(&self) -> String {
-        let parts: Vec<&str> = self
-            .steps
+        self.body(true)
+    }
+
+    /// What a run of the forward (or reverse) script that failed did: the statements that
+    /// ran before the failing one, those that stay applied (`error.committed`: MySQL DDL
+    /// commits as it runs; SQLite rolls everything back), and the script that takes back
+    /// exactly those: the reverses of the steps they belong to, last first.
+    pub fn halfway(&self, reverse: bool, error: &ApplyError) -> Halfway {
+        let body = self.body(reverse);
+        let stmts = split(&body, self.kind);
+        let ran = stmts
             .iter()
-            .rev()
-            .map(|s| s.reverse.as_str())
-            .filter(|r| !r.is_empty())
+            .take(error.error.statement)
+            .map(|s| s.sql.to_string())
             .collect();
-        parts.join("\n")
+        let failed = stmts.get(error.error.statement).map(|s| s.sql.to_string());
+        let applied = error.committed.len();
+        let (mut steps, mut warnings, mut seen) = (Vec::new(), Vec::new(), 0);
+        for (step, text) in self.parts(reverse) {
+            if seen >= applied {
+                break;
+            }
+            let n = split(&text, self.kind).len();
+            if seen + n > applied {
+                warnings.push(format!(
+                    "only {} of the {n} statements of the step on table {} stay applied: the script below takes back the whole step, check it before running it",
+                    applied - seen,
+                    step.table
+                ));
+            }
+            seen += n;
+            let mut step = step.clone();
+            if reverse {
+                std::mem::swap(&mut step.forward, &mut step.reverse);
+            }
+            steps.push(step);
+        }
+        let undo = Script {
+            kind: self.kind,
+            steps,
+            notes: Vec::new(),
+            reverse_destructive: Vec::new(),
+        };
+        Halfway {
+            error: error.error.message.clone(),
+            failed,
+            ran,
+            applied: error.committed.clone(),
+            undo: undo.reverse_sql(),
+            warnings,
+        }
     }
 
     /// One `-- INCOMPLETE:` line per omission (see [`Script::notes`]).
