@@ -244,3 +244,70 @@ fn mariadb_profile_with_password_from_the_environment() {
     assert_eq!(q["error"]["offset"], 0);
     ok(&["db", "remove", "shop"], r);
 }
+
+/// `devsky db table`: a table's snapshot mode is set from the CLI, listed (text and JSON),
+/// and decides what a snapshot holds: with `--checksum` a row change is only noted (the
+/// script is refused as incomplete), with `--rows` it is scripted.
+#[test]
+fn table_modes_are_set_listed_and_decide_what_a_snapshot_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    let c = rusqlite::Connection::open(r.join("app.db")).unwrap();
+    c.execute_batch(
+        "CREATE TABLE posts(id INTEGER PRIMARY KEY, s TEXT); INSERT INTO posts VALUES (1, 'a');
+         CREATE TABLE logs(id INTEGER PRIMARY KEY, s TEXT);",
+    )
+    .unwrap();
+    ok(&["db", "add", "app", "--url", "sqlite:app.db"], r);
+    let all = json(&["db", "table", "app", "--json"], r);
+    assert_eq!(
+        all,
+        json!([
+            {"table": "logs", "mode": "auto", "exists": true},
+            {"table": "posts", "mode": "auto", "exists": true},
+        ])
+    );
+    ok(&["db", "table", "app", "posts", "--checksum"], r);
+    ok(&["db", "table", "app", "logs", "--skip"], r);
+    let text = ok(&["db", "table", "app"], r);
+    assert_eq!(text, "logs   skipped\nposts  checksums\n");
+    assert_eq!(
+        json(&["db", "table", "app", "posts", "--json"], r),
+        json!([{"table": "posts", "mode": "checksum", "exists": true}])
+    );
+    // A table the database does not have is refused, and nothing is recorded.
+    let out = devsky(&["db", "table", "app", "nope", "--rows"], r, &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no table `nope`"));
+    assert_eq!(
+        json(&["db", "table", "app", "--json"], r)
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    ok(&["snapshot", "create", "--db", "app", "--name", "one"], r);
+    c.execute_batch("UPDATE posts SET s = 'b'").unwrap();
+    let out = devsky(&["snapshot", "diff", "1", "--db"], r, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("table posts: data changed in 1 of 1 chunks ('checksum' mode"),
+        "{err}"
+    );
+
+    ok(&["db", "table", "app", "posts", "--rows"], r);
+    ok(&["snapshot", "create", "--db", "app", "--name", "two"], r);
+    c.execute_batch("UPDATE posts SET s = 'c'").unwrap();
+    let script = ok(&["snapshot", "diff", "2", "--db"], r);
+    assert!(
+        script.contains(r#"UPDATE "posts" SET "s" = 'c'"#),
+        "{script}"
+    );
+    ok(&["db", "table", "app", "posts", "--auto"], r);
+    assert_eq!(
+        json(&["db", "table", "app", "posts", "--json"], r)[0]["mode"],
+        "auto"
+    );
+}

@@ -11,6 +11,7 @@ use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
 
 use super::output::print_json;
+use crate::engine::db::snapshot::{self as db_snapshot, Mode};
 use crate::engine::db::{
     Column, Db, Kind, QueryEvent, SqlError, StatementResult, Value, collect, profile, split,
 };
@@ -55,6 +56,28 @@ pub enum DbCommand {
     /// Remove a profile.
     Remove {
         name: String,
+        #[command(flatten)]
+        at: At,
+    },
+    /// How tables take part in database snapshots: full rows (what a reverse script needs
+    /// to restore data), checksums only (a change is seen, not scripted), left out, or
+    /// auto (full rows under 10,000 rows, else checksums). With a mode flag, set TABLE's
+    /// mode; without, list the modes of TABLE or of every table.
+    Table {
+        name: String,
+        table: Option<String>,
+        /// Full rows ('data').
+        #[arg(long, requires = "table", group = "mode")]
+        rows: bool,
+        /// Checksums only ('checksum').
+        #[arg(long, requires = "table", group = "mode")]
+        checksum: bool,
+        /// Left out of snapshots and diffs ('skip').
+        #[arg(long, requires = "table", group = "mode")]
+        skip: bool,
+        /// No choice recorded: the default by row count.
+        #[arg(long, requires = "table", group = "mode")]
+        auto: bool,
         #[command(flatten)]
         at: At,
     },
@@ -153,6 +176,25 @@ pub fn run(cmd: DbCommand) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        DbCommand::Table {
+            name,
+            table,
+            rows,
+            checksum,
+            skip,
+            auto,
+            at,
+        } => {
+            let mode = [
+                (rows, Mode::Data),
+                (checksum, Mode::Checksum),
+                (skip, Mode::Skip),
+                (auto, Mode::Auto),
+            ]
+            .into_iter()
+            .find_map(|(on, m)| on.then_some(m));
+            table_modes(name, table, mode, &at)
+        }
         DbCommand::Query {
             name,
             sql,
@@ -165,6 +207,70 @@ pub fn run(cmd: DbCommand) -> anyhow::Result<i32> {
             query(db.as_mut(), &sql, limit, at.json)
         }
     }
+}
+
+#[derive(Serialize)]
+struct TableMode {
+    table: String,
+    /// data, checksum, skip or auto.
+    mode: &'static str,
+    /// Whether the database has the table now.
+    exists: bool,
+}
+
+/// `devsky db table NAME [TABLE] [--rows|--checksum|--skip|--auto]`.
+fn table_modes(
+    name: String,
+    table: Option<String>,
+    mode: Option<Mode>,
+    at: &At,
+) -> anyhow::Result<i32> {
+    let project = Project::locate(&at.project)?;
+    let store = project.open_store(false)?;
+    let mut db = profile::connect(&project.root, &store, &name, None)?;
+    let tables: Vec<String> = db.tables()?.into_iter().map(|t| t.name).collect();
+    if let (Some(t), Some(m)) = (&table, mode) {
+        if !tables.contains(t) {
+            anyhow::bail!("database {name} has no table `{t}` (see `devsky db table {name}`)");
+        }
+        db_snapshot::set_table_mode(store.conn(), &name, t, m)?;
+    }
+    let recorded = db_snapshot::table_modes(store.conn(), &name)?;
+    let mut all: Vec<&String> = tables.iter().chain(recorded.keys()).collect();
+    all.sort();
+    all.dedup();
+    let list: Vec<TableMode> = all
+        .into_iter()
+        .filter(|t| table.as_ref().is_none_or(|want| want == *t))
+        .map(|t| TableMode {
+            table: t.clone(),
+            mode: recorded.get(t).copied().unwrap_or(Mode::Auto).as_str(),
+            exists: tables.contains(t),
+        })
+        .collect();
+    if let Some(t) = table.as_ref().filter(|_| list.is_empty()) {
+        anyhow::bail!("database {name} has no table `{t}` (see `devsky db table {name}`)");
+    }
+    if at.json {
+        print_json(&list)?;
+        return Ok(0);
+    }
+    let w = list.iter().map(|t| t.table.width()).max().unwrap_or(0);
+    for t in &list {
+        let gone = if t.exists {
+            ""
+        } else {
+            "  (not in the database)"
+        };
+        let mode = match t.mode {
+            "data" => "rows",
+            "checksum" => "checksums",
+            "skip" => "skipped",
+            _ => "auto (rows under 10,000 rows, else checksums)",
+        };
+        println!("{:w$}  {mode}{gone}", t.table);
+    }
+    Ok(0)
 }
 
 #[derive(Serialize)]

@@ -97,6 +97,28 @@ pub fn table_modes(
     Ok(out)
 }
 
+/// Record the mode of `table` of `profile` in `_dev_db_tables` ([`Mode::Auto`] removes the
+/// record: the default applies again).
+pub fn set_table_mode(
+    conn: &rusqlite::Connection,
+    profile: &str,
+    table: &str,
+    mode: Mode,
+) -> anyhow::Result<()> {
+    match mode {
+        Mode::Auto => conn.execute(
+            "DELETE FROM _dev_db_tables WHERE profile = ?1 AND table_name = ?2",
+            [profile, table],
+        )?,
+        m => conn.execute(
+            "INSERT INTO _dev_db_tables (profile, table_name, mode) VALUES (?1, ?2, ?3)
+             ON CONFLICT (profile, table_name) DO UPDATE SET mode = excluded.mode",
+            [profile, table, m.as_str()],
+        )?,
+    };
+    Ok(())
+}
+
 /// The database part of a snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbSnapshot {
