@@ -3,6 +3,9 @@
 //! report names the statements that ran and those that stay applied, and the script printed
 //! takes back exactly those. Oracles: the server's `SHOW CREATE TABLE` and `CHECKSUM
 //! TABLE` through the `mariadb` client, and `sqlite3 .dump`.
+//!
+//! Also `devsky snapshot diff A B --db --verify`: checked on a scratch copy built from A
+//! alone, the real database untouched; refused when A holds only checksums of a table.
 
 mod support;
 
@@ -173,4 +176,130 @@ fn sqlite_script_failing_at_its_third_statement_is_rolled_back_and_says_so() {
     assert!(!undo.contains("DROP"), "{undo}");
     sqlite3(&db, &undo);
     assert_eq!(sqlite3(&db, ".dump"), start);
+}
+
+/// Snapshot 1: `keep` and `gone` with rows; snapshot 2: `gone` dropped, `keep` altered with
+/// rows changed, a view added. The database is then changed again, so that a check that
+/// used it instead of a copy built from snapshot 1 would fail.
+fn verify_pair(root: &Path, run: &dyn Fn(&str)) {
+    ok(
+        &["snapshot", "create", "--db", "app", "--name", "one"],
+        root,
+    );
+    run("DROP TABLE gone;
+         ALTER TABLE keep ADD COLUMN note VARCHAR(20);
+         UPDATE keep SET note = 'n', v = 'uno' WHERE id = 1;
+         DELETE FROM keep WHERE id = 2;
+         INSERT INTO keep (id, v) VALUES (3, 'three');
+         CREATE VIEW keep_v AS SELECT id, v FROM keep;");
+    ok(
+        &["snapshot", "create", "--db", "app", "--name", "two"],
+        root,
+    );
+    run("INSERT INTO keep (id, v) VALUES (9, 'later'); CREATE TABLE other (id INT PRIMARY KEY);");
+}
+
+fn verified_between(root: &Path) {
+    let out = devsky(
+        &[
+            "snapshot",
+            "diff",
+            "1",
+            "2",
+            "--db",
+            "--allow-destructive",
+            "--verify",
+        ],
+        root,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("built from the first snapshot"), "{err}");
+    assert!(
+        err.contains("ok   the forward script gives the second snapshot")
+            && err.contains("ok   the reverse script then gives the first snapshot")
+            && err.contains("script verified"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sqlite_verify_between_two_snapshots_runs_on_a_copy_built_from_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let db = root.join("app.db");
+    sqlite3(
+        &db,
+        "CREATE TABLE keep (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO keep VALUES (1, 'one'), (2, 'two');
+         CREATE TABLE gone (id INTEGER PRIMARY KEY, b BLOB); INSERT INTO gone VALUES (1, X'00ff');",
+    );
+    ok(&["init"], root);
+    ok(&["db", "add", "app", "--url", "sqlite:app.db"], root);
+    verify_pair(root, &|sql| {
+        sqlite3(&db, sql);
+    });
+    let before = sqlite3(&db, ".dump");
+    verified_between(root);
+    assert_eq!(
+        sqlite3(&db, ".dump"),
+        before,
+        "the database itself is untouched"
+    );
+
+    // A first snapshot holding only checksums of a table cannot be rebuilt: refused.
+    ok(&["db", "table", "app", "keep", "--checksum"], root);
+    ok(
+        &["snapshot", "create", "--db", "app", "--name", "three"],
+        root,
+    );
+    sqlite3(&db, "UPDATE keep SET v = 'x' WHERE id = 9;");
+    ok(
+        &["snapshot", "create", "--db", "app", "--name", "four"],
+        root,
+    );
+    let out = devsky(
+        &[
+            "snapshot",
+            "diff",
+            "3",
+            "4",
+            "--db",
+            "--allow-incomplete",
+            "--verify",
+        ],
+        root,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("holds only checksums of table(s) keep ('checksum' mode)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn mariadb_verify_between_two_snapshots_runs_on_a_copy_built_from_the_first() {
+    let m = MariaDb::start();
+    m.sql("CREATE DATABASE app; CREATE TABLE app.keep (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(20));
+           INSERT INTO app.keep VALUES (1, 'one'), (2, 'two');
+           CREATE TABLE app.gone (id INT PRIMARY KEY, b BLOB); INSERT INTO app.gone VALUES (1, X'00ff');");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    ok(&["init"], root);
+    ok(&["db", "add", "app", "--url", &m.url("app")], root);
+    verify_pair(root, &|sql| {
+        m.sql(&format!("USE app; {sql}"));
+    });
+    let before = mariadb_state(&m, "app");
+    verified_between(root);
+    assert_eq!(
+        mariadb_state(&m, "app"),
+        before,
+        "the database itself is untouched"
+    );
+    assert_eq!(
+        m.sql("SHOW DATABASES LIKE 'devsky_scratch%'"),
+        "",
+        "the scratch schema is dropped"
+    );
 }

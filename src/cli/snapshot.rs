@@ -12,7 +12,7 @@ use anyhow::Context;
 use crate::engine::db::schema_diff::Rename;
 use crate::engine::db::snapshot::{self as db_snapshot, DbSnapshot};
 use crate::engine::db::url::DbUrl;
-use crate::engine::db::{profile, verify};
+use crate::engine::db::{profile, verify, verify_between};
 use crate::engine::diff::changes::ChangeKind;
 use crate::engine::map::EntryJson;
 use crate::engine::project::Project;
@@ -100,7 +100,10 @@ pub struct DbDiffArgs {
     /// and an add.
     #[arg(long = "rename", value_name = "TABLE.OLD=NEW", requires = "db")]
     pub renames: Vec<String>,
-    /// Apply both scripts to a scratch copy of the database and check the results.
+    /// Apply both scripts to a scratch copy and check the results: without B a copy of the
+    /// database now (reverse must give A, forward then the database); with B a copy built
+    /// from A's database part alone (forward must give B, reverse then A; refused when A
+    /// holds only checksums of a table).
     #[arg(long, requires = "db")]
     pub verify: bool,
     /// Run the script (the forward one, or with --reverse the reverse one) on the
@@ -358,21 +361,24 @@ fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result
             "--apply without B would run the script from snapshot {a} to the database now on the database now: add --reverse to take it back to snapshot {a}, or name B"
         );
     }
-    let (script, new_label) = match b {
+    let (script, new_label, new_snap) = match b {
         Some(b) => {
-            if args.verify {
-                anyhow::bail!("--verify checks a script against the database now: leave out B");
+            let (new_profile, new) = load_db_part(&store, &objects, b)?;
+            if new_profile != profile_name {
+                anyhow::bail!(
+                    "snapshot {a} is of database {profile_name}, snapshot {b} of database {new_profile}"
+                );
             }
-            let (_, new) = load_db_part(&store, &objects, b)?;
             (
                 db_snapshot::between(&old, &new, &renames)?,
                 format!("snapshot {b}"),
+                Some(new),
             )
         }
         None => {
             let mut conn = profile::connect(&project.root, &store, &profile_name, None)?;
             let script = db_snapshot::diff(&old, conn.as_mut(), true, &renames)?;
-            (script, format!("database {profile_name} now"))
+            (script, format!("database {profile_name} now"), None)
         }
     };
     let reasons = if args.reverse {
@@ -388,12 +394,25 @@ fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result
         (true, None) if !incomplete => {
             let p = profile::get(&store, &profile_name)?
                 .with_context(|| format!("no database profile named `{profile_name}`"))?;
-            Some(match &p.url {
-                DbUrl::Sqlite { .. } => {
+            Some(match (&p.url, &new_snap) {
+                (DbUrl::Sqlite { .. }, Some(new)) => {
+                    verify_between::verify_between_sqlite(&old, new, &script)?
+                }
+                (DbUrl::Mysql { .. }, Some(new)) => {
+                    let (password, _) = profile::resolve_password(&p);
+                    verify_between::verify_between_mysql(
+                        &p.url,
+                        password.as_deref(),
+                        &old,
+                        new,
+                        &script,
+                    )?
+                }
+                (DbUrl::Sqlite { .. }, None) => {
                     let path = p.url.sqlite_path(&project.root).context("sqlite path")?;
                     verify::verify_sqlite(&path, &old, &script)?
                 }
-                DbUrl::Mysql { .. } => {
+                (DbUrl::Mysql { .. }, None) => {
                     let (password, _) = profile::resolve_password(&p);
                     verify::verify_mysql(&p.url, password.as_deref(), &old, &script)?
                 }

@@ -23,6 +23,7 @@ pub mod sqlite;
 pub mod status;
 pub mod url;
 pub mod verify;
+pub mod verify_between;
 
 use std::time::Duration;
 
