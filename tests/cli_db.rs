@@ -311,3 +311,53 @@ fn table_modes_are_set_listed_and_decide_what_a_snapshot_holds() {
         "auto"
     );
 }
+
+/// A domain names the tables of a profile (`domain add --db --tables`): a snapshot of the
+/// domain takes that database without --db, and holds only those tables (a change to
+/// another table is not in the script; a change to a named one is). A named table the
+/// database does not have fails the snapshot, naming it.
+#[test]
+fn a_domain_names_the_tables_a_snapshot_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    let c = rusqlite::Connection::open(r.join("app.db")).unwrap();
+    c.execute_batch(
+        "CREATE TABLE a(id INTEGER PRIMARY KEY, s TEXT); INSERT INTO a VALUES (1, 'a');
+         CREATE TABLE b(id INTEGER PRIMARY KEY, s TEXT); INSERT INTO b VALUES (1, 'b');
+         CREATE TABLE c(id INTEGER PRIMARY KEY, s TEXT); INSERT INTO c VALUES (1, 'c');",
+    )
+    .unwrap();
+    ok(&["db", "add", "app", "--url", "sqlite:app.db"], r);
+    ok(
+        &["domain", "add", "web", "--db", "app", "--tables", "a, c"],
+        r,
+    );
+    let shown = json(&["domain", "show", "web", "--json"], r);
+    assert_eq!(shown["db_tables"], json!({"app": ["a", "c"]}));
+    let out = ok(
+        &["snapshot", "create", "--domain", "web", "--name", "one"],
+        r,
+    );
+    assert!(out.contains("database app"), "{out}");
+    c.execute_batch("UPDATE a SET s = 'A'; UPDATE b SET s = 'B'; UPDATE c SET s = 'C';")
+        .unwrap();
+    let script = ok(&["snapshot", "diff", "1", "--db"], r);
+    assert!(
+        script.contains(r#"UPDATE "a" SET "s" = 'A'"#)
+            && script.contains(r#"UPDATE "c" SET "s" = 'C'"#),
+        "{script}"
+    );
+    assert!(
+        !script.contains(r#""b""#),
+        "table b is not in the snapshot:\n{script}"
+    );
+
+    ok(
+        &["domain", "add", "web", "--db", "app", "--tables", "a,gone"],
+        r,
+    );
+    let out = devsky(&["snapshot", "create", "--domain", "web"], r, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("names table `gone` of database app"), "{err}");
+}

@@ -40,7 +40,8 @@ pub enum SnapshotCommand {
         #[arg(long)]
         domain: Option<String>,
         /// Also snapshot this database profile (`devsky db list`): schemas, and the rows
-        /// or checksums of its tables.
+        /// or checksums of its tables. Default: the profile whose tables the domain names
+        /// (`devsky domain add NAME --db PROFILE --tables T1,T2`), if it names one.
         #[arg(long, value_name = "PROFILE")]
         db: Option<String>,
         #[command(flatten)]
@@ -135,6 +136,16 @@ pub fn run(cmd: SnapshotCommand) -> anyhow::Result<i32> {
         } => {
             let project = Project::locate(&at.project)?;
             let mut store = project.open_store(true)?;
+            // A domain that names the tables of one database profile takes that database.
+            let db = match (db, &domain) {
+                (None, Some(d)) => {
+                    let named = crate::store::snapshots::domain_db_tables(store.conn(), d)?;
+                    (named.len() == 1)
+                        .then(|| named.into_keys().next())
+                        .flatten()
+                }
+                (db, _) => db,
+            };
             let mut conn = match &db {
                 Some(p) => Some(profile::connect(&project.root, &store, p, None)?),
                 None => None,

@@ -177,10 +177,24 @@ ALTER TABLE _dev_servers ADD COLUMN include TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE _dev_servers ADD COLUMN exclude TEXT NOT NULL DEFAULT '[]';
 "#,
     },
+    Migration {
+        version: 7,
+        name: "the database tables of a domain",
+        sql: r#"
+-- The tables of a database profile that a snapshot of the domain takes (`devsky domain add
+-- NAME --db PROFILE --tables T1,T2`); the others are left out, as 'skip' tables are.
+CREATE TABLE _dev_domain_db_tables (
+    domain     TEXT NOT NULL,
+    profile    TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    PRIMARY KEY (domain, profile, table_name)
+);
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST: i64 = 6;
+pub const LATEST: i64 = 7;
 
 /// Bring the store at `conn` up to [`LATEST`], or refuse a newer one.
 pub fn migrate(conn: &Connection) -> anyhow::Result<()> {

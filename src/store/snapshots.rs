@@ -72,7 +72,49 @@ pub fn domains(conn: &Connection) -> rusqlite::Result<Vec<Domain>> {
     .collect()
 }
 
+/// The tables a snapshot of `domain` takes of each database profile it names (profile →
+/// tables, sorted).
+pub fn domain_db_tables(
+    conn: &Connection,
+    domain: &str,
+) -> rusqlite::Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let mut stmt = conn.prepare(
+        "SELECT profile, table_name FROM _dev_domain_db_tables WHERE domain = ?1 ORDER BY profile, table_name",
+    )?;
+    let rows = stmt.query_map([domain], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+    let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for r in rows {
+        let (p, t) = r?;
+        out.entry(p).or_default().push(t);
+    }
+    Ok(out)
+}
+
+/// Replace the tables of `profile` that a snapshot of `domain` takes (none: all of them).
+pub fn set_domain_db_tables(
+    conn: &Connection,
+    domain: &str,
+    profile: &str,
+    tables: &[String],
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM _dev_domain_db_tables WHERE domain = ?1 AND profile = ?2",
+        [domain, profile],
+    )?;
+    for t in tables {
+        conn.execute(
+            "INSERT OR IGNORE INTO _dev_domain_db_tables (domain, profile, table_name) VALUES (?1, ?2, ?3)",
+            [domain, profile, t],
+        )?;
+    }
+    Ok(())
+}
+
 pub fn remove_domain(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.execute(
+        "DELETE FROM _dev_domain_db_tables WHERE domain = ?1",
+        [name],
+    )?;
     Ok(conn.execute("DELETE FROM _dev_domains WHERE name = ?1", [name])? > 0)
 }
 

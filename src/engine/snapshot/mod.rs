@@ -239,7 +239,26 @@ pub fn create_with_db(
         Some(p) => {
             progress.set(0, None, "snapshotting the database");
             let modes = table_modes(store.conn(), p.profile)?;
-            let snap = take(p.db, &|t| modes.get(t).copied().unwrap_or(Mode::Auto))
+            // A domain that names tables of this profile: only those are taken.
+            let only = match domain {
+                Some(d) => snapshots::domain_db_tables(store.conn(), d)?.remove(p.profile),
+                None => None,
+            };
+            if let Some(only) = &only {
+                let have: Vec<String> = p.db.tables()?.into_iter().map(|t| t.name).collect();
+                if let Some(t) = only.iter().find(|t| !have.contains(t)) {
+                    bail!(
+                        "domain {} names table `{t}` of database {}, which has no such table",
+                        domain.unwrap_or_default(),
+                        p.profile
+                    );
+                }
+            }
+            let mode = |t: &str| match &only {
+                Some(only) if !only.iter().any(|o| o == t) => Mode::Skip,
+                _ => modes.get(t).copied().unwrap_or(Mode::Auto),
+            };
+            let snap = take(p.db, &mode)
                 .with_context(|| format!("snapshotting the database of profile {}", p.profile))?;
             let objects = ObjectStore::open(&project.root)?;
             Some((p.profile.to_string(), snap.save(&objects)?))
