@@ -11,8 +11,7 @@ use anyhow::Context;
 
 use crate::engine::db::schema_diff::Rename;
 use crate::engine::db::snapshot::{self as db_snapshot, DbSnapshot};
-use crate::engine::db::url::DbUrl;
-use crate::engine::db::{profile, verify, verify_between};
+use crate::engine::db::{profile, verify_between};
 use crate::engine::diff::changes::ChangeKind;
 use crate::engine::map::EntryJson;
 use crate::engine::project::Project;
@@ -402,33 +401,14 @@ fn db_diff(a: i64, b: Option<i64>, args: &DbDiffArgs, at: &At) -> anyhow::Result
         .filter(|r| !r.is_empty());
     let incomplete = !args.allow_incomplete && !script.notes.is_empty();
     let report = match (args.verify, &refused) {
-        (true, None) if !incomplete => {
-            let p = profile::get(&store, &profile_name)?
-                .with_context(|| format!("no database profile named `{profile_name}`"))?;
-            Some(match (&p.url, &new_snap) {
-                (DbUrl::Sqlite { .. }, Some(new)) => {
-                    verify_between::verify_between_sqlite(&old, new, &script)?
-                }
-                (DbUrl::Mysql { .. }, Some(new)) => {
-                    let (password, _) = profile::resolve_password(&p);
-                    verify_between::verify_between_mysql(
-                        &p.url,
-                        password.as_deref(),
-                        &old,
-                        new,
-                        &script,
-                    )?
-                }
-                (DbUrl::Sqlite { .. }, None) => {
-                    let path = p.url.sqlite_path(&project.root).context("sqlite path")?;
-                    verify::verify_sqlite(&path, &old, &script)?
-                }
-                (DbUrl::Mysql { .. }, None) => {
-                    let (password, _) = profile::resolve_password(&p);
-                    verify::verify_mysql(&p.url, password.as_deref(), &old, &script)?
-                }
-            })
-        }
+        (true, None) if !incomplete => Some(verify_between::verify_script(
+            &project.root,
+            &store,
+            &profile_name,
+            &old,
+            new_snap.as_ref(),
+            &script,
+        )?),
         _ => None,
     };
     let verified = report.as_ref().is_none_or(|r| r.ok());

@@ -119,6 +119,35 @@ fn run_checks(
     Ok(())
 }
 
+/// Verify `script` from the snapshot `old` of database `profile` to `new` (another
+/// snapshot: on a copy built from `old`), or to the database now (`new` is None: on a copy
+/// of it, see `verify`). For the CLI and the Snapshots screen alike.
+pub fn verify_script(
+    root: &std::path::Path,
+    store: &crate::store::Store,
+    profile: &str,
+    old: &DbSnapshot,
+    new: Option<&DbSnapshot>,
+    script: &Script,
+) -> anyhow::Result<VerifyReport> {
+    let p = super::profile::get(store, profile)?
+        .with_context(|| format!("no database profile named `{profile}`"))?;
+    let (password, _) = super::profile::resolve_password(&p);
+    match (&p.url, new) {
+        (DbUrl::Sqlite { .. }, Some(new)) => verify_between_sqlite(old, new, script),
+        (DbUrl::Mysql { .. }, Some(new)) => {
+            verify_between_mysql(&p.url, password.as_deref(), old, new, script)
+        }
+        (DbUrl::Sqlite { .. }, None) => {
+            let path = p.url.sqlite_path(root).context("sqlite path")?;
+            super::verify::verify_sqlite(&path, old, script)
+        }
+        (DbUrl::Mysql { .. }, None) => {
+            super::verify::verify_mysql(&p.url, password.as_deref(), old, script)
+        }
+    }
+}
+
 /// Verify `script` (from `old` to `new`) on a new SQLite file built from `old`.
 pub fn verify_between_sqlite(
     old: &DbSnapshot,
