@@ -77,6 +77,8 @@ commands! {
     SnapshotsDiff = "snapshots.diff",
     SnapshotsMark = "snapshots.mark",
     SnapshotsReload = "snapshots.reload",
+    SnapshotsTables = "snapshots.tables",
+    SnapshotsVerify = "snapshots.verify",
     CompareOpen = "compare.open",
     CompareToggleView = "compare.toggle_view",
     CompareNextHunk = "compare.next_hunk",
@@ -308,6 +310,20 @@ pub const COMMANDS: &[CommandDef] = &[
         "mark",
     ),
     cmd(Cmd::SnapshotsReload, "Reload the list", SN, &["r"], ""),
+    cmd(
+        Cmd::SnapshotsTables,
+        "Table modes of the snapshot's database: full rows or checksums only",
+        SN,
+        &["t"],
+        "tables",
+    ),
+    cmd(
+        Cmd::SnapshotsVerify,
+        "Verify the database script on a scratch copy (to the database now, or the marked snapshot to this one)",
+        SN,
+        &["v"],
+        "verify",
+    ),
     // Compare
     cmd(Cmd::CompareOpen, "Compare two files", CMP, &["o"], "open"),
     cmd(

@@ -11,7 +11,10 @@
 //! Taking and diffing run as jobs (they map the tree, which takes seconds on big trees);
 //! a job hands its result back through the event queue and the screen acts on it when the
 //! job's `Finished` arrives, so nothing of a cancelled or failed job is shown.
+//!
+//! The database tools (table modes, verify) are in `dbtools.rs`.
 
+mod dbtools;
 mod view;
 
 use std::collections::HashMap;
@@ -58,6 +61,13 @@ pub enum SnapshotsReply {
         object: String,
         info: Result<DbInfo, String>,
     },
+    /// A verification's report, for the popup.
+    Verified {
+        seq: u64,
+        title: String,
+        text: String,
+        ok: bool,
+    },
 }
 
 /// What the details pane shows of a database part.
@@ -68,6 +78,8 @@ pub struct DbInfo {
     pub data: usize,
     pub checksum: usize,
     pub skipped: usize,
+    /// Every table seen (skipped ones too), sorted.
+    pub names: Vec<String>,
 }
 
 impl DbInfo {
@@ -78,6 +90,7 @@ impl DbInfo {
             data: count(Mode::Data),
             checksum: count(Mode::Checksum),
             skipped: count(Mode::Skip),
+            names: s.modes.keys().cloned().collect(),
         }
     }
 }
@@ -107,6 +120,11 @@ enum Popup {
         id: i64,
         name: String,
         files: i64,
+    },
+    Tables(dbtools::Tables),
+    Report {
+        title: String,
+        text: String,
     },
 }
 
@@ -140,6 +158,9 @@ pub struct SnapshotsScreen {
     created: Option<i64>,
     diff_job: Option<Running>,
     diff_result: Option<DiffResult>,
+    verify_job: Option<Running>,
+    /// A finished verification waiting for its job's `Finished`: (title, report text).
+    verified: Option<(String, String)>,
     load_error: Option<String>,
     /// Snapshots with a database part: id → (profile, object).
     db_parts: HashMap<i64, (String, String)>,
@@ -166,6 +187,8 @@ impl SnapshotsScreen {
             created: None,
             diff_job: None,
             diff_result: None,
+            verify_job: None,
+            verified: None,
             load_error: None,
             db_parts: HashMap::new(),
             db_info: HashMap::new(),
@@ -481,6 +504,13 @@ impl SnapshotsScreen {
                     });
                 }
             }
+            SnapshotsReply::Verified {
+                seq, title, text, ..
+            } => {
+                if self.verify_job.is_some_and(|r| r.seq == *seq) {
+                    self.verified = Some((title.clone(), text.clone()));
+                }
+            }
             SnapshotsReply::DbInfo { object, info } => {
                 self.db_info.insert(object.clone(), Some(info.clone()));
                 return true;
@@ -624,6 +654,12 @@ impl Screen for SnapshotsScreen {
         match self.popup {
             Some(Popup::Create { .. }) => self.create_key(key, ctx),
             Some(Popup::Delete { .. }) => self.delete_key(key, ctx),
+            Some(Popup::Tables(_)) => self.tables_key(key, ctx),
+            Some(Popup::Report { .. }) => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
+                    self.popup = None;
+                }
+            }
             None => return false,
         }
         true
@@ -651,6 +687,20 @@ impl Screen for SnapshotsScreen {
                 self.diff_finished(outcome, ctx);
                 true
             }
+            JobEvent::Finished { id, outcome } if self.verify_job.is_some_and(|r| r.job == *id) => {
+                self.verify_job = None;
+                match (outcome, self.verified.take()) {
+                    (Outcome::Done(summary), Some((title, text))) => {
+                        ctx.status(Level::Info, summary.clone());
+                        self.popup = Some(Popup::Report { title, text });
+                    }
+                    (Outcome::Failed(e), _) => {
+                        ctx.status(Level::Error, format!("verify: {e}"));
+                    }
+                    _ => {}
+                }
+                true
+            }
             _ => false,
         }
     }
@@ -670,6 +720,8 @@ impl SnapshotsScreen {
             Cmd::SnapshotsDiff => self.start_diff(ctx),
             Cmd::SnapshotsMark => self.toggle_mark(ctx),
             Cmd::SnapshotsReload => self.reload(),
+            Cmd::SnapshotsTables => self.open_tables(ctx),
+            Cmd::SnapshotsVerify => self.start_verify(ctx),
             Cmd::AppBack if self.marked.is_some() => {
                 self.marked = None;
                 ctx.status(Level::Info, "mark cleared");
@@ -782,3 +834,6 @@ fn db_diff(project: &Project, store: &Store, old: i64, new: Target, p: &Progress
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod dbtools_tests;

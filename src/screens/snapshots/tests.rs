@@ -17,7 +17,7 @@ use crate::store::Store;
 use crate::store::snapshots::{self as rows, Domain};
 
 /// A small web project with a store.
-fn site() -> (tempfile::TempDir, Project) {
+pub(super) fn site() -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let write = |p: &str, text: &str| {
@@ -33,7 +33,7 @@ fn site() -> (tempfile::TempDir, Project) {
     (dir, project)
 }
 
-fn store(p: &Project) -> Store {
+pub(super) fn store(p: &Project) -> Store {
     p.open_store(false).unwrap()
 }
 
@@ -46,7 +46,7 @@ fn take(p: &Project, name: &str) -> i64 {
 }
 
 /// Pump events until `cond` holds (or panic after 10 s).
-fn wait_until(h: &mut Harness, what: &str, mut cond: impl FnMut(&mut Harness) -> bool) {
+pub(super) fn wait_until(h: &mut Harness, what: &str, mut cond: impl FnMut(&mut Harness) -> bool) {
     let start = Instant::now();
     while !cond(h) {
         if start.elapsed() > Duration::from_secs(10) {
@@ -60,11 +60,11 @@ fn wait_until(h: &mut Harness, what: &str, mut cond: impl FnMut(&mut Harness) ->
     }
 }
 
-fn status(h: &Harness) -> String {
+pub(super) fn status(h: &Harness) -> String {
     h.app.status_text().unwrap_or_default().to_string()
 }
 
-fn open(root: &Path, w: u16, ht: u16) -> Harness {
+pub(super) fn open(root: &Path, w: u16, ht: u16) -> Harness {
     let mut h = Harness::new(root, w, ht).unwrap();
     h.key("2");
     assert_eq!(h.app.current_screen(), ScreenId::Snapshots);
@@ -341,7 +341,7 @@ fn renders_at_80x24() {
 
 /// A SQLite database outside the project, registered as profile `shop`: table `items`
 /// with three rows (one note NULL, one empty).
-fn shop_db(p: &Project) -> (tempfile::TempDir, std::path::PathBuf) {
+pub(super) fn shop_db(p: &Project) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shop.db");
     let c = rusqlite::Connection::open(&path).unwrap();

@@ -39,6 +39,10 @@ pub fn draw(s: &mut SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
         Some(Popup::Delete { id, name, files }) => {
             draw_delete(frame, area, *id, name, *files, ctx.theme)
         }
+        Some(Popup::Tables(t)) => super::dbtools::draw_tables(frame, area, t, ctx),
+        Some(Popup::Report { title, text }) => {
+            super::dbtools::draw_report(frame, area, title, text, ctx)
+        }
         None => {}
     }
 }
@@ -283,7 +287,7 @@ fn draw_details(s: &SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
     );
 }
 
-fn popup_block<'a>(title: &'a str, t: &Theme) -> Block<'a> {
+pub(super) fn popup_block<'a>(title: &'a str, t: &Theme) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .border_style(t.border_focus)
