@@ -1,4 +1,5 @@
 use super::*;
+use crate::engine::db::ApplyError;
 use crate::engine::db::ColumnSchema;
 use crate::engine::db::schema_diff::{Phase, Step};
 
@@ -270,4 +271,83 @@ fn sqlite_snapshots_from_before_objects_keep_their_indexes_as_objects() {
         again.objects.is_empty(),
         "a new snapshot says what it holds"
     );
+}
+
+#[test]
+fn halfway_takes_back_the_steps_that_stay_applied_in_either_direction() {
+    let step = |table: &str, forward: &str, reverse: &str| Step {
+        forward: forward.into(),
+        reverse: reverse.into(),
+        destructive: None,
+        table: table.into(),
+        phase: Phase::AlterTable,
+        restore: vec![],
+    };
+    let s = Script {
+        kind: Kind::Mysql,
+        steps: vec![
+            step("a", "CREATE TABLE a (x INT);", "DROP TABLE a;"),
+            step(
+                "b",
+                "ALTER TABLE b ADD y INT;\nALTER TABLE b ADD z INT;",
+                "ALTER TABLE b DROP z, DROP y;",
+            ),
+            step("c", "CREATE TABLE c (x INT);", "DROP TABLE c;"),
+        ],
+        notes: vec![],
+        reverse_destructive: vec![],
+    };
+    let failed = |statement: usize, committed: &[&str]| ApplyError {
+        error: crate::engine::db::SqlError {
+            message: "boom".into(),
+            offset: None,
+            statement,
+            cancelled: false,
+        },
+        committed: committed.iter().map(|c| c.to_string()).collect(),
+    };
+    // Forward, the 4th statement fails after three stayed: a and the whole of b go back.
+    let h = s.halfway(
+        false,
+        &failed(
+            3,
+            &[
+                "CREATE TABLE a (x INT)",
+                "ALTER TABLE b ADD y INT",
+                "ALTER TABLE b ADD z INT",
+            ],
+        ),
+    );
+    assert_eq!(h.ran.len(), 3);
+    assert_eq!(h.failed.as_deref(), Some("CREATE TABLE c (x INT)"));
+    let body: Vec<&str> = h
+        .undo
+        .lines()
+        .filter(|l| !l.starts_with("SET") && !l.starts_with("--"))
+        .collect();
+    assert_eq!(body, ["ALTER TABLE b DROP z, DROP y;", "DROP TABLE a;"]);
+    assert!(h.warnings.is_empty(), "{:?}", h.warnings);
+    // Only part of a step stayed: said so.
+    let h = s.halfway(
+        false,
+        &failed(2, &["CREATE TABLE a (x INT)", "ALTER TABLE b ADD y INT"]),
+    );
+    assert_eq!(h.warnings.len(), 1, "{:?}", h.warnings);
+    assert!(
+        h.warnings[0].contains("only 1 of the 2 statements"),
+        "{:?}",
+        h.warnings
+    );
+    // Reverse (c, b, a), the 2nd fails after one: the undo re-runs c's forward only.
+    let h = s.halfway(true, &failed(1, &["DROP TABLE c"]));
+    let body: Vec<&str> = h
+        .undo
+        .lines()
+        .filter(|l| !l.starts_with("SET") && !l.starts_with("--"))
+        .collect();
+    assert_eq!(body, ["CREATE TABLE c (x INT);"]);
+    // Nothing stayed (rolled back): nothing to undo.
+    let h = s.halfway(false, &failed(2, &[]));
+    assert_eq!(h.ran.len(), 2);
+    assert!(h.undo.starts_with("-- devsky: no changes"), "{}", h.undo);
 }
