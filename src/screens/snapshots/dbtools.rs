@@ -3,7 +3,10 @@
 //! `_dev_db_tables` for the snapshots taken next, as `devsky db table` does. `v`: verify
 //! the database script on a scratch copy as a job — from the selected snapshot to the
 //! database now, or from the marked snapshot to the selected one (a copy built from the
-//! marked one) — and show the report in a popup.
+//! marked one) — and show the report in a popup. Also the database half of a diff
+//! ([`db_diff`]) and which snapshots have a database part ([`db_parts`]).
+
+use std::collections::HashMap;
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
@@ -15,8 +18,12 @@ use super::{Popup, Running, SnapshotsReply, SnapshotsScreen};
 use crate::app::context::{Ctx, DrawCtx, Level};
 use crate::app::popups::centered;
 use crate::engine::db::snapshot::{self as db_snapshot, DbSnapshot, Mode};
-use crate::engine::db::{profile, verify_between};
+use crate::engine::db::{changes as db_changes, profile, verify_between};
+use crate::engine::diff::changes::ChangeSet;
+use crate::engine::jobs::Progress;
+use crate::engine::project::Project;
 use crate::engine::snapshot::objects::ObjectStore;
+use crate::engine::snapshot::{self, Target};
 use crate::store::Store;
 
 /// The table-modes popup: the tables of a profile with their recorded modes.
@@ -279,4 +286,109 @@ pub fn draw_report(frame: &mut Frame, area: Rect, title: &str, text: &str, ctx: 
             .block(super::view::popup_block(&title, th)),
         popup,
     );
+}
+
+/// The database parts of every snapshot: id → (profile, object).
+pub(super) fn db_parts(store: &Store) -> anyhow::Result<HashMap<i64, (String, String)>> {
+    let mut stmt = store.conn().prepare(
+        "SELECT id, db_profile, db_object FROM _dev_snapshots
+         WHERE db_profile IS NOT NULL AND db_object IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// What diffing the database part of a snapshot gave.
+pub(super) enum DbDiff {
+    /// The old snapshot has no database part.
+    None,
+    /// Nothing to add, only something to say (an error, a part missing on the other side).
+    Note(Level, String),
+    /// The database changes, and what to say about the script (destructive steps, notes).
+    Changes {
+        profile: String,
+        set: ChangeSet,
+        note: Option<String>,
+    },
+}
+
+/// Diff the database part of snapshot `old` with the database now (connecting to its
+/// profile) or with snapshot `new`'s part.
+pub(super) fn db_diff(
+    project: &Project,
+    store: &Store,
+    old: i64,
+    new: Target,
+    p: &Progress,
+) -> DbDiff {
+    use crate::engine::db::snapshot::{between, take};
+    let (profile, object) = match snapshot::db_part(store, old) {
+        Ok(Some(part)) => part,
+        Ok(None) => return DbDiff::None,
+        Err(e) => return DbDiff::Note(Level::Error, format!("database part: {e:#}")),
+    };
+    let loaded = (|| -> anyhow::Result<Option<(DbSnapshot, DbSnapshot)>> {
+        let objects = ObjectStore::open(&project.root)?;
+        let old_db = DbSnapshot::load(&objects, &object)?;
+        let new_db = match new {
+            Target::Worktree => {
+                p.set(0, None, "connecting to the database");
+                let mut conn = profile::connect(&project.root, store, &profile, None)?;
+                if conn.kind() != old_db.kind {
+                    anyhow::bail!(
+                        "the snapshot is of a {:?} database, the profile's is {:?}",
+                        old_db.kind,
+                        conn.kind()
+                    );
+                }
+                p.set(0, None, "snapshotting the database");
+                let modes = &old_db.modes;
+                take(conn.as_mut(), &|t| {
+                    modes.get(t).copied().unwrap_or(Mode::Auto)
+                })?
+            }
+            Target::Snapshot(b) => match snapshot::db_part(store, b)? {
+                Some((pb, ob)) if pb == profile => DbSnapshot::load(&objects, &ob)?,
+                _ => return Ok(None),
+            },
+        };
+        Ok(Some((old_db, new_db)))
+    })();
+    let (old_db, new_db) = match loaded {
+        Ok(Some(pair)) => pair,
+        Ok(None) => {
+            let Target::Snapshot(b) = new else {
+                return DbDiff::None;
+            };
+            return DbDiff::Note(
+                Level::Info,
+                format!("database {profile} not compared: snapshot {b} has no part of it"),
+            );
+        }
+        Err(e) => {
+            return DbDiff::Note(Level::Error, format!("database {profile}: {e:#}"));
+        }
+    };
+    // Destructive steps are allowed so the script is complete; they are named in the status.
+    let mut notes = Vec::new();
+    let script = match between(&old_db, &new_db, &[]) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            notes.push(format!("no script: {e}"));
+            None
+        }
+    };
+    if let Some(s) = &script {
+        let refused = s.destructive();
+        if !refused.is_empty() {
+            notes.push(format!(
+                "destructive, refused without --allow-destructive: {}",
+                refused.join("; ")
+            ));
+        }
+        notes.extend(s.notes.iter().cloned());
+    }
+    let set = db_changes::change_set(&profile, &old_db, &new_db, script.as_ref(), &project.root);
+    let note = (!notes.is_empty()).then(|| format!("database {profile}: {}", notes.join(" · ")));
+    DbDiff::Changes { profile, set, note }
 }
