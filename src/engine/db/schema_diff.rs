@@ -44,7 +44,7 @@ pub use super::ddl::{column_def, create_table_sql, drop_table_sql, ident, placeh
 pub use super::narrowing::narrowing;
 
 use super::ddl::{
-    add_fk_sql, add_index_sql, drop_fk_sql, drop_index_sql, own_index, same_fk, same_fks,
+    add_fk_sql, add_index_sql, drop_fk_sql, drop_index_sql, fk_text, own_index, same_fk, same_fks,
 };
 #[cfg(test)]
 use super::narrowing::type_change;
@@ -112,6 +112,21 @@ pub fn refuse_destructive(steps: &[Step], allow: bool) -> Result<(), Vec<String>
         Ok(())
     } else {
         Err(reasons)
+    }
+}
+
+/// The same MySQL foreign key on both sides: normalized, and by the server's own clause
+/// (which shows what the normalized key leaves out, such as another schema's table).
+fn same_mysql_fk(o: &TableSchema, a: &ForeignKey, n: &TableSchema, b: &ForeignKey) -> bool {
+    same_fk(Kind::Mysql, a, b) && fk_text(o, &a.name) == fk_text(n, &b.name)
+}
+
+/// The index names of `t` in the order its `CREATE TABLE` text declares them (the
+/// normalized list's order where the server's text cannot be read).
+fn declared_order(t: &TableSchema, p: &Option<show_create::Parts>) -> Vec<String> {
+    match p {
+        Some(p) => p.indexes.iter().map(|(name, _)| name.clone()).collect(),
+        None => t.indexes.iter().map(|ix| ix.name.clone()).collect(),
     }
 }
 
@@ -264,7 +279,7 @@ pub fn diff(
                     Phase::DropForeignKey,
                     &t.name,
                     drop_fk_sql(&t.name, fk),
-                    add_fk_sql(&t.name, fk),
+                    add_fk_sql(t, fk),
                 ));
             }
         }
@@ -272,24 +287,24 @@ pub fn diff(
             for fk in o
                 .foreign_keys
                 .iter()
-                .filter(|fk| !n.foreign_keys.iter().any(|x| same_fk(kind, x, fk)))
+                .filter(|fk| !n.foreign_keys.iter().any(|x| same_mysql_fk(o, fk, n, x)))
             {
                 steps.push(Step::new(
                     Phase::DropForeignKey,
                     &o.name,
                     drop_fk_sql(&o.name, fk),
-                    add_fk_sql(&o.name, fk),
+                    add_fk_sql(o, fk),
                 ));
             }
             for fk in n
                 .foreign_keys
                 .iter()
-                .filter(|fk| !o.foreign_keys.iter().any(|x| same_fk(kind, x, fk)))
+                .filter(|fk| !o.foreign_keys.iter().any(|x| same_mysql_fk(o, x, n, fk)))
             {
                 steps.push(Step::new(
                     Phase::AddForeignKey,
                     &n.name,
-                    add_fk_sql(&n.name, fk),
+                    add_fk_sql(n, fk),
                     drop_fk_sql(&n.name, fk),
                 ));
             }
@@ -312,7 +327,7 @@ pub fn diff(
             steps.push(Step::new(
                 Phase::AddForeignKey,
                 &t.name,
-                add_fk_sql(&t.name, fk),
+                add_fk_sql(t, fk),
                 drop_fk_sql(&t.name, fk),
             ));
         }
@@ -345,15 +360,32 @@ pub fn diff(
                 None => add_index_sql(kind, t, ix),
             };
         // SQLite indexes are objects, created again from their own text (`db_objects`).
-        let kept_ix = |ix: &IndexSchema, other: &TableSchema| {
-            kind == Kind::Sqlite
-                || (other.indexes.contains(ix) && clause(&po, &ix.name) == clause(&pn, &ix.name))
+        // MySQL shows indexes in the order they were added: only the longest common
+        // leading run of the old and new declared orders stays; the indexes after it are
+        // dropped and added in the new order (the reverse adds the old ones back in theirs).
+        let unchanged = |ix: &IndexSchema| {
+            n.indexes.contains(ix) && clause(&po, &ix.name) == clause(&pn, &ix.name)
         };
-        for ix in o
+        let (old_order, new_order) = (declared_order(o, &po), declared_order(n, &pn));
+        let stay: Vec<&str> = old_order
+            .iter()
+            .zip(&new_order)
+            .take_while(|(a, b)| {
+                a == b && o.indexes.iter().any(|ix| &ix.name == *a && unchanged(ix))
+            })
+            .map(|(a, _)| a.as_str())
+            .collect();
+        let kept_ix = |ix: &IndexSchema, _: &TableSchema| {
+            kind == Kind::Sqlite || stay.contains(&ix.name.as_str())
+        };
+        let mut gone: Vec<&IndexSchema> = o
             .indexes
             .iter()
             .filter(|ix| !own_index(kind, ix) && !kept_ix(ix, n))
-        {
+            .collect();
+        // Dropped last-declared first: the reverse adds them back in their declared order.
+        gone.sort_by_key(|ix| std::cmp::Reverse(old_order.iter().position(|x| x == &ix.name)));
+        for ix in gone {
             steps.push(Step::new(
                 Phase::DropIndex,
                 &o.name,
@@ -361,10 +393,7 @@ pub fn diff(
                 add(&o.name, ix, &po),
             ));
         }
-        let declared = |ix: &&IndexSchema| {
-            pn.as_ref()
-                .and_then(|p| p.indexes.iter().position(|(name, _)| name == &ix.name))
-        };
+        let declared = |ix: &&IndexSchema| new_order.iter().position(|x| x == &ix.name);
         let mut added: Vec<&IndexSchema> = n
             .indexes
             .iter()
