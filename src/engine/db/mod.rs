@@ -16,6 +16,7 @@ mod mysql_alter;
 pub mod narrowing;
 pub mod profile;
 pub mod schema_diff;
+pub mod server_view;
 pub mod show_create;
 pub mod snapshot;
 pub mod split;

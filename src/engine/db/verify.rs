@@ -5,7 +5,10 @@
 //!    same rows in every 'data' table, the same checksums in every 'checksum' table whose
 //!    data did not change since the snapshot (changes there are not scripted, only noted);
 //! 2. the forward script is applied; the copy must equal the database as it was: schema,
-//!    rows and checksums.
+//!    rows and checksums;
+//! 3. the server's own view of the copy (see `server_view`: MySQL's `SHOW CREATE TABLE`,
+//!    `CHECKSUM TABLE` and a SELECT of generated columns; SQLite's full dump) must be what
+//!    it was before the two scripts ran, line for line.
 //!
 //! SQLite: the file is copied with SQLite's online backup API (consistent even while the
 //! database is in use, WAL included) into a temporary folder. MySQL: a scratch schema
@@ -22,6 +25,7 @@ use serde::Serialize;
 use super::db_objects::{self, DbObject, creation_order};
 use super::mysql::MysqlDb;
 use super::schema_diff::{ident, writable};
+use super::server_view;
 use super::snapshot::{DbSnapshot, Mode, Script, apply, differences, session, take};
 use super::sqlite::SqliteDb;
 use super::url::DbUrl;
@@ -88,6 +92,7 @@ fn run_checks(
 ) -> anyhow::Result<()> {
     let modes = |t: &str| old.modes.get(t).copied().unwrap_or(Mode::Auto);
     let target = take(scratch, &modes).context("reading the scratch copy")?;
+    let shown = server_view::take(scratch).context("reading the scratch copy")?;
     // Checksum tables whose data changed since the snapshot: the reverse cannot restore them.
     let mut want_old = old.clone();
     want_old.chunks.retain(|t, c| {
@@ -119,9 +124,20 @@ fn run_checks(
             problems,
         });
         if failed {
-            break;
+            return Ok(());
         }
     }
+    let name = match scratch.kind() {
+        Kind::Mysql => {
+            "the server shows the same tables again (SHOW CREATE TABLE, CHECKSUM TABLE, generated columns)"
+        }
+        Kind::Sqlite => "the server shows the same database again (a full dump)",
+    };
+    let problems = server_view::changed(&shown, &server_view::take(scratch)?, 40);
+    report.checks.push(Check {
+        name: name.into(),
+        problems,
+    });
     Ok(())
 }
 
