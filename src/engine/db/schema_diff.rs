@@ -363,8 +363,28 @@ pub fn diff(
         // MySQL shows indexes in the order they were added: only the longest common
         // leading run of the old and new declared orders stays; the indexes after it are
         // dropped and added in the new order (the reverse adds the old ones back in theirs).
+        // A generated column whose definition changes is dropped and added again, and
+        // takes its indexes with it: those are dropped and added too.
+        let regenerated: Vec<&str> = match (&po, &pn) {
+            (Some(a), Some(b)) => a
+                .columns
+                .iter()
+                .filter(|(name, def)| {
+                    show_create::column(b, name).is_some_and(|d| {
+                        d != def && (show_create::is_generated(d) || show_create::is_generated(def))
+                    })
+                })
+                .map(|(name, _)| name.as_str())
+                .collect(),
+            _ => Vec::new(),
+        };
         let unchanged = |ix: &IndexSchema| {
-            n.indexes.contains(ix) && clause(&po, &ix.name) == clause(&pn, &ix.name)
+            n.indexes.contains(ix)
+                && clause(&po, &ix.name) == clause(&pn, &ix.name)
+                && !ix
+                    .columns
+                    .iter()
+                    .any(|c| regenerated.contains(&c.split('(').next().unwrap_or(c)))
         };
         let (old_order, new_order) = (declared_order(o, &po), declared_order(n, &pn));
         let stay: Vec<&str> = old_order
