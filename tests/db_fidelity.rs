@@ -343,6 +343,13 @@ fn mariadb_verify_fails_on_a_lost_generated_expression_check_and_collation() {
     assert!(script.notes.is_empty(), "{:?}", script.notes);
     let report = verify_mysql(&url, None, &snap, &script).unwrap();
     assert!(report.ok(), "{}", report.text());
+    assert!(
+        report.text().contains(
+            "ok   the server shows the same tables again (SHOW CREATE TABLE, CHECKSUM TABLE, generated columns)"
+        ),
+        "{}",
+        report.text()
+    );
 
     for (what, from, to) in [
         (
