@@ -560,14 +560,23 @@ fn sqlite_rebuild(from: &TableSchema, to: &TableSchema, src: &[Option<usize>]) -
         ident(k, &to.name),
         ident(k, &format!("_devsky_old_{}", to.name)),
     );
-    let mut out = vec![
-        format!(
-            "CREATE TABLE {tmp} AS SELECT * FROM {};",
-            ident(k, &from.name)
-        ),
-        drop_table_sql(k, &from.name),
-        format!("{};", to.create_sql.trim().trim_end_matches(';')),
-    ];
+    // The AUTOINCREMENT counter (a row of sqlite_sequence, removed with its table) is kept
+    // aside under another name and put back after the rows.
+    let counted = |t: &TableSchema| t.create_sql.to_ascii_uppercase().contains("AUTOINCREMENT");
+    let seq = |name: &str| super::data_diff::literal(k, &super::Value::Text(name.into()));
+    let aside = seq(&format!("_devsky_seq_{}", to.name));
+    let mut out = vec![format!(
+        "CREATE TABLE {tmp} AS SELECT * FROM {};",
+        ident(k, &from.name)
+    )];
+    if counted(from) {
+        out.push(format!(
+            "UPDATE sqlite_sequence SET name = {aside} WHERE name = {};",
+            seq(&from.name)
+        ));
+    }
+    out.push(drop_table_sql(k, &from.name));
+    out.push(format!("{};", to.create_sql.trim().trim_end_matches(';')));
     let (mut cols, mut vals) = (Vec::new(), Vec::new());
     for (c, s) in to.columns.iter().zip(src).filter(|(c, _)| writable(c)) {
         match s {
@@ -585,6 +594,18 @@ fn sqlite_rebuild(from: &TableSchema, to: &TableSchema, src: &[Option<usize>]) -
         ));
     }
     out.push(format!("DROP TABLE {tmp};"));
+    if counted(from) && counted(to) {
+        out.push(format!(
+            "DELETE FROM sqlite_sequence WHERE name = {};",
+            seq(&to.name)
+        ));
+        out.push(format!(
+            "UPDATE sqlite_sequence SET name = {} WHERE name = {aside};",
+            seq(&to.name)
+        ));
+    } else if counted(from) {
+        out.push(format!("DELETE FROM sqlite_sequence WHERE name = {aside};"));
+    }
     out.join("\n")
 }
 
