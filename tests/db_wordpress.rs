@@ -3,13 +3,15 @@
 //! generated and JSON columns, BLOB, DECIMAL, DATETIME(6)) through snapshot -> change
 //! (schema and rows) -> script -> apply -> reverse. Judged by the server alone, through the
 //! `mariadb` client: `SHOW CREATE TABLE` of every table (AUTO_INCREMENT counters
-//! included), `CHECKSUM TABLE` and a SELECT of the generated columns.
+//! included), `CHECKSUM TABLE` and a SELECT of the generated columns. `--verify` of the same
+//! script passes.
 
 mod support;
 
 use devsky::engine::db::mysql::MysqlDb;
 use devsky::engine::db::snapshot::{self, Mode, apply, take};
 use devsky::engine::db::url::parse;
+use devsky::engine::db::verify::verify_mysql;
 
 const SCHEMA: &str = r#"
 SET FOREIGN_KEY_CHECKS = 0;
@@ -195,4 +197,16 @@ fn wordpress_like_database_round_trips_by_the_servers_own_view() {
     same(&before, &server_view(&m), "apply: after the reverse");
     apply(&mut db, &script, false).unwrap();
     same(&after, &server_view(&m), "apply: after the forward");
+
+    // `--verify` agrees, by its own server view too, and leaves the database alone.
+    let report = verify_mysql(&url, None, &snap, &script).unwrap();
+    assert!(
+        report.ok()
+            && report
+                .text()
+                .contains("ok   the server shows the same tables again"),
+        "{}",
+        report.text()
+    );
+    same(&after, &server_view(&m), "after verifying");
 }

@@ -13,7 +13,7 @@
 //! SQLite: the file is copied with SQLite's online backup API (consistent even while the
 //! database is in use, WAL included) into a temporary folder. MySQL: a scratch schema
 //! `devsky_scratch_<random>` on the same server gets every table (`SHOW CREATE TABLE` text,
-//! foreign keys included) and its rows, then every view, trigger, routine and event, the checks run there on a connection of their own,
+//! foreign keys included), its rows and its `AUTO_INCREMENT` counter, then every view, trigger, routine and event, the checks run there on a connection of their own,
 //! and the schema is dropped afterwards whatever happened.
 
 use std::hash::{BuildHasher, Hasher};
@@ -247,6 +247,22 @@ pub fn verify_mysql(
         .map_err(|e| anyhow::anyhow!("{settings}: {e}"))?;
     let tables = main.tables()?;
     let objects = main.objects()?;
+    // AUTO_INCREMENT counters: the copy gets the database's own, not the ones its rows imply.
+    let counters = collect(
+        &mut main,
+        &format!(
+            "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' \
+             AND TABLE_TYPE = 'BASE TABLE' AND AUTO_INCREMENT IS NOT NULL",
+            original.replace('\'', "''")
+        ),
+    )
+    .map_err(|e| anyhow::anyhow!("reading AUTO_INCREMENT counters: {e}"))?;
+    let counters: Vec<(String, String)> = counters
+        .iter()
+        .flat_map(|s| &s.rows)
+        .filter_map(|r| Some((r.first()?.display()?, r.get(1)?.display()?)))
+        .filter(|(_, n)| n.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
     let create = format!(
         "CREATE DATABASE {}{}",
         q(&scratch),
@@ -283,6 +299,9 @@ pub fn verify_mysql(
                 db = q(original),
                 cols = cols.join(", ")
             ));
+        }
+        for (t, n) in &counters {
+            copy.push(format!("ALTER TABLE {} AUTO_INCREMENT = {n}", q(t)));
         }
         copy.push("SET FOREIGN_KEY_CHECKS = 1".into());
         let refs: Vec<&DbObject> = objects.iter().collect();
