@@ -21,6 +21,7 @@ pub mod show_create;
 pub mod snapshot;
 pub mod split;
 pub mod sqlite;
+mod sqlite_rebuild;
 pub mod status;
 pub mod url;
 pub mod verify;

@@ -42,9 +42,11 @@ use serde::Serialize;
 
 pub use super::ddl::{column_def, create_table_sql, drop_table_sql, ident, placeholder, writable};
 pub use super::narrowing::narrowing;
+use super::sqlite_rebuild::sqlite_rebuild_step;
+pub use super::sqlite_rebuild::sqlite_rebuilt;
 
 use super::ddl::{
-    add_fk_sql, add_index_sql, drop_fk_sql, drop_index_sql, fk_text, own_index, same_fk, same_fks,
+    add_fk_sql, add_index_sql, drop_fk_sql, drop_index_sql, fk_text, own_index, same_fk,
 };
 #[cfg(test)]
 use super::narrowing::type_change;
@@ -519,14 +521,6 @@ fn table_only(kind: Kind, t: &TableSchema, keep_fk: &dyn Fn(&ForeignKey) -> bool
     }
 }
 
-/// SQLite: whether the table is rebuilt (dropped and created again) to go from `o` to `n`.
-pub fn sqlite_rebuilt(o: &TableSchema, n: &TableSchema) -> bool {
-    o.create_sql != n.create_sql
-        || o.columns != n.columns
-        || o.primary_key != n.primary_key
-        || !same_fks(Kind::Sqlite, &o.foreign_keys, &n.foreign_keys)
-}
-
 /// For each new column, the old column it comes from (a rename hint, else the same name).
 pub(super) fn sources(
     o: &TableSchema,
@@ -552,101 +546,6 @@ pub(super) fn sources(
 
 pub(super) fn rows_note(rows: Option<u64>) -> String {
     rows.map(|r| format!(" ({r} rows)")).unwrap_or_default()
-}
-
-fn sqlite_rebuild(from: &TableSchema, to: &TableSchema, src: &[Option<usize>]) -> String {
-    let k = Kind::Sqlite;
-    let (t, tmp) = (
-        ident(k, &to.name),
-        ident(k, &format!("_devsky_old_{}", to.name)),
-    );
-    // The AUTOINCREMENT counter (a row of sqlite_sequence, removed with its table) is kept
-    // aside under another name and put back after the rows.
-    let counted = |t: &TableSchema| t.create_sql.to_ascii_uppercase().contains("AUTOINCREMENT");
-    let seq = |name: &str| super::data_diff::literal(k, &super::Value::Text(name.into()));
-    let aside = seq(&format!("_devsky_seq_{}", to.name));
-    let mut out = vec![format!(
-        "CREATE TABLE {tmp} AS SELECT * FROM {};",
-        ident(k, &from.name)
-    )];
-    if counted(from) {
-        out.push(format!(
-            "UPDATE sqlite_sequence SET name = {aside} WHERE name = {};",
-            seq(&from.name)
-        ));
-    }
-    out.push(drop_table_sql(k, &from.name));
-    out.push(format!("{};", to.create_sql.trim().trim_end_matches(';')));
-    let (mut cols, mut vals) = (Vec::new(), Vec::new());
-    for (c, s) in to.columns.iter().zip(src).filter(|(c, _)| writable(c)) {
-        match s {
-            Some(i) => vals.push(ident(k, &from.columns[*i].name)),
-            None if !c.nullable && c.default.is_none() => vals.push(placeholder(k, c).to_string()),
-            None => continue,
-        }
-        cols.push(ident(k, &c.name));
-    }
-    if src.iter().any(Option::is_some) {
-        out.push(format!(
-            "INSERT INTO {t} ({}) SELECT {} FROM {tmp};",
-            cols.join(", "),
-            vals.join(", ")
-        ));
-    }
-    out.push(format!("DROP TABLE {tmp};"));
-    if counted(from) && counted(to) {
-        out.push(format!(
-            "DELETE FROM sqlite_sequence WHERE name = {};",
-            seq(&to.name)
-        ));
-        out.push(format!(
-            "UPDATE sqlite_sequence SET name = {} WHERE name = {aside};",
-            seq(&to.name)
-        ));
-    } else if counted(from) {
-        out.push(format!("DELETE FROM sqlite_sequence WHERE name = {aside};"));
-    }
-    out.join("\n")
-}
-
-fn sqlite_rebuild_step(
-    o: &TableSchema,
-    n: &TableSchema,
-    hints: &[(String, String)],
-    rows: Option<u64>,
-) -> Step {
-    let src = sources(o, n, hints);
-    let back_hints: Vec<(String, String)> =
-        hints.iter().map(|(a, b)| (b.clone(), a.clone())).collect();
-    let back = sources(n, o, &back_hints);
-    let mut s = Step::new(
-        Phase::AlterTable,
-        &n.name,
-        sqlite_rebuild(o, n, &src),
-        sqlite_rebuild(n, o, &back),
-    );
-    let mut why = Vec::new();
-    for (i, oc) in o.columns.iter().enumerate() {
-        match src.iter().position(|s| *s == Some(i)) {
-            None => {
-                why.push(format!(
-                    "drops column {}.{}{}",
-                    n.name,
-                    oc.name,
-                    rows_note(rows)
-                ));
-                s.restore.push(oc.name.clone());
-            }
-            Some(j) => {
-                if let Some(r) = narrowing(Kind::Sqlite, &n.name, oc, &n.columns[j]) {
-                    why.push(r);
-                    s.restore.push(oc.name.clone());
-                }
-            }
-        }
-    }
-    s.destructive = (!why.is_empty()).then(|| why.join("; "));
-    s
 }
 
 #[cfg(test)]
