@@ -2,7 +2,8 @@
 //! - data checksum of a 1,000,000-row, 5-column table in primary-key chunks
 //!   (target: >= 1M rows/s), with the ratio to one plain CRC32/BIT_XOR checksum query over
 //!   the same table in the same run;
-//! - schema introspection of 300 tables on two schemas and their diff (target: < 2 s);
+//! - schema introspection of 300 tables with 60 views, 60 triggers and 60 routines on two
+//!   schemas and their diff (target: < 2 s);
 //! - first rows of a 1,000,000-row SELECT through the streaming `Db::run` (what the Query
 //!   screen shows first; target: < 300 ms), and the rows held when the screen's limit stops
 //!   the stream.
@@ -16,8 +17,8 @@ mod mariadb;
 use std::time::Instant;
 
 use devsky::engine::db::mysql::MysqlDb;
-use devsky::engine::db::schema_diff;
 use devsky::engine::db::{Db, Kind, QueryEvent, url};
+use devsky::engine::db::{db_objects, schema_diff};
 use devsky::shell::harness::Harness;
 
 fn connect(server: &mariadb::MariaDb, db: &str) -> MysqlDb {
@@ -80,33 +81,86 @@ fn main() {
              KEY k_name (name){fk}) ENGINE=InnoDB;\n"
         ));
     }
+    // and with them 60 views (every tenth reading the one before), 60 triggers,
+    // 30 procedures and 30 functions
+    let mut objects = Vec::new();
+    for i in (0..300).step_by(5) {
+        let from = if i % 50 == 10 {
+            format!("v{:03}", i - 5)
+        } else {
+            format!("t{i:03}")
+        };
+        objects.push(format!(
+            "CREATE VIEW v{i:03} AS SELECT id, name, score FROM {from} WHERE score >= 0"
+        ));
+        objects.push(format!(
+            "CREATE TRIGGER tr{i:03} BEFORE INSERT ON t{i:03} FOR EACH ROW SET NEW.score = GREATEST(NEW.score, 0)"
+        ));
+    }
+    for i in (0..300).step_by(10) {
+        objects.push(format!(
+            "CREATE PROCEDURE p{i:03}(IN n INT) SELECT COUNT(*) FROM t{i:03} WHERE id > n"
+        ));
+        objects.push(format!(
+            "CREATE FUNCTION f{i:03}(x DECIMAL(10,2)) RETURNS DECIMAL(10,2) DETERMINISTIC RETURN x * 2"
+        ));
+    }
     server.sql("CREATE DATABASE s1; CREATE DATABASE s2;");
     for schema in ["s1", "s2"] {
-        connect(&server, schema)
-            .run(&ddl, &mut |_| true)
-            .expect("create 300 tables");
+        let mut db = connect(&server, schema);
+        db.run(&ddl, &mut |_| true).expect("create 300 tables");
+        for sql in &objects {
+            db.run(sql, &mut |_| true)
+                .expect("create views, triggers, routines");
+        }
     }
     let mut changes = String::new();
     for i in (5..300).step_by(10) {
         changes.push_str(&format!("ALTER TABLE t{i:03} ADD COLUMN extra INT NULL, ADD KEY k_score (score), MODIFY name VARCHAR(150) NOT NULL;"));
     }
-    connect(&server, "s2")
-        .run(&changes, &mut |_| true)
-        .expect("change 30 tables");
+    // ... and 12 views, 12 triggers, 3 procedures and 3 functions changed
+    for i in (0..300).step_by(25) {
+        changes.push_str(&format!(
+            "CREATE OR REPLACE VIEW v{i:03} AS SELECT id, name FROM t{i:03};\
+             DROP TRIGGER tr{i:03}; CREATE TRIGGER tr{i:03} BEFORE UPDATE ON t{i:03} FOR EACH ROW SET NEW.score = 0;"
+        ));
+    }
+    for i in (0..300).step_by(100) {
+        changes.push_str(&format!(
+            "DROP PROCEDURE p{i:03}; CREATE PROCEDURE p{i:03}() SELECT 1;\
+             DROP FUNCTION f{i:03}; CREATE FUNCTION f{i:03}(x INT) RETURNS INT DETERMINISTIC RETURN x;"
+        ));
+    }
+    let mut s2 = connect(&server, "s2");
+    for sql in changes.split(';').filter(|s| !s.trim().is_empty()) {
+        s2.run(sql, &mut |_| true)
+            .expect("change 30 tables and objects");
+    }
     let (mut a, mut b) = (connect(&server, "s1"), connect(&server, "s2"));
     let s = Instant::now();
     let ta = a.tables().expect("tables s1");
     let tb = b.tables().expect("tables s2");
-    let intro = s.elapsed().as_secs_f64();
+    let intro_tables = s.elapsed().as_secs_f64();
     let s = Instant::now();
-    let steps = schema_diff::diff(Kind::Mysql, &ta, &tb, &[], &|_| Some(0));
+    let oa = a.objects().expect("objects s1");
+    let ob = b.objects().expect("objects s2");
+    let intro_objects = s.elapsed().as_secs_f64();
+    let s = Instant::now();
+    let mut steps = schema_diff::diff(Kind::Mysql, &ta, &tb, &[], &|_| Some(0));
+    steps.extend(db_objects::diff(Kind::Mysql, &oa, &ob, &[]));
     let d = s.elapsed().as_secs_f64();
     assert_eq!(ta.len(), 300);
+    assert_eq!(
+        oa.len(),
+        180,
+        "60 views, 60 triggers, 30 procedures, 30 functions"
+    );
     assert!(!steps.is_empty());
     println!(
-        "db schema: introspection of 2 x 300 tables {intro:.3} s, diff {d:.4} s ({} steps): total {:.3} s (target < 2 s)",
+        "db schema: introspection of 2 x (300 tables {intro_tables:.3} s + 60 views, 60 triggers, 60 routines {intro_objects:.3} s), \
+         diff {d:.4} s ({} steps): total {:.3} s (target < 2 s)",
         steps.len(),
-        intro + d
+        intro_tables + intro_objects + d
     );
 
     // first rows of a 1M-row SELECT, stopped at the Query screen's limit

@@ -11,7 +11,7 @@ use devsky::engine::db::mysql::MysqlDb;
 use devsky::engine::db::snapshot::{self, DbSnapshot, Mode, apply, differences, take};
 use devsky::engine::db::sqlite::SqliteDb;
 use devsky::engine::db::url::parse;
-use devsky::engine::db::verify::verify_mysql;
+use devsky::engine::db::verify::{verify_mysql, verify_sqlite};
 use devsky::engine::db::{Db, QueryEvent};
 
 fn run(db: &mut dyn Db, sql: &str) {
@@ -343,6 +343,13 @@ fn mariadb_verify_fails_on_a_lost_generated_expression_check_and_collation() {
     assert!(script.notes.is_empty(), "{:?}", script.notes);
     let report = verify_mysql(&url, None, &snap, &script).unwrap();
     assert!(report.ok(), "{}", report.text());
+    assert!(
+        report.text().contains(
+            "ok   the server shows the same tables again (SHOW CREATE TABLE, CHECKSUM TABLE, generated columns)"
+        ),
+        "{}",
+        report.text()
+    );
 
     for (what, from, to) in [
         (
@@ -368,6 +375,84 @@ fn mariadb_verify_fails_on_a_lost_generated_expression_check_and_collation() {
         assert!(
             text.contains("FAIL the forward script then gives the database as it is now")
                 && text.contains("CREATE TABLE lines differ")
+                && text.contains(from.trim()),
+            "{what}: the differing line is shown: {text}"
+        );
+    }
+}
+
+#[test]
+fn sqlite_verify_compares_a_full_dump_and_fails_on_a_lost_counter_generated_expression_check_and_collation()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    let mut db = sqlite_db(&path);
+    run(
+        &mut db,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, b INT NOT NULL DEFAULT 0);
+         INSERT INTO t (b) VALUES (1), (2), (3), (4), (5);
+         DELETE FROM t WHERE id > 2;",
+    );
+    let snap = take(&mut db, &|_| Mode::Auto).unwrap();
+    // The table gets a CHECK, a collated and a generated column, rebuilt by hand with its
+    // AUTOINCREMENT counter (5, in sqlite_sequence) kept as it was.
+    run(
+        &mut db,
+        "CREATE TABLE t2 (id INTEGER PRIMARY KEY AUTOINCREMENT, b INT NOT NULL DEFAULT 0 CHECK (b >= 0), c TEXT COLLATE NOCASE, g INT AS (b * 2) VIRTUAL);
+         INSERT INTO t2 (id, b, c) SELECT id, b, 'x' FROM t;
+         DROP TABLE t;
+         ALTER TABLE t2 RENAME TO t;
+         UPDATE sqlite_sequence SET seq = 5 WHERE name = 't';",
+    );
+    let script = snapshot::diff(&snap, &mut db, true, &[]).unwrap();
+    assert!(script.notes.is_empty(), "{:?}", script.notes);
+    let report = verify_sqlite(&path, &snap, &script).unwrap();
+    let text = report.text();
+    assert!(
+        report.ok() && text.contains("ok   the server shows the same database again (a full dump)"),
+        "the rebuild keeps the counter: {text}"
+    );
+    // A forward rebuild that does not carry the counter over loses it: the rows and the
+    // CREATE text come back, the counter does not, and only the dump shows it.
+    let mut lost = script.clone();
+    for s in &mut lost.steps {
+        s.forward = s
+            .forward
+            .lines()
+            .filter(|l| !l.contains("sqlite_sequence"))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    assert_ne!(lost.forward_sql(), script.forward_sql());
+    let report = verify_sqlite(&path, &snap, &lost).unwrap();
+    let text = report.text();
+    assert!(!report.ok(), "{text}");
+    assert!(
+        text.contains("ok   the forward script then gives the database as it is now")
+            && text.contains("wanted: INSERT INTO \"sqlite_sequence\"(name,seq) VALUES('t',5);")
+            && text.contains("found:  INSERT INTO \"sqlite_sequence\"(name,seq) VALUES('t',2);"),
+        "the differing dump lines are shown: {text}"
+    );
+
+    for (what, from, to) in [
+        ("generated expression", " AS (b * 2) VIRTUAL", ""),
+        ("collation", " COLLATE NOCASE", ""),
+        ("CHECK", " CHECK (b >= 0)", ""),
+    ] {
+        let mut lost = script.clone();
+        let mut hit = false;
+        for s in &mut lost.steps {
+            if s.forward.contains(from) {
+                s.forward = s.forward.replace(from, to);
+                hit = true;
+            }
+        }
+        assert!(hit, "{what}: `{from}` not in {}", script.forward_sql());
+        let report = verify_sqlite(&path, &snap, &lost).unwrap();
+        let text = report.text();
+        assert!(!report.ok(), "{what}: {text}");
+        assert!(
+            text.contains("FAIL the forward script then gives the database as it is now")
                 && text.contains(from.trim()),
             "{what}: the differing line is shown: {text}"
         );

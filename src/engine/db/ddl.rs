@@ -163,11 +163,22 @@ pub fn drop_index_sql(kind: Kind, table: &str, ix: &IndexSchema) -> String {
     }
 }
 
-pub(super) fn add_fk_sql(table: &str, fk: &ForeignKey) -> String {
+/// MySQL: the server's own clause for the foreign key `name` of `t`, as its `SHOW CREATE
+/// TABLE` text declares it (a reference to another schema included).
+pub(super) fn fk_text(t: &TableSchema, name: &str) -> Option<String> {
+    super::show_create::of(t)?
+        .foreign_keys
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, clause)| clause)
+}
+
+/// `ALTER TABLE .. ADD` the foreign key `fk` of `t`: the server's clause where it has one.
+pub(super) fn add_fk_sql(t: &TableSchema, fk: &ForeignKey) -> String {
     format!(
         "ALTER TABLE {} ADD {};",
-        ident(Kind::Mysql, table),
-        fk_clause(Kind::Mysql, fk)
+        ident(Kind::Mysql, &t.name),
+        fk_text(t, &fk.name).unwrap_or_else(|| fk_clause(Kind::Mysql, fk))
     )
 }
 

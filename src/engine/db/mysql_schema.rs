@@ -117,7 +117,20 @@ pub(super) async fn tables(c: &mut Conn, mariadb: bool) -> mysql_async::Result<V
             f.columns.extend(s(r, 2));
             f.ref_columns.extend(s(r, 4));
         }
-        t.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+        // Indexes in the order the table declares them (the server's text), not by name;
+        // foreign keys by name, as the server itself lists them.
+        let declared: Vec<String> = crate::engine::db::show_create::parse(&t.create_sql)
+            .map(|p| p.indexes.into_iter().map(|(n, _)| n).collect())
+            .unwrap_or_default();
+        t.indexes.sort_by_key(|ix| {
+            (
+                declared
+                    .iter()
+                    .position(|n| n == &ix.name)
+                    .unwrap_or(usize::MAX),
+                ix.name.clone(),
+            )
+        });
         t.foreign_keys.sort_by(|a, b| a.name.cmp(&b.name));
         out.push(t);
     }

@@ -42,9 +42,11 @@ use serde::Serialize;
 
 pub use super::ddl::{column_def, create_table_sql, drop_table_sql, ident, placeholder, writable};
 pub use super::narrowing::narrowing;
+use super::sqlite_rebuild::sqlite_rebuild_step;
+pub use super::sqlite_rebuild::sqlite_rebuilt;
 
 use super::ddl::{
-    add_fk_sql, add_index_sql, drop_fk_sql, drop_index_sql, own_index, same_fk, same_fks,
+    add_fk_sql, add_index_sql, drop_fk_sql, drop_index_sql, fk_text, own_index, same_fk,
 };
 #[cfg(test)]
 use super::narrowing::type_change;
@@ -112,6 +114,21 @@ pub fn refuse_destructive(steps: &[Step], allow: bool) -> Result<(), Vec<String>
         Ok(())
     } else {
         Err(reasons)
+    }
+}
+
+/// The same MySQL foreign key on both sides: normalized, and by the server's own clause
+/// (which shows what the normalized key leaves out, such as another schema's table).
+fn same_mysql_fk(o: &TableSchema, a: &ForeignKey, n: &TableSchema, b: &ForeignKey) -> bool {
+    same_fk(Kind::Mysql, a, b) && fk_text(o, &a.name) == fk_text(n, &b.name)
+}
+
+/// The index names of `t` in the order its `CREATE TABLE` text declares them (the
+/// normalized list's order where the server's text cannot be read).
+fn declared_order(t: &TableSchema, p: &Option<show_create::Parts>) -> Vec<String> {
+    match p {
+        Some(p) => p.indexes.iter().map(|(name, _)| name.clone()).collect(),
+        None => t.indexes.iter().map(|ix| ix.name.clone()).collect(),
     }
 }
 
@@ -264,7 +281,7 @@ pub fn diff(
                     Phase::DropForeignKey,
                     &t.name,
                     drop_fk_sql(&t.name, fk),
-                    add_fk_sql(&t.name, fk),
+                    add_fk_sql(t, fk),
                 ));
             }
         }
@@ -272,24 +289,24 @@ pub fn diff(
             for fk in o
                 .foreign_keys
                 .iter()
-                .filter(|fk| !n.foreign_keys.iter().any(|x| same_fk(kind, x, fk)))
+                .filter(|fk| !n.foreign_keys.iter().any(|x| same_mysql_fk(o, fk, n, x)))
             {
                 steps.push(Step::new(
                     Phase::DropForeignKey,
                     &o.name,
                     drop_fk_sql(&o.name, fk),
-                    add_fk_sql(&o.name, fk),
+                    add_fk_sql(o, fk),
                 ));
             }
             for fk in n
                 .foreign_keys
                 .iter()
-                .filter(|fk| !o.foreign_keys.iter().any(|x| same_fk(kind, x, fk)))
+                .filter(|fk| !o.foreign_keys.iter().any(|x| same_mysql_fk(o, x, n, fk)))
             {
                 steps.push(Step::new(
                     Phase::AddForeignKey,
                     &n.name,
-                    add_fk_sql(&n.name, fk),
+                    add_fk_sql(n, fk),
                     drop_fk_sql(&n.name, fk),
                 ));
             }
@@ -312,7 +329,7 @@ pub fn diff(
             steps.push(Step::new(
                 Phase::AddForeignKey,
                 &t.name,
-                add_fk_sql(&t.name, fk),
+                add_fk_sql(t, fk),
                 drop_fk_sql(&t.name, fk),
             ));
         }
@@ -345,15 +362,52 @@ pub fn diff(
                 None => add_index_sql(kind, t, ix),
             };
         // SQLite indexes are objects, created again from their own text (`db_objects`).
-        let kept_ix = |ix: &IndexSchema, other: &TableSchema| {
-            kind == Kind::Sqlite
-                || (other.indexes.contains(ix) && clause(&po, &ix.name) == clause(&pn, &ix.name))
+        // MySQL shows indexes in the order they were added: only the longest common
+        // leading run of the old and new declared orders stays; the indexes after it are
+        // dropped and added in the new order (the reverse adds the old ones back in theirs).
+        // A generated column whose definition changes is dropped and added again, and
+        // takes its indexes with it: those are dropped and added too.
+        let regenerated: Vec<&str> = match (&po, &pn) {
+            (Some(a), Some(b)) => a
+                .columns
+                .iter()
+                .filter(|(name, def)| {
+                    show_create::column(b, name).is_some_and(|d| {
+                        d != def && (show_create::is_generated(d) || show_create::is_generated(def))
+                    })
+                })
+                .map(|(name, _)| name.as_str())
+                .collect(),
+            _ => Vec::new(),
         };
-        for ix in o
+        let unchanged = |ix: &IndexSchema| {
+            n.indexes.contains(ix)
+                && clause(&po, &ix.name) == clause(&pn, &ix.name)
+                && !ix
+                    .columns
+                    .iter()
+                    .any(|c| regenerated.contains(&c.split('(').next().unwrap_or(c)))
+        };
+        let (old_order, new_order) = (declared_order(o, &po), declared_order(n, &pn));
+        let stay: Vec<&str> = old_order
+            .iter()
+            .zip(&new_order)
+            .take_while(|(a, b)| {
+                a == b && o.indexes.iter().any(|ix| &ix.name == *a && unchanged(ix))
+            })
+            .map(|(a, _)| a.as_str())
+            .collect();
+        let kept_ix = |ix: &IndexSchema, _: &TableSchema| {
+            kind == Kind::Sqlite || stay.contains(&ix.name.as_str())
+        };
+        let mut gone: Vec<&IndexSchema> = o
             .indexes
             .iter()
             .filter(|ix| !own_index(kind, ix) && !kept_ix(ix, n))
-        {
+            .collect();
+        // Dropped last-declared first: the reverse adds them back in their declared order.
+        gone.sort_by_key(|ix| std::cmp::Reverse(old_order.iter().position(|x| x == &ix.name)));
+        for ix in gone {
             steps.push(Step::new(
                 Phase::DropIndex,
                 &o.name,
@@ -361,10 +415,7 @@ pub fn diff(
                 add(&o.name, ix, &po),
             ));
         }
-        let declared = |ix: &&IndexSchema| {
-            pn.as_ref()
-                .and_then(|p| p.indexes.iter().position(|(name, _)| name == &ix.name))
-        };
+        let declared = |ix: &&IndexSchema| new_order.iter().position(|x| x == &ix.name);
         let mut added: Vec<&IndexSchema> = n
             .indexes
             .iter()
@@ -470,14 +521,6 @@ fn table_only(kind: Kind, t: &TableSchema, keep_fk: &dyn Fn(&ForeignKey) -> bool
     }
 }
 
-/// SQLite: whether the table is rebuilt (dropped and created again) to go from `o` to `n`.
-pub fn sqlite_rebuilt(o: &TableSchema, n: &TableSchema) -> bool {
-    o.create_sql != n.create_sql
-        || o.columns != n.columns
-        || o.primary_key != n.primary_key
-        || !same_fks(Kind::Sqlite, &o.foreign_keys, &n.foreign_keys)
-}
-
 /// For each new column, the old column it comes from (a rename hint, else the same name).
 pub(super) fn sources(
     o: &TableSchema,
@@ -503,80 +546,6 @@ pub(super) fn sources(
 
 pub(super) fn rows_note(rows: Option<u64>) -> String {
     rows.map(|r| format!(" ({r} rows)")).unwrap_or_default()
-}
-
-fn sqlite_rebuild(from: &TableSchema, to: &TableSchema, src: &[Option<usize>]) -> String {
-    let k = Kind::Sqlite;
-    let (t, tmp) = (
-        ident(k, &to.name),
-        ident(k, &format!("_devsky_old_{}", to.name)),
-    );
-    let mut out = vec![
-        format!(
-            "CREATE TABLE {tmp} AS SELECT * FROM {};",
-            ident(k, &from.name)
-        ),
-        drop_table_sql(k, &from.name),
-        format!("{};", to.create_sql.trim().trim_end_matches(';')),
-    ];
-    let (mut cols, mut vals) = (Vec::new(), Vec::new());
-    for (c, s) in to.columns.iter().zip(src).filter(|(c, _)| writable(c)) {
-        match s {
-            Some(i) => vals.push(ident(k, &from.columns[*i].name)),
-            None if !c.nullable && c.default.is_none() => vals.push(placeholder(k, c).to_string()),
-            None => continue,
-        }
-        cols.push(ident(k, &c.name));
-    }
-    if src.iter().any(Option::is_some) {
-        out.push(format!(
-            "INSERT INTO {t} ({}) SELECT {} FROM {tmp};",
-            cols.join(", "),
-            vals.join(", ")
-        ));
-    }
-    out.push(format!("DROP TABLE {tmp};"));
-    out.join("\n")
-}
-
-fn sqlite_rebuild_step(
-    o: &TableSchema,
-    n: &TableSchema,
-    hints: &[(String, String)],
-    rows: Option<u64>,
-) -> Step {
-    let src = sources(o, n, hints);
-    let back_hints: Vec<(String, String)> =
-        hints.iter().map(|(a, b)| (b.clone(), a.clone())).collect();
-    let back = sources(n, o, &back_hints);
-    let mut s = Step::new(
-        Phase::AlterTable,
-        &n.name,
-        sqlite_rebuild(o, n, &src),
-        sqlite_rebuild(n, o, &back),
-    );
-    let mut why = Vec::new();
-    for (i, oc) in o.columns.iter().enumerate() {
-        match src.iter().position(|s| *s == Some(i)) {
-            None => {
-                why.push(format!(
-                    "drops column {}.{}{}",
-                    n.name,
-                    oc.name,
-                    rows_note(rows)
-                ));
-                s.restore.push(oc.name.clone());
-            }
-            Some(j) => {
-                if let Some(r) = narrowing(Kind::Sqlite, &n.name, oc, &n.columns[j]) {
-                    why.push(r);
-                    s.restore.push(oc.name.clone());
-                }
-            }
-        }
-    }
-    s.destructive = (!why.is_empty()).then(|| why.join("; "));
-    s
 }
 
 #[cfg(test)]

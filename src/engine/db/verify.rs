@@ -5,12 +5,15 @@
 //!    same rows in every 'data' table, the same checksums in every 'checksum' table whose
 //!    data did not change since the snapshot (changes there are not scripted, only noted);
 //! 2. the forward script is applied; the copy must equal the database as it was: schema,
-//!    rows and checksums.
+//!    rows and checksums;
+//! 3. the server's own view of the copy (see `server_view`: MySQL's `SHOW CREATE TABLE`,
+//!    `CHECKSUM TABLE` and a SELECT of generated columns; SQLite's full dump) must be what
+//!    it was before the two scripts ran, line for line.
 //!
 //! SQLite: the file is copied with SQLite's online backup API (consistent even while the
 //! database is in use, WAL included) into a temporary folder. MySQL: a scratch schema
 //! `devsky_scratch_<random>` on the same server gets every table (`SHOW CREATE TABLE` text,
-//! foreign keys included) and its rows, then every view, trigger, routine and event, the checks run there on a connection of their own,
+//! foreign keys included), its rows and its `AUTO_INCREMENT` counter, then every view, trigger, routine and event, the checks run there on a connection of their own,
 //! and the schema is dropped afterwards whatever happened.
 
 use std::hash::{BuildHasher, Hasher};
@@ -22,6 +25,7 @@ use serde::Serialize;
 use super::db_objects::{self, DbObject, creation_order};
 use super::mysql::MysqlDb;
 use super::schema_diff::{ident, writable};
+use super::server_view;
 use super::snapshot::{DbSnapshot, Mode, Script, apply, differences, session, take};
 use super::sqlite::SqliteDb;
 use super::url::DbUrl;
@@ -88,6 +92,7 @@ fn run_checks(
 ) -> anyhow::Result<()> {
     let modes = |t: &str| old.modes.get(t).copied().unwrap_or(Mode::Auto);
     let target = take(scratch, &modes).context("reading the scratch copy")?;
+    let shown = server_view::take(scratch).context("reading the scratch copy")?;
     // Checksum tables whose data changed since the snapshot: the reverse cannot restore them.
     let mut want_old = old.clone();
     want_old.chunks.retain(|t, c| {
@@ -119,9 +124,20 @@ fn run_checks(
             problems,
         });
         if failed {
-            break;
+            return Ok(());
         }
     }
+    let name = match scratch.kind() {
+        Kind::Mysql => {
+            "the server shows the same tables again (SHOW CREATE TABLE, CHECKSUM TABLE, generated columns)"
+        }
+        Kind::Sqlite => "the server shows the same database again (a full dump)",
+    };
+    let problems = server_view::changed(&shown, &server_view::take(scratch)?, 40);
+    report.checks.push(Check {
+        name: name.into(),
+        problems,
+    });
     Ok(())
 }
 
@@ -231,6 +247,22 @@ pub fn verify_mysql(
         .map_err(|e| anyhow::anyhow!("{settings}: {e}"))?;
     let tables = main.tables()?;
     let objects = main.objects()?;
+    // AUTO_INCREMENT counters: the copy gets the database's own, not the ones its rows imply.
+    let counters = collect(
+        &mut main,
+        &format!(
+            "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' \
+             AND TABLE_TYPE = 'BASE TABLE' AND AUTO_INCREMENT IS NOT NULL",
+            original.replace('\'', "''")
+        ),
+    )
+    .map_err(|e| anyhow::anyhow!("reading AUTO_INCREMENT counters: {e}"))?;
+    let counters: Vec<(String, String)> = counters
+        .iter()
+        .flat_map(|s| &s.rows)
+        .filter_map(|r| Some((r.first()?.display()?, r.get(1)?.display()?)))
+        .filter(|(_, n)| n.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
     let create = format!(
         "CREATE DATABASE {}{}",
         q(&scratch),
@@ -267,6 +299,9 @@ pub fn verify_mysql(
                 db = q(original),
                 cols = cols.join(", ")
             ));
+        }
+        for (t, n) in &counters {
+            copy.push(format!("ALTER TABLE {} AUTO_INCREMENT = {n}", q(t)));
         }
         copy.push("SET FOREIGN_KEY_CHECKS = 1".into());
         let refs: Vec<&DbObject> = objects.iter().collect();

@@ -1,0 +1,10 @@
+-- current
+CREATE DATABASE IF NOT EXISTS pairs_other;
+CREATE TABLE IF NOT EXISTS pairs_other.p (id int NOT NULL PRIMARY KEY);
+CREATE TABLE p (id int NOT NULL PRIMARY KEY);
+CREATE TABLE c (id int NOT NULL PRIMARY KEY, p_id int NULL, KEY c_p (p_id), CONSTRAINT c_p FOREIGN KEY (p_id) REFERENCES p (id));
+-- desired
+CREATE DATABASE IF NOT EXISTS pairs_other;
+CREATE TABLE IF NOT EXISTS pairs_other.p (id int NOT NULL PRIMARY KEY);
+CREATE TABLE p (id int NOT NULL PRIMARY KEY);
+CREATE TABLE c (id int NOT NULL PRIMARY KEY, p_id int NULL, KEY c_p (p_id), CONSTRAINT c_p FOREIGN KEY (p_id) REFERENCES pairs_other.p (id));
