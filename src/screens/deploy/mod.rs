@@ -112,10 +112,20 @@ impl Tab {
 pub enum Row {
     /// "to upload" or "to delete".
     Header { upload: bool },
-    /// A folder: toggles every file under it in its section.
-    Folder { upload: bool, dir: Vec<u8> },
-    /// Index into the plan's uploads or deletes.
-    File { upload: bool, idx: usize },
+    /// A folder (its path, drawn from byte `label` on, under its parent's line at `depth`):
+    /// toggles every file drawn under it.
+    Folder {
+        upload: bool,
+        dir: Vec<u8>,
+        depth: u16,
+        label: usize,
+    },
+    /// Index into the plan's uploads or deletes; drawn by its name at `depth`.
+    File {
+        upload: bool,
+        idx: usize,
+        depth: u16,
+    },
 }
 
 #[derive(Debug)]

@@ -241,7 +241,12 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
                 ),
                 t.title,
             ),
-            Row::Folder { upload, dir } => {
+            Row::Folder {
+                upload,
+                dir,
+                depth,
+                label,
+            } => {
                 let (on, all) = s.folder_ticks(*upload, dir);
                 let mark = if on == all {
                     "[x]"
@@ -250,12 +255,11 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
                 } else {
                     "[-]"
                 };
-                (
-                    format!(" {mark} {}/ ({on}/{all})", String::from_utf8_lossy(dir)),
-                    t.accent,
-                )
+                let indent = "  ".repeat(*depth as usize);
+                let name = String::from_utf8_lossy(&dir[*label..]);
+                (format!(" {indent}{mark} {name}/ ({on}/{all})"), t.accent)
             }
-            Row::File { upload, idx } => {
+            Row::File { upload, idx, depth } => {
                 let (path, size, letter) = if *upload {
                     let u = &plan.uploads[*idx];
                     (&u.path, u.size, u.change.letter().to_string())
@@ -265,10 +269,11 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
                 };
                 let mark = if s.is_ticked(path) { "[x]" } else { "[ ]" };
                 let size = human_size(size as i64);
-                let name = String::from_utf8_lossy(path).to_string();
-                let pw = w.saturating_sub(12 + size.len());
+                let name = String::from_utf8_lossy(super::files::name(path)).to_string();
+                let indent = "  ".repeat(*depth as usize);
+                let pw = w.saturating_sub(10 + indent.len() + size.len());
                 (
-                    format!("   {mark} {letter} {:<pw$} {size}", fit_left(&name, pw)),
+                    format!(" {indent}{mark} {letter} {:<pw$} {size}", fit_left(&name, pw)),
                     if *upload { t.base } else { t.warn },
                 )
             }
