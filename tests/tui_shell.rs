@@ -1,5 +1,6 @@
 //! TestBackend tests of the TUI shell: every tool reachable by key and by the palette,
-//! live help (fitting the terminal), rebinding, back, quit (with the confirmation while jobs run), small terminals.
+//! live help (fitting the terminal), rebinding, back, quit (with the confirmation while
+//! jobs run), small terminals.
 
 use std::time::Duration;
 
