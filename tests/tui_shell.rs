@@ -261,3 +261,22 @@ fn help_fits_80x24_wraps_long_descriptions_and_stops_at_its_end() {
         h.key("esc");
     }
 }
+
+#[test]
+fn the_query_editor_is_marked_and_its_hints_say_how_to_type_and_leave() {
+    let (_d, mut h) = harness(80, 24);
+    h.key("5");
+    h.key("i");
+    let s = h.screen();
+    let hints = s.lines().rev().nth(1).unwrap().to_string();
+    assert!(s.contains("▶ SQL"), "{s}");
+    assert!(
+        hints.contains("type SQL") && hints.contains("esc leave the editor") && hints.contains("q quit"),
+        "{s}"
+    );
+    h.key("tab");
+    let s = h.screen();
+    assert!(!s.contains("▶ SQL") && s.contains('▶'), "{s}");
+    let hints = s.lines().rev().nth(1).unwrap().to_string();
+    assert!(hints.contains("i edit SQL"), "{s}");
+}

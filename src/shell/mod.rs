@@ -466,10 +466,12 @@ impl App {
             job_table: &self.job_table,
         };
         self.screens[self.current].draw(frame, content, &ctx);
+        let pane_hints = self.screens[self.current].hints();
         widgets::hint_bar(
             frame,
             hints,
             self.current_screen(),
+            pane_hints,
             &self.keymap,
             &self.theme,
         );

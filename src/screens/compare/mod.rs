@@ -16,6 +16,7 @@ use ratatui::layout::Rect;
 
 use self::worker::{Body, CompareReply, DiffWorker, Prepared, TextView};
 use super::{Screen, ScreenId};
+use crate::app::screen::Hint;
 use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::events::EventTx;
@@ -476,6 +477,33 @@ impl Screen for CompareScreen {
 
     fn captures_input(&self) -> bool {
         self.input.is_some()
+    }
+
+    fn hints(&self) -> Option<Vec<Hint>> {
+        if self.set.is_none() || self.input.is_some() {
+            return None;
+        }
+        let mut h = if self.focus == Focus::Diff || !self.show_list {
+            vec![
+                Hint::Cmd(Cmd::CompareNextHunk, "next change"),
+                Hint::Cmd(Cmd::CompareRight, "sideways"),
+                Hint::Cmd(Cmd::CompareWrap, "wrap"),
+            ]
+        } else {
+            vec![
+                Hint::Cmd(Cmd::CompareOpen, "open"),
+                Hint::Cmd(Cmd::CompareToggleView, "side by side"),
+            ]
+        };
+        if self.show_list {
+            let other = if self.focus == Focus::List {
+                "diff"
+            } else {
+                "files"
+            };
+            h.push(Hint::Cmd(Cmd::NavFocus, other));
+        }
+        Some(h)
     }
 
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {

@@ -532,3 +532,38 @@ fn w_wraps_long_lines_with_a_continuation_mark() {
     assert_eq!(text, want, "{s}");
     assert!(!s.contains('…'), "nothing is cut when wrapping:\n{s}");
 }
+
+#[test]
+fn the_pane_with_the_keys_is_marked_has_the_cursor_and_its_hints() {
+    let (_d, mut h) = open(80, 24, two_files);
+    let s = h.wait_for("line 10 moves");
+    let lines: Vec<&str> = s.lines().collect();
+    let marked = |s: &str| -> Vec<usize> {
+        s.lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains('▶'))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let hints = |s: &str| s.lines().rev().nth(1).unwrap().to_string();
+    let files = lines.iter().position(|l| l.contains("Files · 2")).unwrap();
+    let diff = lines.iter().position(|l| l.contains("src/app.js ·")).unwrap();
+    // The file list has the keys: its title is marked, the cursor is on its selected row.
+    assert_eq!(marked(&s), [files], "{s}");
+    assert!(lines[files].contains("▶ Files · 2"), "{s}");
+    let backend = h.terminal.backend();
+    assert!(backend.cursor_visible(), "the cursor shows");
+    assert_eq!(backend.cursor_position().y as usize, files + 1, "{s}");
+    assert!(hints(&s).contains("tab diff"), "{s}");
+    assert!(!hints(&s).contains("next change"), "{s}");
+    // Tab: the diff has them.
+    h.key("tab");
+    let s = h.screen();
+    assert_eq!(marked(&s), [diff], "{s}");
+    let y = h.terminal.backend().cursor_position().y as usize;
+    assert!(y > diff, "the cursor is in the diff pane: {y}\n{s}");
+    assert!(
+        hints(&s).contains("n next change") && hints(&s).contains("tab files"),
+        "{s}"
+    );
+}

@@ -16,7 +16,7 @@ use super::{CompareScreen, DLine, Focus};
 use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::theme::Theme;
-use crate::app::widgets::fit_left;
+use crate::app::widgets::{self, fit_left};
 use crate::engine::diff::changes::{Change, ChangeKind};
 use crate::engine::diff::text::{Kind, Row, RowKind};
 use crate::engine::util::units::{human_size, thousands};
@@ -181,18 +181,19 @@ fn sizes(c: &Change) -> String {
 fn draw_list(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let t = ctx.theme;
     let focused = s.focus == Focus::List;
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focused { t.border_focus } else { t.border })
-        .title(Span::styled(
-            format!(" Files · {} ", thousands(s.len())),
-            t.title,
-        ));
+    let block = widgets::pane(
+        widgets::pane_title(format!(" Files · {} ", thousands(s.len())), t),
+        focused,
+        t,
+    );
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let h = inner.height as usize;
     s.list_height = h;
     let visible = s.list.scroll_into_view(s.len(), h);
+    if focused {
+        widgets::focus_cursor(frame, inner, s.list.selected.saturating_sub(visible.start));
+    }
     let width = inner.width as usize;
     let mut lines = Vec::with_capacity(h);
     let Some(set) = &s.set else { return };
@@ -272,15 +273,16 @@ fn draw_diff(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
         (Some(c), Some(Body::Summary(k))) => format!(" {} · {} ", c.path, k.label()),
         (Some(c), None) => format!(" {} ", c.path),
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focused { t.border_focus } else { t.border })
-        .title(Span::styled(
-            fit_left(&title, area.width.saturating_sub(4) as usize),
-            t.title,
-        ));
+    let block = widgets::pane(
+        widgets::pane_title(fit_left(&title, area.width.saturating_sub(6) as usize), t),
+        focused,
+        t,
+    );
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    if focused {
+        widgets::focus_cursor(frame, inner, 0);
+    }
     let mut lines: Vec<Line> = Vec::new();
     let Some(change) = change else {
         lines.push(Line::from(Span::styled(

@@ -14,7 +14,7 @@ use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
-use crate::app::widgets::{fit_left, fit_right};
+use crate::app::widgets::{self, fit_left, fit_right};
 use crate::engine::deploy::{Level, LogLine, rfc3339};
 use crate::engine::util::units::{human_size, thousands};
 
@@ -52,10 +52,7 @@ fn key(ctx: &DrawCtx, id: Cmd) -> String {
 }
 
 fn block<'a>(title: String, focus: bool, t: &Theme) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focus { t.border_focus } else { t.border })
-        .title(Span::styled(title, t.title))
+    widgets::pane(widgets::pane_title(title, t), focus, t)
 }
 
 fn draw_servers(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
@@ -119,14 +116,7 @@ fn draw_tabs(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
         spans.push(Span::raw(" "));
     }
     let server = s.server().map(|p| p.name.clone()).unwrap_or_default();
-    let b = Block::default()
-        .borders(Borders::ALL)
-        .border_style(if s.focus_right {
-            t.border_focus
-        } else {
-            t.border
-        })
-        .title(Line::from(spans))
+    let b = widgets::pane(Line::from(spans), s.focus_right, t)
         .title_bottom(Span::styled(
             match s.tab {
                 Tab::History => format!(

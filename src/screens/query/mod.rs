@@ -25,6 +25,7 @@ use self::grid::Grid;
 use self::popups::{Popup, ProfileRow};
 use self::worker::{CancelHandle, QueryReply, Request, Worker};
 use super::{Screen, ScreenId};
+use crate::app::screen::Hint;
 use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::input::LineInput;
@@ -593,6 +594,26 @@ impl Screen for QueryScreen {
 
     fn captures_input(&self) -> bool {
         self.popup.is_some() || self.focus == Focus::Editor
+    }
+
+    fn hints(&self) -> Option<Vec<Hint>> {
+        if self.popup.is_some() {
+            return None;
+        }
+        Some(match self.focus {
+            Focus::Editor => vec![
+                Hint::Key("type", "SQL"),
+                Hint::Cmd(Cmd::QueryRun, "run"),
+                Hint::Key("esc", "leave the editor"),
+            ],
+            Focus::Grid => vec![
+                Hint::Cmd(Cmd::QueryEdit, "edit SQL"),
+                Hint::Cmd(Cmd::QueryRun, "run"),
+                Hint::Cmd(Cmd::QueryConnect, "connect"),
+                Hint::Cmd(Cmd::QuerySchema, "schema"),
+                Hint::Cmd(Cmd::QueryCopyCell, "copy"),
+            ],
+        })
     }
 
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
