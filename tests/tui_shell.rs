@@ -271,7 +271,9 @@ fn the_query_editor_is_marked_and_its_hints_say_how_to_type_and_leave() {
     let hints = s.lines().rev().nth(1).unwrap().to_string();
     assert!(s.contains("▶ SQL"), "{s}");
     assert!(
-        hints.contains("type SQL") && hints.contains("esc leave the editor") && hints.contains("q quit"),
+        hints.contains("type SQL")
+            && hints.contains("esc leave the editor")
+            && hints.contains("q quit"),
         "{s}"
     );
     h.key("tab");

@@ -102,7 +102,10 @@ pub const FOCUS_MARK: &str = "▶";
 pub fn pane<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) -> Block<'a> {
     let mut title: Line<'a> = title.into();
     if focused {
-        let lead = title.spans.first().is_some_and(|s| s.content.starts_with(' '));
+        let lead = title
+            .spans
+            .first()
+            .is_some_and(|s| s.content.starts_with(' '));
         if lead && let Some(first) = title.spans.first_mut() {
             first.content = first.content[1..].to_string().into();
         }

@@ -16,12 +16,12 @@ use ratatui::layout::Rect;
 
 use self::worker::{Body, CompareReply, DiffWorker, Prepared, TextView};
 use super::{Screen, ScreenId};
-use crate::app::screen::Hint;
 use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::events::EventTx;
 use crate::app::input::LineInput;
 use crate::app::listnav::ListNav;
+use crate::app::screen::Hint;
 use crate::app::worker::Payload;
 use crate::engine::diff::changes::{Change, ChangeKind, ChangeSet, Content};
 use crate::engine::project::Project;
@@ -198,7 +198,10 @@ impl CompareScreen {
     /// first change".
     fn scroll_sideways(&mut self, right: bool, ctx: &mut Ctx) {
         if self.wrap {
-            ctx.status(Level::Info, "long lines wrap: nothing to scroll sideways (w)");
+            ctx.status(
+                Level::Info,
+                "long lines wrap: nothing to scroll sideways (w)",
+            );
             return;
         }
         self.hscroll = match (self.hscroll, right) {
@@ -209,10 +212,7 @@ impl CompareScreen {
         };
         match self.hscroll {
             Some(n) => ctx.status(Level::Info, format!("from column {}", n + 1)),
-            None => ctx.status(
-                Level::Info,
-                "each long line starts at its first change",
-            ),
+            None => ctx.status(Level::Info, "each long line starts at its first change"),
         }
     }
 

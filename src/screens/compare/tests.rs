@@ -422,7 +422,10 @@ fn syntax_colors_added_and_removed_lines_under_the_word_highlight() {
     h.app.handle(AppEvent::reply(ScreenId::Compare, set));
     let s = h.wait_for("items.size");
     let buf = h.terminal.backend().buffer().clone();
-    for (needle, word) in [("return items.size", "size"), ("return items.length", "length")] {
+    for (needle, word) in [
+        ("return items.size", "size"),
+        ("return items.length", "length"),
+    ] {
         let (y, line) = s
             .lines()
             .enumerate()
@@ -477,7 +480,10 @@ fn at_80x24_a_long_line_starts_at_its_change_in_both_views() {
     // unified: both lines show their change, after a `…` that marks the cut start
     for word in ["OLDWORD", "NEWWORD"] {
         let r = row(&s, word);
-        assert!(r.contains("…x") && r.contains(&format!("{word} here")), "{s}");
+        assert!(
+            r.contains("…x") && r.contains(&format!("{word} here")),
+            "{s}"
+        );
     }
     // an unchanged line that fits is not cut
     assert!(!row(&s, " a").contains('…'), "{s}");
@@ -547,7 +553,10 @@ fn the_pane_with_the_keys_is_marked_has_the_cursor_and_its_hints() {
     };
     let hints = |s: &str| s.lines().rev().nth(1).unwrap().to_string();
     let files = lines.iter().position(|l| l.contains("Files · 2")).unwrap();
-    let diff = lines.iter().position(|l| l.contains("src/app.js ·")).unwrap();
+    let diff = lines
+        .iter()
+        .position(|l| l.contains("src/app.js ·"))
+        .unwrap();
     // The file list has the keys: its title is marked, the cursor is on its selected row.
     assert_eq!(marked(&s), [files], "{s}");
     assert!(lines[files].contains("▶ Files · 2"), "{s}");

@@ -403,7 +403,13 @@ fn row_look<'a>(
 
 /// The text of a row in `room` columns: one piece (a window of it) or, wrapping, several;
 /// with its markers (changed words, CRLF, missing final newline) and `…` at each cut.
-fn row_pieces(row: &Row, tv: &TextView, t: &Theme, room: usize, fit: Fit) -> Vec<Vec<Span<'static>>> {
+fn row_pieces(
+    row: &Row,
+    tv: &TextView,
+    t: &Theme,
+    room: usize,
+    fit: Fit,
+) -> Vec<Vec<Span<'static>>> {
     let (style, _, syntax) = row_look(row, tv, t);
     let word = style.add_modifier(Modifier::REVERSED);
     let windows = if fit.wrap {
@@ -451,7 +457,14 @@ fn number(n: Option<usize>, w: usize) -> String {
 }
 
 /// The screen lines of one drawn line of the diff (several when wrapping).
-fn diff_lines(tv: &TextView, dl: DLine, side: bool, width: usize, fit: Fit, t: &Theme) -> Vec<Line<'static>> {
+fn diff_lines(
+    tv: &TextView,
+    dl: DLine,
+    side: bool,
+    width: usize,
+    fit: Fit,
+    t: &Theme,
+) -> Vec<Line<'static>> {
     let d = &tv.diff;
     let w = d.old_lines.max(d.new_lines).max(1).to_string().len();
     let row_at = |h: usize, r: usize| &d.hunks[h].rows[r];
@@ -554,10 +567,7 @@ fn side_cell(
                     Span::styled(sign, style),
                 ]
             } else {
-                vec![
-                    Span::raw(" ".repeat(w + 1)),
-                    Span::styled(fit::CONT, t.dim),
-                ]
+                vec![Span::raw(" ".repeat(w + 1)), Span::styled(fit::CONT, t.dim)]
             };
             spans.extend(text);
             spans.push(Span::raw(" ".repeat(room.saturating_sub(used))));

@@ -104,9 +104,7 @@ impl DeployScreen {
                 upload: true, idx, ..
             } => plan.uploads.get(*idx).map(|u| u.path.as_slice()),
             Row::File {
-                upload: false,
-                idx,
-                ..
+                upload: false, idx, ..
             } => plan.deletes.get(*idx).map(|d| d.path.as_slice()),
             _ => None,
         }

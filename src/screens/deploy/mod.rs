@@ -31,11 +31,11 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use super::{Screen, ScreenId};
-use crate::app::screen::Hint;
 use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Level};
 use crate::app::input::LineInput;
 use crate::app::listnav::ListNav;
+use crate::app::screen::Hint;
 use crate::app::worker::{Payload, Tickets};
 use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::Built;

@@ -221,7 +221,10 @@ fn production_says_so_and_80x24_renders() {
     h.key("p");
     h.wait_for("deploy plan: 3 to upload");
     let s = h.wait_for("to upload");
-    assert!(s.contains("[x] css/ (2/2)") && s.contains("extra.css"), "{s}");
+    assert!(
+        s.contains("[x] css/ (2/2)") && s.contains("extra.css"),
+        "{s}"
+    );
     h.key("D");
     let s = h.wait_for("PRODUCTION");
     assert!(s.contains("Deploy to staging (production)"), "{s}");

@@ -116,19 +116,18 @@ fn draw_tabs(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
         spans.push(Span::raw(" "));
     }
     let server = s.server().map(|p| p.name.clone()).unwrap_or_default();
-    let b = widgets::pane(Line::from(spans), s.focus_right, t)
-        .title_bottom(Span::styled(
-            match s.tab {
-                Tab::History => format!(
-                    " {server} · {} roll back to it · {} undo · {} next tab ",
-                    key(ctx, Cmd::DeployRollback),
-                    key(ctx, Cmd::DeployUndo),
-                    key(ctx, Cmd::DeployNextTab)
-                ),
-                _ => format!(" {server} · {} next tab ", key(ctx, Cmd::DeployNextTab)),
-            },
-            t.dim,
-        ));
+    let b = widgets::pane(Line::from(spans), s.focus_right, t).title_bottom(Span::styled(
+        match s.tab {
+            Tab::History => format!(
+                " {server} · {} roll back to it · {} undo · {} next tab ",
+                key(ctx, Cmd::DeployRollback),
+                key(ctx, Cmd::DeployUndo),
+                key(ctx, Cmd::DeployNextTab)
+            ),
+            _ => format!(" {server} · {} next tab ", key(ctx, Cmd::DeployNextTab)),
+        },
+        t.dim,
+    ));
     let inner = b.inner(area);
     frame.render_widget(b, area);
     if s.servers.is_empty() {
@@ -263,7 +262,10 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
                 let indent = "  ".repeat(*depth as usize);
                 let pw = w.saturating_sub(10 + indent.len() + size.len());
                 (
-                    format!(" {indent}{mark} {letter} {:<pw$} {size}", fit_left(&name, pw)),
+                    format!(
+                        " {indent}{mark} {letter} {:<pw$} {size}",
+                        fit_left(&name, pw)
+                    ),
                     if *upload { t.base } else { t.warn },
                 )
             }

@@ -25,10 +25,10 @@ use self::grid::Grid;
 use self::popups::{Popup, ProfileRow};
 use self::worker::{CancelHandle, QueryReply, Request, Worker};
 use super::{Screen, ScreenId};
-use crate::app::screen::Hint;
 use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::input::LineInput;
+use crate::app::screen::Hint;
 use crate::app::worker::{Payload, Tickets};
 use crate::engine::db::split::split;
 use crate::engine::db::{Kind, SqlError, TableSchema};
@@ -611,7 +611,6 @@ impl Screen for QueryScreen {
                 Hint::Cmd(Cmd::QueryRun, "run"),
                 Hint::Cmd(Cmd::QueryConnect, "connect"),
                 Hint::Cmd(Cmd::QuerySchema, "schema"),
-                Hint::Cmd(Cmd::QueryCopyCell, "copy"),
             ],
         })
     }
