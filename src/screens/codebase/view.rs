@@ -101,6 +101,9 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
     s.list_height = h;
     let len = s.len();
     let visible = s.list.scroll_into_view(len, h);
+    if focused && s.input.is_none() && len > 0 {
+        widgets::focus_cursor(frame, inner, s.list.selected.saturating_sub(visible.start));
+    }
     let width = inner.width as usize;
     let mut lines = Vec::with_capacity(h);
     if let Some(e) = &s.load_error {

@@ -556,6 +556,13 @@ fn files_are_drawn_under_their_own_folder_with_counts_of_what_is_drawn() {
     h.key("p");
     h.wait_for("deploy plan: 7 to upload");
     let s = h.wait_for("to delete —");
+    // The plan has the keys: its pane is marked, the hint bar shows its keys.
+    let marked: Vec<&str> = s.lines().filter(|l| l.contains('▶')).collect();
+    assert!(marked.len() == 1 && marked[0].contains("Files"), "{s}");
+    assert!(
+        s.lines().rev().nth(1).unwrap().contains("space tick"),
+        "{s}"
+    );
     let (ups, dels) = tree_on_screen(&s);
     assert_eq!(
         ups,

@@ -80,6 +80,9 @@ fn draw_servers(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
     let w = inner.width as usize;
     let h = inner.height as usize;
     let off = s.selected.saturating_sub(h.saturating_sub(1));
+    if !s.focus_right && !s.log_focus && s.popup.is_none() {
+        widgets::focus_cursor(frame, inner, s.selected - off);
+    }
     let lines: Vec<Line> = s
         .servers
         .iter()
@@ -210,6 +213,9 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     let h = list.height as usize;
     s.list_height = h;
     let visible = s.files.scroll_into_view(s.rows.len(), h);
+    if s.focus_right && !s.filtering && s.popup.is_none() {
+        widgets::focus_cursor(frame, list, s.files.selected.saturating_sub(visible.start));
+    }
     let w = list.width as usize;
     let mut lines = Vec::new();
     for (i, row) in s.rows.iter().enumerate().skip(visible.start).take(h) {
