@@ -99,9 +99,11 @@ fn deploy_and_undo_over_ssh_from_the_tui() {
     let s = t.wait_text("to delete — 1 only on the server");
     for want in [
         "to upload — 2 new or changed (38 B)",
-        "[x] A assets/css/site.css",
+        "[x] assets/css/ (1/1)",
+        "  [x] A site.css",
         "[x] M index.php",
-        "[x] D legacy/old.txt",
+        "[x] legacy/ (1/1)",
+        "  [x] D old.txt",
     ] {
         assert!(s.contains(want), "{want} missing:\n{s}");
     }

@@ -182,3 +182,35 @@ fn query_runs_cancels_a_slow_query_and_shows_a_grid() {
     t.send(&["Escape"]);
     quit_and_check_restored(&t);
 }
+
+#[test]
+fn side_by_side_at_80x24_shows_a_change_at_the_end_of_a_long_line() {
+    let (_keep, root) = demo_project();
+    let long = format!("$message = \"{}\";", "lorem ipsum ".repeat(10));
+    let write = |name: &str, word: &str| {
+        let body = format!("<?php\n$a = 1;\n{long} // total {word}\n$b = 2;\n");
+        std::fs::write(root.join(name), body).unwrap();
+    };
+    write("old.php", "OLDWORD");
+    write("new.php", "NEWWORD");
+    let config = root.join(".devsky/test-config");
+    let t = Tmux::start(80, 24, &command_line(&root, &config));
+    t.wait_text("records");
+    t.send(&["4", "o"]);
+    t.wait_text("Compare files:");
+    t.type_text("old.php  new.php");
+    t.send(&["Enter"]);
+    t.wait_text("NEWWORD");
+    t.send(&["s"]);
+    let s = t.wait_text("side by side");
+    let row = s
+        .lines()
+        .find(|l| l.contains("OLDWORD"))
+        .unwrap_or_else(|| panic!("the old word is out of view:\n{s}"));
+    assert!(
+        row.contains("NEWWORD") && row.contains('│'),
+        "both changed words on one side-by-side row:\n{s}"
+    );
+    assert!(row.contains('…'), "the cut start is marked:\n{s}");
+    quit_and_check_restored(&t);
+}

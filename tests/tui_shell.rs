@@ -1,5 +1,6 @@
 //! TestBackend tests of the TUI shell: every tool reachable by key and by the palette,
-//! live help, rebinding, back, quit (with the confirmation while jobs run), small terminals.
+//! live help (fitting the terminal), rebinding, back, quit (with the confirmation while
+//! jobs run), small terminals.
 
 use std::time::Duration;
 
@@ -181,4 +182,103 @@ fn every_theme_draws_every_screen() {
             assert!(h.screen().contains("q quit"), "{theme}");
         }
     }
+}
+
+/// The help box on the screen: its width and its content lines (inside the borders).
+fn help_box(s: &str) -> (usize, Vec<String>) {
+    let lines: Vec<Vec<char>> = s.lines().map(|l| l.chars().collect()).collect();
+    let top = lines
+        .iter()
+        .position(|l| l.iter().collect::<String>().contains("Help ·"))
+        .unwrap_or_else(|| panic!("no help box:\n{s}"));
+    let left = lines[top].iter().position(|&c| c == '┌').unwrap();
+    let right = left + lines[top][left..].iter().position(|&c| c == '┐').unwrap();
+    let mut content = Vec::new();
+    for l in &lines[top + 1..] {
+        if l[left] == '└' {
+            return (right - left + 1, content);
+        }
+        assert!(l.len() > right, "a short line in the help box:\n{s}");
+        content.push(l[left + 1..right].iter().collect::<String>());
+    }
+    panic!("the help box has no bottom:\n{s}")
+}
+
+#[test]
+fn help_fits_80x24_wraps_long_descriptions_and_stops_at_its_end() {
+    use devsky::app::commands::{COMMANDS, Scope};
+    let (_d, mut h) = harness(80, 24);
+    for (i, id) in ScreenId::ALL.iter().enumerate() {
+        h.key(&(i + 1).to_string());
+        h.key("?");
+        let first = h.screen();
+        let (width, mut seen) = help_box(&first);
+        // Page down to the end; past it nothing moves, and the box stays full.
+        let mut last = first.clone();
+        for _ in 0..100 {
+            h.key("j");
+            let s = h.screen();
+            if s == last {
+                break;
+            }
+            let (_, content) = help_box(&s);
+            seen.push(content.last().unwrap().clone());
+            last = s;
+        }
+        for _ in 0..5 {
+            h.key("j");
+        }
+        let (_, content) = help_box(&h.screen());
+        assert!(
+            !content.last().unwrap().trim().is_empty(),
+            "{id:?}: scrolled past the end:\n{last}"
+        );
+        assert_eq!(h.screen(), last, "{id:?}: j at the end moves nothing");
+        // Every description is there in full, wrapped lines joined.
+        let text = seen
+            .iter()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(!text.contains('…'), "{id:?}: a cut line:\n{first}");
+        for c in COMMANDS
+            .iter()
+            .filter(|c| c.scope == Scope::Screen(*id) || c.scope == Scope::Global)
+        {
+            assert!(
+                text.contains(c.title),
+                "{id:?}: {:?} not all shown:\n{first}\n{last}",
+                c.title
+            );
+        }
+        if *id == ScreenId::Snapshots {
+            // Its longest description needs more than 64 columns: the box takes the width.
+            assert_eq!(width, 80, "{first}");
+        }
+        h.key("esc");
+    }
+}
+
+#[test]
+fn the_query_editor_is_marked_and_its_hints_say_how_to_type_and_leave() {
+    let (_d, mut h) = harness(80, 24);
+    h.key("5");
+    h.key("i");
+    let s = h.screen();
+    let hints = s.lines().rev().nth(1).unwrap().to_string();
+    assert!(s.contains("▶ SQL"), "{s}");
+    assert!(
+        hints.contains("type SQL")
+            && hints.contains("esc leave the editor")
+            && hints.contains("q quit"),
+        "{s}"
+    );
+    h.key("tab");
+    let s = h.screen();
+    assert!(!s.contains("▶ SQL") && s.contains('▶'), "{s}");
+    let hints = s.lines().rev().nth(1).unwrap().to_string();
+    assert!(hints.contains("i edit SQL"), "{s}");
 }

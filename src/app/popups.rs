@@ -9,7 +9,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
-use unicode_width::UnicodeWidthStr;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::commands::{COMMANDS, CommandDef, Scope};
 use super::input::{Change, LineInput};
@@ -58,56 +58,121 @@ fn frame_block<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
         .style(theme.popup)
 }
 
-/// The lines of the help popup: this screen's commands, then the global ones.
-pub fn help_lines(screen: ScreenId, keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
-    let mut lines = Vec::new();
+/// The help popup laid out for an area: where it goes, its lines (descriptions wrapped
+/// under their column), and how far it can scroll (its last line at the bottom).
+pub struct HelpPage {
+    pub rect: Rect,
+    pub lines: Vec<Line<'static>>,
+    pub max_scroll: usize,
+}
+
+/// Width of the keys column at most; longer key lists wrap under it.
+const HELP_KEYS_MAX: usize = 24;
+
+/// The help popup: this screen's commands, then the global ones, as wide as they need up
+/// to `area`'s width, as tall as they need up to its height.
+pub fn help_page(screen: ScreenId, keymap: &Keymap, theme: &Theme, area: Rect) -> HelpPage {
     let sections = [
         (Scope::Screen(screen), screen.title()),
         (Scope::Global, "Everywhere"),
     ];
+    let mut rows: Vec<(&str, Vec<(String, &str)>)> = Vec::new();
     for (scope, heading) in sections {
-        let cmds: Vec<&CommandDef> = COMMANDS.iter().filter(|c| c.scope == scope).collect();
-        if cmds.is_empty() {
-            continue;
+        let cmds: Vec<(String, &str)> = COMMANDS
+            .iter()
+            .filter(|c| c.scope == scope)
+            .map(|c| (keymap.label(c.cmd), c.title))
+            .collect();
+        if !cmds.is_empty() {
+            rows.push((heading, cmds));
         }
+    }
+    let all = || rows.iter().flat_map(|(_, c)| c.iter());
+    let keys_w = all()
+        .map(|(k, _)| k.width())
+        .max()
+        .unwrap_or(0)
+        .min(HELP_KEYS_MAX);
+    let title_w = all().map(|(_, t)| t.width()).max().unwrap_or(0);
+    // "  keys  title", inside the borders.
+    let need = 2 + keys_w + 2 + title_w;
+    let inner_w = need.min(area.width.saturating_sub(2) as usize);
+    let title_col = (inner_w / 2).min(2 + keys_w + 2);
+    let mut lines = Vec::new();
+    for (heading, cmds) in &rows {
         if !lines.is_empty() {
             lines.push(Line::default());
         }
         lines.push(Line::from(Span::styled(heading.to_string(), theme.accent)));
-        for c in cmds {
-            let keys = keymap.label(c.cmd);
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {keys:<18} "), theme.hint_key),
-                Span::styled(c.title.to_string(), theme.popup),
-            ]));
+        for (keys, title) in cmds {
+            let keys = wrap_words(keys, title_col.saturating_sub(4).max(1));
+            let titles = wrap_words(title, inner_w.saturating_sub(title_col).max(1));
+            for i in 0..keys.len().max(titles.len()) {
+                let k = keys.get(i).map_or("", String::as_str);
+                let t = titles.get(i).map_or("", String::as_str);
+                let pad = title_col.saturating_sub(2 + k.width());
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {k}{:pad$}", ""), theme.hint_key),
+                    Span::styled(t.to_string(), theme.popup),
+                ]));
+            }
         }
     }
-    lines
+    let inner_h = (lines.len() as u16).min(area.height.saturating_sub(2));
+    HelpPage {
+        rect: centered(area, inner_w as u16 + 2, inner_h + 2),
+        max_scroll: lines.len().saturating_sub(inner_h as usize),
+        lines,
+    }
 }
 
-pub fn help_key(key: &KeyEvent, scroll: &mut usize, total: usize) -> PopupResult {
+/// `s` cut into lines of at most `width` columns, at spaces where it can be (a word longer
+/// than a line is cut).
+pub fn wrap_words(s: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ').filter(|w| !w.is_empty()) {
+        let sep = usize::from(!line.is_empty());
+        if line.width() + sep + word.width() <= width {
+            if sep == 1 {
+                line.push(' ');
+            }
+            line.push_str(word);
+            continue;
+        }
+        if !line.is_empty() {
+            out.push(std::mem::take(&mut line));
+        }
+        for c in word.chars() {
+            if line.width() + c.width().unwrap_or(0) > width {
+                out.push(std::mem::take(&mut line));
+            }
+            line.push(c);
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
+pub fn help_key(key: &KeyEvent, scroll: &mut usize, max_scroll: usize) -> PopupResult {
+    let page = 10;
     match key.code {
         KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter | KeyCode::F(1) => {
-            PopupResult::Close
+            return PopupResult::Close;
         }
-        KeyCode::Char('j') | KeyCode::Down => {
-            *scroll = (*scroll + 1).min(total.saturating_sub(1));
-            PopupResult::Stay
-        }
-        KeyCode::Char('k') | KeyCode::Up => {
-            *scroll = scroll.saturating_sub(1);
-            PopupResult::Stay
-        }
-        KeyCode::PageDown | KeyCode::Char(' ') => {
-            *scroll = (*scroll + 10).min(total.saturating_sub(1));
-            PopupResult::Stay
-        }
-        KeyCode::PageUp => {
-            *scroll = scroll.saturating_sub(10);
-            PopupResult::Stay
-        }
-        _ => PopupResult::Stay,
+        KeyCode::Char('j') | KeyCode::Down => *scroll += 1,
+        KeyCode::Char('k') | KeyCode::Up => *scroll = scroll.saturating_sub(1),
+        KeyCode::PageDown | KeyCode::Char(' ') => *scroll += page,
+        KeyCode::PageUp => *scroll = scroll.saturating_sub(page),
+        KeyCode::Char('g') | KeyCode::Home => *scroll = 0,
+        KeyCode::Char('G') | KeyCode::End => *scroll = max_scroll,
+        _ => {}
     }
+    *scroll = (*scroll).min(max_scroll);
+    PopupResult::Stay
 }
 
 pub fn draw_help(
@@ -118,17 +183,20 @@ pub fn draw_help(
     keymap: &Keymap,
     theme: &Theme,
 ) {
-    let lines = help_lines(screen, keymap, theme);
-    let popup = centered(area, 64, area.height.saturating_sub(4).max(8));
+    let page = help_page(screen, keymap, theme, area);
     let title = format!(" Help · {} ", screen.title());
-    let block = frame_block(&title, theme)
-        .title_bottom(Span::styled(" j/k scroll · esc close ", theme.dim));
-    frame.render_widget(Clear, popup);
+    let mut block = frame_block(&title, theme);
+    if page.max_scroll > 0 {
+        block = block.title_bottom(Span::styled(" j/k scroll · esc close ", theme.dim));
+    } else {
+        block = block.title_bottom(Span::styled(" esc close ", theme.dim));
+    }
+    frame.render_widget(Clear, page.rect);
     frame.render_widget(
-        Paragraph::new(lines)
-            .scroll((scroll as u16, 0))
+        Paragraph::new(page.lines)
+            .scroll((scroll.min(page.max_scroll) as u16, 0))
             .block(block),
-        popup,
+        page.rect,
     );
 }
 
@@ -336,13 +404,19 @@ mod tests {
         );
     }
 
+    fn text(page: &HelpPage) -> Vec<String> {
+        page.lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.to_string()).collect())
+            .collect()
+    }
+
     #[test]
     fn help_lists_this_screen_and_global_keys() {
         let theme = Theme::load(Some("mono"), None).unwrap();
-        let text: Vec<String> = help_lines(ScreenId::Codebase, &Keymap::defaults(), &theme)
-            .iter()
-            .map(|l| l.spans.iter().map(|s| s.content.to_string()).collect())
-            .collect();
+        let area = Rect::new(0, 0, 200, 100);
+        let page = help_page(ScreenId::Codebase, &Keymap::defaults(), &theme, area);
+        let text = text(&page);
         assert_eq!(text[0], "Codebase");
         assert!(
             text.iter()
@@ -353,5 +427,17 @@ mod tests {
             text.iter()
                 .any(|l| l.contains("q ctrl-c") && l.contains("Quit"))
         );
+        assert_eq!(page.max_scroll, 0, "it all fits in 200x100");
+        assert!(page.rect.width < 200, "only as wide as it needs");
+    }
+
+    #[test]
+    fn words_wrap_at_spaces_and_long_words_are_cut() {
+        assert_eq!(wrap_words("one two three", 7), ["one two", "three"]);
+        assert_eq!(wrap_words("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap_words("", 4), [""]);
+        for l in wrap_words("a very long description of what a key does", 9) {
+            assert!(l.width() <= 9, "{l}");
+        }
     }
 }

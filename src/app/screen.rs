@@ -78,6 +78,14 @@ impl ScreenId {
     }
 }
 
+/// One entry of the hint bar for the pane that has the keys: a command (drawn with its
+/// live key) or a key that is no command (typing in an editor), with a short label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    Cmd(Cmd, &'static str),
+    Key(&'static str, &'static str),
+}
+
 /// A tool of the palette.
 pub trait Screen {
     fn id(&self) -> ScreenId;
@@ -106,4 +114,9 @@ pub trait Screen {
     }
     /// Called when the screen becomes the current one.
     fn on_show(&mut self, _ctx: &mut Ctx) {}
+    /// The hint bar's keys for the pane that has the keys; `None`: the screen's hinted
+    /// commands.
+    fn hints(&self) -> Option<Vec<Hint>> {
+        None
+    }
 }

@@ -1,5 +1,5 @@
-//! Shared pieces of the shell's frame: the sidebar, the hint bar, the status line, and
-//! text fitting helpers.
+//! Shared pieces of the shell's frame: the sidebar, the hint bar, the status line, the
+//! pane frame that marks which pane has the keys, and text fitting helpers.
 
 use super::commands::Cmd;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use super::commands::{COMMANDS, Scope};
 use super::context::Level;
 use super::jobtable::JobTable;
 use super::keymap::Keymap;
-use super::screen::ScreenId;
+use super::screen::{Hint, ScreenId};
 use super::theme::Theme;
 
 /// Width of the sidebar.
@@ -94,25 +94,86 @@ pub fn sidebar(frame: &mut Frame, area: Rect, current: ScreenId, jobs: &JobTable
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// The hint bar: the hinted commands of this screen, then the global ones, with live keys.
-pub fn hint_bar(frame: &mut Frame, area: Rect, screen: ScreenId, keymap: &Keymap, theme: &Theme) {
-    let ordered = COMMANDS
+/// Marks the title of the pane that has the keys.
+pub const FOCUS_MARK: &str = "▶";
+
+/// A pane's frame: the focus border colour and, when it has the keys, [`FOCUS_MARK`]
+/// before its title (so focus shows without colours too).
+pub fn pane<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) -> Block<'a> {
+    let mut title: Line<'a> = title.into();
+    if focused {
+        let lead = title
+            .spans
+            .first()
+            .is_some_and(|s| s.content.starts_with(' '));
+        if lead && let Some(first) = title.spans.first_mut() {
+            first.content = first.content[1..].to_string().into();
+        }
+        title
+            .spans
+            .insert(0, Span::styled(format!("{FOCUS_MARK} "), theme.title));
+    }
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(if focused {
+            theme.border_focus
+        } else {
+            theme.border
+        })
+        .title(title)
+}
+
+/// A pane's title text in the title style.
+pub fn pane_title(text: String, theme: &Theme) -> Line<'static> {
+    Line::from(Span::styled(text, theme.title))
+}
+
+/// Put the terminal's cursor on row `row` of a focused pane's `inner` area (at its left
+/// edge), so the selected line shows where the keys go; rows out of the area are skipped.
+pub fn focus_cursor(frame: &mut Frame, inner: Rect, row: usize) {
+    if inner.width > 0 && row < inner.height as usize {
+        frame.set_cursor_position((inner.x, inner.y + row as u16));
+    }
+}
+
+/// The hint bar: the keys of the pane that has them (`pane`; else the hinted commands of
+/// this screen), then the global ones, with live keys.
+pub fn hint_bar(
+    frame: &mut Frame,
+    area: Rect,
+    screen: ScreenId,
+    pane: Option<Vec<Hint>>,
+    keymap: &Keymap,
+    theme: &Theme,
+) {
+    let own: Vec<Hint> = pane.unwrap_or_else(|| {
+        COMMANDS
+            .iter()
+            .filter(|c| c.scope == Scope::Screen(screen) && !c.hint.is_empty())
+            .map(|c| Hint::Cmd(c.cmd, c.hint))
+            .collect()
+    });
+    let global = COMMANDS
         .iter()
-        .filter(|c| c.scope == Scope::Screen(screen))
-        .chain(COMMANDS.iter().filter(|c| c.scope == Scope::Global));
+        .filter(|c| c.scope == Scope::Global && !c.hint.is_empty())
+        .map(|c| Hint::Cmd(c.cmd, c.hint));
     let mut spans = vec![Span::styled(" ", theme.hint_text)];
     let mut used = 1;
-    for c in ordered.filter(|c| !c.hint.is_empty()) {
-        let Some(key) = keymap.first(c.cmd) else {
-            continue;
+    for hint in own.into_iter().chain(global) {
+        let (key, label) = match hint {
+            Hint::Cmd(cmd, label) => match keymap.first(cmd) {
+                Some(k) => (k, label),
+                None => continue,
+            },
+            Hint::Key(k, label) => (k.to_string(), label),
         };
-        let w = key.width() + 1 + c.hint.width() + 2;
+        let w = key.width() + 1 + label.width() + 2;
         if used + w > area.width as usize {
             break;
         }
         used += w;
         spans.push(Span::styled(key, theme.hint_key));
-        spans.push(Span::styled(format!(" {}  ", c.hint), theme.hint_text));
+        spans.push(Span::styled(format!(" {label}  "), theme.hint_text));
     }
     frame.render_widget(
         Paragraph::new(Line::from(spans)).style(theme.hint_text),

@@ -57,6 +57,8 @@ pub struct App {
     terminal_writes: Vec<String>,
     in_tmux: bool,
     full_redraw: bool,
+    /// Where popups go (the frame above the hint bar), as last drawn.
+    main_area: Rect,
 }
 
 impl App {
@@ -138,6 +140,7 @@ impl App {
             terminal_writes: Vec::new(),
             in_tmux: clipboard::in_tmux(),
             full_redraw: false,
+            main_area: Rect::default(),
         }
     }
 
@@ -297,13 +300,13 @@ impl App {
         if let Some(popup) = &mut self.popup {
             let result = match popup {
                 Popup::Help { scroll } => {
-                    let total = popups::help_lines(
+                    let page = popups::help_page(
                         self.screens[self.current].id(),
                         &self.keymap,
                         &self.theme,
-                    )
-                    .len();
-                    popups::help_key(&key, scroll, total)
+                        self.main_area,
+                    );
+                    popups::help_key(&key, scroll, page.max_scroll)
                 }
                 Popup::Palette(p) => p.key(&key),
                 Popup::ConfirmQuit { .. } => popups::confirm_quit_key(&key),
@@ -437,6 +440,7 @@ impl App {
             Constraint::Length(1),
         ])
         .areas(area);
+        self.main_area = main;
         let content = if self.sidebar {
             let [side, content] =
                 Layout::horizontal([Constraint::Length(SIDEBAR_WIDTH), Constraint::Min(20)])
@@ -462,10 +466,12 @@ impl App {
             job_table: &self.job_table,
         };
         self.screens[self.current].draw(frame, content, &ctx);
+        let pane_hints = self.screens[self.current].hints();
         widgets::hint_bar(
             frame,
             hints,
             self.current_screen(),
+            pane_hints,
             &self.keymap,
             &self.theme,
         );

@@ -11,7 +11,7 @@ use super::{CodebaseScreen, Focus, Input, Mode};
 use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::strings;
-use crate::app::widgets::fit_left;
+use crate::app::widgets::{self, fit_left};
 use crate::engine::util::units::{format_time, human_size, thousands};
 use crate::store::codebase::{Area, snippet_parts};
 
@@ -94,16 +94,16 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
         }
     };
     let focused = s.focus == Focus::List;
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focused { t.border_focus } else { t.border })
-        .title(Span::styled(title, t.title));
+    let block = widgets::pane(widgets::pane_title(title, t), focused, t);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let h = inner.height as usize;
     s.list_height = h;
     let len = s.len();
     let visible = s.list.scroll_into_view(len, h);
+    if focused && s.input.is_none() && len > 0 {
+        widgets::focus_cursor(frame, inner, s.list.selected.saturating_sub(visible.start));
+    }
     let width = inner.width as usize;
     let mut lines = Vec::with_capacity(h);
     if let Some(e) = &s.load_error {
@@ -195,10 +195,7 @@ fn draw_preview(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &Dra
         Some((id, None, _)) => (format!(" #{id} "), None),
     };
     let title = fit_left(&title, area.width.saturating_sub(4) as usize);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focused { t.border_focus } else { t.border })
-        .title(Span::styled(title, t.title));
+    let block = widgets::pane(widgets::pane_title(title, t), focused, t);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let mut lines: Vec<Line> = Vec::new();

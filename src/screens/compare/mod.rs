@@ -3,6 +3,7 @@
 //! changed words marked, unchanged regions collapsed, hunk navigation, binary and huge
 //! files summarized. Loading and diffing run on a worker; only drawing happens here.
 
+mod fit;
 mod view;
 pub mod worker;
 
@@ -20,6 +21,7 @@ use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::events::EventTx;
 use crate::app::input::LineInput;
 use crate::app::listnav::ListNav;
+use crate::app::screen::Hint;
 use crate::app::worker::Payload;
 use crate::engine::diff::changes::{Change, ChangeKind, ChangeSet, Content};
 use crate::engine::project::Project;
@@ -48,6 +50,8 @@ enum DLine {
 
 /// Lines kept above a hunk header when jumping to it.
 const LEAD: usize = 1;
+/// Columns `h`/`l` scroll sideways.
+const SIDEWAYS: usize = 8;
 
 pub struct CompareScreen {
     set: Option<Arc<ChangeSet>>,
@@ -57,6 +61,11 @@ pub struct CompareScreen {
     show_list: bool,
     side_by_side: bool,
     expanded: bool,
+    /// Long lines wrap (instead of showing a window of them).
+    wrap: bool,
+    /// Sideways scroll (columns); `None`: each line that does not fit starts at its first
+    /// change.
+    hscroll: Option<usize>,
     /// The worker's answer for change `.0` of the current set.
     current: Option<(usize, Result<Arc<Prepared>, String>)>,
     lines: Vec<DLine>,
@@ -85,6 +94,8 @@ impl CompareScreen {
             show_list: true,
             side_by_side: false,
             expanded: false,
+            wrap: false,
+            hscroll: None,
             current: None,
             lines: Vec::new(),
             hunk_pos: Vec::new(),
@@ -176,7 +187,33 @@ impl CompareScreen {
     }
 
     fn max_scroll(&self) -> usize {
+        if self.wrap {
+            // Wrapped lines take more rows than one: the last one may be at the top.
+            return self.lines.len().saturating_sub(1);
+        }
         self.lines.len().saturating_sub(self.diff_height.max(1))
+    }
+
+    /// `h`/`l`: sideways by a step; left of column 0 is back to "each line starts at its
+    /// first change".
+    fn scroll_sideways(&mut self, right: bool, ctx: &mut Ctx) {
+        if self.wrap {
+            ctx.status(
+                Level::Info,
+                "long lines wrap: nothing to scroll sideways (w)",
+            );
+            return;
+        }
+        self.hscroll = match (self.hscroll, right) {
+            (None, true) => Some(SIDEWAYS),
+            (Some(n), true) => Some(n + SIDEWAYS),
+            (Some(n), false) if n > SIDEWAYS => Some(n - SIDEWAYS),
+            (_, false) => None,
+        };
+        match self.hscroll {
+            Some(n) => ctx.status(Level::Info, format!("from column {}", n + 1)),
+            None => ctx.status(Level::Info, "each long line starts at its first change"),
+        }
     }
 
     fn clamp_scroll(&mut self) {
@@ -412,6 +449,18 @@ impl Screen for CompareScreen {
                 };
             }
             Cmd::CompareCopyPatch => self.copy_patch(ctx),
+            Cmd::CompareLeft => self.scroll_sideways(false, ctx),
+            Cmd::CompareRight => self.scroll_sideways(true, ctx),
+            Cmd::CompareWrap => {
+                self.wrap = !self.wrap;
+                self.clamp_scroll();
+                let how = if self.wrap {
+                    "long lines wrap"
+                } else {
+                    "long lines are cut (h/l scroll sideways)"
+                };
+                ctx.status(Level::Info, how);
+            }
             Cmd::NavFocus if self.show_list => {
                 self.focus = if self.focus == Focus::List {
                     Focus::Diff
@@ -428,6 +477,33 @@ impl Screen for CompareScreen {
 
     fn captures_input(&self) -> bool {
         self.input.is_some()
+    }
+
+    fn hints(&self) -> Option<Vec<Hint>> {
+        if self.set.is_none() || self.input.is_some() {
+            return None;
+        }
+        let mut h = if self.focus == Focus::Diff || !self.show_list {
+            vec![
+                Hint::Cmd(Cmd::CompareNextHunk, "next change"),
+                Hint::Cmd(Cmd::CompareRight, "sideways"),
+                Hint::Cmd(Cmd::CompareWrap, "wrap"),
+            ]
+        } else {
+            vec![
+                Hint::Cmd(Cmd::CompareOpen, "open"),
+                Hint::Cmd(Cmd::CompareToggleView, "side by side"),
+            ]
+        };
+        if self.show_list {
+            let other = if self.focus == Focus::List {
+                "diff"
+            } else {
+                "files"
+            };
+            h.push(Hint::Cmd(Cmd::NavFocus, other));
+        }
+        Some(h)
     }
 
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {

@@ -401,3 +401,178 @@ fn colors_mark_changes_words_and_syntax() {
         .collect();
     assert_eq!(reversed, "length", "{s}");
 }
+
+#[test]
+fn syntax_colors_added_and_removed_lines_under_the_word_highlight() {
+    use crate::app::keymap::Keymap;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::with(dir.path(), 80, 24, Keymap::defaults(), "dark").unwrap();
+    let old = "function total(items) {\n  return items.length;\n}\n";
+    let new = "function total(items) {\n  return items.size;\n}\n";
+    let set = set_of(
+        dir.path(),
+        vec![file_change(
+            dir.path(),
+            "app.js",
+            ChangeKind::Modified,
+            Some(old),
+            Some(new),
+        )],
+    );
+    h.app.handle(AppEvent::reply(ScreenId::Compare, set));
+    let s = h.wait_for("items.size");
+    let buf = h.terminal.backend().buffer().clone();
+    for (needle, word) in [
+        ("return items.size", "size"),
+        ("return items.length", "length"),
+    ] {
+        let (y, line) = s
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}:\n{s}"));
+        let x0 = line[..line.find(needle).unwrap()].chars().count();
+        let cells: Vec<_> = (x0..x0 + needle.len())
+            .map(|x| buf[(x as u16, y as u16)].clone())
+            .collect();
+        let fgs: std::collections::HashSet<_> = cells
+            .iter()
+            .filter(|c| !c.modifier.contains(ratatui::style::Modifier::REVERSED))
+            .map(|c| c.fg)
+            .collect();
+        assert!(fgs.len() >= 2, "{needle}: one color, no syntax: {fgs:?}");
+        let reversed: String = cells
+            .iter()
+            .filter(|c| c.modifier.contains(ratatui::style::Modifier::REVERSED))
+            .map(|c| c.symbol())
+            .collect();
+        assert_eq!(reversed, word, "the changed word stays marked:\n{s}");
+    }
+}
+
+/// One file whose line 3 is long (`n` columns) with its only change at the end.
+fn long_line(root: &Path) -> Arc<ChangeSet> {
+    let head = "x".repeat(110);
+    let old = format!("a\nb\nlet s = \"{head}\"; // OLDWORD here\nc\n");
+    let new = old.replace("OLDWORD", "NEWWORD");
+    set_of(
+        root,
+        vec![file_change(
+            root,
+            "src/long.js",
+            ChangeKind::Modified,
+            Some(&old),
+            Some(&new),
+        )],
+    )
+}
+
+#[test]
+fn at_80x24_a_long_line_starts_at_its_change_in_both_views() {
+    let (_d, mut h) = open(80, 24, long_line);
+    let s = h.wait_for("NEWWORD");
+    let row = |s: &str, needle: &str| -> String {
+        s.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}:\n{s}"))
+            .to_string()
+    };
+    // unified: both lines show their change, after a `…` that marks the cut start
+    for word in ["OLDWORD", "NEWWORD"] {
+        let r = row(&s, word);
+        assert!(
+            r.contains("…x") && r.contains(&format!("{word} here")),
+            "{s}"
+        );
+    }
+    // an unchanged line that fits is not cut
+    assert!(!row(&s, " a").contains('…'), "{s}");
+    h.key("s");
+    let s = h.screen();
+    assert!(s.contains("· side by side"), "{s}");
+    let r = row(&s, "OLDWORD");
+    assert!(r.contains('│') && r.contains("NEWWORD"), "{s}");
+    assert_eq!(r.matches('…').count(), 2, "each side marks its cut: {r}");
+    // l: sideways from column 9: every long line cut at both ends, the change out of view
+    h.key("tab");
+    h.key("l");
+    let s = h.screen();
+    assert!(s.contains("from column 9"), "{s}");
+    let r = row(&s, "xxxxxxxxxx");
+    assert!(!r.contains("NEWWORD"), "{s}");
+    assert_eq!(r.matches('…').count(), 4, "{r}");
+    // h back to the start: the change shows again
+    h.key("h");
+    let s = h.screen();
+    assert!(s.contains("starts at its first change"), "{s}");
+    assert!(row(&s, "OLDWORD").contains("NEWWORD"), "{s}");
+}
+
+#[test]
+fn w_wraps_long_lines_with_a_continuation_mark() {
+    let (_d, mut h) = open(80, 24, long_line);
+    h.wait_for("NEWWORD");
+    h.key("tab");
+    h.key("w");
+    let s = h.screen();
+    assert!(s.contains("long lines wrap"), "{s}");
+    // The removed line's pieces, joined, are the whole line; each further piece is marked.
+    let start = s
+        .lines()
+        .position(|l| l.contains("- let s = "))
+        .unwrap_or_else(|| panic!("{s}"));
+    let mut text = String::new();
+    for (i, l) in s.lines().skip(start).enumerate() {
+        let (mark, rest) = if i == 0 {
+            ("-", l.split_once("- ").unwrap().1)
+        } else {
+            match l.split_once("↪ ") {
+                Some((_, r)) => ("↪", r),
+                None => break,
+            }
+        };
+        assert!(!mark.is_empty());
+        text.push_str(rest.trim_end_matches([' ', '│']));
+    }
+    let want = format!("let s = \"{}\"; // OLDWORD here", "x".repeat(110));
+    assert_eq!(text, want, "{s}");
+    assert!(!s.contains('…'), "nothing is cut when wrapping:\n{s}");
+}
+
+#[test]
+fn the_pane_with_the_keys_is_marked_has_the_cursor_and_its_hints() {
+    let (_d, mut h) = open(80, 24, two_files);
+    let s = h.wait_for("line 10 moves");
+    let lines: Vec<&str> = s.lines().collect();
+    let marked = |s: &str| -> Vec<usize> {
+        s.lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains('▶'))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let hints = |s: &str| s.lines().rev().nth(1).unwrap().to_string();
+    let files = lines.iter().position(|l| l.contains("Files · 2")).unwrap();
+    let diff = lines
+        .iter()
+        .position(|l| l.contains("src/app.js ·"))
+        .unwrap();
+    // The file list has the keys: its title is marked, the cursor is on its selected row.
+    assert_eq!(marked(&s), [files], "{s}");
+    assert!(lines[files].contains("▶ Files · 2"), "{s}");
+    let backend = h.terminal.backend();
+    assert!(backend.cursor_visible(), "the cursor shows");
+    assert_eq!(backend.cursor_position().y as usize, files + 1, "{s}");
+    assert!(hints(&s).contains("tab diff"), "{s}");
+    assert!(!hints(&s).contains("next change"), "{s}");
+    // Tab: the diff has them.
+    h.key("tab");
+    let s = h.screen();
+    assert_eq!(marked(&s), [diff], "{s}");
+    let y = h.terminal.backend().cursor_position().y as usize;
+    assert!(y > diff, "the cursor is in the diff pane: {y}\n{s}");
+    assert!(
+        hints(&s).contains("n next change") && hints(&s).contains("tab files"),
+        "{s}"
+    );
+}

@@ -8,14 +8,15 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
+use super::fit;
 use super::worker::{Body, LineStyles, Prepared, SideInfo, TextView};
 use super::{CompareScreen, DLine, Focus};
 use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::theme::Theme;
-use crate::app::widgets::fit_left;
+use crate::app::widgets::{self, fit_left};
 use crate::engine::diff::changes::{Change, ChangeKind};
 use crate::engine::diff::text::{Kind, Row, RowKind};
 use crate::engine::util::units::{human_size, thousands};
@@ -180,18 +181,19 @@ fn sizes(c: &Change) -> String {
 fn draw_list(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let t = ctx.theme;
     let focused = s.focus == Focus::List;
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focused { t.border_focus } else { t.border })
-        .title(Span::styled(
-            format!(" Files · {} ", thousands(s.len())),
-            t.title,
-        ));
+    let block = widgets::pane(
+        widgets::pane_title(format!(" Files · {} ", thousands(s.len())), t),
+        focused,
+        t,
+    );
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let h = inner.height as usize;
     s.list_height = h;
     let visible = s.list.scroll_into_view(s.len(), h);
+    if focused {
+        widgets::focus_cursor(frame, inner, s.list.selected.saturating_sub(visible.start));
+    }
     let width = inner.width as usize;
     let mut lines = Vec::with_capacity(h);
     let Some(set) = &s.set else { return };
@@ -271,15 +273,16 @@ fn draw_diff(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
         (Some(c), Some(Body::Summary(k))) => format!(" {} · {} ", c.path, k.label()),
         (Some(c), None) => format!(" {} ", c.path),
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focused { t.border_focus } else { t.border })
-        .title(Span::styled(
-            fit_left(&title, area.width.saturating_sub(4) as usize),
-            t.title,
-        ));
+    let block = widgets::pane(
+        widgets::pane_title(fit_left(&title, area.width.saturating_sub(6) as usize), t),
+        focused,
+        t,
+    );
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    if focused {
+        widgets::focus_cursor(frame, inner, 0);
+    }
     let mut lines: Vec<Line> = Vec::new();
     let Some(change) = change else {
         lines.push(Line::from(Span::styled(
@@ -304,9 +307,19 @@ fn draw_diff(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
         Some((i, Ok(p))) if *i == s.list.selected => match &p.body {
             Body::Summary(kind) => lines.extend(summary(*kind, &p.old, &p.new, t)),
             Body::Text(tv) => {
-                for dl in s.lines.iter().skip(s.scroll).take(room) {
-                    lines.push(diff_line(tv, *dl, s.side_by_side, width, t));
+                let fit = Fit {
+                    wrap: s.wrap,
+                    hscroll: s.hscroll,
+                    max_rows: room,
+                };
+                let end = lines.len() + room;
+                for dl in s.lines.iter().skip(s.scroll) {
+                    if lines.len() >= end {
+                        break;
+                    }
+                    lines.extend(diff_lines(tv, *dl, s.side_by_side, width, fit, t));
                 }
+                lines.truncate(end);
             }
         },
         _ => lines.push(Line::from(Span::styled("loading…", t.dim))),
@@ -361,187 +374,179 @@ fn summary(kind: Kind, old: &SideInfo, new: &SideInfo, t: &Theme) -> Vec<Line<'s
     out
 }
 
-/// Replace tabs and control characters so text draws exactly as wide as it measures.
-fn sanitize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\t' => out.push_str("    "),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+/// How rows are fitted to their cells: sideways from a column (`None`: each line that
+/// does not fit starts at its first change), or wrapped (at most `max_rows` pieces).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fit {
+    pub wrap: bool,
+    pub hscroll: Option<usize>,
+    pub max_rows: usize,
 }
 
-/// The spans of a line's text: `base`, patched with the syntax styles, patched with
-/// `word` over the changed words; only the first `max_chars` chars.
-fn text_spans(
-    text: &str,
-    base: Style,
-    syntax: &[(Style, Range<usize>)],
-    words: &[Range<usize>],
-    word: Style,
-    max_chars: usize,
-) -> Vec<Span<'static>> {
-    let cut = text
-        .char_indices()
-        .nth(max_chars)
-        .map_or(text.len(), |(i, _)| i);
-    let mut bounds = vec![0, cut];
-    for r in syntax.iter().map(|(_, r)| r).chain(words) {
-        bounds.push(r.start.min(cut));
-        bounds.push(r.end.min(cut));
-    }
-    bounds.sort_unstable();
-    bounds.dedup();
-    let mut out = Vec::with_capacity(bounds.len());
-    for w in bounds.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let Some(piece) = text.get(a..b) else {
-            continue;
-        };
-        let mut st = base;
-        if let Some((s, _)) = syntax.iter().find(|(_, r)| r.start <= a && a < r.end) {
-            st = st.patch(*s);
-        }
-        if words.iter().any(|r| r.start <= a && a < r.end) {
-            st = st.patch(word);
-        }
-        out.push(Span::styled(sanitize(piece), st));
-    }
-    out
-}
-
-/// Cut spans to `width` display columns; returns them and the columns used.
-fn fit_spans(spans: Vec<Span<'static>>, width: usize) -> (Vec<Span<'static>>, usize) {
-    let mut used = 0;
-    let mut out = Vec::with_capacity(spans.len());
-    for sp in spans {
-        let w = sp.content.width();
-        if used + w <= width {
-            used += w;
-            out.push(sp);
-            continue;
-        }
-        let mut cut = String::new();
-        for c in sp.content.chars() {
-            let cw = c.width().unwrap_or(0);
-            if used + cw > width {
-                break;
-            }
-            used += cw;
-            cut.push(c);
-        }
-        out.push(Span::styled(cut, sp.style));
-        break;
-    }
-    (out, used)
-}
-
-/// Style, sign and syntax of a row.
+/// Style, sign and syntax of a row: removed rows take the old text's syntax, added and
+/// unchanged ones the new text's.
 fn row_look<'a>(
     row: &Row,
     tv: &'a TextView,
     t: &Theme,
 ) -> (Style, &'static str, &'a [(Style, Range<usize>)]) {
-    let empty: &[(Style, Range<usize>)] = &[];
+    let syntax = |styles: &'a [LineStyles], n: Option<usize>| {
+        n.and_then(|n| styles.get(n.checked_sub(1)?))
+            .map_or(&[][..], LineStyles::as_slice)
+    };
     match row.kind {
-        RowKind::Removed => (t.error, "-", empty),
-        RowKind::Added => (t.success, "+", empty),
-        RowKind::Context => {
-            let hl = row
-                .new_line
-                .and_then(|n| tv.highlight.get(n - 1))
-                .map_or(empty, LineStyles::as_slice);
-            (t.base, " ", hl)
-        }
+        RowKind::Removed => (t.error, "-", syntax(&tv.old_highlight, row.old_line)),
+        RowKind::Added => (t.success, "+", syntax(&tv.highlight, row.new_line)),
+        RowKind::Context => (t.base, " ", syntax(&tv.highlight, row.new_line)),
     }
 }
 
-/// The text of a row with its markers (changed words, CRLF, missing final newline).
-fn row_text(row: &Row, tv: &TextView, t: &Theme, max_chars: usize) -> Vec<Span<'static>> {
+/// The text of a row in `room` columns: one piece (a window of it) or, wrapping, several;
+/// with its markers (changed words, CRLF, missing final newline) and `…` at each cut.
+fn row_pieces(
+    row: &Row,
+    tv: &TextView,
+    t: &Theme,
+    room: usize,
+    fit: Fit,
+) -> Vec<Vec<Span<'static>>> {
     let (style, _, syntax) = row_look(row, tv, t);
     let word = style.add_modifier(Modifier::REVERSED);
-    let mut spans = text_spans(&row.text, style, syntax, &row.words, word, max_chars);
-    if row.kind != RowKind::Context {
-        if row.crlf && tv.diff.line_endings_differ() {
-            spans.push(Span::styled("␍", t.dim));
-        }
-        if row.no_newline {
-            spans.push(Span::styled("  (no newline at end of file)", t.dim));
-        }
-    }
-    spans
+    let windows = if fit.wrap {
+        fit::wrap(&row.text, room, fit.max_rows)
+    } else {
+        let start = fit
+            .hscroll
+            .unwrap_or_else(|| fit::auto_start(&row.text, row.words.first(), room));
+        vec![fit::window(&row.text, start, room)]
+    };
+    let last = windows.len() - 1;
+    windows
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let mut spans = Vec::new();
+            if w.lead {
+                spans.push(Span::styled(fit::MORE, t.dim));
+            }
+            spans.extend(fit::text_spans(
+                &row.text,
+                w.bytes.clone(),
+                style,
+                syntax,
+                &row.words,
+                word,
+            ));
+            if w.trail {
+                spans.push(Span::styled(fit::MORE, t.dim));
+            } else if i == last && row.kind != RowKind::Context {
+                if row.crlf && tv.diff.line_endings_differ() {
+                    spans.push(Span::styled("␍", t.dim));
+                }
+                if row.no_newline {
+                    spans.push(Span::styled("  (no newline at end of file)", t.dim));
+                }
+            }
+            fit::fit_spans(spans, room).0
+        })
+        .collect()
 }
 
 fn number(n: Option<usize>, w: usize) -> String {
     n.map_or_else(|| " ".repeat(w), |n| format!("{n:>w$}"))
 }
 
-fn diff_line(tv: &TextView, dl: DLine, side: bool, width: usize, t: &Theme) -> Line<'static> {
+/// The screen lines of one drawn line of the diff (several when wrapping).
+fn diff_lines(
+    tv: &TextView,
+    dl: DLine,
+    side: bool,
+    width: usize,
+    fit: Fit,
+    t: &Theme,
+) -> Vec<Line<'static>> {
     let d = &tv.diff;
     let w = d.old_lines.max(d.new_lines).max(1).to_string().len();
     let row_at = |h: usize, r: usize| &d.hunks[h].rows[r];
     match dl {
-        DLine::Header(h) => Line::from(Span::styled(d.hunks[h].header(), t.accent)),
+        DLine::Header(h) => vec![Line::from(Span::styled(d.hunks[h].header(), t.accent))],
         DLine::Collapsed(g) => {
             let n = d.gaps[g].len();
             let s = if n == 1 { "" } else { "s" };
-            Line::from(Span::styled(
+            vec![Line::from(Span::styled(
                 format!("⋯ {} unchanged line{s}", thousands(n)),
                 t.dim,
-            ))
+            ))]
         }
-        DLine::Gap(g, r) if side => side_line(
+        DLine::Gap(g, r) if side => side_lines(
             Some(&d.gaps[g].rows[r]),
             Some(&d.gaps[g].rows[r]),
             tv,
-            width,
-            w,
+            (width, w),
+            fit,
             t,
         ),
-        DLine::Gap(g, r) => unified_line(&d.gaps[g].rows[r], tv, width, w, t),
-        DLine::Row(h, r) => unified_line(row_at(h, r), tv, width, w, t),
+        DLine::Gap(g, r) => unified_lines(&d.gaps[g].rows[r], tv, (width, w), fit, t),
+        DLine::Row(h, r) => unified_lines(row_at(h, r), tv, (width, w), fit, t),
         DLine::Side(i) => {
             let sr = tv.side[i];
             let left = sr.left.map(|r| row_at(sr.hunk, r));
             let right = sr.right.map(|r| row_at(sr.hunk, r));
-            side_line(left, right, tv, width, w, t)
+            side_lines(left, right, tv, (width, w), fit, t)
         }
     }
 }
 
-fn unified_line(row: &Row, tv: &TextView, width: usize, w: usize, t: &Theme) -> Line<'static> {
+/// A unified row: numbers, sign, text; a wrapped row's further pieces marked `↪`.
+fn unified_lines(
+    row: &Row,
+    tv: &TextView,
+    (width, w): (usize, usize),
+    fit: Fit,
+    t: &Theme,
+) -> Vec<Line<'static>> {
     let (style, sign, _) = row_look(row, tv, t);
     let num_style = if row.kind == RowKind::Context {
         t.line_no
     } else {
         style
     };
-    let mut spans = vec![
-        Span::styled(
-            format!("{} {} ", number(row.old_line, w), number(row.new_line, w)),
-            num_style,
-        ),
-        Span::styled(format!("{sign} "), style),
-    ];
     let room = width.saturating_sub(2 * w + 4);
-    spans.extend(fit_spans(row_text(row, tv, t, room), room).0);
-    Line::from(spans)
+    row_pieces(row, tv, t, room, fit)
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let mut spans = if i == 0 {
+                vec![
+                    Span::styled(
+                        format!("{} {} ", number(row.old_line, w), number(row.new_line, w)),
+                        num_style,
+                    ),
+                    Span::styled(format!("{sign} "), style),
+                ]
+            } else {
+                vec![
+                    Span::raw(" ".repeat(2 * w + 2)),
+                    Span::styled(format!("{} ", fit::CONT), t.dim),
+                ]
+            };
+            spans.extend(text);
+            Line::from(spans)
+        })
+        .collect()
 }
 
-/// One cell of the side-by-side view, exactly `cell` columns wide.
+/// The pieces of one cell of the side-by-side view, each exactly `cell` columns wide.
 fn side_cell(
     row: Option<&Row>,
     old_side: bool,
     tv: &TextView,
-    cell: usize,
-    w: usize,
+    (cell, w): (usize, usize),
+    fit: Fit,
     t: &Theme,
-) -> Vec<Span<'static>> {
+) -> Vec<Vec<Span<'static>>> {
     let Some(row) = row else {
-        return vec![Span::styled(" ".repeat(cell), t.dim)];
+        return vec![vec![Span::styled(" ".repeat(cell), t.dim)]];
     };
     let (style, sign, _) = row_look(row, tv, t);
     let n = if old_side { row.old_line } else { row.new_line };
@@ -550,54 +555,45 @@ fn side_cell(
     } else {
         style
     };
-    let mut spans = vec![
-        Span::styled(format!("{} ", number(n, w)), num_style),
-        Span::styled(sign, style),
-    ];
     let room = cell.saturating_sub(w + 2);
-    let (text, used) = fit_spans(row_text(row, tv, t, room), room);
-    spans.extend(text);
-    spans.push(Span::raw(" ".repeat(room - used)));
-    spans
+    row_pieces(row, tv, t, room, fit)
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let used: usize = text.iter().map(|s| s.content.width()).sum();
+            let mut spans = if i == 0 {
+                vec![
+                    Span::styled(format!("{} ", number(n, w)), num_style),
+                    Span::styled(sign, style),
+                ]
+            } else {
+                vec![Span::raw(" ".repeat(w + 1)), Span::styled(fit::CONT, t.dim)]
+            };
+            spans.extend(text);
+            spans.push(Span::raw(" ".repeat(room.saturating_sub(used))));
+            spans
+        })
+        .collect()
 }
 
-fn side_line(
+fn side_lines(
     left: Option<&Row>,
     right: Option<&Row>,
     tv: &TextView,
-    width: usize,
-    w: usize,
+    (width, w): (usize, usize),
+    fit: Fit,
     t: &Theme,
-) -> Line<'static> {
+) -> Vec<Line<'static>> {
     let cell = width.saturating_sub(1) / 2;
-    let mut spans = side_cell(left, true, tv, cell, w, t);
-    spans.push(Span::styled("│", t.border));
-    spans.extend(side_cell(right, false, tv, cell, w, t));
-    Line::from(spans)
-}
-
-#[cfg(test)]
-mod view_tests {
-    use super::*;
-
-    #[test]
-    fn words_and_syntax_split_the_text() {
-        let red = Style::default().fg(ratatui::style::Color::Red);
-        let syn = vec![(red, 0..3)];
-        let spans = text_spans(
-            "let\tx = 1",
-            Style::default(),
-            &syn,
-            std::slice::from_ref(&(8..9)),
-            Style::default().add_modifier(Modifier::REVERSED),
-            100,
-        );
-        let texts: Vec<&str> = spans.iter().map(|s| s.content.as_ref()).collect();
-        assert_eq!(texts, ["let", "    x = ", "1"]);
-        assert_eq!(spans[0].style.fg, Some(ratatui::style::Color::Red));
-        assert!(spans[2].style.add_modifier.contains(Modifier::REVERSED));
-        let (cut, used) = fit_spans(spans, 5);
-        assert_eq!(used, 5);
-        assert_eq!(cut.len(), 2);
-    }
+    let l = side_cell(left, true, tv, (cell, w), fit, t);
+    let r = side_cell(right, false, tv, (cell, w), fit, t);
+    let blank = || vec![Span::raw(" ".repeat(cell))];
+    (0..l.len().max(r.len()))
+        .map(|i| {
+            let mut spans = l.get(i).cloned().unwrap_or_else(blank);
+            spans.push(Span::styled("│", t.border));
+            spans.extend(r.get(i).cloned().unwrap_or_else(blank));
+            Line::from(spans)
+        })
+        .collect()
 }

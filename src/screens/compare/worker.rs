@@ -1,5 +1,5 @@
 //! The Compare screen's background worker: loads both sides of one change (file, object,
-//! bytes), classifies them, diffs them and highlights the new side with syntect, all off
+//! bytes), classifies them, diffs them and highlights both sides with syntect, all off
 //! the draw thread. Requests carry a generation; the worker skips to the newest request
 //! waiting, and the screen drops replies that are not for its current generation.
 
@@ -47,6 +47,8 @@ pub struct TextView {
     /// Syntax styles of the new text's lines (index = new line number - 1); lines past
     /// the end, or with no entry, are drawn plain.
     pub highlight: Vec<LineStyles>,
+    /// The same for the old text (drawn on removed lines).
+    pub old_highlight: Vec<LineStyles>,
     /// The change as a unified diff (`patch -p0` in the project root applies it).
     pub patch: String,
 }
@@ -217,10 +219,11 @@ pub fn prepare(
         &label(&change.new),
         textdiff::CONTEXT,
     );
-    let highlight = match highlight {
-        Some((ss, th)) if !new_text.is_empty() => highlight_lines(&change.path, new_text, ss, th),
+    let styles = |text: &str| match highlight {
+        Some((ss, th)) if !text.is_empty() => highlight_lines(&change.path, text, ss, th),
         _ => Vec::new(),
     };
+    let (highlight, old_highlight) = (styles(new_text), styles(old_text));
     Ok(Prepared {
         old: old_info,
         new: new_info,
@@ -228,6 +231,7 @@ pub fn prepare(
             diff,
             side,
             highlight,
+            old_highlight,
             patch,
         })),
     })

@@ -1,5 +1,8 @@
-//! The Files tab's model: the rows of the upload and delete lists (with folder lines), the
+//! The Files tab's model: the rows of the upload and delete lists (a tree: each file under
+//! the line of the folder it is in, a folder's count is of the files drawn under it), the
 //! ticks, and the plan narrowed to what is ticked.
+
+use std::collections::BTreeMap;
 
 use super::{DeployScreen, Row};
 use crate::engine::deploy::plan::Plan;
@@ -44,47 +47,39 @@ impl DeployScreen {
         })
     }
 
-    /// Rebuild the visible rows from the plan and the filter.
+    /// Does `path` pass the filter?
+    fn shown(&self, path: &[u8]) -> bool {
+        let f = self.filter.text().to_lowercase();
+        f.is_empty() || String::from_utf8_lossy(path).to_lowercase().contains(&f)
+    }
+
+    /// Rebuild the visible rows from the plan and the filter: per section a tree, each
+    /// folder's own files first, then its subfolders, each under the folder it is in.
     pub(super) fn rebuild_rows(&mut self) {
         self.rows.clear();
         let Some(plan) = &self.plan else { return };
-        let f = self.filter.text().to_lowercase();
-        let keep =
-            |p: &[u8]| f.is_empty() || String::from_utf8_lossy(p).to_lowercase().contains(&f);
-        let section = |upload: bool, paths: Vec<&[u8]>, rows: &mut Vec<Row>| {
-            rows.push(Row::Header { upload });
-            let mut last_dir: Option<&[u8]> = None;
-            for (idx, p) in paths.into_iter().enumerate() {
-                if !keep(p) {
-                    continue;
-                }
-                let dir = parent(p);
-                if !dir.is_empty() && last_dir != Some(dir) {
-                    rows.push(Row::Folder {
-                        upload,
-                        dir: dir.to_vec(),
-                    });
-                }
-                last_dir = Some(dir);
-                rows.push(Row::File { upload, idx });
-            }
-        };
         let mut rows = Vec::new();
-        section(
-            true,
-            plan.uploads.iter().map(|u| u.path.as_slice()).collect(),
-            &mut rows,
-        );
-        section(
-            false,
-            plan.deletes.iter().map(|d| d.path.as_slice()).collect(),
-            &mut rows,
-        );
+        for upload in [true, false] {
+            let paths: Vec<&[u8]> = if upload {
+                plan.uploads.iter().map(|u| u.path.as_slice()).collect()
+            } else {
+                plan.deletes.iter().map(|d| d.path.as_slice()).collect()
+            };
+            let mut tree = Dir::default();
+            for (idx, p) in paths.into_iter().enumerate() {
+                if self.shown(p) {
+                    tree.insert(p, idx);
+                }
+            }
+            rows.push(Row::Header { upload });
+            tree.rows(upload, &[], 0, &mut rows);
+        }
         self.rows = rows;
         self.files.selected = self.files.selected.min(self.rows.len().saturating_sub(1));
     }
 
-    /// The paths of a section (uploads or deletes) under `dir/`.
+    /// The paths of a section (uploads or deletes) under `dir/` that the filter shows: the
+    /// files drawn under that folder's line.
     pub(super) fn paths_under(&self, upload: bool, dir: &[u8]) -> Vec<Vec<u8>> {
         let Some(plan) = &self.plan else {
             return Vec::new();
@@ -97,7 +92,7 @@ impl DeployScreen {
             plan.deletes.iter().map(|d| &d.path).collect()
         };
         all.into_iter()
-            .filter(|p| p.starts_with(&prefix))
+            .filter(|p| p.starts_with(&prefix) && self.shown(p))
             .cloned()
             .collect()
     }
@@ -105,8 +100,12 @@ impl DeployScreen {
     pub fn row_path(&self, row: &Row) -> Option<&[u8]> {
         let plan = self.plan.as_ref()?;
         match row {
-            Row::File { upload: true, idx } => plan.uploads.get(*idx).map(|u| u.path.as_slice()),
-            Row::File { upload: false, idx } => plan.deletes.get(*idx).map(|d| d.path.as_slice()),
+            Row::File {
+                upload: true, idx, ..
+            } => plan.uploads.get(*idx).map(|u| u.path.as_slice()),
+            Row::File {
+                upload: false, idx, ..
+            } => plan.deletes.get(*idx).map(|d| d.path.as_slice()),
             _ => None,
         }
     }
@@ -127,7 +126,7 @@ impl DeployScreen {
                 .row_path(&row)
                 .map(|p| vec![p.to_vec()])
                 .unwrap_or_default(),
-            Row::Folder { upload, dir } => self.paths_under(*upload, dir),
+            Row::Folder { upload, dir, .. } => self.paths_under(*upload, dir),
             Row::Header { upload } => {
                 let Some(plan) = &self.plan else { return };
                 if *upload {
@@ -152,9 +151,62 @@ impl DeployScreen {
     }
 }
 
-pub(super) fn parent(p: &[u8]) -> &[u8] {
+/// A folder of the tree being built: its files (name, index into the section) and its
+/// subfolders, both in byte order.
+#[derive(Default)]
+struct Dir<'a> {
+    files: Vec<(&'a [u8], usize)>,
+    dirs: BTreeMap<&'a [u8], Dir<'a>>,
+}
+
+impl<'a> Dir<'a> {
+    fn insert(&mut self, path: &'a [u8], idx: usize) {
+        let mut node = self;
+        let mut rest = path;
+        while let Some(i) = rest.iter().position(|&b| b == b'/') {
+            node = node.dirs.entry(&rest[..i]).or_default();
+            rest = &rest[i + 1..];
+        }
+        node.files.push((rest, idx));
+    }
+
+    /// The rows of this folder's content (it is `dir`, at `depth`): files, then each
+    /// subfolder's line and content. A chain of folders holding only one folder is one
+    /// line (`a/b/c/`).
+    fn rows(&self, upload: bool, dir: &[u8], depth: u16, out: &mut Vec<Row>) {
+        let mut files = self.files.clone();
+        files.sort();
+        for (_, idx) in files {
+            out.push(Row::File { upload, idx, depth });
+        }
+        for (name, mut sub) in &self.dirs {
+            let mut path = dir.to_vec();
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            let label = path.len();
+            path.extend_from_slice(name);
+            while sub.files.is_empty() && sub.dirs.len() == 1 {
+                let (n, s) = sub.dirs.iter().next().expect("one subfolder");
+                path.push(b'/');
+                path.extend_from_slice(n);
+                sub = s;
+            }
+            out.push(Row::Folder {
+                upload,
+                dir: path.clone(),
+                depth,
+                label,
+            });
+            sub.rows(upload, &path, depth + 1, out);
+        }
+    }
+}
+
+/// The last part of a path: a file's name in the tree.
+pub(super) fn name(p: &[u8]) -> &[u8] {
     match p.iter().rposition(|&b| b == b'/') {
-        Some(i) => &p[..i],
-        None => &[],
+        Some(i) => &p[i + 1..],
+        None => p,
     }
 }

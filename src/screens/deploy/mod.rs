@@ -35,6 +35,7 @@ use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Level};
 use crate::app::input::LineInput;
 use crate::app::listnav::ListNav;
+use crate::app::screen::Hint;
 use crate::app::worker::{Payload, Tickets};
 use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::Built;
@@ -112,10 +113,20 @@ impl Tab {
 pub enum Row {
     /// "to upload" or "to delete".
     Header { upload: bool },
-    /// A folder: toggles every file under it in its section.
-    Folder { upload: bool, dir: Vec<u8> },
-    /// Index into the plan's uploads or deletes.
-    File { upload: bool, idx: usize },
+    /// A folder (its path, drawn from byte `label` on, under its parent's line at `depth`):
+    /// toggles every file drawn under it.
+    Folder {
+        upload: bool,
+        dir: Vec<u8>,
+        depth: u16,
+        label: usize,
+    },
+    /// Index into the plan's uploads or deletes; drawn by its name at `depth`.
+    File {
+        upload: bool,
+        idx: usize,
+        depth: u16,
+    },
 }
 
 #[derive(Debug)]
@@ -486,6 +497,41 @@ impl Screen for DeployScreen {
 
     fn captures_input(&self) -> bool {
         self.popup.is_some() || self.filtering
+    }
+
+    fn hints(&self) -> Option<Vec<Hint>> {
+        if self.popup.is_some() || self.filtering || self.servers.is_empty() {
+            return None;
+        }
+        Some(if self.log_focus {
+            vec![
+                Hint::Cmd(Cmd::DeployLogUp, "log up"),
+                Hint::Cmd(Cmd::DeployLogDown, "log down"),
+                Hint::Cmd(Cmd::NavFocus, "servers"),
+            ]
+        } else if self.focus_right {
+            let mut h = match self.tab {
+                Tab::Files => vec![
+                    Hint::Cmd(Cmd::DeployToggle, "tick"),
+                    Hint::Cmd(Cmd::DeployDeploy, "deploy"),
+                ],
+                Tab::History => vec![
+                    Hint::Cmd(Cmd::DeployRollback, "roll back"),
+                    Hint::Cmd(Cmd::DeployUndo, "undo"),
+                ],
+                Tab::Database => vec![Hint::Cmd(Cmd::DeployRefresh, "reload")],
+            };
+            h.push(Hint::Cmd(Cmd::DeployNextTab, "tab"));
+            h.push(Hint::Cmd(Cmd::NavFocus, "next pane"));
+            h
+        } else {
+            vec![
+                Hint::Cmd(Cmd::DeployPlan, "plan"),
+                Hint::Cmd(Cmd::DeployDeploy, "deploy"),
+                Hint::Cmd(Cmd::DeployNextTab, "tab"),
+                Hint::Cmd(Cmd::NavFocus, "to the tabs"),
+            ]
+        })
     }
 
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {

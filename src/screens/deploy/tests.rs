@@ -136,21 +136,26 @@ fn plan_tick_package_deploy_and_history() {
     h.wait_for("deploy plan: 3 to upload");
     let s = h.wait_for("to delete");
     assert!(s.contains("to upload"), "{s}");
-    for path in [
-        "css/extra.css",
-        "css/site.css",
-        "index.html",
-        "old/gone.txt",
-    ] {
-        assert!(s.contains(path), "{path}:\n{s}");
-    }
+    assert_eq!(
+        tree_on_screen(&s),
+        (
+            vec![
+                "css/extra.css".to_string(),
+                "css/site.css".into(),
+                "index.html".into()
+            ],
+            vec!["old/gone.txt".to_string()]
+        ),
+        "{s}"
+    );
     assert!(!s.contains("keep.txt"), "{s}");
-    // rows: header, css/, extra, site, index, header, old/, gone
+    // rows: header, index, css/, extra, site, header, old/, gone
+    h.key("j");
     h.key("j");
     h.key("j");
     h.key("space");
     let s = h.screen();
-    assert!(s.contains("[ ] A css/extra.css"), "{s}");
+    assert!(s.contains("[ ] A extra.css"), "{s}");
     assert!(s.contains("[-] css/"), "{s}");
     assert!(s.contains("ticked: 2 upload(s)"), "{s}");
 
@@ -216,7 +221,10 @@ fn production_says_so_and_80x24_renders() {
     h.key("p");
     h.wait_for("deploy plan: 3 to upload");
     let s = h.wait_for("to upload");
-    assert!(s.contains("css/extra.css"), "{s}");
+    assert!(
+        s.contains("[x] css/ (2/2)") && s.contains("extra.css"),
+        "{s}"
+    );
     h.key("D");
     let s = h.wait_for("PRODUCTION");
     assert!(s.contains("Deploy to staging (production)"), "{s}");
@@ -230,7 +238,7 @@ fn production_says_so_and_80x24_renders() {
     h.key("enter");
     let s = h.screen();
     assert!(
-        s.contains("css/site.css") && !s.contains("index.html"),
+        s.contains("[x] css/ (1/1)") && s.contains("site.css") && !s.contains("index.html"),
         "{s}"
     );
 }
@@ -464,4 +472,127 @@ fn a_push_from_the_screen_maps_the_server_once() {
         fs::read_to_string(root.join("index.html")).unwrap(),
         "<h1>new</h1>\n"
     );
+}
+
+/// The Files list read back from the screen as a tree: each file's path made from the
+/// folder lines it is drawn under (by indent), and each folder's `(on/all)` checked
+/// against the files drawn under it. Returns the upload paths, then the delete paths.
+fn tree_on_screen(s: &str) -> (Vec<String>, Vec<String>) {
+    struct Open {
+        col: usize,
+        path: String,
+        all: usize,
+        seen: usize,
+    }
+    fn close(stack: &mut Vec<Open>, col: usize, s: &str) {
+        while stack.last().is_some_and(|o| o.col >= col) {
+            let o = stack.pop().unwrap();
+            assert_eq!(
+                o.all, o.seen,
+                "{}/ counts {} file(s) but {} are drawn under it:\n{s}",
+                o.path, o.all, o.seen
+            );
+        }
+    }
+    let (mut ups, mut dels) = (Vec::new(), Vec::new());
+    let mut upload = true;
+    let mut stack: Vec<Open> = Vec::new();
+    for line in s.lines() {
+        if line.contains("to delete —") {
+            close(&mut stack, 0, s);
+            upload = false;
+        }
+        let Some(col) = ["[x] ", "[ ] ", "[-] "]
+            .iter()
+            .filter_map(|m| line.find(m))
+            .min()
+        else {
+            continue;
+        };
+        let rest = line[col + 4..].trim_end_matches(['│', ' ']);
+        close(&mut stack, col, s);
+        let under = |name: &str| match stack.last() {
+            Some(o) => format!("{}/{name}", o.path),
+            None => name.to_string(),
+        };
+        if let Some((name, count)) = rest.split_once("/ (") {
+            let all = count.split(['/', ')']).nth(1).unwrap().parse().unwrap();
+            let path = under(name);
+            stack.push(Open {
+                col,
+                path,
+                all,
+                seen: 0,
+            });
+        } else {
+            let path = under(rest.split_whitespace().nth(1).unwrap());
+            for o in stack.iter_mut() {
+                o.seen += 1;
+            }
+            if upload { &mut ups } else { &mut dels }.push(path);
+        }
+    }
+    close(&mut stack, 0, s);
+    ups.sort();
+    dels.sort();
+    (ups, dels)
+}
+
+#[test]
+fn files_are_drawn_under_their_own_folder_with_counts_of_what_is_drawn() {
+    let f = fixture("staging");
+    let p = f.project.path();
+    // composer.json sorts after app/… but is at the top level; vendor/x/y/ is a chain.
+    for path in [
+        "app/Controllers/Home.php",
+        "app/helpers.php",
+        "composer.json",
+        "vendor/x/y/lib.php",
+    ] {
+        write(p, path, "<?php\n");
+    }
+    let mut h = open(p, 80, 24);
+    h.wait_for("staging");
+    h.key("p");
+    h.wait_for("deploy plan: 7 to upload");
+    let s = h.wait_for("to delete —");
+    // The plan has the keys: its pane is marked, the hint bar shows its keys.
+    let marked: Vec<&str> = s.lines().filter(|l| l.contains('▶')).collect();
+    assert!(marked.len() == 1 && marked[0].contains("Files"), "{s}");
+    assert!(
+        s.lines().rev().nth(1).unwrap().contains("space tick"),
+        "{s}"
+    );
+    let (ups, dels) = tree_on_screen(&s);
+    assert_eq!(
+        ups,
+        [
+            "app/Controllers/Home.php",
+            "app/helpers.php",
+            "composer.json",
+            "css/extra.css",
+            "css/site.css",
+            "index.html",
+            "vendor/x/y/lib.php",
+        ],
+        "{s}"
+    );
+    assert_eq!(dels, ["old/gone.txt"], "{s}");
+    // The filter narrows the tree; a folder counts only the files still drawn.
+    h.key("/");
+    h.type_text("php");
+    h.key("enter");
+    let s = h.screen();
+    assert!(s.contains("[x] app/ (2/2)"), "{s}");
+    let (ups, dels) = tree_on_screen(&s);
+    assert_eq!(
+        ups,
+        [
+            "app/Controllers/Home.php",
+            "app/helpers.php",
+            "vendor/x/y/lib.php"
+        ],
+        "{s}"
+    );
+    assert!(dels.is_empty(), "{s}");
 }

@@ -14,7 +14,7 @@ use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
-use crate::app::widgets::{fit_left, fit_right};
+use crate::app::widgets::{self, fit_left, fit_right};
 use crate::engine::deploy::{Level, LogLine, rfc3339};
 use crate::engine::util::units::{human_size, thousands};
 
@@ -52,10 +52,7 @@ fn key(ctx: &DrawCtx, id: Cmd) -> String {
 }
 
 fn block<'a>(title: String, focus: bool, t: &Theme) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focus { t.border_focus } else { t.border })
-        .title(Span::styled(title, t.title))
+    widgets::pane(widgets::pane_title(title, t), focus, t)
 }
 
 fn draw_servers(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
@@ -83,6 +80,9 @@ fn draw_servers(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
     let w = inner.width as usize;
     let h = inner.height as usize;
     let off = s.selected.saturating_sub(h.saturating_sub(1));
+    if !s.focus_right && !s.log_focus && s.popup.is_none() {
+        widgets::focus_cursor(frame, inner, s.selected - off);
+    }
     let lines: Vec<Line> = s
         .servers
         .iter()
@@ -119,26 +119,18 @@ fn draw_tabs(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
         spans.push(Span::raw(" "));
     }
     let server = s.server().map(|p| p.name.clone()).unwrap_or_default();
-    let b = Block::default()
-        .borders(Borders::ALL)
-        .border_style(if s.focus_right {
-            t.border_focus
-        } else {
-            t.border
-        })
-        .title(Line::from(spans))
-        .title_bottom(Span::styled(
-            match s.tab {
-                Tab::History => format!(
-                    " {server} · {} roll back to it · {} undo · {} next tab ",
-                    key(ctx, Cmd::DeployRollback),
-                    key(ctx, Cmd::DeployUndo),
-                    key(ctx, Cmd::DeployNextTab)
-                ),
-                _ => format!(" {server} · {} next tab ", key(ctx, Cmd::DeployNextTab)),
-            },
-            t.dim,
-        ));
+    let b = widgets::pane(Line::from(spans), s.focus_right, t).title_bottom(Span::styled(
+        match s.tab {
+            Tab::History => format!(
+                " {server} · {} roll back to it · {} undo · {} next tab ",
+                key(ctx, Cmd::DeployRollback),
+                key(ctx, Cmd::DeployUndo),
+                key(ctx, Cmd::DeployNextTab)
+            ),
+            _ => format!(" {server} · {} next tab ", key(ctx, Cmd::DeployNextTab)),
+        },
+        t.dim,
+    ));
     let inner = b.inner(area);
     frame.render_widget(b, area);
     if s.servers.is_empty() {
@@ -221,6 +213,9 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     let h = list.height as usize;
     s.list_height = h;
     let visible = s.files.scroll_into_view(s.rows.len(), h);
+    if s.focus_right && !s.filtering && s.popup.is_none() {
+        widgets::focus_cursor(frame, list, s.files.selected.saturating_sub(visible.start));
+    }
     let w = list.width as usize;
     let mut lines = Vec::new();
     for (i, row) in s.rows.iter().enumerate().skip(visible.start).take(h) {
@@ -241,7 +236,12 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
                 ),
                 t.title,
             ),
-            Row::Folder { upload, dir } => {
+            Row::Folder {
+                upload,
+                dir,
+                depth,
+                label,
+            } => {
                 let (on, all) = s.folder_ticks(*upload, dir);
                 let mark = if on == all {
                     "[x]"
@@ -250,12 +250,11 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
                 } else {
                     "[-]"
                 };
-                (
-                    format!(" {mark} {}/ ({on}/{all})", String::from_utf8_lossy(dir)),
-                    t.accent,
-                )
+                let indent = "  ".repeat(*depth as usize);
+                let name = String::from_utf8_lossy(&dir[*label..]);
+                (format!(" {indent}{mark} {name}/ ({on}/{all})"), t.accent)
             }
-            Row::File { upload, idx } => {
+            Row::File { upload, idx, depth } => {
                 let (path, size, letter) = if *upload {
                     let u = &plan.uploads[*idx];
                     (&u.path, u.size, u.change.letter().to_string())
@@ -265,10 +264,14 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
                 };
                 let mark = if s.is_ticked(path) { "[x]" } else { "[ ]" };
                 let size = human_size(size as i64);
-                let name = String::from_utf8_lossy(path).to_string();
-                let pw = w.saturating_sub(12 + size.len());
+                let name = String::from_utf8_lossy(super::files::name(path)).to_string();
+                let indent = "  ".repeat(*depth as usize);
+                let pw = w.saturating_sub(10 + indent.len() + size.len());
                 (
-                    format!("   {mark} {letter} {:<pw$} {size}", fit_left(&name, pw)),
+                    format!(
+                        " {indent}{mark} {letter} {:<pw$} {size}",
+                        fit_left(&name, pw)
+                    ),
                     if *upload { t.base } else { t.warn },
                 )
             }

@@ -28,6 +28,7 @@ use super::{Screen, ScreenId};
 use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::input::LineInput;
+use crate::app::screen::Hint;
 use crate::app::worker::{Payload, Tickets};
 use crate::engine::db::split::split;
 use crate::engine::db::{Kind, SqlError, TableSchema};
@@ -593,6 +594,25 @@ impl Screen for QueryScreen {
 
     fn captures_input(&self) -> bool {
         self.popup.is_some() || self.focus == Focus::Editor
+    }
+
+    fn hints(&self) -> Option<Vec<Hint>> {
+        if self.popup.is_some() {
+            return None;
+        }
+        Some(match self.focus {
+            Focus::Editor => vec![
+                Hint::Key("type", "SQL"),
+                Hint::Cmd(Cmd::QueryRun, "run"),
+                Hint::Key("esc", "leave the editor"),
+            ],
+            Focus::Grid => vec![
+                Hint::Cmd(Cmd::QueryEdit, "edit SQL"),
+                Hint::Cmd(Cmd::QueryRun, "run"),
+                Hint::Cmd(Cmd::QueryConnect, "connect"),
+                Hint::Cmd(Cmd::QuerySchema, "schema"),
+            ],
+        })
     }
 
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {

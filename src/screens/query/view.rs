@@ -5,13 +5,13 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::{Conn, Focus, QueryScreen, ms, popups, rows_text};
 use crate::app::commands::Cmd;
 use crate::app::context::{DrawCtx, Level};
 use crate::app::theme::Theme;
-use crate::app::widgets::fit_right;
+use crate::app::widgets::{self, fit_right};
 use crate::engine::util::units::thousands;
 
 /// Lines of statement messages shown at most.
@@ -62,10 +62,7 @@ fn key(ctx: &DrawCtx, id: Cmd) -> String {
 }
 
 fn block<'a>(title: String, focused: bool, t: &Theme) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focused { t.border_focus } else { t.border })
-        .title(Span::styled(title, t.title))
+    widgets::pane(widgets::pane_title(title, t), focused, t)
 }
 
 fn draw_editor(s: &mut QueryScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
