@@ -70,6 +70,7 @@ fn fixture_at(
     add_server(
         &mut store,
         &ServerProfile {
+            id: 0,
             name: "staging".into(),
             environment: environment.into(),
             transport: "http".into(),
