@@ -221,7 +221,7 @@ pub const COMMANDS: &[CommandDef] = &[
     cmd(Cmd::AppRedraw, "Redraw the screen", G, &["ctrl-l"], ""),
     cmd(
         Cmd::JobsCancelLatest,
-        "Cancel the newest running job",
+        "Cancel the newest running job (asks first)",
         G,
         &["ctrl-x"],
         "",
@@ -495,9 +495,9 @@ pub const COMMANDS: &[CommandDef] = &[
     // Jobs
     cmd(
         Cmd::JobsCancel,
-        "Cancel the selected job",
+        "Cancel the selected job (asks first)",
         JB,
-        &["esc", "x", "delete"],
+        &["x", "delete"],
         "cancel",
     ),
     cmd(

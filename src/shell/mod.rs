@@ -195,14 +195,15 @@ impl App {
                     if let JobEvent::Finished { id, .. } = &ev {
                         self.jobs.forget(*id);
                     }
-                    match outcome {
-                        Outcome::Done(s) => self.set_status(Level::Success, format!("{name}: {s}")),
-                        Outcome::Failed(e) => {
-                            self.set_status(Level::Error, format!("{name} failed: {e}"))
-                        }
-                        Outcome::Cancelled => {
-                            self.set_status(Level::Warn, format!("{name} cancelled"))
-                        }
+                    let (level, text) = match outcome {
+                        Outcome::Done(s) => (Level::Success, format!("{name}: {s}")),
+                        Outcome::Failed(e) => (Level::Error, format!("{name} failed: {e}")),
+                        Outcome::Cancelled => (Level::Warn, format!("{name} cancelled")),
+                    };
+                    // The Jobs screen's Log pane has the whole message.
+                    self.set_status(level, text);
+                    if let Some(m) = &mut self.status {
+                        m.more = Some(format!("see {}", ScreenId::Jobs.title()));
                     }
                 }
                 for i in 0..self.screens.len() {
@@ -227,6 +228,7 @@ impl App {
             level,
             text,
             at: Instant::now(),
+            more: None,
         });
     }
 
@@ -369,18 +371,16 @@ impl App {
                     self.current = prev;
                 }
             }
-            Cmd::JobsCancelLatest => match self
-                .job_table
-                .running()
-                .last()
-                .map(|j| (j.id, j.name.clone()))
-            {
-                Some((job, name)) => {
-                    self.jobs.cancel(job);
-                    self.set_status(Level::Warn, format!("cancelling {name} (job #{job})"));
+            // Jobs shows the newest running job and asks before it cancels it.
+            Cmd::JobsCancelLatest => {
+                if self.job_table.running().next().is_none() {
+                    self.set_status(Level::Info, "no job is running".into());
+                    return;
                 }
-                None => self.set_status(Level::Info, "no job is running".into()),
-            },
+                self.switch(ScreenId::Jobs);
+                let cur = self.current;
+                self.with_screen(cur, |s, ctx| s.command(Cmd::JobsCancelLatest, ctx));
+            }
             other => {
                 // A screen's command: run it there (switching first when it is another screen's).
                 if let Scope::Screen(target) = commands::def(other).scope {

@@ -235,6 +235,8 @@ impl DeployScreen {
                 &format!("deployment {id} running on {}", server.name),
             );
             let sink = |l: &LogLine| {
+                // The Jobs screen's Log pane shows it too.
+                p.log(format!("{} {}", l.level.as_str(), l.message));
                 send(DeployReply::Log {
                     seq,
                     line: l.clone(),
