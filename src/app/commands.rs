@@ -108,6 +108,7 @@ commands! {
     DeployLogUp = "deploy.log_up",
     DeployLogDown = "deploy.log_down",
     DeployRefresh = "deploy.refresh",
+    DeployShowLog = "deploy.show_log",
     JobsCancel = "jobs.cancel",
     JobsClear = "jobs.clear",
 }
@@ -483,6 +484,13 @@ pub const COMMANDS: &[CommandDef] = &[
         "Scroll the log down; at the end it follows again",
         DP,
         &["pagedown", "ctrl-d"],
+        "",
+    ),
+    cmd(
+        Cmd::DeployShowLog,
+        "Show the log of the selected deployment (History)",
+        DP,
+        &["enter"],
         "",
     ),
     cmd(

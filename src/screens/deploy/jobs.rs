@@ -302,6 +302,34 @@ impl DeployScreen {
     }
 }
 
+impl DeployScreen {
+    /// Fetch the whole log of the deployment selected on the History tab (any past one,
+    /// started from here, the CLI or another machine) into the log pane.
+    pub(super) fn fetch_log(&mut self, ctx: &mut Ctx) {
+        if self.busy(ctx) {
+            return;
+        }
+        let Some(id) = (self.history.as_ref())
+            .and_then(|h| h.as_ref().ok())
+            .and_then(|l| l.get(self.hist_row))
+            .map(|d| d.id)
+        else {
+            ctx.status(Level::Info, "no deployment selected");
+            return;
+        };
+        let Some((server, root, tx)) = self.need_server(ctx) else {
+            return;
+        };
+        let seq = self.tickets.issue();
+        std::thread::spawn(move || {
+            let result = connect(&root, &server)
+                .and_then(|r| r.logs(id))
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(DeployReply::PastLog { seq, id, result });
+        });
+    }
+}
+
 fn built_text(b: &Built) -> String {
     format!(
         "{} upload(s) ({}), {} delete(s); package {}",

@@ -466,3 +466,36 @@ fn a_push_from_the_screen_maps_the_server_once() {
         "<h1>new</h1>\n"
     );
 }
+
+/// The History tab shows the log of a deployment this TUI did not start: read from the
+/// agent (`GET /deployments/{id}/logs`), the agent's own record as the oracle.
+#[test]
+fn history_shows_the_log_of_any_past_deployment() {
+    let f = fixture("staging");
+    {
+        let mut first = open(f.project.path(), 80, 24);
+        first.wait_for("staging");
+        plan_and_deploy(&mut first, "3 to upload", 1);
+    }
+    // Another TUI: it started nothing.
+    let mut h = open(f.project.path(), 80, 24);
+    h.wait_for("staging");
+    h.key("t");
+    h.key("t");
+    h.wait_for("   1  deploy   done");
+    assert!(!h.screen().contains("Log · deployment 1"));
+    h.key("enter");
+    let s = h.wait_for("Log · deployment 1");
+    let state = State::open(
+        &f.server.path().join("state"),
+        &f.server.path().join("site"),
+    )
+    .unwrap();
+    let lines = state.logs(1).unwrap();
+    let last = &lines
+        .last()
+        .expect("the agent logged the deployment")
+        .message;
+    let start: String = last.chars().take(20).collect();
+    assert!(s.contains(&start), "{last:?} not in:\n{s}");
+}
