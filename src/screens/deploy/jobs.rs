@@ -6,6 +6,8 @@
 //! ([`Planned`]), and the deploy job pushes from that very map.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use super::{DeployReply, DeployScreen, Popup};
 use crate::app::context::{Ctx, Level};
@@ -14,6 +16,7 @@ use crate::app::worker::ReplyTx;
 use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::{Built, build};
 use crate::engine::deploy::push::Planned;
+use crate::engine::jobs::Progress;
 use crate::engine::remote::{RemoteDeployment, ServerProfile, connect, package_dir};
 use crate::engine::util::units::{human_size, thousands};
 
@@ -212,12 +215,7 @@ impl DeployScreen {
                     p.set(0, None, "building the package");
                     let built = planned.build(&root, sel, p)?;
                     p.check()?;
-                    p.set(
-                        0,
-                        None,
-                        &format!("uploading {}", human_size(built.size as i64)),
-                    );
-                    let id = planned.push(&built, false)?;
+                    let id = push_showing_bytes(&mut planned, built, p)?;
                     (planned, id)
                 }
                 (None, to) => {
@@ -328,6 +326,37 @@ impl DeployScreen {
             let _ = tx.send(DeployReply::PastLog { seq, id, result });
         });
     }
+}
+
+/// Push `built`, the job's progress saying the bytes sent of the package's total as they
+/// go (counted by the transport, read here every 100 ms).
+fn push_showing_bytes(planned: &mut Planned, built: Built, p: &Progress) -> anyhow::Result<i64> {
+    let sent = planned.remote.upload_counter();
+    let total = std::fs::metadata(&built.path).map_or(built.size, |m| m.len());
+    let show = |n: u64| {
+        let what = format!(
+            "uploading {} of {}",
+            human_size(n as i64),
+            human_size(total as i64)
+        );
+        p.set(n, Some(total), &what);
+    };
+    show(0);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                show(sent.load(Ordering::Relaxed).min(total));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let r = planned.push(&built, false);
+        done.store(true, Ordering::Relaxed);
+        if r.is_ok() {
+            show(total);
+        }
+        r
+    })
 }
 
 fn built_text(b: &Built) -> String {

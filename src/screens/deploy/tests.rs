@@ -499,3 +499,100 @@ fn history_shows_the_log_of_any_past_deployment() {
     let start: String = last.chars().take(20).collect();
     assert!(s.contains(&start), "{last:?} not in:\n{s}");
 }
+
+/// A TCP proxy in front of `upstream` that passes what the client sends at about 2 MiB/s,
+/// so an upload takes a while; shares no code with devsky.
+fn slow_upload_proxy(upstream: String) -> String {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let mut server = TcpStream::connect(&upstream).unwrap();
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 32 * 1024];
+                loop {
+                    let n = match client.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(15));
+                }
+                let _ = server.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+/// The upload shows the bytes sent of the package's total while it goes (80x24).
+#[test]
+fn the_upload_shows_bytes_sent_of_the_total() {
+    let f = fixture_at("staging", crate::server::ServeOptions::default(), |url| {
+        format!(
+            "http://{}",
+            slow_upload_proxy(url.trim_start_matches("http://").to_string())
+        )
+    });
+    // 12 MiB that do not compress (more than the sockets' buffers take at once).
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..12 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    fs::write(f.project.path().join("big.bin"), &noise).unwrap();
+    let mut h = open(f.project.path(), 80, 24);
+    h.wait_for("staging");
+    h.key("p");
+    h.wait_for("deploy plan: 4 to upload");
+    h.key("D");
+    h.wait_for("Deploy to staging");
+    h.key("y");
+    let s = h.wait_for("uploading ");
+    let row = s
+        .lines()
+        .find(|l| l.contains("uploading "))
+        .unwrap()
+        .to_string();
+    let (sent, total) = row
+        .split_once("uploading ")
+        .unwrap()
+        .1
+        .split_once(" of ")
+        .unwrap_or_else(|| panic!("{row}"));
+    let total = total.split(" MiB").next().unwrap().to_string() + " MiB";
+    assert!(total.starts_with("12."), "the package's size: {row}");
+    // Somewhere in the middle, the count is below the total.
+    let mut partial = sent != total;
+    while !partial {
+        let s = h.wait_for("uploading ");
+        partial = s
+            .lines()
+            .any(|l| l.contains("uploading ") && !l.contains(&format!("uploading {total}")));
+    }
+    h.wait_for("deploy: deployment 1 done");
+    let pkg = fs::read_dir(f.project.path().join(".devsky/deploy"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .max()
+        .unwrap();
+    assert_eq!(
+        total,
+        crate::engine::util::units::human_size(pkg as i64),
+        "the total is the package file's size"
+    );
+}
