@@ -162,3 +162,49 @@ fn job_kinds_fit_their_column() {
     assert!(a.contains("deploy package done"), "the whole kind:\n{s}");
     assert_eq!(ca, cb, "the state column lines up:\n{a}\n{b}");
 }
+
+/// Where `needle` is on the screen: (column, row).
+fn find(s: &str, needle: &str) -> (u16, u16) {
+    for (y, l) in s.lines().enumerate() {
+        if let Some(i) = l.find(needle) {
+            return (l[..i].chars().count() as u16, y as u16);
+        }
+    }
+    panic!("{needle:?} not on\n{s}");
+}
+
+#[test]
+fn the_mouse_selects_jobs_scrolls_and_switches_tools() {
+    use crossterm::event::MouseEventKind;
+    let (_d, mut h) = harness();
+    for name in ["alpha", "beta", "gamma"] {
+        h.app.jobs().spawn_blocking(name, |_| Ok("ok".into()));
+    }
+    h.wait_for("gamma: ok");
+    // A click on the sidebar switches tools.
+    let s = h.screen();
+    let (x, y) = find(&s, "9 Jobs");
+    h.click(x + 2, y);
+    assert_eq!(h.app.current_screen(), ScreenId::Jobs);
+    let s = h.screen();
+    assert!(s.contains("Log · #1 alpha"), "{s}");
+    // A click on a row selects it: the Log pane follows.
+    let (x, y) = find(&s, "#3");
+    h.click(x + 4, y);
+    let s = h.screen();
+    assert!(s.contains("Log · #3 gamma"), "{s}");
+    // The wheel moves the selection up and back down (clamped to the list).
+    let (x, y) = find(&s, "#2");
+    h.mouse(MouseEventKind::ScrollUp, x, y);
+    assert!(h.screen().contains("Log · #1 alpha"));
+    h.mouse(MouseEventKind::ScrollDown, x, y);
+    assert!(h.screen().contains("Log · #3 gamma"));
+    // A click below the last row selects nothing new; a click on the sidebar still works.
+    let s = h.screen();
+    let (_, y3) = find(&s, "#3");
+    h.click(x + 4, y3 + 2);
+    assert!(h.screen().contains("Log · #3 gamma"));
+    let (x, y) = find(&s, "4 Compare");
+    h.click(x, y);
+    assert_eq!(h.app.current_screen(), ScreenId::Compare);
+}

@@ -3,7 +3,7 @@
 //! included (wrapped, the newest lines kept in view). Cancelling a running job asks first
 //! (`y` cancels; `n` or `Esc` keeps it running).
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -28,6 +28,8 @@ pub struct JobsScreen {
     list_height: usize,
     /// The job whose cancelling waits for `y`.
     confirm: Option<(JobId, String)>,
+    /// Where the list's rows were last drawn (inside its border), for clicks.
+    rows_area: Rect,
 }
 
 impl JobsScreen {
@@ -45,6 +47,11 @@ impl JobsScreen {
         self.confirm = Some((job.id, job.name.clone()));
         true
     }
+}
+
+/// The inside of a bordered block.
+fn block_inner(r: Rect) -> Rect {
+    Block::default().borders(Borders::ALL).inner(r)
 }
 
 fn bar(percent: Option<u64>, width: usize) -> String {
@@ -151,6 +158,7 @@ impl Screen for JobsScreen {
                 .collect()
         };
         frame.render_widget(Paragraph::new(lines).block(block).style(t.base), top);
+        self.rows_area = block_inner(top);
 
         let selected = jobs.get(self.list.selected);
         let (w, h) = (
@@ -239,6 +247,23 @@ impl Screen for JobsScreen {
 
     fn captures_input(&self) -> bool {
         self.confirm.is_some()
+    }
+
+    fn mouse(&mut self, ev: MouseEvent, _area: Rect, ctx: &mut Ctx) -> bool {
+        let r = self.rows_area;
+        let on_rows = ev.column >= r.x
+            && ev.column < r.x + r.width
+            && ev.row >= r.y
+            && ev.row < r.y + r.height;
+        match ev.kind {
+            MouseEventKind::Down(MouseButton::Left) if self.confirm.is_none() && on_rows => {
+                self.list
+                    .click((ev.row - r.y) as usize, ctx.job_table.jobs.len());
+                true
+            }
+            // The question waits for its answer: the mouse changes nothing meanwhile.
+            _ => self.confirm.is_some(),
+        }
     }
 
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {

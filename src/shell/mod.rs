@@ -11,7 +11,7 @@ pub use run::{TuiOptions, run_tui};
 
 use std::time::Instant;
 
-use crossterm::event::{Event, KeyEvent, KeyEventKind};
+use crossterm::event::{Event, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -57,6 +57,9 @@ pub struct App {
     terminal_writes: Vec<String>,
     in_tmux: bool,
     full_redraw: bool,
+    /// Where the sidebar and the current screen were last drawn (for the mouse).
+    sidebar_area: Option<Rect>,
+    content_area: Rect,
 }
 
 impl App {
@@ -138,6 +141,8 @@ impl App {
             terminal_writes: Vec::new(),
             in_tmux: clipboard::in_tmux(),
             full_redraw: false,
+            sidebar_area: None,
+            content_area: Rect::default(),
         }
     }
 
@@ -185,6 +190,7 @@ impl App {
                 }
                 true
             }
+            AppEvent::Term(Event::Mouse(m)) => self.mouse(m),
             AppEvent::Term(_) => false,
             AppEvent::InputClosed => {
                 self.quit = true;
@@ -342,6 +348,44 @@ impl App {
         }
     }
 
+    /// A mouse event: a click on the sidebar switches tools; inside the current screen it
+    /// goes to [`Screen::mouse`], and a wheel it leaves goes as `nav.up`/`nav.down`.
+    fn mouse(&mut self, m: MouseEvent) -> bool {
+        if self.popup.is_some() {
+            return false;
+        }
+        let inside = |r: Rect| {
+            m.column >= r.x && m.column < r.x + r.width && m.row >= r.y && m.row < r.y + r.height
+        };
+        if let (MouseEventKind::Down(MouseButton::Left), Some(side)) = (m.kind, self.sidebar_area)
+            && inside(side)
+        {
+            if let Some(id) = ScreenId::ALL.get((m.row - side.y) as usize) {
+                self.switch(*id);
+            }
+            return true;
+        }
+        let area = self.content_area;
+        if !inside(area) {
+            return false;
+        }
+        let cur = self.current;
+        if self.with_screen(cur, |s, ctx| s.mouse(m, area, ctx)) {
+            return true;
+        }
+        let nav = match m.kind {
+            MouseEventKind::ScrollDown => Cmd::NavDown,
+            MouseEventKind::ScrollUp => Cmd::NavUp,
+            _ => return false,
+        };
+        // Three rows a notch, as terminals scroll.
+        let mut any = false;
+        for _ in 0..3 {
+            any |= self.with_screen(cur, |s, ctx| s.command(nav, ctx));
+        }
+        any
+    }
+
     /// Run a command by id, from a key or the palette.
     pub fn run_command(&mut self, id: Cmd) {
         if let Some(screen) = ScreenId::from_command(id) {
@@ -448,10 +492,13 @@ impl App {
                 &self.job_table,
                 &self.theme,
             );
+            self.sidebar_area = Some(side);
             content
         } else {
+            self.sidebar_area = None;
             main
         };
+        self.content_area = content;
         frame.render_widget(
             ratatui::widgets::Block::default().style(self.theme.base),
             content,
