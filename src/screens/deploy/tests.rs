@@ -476,6 +476,14 @@ fn history_shows_the_log_of_any_past_deployment() {
         let mut first = open(f.project.path(), 80, 24);
         first.wait_for("staging");
         plan_and_deploy(&mut first, "3 to upload", 1);
+        // The deployment's log is in the Jobs screen's Log pane too.
+        first.key("9");
+        first.key("j");
+        let s = first.screen();
+        assert!(
+            s.contains("Log · #2 deploy") && s.contains("success verified:"),
+            "{s}"
+        );
     }
     // Another TUI: it started nothing.
     let mut h = open(f.project.path(), 80, 24);
