@@ -229,6 +229,14 @@ fn bad_keymap_and_unknown_theme_stop_the_tui_before_the_terminal_is_touched() {
         err.contains("unknown theme") && err.contains("mono"),
         "{err}"
     );
+    ok(&["settings", "set", "ui.mouse", "maybe"], r);
+    let out = devsky(&[], r);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ui.mouse is \"maybe\": use true or false"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing may reach the terminal");
 }
 
 #[test]

@@ -298,3 +298,93 @@ fn hostile_names_are_mapped_and_printed_escaped() {
         serde_json::json!(b"bad\xffname".to_vec())
     );
 }
+
+/// `devsky diff --json`: every changed file with its kind, sizes, blake3 (checked with
+/// b3sum), line counts and a patch that `patch(1)` applies to give the new side.
+#[test]
+fn diff_json_gives_each_file_with_a_patch_that_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    write(r, "a.php", b"<?php\n// one\n$x = 1;\n");
+    write(r, "gone.txt", b"bye\n");
+    write(r, "img.bin", b"\0\x01\x02");
+    ok(&["init"], r);
+    ok(&["snapshot", "create", "--name", "before"], r);
+    write(r, "a.php", b"<?php\n// two\n$x = 1;\n$y = 2;\n");
+    std::fs::remove_file(r.join("gone.txt")).unwrap();
+    write(r, "img.bin", b"\0\x01\x03");
+
+    let out = devsky(&["diff", "--snapshot", "before", "--json"], r);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "different: exit 1 as without --json"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["different"], true);
+    let files = v["files"].as_array().unwrap();
+    let by = |new: &str| files.iter().find(|f| f["new"] == new).unwrap().clone();
+    let a = by("b/a.php");
+    assert_eq!(
+        (a["kind"].as_str(), a["content"].as_str()),
+        (Some("modified"), Some("text"))
+    );
+    assert_eq!(
+        (a["added"].as_u64(), a["removed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let b3 = Command::new("b3sum")
+        .arg("--no-names")
+        .arg(r.join("a.php"))
+        .output()
+        .expect("b3sum is needed: apt-get install b3sum");
+    assert_eq!(
+        a["new_blake3"].as_str().unwrap(),
+        String::from_utf8_lossy(&b3.stdout).trim()
+    );
+    let gone = by("/dev/null");
+    assert_eq!(gone["kind"], "removed");
+    assert_eq!(gone["old"], "a/gone.txt");
+    let bin = by("b/img.bin");
+    assert_eq!(bin["content"], "binary");
+    assert_eq!(bin["patch"], "");
+    assert_eq!(files.len(), 3, "{v}");
+
+    // The patch of a.php turns the old text into the new one.
+    let old = dir.path().join("old.php");
+    std::fs::write(&old, b"<?php\n// one\n$x = 1;\n").unwrap();
+    let mut p = Command::new("patch")
+        .arg(&old)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("patch is needed: apt-get install patch");
+    use std::io::Write;
+    p.stdin
+        .take()
+        .unwrap()
+        .write_all(a["patch"].as_str().unwrap().as_bytes())
+        .unwrap();
+    assert!(p.wait().unwrap().success());
+    assert_eq!(
+        std::fs::read(&old).unwrap(),
+        std::fs::read(r.join("a.php")).unwrap()
+    );
+
+    // Two equal files: nothing, exit 0; two files that differ: one entry.
+    let same = devsky(&["diff", "a.php", "a.php", "--json"], r);
+    assert_eq!(same.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert_eq!(
+        (
+            v["different"].as_bool(),
+            v["files"].as_array().map(Vec::len)
+        ),
+        (Some(false), Some(0))
+    );
+    let two = devsky(&["diff", "old.php", "img.bin", "--json"], r);
+    assert_eq!(two.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&two.stdout).unwrap();
+    assert_eq!(v["files"][0]["old"], "old.php");
+    assert_eq!(v["files"][0]["content"], "binary");
+}

@@ -214,3 +214,69 @@ fn side_by_side_at_80x24_shows_a_change_at_the_end_of_a_long_line() {
     assert!(row.contains('…'), "the cut start is marked:\n{s}");
     quit_and_check_restored(&t);
 }
+
+/// The mouse inside tmux: the TUI asks for mouse reports (tmux's own record of the pane
+/// says so), a click (an SGR mouse report, as tmux passes one on) switches tools, and
+/// `devsky settings set ui.mouse false` leaves the mouse to the terminal.
+#[test]
+fn the_mouse_works_in_tmux_and_a_setting_turns_it_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("p");
+    std::fs::create_dir_all(&root).unwrap();
+    let devsky = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_devsky"))
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    devsky(&["init"]);
+    let config = root.join(".devsky/test-config");
+    {
+        let t = Tmux::start(80, 24, &command_line(&root, &config));
+        let s = t.wait_text("q quit");
+        assert_eq!(t.pane("#{mouse_any_flag}"), "1", "mouse reports asked for");
+        let (y, line) = s
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains("9 Jobs"))
+            .unwrap();
+        let x = line.find("9 Jobs").unwrap() + 2;
+        // SGR reports are 1-based: press, then release.
+        t.tmux(&[
+            "send-keys",
+            "-t",
+            "e2e",
+            "-l",
+            &format!("\x1b[<0;{};{}M", x + 1, y + 1),
+        ]);
+        t.tmux(&[
+            "send-keys",
+            "-t",
+            "e2e",
+            "-l",
+            &format!("\x1b[<0;{};{}m", x + 1, y + 1),
+        ]);
+        t.wait_text("No jobs yet");
+        quit_and_check_restored(&t);
+        assert_eq!(
+            t.pane("#{mouse_any_flag}"),
+            "0",
+            "mouse reports ended on exit"
+        );
+    }
+    devsky(&["settings", "set", "ui.mouse", "false"]);
+    let t = Tmux::start(80, 24, &command_line(&root, &config));
+    t.wait_text("q quit");
+    assert_eq!(
+        t.pane("#{mouse_any_flag}"),
+        "0",
+        "ui.mouse=false: the terminal keeps the mouse"
+    );
+    quit_and_check_restored(&t);
+}

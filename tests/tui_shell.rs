@@ -132,7 +132,8 @@ fn quit_asks_while_a_job_runs_and_jobs_can_be_cancelled() {
     h.key("9");
     let s = h.screen();
     assert!(s.contains("spin") && s.contains("running"), "{s}");
-    h.key("esc"); // on Jobs, Esc cancels the selected running job
+    h.key("x"); // on Jobs, x cancels the selected running job, once confirmed
+    h.key("y");
     let s = h.wait_for("cancelled");
     assert!(!s.contains("⟳"), "{s}");
     assert_eq!(h.app.current_screen(), ScreenId::Jobs);
@@ -153,6 +154,7 @@ fn ctrl_x_cancels_the_newest_job_from_anywhere_and_quit_confirm_cancels_all() {
     }
     h.wait_for("⟳ loop +1");
     h.key("ctrl-x");
+    h.key("y");
     h.wait_for("loop cancelled");
     assert_eq!(h.app.job_table().running().count(), 1);
     h.key("q");

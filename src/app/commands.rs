@@ -113,6 +113,7 @@ commands! {
     DeployLogUp = "deploy.log_up",
     DeployLogDown = "deploy.log_down",
     DeployRefresh = "deploy.refresh",
+    DeployShowLog = "deploy.show_log",
     JobsCancel = "jobs.cancel",
     JobsClear = "jobs.clear",
 }
@@ -226,7 +227,7 @@ pub const COMMANDS: &[CommandDef] = &[
     cmd(Cmd::AppRedraw, "Redraw the screen", G, &["ctrl-l"], ""),
     cmd(
         Cmd::JobsCancelLatest,
-        "Cancel the newest running job",
+        "Cancel the newest running job (asks first)",
         G,
         &["ctrl-x"],
         "",
@@ -526,6 +527,13 @@ pub const COMMANDS: &[CommandDef] = &[
         "",
     ),
     cmd(
+        Cmd::DeployShowLog,
+        "Show the log of the selected deployment (History)",
+        DP,
+        &["enter"],
+        "",
+    ),
+    cmd(
         Cmd::DeployRefresh,
         "Reload the servers, status and history",
         DP,
@@ -535,9 +543,9 @@ pub const COMMANDS: &[CommandDef] = &[
     // Jobs
     cmd(
         Cmd::JobsCancel,
-        "Cancel the selected job",
+        "Cancel the selected job (asks first)",
         JB,
-        &["esc", "x", "delete"],
+        &["x", "delete"],
         "cancel",
     ),
     cmd(

@@ -42,6 +42,17 @@ impl ListNav {
         Some(changed)
     }
 
+    /// Select the row shown `row` rows below the top of the window (a click); false when
+    /// no row of the list is there.
+    pub fn click(&mut self, row: usize, len: usize) -> bool {
+        let at = self.offset + row;
+        if at >= len {
+            return false;
+        }
+        self.selected = at;
+        true
+    }
+
     /// Keep the selection inside a list of `len` rows (0 when it is empty).
     pub fn clamp(&mut self, len: usize) {
         self.selected = self.selected.min(len.saturating_sub(1));

@@ -2,7 +2,7 @@
 //! The screens implement it in `crate::screens`; the shell (`crate::shell`) hosts them. The
 //! framework knows screens only through this trait, never by their types.
 
-use crossterm::event::KeyEvent;
+use crossterm::event::{KeyEvent, MouseEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -118,5 +118,10 @@ pub trait Screen {
     /// commands.
     fn hints(&self) -> Option<Vec<Hint>> {
         None
+    }
+    /// A mouse event inside the screen's `area` (where it was last drawn); true when
+    /// handled. Unhandled, the shell turns the wheel into `nav.up`/`nav.down` commands.
+    fn mouse(&mut self, _ev: MouseEvent, _area: Rect, _ctx: &mut Ctx) -> bool {
+        false
     }
 }

@@ -1,10 +1,12 @@
-//! Taking over the terminal and always giving it back: raw mode and the alternate screen
-//! on entry; restored on exit, on error, and from a panic hook.
+//! Taking over the terminal and always giving it back: raw mode, the alternate screen and
+//! (unless `ui.mouse` is false) mouse reports on entry; restored on exit, on error, and from a panic hook.
 
 use std::io::{Write, stdout};
 
 use crossterm::cursor::Show;
-use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -14,11 +16,16 @@ use crossterm::terminal::{
 pub struct TerminalGuard;
 
 impl TerminalGuard {
-    pub fn enter() -> std::io::Result<TerminalGuard> {
+    /// With `mouse`, the terminal reports the mouse (wheel, clicks) instead of selecting
+    /// text with it (the `ui.mouse` setting turns it off).
+    pub fn enter(mouse: bool) -> std::io::Result<TerminalGuard> {
         install_panic_hook();
         enable_raw_mode()?;
         let guard = TerminalGuard;
         execute!(stdout(), EnterAlternateScreen, EnableBracketedPaste)?;
+        if mouse {
+            execute!(stdout(), EnableMouseCapture)?;
+        }
         Ok(guard)
     }
 }
@@ -32,7 +39,13 @@ impl Drop for TerminalGuard {
 /// Leave the alternate screen, show the cursor, end raw mode. Safe to call twice.
 pub fn restore() {
     let mut out = stdout();
-    let _ = execute!(out, DisableBracketedPaste, LeaveAlternateScreen, Show);
+    let _ = execute!(
+        out,
+        DisableMouseCapture,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        Show
+    );
     let _ = disable_raw_mode();
     let _ = out.flush();
 }

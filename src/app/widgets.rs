@@ -63,6 +63,39 @@ pub fn fit_right(s: &str, width: usize) -> String {
     out
 }
 
+/// Wrap `s` to rows of at most `width` columns: at its line breaks, then between words
+/// where it can, inside a word longer than a row where it must. Never loses a character
+/// (but the spaces a break falls on).
+pub fn wrap_text(s: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut rows = Vec::new();
+    for line in s.split('\n') {
+        let mut row = String::new();
+        let mut used = 0;
+        for word in line.split_inclusive(' ') {
+            let w = word.trim_end_matches(' ').width();
+            if used > 0 && used + w > width {
+                rows.push(std::mem::take(&mut row).trim_end().to_string());
+                used = 0;
+            }
+            for c in word.chars() {
+                let cw = c.width().unwrap_or(0);
+                if used + cw > width && !(c == ' ' && used == width) {
+                    rows.push(std::mem::take(&mut row));
+                    used = 0;
+                }
+                if c == ' ' && used == 0 && !row.is_empty() {
+                    continue;
+                }
+                row.push(c);
+                used += cw;
+            }
+        }
+        rows.push(row.trim_end().to_string());
+    }
+    rows
+}
+
 /// The list of tools on the left.
 pub fn sidebar(frame: &mut Frame, area: Rect, current: ScreenId, jobs: &JobTable, theme: &Theme) {
     let running = jobs.running().count();
@@ -187,6 +220,9 @@ pub struct StatusMessage {
     pub level: Level,
     pub text: String,
     pub at: Instant,
+    /// Where the whole message can be read when the line shows only its start (e.g. "see
+    /// Jobs"): said after the first line when the text is cut or has more lines.
+    pub more: Option<String>,
 }
 
 /// Messages fade to dim after this long.
@@ -231,7 +267,7 @@ pub fn status_line(
                 Level::Error => theme.error,
             }
         };
-        let text = fit_right(&m.text.replace('\n', " "), room);
+        let text = status_text(m, room);
         let pad = room.saturating_sub(text.width());
         spans.push(Span::styled(format!(" {text}{:pad$}", ""), style));
     } else {
@@ -244,9 +280,65 @@ pub fn status_line(
     frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.status), area);
 }
 
+/// A status message in `room` columns: its first line, cut with `…` when it does not
+/// fit; when anything is left out and the message says where the rest is, that too.
+fn status_text(m: &StatusMessage, room: usize) -> String {
+    let text = m.text.trim_end();
+    let (first, more_lines) = match text.split_once('\n') {
+        Some((f, _)) => (f.trim_end(), true),
+        None => (text, false),
+    };
+    match &m.more {
+        Some(place) if more_lines || first.width() > room => {
+            let tail = format!(" … ({place})");
+            let keep = room.saturating_sub(tail.width());
+            let mut head = fit_right(first, keep);
+            if head.ends_with('…') {
+                head.pop();
+            }
+            format!("{}{tail}", head.trim_end())
+        }
+        _ => fit_right(first, room),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrapping_keeps_every_word_and_the_line_breaks() {
+        assert_eq!(wrap_text("one two three", 7), ["one two", "three"]);
+        assert_eq!(wrap_text("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap_text("a\n\nb", 10), ["a", "", "b"]);
+        let long = "failed: cannot connect to https://203.0.113.5:7777/api/v1/map: timed out";
+        let rows = wrap_text(long, 20);
+        assert!(rows.iter().all(|r| r.width() <= 20), "{rows:?}");
+        assert_eq!(rows.concat().replace(' ', ""), long.replace(' ', ""));
+    }
+
+    #[test]
+    fn a_long_status_shows_its_first_line_and_where_the_rest_is() {
+        let m = |text: &str, more: Option<&str>| StatusMessage {
+            level: Level::Error,
+            text: text.into(),
+            at: Instant::now(),
+            more: more.map(String::from),
+        };
+        let two = m(
+            "deploy failed: conflicts\napp/a.php changed",
+            Some("see Jobs"),
+        );
+        assert_eq!(
+            status_text(&two, 60),
+            "deploy failed: conflicts … (see Jobs)"
+        );
+        let long = m(&"x".repeat(100), Some("see Jobs"));
+        let s = status_text(&long, 40);
+        assert!(s.ends_with("x … (see Jobs)") && s.width() <= 40, "{s}");
+        assert_eq!(status_text(&m("short", Some("see Jobs")), 40), "short");
+        assert_eq!(status_text(&m("abcdef", None), 4), "abc…");
+    }
 
     #[test]
     fn fitting_keeps_the_informative_end() {

@@ -385,6 +385,9 @@ pub enum KeyCommand {
         /// What the key is for (shown by `list`).
         #[arg(long, default_value = "default")]
         label: String,
+        /// Print the key with its id and label as JSON (`{"id", "label", "key"}`).
+        #[arg(long)]
+        json: bool,
     },
     /// The keys (never the keys themselves).
     List {
@@ -504,9 +507,13 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<i32> {
             println!("SHA-256 fingerprint: {}", m.fingerprint);
         }
         Some(ServeCommand::Key(k)) => match k {
-            KeyCommand::Create { at, label } => {
+            KeyCommand::Create { at, label, json } => {
                 let state = state_for(&at.root, at.state)?;
                 let (id, key) = Keys::open(state.dir())?.create(&label)?;
+                if json {
+                    print_json(&serde_json::json!({"id": id, "label": label, "key": key}))?;
+                    return Ok(0);
+                }
                 eprintln!(
                     "key {id} ({label}) created; it is shown only now (only its hash is kept):"
                 );

@@ -68,6 +68,9 @@ pub struct PushArgs {
     /// Only these paths (`dir/` for everything under a folder); repeatable.
     #[arg(long, value_name = "PATH")]
     pub only: Vec<String>,
+    /// List every path of the plan (default: the first few and the counts).
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -182,7 +185,9 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
         for d in &plan.deletes {
             println!("D {}", String::from_utf8_lossy(&d.path));
         }
-        print_folders(&plan);
+        for l in folder_lines(&plan) {
+            println!("{l}");
+        }
         print_left_out(&plan);
         println!(
             "{}: {} upload(s) ({}), {} delete(s); package {}",
@@ -240,14 +245,30 @@ fn remote_plan(
     Ok(planned)
 }
 
-fn print_plan(plan: &Plan) {
-    for u in &plan.uploads {
-        println!("{} {}", u.change.letter(), String::from_utf8_lossy(&u.path));
+/// How many paths `deploy push` lists without `--verbose`.
+const PUSH_PATHS_SHOWN: usize = 20;
+
+/// The plan for people: one line per path (`M app/x.php`, `D old.txt`, `+ dir/ (755)`) or,
+/// with `limit`, the first `limit` of them and how many more there are; then the counts.
+fn print_plan(plan: &Plan, limit: Option<usize>) {
+    let uploads = plan
+        .uploads
+        .iter()
+        .map(|u| format!("{} {}", u.change.letter(), String::from_utf8_lossy(&u.path)));
+    let deletes = (plan.deletes.iter()).map(|d| format!("D {}", String::from_utf8_lossy(&d.path)));
+    let lines = uploads.chain(deletes).chain(folder_lines(plan));
+    let total = plan.uploads.len() + plan.deletes.len() + plan.folders.len();
+    for l in lines.take(limit.unwrap_or(usize::MAX)) {
+        println!("{l}");
     }
-    for d in &plan.deletes {
-        println!("D {}", String::from_utf8_lossy(&d.path));
+    if let Some(n) = limit
+        && total > n
+    {
+        println!(
+            "… and {} more path(s) (--verbose lists every one)",
+            thousands(total - n)
+        );
     }
-    print_folders(plan);
     print_left_out(plan);
     println!(
         "{} upload(s) ({}), {} delete(s), {} folder change(s)",
@@ -259,15 +280,15 @@ fn print_plan(plan: &Plan) {
 }
 
 /// Folder changes: `+ dir/ (755)`, `- dir/`, `M dir/ (700, was 755)`.
-fn print_folders(plan: &Plan) {
-    for f in &plan.folders {
+fn folder_lines(plan: &Plan) -> impl Iterator<Item = String> + '_ {
+    plan.folders.iter().map(|f| {
         let path = String::from_utf8_lossy(&f.path);
         match (f.mode, f.remote) {
-            (Some(m), None) => println!("+ {path}/ ({m:o})"),
-            (Some(m), Some(r)) => println!("M {path}/ ({m:o}, was {r:o})"),
-            (None, _) => println!("- {path}/"),
+            (Some(m), None) => format!("+ {path}/ ({m:o})"),
+            (Some(m), Some(r)) => format!("M {path}/ ({m:o}, was {r:o})"),
+            (None, _) => format!("- {path}/"),
         }
-    }
+    })
 }
 
 /// What the deploy's rules left out of the project: `3 left out by exclude **/*.log`.
@@ -453,7 +474,7 @@ fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
         print_left_out(&plan);
         println!("nothing to deploy: the server has every file and folder as the project has it");
     } else {
-        print_plan(&plan);
+        print_plan(&plan, None);
     }
     Ok(0)
 }
@@ -488,7 +509,7 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
     if a.at.json {
         eprintln!("{counts}");
     } else {
-        print_plan(plan);
+        print_plan(plan, (!a.verbose).then_some(PUSH_PATHS_SHOWN));
         println!("{counts}");
     }
     if !confirm(&p, &format!("Deploy {counts}"), a.yes)? {

@@ -225,6 +225,7 @@ pub fn run(c: ServerCommand) -> anyhow::Result<i32> {
             if a.json {
                 print_json(&s)?;
             } else {
+                println!("id:          {}", p.id);
                 println!("name:        {}", p.name);
                 println!("environment: {}", p.environment);
                 println!("transport:   {}", p.transport);
@@ -341,6 +342,7 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
     let project = project(a.project)?;
     let mut store = project.open_store(true)?;
     let p = ServerProfile {
+        id: 0,
         name: a.name.clone(),
         environment: a.environment,
         transport: "http".into(),
@@ -411,6 +413,7 @@ fn add_ssh(a: &AddArgs, ssh: &str) -> anyhow::Result<i32> {
     let project = project(a.project.clone())?;
     let mut store = project.open_store(true)?;
     let p = ServerProfile {
+        id: 0,
         name: a.name.clone(),
         environment: a.environment.clone(),
         transport: "ssh".into(),

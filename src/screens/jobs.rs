@@ -1,28 +1,57 @@
 //! The Jobs screen: every background job of this session, its progress and its log; the
-//! selected one can be cancelled.
+//! Log pane shows the selected job's log and how it ended, the full error of a failed job
+//! included (wrapped, the newest lines kept in view). Cancelling a running job asks first
+//! (`y` cancels; `n` or `Esc` keeps it running).
 
+use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use unicode_width::UnicodeWidthStr;
 
 use super::{Screen, ScreenId};
 use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Level};
 use crate::app::jobtable::JobInfo;
 use crate::app::listnav::ListNav;
-use crate::engine::jobs::{JobEvent, Outcome};
+use crate::app::popups::centered;
+use crate::app::widgets::{fit_right, wrap_text};
+use crate::engine::jobs::{JobEvent, JobId, Outcome};
+
+/// The widest the kind column gets; longer kinds are cut with `…`.
+const MAX_KIND: usize = 20;
 
 #[derive(Default)]
 pub struct JobsScreen {
     list: ListNav,
     list_height: usize,
+    /// The job whose cancelling waits for `y`.
+    confirm: Option<(JobId, String)>,
+    /// Where the list's rows were last drawn (inside its border), for clicks.
+    rows_area: Rect,
 }
 
 impl JobsScreen {
     pub fn new() -> JobsScreen {
         JobsScreen::default()
     }
+
+    /// Ask before cancelling the job at row `row`, if it runs.
+    fn ask_cancel(&mut self, row: usize, ctx: &mut Ctx) -> bool {
+        let Some(job) = ctx.job_table.jobs.get(row).filter(|j| j.running()) else {
+            ctx.status(Level::Info, "the selected job is not running");
+            return true;
+        };
+        self.list.selected = row;
+        self.confirm = Some((job.id, job.name.clone()));
+        true
+    }
+}
+
+/// The inside of a bordered block.
+fn block_inner(r: Rect) -> Rect {
+    Block::default().borders(Borders::ALL).inner(r)
 }
 
 fn bar(percent: Option<u64>, width: usize) -> String {
@@ -35,25 +64,48 @@ fn bar(percent: Option<u64>, width: usize) -> String {
     }
 }
 
-fn describe(j: &JobInfo) -> String {
+/// One row of the list; `kind` is the width of the kind column.
+fn describe(j: &JobInfo, kind: usize) -> String {
     let secs = match &j.ended {
         Some((t, _)) => t.duration_since(j.started).as_secs_f64(),
         None => j.started.elapsed().as_secs_f64(),
     };
     let tail = match &j.ended {
         None => format!("{} {}", bar(j.percent(), 12), j.what),
-        Some((_, Outcome::Done(s))) => s.clone(),
-        Some((_, Outcome::Failed(e))) => e.clone(),
+        Some((_, Outcome::Done(s))) => first_line(s),
+        Some((_, Outcome::Failed(e))) => first_line(e),
         Some((_, Outcome::Cancelled)) => "cancelled".into(),
     };
+    let name = fit_right(&j.name, kind);
+    let pad = kind.saturating_sub(name.width());
     format!(
-        "#{:<3} {:<10} {:<9} {:>6.1}s  {}",
+        "#{:<3} {name}{:pad$} {:<9} {:>6.1}s  {}",
         j.id,
-        j.name,
+        "",
         j.state(),
         secs,
         tail
     )
+}
+
+/// The first line of a message, marked `…` when more follows (the Log pane has it all).
+fn first_line(s: &str) -> String {
+    match s.trim_end().split_once('\n') {
+        Some((first, _)) => format!("{first} …"),
+        None => s.trim_end().to_string(),
+    }
+}
+
+/// What the Log pane shows for a job: its log, then how it ended (the whole message).
+fn log_lines(j: &JobInfo) -> Vec<String> {
+    let mut out = j.log.clone();
+    match &j.ended {
+        None => {}
+        Some((_, Outcome::Done(s))) => out.push(format!("done: {s}")),
+        Some((_, Outcome::Failed(e))) => out.push(format!("failed: {e}")),
+        Some((_, Outcome::Cancelled)) => out.push("cancelled".into()),
+    }
+    out
 }
 
 impl Screen for JobsScreen {
@@ -71,6 +123,12 @@ impl Screen for JobsScreen {
             .borders(Borders::ALL)
             .border_style(t.border_focus)
             .title(Span::styled(format!(" Jobs ({}) ", jobs.len()), t.title));
+        let kind = jobs
+            .iter()
+            .map(|j| j.name.width())
+            .max()
+            .unwrap_or(0)
+            .clamp(4, MAX_KIND);
         let lines: Vec<Line> = if jobs.is_empty() {
             vec![Line::from(Span::styled(
                 "No jobs yet. Long operations (imports, maps, deploys) run here in the background.",
@@ -79,6 +137,7 @@ impl Screen for JobsScreen {
         } else {
             self.list_height = top.height.saturating_sub(2) as usize;
             let visible = self.list.scroll_into_view(jobs.len(), self.list_height);
+            let width = top.width.saturating_sub(2) as usize;
             jobs.iter()
                 .enumerate()
                 .skip(visible.start)
@@ -94,34 +153,73 @@ impl Screen for JobsScreen {
                             None => t.accent,
                         }
                     };
-                    Line::from(Span::styled(describe(j), style))
+                    Line::from(Span::styled(fit_right(&describe(j, kind), width), style))
                 })
                 .collect()
         };
         frame.render_widget(Paragraph::new(lines).block(block).style(t.base), top);
+        self.rows_area = block_inner(top);
 
-        let log: Vec<Line> = jobs
-            .get(self.list.selected)
+        let selected = jobs.get(self.list.selected);
+        let (w, h) = (
+            bottom.width.saturating_sub(2) as usize,
+            bottom.height.saturating_sub(2) as usize,
+        );
+        let log: Vec<Line> = selected
             .map(|j| {
-                let h = bottom.height.saturating_sub(2) as usize;
-                j.log
+                let failed = matches!(j.ended, Some((_, Outcome::Failed(_))));
+                let all = log_lines(j);
+                let last = all.len().saturating_sub(1);
+                // Wrapped to the pane, the newest lines in view.
+                let rows: Vec<(String, bool)> = all
                     .iter()
-                    .skip(j.log.len().saturating_sub(h))
-                    .map(|l| Line::from(l.as_str()))
+                    .enumerate()
+                    .flat_map(|(i, l)| {
+                        let err = failed && i == last;
+                        wrap_text(l, w).into_iter().map(move |r| (r, err))
+                    })
+                    .collect();
+                let skip = rows.len().saturating_sub(h);
+                rows.into_iter()
+                    .skip(skip)
+                    .map(|(r, err)| Line::from(Span::styled(r, if err { t.error } else { t.base })))
                     .collect()
             })
             .unwrap_or_default();
+        let title = match selected {
+            Some(j) => format!(" Log · #{} {} ", j.id, j.name),
+            None => " Log ".into(),
+        };
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(t.border)
-            .title(Span::styled(" Log ", t.title));
-        frame.render_widget(
-            Paragraph::new(log)
-                .wrap(Wrap { trim: false })
-                .block(block)
-                .style(t.base),
-            bottom,
-        );
+            .title(Span::styled(title, t.title));
+        frame.render_widget(Paragraph::new(log).block(block).style(t.base), bottom);
+
+        if let Some((id, name)) = &self.confirm {
+            let text = format!("Cancel job #{id} ({name})? What it did so far may stay half done.");
+            let keys = "y cancel it · n or Esc keep it running";
+            let w = (text.width().max(keys.width()) + 4).min(area.width as usize) as u16;
+            let rows = wrap_text(&text, w.saturating_sub(4) as usize);
+            let r = centered(area, w, rows.len() as u16 + 4);
+            let mut lines: Vec<Line> = rows
+                .into_iter()
+                .map(|l| Line::from(format!(" {l}")))
+                .collect();
+            lines.push(Line::default());
+            lines.push(Line::from(Span::styled(format!(" {keys}"), t.hint_key)));
+            frame.render_widget(Clear, r);
+            frame.render_widget(
+                Paragraph::new(lines).style(t.popup).block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_style(t.border_focus)
+                        .title(Span::styled(" Cancel job ", t.title))
+                        .style(t.popup),
+                ),
+                r,
+            );
+        }
     }
 
     fn command(&mut self, id: Cmd, ctx: &mut Ctx) -> bool {
@@ -130,24 +228,62 @@ impl Screen for JobsScreen {
             return true;
         }
         match id {
-            Cmd::JobsCancel => {
-                let Some(job) = ctx
-                    .job_table
-                    .jobs
-                    .get(self.list.selected)
-                    .filter(|j| j.running())
-                else {
+            Cmd::JobsCancel => return self.ask_cancel(self.list.selected, ctx),
+            Cmd::JobsCancelLatest => {
+                let jobs = &ctx.job_table.jobs;
+                let Some(row) = jobs.iter().rposition(JobInfo::running) else {
                     return false;
                 };
-                ctx.jobs.cancel(job.id);
-                let msg = format!("cancelling job #{} ({})", job.id, job.name);
-                ctx.status(Level::Warn, msg);
+                return self.ask_cancel(row, ctx);
             }
             Cmd::JobsClear => {
                 ctx.job_table.clear_finished();
                 self.list.selected = 0;
             }
             _ => return false,
+        }
+        true
+    }
+
+    fn captures_input(&self) -> bool {
+        self.confirm.is_some()
+    }
+
+    fn mouse(&mut self, ev: MouseEvent, _area: Rect, ctx: &mut Ctx) -> bool {
+        let r = self.rows_area;
+        let on_rows = ev.column >= r.x
+            && ev.column < r.x + r.width
+            && ev.row >= r.y
+            && ev.row < r.y + r.height;
+        match ev.kind {
+            MouseEventKind::Down(MouseButton::Left) if self.confirm.is_none() && on_rows => {
+                self.list
+                    .click((ev.row - r.y) as usize, ctx.job_table.jobs.len());
+                true
+            }
+            // The question waits for its answer: the mouse changes nothing meanwhile.
+            _ => self.confirm.is_some(),
+        }
+    }
+
+    fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                if let Some((id, name)) = self.confirm.take() {
+                    if ctx.job_table.running().any(|j| j.id == id) {
+                        ctx.jobs.cancel(id);
+                        ctx.status(Level::Warn, format!("cancelling job #{id} ({name})"));
+                    } else {
+                        ctx.status(Level::Info, format!("job #{id} ({name}) had ended"));
+                    }
+                }
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                if let Some((id, name)) = self.confirm.take() {
+                    ctx.status(Level::Info, format!("job #{id} ({name}) keeps running"));
+                }
+            }
+            _ => {}
         }
         true
     }

@@ -66,6 +66,24 @@ impl Harness {
         self.app.handle(AppEvent::Term(Event::Key(ev)));
     }
 
+    /// A mouse event at column `x`, row `y` (0-based), as the terminal reports it.
+    pub fn mouse(&mut self, kind: crossterm::event::MouseEventKind, x: u16, y: u16) {
+        let ev = crossterm::event::MouseEvent {
+            kind,
+            column: x,
+            row: y,
+            modifiers: crossterm::event::KeyModifiers::NONE,
+        };
+        self.app.handle(AppEvent::Term(Event::Mouse(ev)));
+    }
+
+    /// A left click at column `x`, row `y`.
+    pub fn click(&mut self, x: u16, y: u16) {
+        use crossterm::event::{MouseButton, MouseEventKind};
+        self.mouse(MouseEventKind::Down(MouseButton::Left), x, y);
+        self.mouse(MouseEventKind::Up(MouseButton::Left), x, y);
+    }
+
     /// Type text, one key per character.
     pub fn type_text(&mut self, text: &str) {
         for c in text.chars() {

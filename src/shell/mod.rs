@@ -11,7 +11,7 @@ pub use run::{TuiOptions, run_tui};
 
 use std::time::Instant;
 
-use crossterm::event::{Event, KeyEvent, KeyEventKind};
+use crossterm::event::{Event, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -59,6 +59,9 @@ pub struct App {
     full_redraw: bool,
     /// Where popups go (the frame above the hint bar), as last drawn.
     main_area: Rect,
+    /// Where the sidebar and the current screen were last drawn (for the mouse).
+    sidebar_area: Option<Rect>,
+    content_area: Rect,
 }
 
 impl App {
@@ -141,6 +144,8 @@ impl App {
             in_tmux: clipboard::in_tmux(),
             full_redraw: false,
             main_area: Rect::default(),
+            sidebar_area: None,
+            content_area: Rect::default(),
         }
     }
 
@@ -188,6 +193,7 @@ impl App {
                 }
                 true
             }
+            AppEvent::Term(Event::Mouse(m)) => self.mouse(m),
             AppEvent::Term(_) => false,
             AppEvent::InputClosed => {
                 self.quit = true;
@@ -198,14 +204,15 @@ impl App {
                     if let JobEvent::Finished { id, .. } = &ev {
                         self.jobs.forget(*id);
                     }
-                    match outcome {
-                        Outcome::Done(s) => self.set_status(Level::Success, format!("{name}: {s}")),
-                        Outcome::Failed(e) => {
-                            self.set_status(Level::Error, format!("{name} failed: {e}"))
-                        }
-                        Outcome::Cancelled => {
-                            self.set_status(Level::Warn, format!("{name} cancelled"))
-                        }
+                    let (level, text) = match outcome {
+                        Outcome::Done(s) => (Level::Success, format!("{name}: {s}")),
+                        Outcome::Failed(e) => (Level::Error, format!("{name} failed: {e}")),
+                        Outcome::Cancelled => (Level::Warn, format!("{name} cancelled")),
+                    };
+                    // The Jobs screen's Log pane has the whole message.
+                    self.set_status(level, text);
+                    if let Some(m) = &mut self.status {
+                        m.more = Some(format!("see {}", ScreenId::Jobs.title()));
                     }
                 }
                 for i in 0..self.screens.len() {
@@ -230,6 +237,7 @@ impl App {
             level,
             text,
             at: Instant::now(),
+            more: None,
         });
     }
 
@@ -343,6 +351,44 @@ impl App {
         }
     }
 
+    /// A mouse event: a click on the sidebar switches tools; inside the current screen it
+    /// goes to [`Screen::mouse`], and a wheel it leaves goes as `nav.up`/`nav.down`.
+    fn mouse(&mut self, m: MouseEvent) -> bool {
+        if self.popup.is_some() {
+            return false;
+        }
+        let inside = |r: Rect| {
+            m.column >= r.x && m.column < r.x + r.width && m.row >= r.y && m.row < r.y + r.height
+        };
+        if let (MouseEventKind::Down(MouseButton::Left), Some(side)) = (m.kind, self.sidebar_area)
+            && inside(side)
+        {
+            if let Some(id) = ScreenId::ALL.get((m.row - side.y) as usize) {
+                self.switch(*id);
+            }
+            return true;
+        }
+        let area = self.content_area;
+        if !inside(area) {
+            return false;
+        }
+        let cur = self.current;
+        if self.with_screen(cur, |s, ctx| s.mouse(m, area, ctx)) {
+            return true;
+        }
+        let nav = match m.kind {
+            MouseEventKind::ScrollDown => Cmd::NavDown,
+            MouseEventKind::ScrollUp => Cmd::NavUp,
+            _ => return false,
+        };
+        // Three rows a notch, as terminals scroll.
+        let mut any = false;
+        for _ in 0..3 {
+            any |= self.with_screen(cur, |s, ctx| s.command(nav, ctx));
+        }
+        any
+    }
+
     /// Run a command by id, from a key or the palette.
     pub fn run_command(&mut self, id: Cmd) {
         if let Some(screen) = ScreenId::from_command(id) {
@@ -372,18 +418,16 @@ impl App {
                     self.current = prev;
                 }
             }
-            Cmd::JobsCancelLatest => match self
-                .job_table
-                .running()
-                .last()
-                .map(|j| (j.id, j.name.clone()))
-            {
-                Some((job, name)) => {
-                    self.jobs.cancel(job);
-                    self.set_status(Level::Warn, format!("cancelling {name} (job #{job})"));
+            // Jobs shows the newest running job and asks before it cancels it.
+            Cmd::JobsCancelLatest => {
+                if self.job_table.running().next().is_none() {
+                    self.set_status(Level::Info, "no job is running".into());
+                    return;
                 }
-                None => self.set_status(Level::Info, "no job is running".into()),
-            },
+                self.switch(ScreenId::Jobs);
+                let cur = self.current;
+                self.with_screen(cur, |s, ctx| s.command(Cmd::JobsCancelLatest, ctx));
+            }
             other => {
                 // A screen's command: run it there (switching first when it is another screen's).
                 if let Scope::Screen(target) = commands::def(other).scope {
@@ -452,10 +496,13 @@ impl App {
                 &self.job_table,
                 &self.theme,
             );
+            self.sidebar_area = Some(side);
             content
         } else {
+            self.sidebar_area = None;
             main
         };
+        self.content_area = content;
         frame.render_widget(
             ratatui::widgets::Block::default().style(self.theme.base),
             content,

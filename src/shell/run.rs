@@ -51,9 +51,22 @@ pub fn prepare(path: &Path, theme_flag: Option<&str>) -> anyhow::Result<(Project
     Ok((project, keymap, theme))
 }
 
+/// The `ui.mouse` setting: whether the TUI takes the mouse (wheel, clicks; the default)
+/// or leaves it to the terminal to select text with (`devsky settings set ui.mouse false`).
+pub fn mouse_setting(conn: &rusqlite::Connection) -> anyhow::Result<bool> {
+    match settings::get(conn, "ui.mouse")?.as_deref().map(str::trim) {
+        None | Some("true" | "on" | "yes" | "1") => Ok(true),
+        Some("false" | "off" | "no" | "0") => Ok(false),
+        Some(other) => anyhow::bail!(
+            "the setting ui.mouse is {other:?}: use true or false (`devsky settings set ui.mouse false`)"
+        ),
+    }
+}
+
 /// Open the TUI on the project at `path`; returns the exit code.
 pub fn run_tui(path: &Path, opts: TuiOptions) -> anyhow::Result<i32> {
     let (project, keymap, theme) = prepare(path, opts.theme.as_deref())?;
+    let mouse = mouse_setting(project.open_store(false)?.conn())?;
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         anyhow::bail!(
             "the TUI needs a terminal on stdout; use the subcommands (`devsky --help`) in scripts"
@@ -67,7 +80,7 @@ pub fn run_tui(path: &Path, opts: TuiOptions) -> anyhow::Result<i32> {
     let (tx, rx) = mpsc::channel();
     let mut app = App::new(project, keymap, theme, runtime.handle().clone(), tx.clone());
 
-    let _guard = TerminalGuard::enter()?;
+    let _guard = TerminalGuard::enter(mouse)?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     // Not `clear()`: it asks the terminal for the cursor position, which a slow link may
     // not answer in time. A resize to the same size clears without asking.

@@ -364,6 +364,7 @@ pub fn make_demo_server(project_root: &Path, files: usize) -> anyhow::Result<Dem
     add_server(
         &mut store,
         &ServerProfile {
+            id: 0,
             name: "staging".into(),
             environment: "staging".into(),
             transport: "http".into(),

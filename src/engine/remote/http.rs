@@ -62,6 +62,10 @@ impl Transport for HttpTransport {
                 let f = std::fs::File::open(path)
                     .with_context(|| format!("cannot open {}", path.display()))?;
                 let len = f.metadata()?.len();
+                let f = super::transport::Counted {
+                    inner: f,
+                    sent: req.sent.cloned(),
+                };
                 rb.header("content-type", "application/zip")
                     .body(reqwest::blocking::Body::sized(f, len))
             }

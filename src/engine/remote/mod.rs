@@ -15,7 +15,8 @@ pub mod transport;
 pub mod wire;
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, bail};
 
@@ -31,6 +32,8 @@ pub struct Remote {
     transport: Box<dyn Transport>,
     /// The agent's `GET /health` answer, asked for once.
     health: OnceLock<serde_json::Value>,
+    /// Bytes of the package being uploaded sent so far (see [`Remote::upload_counter`]).
+    sent: Arc<AtomicU64>,
 }
 
 impl Remote {
@@ -39,7 +42,11 @@ impl Remote {
         if let Some(h) = transport.health() {
             let _ = health.set(h);
         }
-        Remote { transport, health }
+        Remote {
+            transport,
+            health,
+            sent: Arc::default(),
+        }
     }
 
     /// The HTTP agent at `url` (`devsky serve`; `http://` or `https://`, its certificate
@@ -134,9 +141,19 @@ impl Remote {
         packing_of(self.health())
     }
 
+    /// The bytes of the package being uploaded ([`Remote::upload`], [`Remote::push`]) sent
+    /// so far, counted as the transport sends them: read it from another thread to show
+    /// the upload's progress. Each upload starts it at 0.
+    pub fn upload_counter(&self) -> Arc<AtomicU64> {
+        self.sent.clone()
+    }
+
     /// Upload a package; returns its id (the blake3 of the zip).
     pub fn upload(&self, package: &Path) -> anyhow::Result<String> {
-        let req = Request::new(Method::Post, "/packages").body(Body::Package(package));
+        self.sent.store(0, Ordering::Relaxed);
+        let req = Request::new(Method::Post, "/packages")
+            .body(Body::Package(package))
+            .counting(&self.sent);
         let v: serde_json::Value = self.json(req)?;
         Ok(v["id"]
             .as_str()
@@ -161,7 +178,10 @@ impl Remote {
             Some(t) => format!("/push?force={force}&hold={t}"),
             None => format!("/push?force={force}"),
         };
-        let req = Request::new(Method::Post, &path).body(Body::Package(package));
+        self.sent.store(0, Ordering::Relaxed);
+        let req = Request::new(Method::Post, &path)
+            .body(Body::Package(package))
+            .counting(&self.sent);
         match self.started(req) {
             Err(e) if no_such_route(&e) => {
                 let id = self.upload(package)?;

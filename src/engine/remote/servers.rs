@@ -16,6 +16,8 @@ use crate::store::{STATE_DIR, Store};
 /// A deploy target of the project (a row of `_dev_servers`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerProfile {
+    /// The record's id in `_dev_servers` (0 for a profile not stored yet).
+    pub id: i64,
     pub name: String,
     /// `development`, `staging` or `production`.
     pub environment: String,
@@ -115,7 +117,7 @@ pub fn store_key(project_root: &Path, name: &str, key: &str) -> anyhow::Result<P
 }
 
 const SELECT: &str = "SELECT name, environment, transport, url, key_env, ssh, remote_root, \
-                      is_default, created, tls_ca, tls_fingerprint, include, exclude \
+                      is_default, created, tls_ca, tls_fingerprint, include, exclude, id \
                       FROM _dev_servers";
 
 fn globs(json: &str) -> Vec<String> {
@@ -128,6 +130,7 @@ fn to_json(v: &[String]) -> String {
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<ServerProfile> {
     Ok(ServerProfile {
+        id: r.get(13)?,
         name: r.get(0)?,
         environment: r.get(1)?,
         transport: r.get(2)?,

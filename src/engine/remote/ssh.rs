@@ -17,7 +17,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -269,12 +269,16 @@ impl SshTransport {
 
     /// A package file as a request body, streamed in big chunks (each read of a tokio file
     /// is a hop to a blocking thread).
-    fn package_body(&self, package: &Path) -> anyhow::Result<Body> {
+    fn package_body(&self, package: &Path, sent: Option<&Arc<AtomicU64>>) -> anyhow::Result<Body> {
         let _rt = self.rt.enter();
         let f = std::fs::File::open(package)
             .with_context(|| format!("cannot open {}", package.display()))?;
+        let f = transport::Counted {
+            inner: tokio::fs::File::from_std(f),
+            sent: sent.cloned(),
+        };
         Ok(Body::from_stream(
-            tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(f), 256 * 1024),
+            tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024),
         ))
     }
 }
@@ -297,7 +301,9 @@ impl Transport for SshTransport {
         let (body, content_type) = match req.body {
             transport::Body::Empty => (Body::empty(), None),
             transport::Body::Json(text) => (Body::from(text.to_string()), Some("application/json")),
-            transport::Body::Package(p) => (self.package_body(p)?, Some("application/zip")),
+            transport::Body::Package(p) => {
+                (self.package_body(p, req.sent)?, Some("application/zip"))
+            }
         };
         let req = self.request(method, req.path, body, content_type)?;
         let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());

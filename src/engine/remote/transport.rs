@@ -15,6 +15,8 @@
 //! a transport" in docs/ARCHITECTURE.md.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The HTTP methods of the API.
@@ -52,6 +54,8 @@ pub struct Request<'a> {
     /// The path and query under `/api/v1`, e.g. `/map?hold=true`.
     pub path: &'a str,
     pub body: Body<'a>,
+    /// Where a package body's bytes are counted as they are sent (upload progress).
+    pub sent: Option<&'a Arc<AtomicU64>>,
     /// How long the whole answer may take (None: as long as it takes). A transport that
     /// cannot abandon a request without losing its connection may ignore it.
     pub timeout: Option<Duration>,
@@ -63,7 +67,16 @@ impl<'a> Request<'a> {
             method,
             path,
             body: Body::Empty,
+            sent: None,
             timeout: None,
+        }
+    }
+
+    /// Count the bytes of the body in `sent` as the transport sends them.
+    pub fn counting(self, sent: &'a Arc<AtomicU64>) -> Request<'a> {
+        Request {
+            sent: Some(sent),
+            ..self
         }
     }
 
@@ -107,4 +120,41 @@ pub trait Transport: Send + Sync {
 
     /// Where the agent is, for messages (`http://host:port`, `user@host`).
     fn label(&self) -> String;
+}
+
+/// A reader that adds what is read from it to a counter: a package body's bytes as a
+/// transport sends them (blocking [`Read`] for HTTP, [`tokio::io::AsyncRead`] for SSH).
+pub struct Counted<R> {
+    pub inner: R,
+    pub sent: Option<Arc<AtomicU64>>,
+}
+
+impl<R> Counted<R> {
+    fn add(&self, n: usize) {
+        if let Some(s) = &self.sent {
+            s.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.add(n);
+        Ok(n)
+    }
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.add(n);
+        r
+    }
 }

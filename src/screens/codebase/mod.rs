@@ -12,7 +12,7 @@ pub mod worker;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -71,6 +71,8 @@ pub struct CodebaseScreen {
     rows_asked: Option<RowsRequest>,
     preview: Option<(i64, Option<Summary>, Result<Preview, String>)>,
     preview_scroll: usize,
+    /// Where the list and the preview were last drawn (with their borders), for the mouse.
+    panes: (Rect, Rect),
     preview_height: usize,
     details: bool,
     import_job: Option<JobId>,
@@ -107,6 +109,7 @@ impl CodebaseScreen {
             rows_asked: None,
             preview: None,
             preview_scroll: 0,
+            panes: (Rect::default(), Rect::default()),
             preview_height: 10,
             details: false,
             import_job: None,
@@ -432,9 +435,63 @@ impl CodebaseScreen {
     }
 }
 
+impl CodebaseScreen {
+    /// The mouse: a click on a row selects it and focuses the list, a click on the
+    /// preview focuses it; the wheel scrolls the pane it is over (three rows a notch).
+    fn mouse_event(&mut self, ev: MouseEvent) -> bool {
+        let inside = |r: Rect| {
+            ev.column >= r.x
+                && ev.column < r.x + r.width
+                && ev.row >= r.y
+                && ev.row < r.y + r.height
+        };
+        let (list, preview) = self.panes;
+        let (on_list, on_preview) = (inside(list), inside(preview));
+        match ev.kind {
+            MouseEventKind::Down(MouseButton::Left) if on_list => {
+                self.focus = Focus::List;
+                // Inside the border: the first row is one below the pane's top.
+                let row = ev.row.saturating_sub(list.y + 1) as usize;
+                if ev.row > list.y && self.list.offset + row < self.len() {
+                    self.select(self.list.offset + row);
+                }
+                true
+            }
+            MouseEventKind::Down(MouseButton::Left) if on_preview => {
+                self.focus = Focus::Preview;
+                true
+            }
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp if on_preview => {
+                let d = if ev.kind == MouseEventKind::ScrollDown {
+                    3
+                } else {
+                    -3
+                };
+                self.scroll_preview(d);
+                true
+            }
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp if on_list => {
+                let cur = self.list.selected as isize;
+                let d = if ev.kind == MouseEventKind::ScrollDown {
+                    3
+                } else {
+                    -3
+                };
+                self.select((cur + d).max(0) as usize);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 impl Screen for CodebaseScreen {
     fn id(&self) -> ScreenId {
         ScreenId::Codebase
+    }
+
+    fn mouse(&mut self, ev: MouseEvent, _area: Rect, _ctx: &mut Ctx) -> bool {
+        self.mouse_event(ev)
     }
 
     fn draw(&mut self, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {

@@ -286,3 +286,42 @@ fn drawing_reads_no_rows_from_the_store_the_rows_worker_does() {
     let s = h.wait_for("50291 f:page/file290.txt");
     assert!(s.contains("  50300 f:page/file299.txt"), "{s}");
 }
+
+/// The mouse at 80x24: a click on a row selects it (its preview shows), a click on the
+/// preview focuses it, the wheel scrolls the pane it is over.
+#[test]
+fn the_mouse_selects_rows_and_scrolls_the_preview() {
+    use crossterm::event::MouseEventKind;
+    let long: String = (1..=80).map(|i| format!("line {i:03}\n")).collect();
+    let dir = project(&[
+        ("f:index.php", text("<?php echo 1;\n")),
+        ("f:long.txt", text(&long)),
+        ("f:z.php", text("<?php // z\n")),
+    ]);
+    let mut h = Harness::new(dir.path(), 80, 24).unwrap();
+    let s = h.wait_for("<?php echo 1;");
+    let at = |s: &str, needle: &str| {
+        s.lines()
+            .enumerate()
+            .find_map(|(y, l)| {
+                l.find(needle)
+                    .map(|x| (l[..x].chars().count() as u16, y as u16))
+            })
+            .unwrap_or_else(|| panic!("{needle:?} not on\n{s}"))
+    };
+    let (x, y) = at(&s, "50002");
+    h.click(x, y);
+    let s = h.wait_for("line 001");
+    assert!(s.contains("#50002 f:long.txt"), "{s}");
+    // The wheel over the preview scrolls it, three lines a notch.
+    let (px, py) = at(&s, "line 001");
+    h.mouse(MouseEventKind::ScrollDown, px, py);
+    h.mouse(MouseEventKind::ScrollDown, px, py);
+    let s = h.screen();
+    assert!(!s.contains("line 001") && s.contains("line 007"), "{s}");
+    h.mouse(MouseEventKind::ScrollUp, px, py);
+    assert!(h.screen().contains("line 004"));
+    // The wheel over the list moves the selection.
+    h.mouse(MouseEventKind::ScrollDown, x, y);
+    h.wait_for("<?php // z");
+}

@@ -29,6 +29,7 @@ pub fn draw(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     };
     draw_list(s, frame, list_area, ctx);
     draw_preview(s, frame, preview_area, ctx);
+    s.panes = (list_area, preview_area);
     if s.details {
         draw_details(s, frame, area, ctx);
     }

@@ -6,6 +6,8 @@
 //! ([`Planned`]), and the deploy job pushes from that very map.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use super::{DeployReply, DeployScreen, Popup};
 use crate::app::context::{Ctx, Level};
@@ -14,6 +16,7 @@ use crate::app::worker::ReplyTx;
 use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::{Built, build};
 use crate::engine::deploy::push::Planned;
+use crate::engine::jobs::Progress;
 use crate::engine::remote::{RemoteDeployment, ServerProfile, connect, package_dir};
 use crate::engine::util::units::{human_size, thousands};
 
@@ -212,12 +215,7 @@ impl DeployScreen {
                     p.set(0, None, "building the package");
                     let built = planned.build(&root, sel, p)?;
                     p.check()?;
-                    p.set(
-                        0,
-                        None,
-                        &format!("uploading {}", human_size(built.size as i64)),
-                    );
-                    let id = planned.push(&built, false)?;
+                    let id = push_showing_bytes(&mut planned, built, p)?;
                     (planned, id)
                 }
                 (None, to) => {
@@ -235,6 +233,8 @@ impl DeployScreen {
                 &format!("deployment {id} running on {}", server.name),
             );
             let sink = |l: &LogLine| {
+                // The Jobs screen's Log pane shows it too.
+                p.log(format!("{} {}", l.level.as_str(), l.message));
                 send(DeployReply::Log {
                     seq,
                     line: l.clone(),
@@ -298,6 +298,65 @@ impl DeployScreen {
             let _ = tx.send(DeployReply::History { seq, result });
         });
     }
+}
+
+impl DeployScreen {
+    /// Fetch the whole log of the deployment selected on the History tab (any past one,
+    /// started from here, the CLI or another machine) into the log pane.
+    pub(super) fn fetch_log(&mut self, ctx: &mut Ctx) {
+        if self.busy(ctx) {
+            return;
+        }
+        let Some(id) = (self.history.as_ref())
+            .and_then(|h| h.as_ref().ok())
+            .and_then(|l| l.get(self.hist_row))
+            .map(|d| d.id)
+        else {
+            ctx.status(Level::Info, "no deployment selected");
+            return;
+        };
+        let Some((server, root, tx)) = self.need_server(ctx) else {
+            return;
+        };
+        let seq = self.tickets.issue();
+        std::thread::spawn(move || {
+            let result = connect(&root, &server)
+                .and_then(|r| r.logs(id))
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(DeployReply::PastLog { seq, id, result });
+        });
+    }
+}
+
+/// Push `built`, the job's progress saying the bytes sent of the package's total as they
+/// go (counted by the transport, read here every 100 ms).
+fn push_showing_bytes(planned: &mut Planned, built: Built, p: &Progress) -> anyhow::Result<i64> {
+    let sent = planned.remote.upload_counter();
+    let total = std::fs::metadata(&built.path).map_or(built.size, |m| m.len());
+    let show = |n: u64| {
+        let what = format!(
+            "uploading {} of {}",
+            human_size(n as i64),
+            human_size(total as i64)
+        );
+        p.set(n, Some(total), &what);
+    };
+    show(0);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                show(sent.load(Ordering::Relaxed).min(total));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let r = planned.push(&built, false);
+        done.store(true, Ordering::Relaxed);
+        if r.is_ok() {
+            show(total);
+        }
+        r
+    })
 }
 
 fn built_text(b: &Built) -> String {

@@ -9,7 +9,9 @@
 //!   database`: connected or why not, version, tables with rows and sizes, totals, schema
 //!   checksum); j/k scroll the tables.
 //! - **History**: the agent's deployments; `r` rolls back to the selected one, `u` undoes
-//!   the current one (back to the deployment before it, or to before the first) (both ask).
+//!   the current one (back to the deployment before it, or to before the first) (both ask);
+//!   Enter shows the selected deployment's whole log (from the agent) in the log pane,
+//!   whoever started it.
 //!
 //! The log pane follows the newest line; Tab gives it the keyboard, and then PgUp/PgDn
 //! (`deploy.log_up`/`deploy.log_down`), j/k, g/G scroll it; back at the end it follows again.
@@ -87,6 +89,12 @@ pub enum DeployReply {
     History {
         seq: u64,
         result: Result<Vec<RemoteDeployment>, String>,
+    },
+    /// The whole log of a past deployment (`GET /api/v1/deployments/{id}/logs`).
+    PastLog {
+        seq: u64,
+        id: i64,
+        result: Result<Vec<LogLine>, String>,
     },
 }
 
@@ -314,6 +322,19 @@ impl DeployScreen {
                 self.database = Some(result.clone());
                 self.db_row = 0;
             }
+            DeployReply::PastLog { seq, id, result } if self.tickets.is_current(*seq) => {
+                match result {
+                    Ok(lines) => {
+                        self.log = lines.clone();
+                        self.log_scroll = 0;
+                        self.following = Some(*id);
+                    }
+                    Err(e) => ctx.status(
+                        Level::Error,
+                        format!("cannot read the log of deployment {id}: {e}"),
+                    ),
+                }
+            }
             DeployReply::History { result, .. } => {
                 self.history = Some(result.clone());
                 let n = result.as_ref().map(|l| l.len()).unwrap_or(0);
@@ -441,6 +462,9 @@ impl DeployScreen {
             }
             Cmd::DeployRollback if self.tab == Tab::History => self.ask_rollback(ctx),
             Cmd::DeployUndo if self.tab == Tab::History => self.ask_undo(ctx),
+            Cmd::DeployShowLog if self.tab == Tab::History && self.focus_right => {
+                self.fetch_log(ctx)
+            }
             Cmd::DeployLogUp if self.log_focus => return self.nav(Cmd::NavPageUp),
             Cmd::DeployLogDown if self.log_focus => return self.nav(Cmd::NavPageDown),
             Cmd::DeployRefresh => {

@@ -70,6 +70,7 @@ fn fixture_at(
     add_server(
         &mut store,
         &ServerProfile {
+            id: 0,
             name: "staging".into(),
             environment: environment.into(),
             transport: "http".into(),
@@ -595,4 +596,142 @@ fn files_are_drawn_under_their_own_folder_with_counts_of_what_is_drawn() {
         "{s}"
     );
     assert!(dels.is_empty(), "{s}");
+}
+
+/// The History tab shows the log of a deployment this TUI did not start: read from the
+/// agent (`GET /deployments/{id}/logs`), the agent's own record as the oracle.
+#[test]
+fn history_shows_the_log_of_any_past_deployment() {
+    let f = fixture("staging");
+    {
+        let mut first = open(f.project.path(), 80, 24);
+        first.wait_for("staging");
+        plan_and_deploy(&mut first, "3 to upload", 1);
+        // The deployment's log is in the Jobs screen's Log pane too.
+        first.key("9");
+        first.key("j");
+        let s = first.screen();
+        assert!(
+            s.contains("Log · #2 deploy") && s.contains("success verified:"),
+            "{s}"
+        );
+    }
+    // Another TUI: it started nothing.
+    let mut h = open(f.project.path(), 80, 24);
+    h.wait_for("staging");
+    h.key("t");
+    h.key("t");
+    h.wait_for("   1  deploy   done");
+    assert!(!h.screen().contains("Log · deployment 1"));
+    h.key("enter");
+    let s = h.wait_for("Log · deployment 1");
+    let state = State::open(
+        &f.server.path().join("state"),
+        &f.server.path().join("site"),
+    )
+    .unwrap();
+    let lines = state.logs(1).unwrap();
+    let last = &lines
+        .last()
+        .expect("the agent logged the deployment")
+        .message;
+    let start: String = last.chars().take(20).collect();
+    assert!(s.contains(&start), "{last:?} not in:\n{s}");
+}
+
+/// A TCP proxy in front of `upstream` that passes what the client sends at about 2 MiB/s,
+/// so an upload takes a while; shares no code with devsky.
+fn slow_upload_proxy(upstream: String) -> String {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let mut server = TcpStream::connect(&upstream).unwrap();
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 32 * 1024];
+                loop {
+                    let n = match client.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(15));
+                }
+                let _ = server.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+/// The upload shows the bytes sent of the package's total while it goes (80x24).
+#[test]
+fn the_upload_shows_bytes_sent_of_the_total() {
+    let f = fixture_at("staging", crate::server::ServeOptions::default(), |url| {
+        format!(
+            "http://{}",
+            slow_upload_proxy(url.trim_start_matches("http://").to_string())
+        )
+    });
+    // 12 MiB that do not compress (more than the sockets' buffers take at once).
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..12 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    fs::write(f.project.path().join("big.bin"), &noise).unwrap();
+    let mut h = open(f.project.path(), 80, 24);
+    h.wait_for("staging");
+    h.key("p");
+    h.wait_for("deploy plan: 4 to upload");
+    h.key("D");
+    h.wait_for("Deploy to staging");
+    h.key("y");
+    let s = h.wait_for("uploading ");
+    let row = s
+        .lines()
+        .find(|l| l.contains("uploading "))
+        .unwrap()
+        .to_string();
+    let (sent, total) = row
+        .split_once("uploading ")
+        .unwrap()
+        .1
+        .split_once(" of ")
+        .unwrap_or_else(|| panic!("{row}"));
+    let total = total.split(" MiB").next().unwrap().to_string() + " MiB";
+    assert!(total.starts_with("12."), "the package's size: {row}");
+    // Somewhere in the middle, the count is below the total.
+    let mut partial = sent != total;
+    while !partial {
+        let s = h.wait_for("uploading ");
+        partial = s
+            .lines()
+            .any(|l| l.contains("uploading ") && !l.contains(&format!("uploading {total}")));
+    }
+    h.wait_for("deploy: deployment 1 done");
+    let pkg = fs::read_dir(f.project.path().join(".devsky/deploy"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .max()
+        .unwrap();
+    assert_eq!(
+        total,
+        crate::engine::util::units::human_size(pkg as i64),
+        "the total is the package file's size"
+    );
 }

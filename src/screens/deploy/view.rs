@@ -31,6 +31,27 @@ pub fn draw(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
         (l, r)
     };
     draw_servers(s, frame, left, ctx);
+    // The running job's progress (an upload: bytes sent of the total) on the last row.
+    let running = s.job.and_then(|(id, ..)| {
+        ctx.job_table
+            .jobs
+            .iter()
+            .find(|j| j.id == id && j.running())
+    });
+    let right = match running {
+        Some(j) if right.height > 6 => {
+            let [r, line] =
+                Layout::vertical([Constraint::Min(5), Constraint::Length(1)]).areas(right);
+            let pct = j.percent().map(|p| format!(" {p}%")).unwrap_or_default();
+            let text = format!(" ⟳ {} · {}{pct}", j.name, j.what);
+            frame.render_widget(
+                Paragraph::new(fit_right(&text, line.width as usize)).style(t.accent),
+                line,
+            );
+            r
+        }
+        _ => right,
+    };
     let (main, log) = if s.log.is_empty() {
         (right, None)
     } else {
