@@ -30,7 +30,7 @@ use crate::engine::db::{Db, profile};
 use crate::engine::deploy::pack;
 use crate::engine::deploy::plan::{Plan, PlanDelete, PlanUpload};
 use crate::engine::deploy::rollback::{RollbackOptions, is_in_place};
-use crate::engine::deploy::{self, ApplyOptions, LogLine, State};
+use crate::engine::deploy::{self, ApplyOptions, LogLine, State, crash_point};
 use crate::engine::diff::changes::ChangeKind;
 use crate::engine::jobs::Progress;
 use crate::engine::map::EntryKind;
@@ -405,6 +405,7 @@ fn run_change(
             result: String::new(),
         },
     )?;
+    crash_point("build: recorded");
     let fail = |store: &mut Store, e: anyhow::Error| -> anyhow::Error {
         let undone = rows::build(store.conn(), id)
             .ok()
@@ -437,7 +438,10 @@ fn run_change(
             )
         });
         match applied {
-            Ok(d) if d.status == "done" => rows::set_deployment(store.conn(), id, d.id)?,
+            Ok(d) if d.status == "done" => {
+                crash_point("build: files applied");
+                rows::set_deployment(store.conn(), id, d.id)?
+            }
             Ok(d) => {
                 return Err(fail(
                     store,
@@ -469,6 +473,7 @@ fn run_change(
             String::new()
         }
     );
+    crash_point("build: before done");
     store.write(|tx| {
         rows::finish(tx, id, "done", &summary, now())?;
         if let Some(u) = undoes {

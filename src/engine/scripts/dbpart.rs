@@ -10,6 +10,7 @@ use crate::engine::db::changes::cell_text;
 use crate::engine::db::data_diff::value_eq;
 use crate::engine::db::snapshot::{DbSnapshot, Mode, Script, differences, session, take};
 use crate::engine::db::{Db, Kind, QueryEvent, TableSchema, Value};
+use crate::engine::deploy::crash_point;
 
 use super::Filters;
 
@@ -265,6 +266,7 @@ pub fn run(
                 let r = db.apply_script(&body.join("\n"));
                 let _ = quiet(db, last);
                 r.map_err(|e| anyhow::anyhow!("the SQL was rolled back: {e}"))?;
+                crash_point("build: SQL committed");
             }
             record(-1, steps.len() as i64)
         }
@@ -273,6 +275,7 @@ pub fn run(
             for (i, s) in steps.iter().enumerate().skip(from) {
                 record(i as i64, i as i64)?;
                 quiet(db, &s.run).map_err(|e| anyhow::anyhow!("SQL step {}: {e}", i + 1))?;
+                crash_point("build: SQL step ran");
                 record(-1, i as i64 + 1)?;
             }
             quiet(db, last)
