@@ -150,3 +150,41 @@ fn sqlite_build_with_a_conflicting_file_and_row_is_refused_naming_both() {
         "no build recorded: {list}"
     );
 }
+
+#[test]
+fn noise_filters_leave_out_paths_tables_and_columns_and_are_remembered() {
+    let (lab, app, _tdb, _) = changed_lab();
+    // A change of a timestamp column only: noise.
+    sqlite3(&app, "UPDATE items SET updated = 5000 WHERE id = 15;");
+    let id = lab.script(&[
+        "--exclude",
+        "public",
+        "--exclude-table",
+        "users",
+        "--exclude-column",
+        "items.updated",
+    ]);
+    let check = |id: &str| {
+        let shown = lab.json(&["script", "show", id, "--json"]);
+        let files = shown["files"].as_array().unwrap();
+        assert!(!files.is_empty());
+        assert!(
+            files
+                .iter()
+                .all(|f| !f["path"].as_str().unwrap().starts_with("public/")),
+            "{files:?}"
+        );
+        let fwd = shown["forward"].as_str().unwrap();
+        assert!(fwd.contains("stock"), "{fwd}");
+        assert!(!fwd.contains("users"), "the excluded table: {fwd}");
+        assert!(!fwd.contains("5000"), "the excluded column: {fwd}");
+        assert_eq!(shown["script"]["filters"]["tables"][0], "users");
+    };
+    check(&id);
+    // The next script of the same domain remembers them.
+    let again = lab.script(&[]);
+    assert_ne!(again, id);
+    check(&again);
+    let list = lab.json(&["script", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+}
