@@ -18,7 +18,7 @@ use support::scripts::{
 use support::tree::{Tree, differences, walk};
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// SplitMix64: small, seeded, replayable.
 struct Rng(u64);

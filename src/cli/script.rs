@@ -392,7 +392,13 @@ pub fn run_build(cmd: BuildCommand) -> anyhow::Result<i32> {
                 );
                 return Ok(2);
             }
-            let done = build::rollback(&project, &mut store, id, chain, &stderr_progress())?;
+            let done = crate::engine::scripts::rollback::rollback(
+                &project,
+                &mut store,
+                id,
+                chain,
+                &stderr_progress(),
+            )?;
             if at.json {
                 print_json(&done)?;
             } else {

@@ -13,9 +13,8 @@
 //! its process dies, is free) was interrupted: [`recover_pending`] (run by the next devsky
 //! command) undoes its SQL from the row's journal, recovers the deploy state, rolls back
 //! the files deployment if it completed, and records the build `failed`: the target is
-//! exactly as before it.
+//! exactly as before it. Rolling back is in `super::rollback`.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -194,7 +193,7 @@ fn file_conflicts(target: &Path, files: &[FileChange]) -> Vec<String> {
 }
 
 /// Pre-image conflicts of a script (in a direction) against a target and its database.
-fn all_conflicts(
+pub(super) fn all_conflicts(
     l: &Loaded,
     reverse: bool,
     target: &Path,
@@ -291,7 +290,7 @@ fn in_place(state: &State) -> anyhow::Result<i64> {
         .unwrap_or(0))
 }
 
-fn connect(
+pub(super) fn connect(
     project: &Project,
     store: &Store,
     db: Option<&str>,
@@ -323,7 +322,7 @@ pub fn apply(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_change(
+pub(super) fn run_change(
     project: &Project,
     store: &mut Store,
     l: &Loaded,
@@ -485,7 +484,7 @@ fn run_change(
         Ok(())
     })?;
     let _ = std::fs::remove_file(pending_marker(project));
-    Ok(rows::build(store.conn(), id)?.context("the build just recorded")?)
+    rows::build(store.conn(), id)?.context("the build just recorded")
 }
 
 /// Put the target of an interrupted or failed build back as it was before it.
@@ -580,106 +579,5 @@ fn recover_locked(
         ));
     }
     let _ = std::fs::remove_file(pending_marker(project));
-    Ok(out)
-}
-
-/// What two builds' scripts both touch (paths and tables).
-fn shared(a: &Loaded, b: &Loaded) -> anyhow::Result<Vec<String>> {
-    let pa: BTreeSet<&str> = a.files.iter().map(|f| f.path.as_str()).collect();
-    let mut out: Vec<String> = b
-        .files
-        .iter()
-        .filter(|f| pa.contains(f.path.as_str()))
-        .map(|f| f.path.clone())
-        .collect();
-    let tb = b.tables()?;
-    out.extend(a.tables()?.intersection(&tb).map(|t| format!("table {t}")));
-    Ok(out)
-}
-
-/// Roll back build `id`: the reversed script as a build of kind `rollback`, then a check
-/// that every file and row it touched is at its pre-build state. Newer builds in place on
-/// the same target that touch the same files or tables refuse it, naming them and what
-/// they share, unless `chain`: then they are rolled back first, newest first.
-pub fn rollback(
-    project: &Project,
-    store: &mut Store,
-    id: i64,
-    chain: bool,
-    progress: &Progress,
-) -> anyhow::Result<Vec<Build>> {
-    let b = rows::build(store.conn(), id)?
-        .with_context(|| format!("no build {id}; `devsky build list` shows them"))?;
-    if b.kind != "build" || b.status != "done" {
-        bail!(
-            "build {id} is {} {}: only a build in place (done) can be rolled back",
-            b.kind,
-            b.status
-        );
-    }
-    let mine = load(project, resolve(store, &b.package.to_string())?)?;
-    let mut order: Vec<(Build, Loaded)> = Vec::new();
-    let mut reasons = Vec::new();
-    let mut newer: Vec<Build> = rows::builds(store.conn())?
-        .into_iter()
-        .filter(|x| x.id > id && x.kind == "build" && x.status == "done" && x.target == b.target)
-        .collect();
-    newer.sort_by_key(|x| x.id);
-    let mut members: Vec<Loaded> = vec![load(project, resolve(store, &b.package.to_string())?)?];
-    for x in newer {
-        let lx = load(project, resolve(store, &x.package.to_string())?)?;
-        let mut common = Vec::new();
-        for m in &members {
-            common.extend(shared(m, &lx)?);
-        }
-        if !common.is_empty() {
-            common.sort();
-            common.dedup();
-            reasons.push(format!(
-                "build {} (script {}) touched {}",
-                x.id,
-                x.package,
-                common.join(", ")
-            ));
-            members.push(load(project, resolve(store, &x.package.to_string())?)?);
-            order.push((x, lx));
-        }
-    }
-    if !reasons.is_empty() && !chain {
-        bail!(
-            "build {id} cannot be rolled back alone: newer builds on {} touched the same files or tables:\n  {}\nroll them back first, or all at once with --chain",
-            b.target,
-            reasons.join("\n  ")
-        );
-    }
-    order.reverse();
-    order.push((b, mine));
-    let mut out = Vec::new();
-    for (x, lx) in order {
-        let target = PathBuf::from(&x.target);
-        let r = run_change(
-            project,
-            store,
-            &lx,
-            true,
-            &target,
-            x.db_profile.as_deref(),
-            false,
-            Some(x.id),
-            progress,
-        )?;
-        // Verify: every file and row the build touched is at its pre-build state.
-        let mut db = connect(project, store, x.db_profile.as_deref())?;
-        let left = all_conflicts(&lx, false, &target, db.as_mut())?;
-        if !left.is_empty() {
-            bail!(
-                "build {} was rolled back (rollback {}), but the target does not equal its pre-build state:\n  {}",
-                x.id,
-                r.id,
-                left.join("\n  ")
-            );
-        }
-        out.push(r);
-    }
     Ok(out)
 }

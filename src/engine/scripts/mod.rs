@@ -15,6 +15,7 @@
 
 pub mod build;
 mod dbpart;
+pub mod rollback;
 
 use std::collections::BTreeSet;
 use std::os::unix::ffi::OsStrExt;
