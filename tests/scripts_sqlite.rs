@@ -188,3 +188,31 @@ fn noise_filters_leave_out_paths_tables_and_columns_and_are_remembered() {
     let list = lab.json(&["script", "list", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_script_keeps_its_contents_through_gc_of_its_snapshot() {
+    let (lab, app, tdb, _) = changed_lab();
+    let id = lab.script(&[]);
+    lab.run(&["snapshot", "delete", "before"]);
+    lab.run(&["gc"]);
+    let target = lab.target("www");
+    let b = lab.json(&[
+        "build",
+        "apply",
+        &id,
+        "--target",
+        target.to_str().unwrap(),
+        "--db",
+        "target",
+        "--json",
+    ]);
+    assert_eq!(b["status"], "done", "{b}");
+    assert_same(&walk(&target), &walk(&lab.proj), "built after gc");
+    assert_eq!(dump(&tdb), dump(&app));
+    lab.run(&["build", "rollback", &b["id"].to_string(), "--yes"]);
+    assert_same(
+        &walk(&target),
+        &walk(&lab.old),
+        "rolled back after gc (old contents kept)",
+    );
+}
