@@ -14,6 +14,7 @@ pub mod init;
 pub mod keys;
 pub mod map;
 pub mod output;
+pub mod script;
 pub mod server;
 pub mod settings;
 pub mod snapshot;
@@ -96,6 +97,12 @@ pub enum Command {
     /// Database profiles (MySQL/MariaDB, SQLite): add, list, test, remove, query.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Change scripts: what changed since a snapshot (files and database) as one change.
+    #[command(subcommand)]
+    Script(script::ScriptCommand),
+    /// Builds: apply a script to another installation, list, show, roll back.
+    #[command(subcommand)]
+    Build(script::BuildCommand),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff): `devsky man | man -l -`.
@@ -104,6 +111,12 @@ pub enum Command {
 
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    if !matches!(
+        cli.command,
+        Some(Command::Serve(_) | Command::Agent(_) | Command::Completions(_) | Command::Man)
+    ) {
+        recover_builds();
+    }
     match cli.command {
         None => {
             let path = cli.path.unwrap_or_else(|| PathBuf::from("."));
@@ -130,7 +143,25 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Db(c)) => db::run(c),
         Some(Command::Serve(a)) => agent::serve(a),
         Some(Command::Server(c)) => server::run(c),
+        Some(Command::Script(c)) => script::run_script(c),
+        Some(Command::Build(c)) => script::run_build(c),
         Some(Command::Completions(a)) => completions::completions(a),
         Some(Command::Man) => completions::man(),
+    }
+}
+
+/// A build interrupted in the project of the current folder (killed, power lost) is undone
+/// before anything else runs: its target folder and database go back to exactly how they
+/// were (engine::scripts::build). Quiet when there is nothing to do.
+fn recover_builds() {
+    let Ok(project) = crate::engine::project::Project::locate(std::path::Path::new(".")) else {
+        return;
+    };
+    match crate::engine::scripts::build::recover_pending(
+        &project,
+        &crate::engine::jobs::Progress::silent(),
+    ) {
+        Ok(lines) => lines.iter().for_each(|l| eprintln!("devsky: {l}")),
+        Err(e) => eprintln!("devsky: recovering an interrupted build: {e:#}"),
     }
 }

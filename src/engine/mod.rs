@@ -10,5 +10,6 @@ pub mod jobs;
 pub mod map;
 pub mod project;
 pub mod remote;
+pub mod scripts;
 pub mod snapshot;
 pub mod util;

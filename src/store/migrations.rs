@@ -191,10 +191,68 @@ CREATE TABLE _dev_domain_db_tables (
 );
 "#,
     },
+    Migration {
+        version: 8,
+        name: "change scripts and builds",
+        sql: r#"
+-- Change scripts ("Create Script"): a package with the header fields of DEV.SKY packages;
+-- what it changes lives in the object store (files_object: the file changes as JSON,
+-- db_old/db_new: the database parts, filtered, it was made from) and as codebase records
+-- first_record..last_record (floating area).
+CREATE TABLE _dev_packages (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,
+    version       TEXT NOT NULL DEFAULT '1',
+    sky_id        INTEGER NOT NULL DEFAULT 0,
+    app           TEXT NOT NULL DEFAULT '',
+    depends       TEXT NOT NULL DEFAULT '[]',
+    included      TEXT NOT NULL DEFAULT '[]',
+    priorun       TEXT NOT NULL DEFAULT '[]',
+    authors       TEXT NOT NULL DEFAULT '',
+    from_snapshot INTEGER NOT NULL,
+    to_snapshot   INTEGER,
+    domain        TEXT,
+    files_object  TEXT NOT NULL,
+    files         INTEGER NOT NULL,
+    db_profile    TEXT,
+    db_old        TEXT,
+    db_new        TEXT,
+    sql_steps     INTEGER NOT NULL DEFAULT 0,
+    filters       TEXT NOT NULL DEFAULT '{}',
+    notes         TEXT NOT NULL DEFAULT '[]',
+    first_record  INTEGER,
+    last_record   INTEGER,
+    created       INTEGER NOT NULL
+);
+
+-- Builds ("My Builds"): a package applied to a target folder (and database), or a
+-- rollback of one (kind 'rollback', undoes = the build). The row is the SQL half's
+-- journal: sql_next is the step running, sql_done the steps finished; the files half
+-- is a deployment (deployment) in the target's deploy state.
+CREATE TABLE _dev_builds (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('build', 'rollback')),
+    package       INTEGER NOT NULL,
+    target        TEXT NOT NULL,
+    db_profile    TEXT,
+    user          TEXT NOT NULL,
+    started       INTEGER NOT NULL,
+    finished      INTEGER,
+    status        TEXT NOT NULL,
+    undoes        INTEGER,
+    deploy_before INTEGER NOT NULL DEFAULT 0,
+    deployment    INTEGER,
+    sql_next      INTEGER NOT NULL DEFAULT -1,
+    sql_done      INTEGER NOT NULL DEFAULT 0,
+    forced        INTEGER NOT NULL DEFAULT 0,
+    result        TEXT NOT NULL DEFAULT ''
+);
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST: i64 = 7;
+pub const LATEST: i64 = 8;
 
 /// Bring the store at `conn` up to [`LATEST`], or refuse a newer one.
 pub fn migrate(conn: &Connection) -> anyhow::Result<()> {

@@ -39,7 +39,7 @@ mod guard;
 mod hold;
 mod journal;
 pub mod manifest;
-mod pack;
+pub mod pack;
 pub mod package;
 pub mod plan;
 pub mod policy;

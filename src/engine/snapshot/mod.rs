@@ -494,6 +494,7 @@ pub fn gc(project: &Project, store: &Store) -> anyhow::Result<objects::GcReport>
             }
         }
     }
+    keep.extend(crate::engine::scripts::referenced_objects(project, store)?);
     objects.gc(&keep)
 }
 
