@@ -2,6 +2,7 @@
 //! One folder per capability; nothing here imports `app`, `screens`, `cli` or `server`
 //! (tests/layout.rs checks it).
 
+pub mod bin;
 pub mod codebase;
 pub mod db;
 pub mod deploy;
@@ -9,6 +10,7 @@ pub mod diff;
 pub mod jobs;
 pub mod map;
 pub mod project;
+pub mod replace;
 pub mod remote;
 pub mod snapshot;
 pub mod util;
