@@ -56,24 +56,7 @@ fn project() -> (tempfile::TempDir, Vec<(String, String)>) {
          CREATE TABLE nokey(v TEXT);",
     )
     .unwrap();
-    // Values written by PHP itself, objects of classes the reader will not know.
-    let values = support::oracles::php(
-        r#"
-class Acme_Widget_Unknown { public $url; protected $list; private $n = 3;
-  function __construct($u) { $this->url = $u; $this->list = [$u . '/a', 'x' => ['deep' => $u]]; } }
-$u = 'http://old.example';
-$vals = [
-  serialize(['siteurl' => $u, 'nested' => ['a' => [$u . '/wp-content', 42, true, null, 1.5]], 7 => 'café ' . $u]),
-  serialize(new Acme_Widget_Unknown($u)),
-  serialize(['json' => json_encode(['link' => $u . '/feed', 'name' => 'été'])]),
-  json_encode(['home' => $u, 'list' => [$u . '/a', 'ünï ' . $u]]),
-  serialize([$u => 'key is kept', 'inner' => serialize(['u' => $u])]),
-];
-echo json_encode($vals);
-"#,
-        "",
-    );
-    let values: Vec<String> = serde_json::from_str(&values).unwrap();
+    let values = support::oracles::wordpress_values(OLD);
     for (i, v) in values.iter().enumerate() {
         c.execute(
             "INSERT INTO wp_options VALUES (?1, ?2, ?3)",

@@ -85,3 +85,23 @@ echo $bad === 0 ? "OK " . count($in['pairs']) : "BAD $bad";
     let out = php(code, &input);
     assert_eq!(out.trim_end().lines().last(), Some(format!("OK {}", pairs.len()).as_str()), "{out}");
 }
+
+/// WordPress-style option values written by PHP itself around the URL `u`: nested
+/// serialized arrays, an object of a class the reader will not know (public, protected
+/// and private properties), JSON inside serialized data, JSON with escaped slashes and
+/// non-ASCII, serialized data inside serialized data, and the URL as an array key.
+pub fn wordpress_values(u: &str) -> Vec<String> {
+    let code = r#"
+class Acme_Widget_Unknown { public $url; protected $list; private $n = 3;
+  function __construct($u) { $this->url = $u; $this->list = [$u . '/a', 'x' => ['deep' => $u]]; } }
+$u = stream_get_contents(STDIN);
+echo json_encode([
+  serialize(['siteurl' => $u, 'nested' => ['a' => [$u . '/wp-content', 42, true, null, 1.5]], 7 => 'café ' . $u]),
+  serialize(new Acme_Widget_Unknown($u)),
+  serialize(['json' => json_encode(['link' => $u . '/feed', 'name' => 'été'])]),
+  json_encode(['home' => $u, 'list' => [$u . '/a', 'ünï ' . $u]]),
+  serialize([$u => 'key is kept', 'inner' => serialize(['u' => $u])]),
+]);
+"#;
+    serde_json::from_str(&php(code, u)).unwrap()
+}
