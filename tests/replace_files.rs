@@ -36,13 +36,32 @@ fn project() -> (tempfile::TempDir, Vec<(String, String)>) {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     ok(&["init"], r);
-    write(r, "index.php", format!("<?php\n// {OLD}/\r\n$u = '{OLD}/x'; $j = '{{\"u\":\"http:\\/\\/old.example\"}}';\r\n").as_bytes());
-    write(r, "deep/a/b/page.html", format!("<a href=\"{OLD}\">{OLD}</a>\n").as_bytes());
-    fs::set_permissions(r.join("deep/a/b/page.html"), fs::Permissions::from_mode(0o751)).unwrap();
+    write(
+        r,
+        "index.php",
+        format!(
+            "<?php\n// {OLD}/\r\n$u = '{OLD}/x'; $j = '{{\"u\":\"http:\\/\\/old.example\"}}';\r\n"
+        )
+        .as_bytes(),
+    );
+    write(
+        r,
+        "deep/a/b/page.html",
+        format!("<a href=\"{OLD}\">{OLD}</a>\n").as_bytes(),
+    );
+    fs::set_permissions(
+        r.join("deep/a/b/page.html"),
+        fs::Permissions::from_mode(0o751),
+    )
+    .unwrap();
     let text = format!("Сайт: {OLD}\nстарый\n");
     let (cp1251, _, _) = encoding_rs::WINDOWS_1251.encode(&text);
     write(r, "ru/readme.txt", &cp1251);
-    write(r, "img/logo.bin", &[&[0u8, 1, 2][..], OLD.as_bytes()].concat());
+    write(
+        r,
+        "img/logo.bin",
+        &[&[0u8, 1, 2][..], OLD.as_bytes()].concat(),
+    );
     write(r, "locked.txt", OLD.as_bytes());
     fs::set_permissions(r.join("locked.txt"), fs::Permissions::from_mode(0o444)).unwrap();
     write(r, "untouched.txt", b"nothing to see\n");
@@ -86,14 +105,21 @@ fn replace_files_and_sqlite_apply_and_undo() {
     let dump_before = sqlite_dump(&r.join("data/app.db"));
 
     // The preview changes nothing and names what it leaves alone.
-    let plan = json(&["replace", OLD, NEW, "--db", "app", "--dry-run", "--json"], r);
+    let plan = json(
+        &["replace", OLD, NEW, "--db", "app", "--dry-run", "--json"],
+        r,
+    );
     assert_eq!(files(r), files_before);
     assert_eq!(sqlite_dump(&r.join("data/app.db")), dump_before);
-    let problems = plan["files"]["problems"].as_array().unwrap().len() + plan["db"]["problems"].as_array().unwrap().len();
+    let problems = plan["files"]["problems"].as_array().unwrap().len()
+        + plan["db"]["problems"].as_array().unwrap().len();
     assert_eq!(problems, 3, "{plan:#}"); // corrupt row, C: row, table without key
     assert_eq!(plan["files"]["binary_skipped"], 2); // logo.bin and app.db
 
-    let op = json(&["replace", OLD, NEW, "--db", "app", "--apply", "--json"], r);
+    let op = json(
+        &["replace", OLD, NEW, "--db", "app", "--apply", "--json"],
+        r,
+    );
     let id = op["id"].as_u64().unwrap();
     let skipped = op["skipped"].to_string();
     for (place, kind) in [
@@ -103,7 +129,11 @@ fn replace_files_and_sqlite_apply_and_undo() {
         ("nokey", "no-key"),
     ] {
         assert!(
-            op["skipped"].as_array().unwrap().iter().any(|p| p["place"] == place && p["kind"] == kind),
+            op["skipped"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["place"] == place && p["kind"] == kind),
             "{place} {kind}: {skipped}"
         );
     }
@@ -113,7 +143,9 @@ fn replace_files_and_sqlite_apply_and_undo() {
     let php = fs::read_to_string(r.join("index.php")).unwrap();
     assert_eq!(
         php,
-        format!("<?php\n// {NEW}/\r\n$u = '{NEW}/x'; $j = '{{\"u\":\"https:\\/\\/www.new-site.example\"}}';\r\n")
+        format!(
+            "<?php\n// {NEW}/\r\n$u = '{NEW}/x'; $j = '{{\"u\":\"https:\\/\\/www.new-site.example\"}}';\r\n"
+        )
     );
     assert_eq!(mode(&r.join("deep/a/b/page.html")), 0o751);
     let text = format!("Сайт: {NEW}\nстарый\n");
@@ -127,18 +159,30 @@ fn replace_files_and_sqlite_apply_and_undo() {
     let c = rusqlite::Connection::open(r.join("data/app.db")).unwrap();
     for (i, pair) in pairs.iter_mut().enumerate() {
         pair.1 = c
-            .query_row("SELECT option_value FROM wp_options WHERE option_id = ?1", [i as i64 + 1], |row| row.get(0))
+            .query_row(
+                "SELECT option_value FROM wp_options WHERE option_id = ?1",
+                [i as i64 + 1],
+                |row| row.get(0),
+            )
             .unwrap();
     }
     php_check_replaced(&pairs, OLD, NEW);
-    let guid: String = c.query_row("SELECT guid FROM wp_posts WHERE ID = 1", [], |row| row.get(0)).unwrap();
+    let guid: String = c
+        .query_row("SELECT guid FROM wp_posts WHERE ID = 1", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
     assert_eq!(guid, format!("{NEW}/?p=1"));
     drop(c);
 
     // Undo: byte-identical files (modes too) and the same dump.
     let undone = json(&["replace", "undo", "--json"], r);
     assert_eq!(undone["id"].as_u64(), Some(id));
-    assert_eq!(undone["undo_skipped"].as_array().unwrap().len(), 0, "{undone:#}");
+    assert_eq!(
+        undone["undo_skipped"].as_array().unwrap().len(),
+        0,
+        "{undone:#}"
+    );
     tree::assert_same(&files_before, &files(r), "after undo");
     assert_eq!(sqlite_dump(&r.join("data/app.db")), dump_before);
     let again = fails(&["replace", "undo", &id.to_string()], r);
@@ -159,17 +203,30 @@ fn recycle_bin_restores_bytes_and_mode() {
         .find(|e| e["path"] == "deep/a/b/page.html")
         .unwrap_or_else(|| panic!("{list:#}"));
     assert_eq!(entry["mode"], 0o751);
-    fs::set_permissions(r.join("deep/a/b/page.html"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(
+        r.join("deep/a/b/page.html"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     let id = entry["id"].to_string();
     ok(&["bin", "restore", &id], r);
     assert_eq!(fs::read(r.join("deep/a/b/page.html")).unwrap(), original);
     assert_eq!(mode(&r.join("deep/a/b/page.html")), 0o751);
     assert!(fails(&["bin", "restore", &id], r).contains("no entry"));
     // The replaced version went to the bin when it was overwritten by the restore.
-    let n = json(&["bin", "list", "--json"], r).as_array().unwrap().len();
+    let n = json(&["bin", "list", "--json"], r)
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(n, list.as_array().unwrap().len());
     assert!(fails(&["bin", "empty"], r).contains("--yes"));
-    assert_eq!(json(&["bin", "list", "--json"], r).as_array().unwrap().len(), n);
+    assert_eq!(
+        json(&["bin", "list", "--json"], r)
+            .as_array()
+            .unwrap()
+            .len(),
+        n
+    );
     assert_eq!(json(&["bin", "empty", "--yes", "--json"], r)["removed"], n);
     assert_eq!(ok(&["bin", "list"], r).trim(), "the recycle bin is empty");
 }
@@ -193,7 +250,11 @@ fn what_changed_between_preview_and_apply_is_skipped() {
     let edited = format!("<a href=\"{OLD}\">edited by hand</a>\n");
     fs::write(r.join("deep/a/b/page.html"), &edited).unwrap();
     let c = rusqlite::Connection::open(r.join("data/app.db")).unwrap();
-    c.execute("UPDATE wp_posts SET guid = ?1 WHERE ID = 1", [format!("{OLD}/?p=edited")]).unwrap();
+    c.execute(
+        "UPDATE wp_posts SET guid = ?1 WHERE ID = 1",
+        [format!("{OLD}/?p=edited")],
+    )
+    .unwrap();
     let op = ops::apply(r, &plan, Some(db.as_mut())).unwrap();
     let changed: Vec<&str> = op
         .skipped
@@ -202,26 +263,62 @@ fn what_changed_between_preview_and_apply_is_skipped() {
         .map(|p| p.place.as_str())
         .collect();
     assert_eq!(changed, ["wp_posts[ID=1].guid", "deep/a/b/page.html"]);
-    assert_eq!(fs::read_to_string(r.join("deep/a/b/page.html")).unwrap(), edited);
-    let guid: String = c.query_row("SELECT guid FROM wp_posts WHERE ID = 1", [], |row| row.get(0)).unwrap();
+    assert_eq!(
+        fs::read_to_string(r.join("deep/a/b/page.html")).unwrap(),
+        edited
+    );
+    let guid: String = c
+        .query_row("SELECT guid FROM wp_posts WHERE ID = 1", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
     assert_eq!(guid, format!("{OLD}/?p=edited"));
     // The rest was applied: the same post's content, and index.php.
-    let content: String = c.query_row("SELECT post_content FROM wp_posts WHERE ID = 1", [], |row| row.get(0)).unwrap();
+    let content: String = c
+        .query_row(
+            "SELECT post_content FROM wp_posts WHERE ID = 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
     assert_eq!(content, format!("<p>{NEW}/hello</p>"));
-    assert!(fs::read_to_string(r.join("index.php")).unwrap().contains(NEW));
+    assert!(
+        fs::read_to_string(r.join("index.php"))
+            .unwrap()
+            .contains(NEW)
+    );
     // Undo skips what changed after the replace, and says so.
     fs::write(r.join("index.php"), "rewritten after the replace").unwrap();
     let undone = ops::undo(r, Some(op.id), Some(db.as_mut())).unwrap();
-    let places: Vec<&str> = undone.undo_skipped.iter().map(|p| p.place.as_str()).collect();
+    let places: Vec<&str> = undone
+        .undo_skipped
+        .iter()
+        .map(|p| p.place.as_str())
+        .collect();
     assert_eq!(places, ["index.php"]);
-    assert_eq!(fs::read_to_string(r.join("index.php")).unwrap(), "rewritten after the replace");
+    assert_eq!(
+        fs::read_to_string(r.join("index.php")).unwrap(),
+        "rewritten after the replace"
+    );
 }
 
 #[test]
 fn search_regex_words_and_bad_patterns() {
     let (dir, _) = project();
     let r = dir.path();
-    let out = json(&["search", r"https?://(\w+)\.example", "--regex", "--db", "app", "--tables", "wp_posts", "--json"], r);
+    let out = json(
+        &[
+            "search",
+            r"https?://(\w+)\.example",
+            "--regex",
+            "--db",
+            "app",
+            "--tables",
+            "wp_posts",
+            "--json",
+        ],
+        r,
+    );
     assert_eq!(out["rows"].as_array().unwrap().len(), 2, "{out:#}");
     let hits: Vec<String> = out["files"]
         .as_array()
@@ -229,7 +326,15 @@ fn search_regex_words_and_bad_patterns() {
         .iter()
         .map(|f| f["path"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(hits, ["deep/a/b/page.html", "index.php", "locked.txt", "ru/readme.txt"]);
+    assert_eq!(
+        hits,
+        [
+            "deep/a/b/page.html",
+            "index.php",
+            "locked.txt",
+            "ru/readme.txt"
+        ]
+    );
     let cyr = json(&["search", "Сайт", "--json"], r);
     assert_eq!(cyr["files"][0]["path"], "ru/readme.txt");
     assert_eq!(cyr["files"][0]["hits"][0]["line"], 1);
@@ -241,7 +346,10 @@ fn search_regex_words_and_bad_patterns() {
     // No match: exit code 1. An invalid regex: an error showing where.
     assert_eq!(devsky(&["search", "zzz-no-such"], r).status.code(), Some(1));
     let e = fails(&["search", "a(b", "--regex"], r);
-    assert!(e.contains("invalid pattern") && e.contains("unclosed group"), "{e}");
+    assert!(
+        e.contains("invalid pattern") && e.contains("unclosed group"),
+        "{e}"
+    );
     let e = fails(&["search", "x", "--db", "app", "--tables", "nope"], r);
     assert!(e.contains("no table \"nope\""), "{e}");
 }

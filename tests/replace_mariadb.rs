@@ -59,18 +59,50 @@ fn wordpress_options_on_mariadb_replaced_checked_by_php_and_undone() {
     ok(&["db", "add", "wp", "--url", &m.url("wp")], r);
     let before = state(&m);
 
-    let found = json(&["search", "old.example", "--db", "wp", "--no-files", "--json"], r);
-    assert_eq!(found["rows"].as_array().unwrap().len(), values.len() + 2, "{found:#}");
+    let found = json(
+        &[
+            "search",
+            "old.example",
+            "--db",
+            "wp",
+            "--no-files",
+            "--json",
+        ],
+        r,
+    );
+    assert_eq!(
+        found["rows"].as_array().unwrap().len(),
+        values.len() + 2,
+        "{found:#}"
+    );
 
     let op = json(
-        &["replace", OLD, NEW, "--db", "wp", "--tables", "wp_options,wp_posts", "--no-files", "--apply", "--json"],
+        &[
+            "replace",
+            OLD,
+            NEW,
+            "--db",
+            "wp",
+            "--tables",
+            "wp_options,wp_posts",
+            "--no-files",
+            "--apply",
+            "--json",
+        ],
         r,
     );
     let skipped = op["skipped"].to_string();
     let named = |place: &str, kind: &str| {
-        op["skipped"].as_array().unwrap().iter().any(|p| p["place"] == place && p["kind"] == kind)
+        op["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["place"] == place && p["kind"] == kind)
     };
-    assert!(named("wp_options[option_id=100].option_value", "corrupt"), "{skipped}");
+    assert!(
+        named("wp_options[option_id=100].option_value", "corrupt"),
+        "{skipped}"
+    );
     // The new guid would not fit VARCHAR(30): refused, the row named.
     assert!(named("wp_posts[ID=1].guid", "refused"), "{skipped}");
     assert_eq!(op["rows"].as_array().unwrap().len(), values.len() + 1);
@@ -89,6 +121,10 @@ fn wordpress_options_on_mariadb_replaced_checked_by_php_and_undone() {
     assert_ne!(state(&m), before);
 
     let undone = json(&["replace", "undo", "--json"], r);
-    assert_eq!(undone["undo_skipped"].as_array().unwrap().len(), 0, "{undone:#}");
+    assert_eq!(
+        undone["undo_skipped"].as_array().unwrap().len(),
+        0,
+        "{undone:#}"
+    );
     assert_eq!(state(&m), before);
 }

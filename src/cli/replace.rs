@@ -105,7 +105,10 @@ fn conn(db: &mut Option<Box<dyn Db>>) -> Option<&mut dyn Db> {
     db.as_mut().map(|d| d.as_mut() as &mut dyn Db)
 }
 
-fn plan(req: &Request, at: &At) -> anyhow::Result<(Project, Plan, Option<Box<dyn Db>>)> {
+/// A project, its plan, and the database connection the plan needs.
+type Planned = (Project, Plan, Option<Box<dyn Db>>);
+
+fn plan(req: &Request, at: &At) -> anyhow::Result<Planned> {
     let project = Project::locate(&at.project)?;
     let store = project.open_store(false)?;
     let mut db = connect(&project, req.db.as_deref())?;
@@ -170,7 +173,10 @@ pub fn run(a: ReplaceArgs) -> anyhow::Result<i32> {
         Some(ReplaceCommand::Undo { id, at }) => {
             let project = Project::locate(&at.project)?;
             let op = ops::get(&project.root, id)?;
-            let mut db = connect(&project, op.profile.as_deref().filter(|_| !op.rows.is_empty()))?;
+            let mut db = connect(
+                &project,
+                op.profile.as_deref().filter(|_| !op.rows.is_empty()),
+            )?;
             let op = ops::undo(&project.root, Some(op.id), conn(&mut db))?;
             if at.json {
                 print_json(&op)?;
@@ -195,7 +201,12 @@ pub fn run(a: ReplaceArgs) -> anyhow::Result<i32> {
                 for o in all {
                     println!(
                         "{:>4}  {:?}  {:?} -> {:?}  {} file(s), {} row value(s)",
-                        o.id, o.state, o.request.pattern, o.request.replacement, o.files.len(), o.rows.len()
+                        o.id,
+                        o.state,
+                        o.request.pattern,
+                        o.request.replacement,
+                        o.files.len(),
+                        o.rows.len()
                     );
                 }
             }
@@ -216,14 +227,20 @@ pub fn run(a: ReplaceArgs) -> anyhow::Result<i32> {
                 } else {
                     for f in &plan.files.files {
                         for h in &f.hits {
-                            println!("{}:{}:{}:\n- {}\n+ {}", f.path, h.line, h.column, h.before, h.after);
+                            println!(
+                                "{}:{}:{}:\n- {}\n+ {}",
+                                f.path, h.line, h.column, h.before, h.after
+                            );
                         }
                     }
                     for r in plan.db.iter().flat_map(|d| &d.rows) {
                         println!("{} ({}, {} match(es))", r.place(), r.format, r.count);
                     }
                     print_problems(&plan);
-                    eprintln!("{} match(es); nothing changed (--apply to change)", plan.matches());
+                    eprintln!(
+                        "{} match(es); nothing changed (--apply to change)",
+                        plan.matches()
+                    );
                 }
                 return Ok(0);
             }

@@ -10,7 +10,7 @@ pub mod diff;
 pub mod jobs;
 pub mod map;
 pub mod project;
-pub mod replace;
 pub mod remote;
+pub mod replace;
 pub mod snapshot;
 pub mod util;

@@ -51,7 +51,11 @@ pub fn sqlite_dump(db: &Path) -> String {
         .arg(".dump")
         .output()
         .expect("run sqlite3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -83,7 +87,11 @@ foreach ($in['pairs'] as $i => [$before, $after]) {
 echo $bad === 0 ? "OK " . count($in['pairs']) : "BAD $bad";
 "#;
     let out = php(code, &input);
-    assert_eq!(out.trim_end().lines().last(), Some(format!("OK {}", pairs.len()).as_str()), "{out}");
+    assert_eq!(
+        out.trim_end().lines().last(),
+        Some(format!("OK {}", pairs.len()).as_str()),
+        "{out}"
+    );
 }
 
 /// WordPress-style option values written by PHP itself around the URL `u`: nested

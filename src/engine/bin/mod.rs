@@ -99,10 +99,15 @@ impl Bin {
     /// Every entry, oldest first. An entry file that does not read is an error naming it.
     pub fn list(&self) -> Result<Vec<BinEntry>> {
         let mut out = Vec::new();
-        for f in fs::read_dir(&self.dir).with_context(|| format!("cannot list {}", self.dir.display()))? {
+        for f in fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot list {}", self.dir.display()))?
+        {
             let f = f?;
             let name = f.file_name().to_string_lossy().into_owned();
-            let Some(id) = name.strip_suffix(".json").and_then(|n| n.parse::<u64>().ok()) else {
+            let Some(id) = name
+                .strip_suffix(".json")
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
                 continue;
             };
             let text = fs::read(f.path())?;
@@ -121,7 +126,9 @@ impl Bin {
         self.list()?
             .into_iter()
             .find(|e| e.id == id)
-            .with_context(|| format!("no entry {id} in the recycle bin (`devsky bin list` shows them)"))
+            .with_context(|| {
+                format!("no entry {id} in the recycle bin (`devsky bin list` shows them)")
+            })
     }
 
     /// Put entry `id` back at its path, byte for byte with its mode, and take it out of
@@ -180,7 +187,10 @@ pub fn checked_path(root: &Path, rel: &str) -> Result<PathBuf> {
         at.push(c);
         match fs::symlink_metadata(&at) {
             Ok(m) if m.file_type().is_symlink() => {
-                bail!("{} is a symlink; refusing to write {rel} through it", at.display())
+                bail!(
+                    "{} is a symlink; refusing to write {rel} through it",
+                    at.display()
+                )
             }
             Ok(m) if !m.is_dir() => bail!("{} is not a folder; cannot write {rel}", at.display()),
             _ => {}
@@ -195,7 +205,11 @@ pub fn create_numbered(dir: &Path, first: u64) -> Result<(u64, fs::File)> {
     let mut id = first;
     loop {
         let file = dir.join(format!("{id}.json"));
-        match fs::OpenOptions::new().write(true).create_new(true).open(&file) {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&file)
+        {
             Ok(f) => return Ok((id, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => id += 1,
             Err(e) => return Err(e).with_context(|| format!("cannot write {}", file.display())),

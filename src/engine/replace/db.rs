@@ -69,7 +69,9 @@ pub struct DbScan {
 /// A column that holds text we may edit (not ENUM/SET, not binary types).
 fn text_column(kind: Kind, data_type: &str) -> bool {
     let t = data_type.to_ascii_lowercase();
-    let texty = ["char", "text", "clob", "json"].iter().any(|w| t.contains(w));
+    let texty = ["char", "text", "clob", "json"]
+        .iter()
+        .any(|w| t.contains(w));
     texty || (kind == Kind::Sqlite && t.is_empty())
 }
 
@@ -77,7 +79,10 @@ fn text_column(kind: Kind, data_type: &str) -> bool {
 /// and MySQL's TEXT types (bytes).
 fn limit(data_type: &str) -> Option<(usize, bool)> {
     let t = data_type.to_ascii_lowercase();
-    if let Some(rest) = t.strip_prefix("varchar(").or_else(|| t.strip_prefix("char(")) {
+    if let Some(rest) = t
+        .strip_prefix("varchar(")
+        .or_else(|| t.strip_prefix("char("))
+    {
         return rest.split(')').next()?.parse().ok().map(|n| (n, true));
     }
     match t.split_whitespace().next()? {
@@ -133,7 +138,10 @@ pub fn scan(
         profile: profile.to_string(),
         ..DbScan::default()
     };
-    for t in all.iter().filter(|t| tables.is_empty() || tables.contains(&t.name)) {
+    for t in all
+        .iter()
+        .filter(|t| tables.is_empty() || tables.contains(&t.name))
+    {
         let cols: Vec<usize> = (0..t.columns.len())
             .filter(|&i| text_column(kind, &t.columns[i].data_type))
             .filter(|&i| !t.primary_key.contains(&t.columns[i].name))
@@ -145,7 +153,9 @@ pub fn scan(
             out.problems.push(Problem {
                 place: t.name.clone(),
                 kind: ProblemKind::NoKey,
-                reason: "the table has no primary key: its rows cannot be named, so it is not searched".into(),
+                reason:
+                    "the table has no primary key: its rows cannot be named, so it is not searched"
+                        .into(),
             });
             continue;
         }
@@ -212,10 +222,21 @@ fn scan_table(
                         Edit::Unchanged => continue,
                         Edit::Changed { value, count } => {
                             if let Some((n, chars)) = limit(&col.data_type) {
-                                let len = if chars { value.chars().count() } else { value.len() };
+                                let len = if chars {
+                                    value.chars().count()
+                                } else {
+                                    value.len()
+                                };
                                 if len > n {
-                                    let why = format!("the new value ({len}) would not fit {}", col.data_type);
-                                    out.problems.push(Problem { place: at(), kind: ProblemKind::Refused, reason: why });
+                                    let why = format!(
+                                        "the new value ({len}) would not fit {}",
+                                        col.data_type
+                                    );
+                                    out.problems.push(Problem {
+                                        place: at(),
+                                        kind: ProblemKind::Refused,
+                                        reason: why,
+                                    });
                                     continue;
                                 }
                             }
@@ -239,7 +260,11 @@ fn scan_table(
                         Edit::Corrupt(why) => (ProblemKind::Corrupt, why),
                         Edit::Refused(why) => (ProblemKind::Refused, why),
                     };
-                    out.problems.push(Problem { place: at(), kind: kind_of, reason });
+                    out.problems.push(Problem {
+                        place: at(),
+                        kind: kind_of,
+                        reason,
+                    });
                 }
             }
         }
@@ -254,7 +279,14 @@ fn context(text: &str, pattern: &Pattern) -> String {
     let Some(m) = pattern.regex().find(text) else {
         return String::new();
     };
-    let before: String = text[..m.start()].chars().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+    let before: String = text[..m.start()]
+        .chars()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     let after: String = text[m.end()..].chars().take(40).collect();
     format!("{before}{}{after}", m.as_str())
 }
@@ -269,7 +301,10 @@ fn current(db: &mut dyn Db, r: &RowPlan) -> Result<Option<Value>> {
         where_key(kind, &r.key)
     );
     let res = collect(db, &sql).map_err(|e| anyhow::anyhow!("{}: {e}", r.place()))?;
-    Ok(res.last().and_then(|s| s.rows.first()).and_then(|row| row.first().cloned()))
+    Ok(res
+        .last()
+        .and_then(|s| s.rows.first())
+        .and_then(|row| row.first().cloned()))
 }
 
 fn where_key(kind: Kind, key: &[KeyPart]) -> String {
@@ -292,7 +327,11 @@ pub fn change(
     let mut done = Vec::new();
     let mut sql = String::new();
     for r in rows {
-        let (from, to) = if reverse { (&r.after, &r.before) } else { (&r.before, &r.after) };
+        let (from, to) = if reverse {
+            (&r.after, &r.before)
+        } else {
+            (&r.before, &r.after)
+        };
         match current(db, r)? {
             Some(Value::Text(now)) if &now == from => {}
             now => {
@@ -300,10 +339,18 @@ pub fn change(
                     None => "the row is gone".to_string(),
                     Some(_) => format!(
                         "the value changed since {}; not overwritten",
-                        if reverse { "the replace" } else { "the preview" }
+                        if reverse {
+                            "the replace"
+                        } else {
+                            "the preview"
+                        }
                     ),
                 };
-                skipped.push(Problem { place: r.place(), kind: ProblemKind::Changed, reason });
+                skipped.push(Problem {
+                    place: r.place(),
+                    kind: ProblemKind::Changed,
+                    reason,
+                });
                 continue;
             }
         }

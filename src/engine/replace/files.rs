@@ -59,7 +59,9 @@ pub struct FileScan {
 /// The encoding named by a label (`windows-1251`, `latin1`, ...).
 pub fn encoding_for(label: &str) -> Result<&'static Encoding> {
     Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
-        anyhow::anyhow!("unknown encoding {label:?} (use a WHATWG label: utf-8, windows-1251, latin1, ...)")
+        anyhow::anyhow!(
+            "unknown encoding {label:?} (use a WHATWG label: utf-8, windows-1251, latin1, ...)"
+        )
     })
 }
 
@@ -75,14 +77,17 @@ pub fn scan(
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                out.problems.push(problem("", ProblemKind::Unreadable, e.to_string()));
+                out.problems
+                    .push(problem("", ProblemKind::Unreadable, e.to_string()));
                 continue;
             }
         };
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
-        let Ok(rel) = entry.path().strip_prefix(root) else { continue };
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            continue;
+        };
         if filter.is_some_and(|f| !f(rel.as_os_str().as_bytes())) {
             continue;
         }
@@ -131,7 +136,8 @@ pub fn plan_file(
     if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
         return Ok(Outcome::Binary);
     }
-    let (text, enc) = decode(&bytes, encoding).map_err(|why| problem(rel, ProblemKind::Encoding, why))?;
+    let (text, enc) =
+        decode(&bytes, encoding).map_err(|why| problem(rel, ProblemKind::Encoding, why))?;
     if !pattern.is_match(&text) {
         return Ok(Outcome::NoMatch);
     }
@@ -139,7 +145,9 @@ pub fn plan_file(
     for caps in pattern.regex().captures_iter(&text) {
         let m = caps.get(0).expect("group 0");
         let line_start = text[..m.start()].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = text[m.end()..].find('\n').map_or(text.len(), |i| m.end() + i);
+        let line_end = text[m.end()..]
+            .find('\n')
+            .map_or(text.len(), |i| m.end() + i);
         let line = text[line_start..line_end].trim_end_matches('\r');
         let mut after = text[line_start..m.start()].to_string();
         pattern.expand(&caps, &mut after);
@@ -197,7 +205,9 @@ pub fn decode(
 /// The new content of a file: every match replaced, written in `enc`.
 pub fn rewrite(bytes: &[u8], enc: &'static Encoding, pattern: &Pattern) -> Result<Vec<u8>, String> {
     let text = if enc == UTF_8 {
-        std::str::from_utf8(bytes).map_err(|e| e.to_string())?.to_string()
+        std::str::from_utf8(bytes)
+            .map_err(|e| e.to_string())?
+            .to_string()
     } else {
         enc.decode_without_bom_handling(bytes).0.into_owned()
     };
@@ -229,10 +239,20 @@ mod tests {
         assert_eq!((back.as_str(), found), (text, enc));
         let p = Pattern::new("старый", "новый", Options::default()).unwrap();
         let out = rewrite(&bytes, enc, &p).unwrap();
-        assert_eq!(out, enc.encode("Привет, новый мир!\r\nновый\r\n").0.as_ref());
+        assert_eq!(
+            out,
+            enc.encode("Привет, новый мир!\r\nновый\r\n").0.as_ref()
+        );
         let p = Pattern::new("старый", "new €", Options::default()).unwrap();
-        assert_eq!(rewrite(&bytes, enc, &p).unwrap(), enc.encode("Привет, new € мир!\r\nnew €\r\n").0.as_ref());
+        assert_eq!(
+            rewrite(&bytes, enc, &p).unwrap(),
+            enc.encode("Привет, new € мир!\r\nnew €\r\n").0.as_ref()
+        );
         let p = Pattern::new("старый", "日本", Options::default()).unwrap();
-        assert!(rewrite(&bytes, enc, &p).unwrap_err().contains("windows-1251"));
+        assert!(
+            rewrite(&bytes, enc, &p)
+                .unwrap_err()
+                .contains("windows-1251")
+        );
     }
 }

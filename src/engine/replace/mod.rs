@@ -113,7 +113,10 @@ pub struct Plan {
 impl Plan {
     pub fn matches(&self) -> usize {
         let f: usize = self.files.files.iter().map(|f| f.count).sum();
-        f + self.db.as_ref().map_or(0, |d| d.rows.iter().map(|r| r.count).sum())
+        f + self
+            .db
+            .as_ref()
+            .map_or(0, |d| d.rows.iter().map(|r| r.count).sum())
     }
 }
 

@@ -125,7 +125,10 @@ pub fn apply(root: &Path, plan: &Plan, db: Option<&mut dyn Db>) -> Result<Operat
         if let Some(scan) = &plan.db {
             op.skipped.extend(scan.problems.iter().cloned());
             let Some(db) = db else {
-                bail!("the plan changes rows of {}: connect it to apply", scan.profile);
+                bail!(
+                    "the plan changes rows of {}: connect it to apply",
+                    scan.profile
+                );
             };
             op.rows = change(db, &scan.rows, false, &mut op.skipped)?;
         }

@@ -125,7 +125,10 @@ mod tests {
         let (out, n) = lit.replace(r"a.b/c axb/c a.b\/c");
         assert_eq!((out.as_str(), n), (r"x/$1 axb/c x\/$1", 2));
         let re = p(r"(\w+)@old\.org", "$1@new.org", true);
-        assert_eq!(re.replace("me@old.org, you@old.org").0, "me@new.org, you@new.org");
+        assert_eq!(
+            re.replace("me@old.org, you@old.org").0,
+            "me@new.org, you@new.org"
+        );
         let word = Pattern::new(
             "cat",
             "dog",

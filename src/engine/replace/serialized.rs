@@ -194,7 +194,10 @@ impl PhpEditor<'_> {
 
     /// Copy a scalar that began at `start` up to and including `;`, checking its characters.
     fn scalar(&mut self, start: usize, allowed: fn(u8) -> bool) -> Result<(), Edit> {
-        let n = self.src[self.pos..].iter().take_while(|&&b| allowed(b)).count();
+        let n = self.src[self.pos..]
+            .iter()
+            .take_while(|&&b| allowed(b))
+            .count();
         self.pos += n;
         if n == 0 {
             return Err(self.corrupt("expected a number"));
@@ -210,7 +213,10 @@ impl PhpEditor<'_> {
             return Err(self.corrupt("nested too deeply"));
         }
         let start = self.pos;
-        let tag = *self.src.get(self.pos).ok_or_else(|| self.corrupt("ends early"))?;
+        let tag = *self
+            .src
+            .get(self.pos)
+            .ok_or_else(|| self.corrupt("ends early"))?;
         if tag == b'N' {
             self.expect(b"N;")?;
             self.out.extend_from_slice(b"N;");
@@ -222,7 +228,11 @@ impl PhpEditor<'_> {
             b'i' => self.scalar(start, |b| b.is_ascii_digit() || b == b'-' || b == b'+'),
             b'b' if !key => self.scalar(start, |b| b == b'0' || b == b'1'),
             b'd' if !key => self.scalar(start, |b| {
-                b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'E' | b'e' | b'I' | b'N' | b'F' | b'A')
+                b.is_ascii_digit()
+                    || matches!(
+                        b,
+                        b'.' | b'-' | b'+' | b'E' | b'e' | b'I' | b'N' | b'F' | b'A'
+                    )
             }),
             b'r' | b'R' if !key => self.scalar(start, |b| b.is_ascii_digit()),
             b's' => {
@@ -240,7 +250,8 @@ impl PhpEditor<'_> {
                     },
                     _ => text,
                 };
-                self.out.extend_from_slice(format!("s:{}:\"", edited.len()).as_bytes());
+                self.out
+                    .extend_from_slice(format!("s:{}:\"", edited.len()).as_bytes());
                 self.out.extend_from_slice(&edited);
                 self.out.extend_from_slice(b"\";");
                 Ok(())

@@ -107,7 +107,10 @@ fn nested_arrays_and_objects_of_unknown_classes() {
     let out = changed(edit_value(&ser(&v), &p));
     let want = replaced(&v, "http://old.example", "https://new.example.org");
     assert_eq!(out, ser(&want));
-    assert!(out.contains(&s("http://old.example")), "keys are kept: {out}");
+    assert!(
+        out.contains(&s("http://old.example")),
+        "keys are kept: {out}"
+    );
 }
 
 #[test]
@@ -139,10 +142,16 @@ fn json_escaped_slashes_and_unicode_are_matched_and_kept() {
         r#"{"https:\/\/old.example":1, "url": "https:\/\/\u00e9t\u00e9.example\/a", "n": "\u00e9t\u00e9 https:\/\/\u00e9t\u00e9.example"}"#
     );
     // A match only in a key: nothing to do.
-    assert_eq!(edit_value(r#"{"https:\/\/old.example":1}"#, &p), Edit::Unchanged);
+    assert_eq!(
+        edit_value(r#"{"https:\/\/old.example":1}"#, &p),
+        Edit::Unchanged
+    );
     // Decoded matching: the pattern "é" is found behind \u00e9.
     let e = lit("été", "summer");
-    assert_eq!(changed(edit_value(r#"["\u00e9t\u00e9"]"#, &e)), r#"["summer"]"#);
+    assert_eq!(
+        changed(edit_value(r#"["\u00e9t\u00e9"]"#, &e)),
+        r#"["summer"]"#
+    );
 }
 
 #[test]
@@ -186,7 +195,18 @@ fn hostile_nesting_is_corrupt_not_a_crash() {
 
 fn text() -> impl Strategy<Value = String> {
     let frag = prop::sample::select(vec![
-        "old.example", "x", "é", "\"", ";", "}", "{", ":", " ", "http://", "s:3:\"", "日本",
+        "old.example",
+        "x",
+        "é",
+        "\"",
+        ";",
+        "}",
+        "{",
+        ":",
+        " ",
+        "http://",
+        "s:3:\"",
+        "日本",
     ]);
     // A leading "t" keeps generated text from being read as serialized data or JSON.
     prop::collection::vec(frag, 0..6).prop_map(|f| format!("t{}", f.concat()))
@@ -241,4 +261,3 @@ proptest! {
         }
     }
 }
-
