@@ -20,6 +20,8 @@ use crate::engine::map::scan::PathFilter;
 
 /// Files larger than this are skipped (reported), not read into memory.
 pub const MAX_FILE: u64 = 64 << 20;
+/// Bytes of a line shown either side of a match.
+const CONTEXT: usize = 120;
 /// How much of a file is looked at for NUL bytes.
 const BINARY_PROBE: usize = 8192;
 
@@ -142,20 +144,28 @@ pub fn plan_file(
         return Ok(Outcome::NoMatch);
     }
     let mut hits = Vec::new();
+    // Lines are counted as the matches go, so many matches cost one pass over the text.
+    let (mut line, mut line_start, mut counted) = (1, 0, 0);
     for caps in pattern.regex().captures_iter(&text) {
         let m = caps.get(0).expect("group 0");
-        let line_start = text[..m.start()].rfind('\n').map_or(0, |i| i + 1);
+        for (i, _) in text[counted..m.start()].match_indices('\n') {
+            line += 1;
+            line_start = counted + i + 1;
+        }
+        counted = m.start();
         let line_end = text[m.end()..]
             .find('\n')
             .map_or(text.len(), |i| m.end() + i);
-        let line = text[line_start..line_end].trim_end_matches('\r');
-        let mut after = text[line_start..m.start()].to_string();
+        // At most CONTEXT bytes either side (minified files have megabyte lines).
+        let from = floor(&text, m.start().saturating_sub(CONTEXT).max(line_start));
+        let to = floor(&text, (m.end() + CONTEXT).min(line_end));
+        let mut after = text[from..m.start()].to_string();
         pattern.expand(&caps, &mut after);
-        after.push_str(text[m.end()..line_end].trim_end_matches('\r'));
+        after.push_str(text[m.end()..to].trim_end_matches('\r'));
         hits.push(FileHit {
-            line: text[..m.start()].matches('\n').count() + 1,
+            line,
             column: text[line_start..m.start()].chars().count() + 1,
-            before: line.to_string(),
+            before: text[from..to].trim_end_matches('\r').to_string(),
             after,
         });
     }
@@ -170,6 +180,14 @@ pub fn plan_file(
     // A replacement that cannot be written in the file's encoding is refused now.
     rewrite(&bytes, enc, pattern).map_err(|why| problem(rel, ProblemKind::Refused, why))?;
     Ok(Outcome::Plan(plan))
+}
+
+/// `at`, moved back to a character boundary of `text`.
+fn floor(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// The text of `bytes` and the encoding it was read in. Refused when the text would not
@@ -229,6 +247,29 @@ pub fn rewrite(bytes: &[u8], enc: &'static Encoding, pattern: &Pattern) -> Resul
 mod tests {
     use super::*;
     use crate::engine::replace::pattern::Options;
+
+    #[test]
+    fn hits_count_lines_and_cut_long_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!("{}old{}", "é".repeat(500), "x".repeat(500));
+        std::fs::write(dir.path().join("f"), format!("a\r\nb old\r\n{long}\nold")).unwrap();
+        let p = Pattern::new("old", "new", Options::default()).unwrap();
+        let Ok(Outcome::Plan(plan)) = plan_file(dir.path(), "f", &p, None) else {
+            panic!("a plan")
+        };
+        let at: Vec<(usize, usize)> = plan.hits.iter().map(|h| (h.line, h.column)).collect();
+        assert_eq!(at, [(2, 3), (3, 501), (4, 1)]);
+        assert_eq!(
+            (plan.hits[0].before.as_str(), plan.hits[0].after.as_str()),
+            ("b old", "b new")
+        );
+        assert!(
+            plan.hits[1].before.len() <= 2 * CONTEXT + 3,
+            "{}",
+            plan.hits[1].before
+        );
+        assert!(plan.hits[1].after.starts_with('é') && plan.hits[1].after.contains("newxxx"));
+    }
 
     #[test]
     fn windows_1251_is_rewritten_in_windows_1251_with_crlf_kept() {
