@@ -355,3 +355,59 @@ fn search_regex_words_and_bad_patterns() {
     let e = fails(&["search", "x", "--db", "app", "--tables", "nope"], r);
     assert!(e.contains("no table \"nope\""), "{e}");
 }
+
+#[test]
+fn unticked_lines_files_tables_and_values_are_left_alone() {
+    let (dir, _) = project();
+    let r = dir.path();
+    let page = fs::read(r.join("deep/a/b/page.html")).unwrap();
+    let bad = fails(
+        &["replace", OLD, NEW, "--apply", "--skip", "no/such/file"],
+        r,
+    );
+    assert!(bad.contains("names no file"), "{bad}");
+    let op = json(
+        &[
+            "replace",
+            OLD,
+            NEW,
+            "--db",
+            "app",
+            "--apply",
+            "--json",
+            "--skip",
+            "index.php:3",
+            "--skip",
+            "deep/a/b/page.html",
+            "--skip",
+            "wp_options",
+            "--skip",
+            "wp_posts[ID=1].guid",
+        ],
+        r,
+    );
+    // index.php: line 2 replaced, both matches of line 3 kept.
+    let php = fs::read_to_string(r.join("index.php")).unwrap();
+    assert_eq!(
+        php,
+        format!(
+            "<?php\n// {NEW}/\r\n$u = '{OLD}/x'; $j = '{{\"u\":\"http:\\/\\/old.example\"}}';\r\n"
+        )
+    );
+    assert_eq!(fs::read(r.join("deep/a/b/page.html")).unwrap(), page);
+    let places: Vec<&str> = op["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(places, ["wp_posts"]); // post_content only
+    assert_eq!(op["rows"][0]["column"], "post_content");
+    // Undo gives back the partly replaced file exactly.
+    ok(&["replace", "undo"], r);
+    assert!(
+        fs::read_to_string(r.join("index.php"))
+            .unwrap()
+            .contains(&format!("// {OLD}/"))
+    );
+}

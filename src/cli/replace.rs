@@ -62,6 +62,10 @@ pub struct ReplaceArgs {
     /// Make the changes (originals go to the recycle bin; rows in one transaction).
     #[arg(long)]
     pub apply: bool,
+    /// Leave out a file (PATH), one line's matches (PATH:LINE), a table (TABLE) or one
+    /// value (TABLE[KEY].COLUMN, as the preview names it). Repeat for more.
+    #[arg(long, value_name = "WHAT")]
+    pub skip: Vec<String>,
     #[command(flatten)]
     pub wh: Where,
 }
@@ -220,21 +224,33 @@ pub fn run(a: ReplaceArgs) -> anyhow::Result<i32> {
                 anyhow::bail!("say --dry-run to preview or --apply to change");
             }
             let req = request(pattern, replacement, &a.wh);
-            let (project, plan, mut db) = plan(&req, &a.wh.at)?;
+            let (project, mut plan, mut db) = plan(&req, &a.wh.at)?;
+            for s in &a.skip {
+                plan.untick(s)?;
+            }
             if a.dry_run {
                 if a.wh.at.json {
                     print_json(&plan)?;
                 } else {
+                    let mark = |on: bool| if on { "" } else { " (skipped)" };
                     for f in &plan.files.files {
-                        for h in &f.hits {
+                        for (i, h) in f.hits.iter().enumerate() {
+                            let on = f.selected && !f.skip.contains(&i);
                             println!(
-                                "{}:{}:{}:\n- {}\n+ {}",
-                                f.path, h.line, h.column, h.before, h.after
+                                "{}:{}:{}:{}\n- {}\n+ {}",
+                                f.path,
+                                h.line,
+                                h.column,
+                                mark(on),
+                                h.before,
+                                h.after
                             );
                         }
                     }
                     for r in plan.db.iter().flat_map(|d| &d.rows) {
-                        println!("{} ({}, {} match(es))", r.place(), r.format, r.count);
+                        let (place, format, count) = (r.place(), &r.format, r.count);
+                        let on = mark(r.selected);
+                        println!("{place} ({format}, {count} match(es)){on}");
                     }
                     print_problems(&plan);
                     eprintln!(

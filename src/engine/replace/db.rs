@@ -39,6 +39,13 @@ pub struct RowPlan {
     pub context: String,
     pub before: String,
     pub after: String,
+    /// False: unticked, left as it is by the apply.
+    #[serde(default = "yes")]
+    pub selected: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl RowPlan {
@@ -254,6 +261,7 @@ fn scan_table(
                                 context: context(text, pattern),
                                 before: text.clone(),
                                 after: value,
+                                selected: true,
                             });
                             continue;
                         }

@@ -47,6 +47,16 @@ pub struct FilePlan {
     pub mode: u32,
     pub count: usize,
     pub hits: Vec<FileHit>,
+    /// Hits (indexes into `hits`) unticked: left as they are by the apply.
+    #[serde(default)]
+    pub skip: Vec<usize>,
+    /// False: the whole file is unticked.
+    #[serde(default = "yes")]
+    pub selected: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The files of a search or a replace.
@@ -176,9 +186,11 @@ pub fn plan_file(
         mode: meta.mode() & 0o7777,
         count: hits.len(),
         hits,
+        skip: Vec::new(),
+        selected: true,
     };
     // A replacement that cannot be written in the file's encoding is refused now.
-    rewrite(&bytes, enc, pattern).map_err(|why| problem(rel, ProblemKind::Refused, why))?;
+    rewrite(&bytes, enc, pattern, &[]).map_err(|why| problem(rel, ProblemKind::Refused, why))?;
     Ok(Outcome::Plan(plan))
 }
 
@@ -220,8 +232,14 @@ pub fn decode(
     Ok((text.into_owned(), enc))
 }
 
-/// The new content of a file: every match replaced, written in `enc`.
-pub fn rewrite(bytes: &[u8], enc: &'static Encoding, pattern: &Pattern) -> Result<Vec<u8>, String> {
+/// The new content of a file: every match but those in `skip` (indexes of the plan's
+/// hits) replaced, written in `enc`.
+pub fn rewrite(
+    bytes: &[u8],
+    enc: &'static Encoding,
+    pattern: &Pattern,
+    skip: &[usize],
+) -> Result<Vec<u8>, String> {
     let text = if enc == UTF_8 {
         std::str::from_utf8(bytes)
             .map_err(|e| e.to_string())?
@@ -229,7 +247,7 @@ pub fn rewrite(bytes: &[u8], enc: &'static Encoding, pattern: &Pattern) -> Resul
     } else {
         enc.decode_without_bom_handling(bytes).0.into_owned()
     };
-    let (new, _) = pattern.replace(&text);
+    let (new, _) = pattern.replace_except(&text, skip);
     if enc == UTF_8 {
         return Ok(new.into_bytes());
     }
@@ -279,19 +297,19 @@ mod tests {
         let (back, found) = decode(&bytes, Some(enc)).unwrap();
         assert_eq!((back.as_str(), found), (text, enc));
         let p = Pattern::new("старый", "новый", Options::default()).unwrap();
-        let out = rewrite(&bytes, enc, &p).unwrap();
+        let out = rewrite(&bytes, enc, &p, &[]).unwrap();
         assert_eq!(
             out,
             enc.encode("Привет, новый мир!\r\nновый\r\n").0.as_ref()
         );
         let p = Pattern::new("старый", "new €", Options::default()).unwrap();
         assert_eq!(
-            rewrite(&bytes, enc, &p).unwrap(),
+            rewrite(&bytes, enc, &p, &[]).unwrap(),
             enc.encode("Привет, new € мир!\r\nnew €\r\n").0.as_ref()
         );
         let p = Pattern::new("старый", "日本", Options::default()).unwrap();
         assert!(
-            rewrite(&bytes, enc, &p)
+            rewrite(&bytes, enc, &p, &[])
                 .unwrap_err()
                 .contains("windows-1251")
         );

@@ -111,6 +111,37 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Untick what `unticked` names: a file (`PATH`), the matches of one line of a file
+    /// (`PATH:LINE`), a table (`TABLE`) or one value (`TABLE[KEY].COLUMN`, as the preview
+    /// names it). A name that matches nothing is an error, so a typo never applies all.
+    pub fn untick(&mut self, unticked: &str) -> Result<()> {
+        let mut found = false;
+        let (path, line) = match unticked.rsplit_once(':') {
+            Some((p, l)) if l.parse::<usize>().is_ok() => (p, l.parse::<usize>().ok()),
+            _ => (unticked, None),
+        };
+        for f in self.files.files.iter_mut().filter(|f| f.path == path) {
+            match line {
+                None => f.selected = false,
+                Some(n) => {
+                    let on_line = f.hits.iter().enumerate().filter(|(_, h)| h.line == n);
+                    f.skip.extend(on_line.map(|(i, _)| i));
+                }
+            }
+            found = true;
+        }
+        for r in self.db.iter_mut().flat_map(|d| d.rows.iter_mut()) {
+            if r.table == unticked || r.place() == unticked {
+                r.selected = false;
+                found = true;
+            }
+        }
+        if !found {
+            anyhow::bail!("--skip {unticked:?} names no file, line, table or value of the preview");
+        }
+        Ok(())
+    }
+
     pub fn matches(&self) -> usize {
         let f: usize = self.files.files.iter().map(|f| f.count).sum();
         f + self

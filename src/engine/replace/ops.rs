@@ -130,11 +130,17 @@ pub fn apply(root: &Path, plan: &Plan, db: Option<&mut dyn Db>) -> Result<Operat
                     scan.profile
                 );
             };
-            op.rows = change(db, &scan.rows, false, &mut op.skipped)?;
+            let ticked: Vec<RowPlan> = scan.rows.iter().filter(|r| r.selected).cloned().collect();
+            op.rows = change(db, &ticked, false, &mut op.skipped)?;
         }
         let bin = Bin::open(root)?;
         let reason = format!("replace {id}");
-        for f in &plan.files.files {
+        for f in plan
+            .files
+            .files
+            .iter()
+            .filter(|f| f.selected && f.skip.len() < f.hits.len())
+        {
             match apply_file(&bin, f, &pattern, &reason) {
                 Ok(done) => op.files.push(done),
                 Err(p) => op.skipped.push(p),
@@ -175,7 +181,8 @@ fn apply_file(
         return Err(problem(ProblemKind::ReadOnly, why));
     }
     let enc = encoding_for(&f.encoding).map_err(fail)?;
-    let new = rewrite(&bytes, enc, pattern).map_err(|why| problem(ProblemKind::Refused, why))?;
+    let new =
+        rewrite(&bytes, enc, pattern, &f.skip).map_err(|why| problem(ProblemKind::Refused, why))?;
     let entry = bin.put(&f.path, reason).map_err(fail)?;
     if entry.object != f.before {
         let why = "the file changed while it was read; not overwritten".to_string();
@@ -188,7 +195,7 @@ fn apply_file(
         before: entry.object,
         after: blake3::hash(&new).to_hex().to_string(),
         mode,
-        count: f.count,
+        count: f.count - f.skip.len(),
     })
 }
 

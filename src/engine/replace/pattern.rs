@@ -92,10 +92,19 @@ impl Pattern {
 
     /// `text` with every match replaced, and the number of matches (0: unchanged).
     pub fn replace(&self, text: &str) -> (String, usize) {
+        self.replace_except(text, &[])
+    }
+
+    /// [`Self::replace`], leaving the matches whose indexes (0-based, in order) are in
+    /// `skip` as they are.
+    pub fn replace_except(&self, text: &str, skip: &[usize]) -> (String, usize) {
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         let mut n = 0;
-        for caps in self.re.captures_iter(text) {
+        for (i, caps) in self.re.captures_iter(text).enumerate() {
+            if skip.contains(&i) {
+                continue;
+            }
             let m = caps.get(0).expect("group 0");
             out.push_str(&text[last..m.start()]);
             self.expand(&caps, &mut out);
