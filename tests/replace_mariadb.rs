@@ -5,6 +5,9 @@
 
 mod support;
 
+use devsky::engine::db::profile;
+use devsky::engine::project::Project;
+use devsky::engine::replace::{self, ProblemKind, Request, ops};
 use support::cli::{json, ok};
 use support::mariadb::MariaDb;
 use support::oracles::{php_check_replaced, wordpress_values};
@@ -127,4 +130,34 @@ fn wordpress_options_on_mariadb_replaced_checked_by_php_and_undone() {
         "{undone:#}"
     );
     assert_eq!(state(&m), before);
+
+    // A row changed between the preview and the apply is skipped and named.
+    let project = Project::locate(r).unwrap();
+    let store = project.open_store(false).unwrap();
+    let mut db = profile::connect(r, &store, "wp", None).unwrap();
+    let req = Request {
+        pattern: OLD.into(),
+        replacement: "https://x.example".into(),
+        db: Some("wp".into()),
+        tables: vec!["wp_posts".into()],
+        ..Request::default()
+    };
+    let plan = replace::preview(&project, &store, &req, Some(db.as_mut())).unwrap();
+    assert_eq!(plan.db.as_ref().unwrap().rows.len(), 2);
+    m.sql(&format!(
+        "UPDATE wp.wp_posts SET guid = '{OLD}/?p=9' WHERE ID = 1"
+    ));
+    let op = ops::apply(r, &plan, Some(db.as_mut())).unwrap();
+    assert_eq!(op.rows.len(), 1);
+    let changed: Vec<&str> = op
+        .skipped
+        .iter()
+        .filter(|p| p.kind == ProblemKind::Changed)
+        .map(|p| p.place.as_str())
+        .collect();
+    assert_eq!(changed, ["wp_posts[ID=1].guid"]);
+    assert_eq!(
+        m.sql("SELECT guid FROM wp.wp_posts WHERE ID = 1").trim(),
+        format!("{OLD}/?p=9")
+    );
 }
