@@ -93,6 +93,7 @@ impl Request {
         let mut v = vec![p.clone()];
         if p.contains('/') {
             v.push(p.replace('/', r"\/"));
+            v.push(p.replace('/', r"\\\/")); // JSON inside a JSON string
         }
         if !p.is_ascii() {
             let escaped = serialized::json_string(p, false, true);

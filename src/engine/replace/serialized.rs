@@ -61,8 +61,9 @@ fn edit_at(value: &str, pattern: &Pattern, depth: usize) -> Edit {
     if depth > MAX_DEPTH {
         return Edit::Corrupt("nested too deeply".into());
     }
-    // JSON may hide a match behind `\uXXXX` escapes: only those values are read further.
-    if !pattern.is_match(value) && !value.contains("\\u") {
+    // JSON may hide a match behind escapes (`\uXXXX`, `\/`, or JSON inside a JSON
+    // string): a value without a match is read further only when it holds a backslash.
+    if !pattern.is_match(value) && !value.contains('\\') {
         return Edit::Unchanged;
     }
     let result = match format_of(value) {

@@ -261,3 +261,11 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn json_inside_a_json_string_is_found_behind_double_escapes() {
+    // PHP: json_encode([json_encode(["http://old.example"])]), found by the random test.
+    let doc = r#"["[\"http:\\\/\\\/old.example\"]"]"#;
+    let out = changed(edit_value(doc, &lit("http://old.example", "https://new")));
+    assert_eq!(out, r#"["[\"https:\\\/\\\/new\"]"]"#);
+}
