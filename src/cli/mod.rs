@@ -2,6 +2,7 @@
 //! each prints text for people or, with `--json`, JSON for scripts.
 
 pub mod agent;
+pub mod bin;
 pub mod codebase;
 pub mod completions;
 pub mod db;
@@ -14,6 +15,7 @@ pub mod init;
 pub mod keys;
 pub mod map;
 pub mod output;
+pub mod replace;
 pub mod script;
 pub mod server;
 pub mod settings;
@@ -103,6 +105,14 @@ pub enum Command {
     /// Builds: apply a script to another installation, list, show, roll back.
     #[command(subcommand)]
     Build(script::BuildCommand),
+    /// Search a domain's files and a database's tables (literal or regex).
+    Search(replace::SearchArgs),
+    /// Replace over a domain's files and a database's tables, keeping PHP-serialized and
+    /// JSON values valid: preview (--dry-run), apply (--apply), undo, list.
+    Replace(replace::ReplaceArgs),
+    /// The recycle bin: files devsky deleted or overwrote (list, restore, empty).
+    #[command(subcommand)]
+    Bin(bin::BinCommand),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff): `devsky man | man -l -`.
@@ -145,6 +155,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Server(c)) => server::run(c),
         Some(Command::Script(c)) => script::run_script(c),
         Some(Command::Build(c)) => script::run_build(c),
+        Some(Command::Search(a)) => replace::search(a),
+        Some(Command::Replace(a)) => replace::run(a),
+        Some(Command::Bin(c)) => bin::run(c),
         Some(Command::Completions(a)) => completions::completions(a),
         Some(Command::Man) => completions::man(),
     }

@@ -2,6 +2,7 @@
 //! One folder per capability; nothing here imports `app`, `screens`, `cli` or `server`
 //! (tests/layout.rs checks it).
 
+pub mod bin;
 pub mod codebase;
 pub mod db;
 pub mod deploy;
@@ -10,6 +11,7 @@ pub mod jobs;
 pub mod map;
 pub mod project;
 pub mod remote;
+pub mod replace;
 pub mod scripts;
 pub mod snapshot;
 pub mod util;

@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod hostile;
 pub mod mariadb;
 pub mod nobody;
+pub mod oracles;
 pub mod scripts;
 pub mod sshd;
 pub mod tmux;

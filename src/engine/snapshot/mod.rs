@@ -475,7 +475,7 @@ pub fn change_set(project: &Project, d: &SnapshotDiff, new_is_worktree: bool) ->
     }
 }
 
-/// Remove objects no snapshot references.
+/// Remove objects no snapshot, recycle bin entry or undoable replace references.
 pub fn gc(project: &Project, store: &Store) -> anyhow::Result<objects::GcReport> {
     let objects = ObjectStore::open(&project.root)?;
     let mut keep = HashSet::new();
@@ -495,6 +495,11 @@ pub fn gc(project: &Project, store: &Store) -> anyhow::Result<objects::GcReport>
         }
     }
     keep.extend(crate::engine::scripts::referenced_objects(project, store)?);
+    // The recycle bin's files and what a replace needs to be undone.
+    for e in crate::engine::bin::Bin::open(&project.root)?.list()? {
+        keep.insert(e.object);
+    }
+    keep.extend(crate::engine::replace::ops::objects(&project.root)?);
     objects.gc(&keep)
 }
 

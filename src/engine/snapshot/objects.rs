@@ -212,6 +212,12 @@ impl ObjectStore {
     /// Copy an object's content to `dest` (streaming; creates parent dirs; writes a temp
     /// file beside dest then renames). A damaged object leaves `dest` untouched.
     pub fn restore_to(&self, id: &str, dest: &Path) -> Result<u64> {
+        self.restore_with_mode(id, dest, None)
+    }
+
+    /// [`Self::restore_to`], giving the file `mode` (permission bits) before it is renamed
+    /// into place, so the file never shows at `dest` with another mode.
+    pub fn restore_with_mode(&self, id: &str, dest: &Path, mode: Option<u32>) -> Result<u64> {
         let mut src = self.reader(id)?;
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -221,6 +227,11 @@ impl ObjectStore {
         let mut tmp = temp_in(dir, ".devsky-restore-")?;
         let n = io::copy(&mut src, tmp.as_file_mut())
             .with_context(|| format!("cannot restore object {id} to {}", dest.display()))?;
+        if let Some(mode) = mode {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+        }
         tmp.as_file().sync_all()?;
         tmp.persist(dest)
             .map_err(|e| anyhow!(e.error))
