@@ -186,25 +186,43 @@ pub fn hint_bar(
             .map(|c| Hint::Cmd(c.cmd, c.hint))
             .collect()
     });
-    let global = COMMANDS
+    let global: Vec<Hint> = COMMANDS
         .iter()
         .filter(|c| c.scope == Scope::Global && !c.hint.is_empty())
-        .map(|c| Hint::Cmd(c.cmd, c.hint));
-    let mut spans = vec![Span::styled(" ", theme.hint_text)];
-    let mut used = 1;
-    for hint in own.into_iter().chain(global) {
-        let (key, label) = match hint {
-            Hint::Cmd(cmd, label) => match keymap.first(cmd) {
-                Some(k) => (k, label),
-                None => continue,
-            },
-            Hint::Key(k, label) => (k.to_string(), label),
-        };
-        let w = key.width() + 1 + label.width() + 2;
-        if used + w > area.width as usize {
+        .map(|c| Hint::Cmd(c.cmd, c.hint))
+        .collect();
+    let resolve = |hint: Hint| -> Option<(String, &'static str)> {
+        match hint {
+            Hint::Cmd(cmd, label) => keymap.first(cmd).map(|k| (k, label)),
+            Hint::Key(k, label) => Some((k.to_string(), label)),
+        }
+    };
+    let width = |(key, label): &(String, &str)| key.width() + 1 + label.width() + 2;
+    let global: Vec<(String, &str)> = global.into_iter().filter_map(resolve).collect();
+    // The global keys (quit, help, ...) always keep their place at the end: the pane's own
+    // keys fill what is left, so a screen with many keys never pushes "q quit" off the bar.
+    let global_width: usize = global.iter().map(width).sum();
+    let room = (area.width as usize).saturating_sub(1);
+    let mut shown: Vec<(String, &str)> = Vec::new();
+    let mut used = 0;
+    for item in own.into_iter().filter_map(resolve) {
+        let w = width(&item);
+        if used + w + global_width > room {
             break;
         }
         used += w;
+        shown.push(item);
+    }
+    for item in global {
+        let w = width(&item);
+        if used + w > room {
+            break;
+        }
+        used += w;
+        shown.push(item);
+    }
+    let mut spans = vec![Span::styled(" ", theme.hint_text)];
+    for (key, label) in shown {
         spans.push(Span::styled(key, theme.hint_key));
         spans.push(Span::styled(format!(" {label}  "), theme.hint_text));
     }

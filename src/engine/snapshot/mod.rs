@@ -135,13 +135,16 @@ pub fn create(
     let snap_map = map_path.with_extension("snapshot.tmp");
     let mut writer = super::map::format::MapWriter::create(&snap_map, super::map::scan::now_ns())?;
     let (mut files, mut bytes, mut new_objects) = (0u64, 0u64, 0u64);
+    let stored_before = contents_of_latest_snapshot(store, &objects);
     for (i, entry) in MapReader::open(&map_path)?.enumerate() {
         let mut e = entry?;
         if i % 256 == 0 {
             progress.check()?;
             progress.set(i as u64, Some(report.files), "storing contents");
         }
-        if e.hash_valid() {
+        if e.hash_valid() && e.kind == EntryKind::File && stored_before.contains(&e.hash) {
+            // Stored by the latest snapshot, which keeps it from gc: no need to look.
+        } else if e.hash_valid() {
             let abs = project.root.join(std::ffi::OsStr::from_bytes(&e.path));
             let stored = match e.kind {
                 EntryKind::Symlink => std::fs::read_link(&abs)
@@ -353,6 +356,32 @@ pub fn resolve(store: &Store, spec: &str) -> anyhow::Result<Snapshot> {
             show(many)
         ),
     }
+}
+
+/// The file contents the newest snapshot stored (empty when there is none or its map cannot
+/// be read). Every one is in the object store while that snapshot exists, so a second
+/// snapshot need not check them one by one (a stat per file is most of its time).
+fn contents_of_latest_snapshot(store: &Store, objects: &ObjectStore) -> HashSet<[u8; 32]> {
+    let Ok(list) = snapshots::snapshots(store.conn()) else {
+        return HashSet::new();
+    };
+    let Some(latest) = list.iter().max_by_key(|s| s.id) else {
+        return HashSet::new();
+    };
+    let Ok(reader) = read_map(objects, latest) else {
+        return HashSet::new();
+    };
+    let mut set = HashSet::new();
+    for entry in reader {
+        match entry {
+            Ok(e) if e.kind == EntryKind::File && e.hash_valid() => {
+                set.insert(e.hash);
+            }
+            Ok(_) => {}
+            Err(_) => return HashSet::new(),
+        }
+    }
+    set
 }
 
 /// The entries of a snapshot's map, streamed from the object store.

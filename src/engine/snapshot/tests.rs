@@ -213,3 +213,37 @@ fn gc_keeps_what_snapshots_reference() {
             .contains("no snapshot")
     );
 }
+
+#[test]
+fn a_second_snapshot_stores_only_new_contents_and_restores_every_file() {
+    let (_d, p, mut store) = project();
+    for i in 0..40 {
+        std::fs::write(p.root.join(format!("f{i}.txt")), format!("body {i}")).unwrap();
+    }
+    create(&p, &mut store, Some("one"), None, &Progress::silent()).unwrap();
+    std::fs::write(p.root.join("f3.txt"), "changed").unwrap();
+    std::fs::write(p.root.join("f7.txt"), "body 8").unwrap(); // same as f8: stored already
+    std::fs::write(p.root.join("new.txt"), "new file").unwrap();
+    let two = create(&p, &mut store, Some("two"), None, &Progress::silent()).unwrap();
+    assert_eq!(two.new_objects, 2, "only 'changed' and 'new file' are new");
+    let objects = ObjectStore::open(&p.root).unwrap();
+    let snap = get(&store, two.id).unwrap();
+    let mut restored = 0;
+    for entry in read_map(&objects, &snap).unwrap() {
+        let e = entry.unwrap();
+        let rel = std::str::from_utf8(&e.path).unwrap().to_string();
+        if rel.starts_with(".devsky") {
+            continue;
+        }
+        let out = p.root.parent().unwrap().join("restored");
+        objects.restore_to(&e.hash_hex(), &out).unwrap();
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(p.root.join(&rel)).unwrap(),
+            "{rel}"
+        );
+        std::fs::remove_file(&out).unwrap();
+        restored += 1;
+    }
+    assert_eq!(restored, 41);
+}
