@@ -312,6 +312,10 @@ pub struct ServeArgs {
     /// cross the network in clear).
     #[arg(long, conflicts_with = "tls_cert")]
     pub insecure_http: bool,
+    /// Accept signed deploy hooks (`POST /api/v1/hooks/deploy`) with the secret in this
+    /// environment variable; repeat it to accept several during a rotation.
+    #[arg(long, value_name = "VAR")]
+    pub hook_secret_env: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -437,10 +441,18 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<i32> {
             let state = state_for(&root, a.state)?;
             let dir = state.dir().to_path_buf();
             drop(state);
+            let mut hook_secrets = Vec::new();
+            for v in &a.hook_secret_env {
+                match std::env::var(v) {
+                    Ok(s) if !s.is_empty() => hook_secrets.push(s),
+                    _ => anyhow::bail!("--hook-secret-env {v}: ${v} is not set"),
+                }
+            }
             let opts = crate::server::ServeOptions {
                 database: a.db,
                 tls: a.tls_cert.zip(a.tls_key),
                 insecure_http: a.insecure_http,
+                hook_secrets,
             };
             crate::server::serve(&root, &dir, &a.listen, &opts)?;
         }

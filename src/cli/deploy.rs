@@ -24,6 +24,7 @@ use crate::engine::deploy::{LogLine, exit_code, rfc3339};
 use crate::engine::project::Project;
 use crate::engine::remote::{Remote, RemoteDeployment, ServerProfile, connect, pick_server};
 use crate::engine::util::units::{human_size, thousands};
+use crate::engine::webhooks::Notifier;
 
 #[derive(Debug, Subcommand)]
 pub enum DeployCommand {
@@ -517,15 +518,52 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         println!("not deployed");
         return Ok(1);
     }
-    let dep = planned.push(&built, a.force)?;
-    if !a.at.json {
-        println!("deployment {dep} started on {}", p.name);
-    }
-    follow_to_end(&planned.remote, dep, a.at.json)
+    let hooks = Notifier::new(&project.root);
+    hooks.emit(
+        "package.created",
+        serde_json::json!({"server": p.name, "package": built.path.file_name()
+            .map(|n| n.to_string_lossy().into_owned()), "uploads": built.uploads,
+            "deletes": built.deletes, "bytes": built.size}),
+    );
+    let r = planned.push(&built, a.force).and_then(|dep| {
+        hooks.emit("deployment.started", event(&p, dep, "deploy", None));
+        if !a.at.json {
+            println!("deployment {dep} started on {}", p.name);
+        }
+        let r = follow_to_end(&planned.remote, dep, a.at.json);
+        let name = if matches!(r, Ok(0)) {
+            "deployment.succeeded"
+        } else {
+            "deployment.failed"
+        };
+        hooks.emit(name, event(&p, dep, "deploy", r.as_ref().err()));
+        r
+    });
+    hooks.finish(WEBHOOK_WAIT);
+    r
+}
+
+/// How long a command waits, before it exits, for webhook deliveries still going.
+const WEBHOOK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The `data` of a deployment event.
+fn event(
+    p: &ServerProfile,
+    id: i64,
+    kind: &str,
+    error: Option<&anyhow::Error>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "server": p.name,
+        "environment": p.environment,
+        "deployment": id,
+        "kind": kind,
+        "error": error.map(|e| format!("{e:#}")),
+    })
 }
 
 fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {
-    let (_, p, remote) = open_remote(&a.at)?;
+    let (project, p, remote) = open_remote(&a.at)?;
     let what = match a.to {
         Some(0) => "Roll back every deployment".to_string(),
         Some(t) => format!("Roll back to deployment {t}"),
@@ -535,11 +573,23 @@ fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {
         println!("not rolled back");
         return Ok(1);
     }
-    let id = remote.rollback(a.to, a.force)?;
-    if !a.at.json {
-        println!("rollback {id} started on {}", p.name);
-    }
-    follow_to_end(&remote, id, a.at.json)
+    let hooks = Notifier::new(&project.root);
+    let r = remote.rollback(a.to, a.force).and_then(|id| {
+        hooks.emit("deployment.started", event(&p, id, "rollback", None));
+        if !a.at.json {
+            println!("rollback {id} started on {}", p.name);
+        }
+        let r = follow_to_end(&remote, id, a.at.json);
+        let name = if matches!(r, Ok(0)) {
+            "deployment.rolled_back"
+        } else {
+            "deployment.failed"
+        };
+        hooks.emit(name, event(&p, id, "rollback", r.as_ref().err()));
+        r
+    });
+    hooks.finish(WEBHOOK_WAIT);
+    r
 }
 
 fn history(a: RemoteArgs) -> anyhow::Result<i32> {
