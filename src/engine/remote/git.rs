@@ -1,6 +1,6 @@
 //! The Git target: a deploy commits the selected files to a branch of a repository and
 //! pushes it; then, by the profile's mode, that is all (`push`: to a branch of its own,
-//! `devsky/deploy-N-TIME`), or a pull/merge request of that branch into the target branch
+//! `devsky/SERVER/deploy-N-COMMIT`), or a pull/merge request of that branch into the target branch
 //! is opened through the host's API (`pr`, [`super::git_api`]), or the commit goes straight
 //! onto the target branch (`direct`).
 //!
@@ -357,7 +357,13 @@ impl GitTransport {
         let target = if self.opts.mode == "direct" {
             base.clone()
         } else {
-            format!("devsky/{kind}-{id}-{}", crate::store::now())
+            // The server's name (two targets may share a repository) and the commit.
+            let b = format!("devsky/{}/{kind}-{id}-{sha:.10}", self.server);
+            if check_branch(&b).is_ok() {
+                b
+            } else {
+                format!("devsky/{kind}-{id}-{sha:.10}")
+            }
         };
         self.git(&[
             "push",
