@@ -24,7 +24,7 @@ use crate::engine::deploy::{LogLine, exit_code, rfc3339};
 use crate::engine::project::Project;
 use crate::engine::remote::{Remote, RemoteDeployment, ServerProfile, connect, pick_server};
 use crate::engine::util::units::{human_size, thousands};
-use crate::engine::webhooks::Notifier;
+use crate::engine::webhooks::{Notifier, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum DeployCommand {
@@ -526,17 +526,12 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
             "deletes": built.deletes, "bytes": built.size}),
     );
     let r = planned.push(&built, a.force).and_then(|dep| {
-        hooks.emit("deployment.started", event(&p, dep, "deploy", None));
+        hooks.started(&target(&p), dep, "deploy");
         if !a.at.json {
             println!("deployment {dep} started on {}", p.name);
         }
         let r = follow_to_end(&planned.remote, dep, a.at.json);
-        let name = if matches!(r, Ok(0)) {
-            "deployment.succeeded"
-        } else {
-            "deployment.failed"
-        };
-        hooks.emit(name, event(&p, dep, "deploy", r.as_ref().err()));
+        hooks.ended(&target(&p), dep, "deploy", failure(&r).as_ref());
         r
     });
     hooks.finish(WEBHOOK_WAIT);
@@ -546,20 +541,21 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
 /// How long a command waits, before it exits, for webhook deliveries still going.
 const WEBHOOK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The `data` of a deployment event.
-fn event(
-    p: &ServerProfile,
-    id: i64,
-    kind: &str,
-    error: Option<&anyhow::Error>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "server": p.name,
-        "environment": p.environment,
-        "deployment": id,
-        "kind": kind,
-        "error": error.map(|e| format!("{e:#}")),
-    })
+/// The server of `p` as webhook events name it.
+fn target(p: &ServerProfile) -> Target<'_> {
+    Target {
+        name: &p.name,
+        environment: &p.environment,
+    }
+}
+
+/// The error of a deployment that did not end well (an error, or a nonzero exit code).
+fn failure(r: &anyhow::Result<i32>) -> Option<anyhow::Error> {
+    match r {
+        Ok(0) => None,
+        Ok(code) => Some(anyhow::anyhow!("ended with exit code {code}")),
+        Err(e) => Some(anyhow::anyhow!("{e:#}")),
+    }
 }
 
 fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {
@@ -575,17 +571,12 @@ fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {
     }
     let hooks = Notifier::new(&project.root);
     let r = remote.rollback(a.to, a.force).and_then(|id| {
-        hooks.emit("deployment.started", event(&p, id, "rollback", None));
+        hooks.started(&target(&p), id, "rollback");
         if !a.at.json {
             println!("rollback {id} started on {}", p.name);
         }
         let r = follow_to_end(&remote, id, a.at.json);
-        let name = if matches!(r, Ok(0)) {
-            "deployment.rolled_back"
-        } else {
-            "deployment.failed"
-        };
-        hooks.emit(name, event(&p, id, "rollback", r.as_ref().err()));
+        hooks.ended(&target(&p), id, "rollback", failure(&r).as_ref());
         r
     });
     hooks.finish(WEBHOOK_WAIT);

@@ -172,6 +172,22 @@ impl Notifier {
         }
     }
 
+    /// `deployment.started` for deployment `id` (`kind`: deploy or rollback) on `server`.
+    pub fn started(&self, server: &Target, id: i64, kind: &str) {
+        self.emit("deployment.started", server.data(id, kind, None));
+    }
+
+    /// How deployment `id` ended: `deployment.succeeded` (a deploy) or
+    /// `deployment.rolled_back` (a rollback), else `deployment.failed` with the error.
+    pub fn ended(&self, server: &Target, id: i64, kind: &str, error: Option<&anyhow::Error>) {
+        let event = match (error, kind) {
+            (Some(_), _) => "deployment.failed",
+            (None, "rollback") => "deployment.rolled_back",
+            (None, _) => "deployment.succeeded",
+        };
+        self.emit(event, server.data(id, kind, error));
+    }
+
     /// Wait up to `limit` for deliveries still going (their retries included).
     pub fn finish(&self, limit: Duration) {
         let t0 = Instant::now();
@@ -185,5 +201,24 @@ impl Notifier {
                 let _ = t.join();
             }
         }
+    }
+}
+
+/// The server an event is about (its profile's name and environment).
+pub struct Target<'a> {
+    pub name: &'a str,
+    pub environment: &'a str,
+}
+
+impl Target<'_> {
+    /// The `data` of a deployment event.
+    fn data(&self, id: i64, kind: &str, error: Option<&anyhow::Error>) -> serde_json::Value {
+        serde_json::json!({
+            "server": self.name,
+            "environment": self.environment,
+            "deployment": id,
+            "kind": kind,
+            "error": error.map(|e| format!("{e:#}")),
+        })
     }
 }

@@ -201,6 +201,8 @@ impl DeployScreen {
         };
         // A push goes from the plan's hold; a rollback needs the lock the hold keeps.
         let held = self.held.take();
+        // Webhook events go out on threads of their own (the TUI outlives them).
+        let hooks = crate::engine::webhooks::Notifier::new(&root);
         let job = ctx.jobs.spawn_blocking(name, move |p| {
             let send = |r: DeployReply| {
                 let _ = tx.send(r);
@@ -226,6 +228,11 @@ impl DeployScreen {
                 }
             };
             let remote = &remote.remote;
+            let target = crate::engine::webhooks::Target {
+                name: &server.name,
+                environment: &server.environment,
+            };
+            hooks.started(&target, id, name);
             send(DeployReply::Started { seq, id });
             p.set(
                 0,
@@ -240,8 +247,13 @@ impl DeployScreen {
                     line: l.clone(),
                 })
             };
-            let dep = remote.follow_logs(id, &sink)?;
-            let result = result_text(&dep);
+            let dep = remote.follow_logs(id, &sink);
+            let result = match &dep {
+                Ok(d) => result_text(d),
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            };
+            hooks.ended(&target, id, name, result.as_ref().err());
+            let dep = dep?;
             send(DeployReply::Ended {
                 seq,
                 dep: Box::new(dep),
