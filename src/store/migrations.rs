@@ -337,6 +337,70 @@ mod tests {
     use super::*;
 
     #[test]
+    fn servers_survive_migration_9_and_git_targets_fit() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE _dev_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+             applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for m in MIGRATIONS.iter().filter(|m| m.version <= 8) {
+            conn.execute_batch(m.sql).unwrap();
+            conn.execute(
+                "INSERT INTO _dev_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![m.version, m.name],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO _dev_servers(name, environment, transport, url, is_default, created, \
+             include) VALUES ('a', 'staging', 'http', 'http://x', 1, 5, '[\"app\"]')",
+            [],
+        )
+        .unwrap();
+        let git = "INSERT INTO _dev_servers(name, environment, transport, created) \
+                   VALUES ('g', 'staging', 'git', 6)";
+        assert!(conn.execute(git, []).is_err(), "version 8 refuses git");
+        migrate(&conn).unwrap();
+        let row: (i64, String, String, i64, String, String) = conn
+            .query_row(
+                "SELECT id, url, include, is_default, options, transport FROM _dev_servers",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            (
+                1,
+                "http://x".into(),
+                "[\"app\"]".into(),
+                1,
+                "{}".into(),
+                "http".into()
+            )
+        );
+        conn.execute(git, []).unwrap();
+        assert!(
+            conn.execute(
+                "INSERT INTO _dev_servers(name, environment, transport, created) \
+                 VALUES ('z', 'staging', 'carrier-pigeon', 7)",
+                []
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn versions_are_increasing_and_latest_matches() {
         for pair in MIGRATIONS.windows(2) {
             assert!(pair[0].version < pair[1].version);
