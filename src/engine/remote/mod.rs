@@ -9,6 +9,7 @@
 
 pub mod git;
 pub mod git_api;
+pub mod git_opts;
 pub mod http;
 pub mod servers;
 pub mod ssh;
