@@ -414,3 +414,94 @@ fn hooks_are_off_without_a_secret() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("NOT_SET_ANYWHERE"));
 }
+
+/// `git ARGS` in `dir` (the test fails if git does).
+fn git(dir: &Path, args: &[&str]) {
+    let o = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .output()
+        .unwrap_or_else(|e| panic!("git is needed (apt-get install git): {e}"));
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn a_signed_hook_deploys_a_branch() {
+    let d = tempfile::tempdir().unwrap();
+    let (root, state) = (d.path().join("root"), d.path().join("state"));
+    std::fs::create_dir_all(&root).unwrap();
+    put(&root, "old.txt", b"old\n");
+    git(
+        d.path(),
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            "site.git",
+        ],
+    );
+    git(d.path(), &["clone", "--quiet", "site.git", "work"]);
+    let work = d.path().join("work");
+    put(&work, "index.php", b"from git\n");
+    put(&work, "lib/x.php", b"x\n");
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "--quiet", "-m", "r1"]);
+    git(
+        &work,
+        &["push", "--quiet", "origin", "HEAD:refs/heads/release"],
+    );
+    let url = format!("file://{}", d.path().join("site.git").display());
+    let key = create_key(&root, &state);
+    let agent = start_agent(
+        &root,
+        &state,
+        d.path().join("agent.log"),
+        &["--hook-secret-env", "HOOK", "--hook-git", &url],
+        &[("HOOK", "s3cret")],
+    );
+    let body = br#"{"branch": "release"}"#;
+    let (st, text) = post(
+        &agent.url,
+        body,
+        &standard(b"s3cret", "msg_b1", now(), body),
+    );
+    assert_eq!(st, 202, "{text}\n{}", agent.log_text());
+    let id = serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(wait_done(&agent.url, &key, id)["status"], "done");
+    assert_eq!(
+        std::fs::read(root.join("index.php")).unwrap(),
+        b"from git\n"
+    );
+    assert_eq!(std::fs::read(root.join("lib/x.php")).unwrap(), b"x\n");
+    assert!(
+        !root.join("old.txt").exists(),
+        "the root is the branch's tree"
+    );
+    assert!(!root.join(".git").exists());
+    // Again: nothing to deploy.
+    let (st, text) = post(
+        &agent.url,
+        body,
+        &standard(b"s3cret", "msg_b2", now(), body),
+    );
+    assert_eq!(st, 200, "{text}");
+    assert!(text.contains("nothing to deploy"), "{text}");
+    // A branch that does not exist, a name that is not a branch.
+    let nb = br#"{"branch": "nope"}"#;
+    let (st, _) = post(&agent.url, nb, &standard(b"s3cret", "msg_b3", now(), nb));
+    assert_eq!(st, 404);
+    let bad = br#"{"branch": "--upload-pack=touch /tmp/x"}"#;
+    let (st, text) = post(&agent.url, bad, &standard(b"s3cret", "msg_b4", now(), bad));
+    assert_eq!(st, 400, "{text}");
+}

@@ -316,6 +316,10 @@ pub struct ServeArgs {
     /// environment variable; repeat it to accept several during a rotation.
     #[arg(long, value_name = "VAR")]
     pub hook_secret_env: Vec<String>,
+    /// With --hook-secret-env: the Git repository whose branches a hook may deploy
+    /// (`{"branch": "B"}`), fetched with the system's git.
+    #[arg(long, value_name = "URL", requires = "hook_secret_env")]
+    pub hook_git: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -453,6 +457,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<i32> {
                 tls: a.tls_cert.zip(a.tls_key),
                 insecure_http: a.insecure_http,
                 hook_secrets,
+                hook_git: a.hook_git,
             };
             crate::server::serve(&root, &dir, &a.listen, &opts)?;
         }

@@ -274,20 +274,14 @@ pub async fn start_deployment(Ax(agent): Shared, body: Bytes) -> ApiResult<Respo
 /// or roll back `to` a deployment; never forced.
 pub(super) async fn start_for_hook(
     agent: Arc<Agent>,
-    package: Option<String>,
+    package: Option<PathBuf>,
     to: Option<i64>,
 ) -> ApiResult<Response> {
     let job = match package {
-        Some(id) => {
-            let package = package_path(&agent, &id)?;
-            if !package.is_file() {
-                return Err(ApiError::not_found(format!("no package {id}")));
-            }
-            Job::Apply {
-                package,
-                force: false,
-            }
-        }
+        Some(package) => Job::Apply {
+            package,
+            force: false,
+        },
         None => Job::Rollback { to, force: false },
     };
     start(agent, job).await

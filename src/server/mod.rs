@@ -101,6 +101,8 @@ pub struct Agent {
     pub hold: Mutex<Option<(String, crate::engine::deploy::apply::Held)>>,
     /// The checker of signed deploy hooks (`--hook-secret-env`; None: [`hooks`] is off).
     pub hooks: Option<Arc<crate::engine::webhooks::sign::Verifier>>,
+    /// The repository whose branches signed hooks may deploy (`--hook-git URL`).
+    pub hook_git: Option<String>,
 }
 
 impl Agent {
@@ -130,6 +132,7 @@ impl Agent {
             database: None,
             hold: Mutex::new(None),
             hooks: None,
+            hook_git: None,
         })
     }
 
@@ -224,6 +227,8 @@ pub struct ServeOptions {
     pub insecure_http: bool,
     /// `--hook-secret-env VAR...`: the secrets signed deploy hooks may use ([`hooks`]).
     pub hook_secrets: Vec<String>,
+    /// `--hook-git URL`: the repository whose branches hooks may deploy.
+    pub hook_git: Option<String>,
 }
 
 /// Refuse plain HTTP on an address other than loopback (keys would cross the network in
@@ -272,6 +277,7 @@ pub fn serve(
             &opts.hook_secrets,
             Some(agent.state_dir.join("hooks-seen")),
         )));
+        agent.hook_git = opts.hook_git.clone();
     }
     {
         let state = agent.state()?;
