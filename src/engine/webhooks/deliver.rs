@@ -117,8 +117,29 @@ fn append(project_root: &Path, a: &Attempt) {
     }
 }
 
-/// Deliver `body` (an `event`) to `hook`, retrying; whether it was delivered.
-pub fn deliver(project_root: &Path, hook: &Hook, event: &str, body: &[u8], retry: Retry) -> bool {
+/// An attempt for people: `attempt 2: delivered (204)`.
+fn attempt_text(a: &Attempt) -> String {
+    match (a.ok, a.status, &a.error) {
+        (true, Some(s), _) => format!("attempt {}: delivered ({s})", a.attempt),
+        (_, _, Some(e)) => format!("attempt {}: {e}", a.attempt),
+        _ => format!("attempt {}: failed", a.attempt),
+    }
+}
+
+/// Deliver `body` (an `event`) to `hook`, retrying; each attempt also goes to `log`. How
+/// it ended: the last attempt, or the error of the last one.
+pub fn deliver(
+    project_root: &Path,
+    hook: &Hook,
+    event: &str,
+    body: &[u8],
+    retry: Retry,
+    log: &dyn Fn(String),
+) -> anyhow::Result<String> {
+    let append = |root: &Path, a: &Attempt| {
+        log(attempt_text(a));
+        append(root, a);
+    };
     let message = message_id();
     let mut entry = Attempt {
         time_ms: now_ms(),
@@ -139,7 +160,7 @@ pub fn deliver(project_root: &Path, hook: &Hook, event: &str, body: &[u8], retry
                 hook.secret_env
             ));
             append(project_root, &entry);
-            return false;
+            anyhow::bail!("{}", attempt_text(&entry));
         }
     };
     let client = match reqwest::blocking::Client::builder()
@@ -151,7 +172,7 @@ pub fn deliver(project_root: &Path, hook: &Hook, event: &str, body: &[u8], retry
         Err(e) => {
             entry.error = Some(format!("no HTTP client: {e}"));
             append(project_root, &entry);
-            return false;
+            anyhow::bail!("{}", attempt_text(&entry));
         }
     };
     let mut wait = retry.first_wait;
@@ -181,15 +202,18 @@ pub fn deliver(project_root: &Path, hook: &Hook, event: &str, body: &[u8], retry
         }
         append(project_root, &entry);
         // 410 Gone: the receiver asks never to be sent this again.
-        if entry.ok || entry.status == Some(410) {
-            return entry.ok;
+        if entry.ok {
+            return Ok(attempt_text(&entry));
+        }
+        if entry.status == Some(410) {
+            break;
         }
         if attempt < retry.attempts {
             std::thread::sleep(wait);
             wait = wait.saturating_mul(2);
         }
     }
-    false
+    anyhow::bail!("not delivered: {}", attempt_text(&entry))
 }
 
 /// The newest `limit` attempts of the log, oldest first (lines that do not read are skipped).

@@ -137,7 +137,16 @@ pub struct Notifier {
     hooks: Vec<Hook>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     retry: deliver::Retry,
+    runner: Option<Runner>,
 }
+
+/// One delivery to run: it is handed a function that takes its log lines (one per
+/// attempt) and says how it ended.
+pub type Delivery = Box<dyn FnOnce(&dyn Fn(String)) -> anyhow::Result<String> + Send>;
+
+/// Runs deliveries somewhere else than on plain threads (the TUI: as jobs, so the Jobs
+/// screen lists every delivery with its attempts); given the delivery's name.
+pub type Runner = Arc<dyn Fn(String, Delivery) + Send + Sync>;
 
 impl Notifier {
     /// The hooks of the project at `project_root` (none if it has no config, or a broken one,
@@ -152,7 +161,17 @@ impl Notifier {
             hooks,
             threads: Mutex::new(Vec::new()),
             retry: deliver::Retry::from_env(),
+            runner: None,
         })
+    }
+
+    /// [`Notifier::new`] whose deliveries `runner` runs.
+    pub fn with_runner(project_root: &Path, runner: Runner) -> Arc<Notifier> {
+        let mut n = Notifier::new(project_root);
+        if let Some(n) = Arc::get_mut(&mut n) {
+            n.runner = Some(runner);
+        }
+        n
     }
 
     /// Deliver `event` with `data` to every hook that wants it, on threads of their own.
@@ -162,13 +181,24 @@ impl Notifier {
             let (h, root, body, event) = (h.clone(), self.root.clone(), body.clone(), event);
             let event = event.to_string();
             let retry = self.retry;
-            let t = std::thread::spawn(move || {
-                deliver::deliver(&root, &h, &event, &body, retry);
+            // Short enough for the Jobs list: `webhook succeeded`, `webhook package.created`.
+            let name = format!("webhook {}", event.trim_start_matches("deployment."));
+            let job: Delivery = Box::new(move |log| {
+                log(format!("{event} to {}", h.url));
+                deliver::deliver(&root, &h, &event, &body, retry, log)
             });
-            self.threads
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(t);
+            match &self.runner {
+                Some(run) => run(name, job),
+                None => {
+                    let t = std::thread::spawn(move || {
+                        let _ = job(&|_| {});
+                    });
+                    self.threads
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(t);
+                }
+            }
         }
     }
 

@@ -202,7 +202,14 @@ impl DeployScreen {
         // A push goes from the plan's hold; a rollback needs the lock the hold keeps.
         let held = self.held.take();
         // Webhook events go out on threads of their own (the TUI outlives them).
-        let hooks = crate::engine::webhooks::Notifier::new(&root);
+        let jobs = ctx.jobs.clone();
+        let hooks = crate::engine::webhooks::Notifier::with_runner(
+            &root,
+            std::sync::Arc::new(move |name, delivery| {
+                // A job each: the Jobs screen lists every delivery, its attempts in the log.
+                jobs.spawn_blocking(&name, move |p| delivery(&|l| p.log(l)));
+            }),
+        );
         let job = ctx.jobs.spawn_blocking(name, move |p| {
             let send = |r: DeployReply| {
                 let _ = tx.send(r);
