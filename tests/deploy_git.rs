@@ -367,3 +367,76 @@ fn a_refused_token_fails_the_deploy_without_printing_it() {
     );
     assert!(!o.status.success());
 }
+
+#[test]
+fn bad_options_are_refused_and_remove_forgets_the_clone() {
+    let d = tempfile::tempdir().unwrap();
+    let (bare, proj) = setup(d.path());
+    let url = format!("file://{}", bare.display());
+    for args in [
+        vec![
+            "--git",
+            "-oProxyCommand=touch /tmp/pwned",
+            "--branch",
+            "main",
+        ],
+        vec!["--git", &url, "--branch", "main;rm"],
+        vec!["--git", &url, "--branch", "--upload-pack=x"],
+        vec!["--git", &url, "--branch", "main", "--mode", "yolo"],
+        vec![
+            "--git",
+            &url,
+            "--branch",
+            "main",
+            "--provider",
+            "sourceforge",
+        ],
+        vec!["--git", &url, "--branch", "main", "--key", "k"],
+        vec!["--git", &url],
+    ] {
+        let mut a = vec!["server", "add", "bad"];
+        a.extend(args.iter().copied());
+        let o = devsky(&a, &proj, &[]);
+        assert!(!o.status.success(), "{a:?} was taken");
+    }
+    let listed = ok(&devsky(&["server", "list"], &proj, &[]));
+    assert!(!listed.contains("bad"), "{listed}");
+
+    ok(&devsky(
+        &[
+            "server", "add", "site", "--git", &url, "--branch", "main", "--mode", "direct",
+        ],
+        &proj,
+        &[],
+    ));
+    ok(&devsky(&["deploy", "push", "site", "--yes"], &proj, &[]));
+    let clone = proj.join(".devsky/git/site/work");
+    assert!(clone.join(".git").is_dir());
+    ok(&devsky(&["server", "remove", "site"], &proj, &[]));
+    assert!(!proj.join(".devsky/git/site").exists());
+    // Added again to another repository: a fresh clone of that one, a fresh history.
+    git(
+        d.path(),
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            "other.git",
+        ],
+    );
+    let other = format!("file://{}", d.path().join("other.git").display());
+    ok(&devsky(
+        &[
+            "server", "add", "site", "--git", &other, "--branch", "live", "--mode", "direct",
+        ],
+        &proj,
+        &[],
+    ));
+    let out = ok(&devsky(&["deploy", "push", "site", "--yes"], &proj, &[]));
+    assert!(out.contains("deployment 1 "), "{out}");
+    assert_eq!(
+        tree(&d.path().join("other.git"), "live"),
+        ["app/a.php", "index.php"]
+    );
+}

@@ -155,6 +155,7 @@ fn branch_package(agent: &Agent, branch: &str) -> ApiResult<Option<std::path::Pa
         )
         .map_err(fail)?;
     }
+    run_git(&dir, &env, &["remote", "set-url", "origin", &url]).map_err(fail)?;
     let spec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
     run_git(&dir, &env, &["fetch", "--quiet", "origin", &spec])
         .map_err(|e| ApiError::not_found(format!("no branch {branch} in {url}: {e:#}")))?;

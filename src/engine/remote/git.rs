@@ -114,6 +114,8 @@ impl GitTransport {
             )
             .with_context(|| format!("cannot clone {url}"))?;
         }
+        // The profile's URL, whatever the clone was made from.
+        run_git(&work, &env, &["remote", "set-url", "origin", &url])?;
         let exe = std::env::current_exe().context("cannot find the devsky binary")?;
         let args: Vec<String> = vec![
             "agent".into(),

@@ -245,6 +245,11 @@ pub fn remove_server(store: &mut Store, project_root: &Path, name: &str) -> anyh
     let n =
         store.write(|tx| Ok(tx.execute("DELETE FROM _dev_servers WHERE name = ?1", [name])?))?;
     let _ = std::fs::remove_file(key_file(project_root, name));
+    if n > 0 {
+        // A Git target's clone and its state: a server added again under this name
+        // starts afresh.
+        let _ = std::fs::remove_dir_all(super::git::git_dir(project_root, name));
+    }
     Ok(n > 0)
 }
 

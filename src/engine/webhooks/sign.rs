@@ -155,7 +155,7 @@ impl Verifier {
             .trim()
             .parse()
             .map_err(|_| Rejected::Malformed("webhook-timestamp"))?;
-        if (now - ts).abs() > TOLERANCE_SECS {
+        if now.abs_diff(ts) > TOLERANCE_SECS as u64 {
             return Err(Rejected::Stale);
         }
         let standard = header("webhook-signature");
@@ -204,7 +204,7 @@ impl Verifier {
             return Err(Rejected::Replayed);
         }
         let before = seen.len();
-        seen.retain(|_, t| (now - *t).abs() <= 2 * TOLERANCE_SECS);
+        seen.retain(|_, t| now.abs_diff(*t) <= 2 * TOLERANCE_SECS as u64);
         seen.insert(id.to_string(), ts);
         if let Some(f) = &self.file {
             let written = if seen.len() <= before {
@@ -291,6 +291,11 @@ mod tests {
             Err(Rejected::BadSignature)
         );
         assert_eq!(v.verify(&h, body, now + 301), Err(Rejected::Stale));
+        // Extreme timestamps are stale, never an overflow.
+        for ts in [i64::MIN, i64::MAX] {
+            let h = headers(sign("new", "msg_x", ts, body));
+            assert_eq!(v.verify(&h, body, now), Err(Rejected::Stale));
+        }
         assert_eq!(v.verify(&h, body, now - 301), Err(Rejected::Stale));
         // Only the hub signature, with the id and timestamp.
         let only_hub: Vec<_> = sign("new", "msg_5", now, body)
