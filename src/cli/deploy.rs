@@ -519,19 +519,14 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         return Ok(1);
     }
     let hooks = Notifier::new(&project.root);
-    hooks.emit(
-        "package.created",
-        serde_json::json!({"server": p.name, "package": built.path.file_name()
-            .map(|n| n.to_string_lossy().into_owned()), "uploads": built.uploads,
-            "deletes": built.deletes, "bytes": built.size}),
-    );
+    hooks.package_created(&Target::of(&p), &built);
     let r = planned.push(&built, a.force).and_then(|dep| {
-        hooks.started(&target(&p), dep, "deploy");
+        hooks.started(&Target::of(&p), dep, "deploy");
         if !a.at.json {
             println!("deployment {dep} started on {}", p.name);
         }
         let r = follow_to_end(&planned.remote, dep, a.at.json);
-        hooks.ended(&target(&p), dep, "deploy", failure(&r).as_ref());
+        hooks.ended(&Target::of(&p), dep, "deploy", failure(&r).as_ref());
         r
     });
     hooks.finish(WEBHOOK_WAIT);
@@ -540,14 +535,6 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
 
 /// How long a command waits, before it exits, for webhook deliveries still going.
 const WEBHOOK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The server of `p` as webhook events name it.
-fn target(p: &ServerProfile) -> Target<'_> {
-    Target {
-        name: &p.name,
-        environment: &p.environment,
-    }
-}
 
 /// The error of a deployment that did not end well (an error, or a nonzero exit code).
 fn failure(r: &anyhow::Result<i32>) -> Option<anyhow::Error> {
@@ -571,12 +558,12 @@ fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {
     }
     let hooks = Notifier::new(&project.root);
     let r = remote.rollback(a.to, a.force).and_then(|id| {
-        hooks.started(&target(&p), id, "rollback");
+        hooks.started(&Target::of(&p), id, "rollback");
         if !a.at.json {
             println!("rollback {id} started on {}", p.name);
         }
         let r = follow_to_end(&remote, id, a.at.json);
-        hooks.ended(&target(&p), id, "rollback", failure(&r).as_ref());
+        hooks.ended(&Target::of(&p), id, "rollback", failure(&r).as_ref());
         r
     });
     hooks.finish(WEBHOOK_WAIT);

@@ -29,7 +29,8 @@ use crate::engine::util::units::format_time;
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
-    /// Add a deploy target reached over HTTP (`devsky serve` on the server) or SSH.
+    /// Add a deploy target reached over HTTP (`devsky serve` on the server) or SSH, or a
+    /// branch of a Git repository (--git).
     Add(AddArgs),
     /// The deploy targets.
     List(ListArgs),

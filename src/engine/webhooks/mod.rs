@@ -202,6 +202,20 @@ impl Notifier {
         }
     }
 
+    /// `package.created` for a package built to deploy to `server`.
+    pub fn package_created(&self, server: &Target, built: &crate::engine::deploy::package::Built) {
+        let name = built
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        self.emit(
+            "package.created",
+            serde_json::json!({"server": server.name, "environment": server.environment,
+                "package": name, "uploads": built.uploads, "deletes": built.deletes,
+                "bytes": built.size}),
+        );
+    }
+
     /// `deployment.started` for deployment `id` (`kind`: deploy or rollback) on `server`.
     pub fn started(&self, server: &Target, id: i64, kind: &str) {
         self.emit("deployment.started", server.data(id, kind, None));
@@ -241,6 +255,14 @@ pub struct Target<'a> {
 }
 
 impl Target<'_> {
+    /// The server of a profile.
+    pub fn of(p: &crate::engine::remote::ServerProfile) -> Target<'_> {
+        Target {
+            name: &p.name,
+            environment: &p.environment,
+        }
+    }
+
     /// The `data` of a deployment event.
     fn data(&self, id: i64, kind: &str, error: Option<&anyhow::Error>) -> serde_json::Value {
         serde_json::json!({

@@ -223,6 +223,7 @@ impl DeployScreen {
                     };
                     p.set(0, None, "building the package");
                     let built = planned.build(&root, sel, p)?;
+                    hooks.package_created(&crate::engine::webhooks::Target::of(&server), &built);
                     p.check()?;
                     let id = push_showing_bytes(&mut planned, built, p)?;
                     (planned, id)
@@ -235,10 +236,7 @@ impl DeployScreen {
                 }
             };
             let remote = &remote.remote;
-            let target = crate::engine::webhooks::Target {
-                name: &server.name,
-                environment: &server.environment,
-            };
+            let target = crate::engine::webhooks::Target::of(&server);
             hooks.started(&target, id, name);
             send(DeployReply::Started { seq, id });
             p.set(
