@@ -377,6 +377,7 @@ fn every_route_is_documented_and_every_documented_route_exists() {
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     known.push(("GET".into(), devsky::server::HEALTH.into()));
+    known.push(("POST".into(), devsky::server::hooks::HOOKS.into()));
     for r in &known {
         assert!(
             documented.contains(r),

@@ -312,6 +312,14 @@ pub struct ServeArgs {
     /// cross the network in clear).
     #[arg(long, conflicts_with = "tls_cert")]
     pub insecure_http: bool,
+    /// Accept signed deploy hooks (`POST /api/v1/hooks/deploy`) with the secret in this
+    /// environment variable; repeat it to accept several during a rotation.
+    #[arg(long, value_name = "VAR")]
+    pub hook_secret_env: Vec<String>,
+    /// With --hook-secret-env: the Git repository whose branches a hook may deploy
+    /// (`{"branch": "B"}`), fetched with the system's git.
+    #[arg(long, value_name = "URL", requires = "hook_secret_env")]
+    pub hook_git: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -437,10 +445,19 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<i32> {
             let state = state_for(&root, a.state)?;
             let dir = state.dir().to_path_buf();
             drop(state);
+            let mut hook_secrets = Vec::new();
+            for v in &a.hook_secret_env {
+                match std::env::var(v) {
+                    Ok(s) if !s.is_empty() => hook_secrets.push(s),
+                    _ => anyhow::bail!("--hook-secret-env {v}: ${v} is not set"),
+                }
+            }
             let opts = crate::server::ServeOptions {
                 database: a.db,
                 tls: a.tls_cert.zip(a.tls_key),
                 insecure_http: a.insecure_http,
+                hook_secrets,
+                hook_git: a.hook_git,
             };
             crate::server::serve(&root, &dir, &a.listen, &opts)?;
         }

@@ -24,6 +24,7 @@ use crate::engine::deploy::{LogLine, exit_code, rfc3339};
 use crate::engine::project::Project;
 use crate::engine::remote::{Remote, RemoteDeployment, ServerProfile, connect, pick_server};
 use crate::engine::util::units::{human_size, thousands};
+use crate::engine::webhooks::{Notifier, Target};
 
 #[derive(Debug, Subcommand)]
 pub enum DeployCommand {
@@ -517,15 +518,35 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         println!("not deployed");
         return Ok(1);
     }
-    let dep = planned.push(&built, a.force)?;
-    if !a.at.json {
-        println!("deployment {dep} started on {}", p.name);
+    let hooks = Notifier::new(&project.root);
+    hooks.package_created(&Target::of(&p), &built);
+    let r = planned.push(&built, a.force).and_then(|dep| {
+        hooks.started(&Target::of(&p), dep, "deploy");
+        if !a.at.json {
+            println!("deployment {dep} started on {}", p.name);
+        }
+        let r = follow_to_end(&planned.remote, dep, a.at.json);
+        hooks.ended(&Target::of(&p), dep, "deploy", failure(&r).as_ref());
+        r
+    });
+    hooks.finish(WEBHOOK_WAIT);
+    r
+}
+
+/// How long a command waits, before it exits, for webhook deliveries still going.
+const WEBHOOK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The error of a deployment that did not end well (an error, or a nonzero exit code).
+fn failure(r: &anyhow::Result<i32>) -> Option<anyhow::Error> {
+    match r {
+        Ok(0) => None,
+        Ok(code) => Some(anyhow::anyhow!("ended with exit code {code}")),
+        Err(e) => Some(anyhow::anyhow!("{e:#}")),
     }
-    follow_to_end(&planned.remote, dep, a.at.json)
 }
 
 fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {
-    let (_, p, remote) = open_remote(&a.at)?;
+    let (project, p, remote) = open_remote(&a.at)?;
     let what = match a.to {
         Some(0) => "Roll back every deployment".to_string(),
         Some(t) => format!("Roll back to deployment {t}"),
@@ -535,11 +556,18 @@ fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {
         println!("not rolled back");
         return Ok(1);
     }
-    let id = remote.rollback(a.to, a.force)?;
-    if !a.at.json {
-        println!("rollback {id} started on {}", p.name);
-    }
-    follow_to_end(&remote, id, a.at.json)
+    let hooks = Notifier::new(&project.root);
+    let r = remote.rollback(a.to, a.force).and_then(|id| {
+        hooks.started(&Target::of(&p), id, "rollback");
+        if !a.at.json {
+            println!("rollback {id} started on {}", p.name);
+        }
+        let r = follow_to_end(&remote, id, a.at.json);
+        hooks.ended(&Target::of(&p), id, "rollback", failure(&r).as_ref());
+        r
+    });
+    hooks.finish(WEBHOOK_WAIT);
+    r
 }
 
 fn history(a: RemoteArgs) -> anyhow::Result<i32> {

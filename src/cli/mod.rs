@@ -18,8 +18,10 @@ pub mod output;
 pub mod replace;
 pub mod script;
 pub mod server;
+pub mod server_git;
 pub mod settings;
 pub mod snapshot;
+pub mod webhook;
 
 use std::path::PathBuf;
 
@@ -113,6 +115,9 @@ pub enum Command {
     /// The recycle bin: files devsky deleted or overwrote (list, restore, empty).
     #[command(subcommand)]
     Bin(bin::BinCommand),
+    /// Outgoing webhooks: add, list, remove, and the delivery log.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff): `devsky man | man -l -`.
@@ -158,6 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Search(a)) => replace::search(a),
         Some(Command::Replace(a)) => replace::run(a),
         Some(Command::Bin(c)) => bin::run(c),
+        Some(Command::Webhook(c)) => webhook::run(c),
         Some(Command::Completions(a)) => completions::completions(a),
         Some(Command::Man) => completions::man(),
     }

@@ -29,7 +29,8 @@ use crate::engine::util::units::format_time;
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
-    /// Add a deploy target reached over HTTP (`devsky serve` on the server) or SSH.
+    /// Add a deploy target reached over HTTP (`devsky serve` on the server) or SSH, or a
+    /// branch of a Git repository (--git).
     Add(AddArgs),
     /// The deploy targets.
     List(ListArgs),
@@ -81,7 +82,7 @@ pub struct AddArgs {
     #[arg(
         long,
         value_name = "URL",
-        required_unless_present = "ssh",
+        required_unless_present_any = ["ssh", "git"],
         conflicts_with = "ssh"
     )]
     pub url: Option<String>,
@@ -143,6 +144,8 @@ pub struct AddArgs {
     pub default: bool,
     #[command(flatten)]
     pub globs: GlobArgs,
+    #[command(flatten)]
+    pub git: super::server_git::GitArgs,
     /// Project folder (default: the current folder).
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
@@ -229,7 +232,10 @@ pub fn run(c: ServerCommand) -> anyhow::Result<i32> {
                 println!("name:        {}", p.name);
                 println!("environment: {}", p.environment);
                 println!("transport:   {}", p.transport);
-                if p.transport == "ssh" {
+                if p.transport == "git" {
+                    println!("git:         {}", p.url.as_deref().unwrap_or("-"));
+                    println!("options:     {}", p.options);
+                } else if p.transport == "ssh" {
                     println!("ssh:         {}", p.ssh.as_deref().unwrap_or("-"));
                     println!("root:        {}", p.remote_root.as_deref().unwrap_or("-"));
                 } else {
@@ -310,6 +316,9 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
     if let Some(ssh) = &a.ssh {
         return add_ssh(&a, ssh);
     }
+    if let Some(git) = &a.git.git {
+        return super::server_git::add_git(&a, git);
+    }
     let Some(url) = a.url.clone() else {
         bail!("give --url URL (the HTTP agent) or --ssh USER@HOST --root DIR");
     };
@@ -356,6 +365,7 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
         tls_fingerprint,
         include: a.globs.include.clone(),
         exclude: a.globs.exclude.clone(),
+        options: serde_json::Value::Null,
     };
     add_server(&mut store, &p)?;
     let key = match a.key.as_deref() {
@@ -427,6 +437,7 @@ fn add_ssh(a: &AddArgs, ssh: &str) -> anyhow::Result<i32> {
         tls_fingerprint: None,
         include: a.globs.include.clone(),
         exclude: a.globs.exclude.clone(),
+        options: serde_json::Value::Null,
     };
     add_server(&mut store, &p)?;
     println!(

@@ -15,3 +15,4 @@ pub mod replace;
 pub mod scripts;
 pub mod snapshot;
 pub mod util;
+pub mod webhooks;

@@ -270,6 +270,23 @@ pub async fn start_deployment(Ax(agent): Shared, body: Bytes) -> ApiResult<Respo
     .await
 }
 
+/// Start what a signed webhook asked for ([`super::hooks`]): apply the uploaded `package`,
+/// or roll back `to` a deployment; never forced.
+pub(super) async fn start_for_hook(
+    agent: Arc<Agent>,
+    package: Option<PathBuf>,
+    to: Option<i64>,
+) -> ApiResult<Response> {
+    let job = match package {
+        Some(package) => Job::Apply {
+            package,
+            force: false,
+        },
+        None => Job::Rollback { to, force: false },
+    };
+    start(agent, job).await
+}
+
 /// The query of `POST /api/v1/push`.
 #[derive(Deserialize)]
 pub struct PushQuery {

@@ -27,6 +27,7 @@ pub mod api;
 pub mod database;
 pub mod deployments;
 pub mod hold;
+pub mod hooks;
 pub mod keys;
 pub mod map_routes;
 pub mod mapcache;
@@ -98,6 +99,10 @@ pub struct Agent {
     pub database: Option<DbUrl>,
     /// The deploy lock and map taken by `GET /api/v1/map?hold=true`, by token ([`hold`]).
     pub hold: Mutex<Option<(String, crate::engine::deploy::apply::Held)>>,
+    /// The checker of signed deploy hooks (`--hook-secret-env`; None: [`hooks`] is off).
+    pub hooks: Option<Arc<crate::engine::webhooks::sign::Verifier>>,
+    /// The repository whose branches signed hooks may deploy (`--hook-git URL`).
+    pub hook_git: Option<String>,
 }
 
 impl Agent {
@@ -126,6 +131,8 @@ impl Agent {
             changed: tokio::sync::Notify::new(),
             database: None,
             hold: Mutex::new(None),
+            hooks: None,
+            hook_git: None,
         })
     }
 
@@ -198,6 +205,10 @@ pub fn router(agent: Arc<Agent>, auth: Auth) -> Router {
     };
     Router::new()
         .route(HEALTH, get(api::health))
+        .route(
+            hooks::HOOKS,
+            post(hooks::deploy).layer(axum::extract::DefaultBodyLimit::max(hooks::MAX_BODY)),
+        )
         .merge(routes)
         .fallback(api::not_found)
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -214,6 +225,10 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `--insecure-http`: plain HTTP on an address other than loopback.
     pub insecure_http: bool,
+    /// `--hook-secret-env VAR...`: the secrets signed deploy hooks may use ([`hooks`]).
+    pub hook_secrets: Vec<String>,
+    /// `--hook-git URL`: the repository whose branches hooks may deploy.
+    pub hook_git: Option<String>,
 }
 
 /// Refuse plain HTTP on an address other than loopback (keys would cross the network in
@@ -256,7 +271,14 @@ pub fn serve(
         Some((cert, key)) => Some(tls::acceptor(cert, key)?),
         None => None,
     };
-    let agent = Agent::new(root, state_dir)?.with_database(opts.database.clone());
+    let mut agent = Agent::new(root, state_dir)?.with_database(opts.database.clone());
+    if !opts.hook_secrets.is_empty() {
+        agent.hooks = Some(Arc::new(crate::engine::webhooks::sign::Verifier::new(
+            &opts.hook_secrets,
+            Some(agent.state_dir.join("hooks-seen")),
+        )));
+        agent.hook_git = opts.hook_git.clone();
+    }
     {
         let state = agent.state()?;
         let done = recover(root, &state, &Progress::silent(), &print_line)

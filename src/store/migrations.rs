@@ -249,10 +249,42 @@ CREATE TABLE _dev_builds (
 );
 "#,
     },
+    Migration {
+        version: 9,
+        name: "deploy targets without an agent",
+        sql: r#"
+-- Transports beyond the agent: git (and sftp, ftp). SQLite cannot change a CHECK, so
+-- the table is made anew with the rows copied. `options`: the transport's own settings
+-- as a JSON object (git: branch, provider, api, mode, repo); never a secret.
+CREATE TABLE _dev_servers_new (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT UNIQUE NOT NULL,
+    environment     TEXT NOT NULL CHECK (environment IN ('development','staging','production')),
+    transport       TEXT NOT NULL CHECK (transport IN ('http','ssh','sftp','ftp','git')),
+    url             TEXT,
+    key_env         TEXT,
+    ssh             TEXT,
+    remote_root     TEXT,
+    is_default      INTEGER NOT NULL DEFAULT 0,
+    created         INTEGER NOT NULL,
+    tls_ca          TEXT,
+    tls_fingerprint TEXT,
+    include         TEXT NOT NULL DEFAULT '[]',
+    exclude         TEXT NOT NULL DEFAULT '[]',
+    options         TEXT NOT NULL DEFAULT '{}'
+);
+INSERT INTO _dev_servers_new(id, name, environment, transport, url, key_env, ssh,
+    remote_root, is_default, created, tls_ca, tls_fingerprint, include, exclude)
+    SELECT id, name, environment, transport, url, key_env, ssh, remote_root, is_default,
+    created, tls_ca, tls_fingerprint, include, exclude FROM _dev_servers;
+DROP TABLE _dev_servers;
+ALTER TABLE _dev_servers_new RENAME TO _dev_servers;
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST: i64 = 8;
+pub const LATEST: i64 = 9;
 
 /// Bring the store at `conn` up to [`LATEST`], or refuse a newer one.
 pub fn migrate(conn: &Connection) -> anyhow::Result<()> {
@@ -303,6 +335,70 @@ pub fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
 mod tests {
     use super::super::Store;
     use super::*;
+
+    #[test]
+    fn servers_survive_migration_9_and_git_targets_fit() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE _dev_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+             applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for m in MIGRATIONS.iter().filter(|m| m.version <= 8) {
+            conn.execute_batch(m.sql).unwrap();
+            conn.execute(
+                "INSERT INTO _dev_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![m.version, m.name],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO _dev_servers(name, environment, transport, url, is_default, created, \
+             include) VALUES ('a', 'staging', 'http', 'http://x', 1, 5, '[\"app\"]')",
+            [],
+        )
+        .unwrap();
+        let git = "INSERT INTO _dev_servers(name, environment, transport, created) \
+                   VALUES ('g', 'staging', 'git', 6)";
+        assert!(conn.execute(git, []).is_err(), "version 8 refuses git");
+        migrate(&conn).unwrap();
+        let row: (i64, String, String, i64, String, String) = conn
+            .query_row(
+                "SELECT id, url, include, is_default, options, transport FROM _dev_servers",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            (
+                1,
+                "http://x".into(),
+                "[\"app\"]".into(),
+                1,
+                "{}".into(),
+                "http".into()
+            )
+        );
+        conn.execute(git, []).unwrap();
+        assert!(
+            conn.execute(
+                "INSERT INTO _dev_servers(name, environment, transport, created) \
+                 VALUES ('z', 'staging', 'carrier-pigeon', 7)",
+                []
+            )
+            .is_err()
+        );
+    }
 
     #[test]
     fn versions_are_increasing_and_latest_matches() {

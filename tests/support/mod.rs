@@ -6,6 +6,7 @@ pub mod agent;
 pub mod cli;
 pub mod deploy;
 pub mod hostile;
+pub mod httprec;
 pub mod mariadb;
 pub mod nobody;
 pub mod oracles;

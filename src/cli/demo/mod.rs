@@ -378,6 +378,7 @@ pub fn make_demo_server(project_root: &Path, files: usize) -> anyhow::Result<Dem
             tls_fingerprint: None,
             include: Vec::new(),
             exclude: Vec::new(),
+            options: serde_json::Value::Null,
         },
     )?;
     store_key(&project.root, "staging", &key)?;

@@ -125,12 +125,14 @@ impl Progress {
     }
 }
 
-/// Starts jobs and cancels them. Events go to the sink given at creation.
+/// Starts jobs and cancels them. Events go to the sink given at creation. A clone starts
+/// jobs into the same list (a job that starts jobs of its own, like webhook deliveries).
+#[derive(Clone)]
 pub struct Jobs {
     runtime: tokio::runtime::Handle,
     sink: Sink,
-    next: AtomicU64,
-    tokens: Mutex<Vec<(JobId, CancellationToken)>>,
+    next: Arc<AtomicU64>,
+    tokens: Arc<Mutex<Vec<(JobId, CancellationToken)>>>,
 }
 
 impl Jobs {
@@ -141,8 +143,8 @@ impl Jobs {
         Jobs {
             runtime,
             sink: Arc::new(sink),
-            next: AtomicU64::new(1),
-            tokens: Mutex::new(Vec::new()),
+            next: Arc::new(AtomicU64::new(1)),
+            tokens: Arc::default(),
         }
     }
 

@@ -1,11 +1,15 @@
 //! Talking to a server: [`Remote`], the one client of the agent's API (docs/API.md), written
 //! once over a [`Transport`] (how requests reach the server: [`http`] for `devsky serve`,
-//! [`ssh`] for `devsky agent --stdio` behind the system's ssh). The wire types are in
+//! [`ssh`] for `devsky agent --stdio` behind the system's ssh, [`git`] for a branch of a
+//! Git repository, with pull requests through [`git_api`]). The wire types are in
 //! [`wire`]; the deploy targets of a project in [`servers`] (re-exported here), the shell
 //! words of an SSH target in [`ssh_target`]; how an `https://` agent's certificate is
 //! trusted in [`tls`]. The plan and push a deploy makes
 //! through a `Remote` are in [`crate::engine::deploy::push`].
 
+pub mod git;
+pub mod git_api;
+pub mod git_opts;
 pub mod http;
 pub mod servers;
 pub mod ssh;
@@ -314,7 +318,11 @@ pub fn connect(project_root: &Path, p: &ServerProfile) -> anyhow::Result<Remote>
             let target = ssh_target::SshTarget::from_columns(ssh, root)?;
             Ok(Remote::new(Box::new(ssh::SshTransport::connect(&target)?)))
         }
-        t => bail!("transport {t} is not supported (http or ssh)"),
+        "git" => Ok(Remote::new(Box::new(git::GitTransport::connect(
+            project_root,
+            p,
+        )?))),
+        t => bail!("transport {t} is not supported (http, ssh or git)"),
     }
 }
 

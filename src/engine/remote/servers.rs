@@ -38,6 +38,8 @@ pub struct ServerProfile {
     pub include: Vec<String>,
     /// What a deploy leaves out, besides what `.devskyignore` files leave out.
     pub exclude: Vec<String>,
+    /// The transport's own settings (git: [`super::git::GitOptions`]); never a secret.
+    pub options: serde_json::Value,
 }
 
 impl ServerProfile {
@@ -117,8 +119,8 @@ pub fn store_key(project_root: &Path, name: &str, key: &str) -> anyhow::Result<P
 }
 
 const SELECT: &str = "SELECT name, environment, transport, url, key_env, ssh, remote_root, \
-                      is_default, created, tls_ca, tls_fingerprint, include, exclude, id \
-                      FROM _dev_servers";
+                      is_default, created, tls_ca, tls_fingerprint, include, exclude, id, \
+                      options FROM _dev_servers";
 
 fn globs(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
@@ -144,6 +146,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<ServerProfile> {
         tls_fingerprint: r.get(10)?,
         include: globs(&r.get::<_, String>(11)?),
         exclude: globs(&r.get::<_, String>(12)?),
+        options: serde_json::from_str(&r.get::<_, String>(14)?).unwrap_or(serde_json::Value::Null),
     })
 }
 
@@ -181,8 +184,8 @@ pub fn add_server(store: &mut Store, p: &ServerProfile) -> anyhow::Result<()> {
         }
         tx.execute(
             "INSERT INTO _dev_servers(name, environment, transport, url, key_env, ssh, \
-             remote_root, is_default, created, tls_ca, tls_fingerprint, include, exclude) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             remote_root, is_default, created, tls_ca, tls_fingerprint, include, exclude, \
+             options) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             rusqlite::params![
                 p.name,
                 p.environment,
@@ -196,7 +199,12 @@ pub fn add_server(store: &mut Store, p: &ServerProfile) -> anyhow::Result<()> {
                 p.tls_ca,
                 p.tls_fingerprint,
                 to_json(&p.include),
-                to_json(&p.exclude)
+                to_json(&p.exclude),
+                if p.options.is_object() {
+                    p.options.to_string()
+                } else {
+                    "{}".to_string()
+                }
             ],
         )?;
         Ok(())
@@ -237,6 +245,11 @@ pub fn remove_server(store: &mut Store, project_root: &Path, name: &str) -> anyh
     let n =
         store.write(|tx| Ok(tx.execute("DELETE FROM _dev_servers WHERE name = ?1", [name])?))?;
     let _ = std::fs::remove_file(key_file(project_root, name));
+    if n > 0 {
+        // A Git target's clone and its state: a server added again under this name
+        // starts afresh.
+        let _ = std::fs::remove_dir_all(super::git::git_dir(project_root, name));
+    }
     Ok(n > 0)
 }
 
@@ -244,6 +257,9 @@ pub fn remove_server(store: &mut Store, project_root: &Path, name: &str) -> anyh
 pub fn key_source(project_root: &Path, p: &ServerProfile) -> String {
     match &p.key_env {
         _ if p.transport == "ssh" => "none (SSH authenticates)".into(),
+        None if p.transport == "git" && !key_file(project_root, &p.name).is_file() => {
+            "none (no token)".into()
+        }
         Some(v) => format!("environment variable {v}"),
         None if key_file(project_root, &p.name).is_file() => "stored".into(),
         None => "missing".into(),

@@ -124,19 +124,30 @@ async fn watch<T, E: std::fmt::Display>(
 impl SshTransport {
     /// Start ssh and the agent, and check that it answers.
     pub fn connect(target: &SshTarget) -> anyhow::Result<SshTransport> {
+        let label = match target.port {
+            Some(p) => format!("{}:{p}", target.destination),
+            None => target.destination.clone(),
+        };
+        Self::spawn(std::ffi::OsStr::new("ssh"), &target.ssh_command(), label)
+    }
+
+    /// Start `program ARGS` (which runs `devsky agent --stdio` and passes its pipes on: ssh,
+    /// or that very command on this machine for a transport that keeps a local tree, like
+    /// [`super::git`]), and check that the agent answers.
+    pub fn spawn(
+        program: &std::ffi::OsStr,
+        args: &[String],
+        label: String,
+    ) -> anyhow::Result<SshTransport> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .context("cannot start the SSH client's runtime")?;
-        let label = match target.port {
-            Some(p) => format!("{}:{p}", target.destination),
-            None => target.destination.clone(),
-        };
         let stderr = Arc::new(StderrTail::default());
         let conn = rt.block_on(async {
-            let mut child = tokio::process::Command::new("ssh")
-                .args(target.ssh_command())
+            let mut child = tokio::process::Command::new(program)
+                .args(args)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

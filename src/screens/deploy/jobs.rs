@@ -201,6 +201,15 @@ impl DeployScreen {
         };
         // A push goes from the plan's hold; a rollback needs the lock the hold keeps.
         let held = self.held.take();
+        // Webhook events go out on threads of their own (the TUI outlives them).
+        let jobs = ctx.jobs.clone();
+        let hooks = crate::engine::webhooks::Notifier::with_runner(
+            &root,
+            std::sync::Arc::new(move |name, delivery| {
+                // A job each: the Jobs screen lists every delivery, its attempts in the log.
+                jobs.spawn_blocking(&name, move |p| delivery(&|l| p.log(l)));
+            }),
+        );
         let job = ctx.jobs.spawn_blocking(name, move |p| {
             let send = |r: DeployReply| {
                 let _ = tx.send(r);
@@ -214,6 +223,7 @@ impl DeployScreen {
                     };
                     p.set(0, None, "building the package");
                     let built = planned.build(&root, sel, p)?;
+                    hooks.package_created(&crate::engine::webhooks::Target::of(&server), &built);
                     p.check()?;
                     let id = push_showing_bytes(&mut planned, built, p)?;
                     (planned, id)
@@ -226,6 +236,8 @@ impl DeployScreen {
                 }
             };
             let remote = &remote.remote;
+            let target = crate::engine::webhooks::Target::of(&server);
+            hooks.started(&target, id, name);
             send(DeployReply::Started { seq, id });
             p.set(
                 0,
@@ -240,8 +252,13 @@ impl DeployScreen {
                     line: l.clone(),
                 })
             };
-            let dep = remote.follow_logs(id, &sink)?;
-            let result = result_text(&dep);
+            let dep = remote.follow_logs(id, &sink);
+            let result = match &dep {
+                Ok(d) => result_text(d),
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            };
+            hooks.ended(&target, id, name, result.as_ref().err());
+            let dep = dep?;
             send(DeployReply::Ended {
                 seq,
                 dep: Box::new(dep),

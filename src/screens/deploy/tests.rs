@@ -84,6 +84,7 @@ fn fixture_at(
             tls_fingerprint: None,
             include: Vec::new(),
             exclude: Vec::new(),
+            options: serde_json::Value::Null,
         },
     )
     .unwrap();
