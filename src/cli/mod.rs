@@ -18,6 +18,7 @@ pub mod output;
 pub mod replace;
 pub mod script;
 pub mod server;
+pub mod server_agentless;
 pub mod settings;
 pub mod snapshot;
 

@@ -203,3 +203,40 @@ mod tests {
         }
     }
 }
+
+/// A TLS client setup for a non-HTTP protocol (FTPS): the certificate trusted as `trust`
+/// says (a pinned fingerprint, a CA, or the system's roots), no ALPN.
+pub fn rustls_config(trust: &Trust) -> anyhow::Result<rustls::ClientConfig> {
+    match (&trust.fingerprint, &trust.ca_pem) {
+        (Some(_), Some(_)) => bail!("give a CA or a fingerprint, not both"),
+        (Some(fp), None) => {
+            let mut c = pinned_config(fp)?;
+            c.alpn_protocols.clear();
+            Ok(c)
+        }
+        (None, ca) => {
+            use rustls::pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            match ca {
+                Some(pem) => {
+                    for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                        roots
+                            .add(c.context("the server's CA is not a PEM certificate file")?)
+                            .context("the server's CA is refused")?;
+                    }
+                }
+                None => {
+                    for c in rustls_native_certs::load_native_certs().certs {
+                        let _ = roots.add(c);
+                    }
+                }
+            }
+            Ok(
+                rustls::ClientConfig::builder_with_provider(provider())
+                    .with_safe_default_protocol_versions()?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth(),
+            )
+        }
+    }
+}
