@@ -41,6 +41,18 @@ pub enum DeployCommand {
     History(RemoteArgs),
     /// The log of a deployment (default: the newest).
     Logs(LogsArgs),
+    /// Take over an FTP/SFTP target devsky did not deploy to: hash its files once and
+    /// write its state file (.devsky-state), so that plans and pushes can start.
+    Adopt(AdoptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    #[command(flatten)]
+    pub at: RemoteArgs,
+    /// Hash everything again even where the target has a state file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +146,7 @@ pub fn run(c: DeployCommand) -> anyhow::Result<i32> {
         DeployCommand::Rollback(a) => rollback_cmd(a),
         DeployCommand::History(a) => history(a),
         DeployCommand::Logs(a) => logs(a),
+        DeployCommand::Adopt(a) => adopt(a),
     };
     match r {
         Err(e) if exit_code(&e) != 1 => {
@@ -467,10 +480,20 @@ fn database_lines(d: &serde_json::Value) -> Vec<String> {
 
 fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
     let (project, p) = open_profile(&a)?;
-    let plan = remote_plan(&project, &p, &[], false)?.plan.clone();
+    let planned = remote_plan(&project, &p, &[], false)?;
+    let drift = planned.remote.drift();
+    let plan = planned.plan.clone();
     if a.json {
-        print_json(&plan)?;
-    } else if plan.is_empty() {
+        // The plan, with the drift of an FTP/SFTP target beside its fields.
+        let mut v = serde_json::to_value(&plan)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("drift".into(), serde_json::to_value(&drift)?);
+        }
+        print_json(&v)?;
+        return Ok(0);
+    }
+    print_drift(&drift);
+    if plan.is_empty() {
         print_left_out(&plan);
         println!("nothing to deploy: the server has every file and folder as the project has it");
     } else {
@@ -497,6 +520,7 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    print_drift(&planned.remote.drift());
     let plan = &planned.plan;
     let built = planned.build(&project.root, plan, &stderr_progress())?;
     let counts = format!(
@@ -522,6 +546,33 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         println!("deployment {dep} started on {}", p.name);
     }
     follow_to_end(&planned.remote, dep, a.at.json)
+}
+
+/// Paths changed on an FTP/SFTP target by someone else since devsky's last deploy.
+fn print_drift(drift: &[crate::engine::remote::agentless::tree::Drift]) {
+    if drift.is_empty() {
+        return;
+    }
+    println!(
+        "drift: {} path(s) changed on the server outside devsky (a push refuses to \
+         overwrite them without --force):",
+        drift.len()
+    );
+    for d in drift {
+        println!("  ~ {} ({})", d.path, d.what);
+    }
+}
+
+fn adopt(a: AdoptArgs) -> anyhow::Result<i32> {
+    let (_, p, remote) = open_remote(&a.at)?;
+    let id = remote.adopt(a.force)?;
+    let d = remote.status(id)?;
+    if a.at.json {
+        print_json(&d)?;
+    } else {
+        println!("{}: {} ({})", p.name, d.summary, d.status);
+    }
+    Ok(0)
 }
 
 fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {

@@ -249,10 +249,42 @@ CREATE TABLE _dev_builds (
 );
 "#,
     },
+    Migration {
+        version: 9,
+        name: "deploy targets without an agent",
+        sql: r#"
+-- Transports beyond the agent: git (and sftp, ftp). SQLite cannot change a CHECK, so
+-- the table is made anew with the rows copied. `options`: the transport's own settings
+-- as a JSON object (git: branch, provider, api, mode, repo); never a secret.
+CREATE TABLE _dev_servers_new (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT UNIQUE NOT NULL,
+    environment     TEXT NOT NULL CHECK (environment IN ('development','staging','production')),
+    transport       TEXT NOT NULL CHECK (transport IN ('http','ssh','sftp','ftp','git')),
+    url             TEXT,
+    key_env         TEXT,
+    ssh             TEXT,
+    remote_root     TEXT,
+    is_default      INTEGER NOT NULL DEFAULT 0,
+    created         INTEGER NOT NULL,
+    tls_ca          TEXT,
+    tls_fingerprint TEXT,
+    include         TEXT NOT NULL DEFAULT '[]',
+    exclude         TEXT NOT NULL DEFAULT '[]',
+    options         TEXT NOT NULL DEFAULT '{}'
+);
+INSERT INTO _dev_servers_new(id, name, environment, transport, url, key_env, ssh,
+    remote_root, is_default, created, tls_ca, tls_fingerprint, include, exclude)
+    SELECT id, name, environment, transport, url, key_env, ssh, remote_root, is_default,
+    created, tls_ca, tls_fingerprint, include, exclude FROM _dev_servers;
+DROP TABLE _dev_servers;
+ALTER TABLE _dev_servers_new RENAME TO _dev_servers;
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST: i64 = 8;
+pub const LATEST: i64 = 9;
 
 /// Bring the store at `conn` up to [`LATEST`], or refuse a newer one.
 pub fn migrate(conn: &Connection) -> anyhow::Result<()> {

@@ -183,6 +183,7 @@ impl AgentlessTransport {
             (Method::Get, ["map"]) => {
                 let rec = self.record();
                 let view = self.with_conn(|c| tree::View::load(c, &rec))?;
+                view.require_known(&self.connector.label())?;
                 let tmp = tempfile::tempdir()?;
                 let out = tmp.path().join("remote.map");
                 view.write_map(&out)?;

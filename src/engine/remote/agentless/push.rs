@@ -233,6 +233,10 @@ impl Job<'_> {
         }
         let touched = self.record.journal()?;
         self.write_state(main, view, &touched)?;
+        // Temp uploads an interrupted push left behind.
+        for l in &view.leftovers {
+            let _ = main.remove(l);
+        }
         Ok(touched)
     }
 
