@@ -220,6 +220,7 @@ impl Job<'_> {
                 after: None,
                 after_mode: None,
                 after_size: 0,
+                pending: false,
             })?;
             self.log(dep, "info", format!("deleted {path}"));
             crash_point("agentless: deleted");
@@ -231,7 +232,7 @@ impl Job<'_> {
         for d in emptied {
             let _ = main.rmdir(&d);
         }
-        let touched = self.record.journal()?;
+        let touched = self.record.journal_done()?;
         self.write_state(main, view, &touched)?;
         // Temp uploads an interrupted push left behind.
         for l in &view.leftovers {
@@ -363,6 +364,15 @@ impl Job<'_> {
                         dest
                     }
                 };
+                let done = Touched {
+                    path: p.path.clone(),
+                    before,
+                    before_mode: p.before_mode,
+                    after: Some(p.hash.clone()),
+                    after_mode: Some(p.mode),
+                    after_size: p.size,
+                    pending: false,
+                };
                 let temp = temp_name(&p.path);
                 let mut src = Counted {
                     inner: std::fs::File::open(&local)?,
@@ -371,16 +381,14 @@ impl Job<'_> {
                 fs.put(&temp, &mut src)
                     .with_context(|| format!("cannot upload {}", p.path))?;
                 let _ = fs.chmod(&temp, p.mode);
+                let pending = Touched {
+                    pending: true,
+                    ..done.clone()
+                };
+                journal.lock().unwrap_or_else(|e| e.into_inner()).add(&pending)?;
                 fs.rename(&temp, &p.path)
                     .with_context(|| format!("cannot rename {temp} over {}", p.path))?;
-                journal.lock().unwrap_or_else(|e| e.into_inner()).add(&Touched {
-                    path: p.path.clone(),
-                    before,
-                    before_mode: p.before_mode,
-                    after: Some(p.hash.clone()),
-                    after_mode: Some(p.mode),
-                    after_size: p.size,
-                })?;
+                journal.lock().unwrap_or_else(|e| e.into_inner()).add(&done)?;
                 self.log(dep, "info", format!("uploaded {}", p.path));
                 crash_point("agentless: uploaded");
             }
@@ -511,13 +519,14 @@ impl Job<'_> {
                 after: None,
                 after_mode: None,
                 after_size: 0,
+                pending: false,
             })?;
             self.log(rb, "info", format!("deleted {}", t.path));
             for p in parents(&t.path).collect::<Vec<_>>().into_iter().rev() {
                 let _ = main.rmdir(p);
             }
         }
-        let touched = self.record.journal()?;
+        let touched = self.record.journal_done()?;
         self.write_state(main, &view, &touched)?;
         self.record.clear_journal()?;
         let mut undone = d.clone();

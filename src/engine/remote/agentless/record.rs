@@ -28,6 +28,10 @@ pub struct Touched {
     pub after_mode: Option<u32>,
     #[serde(default)]
     pub after_size: u64,
+    /// Written before the rename that puts the file in place: whether the rename happened
+    /// is found out by hashing the file if the push stops there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// A deployment, as `GET /deployments` answers it (plus what it touched).
@@ -251,6 +255,11 @@ impl Record {
             }
         }
         Ok(out)
+    }
+
+    /// The journal's finished lines only.
+    pub fn journal_done(&self) -> anyhow::Result<Vec<Touched>> {
+        Ok(self.journal()?.into_iter().filter(|t| !t.pending).collect())
     }
 
     /// Open the journal for appending.

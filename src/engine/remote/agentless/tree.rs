@@ -18,7 +18,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 
-use super::record::Record;
+use super::record::{Record, Touched};
 use super::{RemoteFs, STATE_FILE, Stat, StatKind, TEMP_PREFIX, check_listed_name};
 use crate::engine::map::format::{MapReader, MapWriter};
 use crate::engine::map::{Entry, EntryKind, cmp_paths};
@@ -146,7 +146,33 @@ impl View {
             v.state = read_state(tmp.path())?;
         }
         v.believed = v.state.clone();
-        for t in rec.journal()? {
+        // A file whose rename may or may not have happened when the push stopped: if the
+        // server has the content it was to have, it is finished.
+        let lines = rec.journal()?;
+        let done: BTreeSet<&str> = lines
+            .iter()
+            .filter(|t| !t.pending)
+            .map(|t| t.path.as_str())
+            .collect();
+        let mut settled = Vec::new();
+        for t in lines.iter().filter(|t| t.pending && !done.contains(t.path.as_str())) {
+            if let (Some(want), Some(l)) = (&t.after, v.listed.get(&t.path))
+                && l.size == t.after_size
+                && super::hash_remote(fs, &t.path, None)? == *want
+            {
+                settled.push(Touched {
+                    pending: false,
+                    ..t.clone()
+                });
+            }
+        }
+        if !settled.is_empty() {
+            let mut j = rec.journal_writer()?;
+            for t in &settled {
+                j.add(t)?;
+            }
+        }
+        for t in rec.journal_done()? {
             match &t.after {
                 Some(h) => {
                     v.believed.insert(
