@@ -25,9 +25,11 @@ fn served(root: &Path) -> Tree {
 fn files(t: &Tree) -> Vec<(String, u32, String)> {
     t.iter()
         .filter_map(|(p, n)| match n {
-            Node::File { mode, blake3, .. } => {
-                Some((String::from_utf8_lossy(p).into_owned(), *mode, blake3.clone()))
-            }
+            Node::File { mode, blake3, .. } => Some((
+                String::from_utf8_lossy(p).into_owned(),
+                *mode,
+                blake3.clone(),
+            )),
             _ => None,
         })
         .collect()
@@ -70,7 +72,10 @@ fn full_cycle(tls: bool) {
     let ftp = Vsftpd::start(d.path(), tls);
     let out = ftp.add_server(&project, "web", &root, &[]);
     assert!(out.contains("added server web"), "{out}");
-    assert!(!out.contains(&ftp.password), "the password is never printed: {out}");
+    assert!(
+        !out.contains(&ftp.password),
+        "the password is never printed: {out}"
+    );
     let show = ok(&dep(&["server", "show", "web", "--json"], &project));
     assert!(!show.contains(&ftp.password), "{show}");
     let secret = project.join(".devsky/secrets/web.key");
@@ -84,7 +89,11 @@ fn full_cycle(tls: bool) {
     // Not deployed by devsky: the plan is refused until the target is adopted.
     let o = dep(&["deploy", "plan", "web"], &project);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
-    assert!(text(&o.stderr).contains("deploy adopt"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("deploy adopt"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = ok(&dep(&["deploy", "adopt", "web"], &project));
     assert!(o.contains("adopted 4 file(s)"), "{o}");
     assert!(root.join(".devsky-state").is_file());
@@ -124,10 +133,16 @@ fn full_cycle(tls: bool) {
     let o = ok(&dep(&["deploy", "rollback", "web", "--yes"], &project));
     assert!(o.contains(": done"), "{o}");
     assert_files(&served(&root), &before, "after the rollback");
-    assert!(!root.join("assets").exists(), "the folder the push made is gone");
+    assert!(
+        !root.join("assets").exists(),
+        "the folder the push made is gone"
+    );
     // The state file follows: the plan is the first one again.
     let again = ok(&dep(&["deploy", "plan", "web"], &project));
-    assert!(again.contains("D old.txt") && again.contains("A app/new.php"), "{again}");
+    assert!(
+        again.contains("D old.txt") && again.contains("A app/new.php"),
+        "{again}"
+    );
 }
 
 #[test]
@@ -186,7 +201,13 @@ fn a_wrong_password_is_refused_and_never_shown() {
     assert!(!err.contains("not-it"), "{err}");
     // No password in the URL either.
     let o = dep(
-        &["server", "add", "x", "--ftp", "ftp://me:secret@127.0.0.1/www"],
+        &[
+            "server",
+            "add",
+            "x",
+            "--ftp",
+            "ftp://me:secret@127.0.0.1/www",
+        ],
         &project,
     );
     assert_eq!(o.status.code(), Some(1));
@@ -225,7 +246,10 @@ fn drift_is_shown_and_never_overwritten_without_force() {
         "nothing was changed"
     );
 
-    let o = ok(&dep(&["deploy", "push", "web", "--yes", "--force"], &project));
+    let o = ok(&dep(
+        &["deploy", "push", "web", "--yes", "--force"],
+        &project,
+    ));
     assert!(o.contains(": done"), "{o}");
     assert_files(&served(&root), &walk(&project), "after the forced push");
     let plan = ok(&dep(&["deploy", "plan", "web"], &project));
@@ -265,7 +289,11 @@ fn an_interrupted_push_resumes_without_resending_finished_files() {
     std::fs::create_dir_all(&root).unwrap();
     let n = 40;
     for i in 0..n {
-        put(&project, &format!("d{}/f{i}.txt", i % 5), format!("file {i}\n").repeat(i + 1).as_bytes());
+        put(
+            &project,
+            &format!("d{}/f{i}.txt", i % 5),
+            format!("file {i}\n").repeat(i + 1).as_bytes(),
+        );
     }
     ok(&devsky(&["init"], &project));
     let ftp = Vsftpd::start(d.path(), false);
@@ -284,7 +312,10 @@ fn an_interrupted_push_resumes_without_resending_finished_files() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(!o.status.success(), "seed {seed}: the push was to be killed");
+    assert!(
+        !o.status.success(),
+        "seed {seed}: the push was to be killed"
+    );
     assert!(
         !root.join(".devsky-state").exists(),
         "seed {seed}: no state file for an incomplete push"
@@ -306,16 +337,25 @@ fn an_interrupted_push_resumes_without_resending_finished_files() {
     // The server logs the transfer the killed process left half-done once it sees the
     // connection closed: let it, before counting.
     std::thread::sleep(std::time::Duration::from_secs(1));
-    assert!(done_before.len() as u64 >= k, "seed {seed}: {done_before:?}");
+    assert!(
+        done_before.len() as u64 >= k,
+        "seed {seed}: {done_before:?}"
+    );
     let before = uploaded(&ftp.log_text(), &root).len();
 
     // The plan after it: only what is missing (a file whose rename was in flight is
     // hashed to know whether it finished).
     let plan = ok(&dep(&["deploy", "plan", "web"], &project));
     let finished = finished_now();
-    assert!(done_before.iter().all(|f| finished.contains(f)), "seed {seed}");
+    assert!(
+        done_before.iter().all(|f| finished.contains(f)),
+        "seed {seed}"
+    );
     for f in &finished {
-        assert!(!plan.contains(f.as_str()), "seed {seed}: {f} planned again:\n{plan}");
+        assert!(
+            !plan.contains(f.as_str()),
+            "seed {seed}: {f} planned again:\n{plan}"
+        );
     }
     let o = ok(&dep(&["deploy", "push", "web", "--yes"], &project));
     assert!(o.contains(": done"), "seed {seed}: {o}");
@@ -362,7 +402,9 @@ fn a_server_killed_mid_push_leaves_no_state_and_the_push_resumes() {
     let t0 = std::time::Instant::now();
     let journal_file = project.join(".devsky/agentless/web/journal.jsonl");
     while uploaded(&ftp.log_text(), &root).len() < 3
-        || std::fs::read_to_string(&journal_file).unwrap_or_default().is_empty()
+        || std::fs::read_to_string(&journal_file)
+            .unwrap_or_default()
+            .is_empty()
     {
         assert!(t0.elapsed().as_secs() < 60, "no upload finished");
         std::thread::sleep(std::time::Duration::from_millis(5));

@@ -24,9 +24,11 @@ fn served(root: &Path) -> Tree {
 fn files(t: &Tree) -> Vec<(String, u32, String)> {
     t.iter()
         .filter_map(|(p, n)| match n {
-            Node::File { mode, blake3, .. } => {
-                Some((String::from_utf8_lossy(p).into_owned(), *mode, blake3.clone()))
-            }
+            Node::File { mode, blake3, .. } => Some((
+                String::from_utf8_lossy(p).into_owned(),
+                *mode,
+                blake3.clone(),
+            )),
             _ => None,
         })
         .collect()
@@ -94,7 +96,11 @@ fn adopt_plan_push_rollback_and_drift_over_sftp() {
 
     let o = devsky(&["deploy", "plan", "web"], &project);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("deploy adopt"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("deploy adopt"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = ok(&devsky(&["deploy", "adopt", "web"], &project));
     assert!(o.contains("adopted 3 file(s)"), "{o}");
 
@@ -104,13 +110,25 @@ fn adopt_plan_push_rollback_and_drift_over_sftp() {
     }
     let o = ok(&devsky(&["deploy", "push", "web", "--yes"], &project));
     assert!(o.contains(": done"), "{o}");
-    assert_eq!(files(&served(&root)), files(&walk(&project)), "after the push");
+    assert_eq!(
+        files(&served(&root)),
+        files(&walk(&project)),
+        "after the push"
+    );
     let o = ok(&devsky(&["deploy", "plan", "web"], &project));
     assert!(o.contains("nothing to deploy"), "{o}");
 
     // Drift: someone edits a file on the server.
-    put(&root, "app/keep.php", b"<?php // edited by hand on the server\n");
-    put(&project, "app/keep.php", b"<?php // changed in the project\n");
+    put(
+        &root,
+        "app/keep.php",
+        b"<?php // edited by hand on the server\n",
+    );
+    put(
+        &project,
+        "app/keep.php",
+        b"<?php // changed in the project\n",
+    );
     let plan = ok(&devsky(&["deploy", "plan", "web"], &project));
     assert!(plan.contains("~ app/keep.php (changed)"), "{plan}");
     let o = devsky(&["deploy", "push", "web", "--yes"], &project);
@@ -119,8 +137,15 @@ fn adopt_plan_push_rollback_and_drift_over_sftp() {
         std::fs::read(root.join("app/keep.php")).unwrap(),
         b"<?php // edited by hand on the server\n"
     );
-    ok(&devsky(&["deploy", "push", "web", "--yes", "--force"], &project));
-    assert_eq!(files(&served(&root)), files(&walk(&project)), "after --force");
+    ok(&devsky(
+        &["deploy", "push", "web", "--yes", "--force"],
+        &project,
+    ));
+    assert_eq!(
+        files(&served(&root)),
+        files(&walk(&project)),
+        "after --force"
+    );
 
     // Two rollbacks: the forced push, then the first one.
     ok(&devsky(&["deploy", "rollback", "web", "--yes"], &project));
@@ -128,7 +153,10 @@ fn adopt_plan_push_rollback_and_drift_over_sftp() {
         std::fs::read(root.join("app/keep.php")).unwrap(),
         b"<?php // edited by hand on the server\n"
     );
-    ok(&devsky(&["deploy", "rollback", "web", "--yes", "--force"], &project));
+    ok(&devsky(
+        &["deploy", "rollback", "web", "--yes", "--force"],
+        &project,
+    ));
     let mut want = before.clone();
     want.insert(
         b"app/keep.php".to_vec(),
@@ -167,7 +195,11 @@ fn an_interrupted_sftp_push_resumes_without_resending_finished_files() {
     let (root, project) = (d.path().join("www"), d.path().join("project"));
     let n = 30;
     for i in 0..n {
-        put(&project, &format!("d{}/f{i}.txt", i % 4), format!("file {i}\n").repeat(i + 1).as_bytes());
+        put(
+            &project,
+            &format!("d{}/f{i}.txt", i % 4),
+            format!("file {i}\n").repeat(i + 1).as_bytes(),
+        );
     }
     ok(&devsky(&["init"], &project));
     let sshd = Sshd::start(d.path(), &[]);

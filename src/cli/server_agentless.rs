@@ -48,7 +48,9 @@ pub struct AgentlessArgs {
 pub fn add(a: &AddArgs) -> anyhow::Result<i32> {
     let g = &a.agentless;
     if a.key.is_some() || a.key_env.is_some() {
-        bail!("an FTP or SFTP target has no API key: give its password with --password-env VAR or when asked");
+        bail!(
+            "an FTP or SFTP target has no API key: give its password with --password-env VAR or when asked"
+        );
     }
     if !(1..=MAX_CONNECTIONS).contains(&g.connections) {
         bail!("--connections is 1 to {MAX_CONNECTIONS}");
@@ -72,7 +74,9 @@ pub fn add(a: &AddArgs) -> anyhow::Result<i32> {
     let default_var;
     if let Some(ftp) = &g.ftp {
         if a.root.is_some() || !a.ssh_opt.is_empty() {
-            bail!("--ftp takes the folder in its URL (ftp://USER@HOST/DIR); --root and --ssh-opt are for --sftp");
+            bail!(
+                "--ftp takes the folder in its URL (ftp://USER@HOST/DIR); --root and --ssh-opt are for --sftp"
+            );
         }
         p.transport = "ftp".into();
         p.url = Some(crate::engine::remote::ftp::profile_url(
@@ -85,7 +89,10 @@ pub fn add(a: &AddArgs) -> anyhow::Result<i32> {
         }
         default_var = "DEVSKY_FTP_PASSWORD";
     } else {
-        let sftp = g.sftp.as_deref().context("give --ftp URL or --sftp USER@HOST")?;
+        let sftp = g
+            .sftp
+            .as_deref()
+            .context("give --ftp URL or --sftp USER@HOST")?;
         let Some(root) = a.root.clone().filter(|r| !r.trim().is_empty()) else {
             bail!("--sftp needs --root DIR: the web root on the server");
         };
@@ -106,7 +113,11 @@ pub fn add(a: &AddArgs) -> anyhow::Result<i32> {
         check_ca(&pem).with_context(|| format!("--ca {}", f.display()))?;
         p.tls_ca = Some(pem);
     }
-    p.tls_fingerprint = a.fingerprint.as_deref().map(parse_fingerprint).transpose()?;
+    p.tls_fingerprint = a
+        .fingerprint
+        .as_deref()
+        .map(parse_fingerprint)
+        .transpose()?;
     if let Some(v) = &g.password_env
         && std::env::var_os(v).is_none()
     {

@@ -203,7 +203,10 @@ impl Sshd {
         self.child = Some(child);
         let t0 = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(20), "sshd did not come back");
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "sshd did not come back"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -181,7 +181,12 @@ impl Vsftpd {
 
     /// `ftp://USER@127.0.0.1:PORT/ROOT`.
     pub fn url(&self, root: &Path) -> String {
-        format!("ftp://{}@127.0.0.1:{}{}", self.user, self.port, root.display())
+        format!(
+            "ftp://{}@127.0.0.1:{}{}",
+            self.user,
+            self.port,
+            root.display()
+        )
     }
 
     /// `devsky server add NAME --ftp URL [--tls --fingerprint FP]`, the password from the

@@ -248,8 +248,8 @@ impl RemoteFs for FtpFs {
             Err(FtpError::UnexpectedResponse(r)) if r.status.code() == 550 => return Ok(None),
             Err(e) => return Err(self.err("cannot open folder", &abs, e)),
         }
-        let lines = each!(&mut self.s, list(Some("-a")))
-            .map_err(|e| self.err("cannot list", &abs, e))?;
+        let lines =
+            each!(&mut self.s, list(Some("-a"))).map_err(|e| self.err("cannot list", &abs, e))?;
         let mut out = Vec::new();
         for line in lines {
             let Ok(f) = suppaftp::list::File::from_str(&line) else {
@@ -351,5 +351,43 @@ impl RemoteFs for FtpFs {
 impl Drop for FtpFs {
     fn drop(&mut self) {
         let _ = each!(&mut self.s, quit());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_urls() {
+        assert_eq!(
+            profile_url("ftp://me@host/var/www", false, 4).unwrap(),
+            "ftp://me@host/var/www"
+        );
+        assert_eq!(
+            profile_url("ftp://me@host:2121/www", true, 2).unwrap(),
+            "ftpes://me@host:2121/www?connections=2"
+        );
+        for bad in [
+            "ftp://me:pw@host/www",
+            "ftp://host/www",
+            "http://me@host/www",
+            "ftp://me@host/www?x=1",
+            "not a url",
+        ] {
+            assert!(profile_url(bad, false, 4).is_err(), "{bad}");
+        }
+        assert_eq!(decode("/a%20b").unwrap(), "/a b");
+        assert!(decode("/a%0D%0ADELE%20x").is_err(), "no command injection");
+    }
+
+    #[test]
+    fn modes_of_listing_lines() {
+        assert_eq!(mode_of("-rw-r--r--    1 0 0 5 Dec 05 04:58 a"), Some(0o644));
+        assert_eq!(
+            mode_of("drwxr-xr-x    2 0 0 4096 Dec 05 04:58 d"),
+            Some(0o755)
+        );
+        assert_eq!(mode_of("12-05-26  04:58AM  5 a"), None);
     }
 }

@@ -271,7 +271,10 @@ impl Remote {
         let path = format!("/adopt?force={force}");
         match self.started(Request::new(Method::Post, &path)) {
             Err(e) if no_such_route(&e) => {
-                bail!("{} has a devsky agent: there is nothing to adopt", self.label())
+                bail!(
+                    "{} has a devsky agent: there is nothing to adopt",
+                    self.label()
+                )
             }
             r => r,
         }

@@ -63,7 +63,10 @@ pub fn profile_columns(
 
 /// The [`Remote`] of an SFTP profile.
 pub fn connect(project_root: &Path, p: &ServerProfile) -> anyhow::Result<Remote> {
-    let ssh = p.ssh.as_deref().context("the server has no SSH destination")?;
+    let ssh = p
+        .ssh
+        .as_deref()
+        .context("the server has no SSH destination")?;
     let root = p
         .remote_root
         .as_deref()
@@ -102,7 +105,13 @@ impl SftpConnector {
         let t = &self.target;
         let mut a = t.ssh_args.clone();
         a.extend(
-            ["-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3"].map(String::from),
+            [
+                "-o",
+                "ServerAliveInterval=15",
+                "-o",
+                "ServerAliveCountMax=3",
+            ]
+            .map(String::from),
         );
         if let Some(p) = t.port {
             a.push("-p".into());
@@ -120,57 +129,60 @@ impl Connector for SftpConnector {
         let label = self.label();
         let args = self.ssh_args();
         let password = self.password.clone();
-        let (session, child, stderr) = self.rt.block_on(async move {
-            let mut cmd = tokio::process::Command::new("ssh");
-            cmd.args(&args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
-            if let Some(pw) = &password {
-                // ssh asks devsky itself for the password (see `askpass_answer`).
-                cmd.env("SSH_ASKPASS", std::env::current_exe()?)
-                    .env("SSH_ASKPASS_REQUIRE", "force")
-                    .env(ASKPASS_VAR, pw);
-            }
-            let mut child = cmd.spawn().context(
+        let (session, child, stderr) = self
+            .rt
+            .block_on(async move {
+                let mut cmd = tokio::process::Command::new("ssh");
+                cmd.args(&args)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .kill_on_drop(true);
+                if let Some(pw) = &password {
+                    // ssh asks devsky itself for the password (see `askpass_answer`).
+                    cmd.env("SSH_ASKPASS", std::env::current_exe()?)
+                        .env("SSH_ASKPASS_REQUIRE", "force")
+                        .env(ASKPASS_VAR, pw);
+                }
+                let mut child = cmd.spawn().context(
                 "cannot run ssh: is OpenSSH's client installed (apt-get install openssh-client)?",
             )?;
-            let (Some(stdin), Some(stdout), Some(err)) =
-                (child.stdin.take(), child.stdout.take(), child.stderr.take())
-            else {
-                bail!("ssh started without its pipes");
-            };
-            let said = Arc::new(std::sync::Mutex::new(String::new()));
-            let keep = said.clone();
-            tokio::spawn(async move {
-                use tokio::io::AsyncReadExt;
-                let mut err = err;
-                let mut buf = vec![0u8; 4096];
-                while let Ok(n) = err.read(&mut buf).await {
-                    if n == 0 {
-                        break;
+                let (Some(stdin), Some(stdout), Some(err)) =
+                    (child.stdin.take(), child.stdout.take(), child.stderr.take())
+                else {
+                    bail!("ssh started without its pipes");
+                };
+                let said = Arc::new(std::sync::Mutex::new(String::new()));
+                let keep = said.clone();
+                tokio::spawn(async move {
+                    use tokio::io::AsyncReadExt;
+                    let mut err = err;
+                    let mut buf = vec![0u8; 4096];
+                    while let Ok(n) = err.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let mut s = keep.lock().unwrap_or_else(|e| e.into_inner());
+                        if s.len() < 8192 {
+                            s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                        }
                     }
-                    let mut s = keep.lock().unwrap_or_else(|e| e.into_inner());
-                    if s.len() < 8192 {
-                        s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                });
+                let session = RawSftpSession::new(tokio::io::join(stdout, stdin));
+                session.set_timeout(REQUEST_TIMEOUT_SECS);
+                let r =
+                    tokio::time::timeout(std::time::Duration::from_secs(60), session.init()).await;
+                match r {
+                    Ok(Ok(_)) => Ok((session, child, said)),
+                    Ok(Err(e)) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        let s = said.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        bail!("SFTP did not start ({e}){}", ssh_said(&s))
                     }
+                    Err(_) => bail!("SFTP did not start within 60 s"),
                 }
-            });
-            let session = RawSftpSession::new(tokio::io::join(stdout, stdin));
-            session.set_timeout(REQUEST_TIMEOUT_SECS);
-            let r = tokio::time::timeout(std::time::Duration::from_secs(60), session.init()).await;
-            match r {
-                Ok(Ok(_)) => Ok((session, child, said)),
-                Ok(Err(e)) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    let s = said.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                    bail!("SFTP did not start ({e}){}", ssh_said(&s))
-                }
-                Err(_) => bail!("SFTP did not start within 60 s"),
-            }
-        })
-        .with_context(|| format!("cannot connect to {label}"))?;
+            })
+            .with_context(|| format!("cannot connect to {label}"))?;
         Ok(Box::new(SftpFs {
             session,
             _child: child,
@@ -255,7 +267,11 @@ impl SftpFs {
     }
 
     fn err(&self, what: &str, path: &str, e: SftpError) -> anyhow::Error {
-        let said = self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let said = self
+            .stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         anyhow::anyhow!("{}: {what} {path}: {e}{}", self.label, ssh_said(&said))
     }
 }
@@ -416,7 +432,10 @@ impl RemoteFs for SftpFs {
     fn mkdir(&mut self, path: &str) -> anyhow::Result<()> {
         let abs = self.abs(path);
         let s = &self.session;
-        match self.rt.block_on(s.mkdir(abs.as_str(), FileAttributes::empty())) {
+        match self
+            .rt
+            .block_on(s.mkdir(abs.as_str(), FileAttributes::empty()))
+        {
             Ok(_) => Ok(()),
             Err(e) => match self.rt.block_on(s.stat(abs.as_str())) {
                 Ok(a) if a.attrs.permissions.unwrap_or(0) & 0o170000 == 0o040000 => Ok(()),

@@ -231,12 +231,10 @@ pub fn rustls_config(trust: &Trust) -> anyhow::Result<rustls::ClientConfig> {
                     }
                 }
             }
-            Ok(
-                rustls::ClientConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions()?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth(),
-            )
+            Ok(rustls::ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth())
         }
     }
 }

@@ -361,7 +361,10 @@ pub fn temp_name(path: &str) -> String {
     };
     // Short: a server's name length limit must hold for the temp name too.
     let short: String = name.chars().take(80).collect();
-    format!("{dir}{TEMP_PREFIX}{:x}-{short}", now_ms() ^ i64::from(std::process::id()))
+    format!(
+        "{dir}{TEMP_PREFIX}{:x}-{short}",
+        now_ms() ^ i64::from(std::process::id())
+    )
 }
 
 /// A name from a listing, checked: no `/`, NUL, `.` or `..` (a hostile server must not
@@ -400,7 +403,8 @@ pub fn hash_remote(
         h: blake3::Hasher::new(),
         out: match keep {
             Some(p) => Some(
-                std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+                std::fs::File::create(p)
+                    .with_context(|| format!("cannot write {}", p.display()))?,
             ),
             None => None,
         },
@@ -422,7 +426,10 @@ pub fn load_password(
 ) -> anyhow::Result<Option<String>> {
     if let Some(v) = &p.key_env {
         return std::env::var(v).map(Some).with_context(|| {
-            format!("the password of {} is read from ${v}, which is not set", p.name)
+            format!(
+                "the password of {} is read from ${v}, which is not set",
+                p.name
+            )
         });
     }
     match std::fs::read_to_string(super::key_file(project_root, &p.name)) {
@@ -455,4 +462,24 @@ pub fn settings_of(
         connections: connections_of(url)?,
         environment: p.environment.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parents_and_temp_names() {
+        assert_eq!(parents("a/b/c").collect::<Vec<_>>(), ["a", "a/b"]);
+        assert_eq!(parents("c").count(), 0);
+        let t = temp_name("a/b/index.php");
+        assert!(
+            t.starts_with("a/b/.devsky-up-") && t.ends_with("-index.php"),
+            "{t}"
+        );
+        for bad in ["", ".", "..", "a/b", "a\0b", "a\\b"] {
+            assert!(check_listed_name(bad).is_err(), "{bad:?}");
+        }
+        check_listed_name(".htaccess").unwrap();
+    }
 }

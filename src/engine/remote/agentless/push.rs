@@ -22,9 +22,7 @@ use anyhow::Context;
 
 use super::record::{Dep, Journal, Record, Touched};
 use super::tree::{Believed, View, parse_hash, write_entries};
-use super::{
-    Connector, RemoteFs, STATE_FILE, TEMP_PREFIX, hash_remote, parents, temp_name,
-};
+use super::{Connector, RemoteFs, STATE_FILE, TEMP_PREFIX, hash_remote, parents, temp_name};
 use crate::engine::deploy::manifest::{Kind, Upload, parse_mode};
 use crate::engine::deploy::package::{Limits, Package};
 use crate::engine::deploy::{Conflict, DeployError, crash_point};
@@ -87,7 +85,12 @@ impl Job<'_> {
                 );
             }
         }
-        for p in m.uploads.iter().map(|u| &u.path).chain(m.deletes.iter().map(|d| &d.path)) {
+        for p in m
+            .uploads
+            .iter()
+            .map(|u| &u.path)
+            .chain(m.deletes.iter().map(|d| &d.path))
+        {
             let base = p.rsplit('/').next().unwrap_or(p);
             if p == STATE_FILE || base.starts_with(TEMP_PREFIX) {
                 anyhow::bail!("{p} is devsky's own name on the server; rename it to deploy it");
@@ -345,7 +348,8 @@ impl Job<'_> {
                 for d in parents(&p.path) {
                     let known = dirs.lock().unwrap_or_else(|e| e.into_inner()).contains(d);
                     if !known {
-                        fs.mkdir(d).with_context(|| format!("cannot make folder {d}"))?;
+                        fs.mkdir(d)
+                            .with_context(|| format!("cannot make folder {d}"))?;
                         dirs.lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .insert(d.to_string());
@@ -357,10 +361,7 @@ impl Job<'_> {
                     Source::Package(u) => {
                         let dest = tmp.path().join("upload");
                         let _ = std::fs::remove_file(&dest);
-                        reader
-                            .as_mut()
-                            .context("no package")?
-                            .extract(u, &dest)?;
+                        reader.as_mut().context("no package")?.extract(u, &dest)?;
                         dest
                     }
                 };
@@ -385,10 +386,16 @@ impl Job<'_> {
                     pending: true,
                     ..done.clone()
                 };
-                journal.lock().unwrap_or_else(|e| e.into_inner()).add(&pending)?;
+                journal
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(&pending)?;
                 fs.rename(&temp, &p.path)
                     .with_context(|| format!("cannot rename {temp} over {}", p.path))?;
-                journal.lock().unwrap_or_else(|e| e.into_inner()).add(&done)?;
+                journal
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(&done)?;
                 self.log(dep, "info", format!("uploaded {}", p.path));
                 crash_point("agentless: uploaded");
             }
@@ -410,7 +417,8 @@ impl Job<'_> {
         });
         let mut errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
         // A refused extra connection is no failure while another did the work.
-        if queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty() && !stop.load(Ordering::SeqCst)
+        if queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+            && !stop.load(Ordering::SeqCst)
         {
             return Ok(());
         }
@@ -448,7 +456,10 @@ impl Job<'_> {
             None,
             &format!(
                 "undo deployment(s) {}",
-                undo.iter().map(|d| d.id.to_string()).collect::<Vec<_>>().join(", ")
+                undo.iter()
+                    .map(|d| d.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )?;
         let r = (|| {
@@ -542,9 +553,7 @@ impl Job<'_> {
 pub fn adopt(fs: &mut dyn RemoteFs, record: &Record, force: bool) -> anyhow::Result<i64> {
     let view = View::load(fs, record)?;
     if view.has_state && !force {
-        anyhow::bail!(
-            "the target already has a .devsky-state; adopt --force hashes it all again"
-        );
+        anyhow::bail!("the target already has a .devsky-state; adopt --force hashes it all again");
     }
     let mut dep = record.start("adopt", None, "hash the files on the server")?;
     let r = (|| {

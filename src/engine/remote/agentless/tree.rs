@@ -155,7 +155,10 @@ impl View {
             .map(|t| t.path.as_str())
             .collect();
         let mut settled = Vec::new();
-        for t in lines.iter().filter(|t| t.pending && !done.contains(t.path.as_str())) {
+        for t in lines
+            .iter()
+            .filter(|t| t.pending && !done.contains(t.path.as_str()))
+        {
             if let (Some(want), Some(l)) = (&t.after, v.listed.get(&t.path))
                 && l.size == t.after_size
                 && super::hash_remote(fs, &t.path, None)? == *want
@@ -279,7 +282,9 @@ pub fn write_entries(entries: &BTreeMap<String, Believed>, out: &Path) -> anyhow
             kind: EntryKind::File,
             mode: b.mode,
             size: b.size,
-            mtime_ns: b.mtime.map_or(i64::MIN, |m| m.saturating_mul(1_000_000_000)),
+            mtime_ns: b
+                .mtime
+                .map_or(i64::MIN, |m| m.saturating_mul(1_000_000_000)),
             ctime_ns: 0,
             ino: 0,
             hash: b.hash,
@@ -288,4 +293,75 @@ pub fn write_entries(entries: &BTreeMap<String, Believed>, out: &Path) -> anyhow
     }
     w.finish(false)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(size: u64, mtime: Option<i64>) -> Believed {
+        Believed {
+            hash: [1; 32],
+            size,
+            mode: 0o644,
+            mtime,
+        }
+    }
+
+    fn l(size: u64, mtime: i64) -> Listed {
+        Listed {
+            size,
+            mtime,
+            mode: Some(0o644),
+        }
+    }
+
+    #[test]
+    fn drift_by_size_and_mtime() {
+        let mut v = View::default();
+        v.believed.insert("same".into(), b(5, Some(100)));
+        v.listed.insert("same".into(), l(5, 100));
+        v.believed.insert("touched".into(), b(5, Some(100)));
+        v.listed.insert("touched".into(), l(5, 160));
+        v.believed.insert("journal".into(), b(7, None));
+        v.listed.insert("journal".into(), l(7, 999));
+        v.believed.insert("gone".into(), b(1, Some(1)));
+        v.listed.insert("new".into(), l(1, 1));
+        let d: Vec<(String, &str)> = v.drift().into_iter().map(|d| (d.path, d.what)).collect();
+        assert_eq!(
+            d,
+            [
+                ("gone".to_string(), "removed"),
+                ("new".to_string(), "added"),
+                ("touched".to_string(), "changed")
+            ]
+        );
+        // Files but no state file: refused until adopted.
+        let mut w = View::default();
+        w.listed.insert("x".into(), l(1, 1));
+        assert!(
+            w.require_known("t")
+                .unwrap_err()
+                .to_string()
+                .contains("adopt")
+        );
+        assert!(View::default().require_known("t").is_ok());
+    }
+
+    #[test]
+    fn a_state_file_round_trips_and_a_hostile_one_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.map");
+        let mut m = BTreeMap::new();
+        m.insert("a/b.txt".to_string(), b(3, Some(1_700_000_000)));
+        m.insert("j.txt".to_string(), b(4, None));
+        write_entries(&m, &p).unwrap();
+        assert_eq!(read_state(&p).unwrap(), m);
+        let mut bad = BTreeMap::new();
+        bad.insert("../etc/passwd".to_string(), b(3, Some(1)));
+        write_entries(&bad, &p).unwrap();
+        assert!(read_state(&p).is_err());
+        std::fs::write(&p, b"not a map").unwrap();
+        assert!(read_state(&p).is_err());
+    }
 }
