@@ -180,30 +180,6 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fingerprints_are_read_in_the_usual_spellings() {
-        let canon = fingerprint(b"x");
-        assert_eq!(canon.len(), 32 * 3 - 1);
-        let plain: String = canon.chars().filter(|c| *c != ':').collect();
-        for s in [
-            canon.clone(),
-            canon.to_lowercase(),
-            plain.clone(),
-            format!("sha256:{plain}"),
-            format!("SHA256 Fingerprint={canon}"),
-        ] {
-            assert_eq!(parse_fingerprint(&s).unwrap(), canon, "{s}");
-        }
-        for bad in ["", "AB:CD", &plain[1..], &format!("{}zz", &plain[2..])] {
-            assert!(parse_fingerprint(bad).is_err(), "{bad}");
-        }
-    }
-}
-
 /// A TLS client setup for a non-HTTP protocol (FTPS): the certificate trusted as `trust`
 /// says (a pinned fingerprint, a CA, or the system's roots), no ALPN.
 pub fn rustls_config(trust: &Trust) -> anyhow::Result<rustls::ClientConfig> {
@@ -235,6 +211,30 @@ pub fn rustls_config(trust: &Trust) -> anyhow::Result<rustls::ClientConfig> {
                 .with_safe_default_protocol_versions()?
                 .with_root_certificates(roots)
                 .with_no_client_auth())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_read_in_the_usual_spellings() {
+        let canon = fingerprint(b"x");
+        assert_eq!(canon.len(), 32 * 3 - 1);
+        let plain: String = canon.chars().filter(|c| *c != ':').collect();
+        for s in [
+            canon.clone(),
+            canon.to_lowercase(),
+            plain.clone(),
+            format!("sha256:{plain}"),
+            format!("SHA256 Fingerprint={canon}"),
+        ] {
+            assert_eq!(parse_fingerprint(&s).unwrap(), canon, "{s}");
+        }
+        for bad in ["", "AB:CD", &plain[1..], &format!("{}zz", &plain[2..])] {
+            assert!(parse_fingerprint(bad).is_err(), "{bad}");
         }
     }
 }
