@@ -432,3 +432,32 @@ fn a_server_killed_mid_push_leaves_no_state_and_the_push_resumes() {
     assert_eq!(sent + finished, 12, "finished files are not sent again");
     assert_files(&served(&root), &walk(&project), "after the resumed push");
 }
+
+#[test]
+fn a_name_with_a_line_break_is_refused_not_sent_as_a_command() {
+    let d = tempfile::tempdir().unwrap();
+    let (root, project) = (d.path().join("www"), d.path().join("project"));
+    std::fs::create_dir_all(&root).unwrap();
+    put(&root, "victim.txt", b"keep me\n");
+    put(&project, "victim.txt", b"keep me\n");
+    put(&project, "x\r\nDELE victim.txt", b"hostile\n");
+    ok(&devsky(&["init"], &project));
+    let ftp = Vsftpd::start(d.path(), false);
+    ftp.add_server(&project, "web", &root, &[]);
+    ok(&dep(&["deploy", "adopt", "web"], &project));
+    let o = dep(&["deploy", "push", "web", "--yes"], &project);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("line break"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(root.join("victim.txt")).unwrap(),
+        b"keep me\n"
+    );
+    assert!(
+        !ftp.log_text().contains("DELE"),
+        "no command reached the server"
+    );
+}

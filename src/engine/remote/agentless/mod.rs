@@ -370,7 +370,11 @@ pub fn temp_name(path: &str) -> String {
 /// A name from a listing, checked: no `/`, NUL, `.` or `..` (a hostile server must not
 /// steer devsky outside the root).
 pub fn check_listed_name(name: &str) -> anyhow::Result<()> {
-    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0', '\\']) {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\0', '\\', '\r', '\n'])
+    {
         anyhow::bail!("the server listed an impossible name {name:?}");
     }
     Ok(())
@@ -477,7 +481,7 @@ mod tests {
             t.starts_with("a/b/.devsky-up-") && t.ends_with("-index.php"),
             "{t}"
         );
-        for bad in ["", ".", "..", "a/b", "a\0b", "a\\b"] {
+        for bad in ["", ".", "..", "a/b", "a\0b", "a\\b", "a\r\nDELE b"] {
             assert!(check_listed_name(bad).is_err(), "{bad:?}");
         }
         check_listed_name(".htaccess").unwrap();

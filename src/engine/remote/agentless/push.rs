@@ -92,6 +92,13 @@ impl Job<'_> {
             .chain(m.deletes.iter().map(|d| &d.path))
         {
             let base = p.rsplit('/').next().unwrap_or(p);
+            if p.contains(['\r', '\n']) {
+                anyhow::bail!(
+                    "{p:?}: a line break in a name cannot be sent over {} (it would be read \
+                     as a command); rename it",
+                    self.connector.scheme()
+                );
+            }
             if p == STATE_FILE || base.starts_with(TEMP_PREFIX) {
                 anyhow::bail!("{p} is devsky's own name on the server; rename it to deploy it");
             }
