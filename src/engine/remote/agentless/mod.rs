@@ -119,6 +119,13 @@ impl AgentlessTransport {
         connector: Box<dyn Connector>,
         settings: Settings,
     ) -> anyhow::Result<AgentlessTransport> {
+        // A server that closes a connection while devsky writes to it must end that
+        // request with an error (and its journal line and log), not kill the process: the
+        // CLI restores SIGPIPE's default for `| head`, so ignore it from here on.
+        // SAFETY: setting a signal's disposition has no preconditions.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
         let first = connector.open()?;
         Ok(AgentlessTransport {
             connector,
