@@ -135,7 +135,7 @@ impl Vsftpd {
             fingerprint = Some(fp.trim().rsplit('=').next().unwrap().to_string());
             conf += &format!(
                 "ssl_enable=YES\nrsa_cert_file={}\nrsa_private_key_file={}\n\
-                 force_local_logins_ssl=YES\nforce_local_data_ssl=YES\nrequire_ssl_reuse=NO\n\
+                 force_local_logins_ssl=YES\nforce_local_data_ssl=YES\nrequire_ssl_reuse=YES\n\
                  ssl_ciphers=HIGH\nallow_anon_ssl=NO\n",
                 cert.display(),
                 key.display()

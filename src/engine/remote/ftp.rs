@@ -164,9 +164,13 @@ impl Connector for FtpConnector {
                 let plain = RustlsFtpStream::connect_timeout(addr, TIMEOUT).map_err(err)?;
                 // rustls takes an IP address as the name too.
                 let domain = self.host.clone();
+                // A session cache of this connection's own: its data connections resume
+                // its TLS session (servers such as vsftpd demand it, require_ssl_reuse).
+                let mut own = (**cfg).clone();
+                own.resumption = rustls::client::Resumption::in_memory_sessions(32);
                 Stream::Tls(Box::new(
                     plain
-                        .into_secure(RustlsConnector::from(cfg.clone()), &domain)
+                        .into_secure(RustlsConnector::from(Arc::new(own)), &domain)
                         .map_err(|e| anyhow::anyhow!("{label}: TLS: {e}"))?,
                 ))
             }
