@@ -127,6 +127,9 @@ fn full_cycle(tls: bool) {
         .map(|d| d["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["adopt", "deploy"]);
+    let st = ok(&dep(&["deploy", "status", "web"], &project));
+    assert!(st.contains(&format!("root:    {}", root.display())), "{st}");
+    assert!(st.contains("current: deployment 2 (deploy)"), "{st}");
     let logs = ok(&dep(&["deploy", "logs", "web"], &project));
     assert!(logs.contains("uploaded index.php"), "{logs}");
 
