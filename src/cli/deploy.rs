@@ -43,16 +43,7 @@ pub enum DeployCommand {
     Logs(LogsArgs),
     /// Take over an FTP/SFTP target devsky did not deploy to: hash its files once and
     /// write its state file (.devsky-state), so that plans and pushes can start.
-    Adopt(AdoptArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct AdoptArgs {
-    #[command(flatten)]
-    pub at: RemoteArgs,
-    /// Hash everything again even where the target has a state file.
-    #[arg(long)]
-    pub force: bool,
+    Adopt(super::server_agentless::AdoptArgs),
 }
 
 #[derive(Debug, Args)]
@@ -146,7 +137,7 @@ pub fn run(c: DeployCommand) -> anyhow::Result<i32> {
         DeployCommand::Rollback(a) => rollback_cmd(a),
         DeployCommand::History(a) => history(a),
         DeployCommand::Logs(a) => logs(a),
-        DeployCommand::Adopt(a) => adopt(a),
+        DeployCommand::Adopt(a) => super::server_agentless::adopt(a),
     };
     match r {
         Err(e) if exit_code(&e) != 1 => {
@@ -215,7 +206,7 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
 }
 
 /// The project, the server profile and its remote.
-fn open_remote(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile, Remote)> {
+pub(super) fn open_remote(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile, Remote)> {
     let (project, p) = open_profile(a)?;
     let remote = connect(&project.root, &p)?;
     Ok((project, p, remote))
@@ -492,7 +483,7 @@ fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
         print_json(&v)?;
         return Ok(0);
     }
-    print_drift(&drift);
+    super::server_agentless::print_drift(&drift);
     if plan.is_empty() {
         print_left_out(&plan);
         println!("nothing to deploy: the server has every file and folder as the project has it");
@@ -520,7 +511,7 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    print_drift(&planned.remote.drift());
+    super::server_agentless::print_drift(&planned.remote.drift());
     let plan = &planned.plan;
     let built = planned.build(&project.root, plan, &stderr_progress())?;
     let counts = format!(
@@ -546,33 +537,6 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         println!("deployment {dep} started on {}", p.name);
     }
     follow_to_end(&planned.remote, dep, a.at.json)
-}
-
-/// Paths changed on an FTP/SFTP target by someone else since devsky's last deploy.
-fn print_drift(drift: &[crate::engine::remote::agentless::tree::Drift]) {
-    if drift.is_empty() {
-        return;
-    }
-    println!(
-        "drift: {} path(s) changed on the server outside devsky (a push refuses to \
-         overwrite them without --force):",
-        drift.len()
-    );
-    for d in drift {
-        println!("  ~ {} ({})", d.path, d.what);
-    }
-}
-
-fn adopt(a: AdoptArgs) -> anyhow::Result<i32> {
-    let (_, p, remote) = open_remote(&a.at)?;
-    let id = remote.adopt(a.force)?;
-    let d = remote.status(id)?;
-    if a.at.json {
-        print_json(&d)?;
-    } else {
-        println!("{}: {} ({})", p.name, d.summary, d.status);
-    }
-    Ok(0)
 }
 
 fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {

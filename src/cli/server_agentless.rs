@@ -5,12 +5,16 @@
 //! name of the variable, read at every connection), else from `$DEVSKY_FTP_PASSWORD` /
 //! `$DEVSKY_SFTP_PASSWORD` or a prompt on the terminal, and kept in
 //! `.devsky/secrets/NAME.key` (mode 0600). It is never printed.
+//!
+//! Also the deploy commands only such targets have: `devsky deploy adopt` and the drift
+//! lines of `deploy plan|push`.
 
 use std::io::Write;
 
 use anyhow::{Context, bail};
 use clap::Args;
 
+use super::output::print_json;
 use super::server::AddArgs;
 use crate::engine::remote::agentless::{DEFAULT_CONNECTIONS, MAX_CONNECTIONS};
 use crate::engine::remote::tls::{check_ca, parse_fingerprint};
@@ -186,4 +190,41 @@ fn prompt_password(prompt: &str) -> anyhow::Result<String> {
     let _ = (&tty).write_all(b"\n");
     r?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// `devsky deploy adopt SERVER [--force]`.
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    #[command(flatten)]
+    pub at: super::deploy::RemoteArgs,
+    /// Hash everything again even where the target has a state file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Paths changed on an FTP/SFTP target by someone else since devsky's last deploy.
+pub(super) fn print_drift(drift: &[crate::engine::remote::agentless::tree::Drift]) {
+    if drift.is_empty() {
+        return;
+    }
+    println!(
+        "drift: {} path(s) changed on the server outside devsky (a push refuses to \
+         overwrite them without --force):",
+        drift.len()
+    );
+    for d in drift {
+        println!("  ~ {} ({})", d.path, d.what);
+    }
+}
+
+pub(super) fn adopt(a: AdoptArgs) -> anyhow::Result<i32> {
+    let (_, p, remote) = super::deploy::open_remote(&a.at)?;
+    let id = remote.adopt(a.force)?;
+    let d = remote.status(id)?;
+    if a.at.json {
+        print_json(&d)?;
+    } else {
+        println!("{}: {} ({})", p.name, d.summary, d.status);
+    }
+    Ok(0)
 }
