@@ -25,6 +25,8 @@ use crate::engine::map::{Entry, EntryKind, cmp_paths};
 
 /// Most entries a listing may have (a hostile server must not exhaust memory).
 const MAX_LISTED: usize = 5_000_000;
+/// Largest state file read (a map entry is about 100 bytes).
+const MAX_STATE: u64 = 1 << 30;
 
 /// A file as devsky believes it is on the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +130,15 @@ impl View {
                         v.dirs.insert(path.clone());
                         todo.push(path);
                     }
-                    StatKind::File if dir.is_empty() && name == STATE_FILE => v.has_state = true,
+                    StatKind::File if dir.is_empty() && name == STATE_FILE => {
+                        if size > MAX_STATE {
+                            anyhow::bail!(
+                                "the server's .devsky-state has {size} bytes: more than a map \
+                                 of {MAX_LISTED} files; refused"
+                            );
+                        }
+                        v.has_state = true
+                    }
                     StatKind::File if name.starts_with(TEMP_PREFIX) => v.leftovers.push(path),
                     StatKind::File => {
                         v.listed.insert(path, Listed { size, mtime, mode });
