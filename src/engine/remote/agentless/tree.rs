@@ -149,7 +149,10 @@ impl View {
         }
         if v.has_state {
             let tmp = tempfile::NamedTempFile::new()?;
-            let mut f = tmp.reopen()?;
+            let mut f = Capped {
+                out: tmp.reopen()?,
+                left: MAX_STATE,
+            };
             fs.get(STATE_FILE, &mut f)
                 .context("cannot download the state file .devsky-state")?;
             drop(f);
@@ -251,6 +254,26 @@ impl View {
     /// The map a plan is made against: what devsky believes is there.
     pub fn write_map(&self, out: &Path) -> anyhow::Result<()> {
         write_entries(&self.believed, out)
+    }
+}
+
+/// A writer that refuses more than `left` bytes (a server sending more than it listed).
+struct Capped<W> {
+    out: W,
+    left: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Capped<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if b.len() as u64 > self.left {
+            return Err(std::io::Error::other("the state file is larger than 1 GiB"));
+        }
+        self.left -= b.len() as u64;
+        self.out.write_all(b)?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 
