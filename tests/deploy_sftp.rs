@@ -281,3 +281,28 @@ fn sshd_killed_mid_push_leaves_no_state_and_the_push_resumes() {
     assert_eq!(sent.len() + finished.len(), 12);
     assert_eq!(files(&served(&root)), files(&walk(&project)));
 }
+
+#[test]
+fn devsky_answers_ssh_askpass_only_when_it_started_ssh_for_a_password() {
+    let d = tempfile::tempdir().unwrap();
+    // As ssh runs it: SSH_ASKPASS set, the prompt as argument, the secret in the variable.
+    let o = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .arg("deploy@host's password: ")
+        .current_dir(d.path())
+        .env("SSH_ASKPASS", env!("CARGO_BIN_EXE_devsky"))
+        .env("DEVSKY_SSH_ASKPASS_SECRET", "s3cret word")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(text(&o.stdout), "s3cret word\n");
+    // Without SSH_ASKPASS it is an ordinary run (here: no such project folder).
+    let o = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["deploy", "history", "--project", "/nonexistent"])
+        .env("DEVSKY_SSH_ASKPASS_SECRET", "s3cret word")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!text(&o.stdout).contains("s3cret"));
+}
