@@ -511,7 +511,9 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    super::server_agentless::print_drift(&planned.remote.drift());
+    if !a.at.json {
+        super::server_agentless::print_drift(&planned.remote.drift());
+    }
     let plan = &planned.plan;
     let built = planned.build(&project.root, plan, &stderr_progress())?;
     let counts = format!(
