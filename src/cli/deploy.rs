@@ -42,6 +42,9 @@ pub enum DeployCommand {
     History(RemoteArgs),
     /// The log of a deployment (default: the newest).
     Logs(LogsArgs),
+    /// Take over an FTP/SFTP target devsky did not deploy to: hash its files once and
+    /// write its state file (.devsky-state), so that plans and pushes can start.
+    Adopt(super::server_agentless::AdoptArgs),
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +138,7 @@ pub fn run(c: DeployCommand) -> anyhow::Result<i32> {
         DeployCommand::Rollback(a) => rollback_cmd(a),
         DeployCommand::History(a) => history(a),
         DeployCommand::Logs(a) => logs(a),
+        DeployCommand::Adopt(a) => super::server_agentless::adopt(a),
     };
     match r {
         Err(e) if exit_code(&e) != 1 => {
@@ -203,7 +207,7 @@ fn package(a: PackageArgs) -> anyhow::Result<i32> {
 }
 
 /// The project, the server profile and its remote.
-fn open_remote(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile, Remote)> {
+pub(super) fn open_remote(a: &RemoteArgs) -> anyhow::Result<(Project, ServerProfile, Remote)> {
     let (project, p) = open_profile(a)?;
     let remote = connect(&project.root, &p)?;
     Ok((project, p, remote))
@@ -468,10 +472,20 @@ fn database_lines(d: &serde_json::Value) -> Vec<String> {
 
 fn plan_cmd(a: RemoteArgs) -> anyhow::Result<i32> {
     let (project, p) = open_profile(&a)?;
-    let plan = remote_plan(&project, &p, &[], false)?.plan.clone();
+    let planned = remote_plan(&project, &p, &[], false)?;
+    let drift = planned.remote.drift();
+    let plan = planned.plan.clone();
     if a.json {
-        print_json(&plan)?;
-    } else if plan.is_empty() {
+        // The plan, with the drift of an FTP/SFTP target beside its fields.
+        let mut v = serde_json::to_value(&plan)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("drift".into(), serde_json::to_value(&drift)?);
+        }
+        print_json(&v)?;
+        return Ok(0);
+    }
+    super::server_agentless::print_drift(&drift);
+    if plan.is_empty() {
         print_left_out(&plan);
         println!("nothing to deploy: the server has every file and folder as the project has it");
     } else {
@@ -497,6 +511,9 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
             );
         }
         return Ok(0);
+    }
+    if !a.at.json {
+        super::server_agentless::print_drift(&planned.remote.drift());
     }
     let plan = &planned.plan;
     let built = planned.build(&project.root, plan, &stderr_progress())?;

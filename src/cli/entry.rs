@@ -11,6 +11,11 @@ use super::Cli;
 
 /// Runs devsky with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
+    // Run by ssh as SSH_ASKPASS for an SFTP connection devsky started: answer and stop.
+    if let Some(pw) = crate::engine::remote::sftp::askpass_answer() {
+        println!("{pw}");
+        return 0;
+    }
     let mut args: Vec<OsString> = std::env::args_os().collect();
     if let Err(e) = leading_dir(&mut args) {
         eprintln!("devsky: {e:#}");

@@ -19,6 +19,7 @@ pub mod replace;
 pub mod script;
 pub mod server;
 pub mod server_git;
+pub mod server_agentless;
 pub mod settings;
 pub mod snapshot;
 pub mod webhook;

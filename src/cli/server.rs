@@ -4,7 +4,8 @@
 //! A server reached over SSH (`--ssh USER@HOST[:PORT] --root DIR`) needs no key: the
 //! system's ssh authenticates with the user's own config, keys and agent. An `https://`
 //! agent's certificate is checked against the system's roots, a CA (`--ca FILE`) or a
-//! pinned fingerprint (`--fingerprint`).
+//! pinned fingerprint (`--fingerprint`). FTP/FTPS and SFTP targets without an agent
+//! (`--ftp`, `--sftp`) are added by [`super::server_agentless`].
 //!
 //! What a deploy to a server covers is part of its profile (`--include`/`--exclude` on
 //! `add`, or `server files`): every file and folder of the project but what `.devskyignore`
@@ -82,24 +83,21 @@ pub struct AddArgs {
     #[arg(
         long,
         value_name = "URL",
-        required_unless_present_any = ["ssh", "git"],
-        conflicts_with = "ssh"
+        required_unless_present_any = ["ssh", "git", "ftp", "sftp"],
+        conflicts_with_all = ["ssh", "ftp", "sftp"]
     )]
     pub url: Option<String>,
+    #[command(flatten)]
+    pub agentless: super::server_agentless::AgentlessArgs,
     /// Reach the server over SSH instead (`ssh USER@HOST devsky agent --stdio`), with your
     /// own ~/.ssh/config, keys and agent; no API key.
-    #[arg(long, value_name = "USER@HOST[:PORT]")]
+    #[arg(long, value_name = "USER@HOST[:PORT]", conflicts_with_all = ["ftp", "sftp"])]
     pub ssh: Option<String>,
-    /// With --ssh: the web root on the server.
-    #[arg(long, value_name = "DIR", requires = "ssh")]
+    /// With --ssh or --sftp: the web root on the server.
+    #[arg(long, value_name = "DIR")]
     pub root: Option<String>,
-    /// With --ssh: extra ssh arguments, e.g. "-i ~/.ssh/deploy_key"; repeatable.
-    #[arg(
-        long,
-        value_name = "ARGS",
-        requires = "ssh",
-        allow_hyphen_values = true
-    )]
+    /// With --ssh or --sftp: extra ssh arguments, e.g. "-i ~/.ssh/deploy_key"; repeatable.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub ssh_opt: Vec<String>,
     /// With --ssh: the devsky command on the server.
     #[arg(long, value_name = "PATH", requires = "ssh", default_value = "devsky")]
@@ -180,7 +178,7 @@ struct Shown<'a> {
     key: String,
 }
 
-fn project(p: Option<PathBuf>) -> anyhow::Result<Project> {
+pub(crate) fn project(p: Option<PathBuf>) -> anyhow::Result<Project> {
     Project::locate(&p.unwrap_or_else(|| PathBuf::from(".")))
 }
 
@@ -313,11 +311,17 @@ fn add(a: AddArgs) -> anyhow::Result<i32> {
     if !ENVIRONMENTS.contains(&a.environment.as_str()) {
         bail!("--env is one of {}", ENVIRONMENTS.join(", "));
     }
+    if a.agentless.ftp.is_some() || a.agentless.sftp.is_some() {
+        return super::server_agentless::add(&a);
+    }
     if let Some(ssh) = &a.ssh {
         return add_ssh(&a, ssh);
     }
     if let Some(git) = &a.git.git {
         return super::server_git::add_git(&a, git);
+    }
+    if a.root.is_some() || !a.ssh_opt.is_empty() {
+        bail!("--root and --ssh-opt are for --ssh or --sftp");
     }
     let Some(url) = a.url.clone() else {
         bail!("give --url URL (the HTTP agent) or --ssh USER@HOST --root DIR");

@@ -16,7 +16,7 @@ use crate::engine::remote::{ServerProfile, add_server, key_source, remove_server
 pub struct GitArgs {
     /// Deploy by committing to a branch of this Git repository (https://, ssh://,
     /// USER@HOST:PATH or file://), through the system's git.
-    #[arg(long, value_name = "URL", conflicts_with_all = ["url", "ssh"])]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["url", "ssh", "ftp", "sftp"])]
     pub git: Option<String>,
     /// With --git: the target branch.
     #[arg(long, value_name = "BRANCH", requires = "git")]

@@ -14,6 +14,7 @@ pub mod scripts;
 pub mod sshd;
 pub mod tmux;
 pub mod tree;
+pub mod vsftpd;
 
 /// A port free on 127.0.0.1 right now (for a server the test starts).
 pub fn free_port() -> u16 {

@@ -105,7 +105,8 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
                  AuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
                  PubkeyAuthentication yes\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nLogLevel VERBOSE\n{env_line}",
+                 KbdInteractiveAuthentication no\nLogLevel VERBOSE\n\
+                 Subsystem sftp /usr/lib/openssh/sftp-server\n{env_line}",
                 host_key.display(),
                 dir.join("sshd.pid").display(),
                 authorized.display(),
@@ -185,6 +186,29 @@ impl Sshd {
     /// What sshd logged so far (connections, authentication, session errors).
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Start sshd again (after [`Sshd::kill_all`]) on the same port, keys and config.
+    pub fn restart(&mut self) {
+        self.kill_all();
+        let config = self.log.with_file_name("sshd_config");
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&self.log).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "sshd did not come back"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Kill sshd and every process it started (sessions and the agents in them).

@@ -4,14 +4,18 @@
 //! Git repository, with pull requests through [`git_api`]). The wire types are in
 //! [`wire`]; the deploy targets of a project in [`servers`] (re-exported here), the shell
 //! words of an SSH target in [`ssh_target`]; how an `https://` agent's certificate is
-//! trusted in [`tls`]. The plan and push a deploy makes
+//! trusted in [`tls`]. Targets without an agent, [`ftp`] (FTP and FTPS) and [`sftp`], are
+//! answered on the client by [`agentless`]. The plan and push a deploy makes
 //! through a `Remote` are in [`crate::engine::deploy::push`].
 
+pub mod agentless;
+pub mod ftp;
 pub mod git;
 pub mod git_api;
 pub mod git_opts;
 pub mod http;
 pub mod servers;
+pub mod sftp;
 pub mod ssh;
 pub mod ssh_target;
 pub mod tls;
@@ -259,6 +263,27 @@ impl Remote {
         self.get_json("/deployments")
     }
 
+    /// The paths the last [`Remote::map`] found changed on the server by someone else
+    /// (FTP/SFTP targets; empty for an agent).
+    pub fn drift(&self) -> Vec<agentless::tree::Drift> {
+        self.transport.drift()
+    }
+
+    /// Take over a target devsky did not deploy to (FTP/SFTP): hash its files once and
+    /// write its state file; the adoption's id.
+    pub fn adopt(&self, force: bool) -> anyhow::Result<i64> {
+        let path = format!("/adopt?force={force}");
+        match self.started(Request::new(Method::Post, &path)) {
+            Err(e) if no_such_route(&e) => {
+                bail!(
+                    "{} has a devsky agent: there is nothing to adopt",
+                    self.label()
+                )
+            }
+            r => r,
+        }
+    }
+
     /// Start a rollback to `to` (None: the deployment before the current one).
     pub fn rollback(&self, to: Option<i64>, force: bool) -> anyhow::Result<i64> {
         self.start_json("/rollback", serde_json::json!({"to": to, "force": force}))
@@ -322,7 +347,9 @@ pub fn connect(project_root: &Path, p: &ServerProfile) -> anyhow::Result<Remote>
             project_root,
             p,
         )?))),
-        t => bail!("transport {t} is not supported (http, ssh or git)"),
+        "ftp" => ftp::connect(project_root, p),
+        "sftp" => sftp::connect(project_root, p),
+        t => bail!("transport {t} is not supported (http, ssh, git, ftp or sftp)"),
     }
 }
 

@@ -262,6 +262,7 @@ pub fn key_source(project_root: &Path, p: &ServerProfile) -> String {
         }
         Some(v) => format!("environment variable {v}"),
         None if key_file(project_root, &p.name).is_file() => "stored".into(),
+        None if p.transport == "sftp" => "none (ssh keys authenticate)".into(),
         None => "missing".into(),
     }
 }

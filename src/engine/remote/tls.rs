@@ -114,6 +114,13 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// A TLS client setup that accepts only the certificate with fingerprint `fp`.
 fn pinned_config(fp: &str) -> anyhow::Result<rustls::ClientConfig> {
+    pinned_config_with(fp, rustls::DEFAULT_VERSIONS)
+}
+
+fn pinned_config_with(
+    fp: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> anyhow::Result<rustls::ClientConfig> {
     let want = parse_fingerprint(fp)?;
     let provider = provider();
     let verifier = Pinned {
@@ -121,7 +128,7 @@ fn pinned_config(fp: &str) -> anyhow::Result<rustls::ClientConfig> {
         algorithms: provider.signature_verification_algorithms,
     };
     let mut c = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(versions)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
@@ -177,6 +184,44 @@ impl ServerCertVerifier for Pinned {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+/// A TLS client setup for FTPS: the certificate trusted as `trust` says (a pinned
+/// fingerprint, a CA, or the system's roots), no ALPN, TLS 1.2 (its sessions resume any
+/// number of times: FTP servers demand that every data connection resume the control
+/// connection's session, which TLS 1.3's single-use tickets cannot promise).
+pub fn rustls_config(trust: &Trust) -> anyhow::Result<rustls::ClientConfig> {
+    let versions: &[&'static rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+    match (&trust.fingerprint, &trust.ca_pem) {
+        (Some(_), Some(_)) => bail!("give a CA or a fingerprint, not both"),
+        (Some(fp), None) => {
+            let mut c = pinned_config_with(fp, versions)?;
+            c.alpn_protocols.clear();
+            Ok(c)
+        }
+        (None, ca) => {
+            use rustls::pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            match ca {
+                Some(pem) => {
+                    for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                        roots
+                            .add(c.context("the server's CA is not a PEM certificate file")?)
+                            .context("the server's CA is refused")?;
+                    }
+                }
+                None => {
+                    for c in rustls_native_certs::load_native_certs().certs {
+                        let _ = roots.add(c);
+                    }
+                }
+            }
+            Ok(rustls::ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth())
+        }
     }
 }
 

@@ -120,6 +120,13 @@ pub trait Transport: Send + Sync {
 
     /// Where the agent is, for messages (`http://host:port`, `user@host`).
     fn label(&self) -> String;
+
+    /// The paths the last map found changed on the server by someone else (only a
+    /// target without an agent, [`super::agentless`], keeps such a list; an agent's map
+    /// is the tree itself).
+    fn drift(&self) -> Vec<super::agentless::tree::Drift> {
+        Vec::new()
+    }
 }
 
 /// A reader that adds what is read from it to a counter: a package body's bytes as a

@@ -67,13 +67,22 @@ impl DeployScreen {
                 p,
             )?;
             let plan = planned.plan.clone();
-            let summary = format!(
+            let mut summary = format!(
                 "{} to upload ({}), {} to delete on {}",
                 thousands(plan.uploads.len()),
                 human_size(plan.upload_bytes() as i64),
                 thousands(plan.deletes.len()),
                 server.name
             );
+            // An FTP/SFTP target's drift: paths changed there outside devsky.
+            let drift = planned.remote.drift();
+            if !drift.is_empty() {
+                summary.push_str(&format!(
+                    "; {} path(s) drifted on the server (a push refuses them; \
+                     `devsky deploy plan` lists them)",
+                    drift.len()
+                ));
+            }
             let held = std::sync::Mutex::new(Some(planned));
             let _ = tx.send(DeployReply::Plan {
                 seq,
