@@ -15,6 +15,7 @@ pub mod init;
 pub mod keys;
 pub mod map;
 pub mod output;
+pub mod registry;
 pub mod replace;
 pub mod script;
 pub mod server;
@@ -113,6 +114,11 @@ pub enum Command {
     /// The recycle bin: files devsky deleted or overwrote (list, restore, empty).
     #[command(subcommand)]
     Bin(bin::BinCommand),
+    /// The team registry: serve it, its users, and this project's login to one.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
+    /// Sync the registry's index (only what changed) and list its packages and versions.
+    Update(registry::UpdateArgs),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff): `devsky man | man -l -`.
@@ -123,7 +129,13 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     if !matches!(
         cli.command,
-        Some(Command::Serve(_) | Command::Agent(_) | Command::Completions(_) | Command::Man)
+        Some(
+            Command::Serve(_)
+                | Command::Agent(_)
+                | Command::Registry(_)
+                | Command::Completions(_)
+                | Command::Man
+        )
     ) {
         recover_builds();
     }
@@ -158,6 +170,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Search(a)) => replace::search(a),
         Some(Command::Replace(a)) => replace::run(a),
         Some(Command::Bin(c)) => bin::run(c),
+        Some(Command::Registry(c)) => registry::run(c),
+        Some(Command::Update(a)) => registry::update(a),
         Some(Command::Completions(a)) => completions::completions(a),
         Some(Command::Man) => completions::man(),
     }
