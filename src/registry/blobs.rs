@@ -85,7 +85,7 @@ pub async fn receive(
     tokio::fs::rename(&tmp, &dest)
         .await
         .with_context(|| format!("cannot store {}", dest.display()))?;
-    Ok(out?)
+    out
 }
 
 async fn receive_into(

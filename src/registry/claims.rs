@@ -228,15 +228,14 @@ pub async fn release(
             .with("claim", json!(c)));
         }
         let owner = match &c.package {
-            Some(p) => db
+            Some(p) => !db
                 .query(
                     "SELECT 1 FROM names n WHERE n.name = $1 AND (n.owner_id = $2 OR EXISTS \
                      (SELECT 1 FROM owners o WHERE o.name = n.name AND o.user_id = $2))",
                     vec![p.into(), V::I(user.id)],
                 )
                 .await?
-                .first()
-                .is_some(),
+                .is_empty(),
             None => false,
         };
         if !owner && !user.root {

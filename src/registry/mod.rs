@@ -16,6 +16,7 @@
 
 pub mod blobs;
 pub mod claims;
+pub mod index;
 pub mod packages;
 pub mod sql;
 pub mod users;
@@ -211,7 +212,7 @@ pub fn router(reg: Arc<Registry>) -> Router {
             ROUTES[6].1,
             get(packages::list_owners).post(packages::add_owner),
         )
-        .route(ROUTES[8].1, get(packages::index))
+        .route(ROUTES[8].1, get(index::index))
         .route(ROUTES[9].1, post(claims::create).get(claims::list))
         .route(ROUTES[11].1, post(claims::verify))
         .route(ROUTES[12].1, axum::routing::delete(claims::release))
