@@ -139,3 +139,101 @@ fn sync(backend: Backend) {
         assert!(!out.status.success(), "{bad}");
     }
 }
+
+#[test]
+fn claims_from_the_cli_on_sqlite() {
+    claims_cli(Backend::Sqlite)
+}
+
+#[test]
+fn claims_from_the_cli_on_postgres() {
+    claims_cli(Backend::Postgres)
+}
+
+/// Two projects, A (alice, owner of shop) and B (bob), claim records through `devsky
+/// claim` and see each other's claims.
+fn claims_cli(backend: Backend) {
+    let reg = Registry::start(backend);
+    let alice = reg.user("alice", false);
+    let bob = reg.user("bob", false);
+    reg.publish(&alice, "shop", "1.0.0", &archive("s", 10));
+    let a = project(&reg, &alice);
+    let b = project(&reg, &bob);
+
+    let v = json(
+        &[
+            "claim",
+            "add",
+            "f:app/cart.php",
+            "f:app/view.php",
+            "--package",
+            "shop",
+            "--json",
+        ],
+        a.path(),
+    );
+    assert_eq!(v[0]["outcome"], "taken", "{v}");
+    assert_eq!(v[1]["claim"]["record"], "f:app/view.php");
+    // B cannot take A's record: exit 1, the holder named.
+    let out = devsky(
+        &[
+            "claim",
+            "add",
+            "f:app/cart.php",
+            "f:lib/db.php",
+            "--package",
+            "shop",
+        ],
+        b.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("CLAIMED") && text.contains("alice"), "{text}");
+    assert!(
+        text.contains("taken") && text.contains("f:lib/db.php"),
+        "{text}"
+    );
+
+    // Each sees the other's.
+    let v = json(
+        &[
+            "claim",
+            "verify",
+            "f:app/cart.php",
+            "f:lib/db.php",
+            "--json",
+        ],
+        b.path(),
+    );
+    assert_eq!(
+        (
+            v["ours"][0]["record"].as_str(),
+            v["theirs"][0]["record"].as_str()
+        ),
+        (Some("f:lib/db.php"), Some("f:app/cart.php")),
+        "{v}"
+    );
+    let list = ok(&["claim", "list"], a.path());
+    assert!(
+        list.contains("f:lib/db.php") && list.contains("bob"),
+        "{list}"
+    );
+    assert_eq!(
+        json(&["claim", "list", "--json"], a.path())
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Release: B may not release A's (a record with '/' in it travels as one segment),
+    // nor force it; A, owner of shop, may force B's.
+    let out = devsky(&["claim", "release", "f:app/cart.php", "--force"], b.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
+    ok(&["claim", "release", "f:lib/db.php", "--force"], a.path());
+    ok(&["claim", "release", "f:app/cart.php"], a.path());
+    let v = json(&["claim", "list", "--json"], b.path());
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v[0]["record"], "f:app/view.php");
+}

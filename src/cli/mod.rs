@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod bin;
+pub mod claim;
 pub mod codebase;
 pub mod completions;
 pub mod db;
@@ -119,6 +120,9 @@ pub enum Command {
     Registry(registry::RegistryCommand),
     /// Sync the registry's index (only what changed) and list its packages and versions.
     Update(registry::UpdateArgs),
+    /// Claims on the registry: take records into work, list, verify, release.
+    #[command(subcommand)]
+    Claim(claim::ClaimCommand),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff): `devsky man | man -l -`.
@@ -172,6 +176,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Bin(c)) => bin::run(c),
         Some(Command::Registry(c)) => registry::run(c),
         Some(Command::Update(a)) => registry::update(a),
+        Some(Command::Claim(c)) => claim::run(c),
         Some(Command::Completions(a)) => completions::completions(a),
         Some(Command::Man) => completions::man(),
     }

@@ -165,3 +165,133 @@ impl Client {
         Ok(n)
     }
 }
+
+/// A claim on a record, as the registry answers it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claim {
+    pub record: String,
+    pub package: Option<String>,
+    pub owner: String,
+    pub created: i64,
+    pub expires: i64,
+}
+
+/// What claiming a record gave.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", content = "claim", rename_all = "snake_case")]
+pub enum ClaimOutcome {
+    /// Newly ours.
+    Taken(Claim),
+    /// Ours already: renewed.
+    Renewed(Claim),
+    /// Someone else's.
+    Conflict(Claim),
+}
+
+/// The live claims among some records: ours and others'.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verified {
+    pub ours: Vec<Claim>,
+    pub theirs: Vec<Claim>,
+}
+
+impl Client {
+    fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        r: reqwest::Result<reqwest::blocking::Response>,
+    ) -> anyhow::Result<T> {
+        let r = r.with_context(|| format!("cannot reach the registry at {}", self.url))?;
+        if !r.status().is_success() {
+            return Err(failure(what, r));
+        }
+        r.json()
+            .with_context(|| format!("{what}: the registry's answer is not valid"))
+    }
+
+    /// The URL of `/api/v1/claims/{record}`, the record percent-encoded as one segment.
+    fn claim_url(&self, record: &str) -> anyhow::Result<reqwest::Url> {
+        let mut u = reqwest::Url::parse(&format!("{}/api/v1/claims", self.url))?;
+        u.path_segments_mut()
+            .map_err(|_| anyhow::anyhow!("{} cannot take a path", self.url))?
+            .push(record);
+        Ok(u)
+    }
+
+    /// Take `record` into work (for `package`, whose owners may force its release).
+    pub fn claim(&self, record: &str, package: Option<&str>) -> anyhow::Result<ClaimOutcome> {
+        #[derive(Deserialize)]
+        struct Answer {
+            claim: Claim,
+        }
+        let r = self
+            .http
+            .post(format!("{}/api/v1/claims", self.url))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({"record": record, "package": package}))
+            .send()
+            .with_context(|| format!("cannot reach the registry at {}", self.url))?;
+        let status = r.status();
+        if status == reqwest::StatusCode::CONFLICT {
+            let a: Answer = r.json().context("the registry's 409 has no claim")?;
+            return Ok(ClaimOutcome::Conflict(a.claim));
+        }
+        let a: Answer = self.json(&format!("claiming {record}"), Ok(r))?;
+        Ok(if status == reqwest::StatusCode::CREATED {
+            ClaimOutcome::Taken(a.claim)
+        } else {
+            ClaimOutcome::Renewed(a.claim)
+        })
+    }
+
+    /// The live claims (of `package` only, when given).
+    pub fn claims(&self, package: Option<&str>) -> anyhow::Result<Vec<Claim>> {
+        #[derive(Deserialize)]
+        struct Answer {
+            claims: Vec<Claim>,
+        }
+        let mut u = reqwest::Url::parse(&format!("{}/api/v1/claims", self.url))?;
+        if let Some(p) = package {
+            u.query_pairs_mut().append_pair("package", p);
+        }
+        let a: Answer = self.json(
+            "listing claims",
+            self.http.get(u).bearer_auth(&self.token).send(),
+        )?;
+        Ok(a.claims)
+    }
+
+    /// The live claims among `records` (all, when empty), sorted into ours and theirs.
+    pub fn verify(&self, records: &[String]) -> anyhow::Result<Verified> {
+        let body = if records.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::json!({ "records": records })
+        };
+        self.json(
+            "verifying claims",
+            self.http
+                .post(format!("{}/api/v1/claims/verify", self.url))
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send(),
+        )
+    }
+
+    /// Release the claim on `record` (someone else's only with `force`, as a package owner).
+    pub fn release(&self, record: &str, force: bool) -> anyhow::Result<Claim> {
+        #[derive(Deserialize)]
+        struct Answer {
+            released: Claim,
+        }
+        let mut u = self.claim_url(record)?;
+        if force {
+            u.query_pairs_mut().append_pair("force", "true");
+        }
+        let a: Answer = self.json(
+            &format!("releasing {record}"),
+            self.http.delete(u).bearer_auth(&self.token).send(),
+        )?;
+        Ok(a.released)
+    }
+}

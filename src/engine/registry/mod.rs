@@ -4,6 +4,7 @@
 //! sync of `devsky update` into the project's local copy of the index
 //! ([`local::LocalIndex`], `.devsky/registry.db`). With `--sync`, the archives of new
 //! versions are fetched too, verified by blake3, into `.devsky/registry/cache/<blake3>`.
+//! Claims (`devsky claim`) go through [`client::Client`].
 
 pub mod client;
 pub mod local;
@@ -86,8 +87,8 @@ pub struct SyncReport {
 /// Sync the index of the project at `root` from its registry; with `fetch`, download the
 /// archives of the versions that changed and are not cached yet.
 pub fn update(root: &Path, store: &Store, fetch: bool) -> anyhow::Result<SyncReport> {
-    let (url, token) = logged_in(root, store)?;
-    let client = Client::new(&url, &token)?;
+    let (url, _) = logged_in(root, store)?;
+    let client = client(root, store)?;
     let mut idx = local::LocalIndex::open(root)?;
     let (from, etag) = idx.start(&url)?;
     let mut rep = SyncReport {
@@ -125,4 +126,10 @@ pub fn update(root: &Path, store: &Store, fetch: bool) -> anyhow::Result<SyncRep
     }
     rep.packages = idx.packages()?;
     Ok(rep)
+}
+
+/// The client of the project's registry (after `devsky registry login`).
+pub fn client(root: &Path, store: &Store) -> anyhow::Result<Client> {
+    let (url, token) = logged_in(root, store)?;
+    Client::new(&url, &token)
 }
