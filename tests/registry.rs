@@ -203,6 +203,17 @@ fn uploads(backend: Backend) {
     reg.publish(&bob, "u_bob.shop", "1.0.0", &u);
     reg.publish(&alice, "u_bob.shop", "1.0.1", &u);
     assert_eq!(reg.blobs().len(), 2);
+    // JSON bodies are bounded (an upload streams to disk instead).
+    let huge = format!("{{\"records\": [\"{}\"]}}", "x".repeat(3 << 20));
+    // (On a connection of its own: the server closes it after refusing the body.)
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/claims/verify", reg.url))
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
 }
 
 fn concurrent_reserves(backend: Backend) {

@@ -236,4 +236,58 @@ fn claims_cli(backend: Backend) {
     let v = json(&["claim", "list", "--json"], b.path());
     assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v[0]["record"], "f:app/view.php");
+
+    // A publishes an "in work" version from the CLI: its claims on shop are renewed, and B
+    // sees the version after an update. The same version again is refused.
+    let file = a.path().join("shop-1.1.0.sky");
+    let bytes = archive("shop-1.1.0", 5000);
+    std::fs::write(&file, &bytes).unwrap();
+    let args = [
+        "registry",
+        "publish",
+        file.to_str().unwrap(),
+        "--name",
+        "shop",
+        "--version",
+        "1.1.0",
+        "--depends",
+        "core@^2",
+        "--in-work",
+        "--json",
+    ];
+    let v = json(&args, a.path());
+    assert_eq!(
+        (v["checksum"].as_str(), v["size"].as_u64()),
+        (Some(b3(&bytes).as_str()), Some(5000)),
+        "{v}"
+    );
+    assert_eq!(v["claims_renewed"], 1, "{v}");
+    assert!(v["sky_id"].as_i64().unwrap() > 0);
+    let text = ok(&["update"], b.path());
+    assert!(text.contains("1.0.0, 1.1.0"), "{text}");
+    let out = devsky(&args, a.path());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("409"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = devsky(
+        &[
+            "registry",
+            "publish",
+            file.to_str().unwrap(),
+            "--name",
+            "shop",
+            "--version",
+            "1.2.0",
+            "--depends",
+            "core",
+        ],
+        a.path(),
+    );
+    assert!(
+        !out.status.success(),
+        "a dependency without a requirement is refused"
+    );
 }

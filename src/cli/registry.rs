@@ -11,6 +11,7 @@ use serde_json::json;
 use super::output::print_json;
 use crate::engine::project::Project;
 use crate::engine::registry;
+use crate::engine::registry::client::Dep;
 use crate::engine::util::units::human_size;
 use crate::registry as server;
 
@@ -23,6 +24,29 @@ pub enum RegistryCommand {
     User(UserCommand),
     /// Keep a registry's URL and token for this project (the token in .devsky/secrets/).
     Login(LoginArgs),
+    /// Reserve a version (its SKY_ID) and upload an archive file for it.
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The archive (sent as it is, with its blake3).
+    pub file: PathBuf,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub version: String,
+    /// A dependency, NAME@REQUIREMENT (`core@^2.1`); repeatable.
+    #[arg(long = "depends", value_name = "NAME@REQ")]
+    pub depends: Vec<String>,
+    /// An "in work" version: uploading it renews your claims on the package.
+    #[arg(long)]
+    pub in_work: bool,
+    /// The project (default: the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the registry keeps its data.
@@ -112,6 +136,7 @@ pub fn run(c: RegistryCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
         RegistryCommand::User(u) => user(u),
+        RegistryCommand::Publish(a) => publish(a),
         RegistryCommand::Login(a) => {
             let project = Project::locate(&a.project.unwrap_or_else(|| PathBuf::from(".")))?;
             let store = project.open_store(true)?;
@@ -174,6 +199,37 @@ fn user(u: UserCommand) -> anyhow::Result<i32> {
         }
         Ok(0)
     })
+}
+
+fn publish(a: PublishArgs) -> anyhow::Result<i32> {
+    let depends = a
+        .depends
+        .iter()
+        .map(|d| match d.split_once('@') {
+            Some((name, req)) if !name.is_empty() && !req.is_empty() => Ok(Dep {
+                name: name.to_string(),
+                req: req.to_string(),
+            }),
+            _ => anyhow::bail!("--depends {d:?}: give NAME@REQUIREMENT, like core@^2.1"),
+        })
+        .collect::<anyhow::Result<Vec<Dep>>>()?;
+    let project = Project::locate(&a.project.unwrap_or_else(|| PathBuf::from(".")))?;
+    let store = project.open_store(false)?;
+    let client = registry::client(&project.root, &store)?;
+    let p = client.publish(&a.name, &a.version, &depends, a.in_work, &a.file)?;
+    if a.json {
+        print_json(&p)?;
+    } else {
+        println!(
+            "published {} {}: SKY_ID {}, {} ({} renewed claim(s))",
+            p.name,
+            p.version,
+            p.sky_id,
+            human_bytes(p.size),
+            p.claims_renewed
+        );
+    }
+    Ok(0)
 }
 
 /// `devsky update [--sync]`.

@@ -200,7 +200,9 @@ async fn log_request(req: Request, next: Next) -> Response {
     r
 }
 
-/// The router: health, then every route of [`ROUTES`] behind the token check.
+/// The router: health, then every route of [`ROUTES`] behind the token check. JSON bodies
+/// are limited to axum's default (2 MB); an upload streams to disk with its own limit
+/// ([`blobs::MAX_SIZE`]).
 pub fn router(reg: Arc<Registry>) -> Router {
     let routes = Router::new()
         .route(ROUTES[0].1, get(me))
@@ -229,7 +231,6 @@ pub fn router(reg: Arc<Registry>) -> Router {
         .route(HEALTH, get(health))
         .merge(routes)
         .fallback(not_found)
-        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(log_request))
         .with_state(reg)
 }

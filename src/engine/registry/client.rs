@@ -295,3 +295,85 @@ impl Client {
         Ok(a.released)
     }
 }
+
+/// A dependency as reserve takes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dep {
+    pub name: String,
+    pub req: String,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    pub name: String,
+    pub version: String,
+    pub sky_id: i64,
+    pub checksum: String,
+    pub size: u64,
+    pub claims_renewed: i64,
+}
+
+impl Client {
+    /// Reserve `name` `version` and upload the archive `file` (its blake3 sent along, the
+    /// registry keeps it only if the bytes match).
+    pub fn publish(
+        &self,
+        name: &str,
+        version: &str,
+        depends: &[Dep],
+        in_work: bool,
+        file: &Path,
+    ) -> anyhow::Result<Published> {
+        let mut hasher = blake3::Hasher::new();
+        hasher
+            .update_reader(
+                std::fs::File::open(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?,
+            )
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let checksum = hasher.finalize().to_hex().to_string();
+        #[derive(Deserialize)]
+        struct Reserved {
+            sky_id: i64,
+        }
+        let r: Reserved = self.json(
+            &format!("reserving {name} {version}"),
+            self.http
+                .post(format!("{}/api/v1/reserve", self.url))
+                .bearer_auth(&self.token)
+                .json(&serde_json::json!({"name": name, "version": version,
+                                          "depends": depends, "in_work": in_work}))
+                .send(),
+        )?;
+        let f = std::fs::File::open(file)?;
+        let len = f.metadata()?.len();
+        #[derive(Deserialize)]
+        struct Uploaded {
+            size: u64,
+            claims_renewed: i64,
+        }
+        let mut u = reqwest::Url::parse(&format!("{}/api/v1/packages", self.url))?;
+        u.path_segments_mut()
+            .map_err(|_| anyhow::anyhow!("{} cannot take a path", self.url))?
+            .push(name)
+            .push(version);
+        let up: Uploaded = self.json(
+            &format!("uploading {name} {version}"),
+            self.http
+                .put(u)
+                .bearer_auth(&self.token)
+                .header("x-checksum-blake3", &checksum)
+                .body(reqwest::blocking::Body::sized(f, len))
+                .send(),
+        )?;
+        Ok(Published {
+            name: name.to_string(),
+            version: version.to_string(),
+            sky_id: r.sky_id,
+            checksum,
+            size: up.size,
+            claims_renewed: up.claims_renewed,
+        })
+    }
+}
