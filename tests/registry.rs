@@ -34,6 +34,7 @@ both!(tokens);
 both!(uploads);
 both!(concurrent_reserves);
 both!(claims);
+both!(claim_hours);
 both!(index_yank_owners_releases);
 
 /// Every route of the router with its path's placeholders filled in.
@@ -365,6 +366,51 @@ fn claims(backend: Backend) {
         work["expires"].as_i64().unwrap() >= t0 + 5 * DAY - 60_000,
         "{work}"
     );
+}
+
+/// `--claim-hours` sets how long a claim lasts. And two processes migrating one fresh
+/// database at once both succeed.
+fn claim_hours(backend: Backend) {
+    let reg = Registry::start_with(backend, &["--claim-hours", "1"]);
+    let fresh = tempfile::tempdir().unwrap();
+    let mut target: Vec<String> = vec!["--data".into(), fresh.path().display().to_string()];
+    if let Some(pg) = &reg.pg {
+        target.extend(["--database".into(), pg.create_db("fresh")]);
+    }
+    let outs: Vec<std::process::Output> = std::thread::scope(|s| {
+        let h: Vec<_> = ["carol", "dave"]
+            .map(|l| {
+                let target = &target;
+                s.spawn(move || {
+                    std::process::Command::new(env!("CARGO_BIN_EXE_devsky"))
+                        .args(["registry", "user", "add", l])
+                        .args(target)
+                        .output()
+                        .unwrap()
+                })
+            })
+            .into_iter()
+            .collect();
+        h.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for o in &outs {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let users = [reg.user("alice", false), reg.user("bob", false)];
+    let (alice, bob) = (&users[0], &users[1]);
+    let body = json!({"record": "f:a.php"});
+    let (s, v) = reg.call("POST", "/api/v1/claims", alice, Some(body.clone()));
+    assert_eq!(s, 201, "{v}");
+    let left = v["claim"]["expires"].as_i64().unwrap() - v["claim"]["created"].as_i64().unwrap();
+    assert_eq!(left, 3600 * 1000);
+    reg.set_clock(59 * 60 * 1000);
+    assert_eq!(
+        reg.call("POST", "/api/v1/claims", bob, Some(body.clone()))
+            .0,
+        409
+    );
+    reg.set_clock(61 * 60 * 1000);
+    assert_eq!(reg.call("POST", "/api/v1/claims", bob, Some(body)).0, 201);
 }
 
 fn devsky_now() -> i64 {

@@ -67,6 +67,9 @@ pub struct ServeArgs {
     /// Address to listen on (loopback only: put a TLS proxy or tunnel in front).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
     pub listen: String,
+    /// How long a claim lasts unless renewed.
+    #[arg(long, value_name = "HOURS", default_value_t = server::CLAIM_HOURS)]
+    pub claim_hours: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +135,7 @@ pub fn run(c: RegistryCommand) -> anyhow::Result<i32> {
                 data: a.data.data,
                 database: a.data.database,
                 listen: a.listen,
+                claim_hours: a.claim_hours,
             })?;
             Ok(0)
         }

@@ -2,7 +2,7 @@
 //!
 //! Claims are shaped like Git LFS locks: a record (any id the client uses, such as
 //! `f:app/index.php` or a SKY_ID) is "taken into work" by one user until it expires
-//! ([`super::CLAIM_MS`], 3 days; uploading an "in work" package renews its author's
+//! ([`super::Registry::claim_ms`], 3 days by default; uploading an "in work" package renews its author's
 //! claims on that package). Create answers 409 with the existing claim when someone else
 //! holds it; verify sorts a set of records into ours and theirs; release is for the holder,
 //! or forced by an owner of the claim's package (or root). An expired claim is as good as
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::packages::{check_name, check_version};
 use super::sql::{Row, Sql, V};
 use super::users::User;
-use super::{ApiError, ApiResult, CLAIM_MS, Shared, now_ms};
+use super::{ApiError, ApiResult, Shared, now_ms};
 
 /// A live claim.
 #[derive(Debug, Clone, Serialize)]
@@ -104,7 +104,7 @@ pub async fn create(
         (&req.record).into(),
         V::I(user.id),
         V::I(now),
-        V::I(now + CLAIM_MS),
+        V::I(now + reg.claim_ms),
     ];
     if package != V::Null {
         params.push(package);
@@ -122,7 +122,11 @@ pub async fn create(
     if c.user_id == user.id {
         db.exec(
             "UPDATE claims SET expires = $1 WHERE record = $2 AND user_id = $3",
-            vec![V::I(now + CLAIM_MS), (&req.record).into(), V::I(user.id)],
+            vec![
+                V::I(now + reg.claim_ms),
+                (&req.record).into(),
+                V::I(user.id),
+            ],
         )
         .await?;
         let c = live_claim(db, &req.record, now).await?;

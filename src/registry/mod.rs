@@ -61,8 +61,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/releases/{name}"),
 ];
 
-/// How long a claim lasts unless renewed: 3 days.
-pub const CLAIM_MS: i64 = 3 * 24 * 3600 * 1000;
+/// How long a claim lasts unless renewed, by default: 3 days (`--claim-hours`).
+pub const CLAIM_HOURS: u32 = 72;
 
 /// What every handler shares.
 pub struct Registry {
@@ -70,6 +70,8 @@ pub struct Registry {
     pub data: PathBuf,
     /// Held while an index change takes its cursor and commits (see the module doc).
     pub index_lock: tokio::sync::Mutex<()>,
+    /// How long a claim lasts unless renewed, in milliseconds.
+    pub claim_ms: i64,
 }
 
 pub(crate) type Shared = State<Arc<Registry>>;
@@ -243,16 +245,23 @@ pub struct ServeOptions {
     /// `postgres://...`: the metadata in PostgreSQL.
     pub database: Option<String>,
     pub listen: String,
+    /// How long a claim lasts unless renewed ([`CLAIM_HOURS`] by default).
+    pub claim_hours: u32,
 }
 
-/// Open the registry's storage and blobs (for the server and `devsky registry user`).
-pub async fn open(data: &Path, database: Option<&str>) -> anyhow::Result<Registry> {
+/// Open the registry's storage and blobs.
+pub async fn open(
+    data: &Path,
+    database: Option<&str>,
+    claim_hours: u32,
+) -> anyhow::Result<Registry> {
     let db = sql::open(data, database).await?;
     blobs::prepare(data)?;
     Ok(Registry {
         db,
         data: data.to_path_buf(),
         index_lock: tokio::sync::Mutex::new(()),
+        claim_ms: i64::from(claim_hours) * 3600 * 1000,
     })
 }
 
@@ -280,7 +289,10 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<()> {
         );
     }
     runtime()?.block_on(async move {
-        let reg = open(&opts.data, opts.database.as_deref()).await?;
+        if opts.claim_hours == 0 {
+            anyhow::bail!("--claim-hours must be at least 1");
+        }
+        let reg = open(&opts.data, opts.database.as_deref(), opts.claim_hours).await?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::blobs::{self, Refused};
 use super::sql::{Sql, V};
 use super::users::User;
-use super::{ApiError, ApiResult, CLAIM_MS, Shared, now_ms};
+use super::{ApiError, ApiResult, Shared, now_ms};
 
 /// A package name: 1-64 lowercase letters, digits, `_`, `-`, `.`, starting with a letter
 /// or digit, no `..`.
@@ -343,7 +343,7 @@ pub async fn upload(
                 "UPDATE claims SET expires = $1 WHERE user_id = $2 AND package = $3 \
                  AND expires > $4",
                 vec![
-                    V::I(now + CLAIM_MS),
+                    V::I(now + reg.claim_ms),
                     V::I(user.id),
                     (&name).into(),
                     V::I(now),

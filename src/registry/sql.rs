@@ -5,7 +5,7 @@
 //! Values crossing the trait are [`V`]: 64-bit integers, text or NULL (the schema uses
 //! only `BIGINT` and `TEXT` columns, so both databases agree on the types).
 //!
-//! Migrations ([`MIGRATIONS`]) are shared too; the only place the dialects differ is the
+//! Migrations ([`MIGRATIONS`]; each must be safe to run twice) are shared too; the only place the dialects differ is the
 //! auto-numbered key, written `{ID}` in the DDL and replaced per dialect. Applied
 //! migrations are counted in `registry_schema`.
 
@@ -100,26 +100,26 @@ pub trait Sql: Send + Sync {
 /// The migrations, in order (DDL shared by both dialects; `{ID}` is the auto-numbered key).
 pub const MIGRATIONS: &[&str] = &[
     // 1: users, tokens, names, versions, claims, releases.
-    "CREATE TABLE users(
+    "CREATE TABLE IF NOT EXISTS users(
        id {ID},
        login TEXT NOT NULL UNIQUE,
        root BIGINT NOT NULL DEFAULT 0,
        created BIGINT NOT NULL);
-     CREATE TABLE tokens(
+     CREATE TABLE IF NOT EXISTS tokens(
        id {ID},
        user_id BIGINT NOT NULL REFERENCES users(id),
        hash TEXT NOT NULL UNIQUE,
        created BIGINT NOT NULL,
        revoked BIGINT);
-     CREATE TABLE names(
+     CREATE TABLE IF NOT EXISTS names(
        name TEXT PRIMARY KEY,
        owner_id BIGINT NOT NULL REFERENCES users(id),
        created BIGINT NOT NULL);
-     CREATE TABLE owners(
+     CREATE TABLE IF NOT EXISTS owners(
        name TEXT NOT NULL REFERENCES names(name),
        user_id BIGINT NOT NULL REFERENCES users(id),
        PRIMARY KEY(name, user_id));
-     CREATE TABLE versions(
+     CREATE TABLE IF NOT EXISTS versions(
        id {ID},
        name TEXT NOT NULL,
        version TEXT NOT NULL,
@@ -133,14 +133,14 @@ pub const MIGRATIONS: &[&str] = &[
        yanked BIGINT NOT NULL DEFAULT 0,
        seq BIGINT,
        UNIQUE(name, version));
-     CREATE INDEX versions_seq ON versions(seq);
-     CREATE TABLE claims(
+     CREATE INDEX IF NOT EXISTS versions_seq ON versions(seq);
+     CREATE TABLE IF NOT EXISTS claims(
        record TEXT PRIMARY KEY,
        package TEXT,
        user_id BIGINT NOT NULL REFERENCES users(id),
        created BIGINT NOT NULL,
        expires BIGINT NOT NULL);
-     CREATE TABLE releases(
+     CREATE TABLE IF NOT EXISTS releases(
        name TEXT PRIMARY KEY,
        created_by BIGINT NOT NULL REFERENCES users(id),
        created BIGINT NOT NULL,
@@ -157,8 +157,17 @@ fn id_column(dialect: Dialect) -> &'static str {
 
 /// Apply the migrations `db` has not had yet.
 pub async fn migrate(db: &dyn Sql) -> anyhow::Result<()> {
-    db.batch("CREATE TABLE IF NOT EXISTS registry_schema(version BIGINT NOT NULL)")
-        .await?;
+    // One migrating process at a time: SQLite's batches take the write lock (BEGIN
+    // IMMEDIATE); PostgreSQL's take a transaction-scoped advisory lock (its CREATE TABLE IF
+    // NOT EXISTS is not safe against a concurrent one).
+    let lock = match db.dialect() {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => "SELECT pg_advisory_xact_lock(7878001); ",
+    };
+    db.batch(&format!(
+        "{lock}CREATE TABLE IF NOT EXISTS registry_schema(version BIGINT NOT NULL)"
+    ))
+    .await?;
     let rows = db
         .query(
             "SELECT COALESCE(MAX(version), 0) FROM registry_schema",
@@ -175,9 +184,12 @@ pub async fn migrate(db: &dyn Sql) -> anyhow::Result<()> {
     }
     for (i, ddl) in MIGRATIONS.iter().enumerate().skip(have as usize) {
         let ddl = ddl.replace("{ID}", id_column(db.dialect()));
+        // Written so that two processes migrating at once both succeed: every statement
+        // may run twice, and the version is recorded once.
+        let v = i + 1;
         db.batch(&format!(
-            "{ddl}; INSERT INTO registry_schema(version) VALUES ({})",
-            i + 1
+            "{lock}{ddl}; INSERT INTO registry_schema(version) SELECT {v} \
+             WHERE NOT EXISTS (SELECT 1 FROM registry_schema WHERE version = {v})"
         ))
         .await
         .with_context(|| format!("registry migration {} failed", i + 1))?;

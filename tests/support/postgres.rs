@@ -123,6 +123,23 @@ impl Postgres {
         }
     }
 
+    /// Make database `name`; its URL.
+    pub fn create_db(&self, name: &str) -> String {
+        let mut c = Command::new(self.bin.join("psql"));
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-c",
+        ])
+        .arg(format!("CREATE DATABASE {name}"));
+        run(c, "psql CREATE DATABASE");
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
     /// The server's log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()

@@ -46,6 +46,11 @@ fn db_args(pg: &Option<Postgres>) -> Vec<String> {
 
 impl Registry {
     pub fn start(backend: Backend) -> Registry {
+        Registry::start_with(backend, &[])
+    }
+
+    /// Started with more options of `devsky registry serve`.
+    pub fn start_with(backend: Backend, extra: &[&str]) -> Registry {
         super::need_test_hooks();
         let pg = (backend == Backend::Postgres).then(Postgres::start);
         let data = tempfile::Builder::new()
@@ -58,6 +63,7 @@ impl Registry {
             .args(["registry", "serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path().join("d"))
             .args(db_args(&pg))
+            .args(extra)
             .env("DEVSKY_TEST_REGISTRY_CLOCK", &clock)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
