@@ -547,6 +547,13 @@ fn index_yank_owners_releases(backend: Backend) {
     assert_eq!(v["releases"].as_array().unwrap().len(), 1, "{v}");
     let (s, v) = reg.call("GET", "/api/v1/releases/spring", &bob, None);
     assert_eq!((s, v["created_by"].as_str()), (200, Some("alice")));
+
+    // A restarted PostgreSQL: the registry connects again, nothing is lost.
+    if let Some(pg) = &reg.pg {
+        pg.restart();
+        let (s, v) = reg.call("GET", "/api/v1/releases/spring", &bob, None);
+        assert_eq!((s, v["created_by"].as_str()), (200, Some("alice")), "{v}");
+    }
 }
 
 /// The `METHOD PATH` of every `### \`METHOD /api/v1/...\`` heading of docs/REGISTRY.md.

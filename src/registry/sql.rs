@@ -309,15 +309,38 @@ impl Sql for SqliteDb {
     }
 }
 
-/// The PostgreSQL storage: one tokio-postgres client (it pipelines concurrent queries).
+/// The PostgreSQL storage: one tokio-postgres client (it pipelines concurrent queries),
+/// connected again when the connection is lost (a restarted server).
 pub struct PgDb {
-    client: tokio_postgres::Client,
+    url: String,
+    client: tokio::sync::RwLock<Arc<tokio_postgres::Client>>,
 }
 
 impl PgDb {
     /// Connect to `url` (`postgres://user@host:port/db`, no TLS: loopback or a socket).
     /// Must run inside a tokio runtime: the connection's task is spawned on it.
     pub async fn connect(url: &str) -> anyhow::Result<PgDb> {
+        Ok(PgDb {
+            url: url.to_string(),
+            client: tokio::sync::RwLock::new(Arc::new(Self::client_for(url).await?)),
+        })
+    }
+
+    /// The client, connected again first when its connection has closed.
+    async fn client(&self) -> anyhow::Result<Arc<tokio_postgres::Client>> {
+        let c = self.client.read().await.clone();
+        if !c.is_closed() {
+            return Ok(c);
+        }
+        let mut w = self.client.write().await;
+        if w.is_closed() {
+            *w = Arc::new(Self::client_for(&self.url).await?);
+            eprintln!("devsky registry: connected to PostgreSQL again");
+        }
+        Ok(w.clone())
+    }
+
+    async fn client_for(url: &str) -> anyhow::Result<tokio_postgres::Client> {
         let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
             .await
             .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))?;
@@ -326,7 +349,7 @@ impl PgDb {
                 eprintln!("devsky registry: the PostgreSQL connection ended: {e}");
             }
         });
-        Ok(PgDb { client })
+        Ok(client)
     }
 }
 
@@ -380,7 +403,7 @@ impl Sql for PgDb {
             let p = pg_params(&params);
             let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                 p.iter().map(|b| b.as_ref() as _).collect();
-            Ok(self.client.execute(sql, &refs).await?)
+            Ok(self.client().await?.execute(sql, &refs).await?)
         })
     }
     fn query<'a>(&'a self, sql: &'a str, params: Vec<V>) -> Fut<'a, Vec<Row>> {
@@ -388,7 +411,7 @@ impl Sql for PgDb {
             let p = pg_params(&params);
             let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                 p.iter().map(|b| b.as_ref() as _).collect();
-            let rows = self.client.query(sql, &refs).await?;
+            let rows = self.client().await?.query(sql, &refs).await?;
             rows.iter()
                 .map(|r| (0..r.len()).map(|i| pg_value(r, i)).collect())
                 .collect()
@@ -396,7 +419,8 @@ impl Sql for PgDb {
     }
     fn batch<'a>(&'a self, sql: &'a str) -> Fut<'a, ()> {
         Box::pin(async move {
-            self.client
+            self.client()
+                .await?
                 .batch_execute(&format!("BEGIN; {sql}; COMMIT"))
                 .await?;
             Ok(())

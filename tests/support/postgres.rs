@@ -140,6 +140,18 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// Stop the server (fast) and start it again on the same port (and options).
+    pub fn restart(&self) {
+        let mut c = as_pg_user(&self.bin, "pg_ctl");
+        // The log as at start: the server must not hold pg_ctl's output pipe open.
+        c.arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .args(["-m", "fast", "-w", "-t", "60", "restart"]);
+        run(c, "pg_ctl restart");
+    }
+
     /// The server's log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
