@@ -291,3 +291,60 @@ fn claims_cli(backend: Backend) {
         "a dependency without a requirement is refused"
     );
 }
+
+#[test]
+fn yank_owners_releases_from_the_cli_on_sqlite() {
+    yank_owners_releases_cli(Backend::Sqlite)
+}
+
+#[test]
+fn yank_owners_releases_from_the_cli_on_postgres() {
+    yank_owners_releases_cli(Backend::Postgres)
+}
+
+fn yank_owners_releases_cli(backend: Backend) {
+    let reg = Registry::start(backend);
+    let alice = reg.user("alice", false);
+    let bob = reg.user("bob", false);
+    let bytes = archive("s1", 10);
+    reg.publish(&alice, "shop", "1.0.0", &bytes);
+    reg.publish(&alice, "shop", "1.1.0", &archive("s2", 10));
+    let a = project(&reg, &alice);
+    let b = project(&reg, &bob);
+
+    // Bob may not yank alice's package until she adds him.
+    let out = devsky(&["registry", "yank", "shop", "1.0.0"], b.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
+    let v = json(&["registry", "owners", "shop", "--add", "bob"], a.path());
+    assert_eq!(v["owners"], serde_json::json!(["alice", "bob"]), "{v}");
+    assert_eq!(
+        json(&["registry", "yank", "shop", "1.0.0"], b.path())["yanked"],
+        true
+    );
+    assert!(ok(&["update"], a.path()).contains("1.0.0 (yanked)"));
+    assert_eq!(
+        json(&["registry", "yank", "shop", "1.0.0", "--undo"], b.path())["yanked"],
+        false
+    );
+
+    let v = json(&["registry", "release", "spring", "shop@1.0.0"], a.path());
+    assert_eq!(v["packages"][0]["checksum"], b3(&bytes), "{v}");
+    let out = devsky(&["registry", "release", "spring", "shop@1.1.0"], b.path());
+    assert!(!out.status.success(), "releases never change");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("409"));
+    let v = json(&["registry", "release", "spring"], b.path());
+    assert_eq!(v["packages"][0]["version"], "1.0.0");
+    assert_eq!(
+        json(&["registry", "release"], b.path())["releases"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        !devsky(&["registry", "release", "autumn", "shop"], b.path())
+            .status
+            .success()
+    );
+}

@@ -1,4 +1,4 @@
-//! `devsky registry serve|user|login` and `devsky update`: the team registry's server and
+//! `devsky registry serve|user|login|publish|yank|owners|release` and `devsky update`: the team registry's server and
 //! its users (docs/REGISTRY.md), and the client's login and index sync. Tokens are printed
 //! once, by `user add` and `user token`, and never again; `login` keeps one in
 //! `.devsky/secrets/` (0600).
@@ -26,6 +26,46 @@ pub enum RegistryCommand {
     Login(LoginArgs),
     /// Reserve a version (its SKY_ID) and upload an archive file for it.
     Publish(PublishArgs),
+    /// Yank a published version (installs stop choosing it), or --undo.
+    Yank {
+        name: String,
+        version: String,
+        #[arg(long)]
+        undo: bool,
+        #[command(flatten)]
+        at: AtArgs,
+    },
+    /// A package's owners; with --add LOGIN, add one (the first author or root).
+    Owners {
+        name: String,
+        #[arg(long, value_name = "LOGIN")]
+        add: Option<String>,
+        #[command(flatten)]
+        at: AtArgs,
+    },
+    /// Release snapshots: with packages (NAME@VERSION...), pin a new one; else show it
+    /// (or list them all without a name).
+    Release {
+        name: Option<String>,
+        #[arg(value_name = "NAME@VERSION")]
+        packages: Vec<String>,
+        #[command(flatten)]
+        at: AtArgs,
+    },
+}
+
+/// The project whose registry login a command uses (output is JSON).
+#[derive(Debug, Args)]
+pub struct AtArgs {
+    /// The project (default: the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+}
+
+fn client_at(at: AtArgs) -> anyhow::Result<registry::Client> {
+    let project = Project::locate(&at.project.unwrap_or_else(|| PathBuf::from(".")))?;
+    let store = project.open_store(false)?;
+    registry::client(&project.root, &store)
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +181,59 @@ pub fn run(c: RegistryCommand) -> anyhow::Result<i32> {
         }
         RegistryCommand::User(u) => user(u),
         RegistryCommand::Publish(a) => publish(a),
+        RegistryCommand::Yank {
+            name,
+            version,
+            undo,
+            at,
+        } => {
+            let what = if undo { "unyank" } else { "yank" };
+            let v = client_at(at)?.call(
+                reqwest::Method::POST,
+                &["packages", &name, &version, what],
+                None,
+            )?;
+            print_json(&v)?;
+            Ok(0)
+        }
+        RegistryCommand::Owners { name, add, at } => {
+            let c = client_at(at)?;
+            let v = match add {
+                Some(login) => c.call(
+                    reqwest::Method::POST,
+                    &["owners", &name],
+                    Some(json!({ "login": login })),
+                )?,
+                None => c.call(reqwest::Method::GET, &["owners", &name], None)?,
+            };
+            print_json(&v)?;
+            Ok(0)
+        }
+        RegistryCommand::Release { name, packages, at } => {
+            let c = client_at(at)?;
+            let v = match (name, packages.is_empty()) {
+                (None, _) => c.call(reqwest::Method::GET, &["releases"], None)?,
+                (Some(n), true) => c.call(reqwest::Method::GET, &["releases", &n], None)?,
+                (Some(n), false) => {
+                    let pins = packages
+                        .iter()
+                        .map(|p| match p.split_once('@') {
+                            Some((name, version)) if !name.is_empty() && !version.is_empty() => {
+                                Ok(json!({"name": name, "version": version}))
+                            }
+                            _ => anyhow::bail!("{p:?}: give NAME@VERSION, like shop@1.2.0"),
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    c.call(
+                        reqwest::Method::POST,
+                        &["releases"],
+                        Some(json!({"name": n, "packages": pins})),
+                    )?
+                }
+            };
+            print_json(&v)?;
+            Ok(0)
+        }
         RegistryCommand::Login(a) => {
             let project = Project::locate(&a.project.unwrap_or_else(|| PathBuf::from(".")))?;
             let store = project.open_store(true)?;

@@ -377,3 +377,24 @@ impl Client {
         })
     }
 }
+
+impl Client {
+    /// A JSON request to `path` (segments percent-encoded each), its JSON answer: for the
+    /// routes that need no more than that (yank, owners, releases).
+    pub fn call(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let mut u = reqwest::Url::parse(&format!("{}/api/v1", self.url))?;
+        u.path_segments_mut()
+            .map_err(|_| anyhow::anyhow!("{} cannot take a path", self.url))?
+            .extend(segments);
+        let mut r = self.http.request(method, u).bearer_auth(&self.token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        self.json(&segments.join("/"), r.send())
+    }
+}
