@@ -1,6 +1,6 @@
 //! The source layout's rules, checked by reading the sources. Imports go one way:
 //! `shell -> screens -> app -> engine -> store`, `cli -> shell/app/engine`,
-//! `server -> engine`; each folder of `src/` may use only the modules below it. A rule is
+//! `server -> engine`, `registry -> engine`; each folder of `src/` may use only the modules below it. A rule is
 //! one row of [`RULES`]: add a row to check another folder. And the engine's top folder
 //! holds one folder per capability, not loose files.
 //!
@@ -23,26 +23,28 @@ struct Rule {
 const RULES: &[Rule] = &[
     Rule {
         dir: "app",
-        forbidden: &["screens", "shell", "cli", "server"],
+        forbidden: &["screens", "shell", "cli", "server", "registry"],
         tests_too: true,
         why: "app is the UI framework: it knows screens only through its Screen trait",
     },
     Rule {
         dir: "screens",
-        forbidden: &["shell", "cli", "server"],
+        forbidden: &["shell", "cli", "server", "registry"],
         // A screen's TestBackend tests drive it through the shell's harness.
         tests_too: false,
         why: "screens sit on the framework; the shell hosts them, not the other way round",
     },
     Rule {
         dir: "engine",
-        forbidden: &["app", "screens", "shell", "cli", "server"],
+        forbidden: &["app", "screens", "shell", "cli", "server", "registry"],
         tests_too: true,
         why: "the engine knows nothing of the TUI, the CLI or the server",
     },
     Rule {
         dir: "store",
-        forbidden: &["app", "screens", "shell", "cli", "server", "engine"],
+        forbidden: &[
+            "app", "screens", "shell", "cli", "server", "registry", "engine",
+        ],
         tests_too: true,
         why: "the store is the bottom layer",
     },
@@ -56,9 +58,15 @@ const RULES: &[Rule] = &[
     },
     Rule {
         dir: "server",
-        forbidden: &["app", "screens", "shell", "cli"],
+        forbidden: &["app", "screens", "shell", "cli", "registry"],
         tests_too: true,
         why: "the server knows nothing of the TUI or the CLI",
+    },
+    Rule {
+        dir: "registry",
+        forbidden: &["app", "screens", "shell", "cli", "server"],
+        tests_too: true,
+        why: "the registry server uses only the engine and the store",
     },
 ];
 

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod bin;
+pub mod claim;
 pub mod codebase;
 pub mod completions;
 pub mod db;
@@ -15,6 +16,7 @@ pub mod init;
 pub mod keys;
 pub mod map;
 pub mod output;
+pub mod registry;
 pub mod replace;
 pub mod script;
 pub mod server;
@@ -119,6 +121,14 @@ pub enum Command {
     /// Outgoing webhooks: add, list, remove, and the delivery log.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// The team registry: serve it, its users, and this project's login to one.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
+    /// Sync the registry's index (only what changed) and list its packages and versions.
+    Update(registry::UpdateArgs),
+    /// Claims on the registry: take records into work, list, verify, release.
+    #[command(subcommand)]
+    Claim(claim::ClaimCommand),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff): `devsky man | man -l -`.
@@ -129,7 +139,13 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     if !matches!(
         cli.command,
-        Some(Command::Serve(_) | Command::Agent(_) | Command::Completions(_) | Command::Man)
+        Some(
+            Command::Serve(_)
+                | Command::Agent(_)
+                | Command::Registry(_)
+                | Command::Completions(_)
+                | Command::Man
+        )
     ) {
         recover_builds();
     }
@@ -165,6 +181,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Replace(a)) => replace::run(a),
         Some(Command::Bin(c)) => bin::run(c),
         Some(Command::Webhook(c)) => webhook::run(c),
+        Some(Command::Registry(c)) => registry::run(c),
+        Some(Command::Update(a)) => registry::update(a),
+        Some(Command::Claim(c)) => claim::run(c),
         Some(Command::Completions(a)) => completions::completions(a),
         Some(Command::Man) => completions::man(),
     }

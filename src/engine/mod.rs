@@ -10,6 +10,7 @@ pub mod diff;
 pub mod jobs;
 pub mod map;
 pub mod project;
+pub mod registry;
 pub mod remote;
 pub mod replace;
 pub mod scripts;

@@ -10,6 +10,8 @@ pub mod httprec;
 pub mod mariadb;
 pub mod nobody;
 pub mod oracles;
+pub mod postgres;
+pub mod registry;
 pub mod scripts;
 pub mod sshd;
 pub mod tmux;

@@ -1,0 +1,473 @@
+//! The registry's one storage trait, [`Sql`], and its two implementations: SQLite
+//! (rusqlite, the default, in `--data`) and PostgreSQL (tokio-postgres, `--database
+//! postgres://...`). Every statement of the registry is written once, in PostgreSQL's
+//! `$1` placeholder style, and runs on both: SQLite gets it with `$N` turned into `?N`.
+//! Values crossing the trait are [`V`]: 64-bit integers, text or NULL (the schema uses
+//! only `BIGINT` and `TEXT` columns, so both databases agree on the types).
+//!
+//! Migrations ([`MIGRATIONS`]; each must be safe to run twice) are shared too; the only place the dialects differ is the
+//! auto-numbered key, written `{ID}` in the DDL and replaced per dialect. Applied
+//! migrations are counted in `registry_schema`.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// A value bound to or read from a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum V {
+    I(i64),
+    T(String),
+    Null,
+}
+
+impl V {
+    pub fn i(&self) -> i64 {
+        match self {
+            V::I(i) => *i,
+            V::T(t) => t.parse().unwrap_or(0),
+            V::Null => 0,
+        }
+    }
+    pub fn t(&self) -> String {
+        match self {
+            V::I(i) => i.to_string(),
+            V::T(t) => t.clone(),
+            V::Null => String::new(),
+        }
+    }
+    pub fn opt_i(&self) -> Option<i64> {
+        match self {
+            V::Null => None,
+            v => Some(v.i()),
+        }
+    }
+    pub fn opt_t(&self) -> Option<String> {
+        match self {
+            V::Null => None,
+            v => Some(v.t()),
+        }
+    }
+}
+
+impl From<i64> for V {
+    fn from(i: i64) -> V {
+        V::I(i)
+    }
+}
+impl From<&str> for V {
+    fn from(s: &str) -> V {
+        V::T(s.to_string())
+    }
+}
+impl From<String> for V {
+    fn from(s: String) -> V {
+        V::T(s)
+    }
+}
+impl From<&String> for V {
+    fn from(s: &String) -> V {
+        V::T(s.clone())
+    }
+}
+
+pub type Row = Vec<V>;
+pub type Fut<'a, T> = Pin<Box<dyn Future<Output = anyhow::Result<T>> + Send + 'a>>;
+
+/// Which database a [`Sql`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The registry's storage: run a statement, or a query that returns rows. One
+/// implementation per database; the registry's logic is written once on top of it.
+pub trait Sql: Send + Sync {
+    fn dialect(&self) -> Dialect;
+    /// Run a statement; the number of rows it changed.
+    fn exec<'a>(&'a self, sql: &'a str, params: Vec<V>) -> Fut<'a, u64>;
+    /// Run a query (or a statement with `RETURNING`); its rows.
+    fn query<'a>(&'a self, sql: &'a str, params: Vec<V>) -> Fut<'a, Vec<Row>>;
+    /// Run several statements (DDL, no parameters) as one transaction.
+    fn batch<'a>(&'a self, sql: &'a str) -> Fut<'a, ()>;
+}
+
+/// The migrations, in order (DDL shared by both dialects; `{ID}` is the auto-numbered key).
+pub const MIGRATIONS: &[&str] = &[
+    // 1: users, tokens, names, versions, claims, releases.
+    "CREATE TABLE IF NOT EXISTS users(
+       id {ID},
+       login TEXT NOT NULL UNIQUE,
+       root BIGINT NOT NULL DEFAULT 0,
+       created BIGINT NOT NULL);
+     CREATE TABLE IF NOT EXISTS tokens(
+       id {ID},
+       user_id BIGINT NOT NULL REFERENCES users(id),
+       hash TEXT NOT NULL UNIQUE,
+       created BIGINT NOT NULL,
+       revoked BIGINT);
+     CREATE TABLE IF NOT EXISTS names(
+       name TEXT PRIMARY KEY,
+       owner_id BIGINT NOT NULL REFERENCES users(id),
+       created BIGINT NOT NULL);
+     CREATE TABLE IF NOT EXISTS owners(
+       name TEXT NOT NULL REFERENCES names(name),
+       user_id BIGINT NOT NULL REFERENCES users(id),
+       PRIMARY KEY(name, user_id));
+     CREATE TABLE IF NOT EXISTS versions(
+       id {ID},
+       name TEXT NOT NULL,
+       version TEXT NOT NULL,
+       reserved_by BIGINT NOT NULL REFERENCES users(id),
+       reserved BIGINT NOT NULL,
+       depends TEXT NOT NULL,
+       in_work BIGINT NOT NULL DEFAULT 0,
+       checksum TEXT,
+       size BIGINT,
+       published BIGINT,
+       yanked BIGINT NOT NULL DEFAULT 0,
+       seq BIGINT,
+       UNIQUE(name, version));
+     CREATE INDEX IF NOT EXISTS versions_seq ON versions(seq);
+     CREATE TABLE IF NOT EXISTS claims(
+       record TEXT PRIMARY KEY,
+       package TEXT,
+       user_id BIGINT NOT NULL REFERENCES users(id),
+       created BIGINT NOT NULL,
+       expires BIGINT NOT NULL);
+     CREATE TABLE IF NOT EXISTS releases(
+       name TEXT PRIMARY KEY,
+       created_by BIGINT NOT NULL REFERENCES users(id),
+       created BIGINT NOT NULL,
+       items TEXT NOT NULL);",
+];
+
+/// The auto-numbered key column of `dialect`.
+fn id_column(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Dialect::Postgres => "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    }
+}
+
+/// Apply the migrations `db` has not had yet.
+pub async fn migrate(db: &dyn Sql) -> anyhow::Result<()> {
+    // One migrating process at a time: SQLite's batches take the write lock (BEGIN
+    // IMMEDIATE); PostgreSQL's take a transaction-scoped advisory lock (its CREATE TABLE IF
+    // NOT EXISTS is not safe against a concurrent one).
+    let lock = match db.dialect() {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => "SELECT pg_advisory_xact_lock(7878001); ",
+    };
+    db.batch(&format!(
+        "{lock}CREATE TABLE IF NOT EXISTS registry_schema(version BIGINT NOT NULL)"
+    ))
+    .await?;
+    let rows = db
+        .query(
+            "SELECT COALESCE(MAX(version), 0) FROM registry_schema",
+            vec![],
+        )
+        .await?;
+    let have = rows.first().and_then(|r| r.first()).map(V::i).unwrap_or(0);
+    if have > MIGRATIONS.len() as i64 {
+        bail!(
+            "the registry database has schema version {have}; this devsky knows only up to {}: \
+             use a newer devsky",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, ddl) in MIGRATIONS.iter().enumerate().skip(have as usize) {
+        let ddl = ddl.replace("{ID}", id_column(db.dialect()));
+        // Written so that two processes migrating at once both succeed: every statement
+        // may run twice, and the version is recorded once.
+        let v = i + 1;
+        db.batch(&format!(
+            "{lock}{ddl}; INSERT INTO registry_schema(version) SELECT {v} \
+             WHERE NOT EXISTS (SELECT 1 FROM registry_schema WHERE version = {v})"
+        ))
+        .await
+        .with_context(|| format!("registry migration {} failed", i + 1))?;
+    }
+    Ok(())
+}
+
+/// `$N` placeholders turned into SQLite's `?N` (outside string literals).
+pub fn to_sqlite(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut in_str = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            in_str = !in_str;
+        }
+        if c == '$' && !in_str && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The SQLite storage: one connection (WAL), used by one statement at a time on the
+/// blocking pool.
+pub struct SqliteDb {
+    conn: Arc<Mutex<rusqlite::Connection>>,
+}
+
+impl SqliteDb {
+    pub fn open(path: &Path) -> anyhow::Result<SqliteDb> {
+        let conn = rusqlite::Connection::open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(SqliteDb {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> Fut<'_, T> {
+        let conn = self.conn.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let c = conn.lock().unwrap_or_else(|e| e.into_inner());
+                f(&c)
+            })
+            .await
+            .context("the database worker failed")?
+        })
+    }
+}
+
+fn sqlite_params(params: &[V]) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    params
+        .iter()
+        .map(|v| match v {
+            V::I(i) => Value::Integer(*i),
+            V::T(t) => Value::Text(t.clone()),
+            V::Null => Value::Null,
+        })
+        .collect()
+}
+
+impl Sql for SqliteDb {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+    fn exec<'a>(&'a self, sql: &'a str, params: Vec<V>) -> Fut<'a, u64> {
+        let sql = to_sqlite(sql);
+        self.run(move |c| {
+            let n = c.execute(&sql, rusqlite::params_from_iter(sqlite_params(&params)))?;
+            Ok(n as u64)
+        })
+    }
+    fn query<'a>(&'a self, sql: &'a str, params: Vec<V>) -> Fut<'a, Vec<Row>> {
+        let sql = to_sqlite(sql);
+        self.run(move |c| {
+            let mut st = c.prepare_cached(&sql)?;
+            let n = st.column_count();
+            let rows = st.query_map(rusqlite::params_from_iter(sqlite_params(&params)), |r| {
+                (0..n)
+                    .map(|i| {
+                        Ok(match r.get_ref(i)? {
+                            rusqlite::types::ValueRef::Integer(x) => V::I(x),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                V::T(String::from_utf8_lossy(t).into_owned())
+                            }
+                            rusqlite::types::ValueRef::Null => V::Null,
+                            rusqlite::types::ValueRef::Real(f) => V::I(f as i64),
+                            rusqlite::types::ValueRef::Blob(b) => {
+                                V::T(String::from_utf8_lossy(b).into_owned())
+                            }
+                        })
+                    })
+                    .collect::<rusqlite::Result<Row>>()
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<Row>>>()?)
+        })
+    }
+    fn batch<'a>(&'a self, sql: &'a str) -> Fut<'a, ()> {
+        let sql = sql.to_string();
+        self.run(move |c| {
+            c.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; COMMIT"))
+                .inspect_err(|_| {
+                    let _ = c.execute_batch("ROLLBACK");
+                })?;
+            Ok(())
+        })
+    }
+}
+
+/// The PostgreSQL storage: one tokio-postgres client (it pipelines concurrent queries),
+/// connected again when the connection is lost (a restarted server).
+pub struct PgDb {
+    url: String,
+    client: tokio::sync::RwLock<Arc<tokio_postgres::Client>>,
+}
+
+impl PgDb {
+    /// Connect to `url` (`postgres://user@host:port/db`, no TLS: loopback or a socket).
+    /// Must run inside a tokio runtime: the connection's task is spawned on it.
+    pub async fn connect(url: &str) -> anyhow::Result<PgDb> {
+        Ok(PgDb {
+            url: url.to_string(),
+            client: tokio::sync::RwLock::new(Arc::new(Self::client_for(url).await?)),
+        })
+    }
+
+    /// The client, connected again first when its connection has closed.
+    async fn client(&self) -> anyhow::Result<Arc<tokio_postgres::Client>> {
+        let c = self.client.read().await.clone();
+        if !c.is_closed() {
+            return Ok(c);
+        }
+        let mut w = self.client.write().await;
+        if w.is_closed() {
+            *w = Arc::new(Self::client_for(&self.url).await?);
+            eprintln!("devsky registry: connected to PostgreSQL again");
+        }
+        Ok(w.clone())
+    }
+
+    async fn client_for(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                eprintln!("devsky registry: the PostgreSQL connection ended: {e}");
+            }
+        });
+        Ok(client)
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..s + 3], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn pg_params(params: &[V]) -> Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> {
+    params
+        .iter()
+        .map(|v| -> Box<dyn tokio_postgres::types::ToSql + Sync + Send> {
+            match v {
+                V::I(i) => Box::new(*i),
+                V::T(t) => Box::new(t.clone()),
+                V::Null => Box::new(None::<i64>),
+            }
+        })
+        .collect()
+}
+
+fn pg_value(row: &tokio_postgres::Row, i: usize) -> anyhow::Result<V> {
+    use tokio_postgres::types::Type;
+    let t = row.columns()[i].type_().clone();
+    Ok(if t == Type::INT8 {
+        row.try_get::<_, Option<i64>>(i)?.map_or(V::Null, V::I)
+    } else if t == Type::INT4 {
+        row.try_get::<_, Option<i32>>(i)?
+            .map_or(V::Null, |x| V::I(x as i64))
+    } else if t == Type::BOOL {
+        row.try_get::<_, Option<bool>>(i)?
+            .map_or(V::Null, |x| V::I(x as i64))
+    } else {
+        row.try_get::<_, Option<String>>(i)?.map_or(V::Null, V::T)
+    })
+}
+
+impl Sql for PgDb {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+    fn exec<'a>(&'a self, sql: &'a str, params: Vec<V>) -> Fut<'a, u64> {
+        Box::pin(async move {
+            let p = pg_params(&params);
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                p.iter().map(|b| b.as_ref() as _).collect();
+            Ok(self.client().await?.execute(sql, &refs).await?)
+        })
+    }
+    fn query<'a>(&'a self, sql: &'a str, params: Vec<V>) -> Fut<'a, Vec<Row>> {
+        Box::pin(async move {
+            let p = pg_params(&params);
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                p.iter().map(|b| b.as_ref() as _).collect();
+            let rows = self.client().await?.query(sql, &refs).await?;
+            rows.iter()
+                .map(|r| (0..r.len()).map(|i| pg_value(r, i)).collect())
+                .collect()
+        })
+    }
+    fn batch<'a>(&'a self, sql: &'a str) -> Fut<'a, ()> {
+        Box::pin(async move {
+            self.client()
+                .await?
+                .batch_execute(&format!("BEGIN; {sql}; COMMIT"))
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+/// Open the registry's storage: PostgreSQL when `database` is given, else SQLite in
+/// `data/registry.db`; migrated.
+pub async fn open(data: &Path, database: Option<&str>) -> anyhow::Result<Arc<dyn Sql>> {
+    let db: Arc<dyn Sql> = match database {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Arc::new(PgDb::connect(url).await?)
+        }
+        Some(url) => bail!(
+            "--database {}: only postgres://USER@HOST:PORT/DB is supported (SQLite is the \
+             default, in --data)",
+            redact(url)
+        ),
+        None => {
+            std::fs::create_dir_all(data)
+                .with_context(|| format!("cannot create {}", data.display()))?;
+            Arc::new(SqliteDb::open(&data.join("registry.db"))?)
+        }
+    };
+    migrate(db.as_ref()).await?;
+    Ok(db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_sqlite_style_outside_strings() {
+        assert_eq!(
+            to_sqlite("SELECT a FROM t WHERE b = $1 AND c = '$2' AND d = $10"),
+            "SELECT a FROM t WHERE b = ?1 AND c = '$2' AND d = ?10"
+        );
+    }
+
+    #[test]
+    fn passwords_are_left_out_of_messages() {
+        assert_eq!(
+            redact("postgres://bob:secret@127.0.0.1:5432/reg"),
+            "postgres://bob@127.0.0.1:5432/reg"
+        );
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+}
