@@ -79,6 +79,12 @@ commands! {
     SnapshotsReload = "snapshots.reload",
     SnapshotsTables = "snapshots.tables",
     SnapshotsVerify = "snapshots.verify",
+    ScriptsCreate = "scripts.create",
+    ScriptsPreview = "scripts.preview",
+    ScriptsBuild = "scripts.build",
+    ScriptsRollback = "scripts.rollback",
+    ScriptsWind = "scripts.wind",
+    ScriptsReload = "scripts.reload",
     CompareOpen = "compare.open",
     CompareToggleView = "compare.toggle_view",
     CompareNextHunk = "compare.next_hunk",
@@ -183,6 +189,7 @@ const CB: Scope = Scope::Screen(ScreenId::Codebase);
 const JB: Scope = Scope::Screen(ScreenId::Jobs);
 const CMP: Scope = Scope::Screen(ScreenId::Compare);
 const SN: Scope = Scope::Screen(ScreenId::Snapshots);
+const SC: Scope = Scope::Screen(ScreenId::Scripts);
 const QY: Scope = Scope::Screen(ScreenId::Query);
 const DP: Scope = Scope::Screen(ScreenId::Deploy);
 
@@ -329,6 +336,49 @@ pub const COMMANDS: &[CommandDef] = &[
         "verify",
     ),
     // Compare
+    // Scripts
+    cmd(
+        Cmd::ScriptsCreate,
+        "Create a script from a snapshot to the working tree (or to another snapshot)",
+        SC,
+        &["c"],
+        "create",
+    ),
+    cmd(
+        Cmd::ScriptsPreview,
+        "Show the script's files and SQL in Compare",
+        SC,
+        &["enter"],
+        "show",
+    ),
+    cmd(
+        Cmd::ScriptsBuild,
+        "Build (apply) the script to a target folder and database",
+        SC,
+        &["b"],
+        "build",
+    ),
+    cmd(
+        Cmd::ScriptsRollback,
+        "Roll back the selected build (asks first)",
+        SC,
+        &["u"],
+        "rollback",
+    ),
+    cmd(
+        Cmd::ScriptsWind,
+        "Export the script as a wind: one standalone sh script",
+        SC,
+        &["w"],
+        "wind",
+    ),
+    cmd(
+        Cmd::ScriptsReload,
+        "Reload scripts and builds",
+        SC,
+        &["r"],
+        "",
+    ),
     cmd(Cmd::CompareOpen, "Compare two files", CMP, &["o"], "open"),
     cmd(
         Cmd::CompareToggleView,

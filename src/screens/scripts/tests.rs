@@ -1,0 +1,321 @@
+//! TestBackend tests of the Scripts screen, one per action: the empty states, create
+//! through the picker, show in Compare, build to a target folder (files checked on disk),
+//! a build refused for a conflict (the report names the file, nothing changed), rollback
+//! with its confirmation, wind export, and 80x24.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::engine::jobs::Progress;
+use crate::engine::project::Project;
+use crate::engine::snapshot;
+use crate::screens::ScreenId;
+use crate::shell::harness::Harness;
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// A project snapshotted as `before`, then changed (one file changed, one added, one
+/// deleted); and a target folder holding the old files.
+struct Lab {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    target: PathBuf,
+}
+
+fn lab() -> Lab {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("proj");
+    let target = dir.path().join("www");
+    for r in [&root, &target] {
+        write(r, "index.php", "<?php echo 'home';\n");
+        write(r, "app/User.php", "<?php class User {}\n");
+        write(r, "css/old.css", "body { color: red }\n");
+    }
+    let project = Project::locate(&root).unwrap();
+    let mut store = project.open_store(true).unwrap();
+    snapshot::create(
+        &project,
+        &mut store,
+        Some("before"),
+        None,
+        &Progress::silent(),
+    )
+    .unwrap();
+    write(&root, "index.php", "<?php echo 'home, changed';\n");
+    write(&root, "app/Shop.php", "<?php class Shop {}\n");
+    std::fs::remove_file(root.join("css/old.css")).unwrap();
+    Lab {
+        _dir: dir,
+        root,
+        target,
+    }
+}
+
+fn wait_until(h: &mut Harness, what: &str, mut cond: impl FnMut(&mut Harness) -> bool) {
+    let start = Instant::now();
+    while !cond(h) {
+        if start.elapsed() > Duration::from_secs(20) {
+            let s = h.screen();
+            panic!(
+                "timed out waiting for {what}; status {:?}; screen:\n{s}",
+                h.app.status_text()
+            );
+        }
+        h.wait_event(Duration::from_millis(20));
+    }
+}
+
+fn status(h: &Harness) -> String {
+    h.app.status_text().unwrap_or_default().to_string()
+}
+
+/// Wait for the screen's job: every status it shows while one runs names it `(job #N)`.
+fn idle(h: &mut Harness) {
+    wait_until(h, "the job to finish", |h| {
+        !status(h).contains("(job #") && h.app.job_table().running().count() == 0
+    });
+    h.pump();
+}
+
+fn open(root: &Path, w: u16, ht: u16) -> Harness {
+    let mut h = Harness::new(root, w, ht).unwrap();
+    h.key("3");
+    assert_eq!(h.app.current_screen(), ScreenId::Scripts);
+    wait_until(&mut h, "the lists", |h| !h.screen().contains("reading…"));
+    h
+}
+
+/// Create the script through the popup: from `before` to the working tree.
+fn create(h: &mut Harness) {
+    h.key("c");
+    let s = h.wait_for("New script");
+    assert!(s.contains("before") && s.contains("working tree"), "{s}");
+    h.key("tab");
+    h.key("tab");
+    h.type_text("release jq");
+    assert!(!h.app.should_quit(), "q went to the name field");
+    h.key("backspace");
+    h.key("backspace");
+    h.key("backspace");
+    h.key("enter");
+    idle(h);
+    h.wait_for("Scripts · 1");
+}
+
+fn build(h: &mut Harness, target: &Path) {
+    h.key("b");
+    h.wait_for("Build script 1");
+    for _ in 0..200 {
+        h.key("backspace");
+    }
+    h.type_text(target.to_str().unwrap());
+    h.key("enter");
+    idle(h);
+}
+
+#[test]
+fn empty_state_says_to_take_a_snapshot_first() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.txt", "a\n");
+    Project::locate(dir.path())
+        .unwrap()
+        .open_store(true)
+        .unwrap();
+    let mut h = open(dir.path(), 100, 30);
+    let s = h.wait_for("No scripts yet");
+    assert!(s.contains("take one on Snapshots"), "{s}");
+    assert!(s.contains("No builds yet"), "{s}");
+    h.key("c");
+    assert!(status(&h).contains("no snapshot yet"), "{}", status(&h));
+    assert!(!h.screen().contains("New script"));
+    h.key("b");
+    assert!(status(&h).contains("no script to build"), "{}", status(&h));
+    h.key("enter");
+    assert!(status(&h).contains("no script to show"), "{}", status(&h));
+}
+
+#[test]
+fn create_through_the_picker_then_show_it_in_compare() {
+    let lab = lab();
+    let mut h = open(&lab.root, 100, 30);
+    h.wait_for("Press c to turn what changed");
+    create(&mut h);
+    let s = h.screen();
+    let row = s.lines().find(|l| l.contains("release")).expect(&s);
+    assert!(row.contains("3 files") && row.contains("s1→work"), "{row}");
+    assert!(
+        status(&h).contains("script 1 \"release\": 3 file(s)"),
+        "{}",
+        status(&h)
+    );
+    // the engine agrees
+    let store = Project::locate(&lab.root)
+        .unwrap()
+        .open_store(false)
+        .unwrap();
+    let all = crate::store::scripts::packages(store.conn()).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].name, "release");
+
+    h.key("enter");
+    wait_until(&mut h, "Compare", |h| {
+        h.app.current_screen() == ScreenId::Compare
+    });
+    let s = h.wait_for("index.php");
+    assert!(
+        s.contains("app/Shop.php") && s.contains("css/old.css"),
+        "{s}"
+    );
+    h.wait_for("class Shop");
+}
+
+#[test]
+fn build_to_a_folder_then_roll_it_back_after_confirming() {
+    let lab = lab();
+    let mut h = open(&lab.root, 100, 30);
+    create(&mut h);
+    build(&mut h, &lab.target);
+    assert!(status(&h).contains("build 1: done"), "{}", status(&h));
+    let s = h.wait_for("My Builds · 1");
+    assert!(
+        s.lines().any(|l| l.contains("build") && l.contains("done")),
+        "{s}"
+    );
+    let read = |p: &str| std::fs::read_to_string(lab.target.join(p)).ok();
+    assert_eq!(
+        read("index.php").as_deref(),
+        Some("<?php echo 'home, changed';\n")
+    );
+    assert_eq!(
+        read("app/Shop.php").as_deref(),
+        Some("<?php class Shop {}\n")
+    );
+    assert_eq!(read("css/old.css"), None);
+
+    // the builds pane has the keys after a build; u asks first, n keeps it
+    h.key("u");
+    h.wait_for("Roll back build 1?");
+    h.key("n");
+    assert!(status(&h).contains("nothing rolled back"));
+    assert_eq!(
+        read("app/Shop.php").as_deref(),
+        Some("<?php class Shop {}\n")
+    );
+    h.key("u");
+    h.wait_for("Roll back build 1?");
+    h.key("y");
+    idle(&mut h);
+    assert!(status(&h).contains("rolled back build 1"), "{}", status(&h));
+    assert_eq!(read("index.php").as_deref(), Some("<?php echo 'home';\n"));
+    assert_eq!(read("app/Shop.php"), None);
+    assert_eq!(
+        read("css/old.css").as_deref(),
+        Some("body { color: red }\n")
+    );
+    let s = h.wait_for("My Builds · 2");
+    assert!(s.contains("rolled_back") && s.contains("undo 1"), "{s}");
+    // a rolled back build cannot be rolled back again
+    h.key("j");
+    h.key("u");
+    assert!(
+        status(&h).contains("only a build in place"),
+        "{}",
+        status(&h)
+    );
+}
+
+#[test]
+fn a_conflicting_target_is_refused_with_a_report_and_left_alone() {
+    let lab = lab();
+    write(&lab.target, "index.php", "<?php // edited on the target\n");
+    let mut h = open(&lab.root, 100, 30);
+    create(&mut h);
+    build(&mut h, &lab.target);
+    let s = h.wait_for("Build refused");
+    assert!(s.contains("file index.php: expected file"), "{s}");
+    assert!(s.contains("Nothing was changed"), "{s}");
+    assert!(
+        status(&h).contains("build refused: 1 conflict"),
+        "{}",
+        status(&h)
+    );
+    assert_eq!(
+        std::fs::read_to_string(lab.target.join("index.php")).unwrap(),
+        "<?php // edited on the target\n"
+    );
+    assert!(lab.target.join("css/old.css").exists());
+    assert!(!lab.target.join("app/Shop.php").exists());
+    h.key("esc");
+    let s = h.screen();
+    assert!(
+        !s.contains("Build refused") && s.contains("No builds yet"),
+        "{s}"
+    );
+
+    // forced: f on the database list, then it applies over the conflict
+    h.key("b");
+    h.wait_for("Build script 1");
+    h.key("tab");
+    h.key("f");
+    h.wait_for("[x] force");
+    h.key("enter");
+    idle(&mut h);
+    assert!(
+        status(&h).contains("forced over 1 conflict"),
+        "{}",
+        status(&h)
+    );
+    assert!(lab.target.join("app/Shop.php").exists());
+}
+
+#[test]
+fn wind_export_writes_an_executable_sh_script() {
+    let lab = lab();
+    let mut h = open(&lab.root, 100, 30);
+    create(&mut h);
+    h.key("w");
+    let s = h.wait_for("as a wind");
+    assert!(s.contains("change-1.sh"), "{s}");
+    h.key("enter");
+    idle(&mut h);
+    let out = lab.root.join("change-1.sh");
+    assert!(
+        status(&h).contains("wind of script 1 written"),
+        "{}",
+        status(&h)
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("#!/bin/sh\n"), "{}", &text[..80]);
+    assert!(text.contains("expect 'index.php' 'file "), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o111,
+        0o111
+    );
+}
+
+#[test]
+fn works_at_80x24() {
+    let lab = lab();
+    let mut h = open(&lab.root, 80, 24);
+    create(&mut h);
+    build(&mut h, &lab.target);
+    let s = h.wait_for("My Builds · 1");
+    assert!(s.contains("release") && s.contains("done"), "{s}");
+    assert!(s.contains("rollback"), "the hint bar: {s}");
+    h.key("b");
+    let s = h.wait_for("Build script 1");
+    assert!(
+        s.contains("Target folder") && s.contains("enter build"),
+        "{s}"
+    );
+    h.key("esc");
+    h.key("tab");
+    h.key("c");
+    let s = h.wait_for("New script");
+    assert!(s.contains("enter create"), "{s}");
+}
