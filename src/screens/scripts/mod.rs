@@ -17,11 +17,13 @@
 //! ([`Worker`]), the preview by another; the jobs hand their results back through the
 //! event queue and the screen acts on them when the job's `Finished` arrives.
 
+mod forms;
+mod jobs;
 mod view;
 
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -33,10 +35,9 @@ use crate::app::listnav::ListNav;
 use crate::app::screen::Hint;
 use crate::app::worker::{Payload, ReplyTx, Tickets, Worker};
 use crate::engine::diff::changes::ChangeSet;
-use crate::engine::jobs::{JobEvent, JobId, Outcome};
+use crate::engine::jobs::{JobEvent, JobId};
 use crate::engine::project::Project;
-use crate::engine::scripts::build::{self, BuildOptions, Conflicts};
-use crate::engine::scripts::{self, CreateOptions};
+use crate::engine::scripts;
 use crate::store::Store;
 use crate::store::scripts::{self as rows, Build, Package};
 
@@ -266,40 +267,6 @@ impl ScriptsScreen {
         });
     }
 
-    fn start_create(&mut self, name: Option<String>, from: i64, to: Option<i64>, ctx: &mut Ctx) {
-        let (project, db, tx) = (ctx.project.clone(), self.db_path.clone(), self.replies(ctx));
-        let seq = self.tickets.issue();
-        let job = ctx.jobs.spawn_blocking("script", move |p| {
-            let mut store = Store::open(&db, false)?;
-            let s = scripts::create(
-                &project,
-                &mut store,
-                CreateOptions {
-                    from: from.to_string(),
-                    to: to.map(|t| t.to_string()),
-                    name,
-                    ..Default::default()
-                },
-                p,
-            )?;
-            let _ = tx.send(ScriptsReply::Made { seq, id: s.id });
-            let notes = match s.notes.is_empty() {
-                true => String::new(),
-                false => format!("; incomplete: {}", s.notes.join("; ")),
-            };
-            Ok(format!(
-                "script {} \"{}\": {} file(s), {} SQL step(s){notes}",
-                s.id, s.name, s.files, s.sql_steps
-            ))
-        });
-        self.job = Some(Running {
-            job,
-            seq,
-            kind: Kind::Create,
-        });
-        ctx.status(Level::Info, format!("creating a script (job #{job})"));
-    }
-
     fn open_build(&mut self, ctx: &mut Ctx) {
         if self.busy(ctx) {
             return;
@@ -331,57 +298,6 @@ impl ScriptsScreen {
         });
     }
 
-    fn start_build(
-        &mut self,
-        script: i64,
-        target: String,
-        db: Option<String>,
-        force: bool,
-        ctx: &mut Ctx,
-    ) {
-        let (project, path, tx) = (ctx.project.clone(), self.db_path.clone(), self.replies(ctx));
-        let seq = self.tickets.issue();
-        let job = ctx.jobs.spawn_blocking("build", move |p| {
-            let mut store = Store::open(&path, false)?;
-            let opts = BuildOptions {
-                target: expand_home(&target),
-                db,
-                force,
-            };
-            match build::apply(&project, &mut store, &script.to_string(), &opts, p) {
-                Ok(b) => {
-                    let _ = tx.send(ScriptsReply::Made { seq, id: b.id });
-                    Ok(format!("build {}: {} ({})", b.id, b.status, b.result))
-                }
-                Err(e) => {
-                    if let Some(c) = e.downcast_ref::<Conflicts>() {
-                        for line in &c.0 {
-                            p.log(line.clone());
-                        }
-                        let _ = tx.send(ScriptsReply::Refused {
-                            seq,
-                            lines: c.0.clone(),
-                        });
-                        anyhow::bail!(
-                            "build refused: {} conflict(s) with the script's pre-images, nothing was changed",
-                            c.0.len()
-                        );
-                    }
-                    Err(e)
-                }
-            }
-        });
-        self.job = Some(Running {
-            job,
-            seq,
-            kind: Kind::Build,
-        });
-        ctx.status(
-            Level::Info,
-            format!("building script {script} (job #{job})"),
-        );
-    }
-
     fn ask_rollback(&mut self, ctx: &mut Ctx) {
         if self.busy(ctx) {
             return;
@@ -407,39 +323,6 @@ impl ScriptsScreen {
         });
     }
 
-    fn start_rollback(&mut self, id: i64, chain: bool, ctx: &mut Ctx) {
-        let (project, path, tx) = (ctx.project.clone(), self.db_path.clone(), self.replies(ctx));
-        let seq = self.tickets.issue();
-        let job = ctx.jobs.spawn_blocking("rollback", move |p| {
-            let mut store = Store::open(&path, false)?;
-            match scripts::rollback::rollback(&project, &mut store, id, chain, p) {
-                Ok(done) => {
-                    if let Some(last) = done.last() {
-                        let _ = tx.send(ScriptsReply::Made { seq, id: last.id });
-                    }
-                    Ok(format!(
-                        "rolled back build {id} ({} build(s)): files and database equal the state before it",
-                        done.len()
-                    ))
-                }
-                Err(e) => {
-                    let text = format!("{e:#}");
-                    let _ = tx.send(ScriptsReply::Refused {
-                        seq,
-                        lines: text.lines().map(|l| l.trim().to_string()).collect(),
-                    });
-                    Err(e)
-                }
-            }
-        });
-        self.job = Some(Running {
-            job,
-            seq,
-            kind: Kind::Rollback,
-        });
-        ctx.status(Level::Info, format!("rolling back build {id} (job #{job})"));
-    }
-
     fn open_wind(&mut self, ctx: &mut Ctx) {
         if self.busy(ctx) {
             return;
@@ -451,37 +334,6 @@ impl ScriptsScreen {
         let mut path = LineInput::default();
         path.set(&format!("change-{script}.sh"));
         self.popup = Some(Popup::Wind { script, path });
-    }
-
-    fn start_wind(&mut self, script: i64, out: String, ctx: &mut Ctx) {
-        let (project, path) = (ctx.project.clone(), self.db_path.clone());
-        let out = {
-            let p = expand_home(&out);
-            if p.is_relative() {
-                project.root.join(p)
-            } else {
-                p
-            }
-        };
-        let seq = self.tickets.issue();
-        let job = ctx.jobs.spawn_blocking("wind", move |p| {
-            let store = Store::open(&path, false)?;
-            let l = scripts::load(&project, scripts::resolve(&store, &script.to_string())?)?;
-            p.set(0, None, "writing the wind");
-            let w = scripts::wind::export(&project, &l, &out)?;
-            Ok(format!(
-                "wind of script {script} written to {} ({} file(s), {})",
-                out.display(),
-                w.files,
-                if w.sql { "with SQL" } else { "no SQL" }
-            ))
-        });
-        self.job = Some(Running {
-            job,
-            seq,
-            kind: Kind::Wind,
-        });
-        ctx.status(Level::Info, format!("exporting a wind (job #{job})"));
     }
 
     fn preview(&mut self, ctx: &mut Ctx) {
@@ -519,44 +371,6 @@ impl ScriptsScreen {
         }
     }
 
-    fn job_finished(&mut self, r: Running, outcome: &Outcome, ctx: &mut Ctx) {
-        self.job = None;
-        let refused = self.refused.take();
-        let made = self.made.take();
-        match outcome {
-            Outcome::Done(summary) => {
-                ctx.status(Level::Success, summary.clone());
-                match (r.kind, made) {
-                    (Kind::Create, Some(_)) => {
-                        self.scripts_nav.selected = 0;
-                        self.builds_focus = false;
-                    }
-                    (Kind::Build | Kind::Rollback, Some(_)) => {
-                        self.builds_nav.selected = 0;
-                        self.builds_focus = true;
-                    }
-                    _ => {}
-                }
-            }
-            Outcome::Failed(e) => {
-                ctx.status(Level::Error, e.clone());
-                if let Some(lines) = refused {
-                    let title = match r.kind {
-                        Kind::Build => format!(" Build refused · {} conflict(s) ", lines.len()),
-                        _ => " Rollback refused ".to_string(),
-                    };
-                    let mut text = lines.join("\n");
-                    if r.kind == Kind::Build {
-                        text.push_str("\n\nNothing was changed. Build again with f (force) in the form to apply anyway.");
-                    }
-                    self.popup = Some(Popup::Report { title, text });
-                }
-            }
-            Outcome::Cancelled => ctx.status(Level::Warn, "cancelled"),
-        }
-        self.reload();
-    }
-
     fn nav(&mut self, cmd: Cmd) -> bool {
         let page = self.page;
         if self.builds_focus {
@@ -568,144 +382,6 @@ impl ScriptsScreen {
                 .apply(cmd, self.lists.scripts.len(), page)
                 .is_some()
         }
-    }
-
-    fn form_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
-        let nsnap = self.lists.snapshots.len();
-        let nprof = self.lists.profiles.len();
-        let Some(popup) = &mut self.popup else { return };
-        let up = matches!(key.code, KeyCode::Up);
-        let down = matches!(key.code, KeyCode::Down);
-        match popup {
-            Popup::Report { .. } => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
-                    self.popup = None;
-                }
-            }
-            Popup::Rollback { build, chain } => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
-                    let (b, c) = (*build, *chain);
-                    self.popup = None;
-                    self.start_rollback(b, c, ctx);
-                }
-                KeyCode::Char('c') => *chain = !*chain,
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                    self.popup = None;
-                    ctx.status(Level::Info, "nothing rolled back");
-                }
-                _ => {}
-            },
-            Popup::Wind { script, path } => match key.code {
-                KeyCode::Esc => self.popup = None,
-                KeyCode::Enter => {
-                    let (s, p) = (*script, path.text().trim().to_string());
-                    self.popup = None;
-                    if p.is_empty() {
-                        ctx.status(Level::Warn, "no file name: nothing exported");
-                    } else {
-                        self.start_wind(s, p, ctx);
-                    }
-                }
-                _ => {
-                    path.handle(&key);
-                }
-            },
-            Popup::Create {
-                name,
-                field,
-                from,
-                to,
-            } => match (key.code, *field) {
-                (KeyCode::Esc, _) => self.popup = None,
-                (KeyCode::Enter, _) => {
-                    let n = name.text().trim().to_string();
-                    let from_id = self.lists.snapshots.get(*from).map(|s| s.0);
-                    let to_id = to
-                        .checked_sub(1)
-                        .and_then(|i| self.lists.snapshots.get(i))
-                        .map(|s| s.0);
-                    self.popup = None;
-                    match from_id {
-                        Some(f) if Some(f) == to_id => {
-                            ctx.status(
-                                Level::Warn,
-                                "from and to are the same snapshot: nothing to script",
-                            );
-                        }
-                        Some(f) => self.start_create((!n.is_empty()).then_some(n), f, to_id, ctx),
-                        None => {}
-                    }
-                }
-                (KeyCode::Tab, _) => {
-                    *field = match field {
-                        Field::From => Field::To,
-                        Field::To => Field::Name,
-                        _ => Field::From,
-                    }
-                }
-                (KeyCode::BackTab, _) => {
-                    *field = match field {
-                        Field::From => Field::Name,
-                        Field::To => Field::From,
-                        _ => Field::To,
-                    }
-                }
-                (_, Field::From) if up => *from = from.saturating_sub(1),
-                (_, Field::From) if down => *from = (*from + 1).min(nsnap.saturating_sub(1)),
-                (_, Field::To) if up => *to = to.saturating_sub(1),
-                (_, Field::To) if down => *to = (*to + 1).min(nsnap),
-                (_, Field::Name) => {
-                    name.handle(&key);
-                }
-                _ => {}
-            },
-            Popup::Build {
-                script,
-                target,
-                field,
-                db,
-                force,
-            } => match (key.code, *field) {
-                (KeyCode::Esc, _) => self.popup = None,
-                (KeyCode::Enter, _) => {
-                    let t = target.text().trim().to_string();
-                    let d = db
-                        .checked_sub(1)
-                        .and_then(|i| self.lists.profiles.get(i))
-                        .cloned();
-                    let (s, f) = (*script, *force);
-                    self.popup = None;
-                    if t.is_empty() {
-                        ctx.status(Level::Warn, "no target folder: nothing built");
-                    } else {
-                        self.last_target = Some(t.clone());
-                        self.start_build(s, t, d, f, ctx);
-                    }
-                }
-                (KeyCode::Tab | KeyCode::BackTab, _) => {
-                    *field = if *field == Field::Target {
-                        Field::Db
-                    } else {
-                        Field::Target
-                    }
-                }
-                (KeyCode::Char('f'), Field::Db) => *force = !*force,
-                (_, Field::Db) if up => *db = db.saturating_sub(1),
-                (_, Field::Db) if down => *db = (*db + 1).min(nprof),
-                (_, Field::Target) => {
-                    target.handle(&key);
-                }
-                _ => {}
-            },
-        }
-    }
-}
-
-/// `~/x` as the user's home folder joined with `x`.
-fn expand_home(s: &str) -> PathBuf {
-    match (s.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(s),
     }
 }
 
@@ -811,8 +487,7 @@ impl Screen for ScriptsScreen {
         Some(if self.builds_focus {
             vec![
                 Hint::Cmd(Cmd::ScriptsRollback, "rollback"),
-                Hint::Cmd(Cmd::ScriptsPreview, "show script"),
-                Hint::Cmd(Cmd::ScriptsBuild, "build again"),
+                Hint::Cmd(Cmd::ScriptsPreview, "script"),
                 Hint::Cmd(Cmd::NavFocus, "scripts"),
             ]
         } else {
@@ -820,7 +495,6 @@ impl Screen for ScriptsScreen {
                 Hint::Cmd(Cmd::ScriptsCreate, "create"),
                 Hint::Cmd(Cmd::ScriptsPreview, "show"),
                 Hint::Cmd(Cmd::ScriptsBuild, "build"),
-                Hint::Cmd(Cmd::ScriptsWind, "wind"),
                 Hint::Cmd(Cmd::NavFocus, "builds"),
             ]
         })

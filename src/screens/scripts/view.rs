@@ -232,6 +232,7 @@ fn keys_line(pairs: &[(&str, &str)], t: &Theme) -> Line<'static> {
 }
 
 /// A one-line text field: label, text (or a dim placeholder); the cursor when active.
+#[allow(clippy::too_many_arguments)]
 fn field_line(
     frame: &mut Frame,
     inner: Rect,
