@@ -85,6 +85,14 @@ commands! {
     ScriptsRollback = "scripts.rollback",
     ScriptsWind = "scripts.wind",
     ScriptsReload = "scripts.reload",
+    ReplaceEdit = "replace.edit",
+    ReplaceToggle = "replace.toggle",
+    ReplaceScope = "replace.scope",
+    ReplaceRegex = "replace.regex",
+    ReplaceCase = "replace.case",
+    ReplaceApply = "replace.apply",
+    ReplaceUndo = "replace.undo",
+    ReplaceStop = "replace.stop",
     CompareOpen = "compare.open",
     CompareToggleView = "compare.toggle_view",
     CompareNextHunk = "compare.next_hunk",
@@ -190,6 +198,7 @@ const JB: Scope = Scope::Screen(ScreenId::Jobs);
 const CMP: Scope = Scope::Screen(ScreenId::Compare);
 const SN: Scope = Scope::Screen(ScreenId::Snapshots);
 const SC: Scope = Scope::Screen(ScreenId::Scripts);
+const RP: Scope = Scope::Screen(ScreenId::Replace);
 const QY: Scope = Scope::Screen(ScreenId::Query);
 const DP: Scope = Scope::Screen(ScreenId::Deploy);
 
@@ -377,6 +386,51 @@ pub const COMMANDS: &[CommandDef] = &[
         "Reload scripts and builds",
         SC,
         &["r"],
+        "",
+    ),
+    // Replace
+    cmd(
+        Cmd::ReplaceEdit,
+        "Edit the pattern and the replacement (enter searches)",
+        RP,
+        &["/"],
+        "find",
+    ),
+    cmd(
+        Cmd::ReplaceToggle,
+        "Tick or untick the match",
+        RP,
+        &["space"],
+        "tick",
+    ),
+    cmd(
+        Cmd::ReplaceScope,
+        "Where to search: files, files and a database, a database",
+        RP,
+        &["s"],
+        "scope",
+    ),
+    cmd(Cmd::ReplaceRegex, "Regex on or off", RP, &["x"], ""),
+    cmd(Cmd::ReplaceCase, "Ignore case on or off", RP, &["i"], ""),
+    cmd(
+        Cmd::ReplaceApply,
+        "Apply the ticked replacements (asks first)",
+        RP,
+        &["A"],
+        "apply",
+    ),
+    cmd(
+        Cmd::ReplaceUndo,
+        "Undo the last replace (asks first)",
+        RP,
+        &["u"],
+        "undo",
+    ),
+    cmd(
+        Cmd::ReplaceStop,
+        "Stop the running search",
+        RP,
+        &["ctrl-c"],
         "",
     ),
     cmd(Cmd::CompareOpen, "Compare two files", CMP, &["o"], "open"),
