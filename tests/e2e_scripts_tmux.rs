@@ -4,6 +4,8 @@
 //! Enter), roll the build back (u, y). Asserts on the files on disk after each step and on
 //! what the pane shows.
 //!
+//! Also Replace (6): search, untick one match, apply, undo.
+//!
 //! Needs tmux (`apt-get install tmux`); `scripts/test` installs it.
 
 mod support;
@@ -96,5 +98,73 @@ fn create_build_rollback_at_80x24() {
     assert_same(&walk(&target), &walk(&old), "the target after the rollback");
     let listed = devsky(&root, &["build", "list"]);
     assert!(listed.contains("rolled_back"), "{listed}");
+    quit_and_check_restored(&t);
+}
+
+/// Replace (issue 15): search, untick one match, apply, undo, at 80x24; the files on disk
+/// checked after each step (byte-identical after the undo).
+#[test]
+fn replace_search_untick_apply_undo_at_80x24() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    let index = "<?php $home = 'http://old.example/';\n// see http://old.example/about\n";
+    let conf = "<?php return ['url' => 'http://old.example/conf'];\n";
+    std::fs::write(root.join("index.php"), index).unwrap();
+    std::fs::write(root.join("app/conf.php"), conf).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .arg("init")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = root.join(".devsky/test-config");
+    let t = Tmux::start(80, 24, &command_line(&root, &config));
+    t.wait_text("records");
+    t.send(&["6"]);
+    t.wait_text("Type what to find");
+    t.send(&["/"]);
+    t.type_text("http://old.example");
+    t.send(&["Tab"]);
+    t.type_text("https://new.example");
+    t.send(&["Enter"]);
+    let s = t.wait_text("Matches · 3 in 2 file(s)");
+    assert!(s.contains("[x] app/conf.php:1"), "{s}");
+    // the third match (index.php line 2): untick it
+    t.send(&["j", "j", "Space"]);
+    let s = t.wait_text("[ ] index.php:2");
+    assert!(
+        s.contains("- // see http://old.example/about")
+            && s.contains("+ // see https://new.example/about"),
+        "{s}"
+    );
+    t.send(&["A"]);
+    t.wait_text("Replace 2 ticked");
+    t.send(&["y"]);
+    t.wait_text("u undoes it");
+    assert_eq!(
+        std::fs::read_to_string(root.join("index.php")).unwrap(),
+        "<?php $home = 'https://new.example/';\n// see http://old.example/about\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("app/conf.php")).unwrap(),
+        "<?php return ['url' => 'https://new.example/conf'];\n"
+    );
+    t.send(&["u"]);
+    t.wait_text("Undo the last replace?");
+    t.send(&["y"]);
+    t.wait_text("undid replace");
+    assert_eq!(
+        std::fs::read(root.join("index.php")).unwrap(),
+        index.as_bytes()
+    );
+    assert_eq!(
+        std::fs::read(root.join("app/conf.php")).unwrap(),
+        conf.as_bytes()
+    );
     quit_and_check_restored(&t);
 }
