@@ -228,3 +228,28 @@ fn mariadb_wind_applies_and_rolls_back_with_the_client() {
     );
     assert_eq!(mariadb_state(&m, "tgt"), old, "tgt after the rollback");
 }
+
+#[test]
+fn odd_names_survive_the_shell() {
+    let lab = Lab::new();
+    lab.run(&["snapshot", "create", "--name", "before"]);
+    let names = [
+        "it's a file.txt",
+        "-n",
+        "dir/$HOME `x`.php",
+        "ünï/cödé *.txt",
+    ];
+    for n in names {
+        support::cli::write(&lab.proj, n, format!("content of {n}\n").as_bytes());
+    }
+    std::os::unix::fs::symlink("it's a file.txt", lab.proj.join("link 'q'")).unwrap();
+    let id = lab.script(&[]);
+    let wind = lab.path("odd.sh");
+    lab.run(&["wind", "export", &id, "-o", wind.to_str().unwrap()]);
+    let bin = bare_path(lab.dir.path());
+    let target = lab.target("www");
+    ok(&run_wind(&wind, &target, &bin, &["apply"]), "apply");
+    assert_same(&walk(&target), &walk(&lab.proj), "after the wind");
+    ok(&run_wind(&wind, &target, &bin, &["rollback"]), "rollback");
+    assert_same(&walk(&target), &walk(&lab.old), "after the rollback");
+}

@@ -17,8 +17,8 @@
 //!    verified (nothing of the target touched yet);
 //! 3. the SQL runs (SQLite: the script's own transaction, `-bail`; MySQL: statement by
 //!    statement, DDL commits as it runs), a failure stops the wind before any file moves;
-//! 4. the staged files are renamed into place (modes set), deleted paths removed (with
-//!    the folders that became empty).
+//! 4. deleted paths are removed (with the folders that became empty), then the staged
+//!    files are renamed into place (modes set).
 //!
 //! Contents are embedded base64 (each distinct content once), paths single-quoted; the
 //! export refuses a path that is absolute, has `..`, or holds a control character.
@@ -270,12 +270,13 @@ pub fn export(project: &Project, l: &Loaded, out: &Path) -> anyhow::Result<Wind>
                 None => {}
             }
         }
+        // Removals first: a folder that becomes a file is emptied before the file comes.
         writeln!(sh, "}}\nplace_{dir}() {{\n  :")?;
-        for f in files {
-            match side(f).1 {
-                Some(_) => writeln!(sh, "  place {}", quote(&f.path))?,
-                None => writeln!(sh, "  remove {}", quote(&f.path))?,
-            }
+        for f in files.iter().filter(|f| side(f).1.is_none()) {
+            writeln!(sh, "  remove {}", quote(&f.path))?;
+        }
+        for f in files.iter().filter(|f| side(f).1.is_some()) {
+            writeln!(sh, "  place {}", quote(&f.path))?;
         }
         writeln!(sh, "}}")?;
     }
@@ -317,4 +318,36 @@ echo "wind: $ACTION done"
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_path, quote};
+
+    #[test]
+    fn quoting_and_paths_a_wind_refuses() {
+        assert_eq!(quote("it's here"), r"'it'\''s here'");
+        assert_eq!(quote("$(rm -rf /)"), "'$(rm -rf /)'");
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "a/./b",
+            "a\nb",
+            "a\u{1b}b",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "a",
+            "-n",
+            "it's a file.txt",
+            "dir/$HOME `x`.php",
+            "ünï/cödé",
+        ] {
+            assert!(check_path(good).is_ok(), "{good:?}");
+        }
+    }
 }
