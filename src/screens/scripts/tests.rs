@@ -319,3 +319,98 @@ fn works_at_80x24() {
     let s = h.wait_for("New script");
     assert!(s.contains("enter create"), "{s}");
 }
+
+#[test]
+fn a_script_with_sql_builds_on_the_picked_database_and_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("proj");
+    let target = dir.path().join("www");
+    for r in [&root, &target] {
+        write(r, "index.php", "<?php echo 'home';\n");
+    }
+    let (app, tdb) = (dir.path().join("app.db"), dir.path().join("target.db"));
+    let sql = |db: &Path, s: &str| {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .execute_batch(s)
+            .unwrap()
+    };
+    sql(
+        &app,
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO items VALUES (1, 'lamp'), (2, 'desk');",
+    );
+    std::fs::copy(&app, &tdb).unwrap();
+    let project = Project::locate(&root).unwrap();
+    let mut store = project.open_store(true).unwrap();
+    for (name, db) in [("app", &app), ("target", &tdb)] {
+        crate::engine::db::profile::add(&store, name, &format!("sqlite://{}", db.display()), None)
+            .unwrap();
+    }
+    let mut conn = crate::engine::db::profile::connect(&root, &store, "app", None).unwrap();
+    snapshot::create_with_db(
+        &project,
+        &mut store,
+        Some("before"),
+        None,
+        Some(snapshot::DbPart {
+            profile: "app",
+            db: conn.as_mut(),
+        }),
+        &Progress::silent(),
+    )
+    .unwrap();
+    sql(
+        &app,
+        "UPDATE items SET name = 'chair' WHERE id = 2; INSERT INTO items VALUES (3, 'rug');",
+    );
+    write(&root, "index.php", "<?php echo 'shop';\n");
+    let rows = |db: &Path| -> Vec<(i64, String)> {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let mut st = c.prepare("SELECT id, name FROM items ORDER BY id").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let old_rows = rows(&tdb);
+
+    let mut h = open(&root, 100, 30);
+    create(&mut h);
+    let s = h.screen();
+    let row = s.lines().find(|l| l.contains("release")).expect(&s);
+    assert!(row.contains("1 files") && !row.contains(" 0 sql"), "{row}");
+    // the build form: the folder, then the database list: (none), app, target
+    h.key("b");
+    h.wait_for("SQL step(s); the target's profile");
+    h.type_text(target.to_str().unwrap());
+    h.key("tab");
+    h.key("down");
+    h.key("down");
+    h.key("enter");
+    idle(&mut h);
+    assert!(status(&h).contains("build 1: done"), "{}", status(&h));
+    assert_eq!(
+        rows(&tdb),
+        rows(&app),
+        "the target database after the build"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("index.php")).unwrap(),
+        "<?php echo 'shop';\n"
+    );
+    h.wait_for("My Builds · 1");
+    h.key("u");
+    h.wait_for("Roll back build 1?");
+    h.key("y");
+    idle(&mut h);
+    assert!(status(&h).contains("rolled back build 1"), "{}", status(&h));
+    assert_eq!(
+        rows(&tdb),
+        old_rows,
+        "the target database after the rollback"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("index.php")).unwrap(),
+        "<?php echo 'home';\n"
+    );
+}
