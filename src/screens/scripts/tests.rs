@@ -414,3 +414,39 @@ fn a_script_with_sql_builds_on_the_picked_database_and_rolls_back() {
         "<?php echo 'home';\n"
     );
 }
+
+#[test]
+fn create_between_two_snapshots_and_refuse_the_same_one_twice() {
+    let lab = lab();
+    let project = Project::locate(&lab.root).unwrap();
+    let mut store = project.open_store(false).unwrap();
+    snapshot::create(
+        &project,
+        &mut store,
+        Some("after"),
+        None,
+        &Progress::silent(),
+    )
+    .unwrap();
+    // the working tree moves on: a script between the snapshots does not see it
+    write(&lab.root, "late.txt", "after the second snapshot\n");
+    let mut h = open(&lab.root, 100, 30);
+    // from after (the newest, first) to after: refused
+    h.key("c");
+    h.wait_for("New script");
+    h.key("tab");
+    h.key("down");
+    h.key("enter");
+    assert!(status(&h).contains("the same snapshot"), "{}", status(&h));
+    // from before (down once) to after (down once on the To list)
+    h.key("c");
+    h.wait_for("New script");
+    h.key("down");
+    h.key("tab");
+    h.key("down");
+    h.key("enter");
+    idle(&mut h);
+    let s = h.wait_for("Scripts · 1");
+    let row = s.lines().find(|l| l.contains("s1→s2")).expect(&s);
+    assert!(row.contains("3 files"), "late.txt is not in it: {row}");
+}
