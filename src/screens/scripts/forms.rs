@@ -19,6 +19,18 @@ impl ScriptsScreen {
                     self.popup = None;
                 }
             }
+            Popup::Restore { id, .. } => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    let id = *id;
+                    self.popup = None;
+                    self.start_restore(id, ctx);
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                    self.popup = None;
+                    ctx.status(Level::Info, "nothing restored");
+                }
+                _ => {}
+            },
             Popup::Rollback { build, chain } => match key.code {
                 KeyCode::Char('y') | KeyCode::Char('Y') => {
                     let (b, c) = (*build, *chain);

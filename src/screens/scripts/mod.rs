@@ -17,6 +17,7 @@
 //! ([`Worker`]), the preview by another; the jobs hand their results back through the
 //! event queue and the screen acts on them when the job's `Finished` arrives.
 
+mod bin;
 mod forms;
 mod jobs;
 mod view;
@@ -50,10 +51,15 @@ pub struct Lists {
     pub snapshots: Vec<(i64, String)>,
     /// Database profiles (for the build form).
     pub profiles: Vec<String>,
+    /// The recycle bin, newest first.
+    pub bin: Vec<crate::engine::bin::BinEntry>,
 }
 
-fn read_lists(store: &Store) -> anyhow::Result<Lists> {
+fn read_lists(store: &Store, root: &std::path::Path) -> anyhow::Result<Lists> {
+    let mut bin = crate::engine::bin::Bin::open(root)?.list()?;
+    bin.reverse();
     Ok(Lists {
+        bin,
         scripts: rows::packages(store.conn())?,
         builds: rows::builds(store.conn())?,
         snapshots: crate::store::snapshots::snapshots(store.conn())?
@@ -115,6 +121,10 @@ enum Popup {
         title: String,
         text: String,
     },
+    Restore {
+        id: u64,
+        path: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +133,7 @@ enum Kind {
     Build,
     Rollback,
     Wind,
+    Restore,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -152,6 +163,9 @@ pub struct ScriptsScreen {
     made: Option<i64>,
     /// The target folder typed last (the form starts from it).
     last_target: Option<String>,
+    /// The lower pane shows the recycle bin instead of My Builds.
+    show_bin: bool,
+    bin_nav: ListNav,
 }
 
 impl ScriptsScreen {
@@ -162,6 +176,7 @@ impl ScriptsScreen {
             .join(crate::store::DB_FILE);
         let replies = ReplyTx::new(ScreenId::Scripts, tx);
         let path = db_path.clone();
+        let root = project.root.clone();
         let loader = Worker::start(
             "scripts-lists",
             replies.clone(),
@@ -169,7 +184,7 @@ impl ScriptsScreen {
             move |_, ()| {
                 Store::open(&path, false)
                     .map_err(anyhow::Error::from)
-                    .and_then(|s| read_lists(&s))
+                    .and_then(|s| read_lists(&s, &root))
                     .map_err(|e| format!("{e:#}"))
             },
         );
@@ -206,6 +221,8 @@ impl ScriptsScreen {
             refused: None,
             made: None,
             last_target: None,
+            show_bin: false,
+            bin_nav: ListNav::default(),
         };
         s.reload();
         s
@@ -366,6 +383,7 @@ impl ScriptsScreen {
                 }
                 self.scripts_nav.clamp(self.lists.scripts.len());
                 self.builds_nav.clamp(self.lists.builds.len());
+                self.bin_nav.clamp(self.lists.bin.len());
             }
             Err(e) => self.load_error = Some(e),
         }
@@ -373,7 +391,11 @@ impl ScriptsScreen {
 
     fn nav(&mut self, cmd: Cmd) -> bool {
         let page = self.page;
-        if self.builds_focus {
+        if self.builds_focus && self.show_bin {
+            self.bin_nav
+                .apply(cmd, self.lists.bin.len(), page)
+                .is_some()
+        } else if self.builds_focus {
             self.builds_nav
                 .apply(cmd, self.lists.builds.len(), page)
                 .is_some()
@@ -402,6 +424,11 @@ impl Screen for ScriptsScreen {
             Cmd::ScriptsRollback => self.ask_rollback(ctx),
             Cmd::ScriptsWind => self.open_wind(ctx),
             Cmd::ScriptsReload => self.reload(),
+            Cmd::ScriptsBin => {
+                self.show_bin = !self.show_bin;
+                self.builds_focus = true;
+            }
+            Cmd::ScriptsRestore => self.ask_restore(ctx),
             Cmd::NavFocus => self.builds_focus = !self.builds_focus,
             other if other.is_nav() => return self.nav(other),
             _ => return false,
@@ -484,7 +511,13 @@ impl Screen for ScriptsScreen {
         if self.popup.is_some() {
             return None;
         }
-        Some(if self.builds_focus {
+        Some(if self.builds_focus && self.show_bin {
+            vec![
+                Hint::Cmd(Cmd::ScriptsRestore, "restore"),
+                Hint::Cmd(Cmd::ScriptsBin, "builds"),
+                Hint::Cmd(Cmd::NavFocus, "scripts"),
+            ]
+        } else if self.builds_focus {
             vec![
                 Hint::Cmd(Cmd::ScriptsRollback, "rollback"),
                 Hint::Cmd(Cmd::ScriptsPreview, "script"),

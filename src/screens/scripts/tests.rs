@@ -450,3 +450,39 @@ fn create_between_two_snapshots_and_refuse_the_same_one_twice() {
     let row = s.lines().find(|l| l.contains("s1→s2")).expect(&s);
     assert!(row.contains("3 files"), "late.txt is not in it: {row}");
 }
+
+#[test]
+fn the_recycle_bin_view_restores_a_file_after_confirming() {
+    let lab = lab();
+    let bin = crate::engine::bin::Bin::open(&lab.root).unwrap();
+    bin.put("index.php", "replace 1").unwrap();
+    write(&lab.root, "index.php", "<?php // overwritten\n");
+    let mut h = open(&lab.root, 80, 24);
+    h.key("R");
+    assert!(status(&h).contains("v shows it"), "{}", status(&h));
+    h.key("v");
+    let s = h.screen();
+    assert!(
+        s.contains("Recycle bin · 1") && s.contains("index.php"),
+        "{s}"
+    );
+    assert!(s.contains("replace 1") && s.contains("R restore"), "{s}");
+    h.key("R");
+    h.wait_for("Restore index.php (bin entry 1)?");
+    h.key("n");
+    assert_eq!(read_index(&lab), "<?php // overwritten\n");
+    h.key("R");
+    h.key("y");
+    idle(&mut h);
+    assert!(status(&h).contains("restored index.php"), "{}", status(&h));
+    assert_eq!(read_index(&lab), "<?php echo 'home, changed';\n");
+    // what was there went to the bin first
+    let s = h.wait_for("bin restor");
+    assert!(s.contains("Recycle bin · 1"), "{s}");
+    h.key("v");
+    h.wait_for("My Builds · 0");
+}
+
+fn read_index(lab: &Lab) -> String {
+    std::fs::read_to_string(lab.root.join("index.php")).unwrap()
+}

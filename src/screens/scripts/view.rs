@@ -39,6 +39,7 @@ pub fn draw(s: &mut ScriptsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
         Some(Popup::Rollback { build, chain }) => draw_rollback(frame, area, *build, *chain, t),
         Some(Popup::Wind { script, path }) => draw_wind(frame, area, *script, path, t),
         Some(Popup::Report { title, text }) => draw_report(frame, area, title, text, t),
+        Some(Popup::Restore { id, path }) => super::bin::draw_confirm(frame, area, *id, path, t),
         None => {}
     }
 }
@@ -121,6 +122,9 @@ fn draw_scripts(s: &mut ScriptsScreen, frame: &mut Frame, area: Rect, ctx: &Draw
 }
 
 fn draw_builds(s: &mut ScriptsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+    if s.show_bin {
+        return super::bin::draw(s, frame, area, ctx);
+    }
     let t = ctx.theme;
     let mut title = format!(" My Builds · {} ", s.lists.builds.len());
     if let Some(j) = s.job {
@@ -180,7 +184,7 @@ fn draw_builds(s: &mut ScriptsScreen, frame: &mut Frame, area: Rect, ctx: &DrawC
     frame.render_widget(Paragraph::new(lines).style(t.base), inner);
 }
 
-fn popup_block<'a>(title: &'a str, t: &Theme) -> Block<'a> {
+pub(super) fn popup_block<'a>(title: &'a str, t: &Theme) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
         .border_style(t.border_focus)
@@ -222,7 +226,7 @@ fn heading(text: &str, on: bool, t: &Theme) -> Line<'static> {
     ))
 }
 
-fn keys_line(pairs: &[(&str, &str)], t: &Theme) -> Line<'static> {
+pub(super) fn keys_line(pairs: &[(&str, &str)], t: &Theme) -> Line<'static> {
     let mut spans = Vec::new();
     for (k, label) in pairs {
         spans.push(Span::styled(k.to_string(), t.hint_key));
