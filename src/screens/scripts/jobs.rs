@@ -174,13 +174,14 @@ impl ScriptsScreen {
             Outcome::Done(summary) => {
                 ctx.status(Level::Success, summary.clone());
                 match (r.kind, made) {
-                    (Kind::Create, Some(_)) => {
-                        self.scripts_nav.selected = 0;
+                    (Kind::Create, Some(id)) => {
+                        self.want_script = Some(id);
                         self.builds_focus = false;
                     }
-                    (Kind::Build | Kind::Rollback, Some(_)) => {
-                        self.builds_nav.selected = 0;
+                    (Kind::Build | Kind::Rollback, Some(id)) => {
+                        self.want_build = Some(id);
                         self.builds_focus = true;
+                        self.show_bin = false;
                     }
                     _ => {}
                 }

@@ -166,6 +166,9 @@ pub struct ScriptsScreen {
     /// The lower pane shows the recycle bin instead of My Builds.
     show_bin: bool,
     bin_nav: ListNav,
+    /// Select these once the lists are read again (what a job made).
+    want_script: Option<i64>,
+    want_build: Option<i64>,
 }
 
 impl ScriptsScreen {
@@ -223,6 +226,8 @@ impl ScriptsScreen {
             last_target: None,
             show_bin: false,
             bin_nav: ListNav::default(),
+            want_script: None,
+            want_build: None,
         };
         s.reload();
         s
@@ -367,8 +372,9 @@ impl ScriptsScreen {
         self.loaded = true;
         match r {
             Ok(l) => {
-                let keep_s = self.script().map(|p| p.id);
-                let keep_b = self.build().map(|b| b.id);
+                // what a job just made, else what was selected
+                let keep_s = self.want_script.take().or(self.script().map(|p| p.id));
+                let keep_b = self.want_build.take().or(self.build().map(|b| b.id));
                 self.lists = l;
                 self.load_error = None;
                 if let Some(i) =

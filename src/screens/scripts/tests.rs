@@ -486,3 +486,65 @@ fn the_recycle_bin_view_restores_a_file_after_confirming() {
 fn read_index(lab: &Lab) -> String {
     std::fs::read_to_string(lab.root.join("index.php")).unwrap()
 }
+
+#[test]
+fn rolling_back_under_a_newer_overlapping_build_is_refused_then_chained() {
+    let lab = lab();
+    let mut h = open(&lab.root, 100, 30);
+    create(&mut h);
+    build(&mut h, &lab.target);
+    h.wait_for("My Builds · 1");
+    let project = Project::locate(&lab.root).unwrap();
+    let mut store = project.open_store(false).unwrap();
+    snapshot::create(&project, &mut store, Some("mid"), None, &Progress::silent()).unwrap();
+    write(&lab.root, "index.php", "<?php echo 'home, again';\n");
+    // script 2 from mid (the newest snapshot, first in the picker), built on the same target
+    h.key("tab");
+    h.key("r");
+    wait_until(&mut h, "mid in the picker", |h| {
+        h.key("c");
+        let there = h.screen().contains("2  mid");
+        if !there {
+            h.key("esc");
+        }
+        there
+    });
+    h.key("enter");
+    idle(&mut h);
+    h.wait_for("Scripts · 2");
+    h.key("b");
+    let s = h.wait_for("Build script 2");
+    assert!(
+        s.contains(lab.target.to_str().unwrap()),
+        "the last target is offered: {s}"
+    );
+    h.key("enter");
+    idle(&mut h);
+    h.wait_for("My Builds · 2");
+    let index = || std::fs::read_to_string(lab.target.join("index.php")).unwrap();
+    assert_eq!(index(), "<?php echo 'home, again';\n");
+    // build 1 (the older, second in the list): refused alone
+    h.key("j");
+    h.key("u");
+    h.wait_for("Roll back build 1?");
+    h.key("y");
+    idle(&mut h);
+    let s = h.wait_for("Rollback refused");
+    assert!(s.contains("build 2 (script 2) touched index.php"), "{s}");
+    assert_eq!(index(), "<?php echo 'home, again';\n", "nothing changed");
+    h.key("esc");
+    // with the chain: both, newest first
+    h.key("u");
+    h.wait_for("Roll back build 1?");
+    h.key("c");
+    h.wait_for("[x] with the newer builds");
+    h.key("y");
+    idle(&mut h);
+    assert!(status(&h).contains("(2 build(s))"), "{}", status(&h));
+    assert_eq!(index(), "<?php echo 'home';\n");
+    assert_eq!(
+        std::fs::read_to_string(lab.target.join("css/old.css")).unwrap(),
+        "body { color: red }\n"
+    );
+    assert!(!lab.target.join("app/Shop.php").exists());
+}
