@@ -92,6 +92,7 @@ commands! {
     ReplaceScope = "replace.scope",
     ReplaceRegex = "replace.regex",
     ReplaceCase = "replace.case",
+    ReplaceWord = "replace.word",
     ReplaceApply = "replace.apply",
     ReplaceUndo = "replace.undo",
     ReplaceStop = "replace.stop",
@@ -428,6 +429,7 @@ pub const COMMANDS: &[CommandDef] = &[
     ),
     cmd(Cmd::ReplaceRegex, "Regex on or off", RP, &["x"], ""),
     cmd(Cmd::ReplaceCase, "Ignore case on or off", RP, &["i"], ""),
+    cmd(Cmd::ReplaceWord, "Whole words on or off", RP, &["w"], ""),
     cmd(
         Cmd::ReplaceApply,
         "Apply the ticked replacements (asks first)",

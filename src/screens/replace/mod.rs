@@ -3,7 +3,7 @@
 //!
 //! `/` edits the pattern and the replacement (Tab between them, Enter searches); `s`
 //! cycles the scope (files; files and a database profile; the profile alone), `x` regex,
-//! `i` ignore case. The search runs on a [`Worker`] thread: files with matches stream in
+//! `i` ignore case, `w` whole words. The search runs on a [`Worker`] thread: files with matches stream in
 //! as they are found (`engine::replace::preview_with`), a new search cancels the one
 //! running (the latest request wins; its generation is checked between files), `ctrl-c`
 //! stops it. Space ticks or unticks the selected match; the preview pane shows its line
@@ -89,6 +89,7 @@ pub struct ReplaceScreen {
     scope: Scope,
     regex: bool,
     ignore_case: bool,
+    word: bool,
     /// What is shown: the streamed files, then the whole plan when the search ends.
     plan: Option<Plan>,
     items: Vec<Item>,
@@ -125,6 +126,7 @@ impl ReplaceScreen {
             },
             regex: false,
             ignore_case: false,
+            word: false,
             plan: None,
             items: Vec::new(),
             nav: ListNav::default(),
@@ -145,7 +147,7 @@ impl ReplaceScreen {
             replacement: self.replace.text().to_string(),
             regex: self.regex,
             ignore_case: self.ignore_case,
-            word: false,
+            word: self.word,
             domain: None,
             files: self.scope.files,
             db: self.scope.db.clone(),
@@ -482,6 +484,11 @@ impl Screen for ReplaceScreen {
                 self.ignore_case = !self.ignore_case;
                 let on = if self.ignore_case { "on" } else { "off" };
                 ctx.status(Level::Info, format!("ignore case {on}"));
+            }
+            Cmd::ReplaceWord => {
+                self.word = !self.word;
+                let on = if self.word { "on" } else { "off" };
+                ctx.status(Level::Info, format!("whole words {on}"));
             }
             Cmd::ReplaceApply => self.ask_apply(ctx),
             Cmd::ReplaceUndo => {

@@ -155,6 +155,13 @@ fn nothing_to_apply_and_no_pattern_say_so() {
     h.key("esc");
     search(&mut h, "nowhere-to-be-found", "x");
     assert!(h.screen().contains("No matches."));
+    // whole words: a piece of a word ("examp" of "example") is no match
+    h.key("w");
+    search(&mut h, "examp", "x");
+    assert!(h.screen().contains("No matches."), "whole words only");
+    h.key("w");
+    search(&mut h, "examp", "x");
+    assert!(h.screen().contains("Matches · 3"), "{}", h.screen());
     // a bad regex: the error, with its position
     h.key("x");
     h.key("/");

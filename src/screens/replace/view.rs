@@ -49,10 +49,11 @@ fn draw_form(s: &ReplaceScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
         Line::from(Span::styled(
             fit_right(
                 &format!(
-                    "in {} · regex {} · ignore case {}",
+                    "in {} · regex {} · ignore case {} · words {}",
                     s.scope.label(),
                     on(s.regex),
-                    on(s.ignore_case)
+                    on(s.ignore_case),
+                    on(s.word)
                 ),
                 inner.width as usize,
             ),
