@@ -116,6 +116,16 @@ fn sqlite_wind_applies_rolls_back_and_refuses_a_conflicting_copy() {
     let db = tdb.to_str().unwrap();
     let checked = ok(&run_wind(&wind, &target, &bin, &["check"]), "check");
     assert!(checked.contains("every pre-image matches"), "{checked}");
+    let checked = ok(
+        &run_wind(
+            &wind,
+            &target,
+            &bin,
+            &["check", "--sqlite", tdb.to_str().unwrap()],
+        ),
+        "check",
+    );
+    assert!(checked.contains("every pre-image matches"), "{checked}");
     assert_same(&walk(&target), &walk(&lab.old), "check changes nothing");
     // SQL without a database option: refused before anything
     let out = run_wind(&wind, &target, &bin, &["apply"]);
@@ -160,6 +170,10 @@ fn sqlite_wind_applies_rolls_back_and_refuses_a_conflicting_copy() {
     std::fs::write(other.join("lib/gone"), b"a file where a folder was\n").unwrap();
     let odb = lab.path("other.db");
     std::fs::copy(&tdb, &odb).unwrap();
+    sqlite3(
+        &odb,
+        "UPDATE items SET name = 'edited there' WHERE id = 2; INSERT INTO items(id, name) VALUES (100, 'taken');",
+    );
     let (tree, before) = (walk(&other), dump(&odb));
     let out = run_wind(
         &wind,
@@ -172,6 +186,10 @@ fn sqlite_wind_applies_rolls_back_and_refuses_a_conflicting_copy() {
     assert!(err.contains("file app/m2/f12.php: expected file "), "{err}");
     assert!(err.contains("file lib/gone/a.txt: expected file "), "{err}");
     assert!(err.contains("lib/gone is not a folder"), "{err}");
+    assert!(
+        err.contains("table items row 2: expected (2, 'item 2'"),
+        "{err}"
+    );
     assert!(err.contains("nothing was changed"), "{err}");
     assert_same(&walk(&other), &tree, "the refused copy");
     assert_eq!(dump(&odb), before, "the refused copy's database");
@@ -203,6 +221,18 @@ fn mariadb_wind_applies_and_rolls_back_with_the_client() {
     // the SQLite option for a MariaDB wind: refused
     let out = run_wind(&wind, &target, &bin, &["apply", "--sqlite", "x.db"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("use --mysql"));
+    // a conflicting row in the target database: refused, named, nothing changed
+    m.sql("UPDATE tgt.users SET email = 'edited@there' WHERE id = 3");
+    let out = run_wind(&wind, &target, &bin, &["apply", "--mysql", &opts]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("table users row 3: expected (3, 'u3@example.org'"),
+        "{err}"
+    );
+    assert_same(&walk(&target), &walk(&lab.old), "the refused target");
+    m.sql("UPDATE tgt.users SET email = 'u3@example.org' WHERE id = 3");
+    assert_eq!(mariadb_state(&m, "tgt"), old);
     ok(
         &run_wind(&wind, &target, &bin, &["apply", "--mysql", &opts]),
         "apply",

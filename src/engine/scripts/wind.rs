@@ -11,8 +11,9 @@
 //! Order of `apply` (and of `rollback`, the same with the sides swapped):
 //! 1. every touched path is checked against the script's pre-image (its kind and the
 //!    SHA-256 of its content or symlink target, computed here from the object store; a
-//!    parent that is not a plain folder is a conflict too); any conflict: every one is
-//!    listed, nothing is touched, exit 2;
+//!    parent that is not a plain folder is a conflict too), and the database by SQL the
+//!    wind carries (`dbpart::check_sql`: every touched table's columns, every row the
+//!    script changes); any conflict: every one is listed, nothing is touched, exit 2;
 //! 2. every new content is written to a stage folder in the target and its checksum
 //!    verified (nothing of the target touched yet);
 //! 3. the SQL runs (SQLite: the script's own transaction, `-bail`; MySQL: statement by
@@ -88,7 +89,7 @@ case $ACTION in check|apply|rollback) ;; *) usage ;; esac
 for tool in sha256sum base64 mv rm mkdir chmod rmdir ln readlink dirname; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is needed (coreutils)"
 done
-if [ "$HAS_SQL" = 1 ] && [ "$ACTION" != check ]; then
+if [ "$HAS_SQL" = 1 ] && { [ "$ACTION" != check ] || [ -n "$DBKIND" ]; }; then
   case $DBKIND in
     sqlite) command -v sqlite3 >/dev/null 2>&1 || die "the sqlite3 client is needed"
             [ "$SQL_KIND" = sqlite ] || die "this wind's SQL is for MySQL/MariaDB: use --mysql" ;;
@@ -183,6 +184,19 @@ pub fn export(project: &Project, l: &Loaded, out: &Path) -> anyhow::Result<Wind>
         Some(s) if !s.steps.is_empty() => (s.forward_sql(), s.reverse_sql()),
         _ => (String::new(), String::new()),
     };
+    // The database's pre-images, checked by SQL before anything changes.
+    let (check_fwd, check_rev) = match &l.db {
+        Some((old, new)) if !fwd.is_empty() => {
+            let tables = l.tables()?;
+            let filters: super::Filters =
+                serde_json::from_value(l.package.filters.clone()).unwrap_or_default();
+            (
+                super::dbpart::check_sql(old, new, &tables, &filters),
+                super::dbpart::check_sql(new, old, &tables, &filters),
+            )
+        }
+        _ => (String::new(), String::new()),
+    };
     let has_sql = !fwd.is_empty();
     let sql_kind = match &script {
         Some(s) if s.kind == crate::engine::db::Kind::Mysql => "mysql",
@@ -225,7 +239,12 @@ pub fn export(project: &Project, l: &Loaded, out: &Path) -> anyhow::Result<Wind>
             b64(bytes)
         )?;
     }
-    for (name, text) in [("sql_forward", &fwd), ("sql_reverse", &rev)] {
+    for (name, text) in [
+        ("sql_forward", &fwd),
+        ("sql_reverse", &rev),
+        ("sql_check_apply", &check_fwd),
+        ("sql_check_rollback", &check_rev),
+    ] {
         write!(
             sh,
             "{name}() {{ base64 -d <<'DEVSKY_WIND_EOF'\n{}DEVSKY_WIND_EOF\n}}\n",
@@ -284,6 +303,17 @@ pub fn export(project: &Project, l: &Loaded, out: &Path) -> anyhow::Result<Wind>
         r#"case $ACTION in check|apply) DIR=apply; SQL=sql_forward ;; rollback) DIR=rollback; SQL=sql_reverse ;; esac
 [ "$ACTION" = check ] && DIR=apply
 "check_$DIR"
+if [ "$HAS_SQL" = 1 ] && [ -n "$DBKIND" ]; then
+  out=$(run_sql "sql_check_$DIR") || die "cannot read the database to check its pre-images"
+  while IFS= read -r line; do
+    case $line in ok|'') ;; *) CONFLICTS="$CONFLICTS
+  $line" ;; esac
+  done <<DEVSKY_WIND_EOF
+$out
+DEVSKY_WIND_EOF
+elif [ "$HAS_SQL" = 1 ]; then
+  echo "wind: the database was not checked (give --sqlite FILE or --mysql 'OPTIONS')" >&2
+fi
 if [ -n "$CONFLICTS" ]; then
   printf 'wind: refused: conflicts with the pre-images, nothing was changed:%s\n' "$CONFLICTS" >&2
   exit 2
