@@ -29,6 +29,11 @@ fn every_tool_is_reachable_by_its_number_and_never_blank() {
             ScreenId::Compare => assert!(s.contains("Compare shows what changed"), "{s}"),
             ScreenId::Query => assert!(s.contains("No database connections yet"), "{s}"),
             ScreenId::Deploy => assert!(s.contains("No servers yet"), "{s}"),
+            ScreenId::Replace => assert!(s.contains("Type what to find"), "{s}"),
+            ScreenId::Scripts => assert!(
+                s.contains("Scripts · 0") && s.contains("My Builds · 0"),
+                "{s}"
+            ),
             _ => assert!(
                 s.contains("This tool is not built yet. It will:"),
                 "{id:?}:\n{s}"

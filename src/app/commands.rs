@@ -79,6 +79,23 @@ commands! {
     SnapshotsReload = "snapshots.reload",
     SnapshotsTables = "snapshots.tables",
     SnapshotsVerify = "snapshots.verify",
+    ScriptsCreate = "scripts.create",
+    ScriptsPreview = "scripts.preview",
+    ScriptsBuild = "scripts.build",
+    ScriptsRollback = "scripts.rollback",
+    ScriptsWind = "scripts.wind",
+    ScriptsReload = "scripts.reload",
+    ScriptsBin = "scripts.bin",
+    ScriptsRestore = "scripts.restore",
+    ReplaceEdit = "replace.edit",
+    ReplaceToggle = "replace.toggle",
+    ReplaceScope = "replace.scope",
+    ReplaceRegex = "replace.regex",
+    ReplaceCase = "replace.case",
+    ReplaceWord = "replace.word",
+    ReplaceApply = "replace.apply",
+    ReplaceUndo = "replace.undo",
+    ReplaceStop = "replace.stop",
     CompareOpen = "compare.open",
     CompareToggleView = "compare.toggle_view",
     CompareNextHunk = "compare.next_hunk",
@@ -183,6 +200,8 @@ const CB: Scope = Scope::Screen(ScreenId::Codebase);
 const JB: Scope = Scope::Screen(ScreenId::Jobs);
 const CMP: Scope = Scope::Screen(ScreenId::Compare);
 const SN: Scope = Scope::Screen(ScreenId::Snapshots);
+const SC: Scope = Scope::Screen(ScreenId::Scripts);
+const RP: Scope = Scope::Screen(ScreenId::Replace);
 const QY: Scope = Scope::Screen(ScreenId::Query);
 const DP: Scope = Scope::Screen(ScreenId::Deploy);
 
@@ -329,6 +348,109 @@ pub const COMMANDS: &[CommandDef] = &[
         "verify",
     ),
     // Compare
+    // Scripts
+    cmd(
+        Cmd::ScriptsCreate,
+        "Create a script from a snapshot to the working tree (or to another snapshot)",
+        SC,
+        &["c"],
+        "create",
+    ),
+    cmd(
+        Cmd::ScriptsPreview,
+        "Show the script's files and SQL in Compare",
+        SC,
+        &["enter"],
+        "show",
+    ),
+    cmd(
+        Cmd::ScriptsBuild,
+        "Build (apply) the script to a target folder and database",
+        SC,
+        &["b"],
+        "build",
+    ),
+    cmd(
+        Cmd::ScriptsRollback,
+        "Roll back the selected build (asks first)",
+        SC,
+        &["u"],
+        "rollback",
+    ),
+    cmd(
+        Cmd::ScriptsWind,
+        "Export the script as a wind: one standalone sh script",
+        SC,
+        &["w"],
+        "wind",
+    ),
+    cmd(
+        Cmd::ScriptsReload,
+        "Reload scripts and builds",
+        SC,
+        &["r"],
+        "",
+    ),
+    cmd(
+        Cmd::ScriptsBin,
+        "The lower pane: My Builds or the Recycle bin",
+        SC,
+        &["v"],
+        "",
+    ),
+    cmd(
+        Cmd::ScriptsRestore,
+        "Restore the selected file of the Recycle bin (asks first)",
+        SC,
+        &["R"],
+        "",
+    ),
+    // Replace
+    cmd(
+        Cmd::ReplaceEdit,
+        "Edit the pattern and the replacement (enter searches)",
+        RP,
+        &["/"],
+        "find",
+    ),
+    cmd(
+        Cmd::ReplaceToggle,
+        "Tick or untick the match",
+        RP,
+        &["space"],
+        "tick",
+    ),
+    cmd(
+        Cmd::ReplaceScope,
+        "Where to search: files, files and a database, a database",
+        RP,
+        &["s"],
+        "scope",
+    ),
+    cmd(Cmd::ReplaceRegex, "Regex on or off", RP, &["x"], ""),
+    cmd(Cmd::ReplaceCase, "Ignore case on or off", RP, &["i"], ""),
+    cmd(Cmd::ReplaceWord, "Whole words on or off", RP, &["w"], ""),
+    cmd(
+        Cmd::ReplaceApply,
+        "Apply the ticked replacements (asks first)",
+        RP,
+        &["A"],
+        "apply",
+    ),
+    cmd(
+        Cmd::ReplaceUndo,
+        "Undo the last replace (asks first)",
+        RP,
+        &["u"],
+        "undo",
+    ),
+    cmd(
+        Cmd::ReplaceStop,
+        "Stop the running search",
+        RP,
+        &["ctrl-c"],
+        "",
+    ),
     cmd(Cmd::CompareOpen, "Compare two files", CMP, &["o"], "open"),
     cmd(
         Cmd::CompareToggleView,

@@ -13,27 +13,12 @@ pub const JUMP_PROMPT: &str = "Jump to id: ";
 /// What each planned tool will do.
 pub fn planned(id: ScreenId) -> (&'static str, &'static [&'static str]) {
     match id {
-        ScreenId::Scripts => (
-            "Create, build and roll back change scripts.",
-            &[
-                "turn the difference since a snapshot into a change script (files + SQL)",
-                "pair every step with its reverse, from saved pre-images",
-                "build (apply) a script with a journal, and roll it back from My Builds",
-            ],
-        ),
         ScreenId::Compare => (
             "Compare files, snapshots and databases.",
             &[
                 "file vs file, snapshot vs working tree, snapshot vs snapshot",
                 "unified and side-by-side views, changed words highlighted, hunk navigation",
                 "schema and row differences of databases",
-            ],
-        ),
-        ScreenId::Replace => (
-            "Search and replace over a domain: files and database.",
-            &[
-                "preview every change before it is written, with undo through My Builds",
-                "keep PHP-serialized strings valid inside database values",
             ],
         ),
         ScreenId::Packages => (
@@ -45,6 +30,8 @@ pub fn planned(id: ScreenId) -> (&'static str, &'static [&'static str]) {
             ],
         ),
         ScreenId::Codebase
+        | ScreenId::Scripts
+        | ScreenId::Replace
         | ScreenId::Jobs
         | ScreenId::Snapshots
         | ScreenId::Query

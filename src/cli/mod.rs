@@ -110,6 +110,10 @@ pub enum Command {
     /// Builds: apply a script to another installation, list, show, roll back.
     #[command(subcommand)]
     Build(script::BuildCommand),
+    /// Winds: a script as one standalone sh script that applies and rolls back the change
+    /// on a box without devsky.
+    #[command(subcommand)]
+    Wind(script::WindCommand),
     /// Search a domain's files and a database's tables (literal or regex).
     Search(replace::SearchArgs),
     /// Replace over a domain's files and a database's tables, keeping PHP-serialized and
@@ -177,6 +181,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Server(c)) => server::run(c),
         Some(Command::Script(c)) => script::run_script(c),
         Some(Command::Build(c)) => script::run_build(c),
+        Some(Command::Wind(c)) => script::run_wind(c),
         Some(Command::Search(a)) => replace::search(a),
         Some(Command::Replace(a)) => replace::run(a),
         Some(Command::Bin(c)) => bin::run(c),

@@ -112,6 +112,51 @@ pub enum BuildCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum WindCommand {
+    /// Write a script as a wind: one POSIX sh script, run in the target folder with
+    /// `sh FILE check|apply|rollback [--sqlite FILE | --mysql 'CLIENT OPTIONS']`. It needs
+    /// only sh and coreutils (plus the sqlite3 or mysql client for SQL), checks every
+    /// file's pre-image (SHA-256) before touching anything, and refuses with the list of
+    /// conflicts otherwise (exit 2). See docs/SCRIPTS.md.
+    Export {
+        /// The script (id or name).
+        script: String,
+        /// The file to write (made executable).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        #[command(flatten)]
+        at: At,
+    },
+}
+
+pub fn run_wind(cmd: WindCommand) -> anyhow::Result<i32> {
+    let WindCommand::Export { script, output, at } = cmd;
+    let project = Project::locate(&at.project)?;
+    let store = project.open_store(false)?;
+    let l = scripts::load(&project, scripts::resolve(&store, &script)?)?;
+    let w = scripts::wind::export(&project, &l, &output)?;
+    if at.json {
+        print_json(&serde_json::json!({
+            "script": l.package.id,
+            "output": output,
+            "files": w.files,
+            "sql": w.sql,
+            "bytes": w.bytes,
+        }))?;
+    } else {
+        println!(
+            "wind of script {} written to {}: {} file(s){}; run it in the target folder: sh {} apply",
+            l.package.id,
+            output.display(),
+            w.files,
+            if w.sql { " and SQL" } else { "" },
+            output.display()
+        );
+    }
+    Ok(0)
+}
+
 pub fn run_script(cmd: ScriptCommand) -> anyhow::Result<i32> {
     match cmd {
         ScriptCommand::Create {

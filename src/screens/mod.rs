@@ -7,6 +7,8 @@ pub mod deploy;
 pub mod jobs;
 pub mod planned;
 pub mod query;
+pub mod replace;
+pub mod scripts;
 pub mod snapshots;
 
 pub use crate::app::screen::{Screen, ScreenId};

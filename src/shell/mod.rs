@@ -102,6 +102,14 @@ impl App {
                     ScreenId::Query => {
                         Box::new(crate::screens::query::QueryScreen::new(project, tx.clone()))
                     }
+                    ScreenId::Replace => Box::new(crate::screens::replace::ReplaceScreen::new(
+                        project,
+                        tx.clone(),
+                    )),
+                    ScreenId::Scripts => Box::new(crate::screens::scripts::ScriptsScreen::new(
+                        project,
+                        tx.clone(),
+                    )),
                     ScreenId::Deploy => {
                         Box::new(crate::screens::deploy::DeployScreen::new(project))
                     }

@@ -84,6 +84,19 @@ pub fn scan(
     pattern: &Pattern,
     encoding: Option<&'static Encoding>,
 ) -> Result<FileScan> {
+    scan_with(root, filter, pattern, encoding, &mut |_| true)
+}
+
+/// [`scan`], handing each file with matches to `found` as soon as it is planned (the
+/// Replace screen streams them); `found` returning false stops the scan with an error
+/// ("cancelled").
+pub fn scan_with(
+    root: &Path,
+    filter: Option<&PathFilter>,
+    pattern: &Pattern,
+    encoding: Option<&'static Encoding>,
+    found: &mut dyn FnMut(&FilePlan) -> bool,
+) -> Result<FileScan> {
     let mut out = FileScan::default();
     for entry in crate::engine::project::walk::builder(root, true).build() {
         let entry = match entry {
@@ -106,7 +119,12 @@ pub fn scan(
         let rel = rel.to_string_lossy().into_owned();
         out.searched += 1;
         match plan_file(root, &rel, pattern, encoding) {
-            Ok(Outcome::Plan(p)) => out.files.push(p),
+            Ok(Outcome::Plan(p)) => {
+                if !found(&p) {
+                    anyhow::bail!("cancelled");
+                }
+                out.files.push(p)
+            }
             Ok(Outcome::NoMatch) => {}
             Ok(Outcome::Binary) => out.binary_skipped += 1,
             Err(p) => out.problems.push(p),

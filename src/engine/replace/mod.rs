@@ -167,6 +167,18 @@ pub fn preview(
     request: &Request,
     db: Option<&mut dyn Db>,
 ) -> Result<Plan> {
+    preview_with(project, store, request, db, &mut |_| true)
+}
+
+/// [`preview`], handing each file with matches to `found` as it is planned (before the
+/// database is searched); `found` returning false cancels it (an error, "cancelled").
+pub fn preview_with(
+    project: &Project,
+    store: &Store,
+    request: &Request,
+    db: Option<&mut dyn Db>,
+    found: &mut dyn FnMut(&files::FilePlan) -> bool,
+) -> Result<Plan> {
     let pattern = request.pattern()?;
     let files = if request.files {
         let (inc, exc) = domain_globs(store, request.domain.as_deref())?;
@@ -176,7 +188,7 @@ pub fn preview(
             None => settings::get(store.conn(), &encoding_key(request.domain.as_deref()))?,
         };
         let enc = label.as_deref().map(files::encoding_for).transpose()?;
-        files::scan(&project.root, filter.as_ref(), &pattern, enc)?
+        files::scan_with(&project.root, filter.as_ref(), &pattern, enc, found)?
     } else {
         files::FileScan::default()
     };

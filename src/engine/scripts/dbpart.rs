@@ -327,3 +327,150 @@ pub fn undo(
         }
     }
 }
+
+/// What [`conflicts`] compares, as SQL a program without devsky can run on the target (a
+/// wind): one `SELECT CASE ... END AS ok` per check, giving `ok` or the conflict. A
+/// touched table's schema stands as its column names in order; every row the script
+/// changes must hold its pre-image (excluded columns not compared), a row it adds must
+/// be absent; a table it creates must not exist.
+pub fn check_sql(
+    expect: &DbSnapshot,
+    other: &DbSnapshot,
+    tables: &BTreeSet<String>,
+    f: &Filters,
+) -> String {
+    use crate::engine::db::data_diff::literal;
+    use crate::engine::db::ddl::ident;
+    let kind = expect.kind;
+    let text = |s: &str| literal(kind, &Value::Text(s.to_string()));
+    let mut out = String::new();
+    if kind == Kind::Mysql {
+        out.push_str(session(kind).0);
+        out.push('\n');
+    }
+    let mut check = |cond: String, msg: String| {
+        out.push_str(&format!(
+            "SELECT CASE WHEN {cond} THEN 'ok' ELSE {} END AS ok;\n",
+            text(&msg)
+        ));
+    };
+    let columns = |name: &str| match kind {
+        Kind::Sqlite => format!(
+            "(SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_table_info({}) ORDER BY cid))",
+            text(name)
+        ),
+        Kind::Mysql => format!(
+            "(SELECT GROUP_CONCAT(column_name ORDER BY ordinal_position SEPARATOR ',') FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = {})",
+            text(name)
+        ),
+    };
+    let is = match kind {
+        Kind::Sqlite => "IS",
+        Kind::Mysql => "<=>",
+    };
+    for name in tables {
+        let e = match (expect.table(name), other.table(name)) {
+            (None, Some(_)) => {
+                check(
+                    format!("{} IS NULL", columns(name)),
+                    format!("table {name}: exists in the target; the script creates it"),
+                );
+                continue;
+            }
+            (None, None) => continue,
+            (Some(e), _) => e,
+        };
+        let names: Vec<&str> = e.columns.iter().map(|c| c.name.as_str()).collect();
+        check(
+            format!("{} = {}", columns(name), text(&names.join(","))),
+            format!(
+                "table {name}: missing, or its columns are not the script's pre-image ({})",
+                names.join(", ")
+            ),
+        );
+        let Some(rows) = expect.data.get(name) else {
+            continue;
+        };
+        let skip: Vec<usize> = f
+            .columns_of(name)
+            .iter()
+            .filter_map(|c| pos(e, c))
+            .collect();
+        let pk: Vec<usize> = e.primary_key.iter().filter_map(|c| pos(e, c)).collect();
+        let has_pk = !pk.is_empty() && pk.len() == e.primary_key.len();
+        let same = |a: &Vec<Value>, b: &Vec<Value>| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .enumerate()
+                    .all(|(i, (x, y))| skip.contains(&i) || value_eq(x, y))
+        };
+        let mine: BTreeMap<String, &Vec<Value>> = rows.iter().map(|r| (key(e, r), r)).collect();
+        let after: BTreeMap<String, &Vec<Value>> = match (other.table(name), other.data.get(name)) {
+            (Some(o), Some(other_rows)) if o.columns == e.columns => {
+                other_rows.iter().map(|r| (key(o, r), r)).collect()
+            }
+            _ => BTreeMap::new(),
+        };
+        let shape_kept = other.table(name).is_some_and(|o| o.columns == e.columns)
+            && other.data.contains_key(name);
+        let changed: BTreeSet<&String> = if shape_kept {
+            mine.keys()
+                .chain(after.keys())
+                .filter(|k| match (mine.get(*k), after.get(*k)) {
+                    (Some(a), Some(b)) => !same(a, b),
+                    _ => true,
+                })
+                .collect()
+        } else {
+            mine.keys().collect()
+        };
+        let table = ident(kind, name);
+        let matching = |row: &Vec<Value>, only: &[usize]| -> String {
+            let conds: Vec<String> = e
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| only.contains(i))
+                .map(|(i, c)| format!("{} {is} {}", ident(kind, &c.name), literal(kind, &row[i])))
+                .collect();
+            if conds.is_empty() {
+                "1 = 1".into()
+            } else {
+                conds.join(" AND ")
+            }
+        };
+        for k in changed {
+            match (mine.get(k), after.get(k)) {
+                (Some(want), _) => {
+                    let cols: Vec<usize> =
+                        (0..e.columns.len()).filter(|i| !skip.contains(i)).collect();
+                    let n = if has_pk { "= 1" } else { ">= 1" };
+                    check(
+                        format!(
+                            "(SELECT COUNT(*) FROM {table} WHERE {}) {n}",
+                            matching(want, &cols)
+                        ),
+                        format!("table {name} row {k}: expected {}", row_text(Some(want))),
+                    );
+                }
+                (None, Some(new)) => {
+                    let cols: Vec<usize> = if has_pk {
+                        pk.clone()
+                    } else {
+                        (0..e.columns.len()).collect()
+                    };
+                    check(
+                        format!(
+                            "(SELECT COUNT(*) FROM {table} WHERE {}) = 0",
+                            matching(new, &cols)
+                        ),
+                        format!("table {name} row {k}: expected no row (the script adds it)"),
+                    );
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    out
+}

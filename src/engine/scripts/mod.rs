@@ -15,7 +15,9 @@
 
 pub mod build;
 mod dbpart;
+pub mod preview;
 pub mod rollback;
+pub mod wind;
 
 use std::collections::BTreeSet;
 use std::os::unix::ffi::OsStrExt;
