@@ -15,6 +15,7 @@ pub mod init;
 pub mod keys;
 pub mod map;
 pub mod output;
+pub mod package;
 pub mod replace;
 pub mod script;
 pub mod server;
@@ -105,6 +106,9 @@ pub enum Command {
     /// Builds: apply a script to another installation, list, show, roll back.
     #[command(subcommand)]
     Build(script::BuildCommand),
+    /// Packages as .sky archives: export, import (ids rebased), tune, show, list.
+    #[command(subcommand)]
+    Package(package::PackageCommand),
     /// Search a domain's files and a database's tables (literal or regex).
     Search(replace::SearchArgs),
     /// Replace over a domain's files and a database's tables, keeping PHP-serialized and
@@ -155,6 +159,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Server(c)) => server::run(c),
         Some(Command::Script(c)) => script::run_script(c),
         Some(Command::Build(c)) => script::run_build(c),
+        Some(Command::Package(c)) => package::run(c),
         Some(Command::Search(a)) => replace::search(a),
         Some(Command::Replace(a)) => replace::run(a),
         Some(Command::Bin(c)) => bin::run(c),

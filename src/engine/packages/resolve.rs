@@ -188,9 +188,21 @@ pub fn resolve(index: &dyn Index, wants: &[Dep]) -> Result<BTreeMap<String, Vers
 /// pubgrub's report in the words of this tool: the request is "your request", ranges as
 /// Cargo writes requirements.
 fn explain(report: &str) -> String {
-    report
+    static ASKED_TWICE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"you asked for (\S+) and you asked for ").expect("a valid pattern")
+    });
+    static ANY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(^|[ ,])([A-Za-z0-9._-]+) \*").expect("a valid pattern")
+    });
+    let text = report
+        .replace(&format!("{ROOT} 0.0.0 depends on "), "you asked for ")
+        .replace(&format!("{ROOT} 0.0.0 is forbidden"), "no set of versions works")
         .replace(&format!("{ROOT} 0.0.0"), "your request")
         .replace(ROOT, "your request")
+        .replace(" are incompatible", " cannot be used together")
+        .replace("your request depends on ", "you asked for ");
+    let text = ASKED_TWICE.replace_all(&text, "you asked for $1 and ");
+    ANY.replace_all(&text, "${1}any version of $2").into_owned()
 }
 
 #[cfg(test)]

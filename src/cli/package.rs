@@ -1,0 +1,407 @@
+//! `devsky package export|import|tune|show|list`: packages as `*.sky` archives
+//! (docs/PACKAGES.md).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::output::print_json;
+use super::snapshot::At;
+use crate::engine::packages::archive::{self, Entry};
+use crate::engine::packages::import::Outcome;
+use crate::engine::packages::tune::{self, Finding, Level};
+use crate::engine::packages::{export, import, tune_package};
+use crate::engine::project::Project;
+use crate::engine::scripts;
+use crate::store::packages as extra;
+use crate::store::scripts as rows;
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Write packages as archives: floating ids renumbered from 50001, references rewritten.
+    ///
+    /// A package is a change script or an imported package (`devsky package list`). With
+    /// -o, one package to FILE; with --dir, each to DIR/<name>-<version>.sky.
+    Export {
+        /// Package ids (or names).
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// The archive to write (one package).
+        #[arg(short = 'o', long = "output", value_name = "FILE", conflicts_with = "dir")]
+        output: Option<PathBuf>,
+        /// A folder to write one archive per package into.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        at: At,
+    },
+    /// Read an archive (devsky's or Coresky's, bzip2 or plain) into the codebase.
+    ///
+    /// Fixed-area ids are kept; floating ids are rebased into the free range and
+    /// references rewritten. A fixed record that exists here with other content is a
+    /// conflict: every conflict is listed, nothing is written, exit 2.
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        at: At,
+    },
+    /// Check a package (id or name) or an archive file: header fields and lists,
+    /// references, DEV.SKY's rules. Exit 2 when there is an error.
+    Tune {
+        /// A package id or name, or the path of a .sky file.
+        package: String,
+        #[command(flatten)]
+        at: At,
+    },
+    /// Show an archive's header and entries (no project needed).
+    Show {
+        file: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the project's packages (change scripts and imported packages).
+    List(At),
+}
+
+pub fn run(cmd: PackageCommand) -> anyhow::Result<i32> {
+    match cmd {
+        PackageCommand::Export {
+            ids,
+            output,
+            dir,
+            at,
+        } => export_cmd(ids, output, dir, at),
+        PackageCommand::Import { file, at } => import_cmd(&file, at),
+        PackageCommand::Tune { package, at } => tune_cmd(&package, at),
+        PackageCommand::Show { file, json } => show_cmd(&file, json),
+        PackageCommand::List(at) => list_cmd(at),
+    }
+}
+
+#[derive(Serialize)]
+struct Written {
+    package: i64,
+    name: String,
+    version: String,
+    file: PathBuf,
+    bytes: usize,
+    blake3: String,
+}
+
+fn export_cmd(
+    ids: Vec<String>,
+    output: Option<PathBuf>,
+    dir: Option<PathBuf>,
+    at: At,
+) -> anyhow::Result<i32> {
+    let project = Project::locate(&at.project)?;
+    let store = project.open_store(false)?;
+    let packages = ids
+        .iter()
+        .map(|id| scripts::resolve(&store, id))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let targets: Vec<PathBuf> = match (&output, &dir) {
+        (Some(o), None) if packages.len() == 1 => vec![o.clone()],
+        (Some(_), None) => bail!("-o writes one package; give --dir DIR for several"),
+        (None, Some(d)) => {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot make {}", d.display()))?;
+            packages.iter().map(|p| d.join(export::file_name(p))).collect()
+        }
+        _ => bail!("say where to write: -o FILE.sky or --dir DIR"),
+    };
+    // Every archive is made before any is written: one bad package writes nothing.
+    let mut made = Vec::new();
+    for p in &packages {
+        made.push(export::export(&store, p)?);
+    }
+    let mut written = Vec::new();
+    for ((p, bytes), file) in packages.iter().zip(made).zip(targets) {
+        write_atomic(&file, &bytes)?;
+        written.push(Written {
+            package: p.id,
+            name: p.name.clone(),
+            version: p.version.clone(),
+            file,
+            bytes: bytes.len(),
+            blake3: blake3::hash(&bytes).to_hex().to_string(),
+        });
+    }
+    if at.json {
+        print_json(&written)?;
+    } else {
+        for w in &written {
+            println!(
+                "package {} \"{}\" {} -> {} ({} bytes)",
+                w.package,
+                w.name,
+                w.version,
+                w.file.display(),
+                w.bytes
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// Write through a temporary file in the same folder and rename it into place.
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn open_archive(file: &Path) -> anyhow::Result<archive::Archive> {
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    archive::read_from(std::io::BufReader::new(f)).with_context(|| format!("{}", file.display()))
+}
+
+fn import_cmd(file: &Path, at: At) -> anyhow::Result<i32> {
+    let project = Project::locate(&at.project)?;
+    let mut store = project.open_store(false)?;
+    let a = open_archive(file)?;
+    let outcome = import::import(&project, &mut store, a, &file.display().to_string())?;
+    if at.json {
+        print_json(&outcome)?;
+    }
+    match outcome {
+        Outcome::Imported(i) => {
+            if !at.json {
+                let floating: Vec<i64> = i
+                    .records
+                    .iter()
+                    .filter(|(from, _, _)| *from > crate::store::codebase::FIXED_AREA_MAX)
+                    .map(|(_, to, _)| *to)
+                    .collect();
+                println!(
+                    "imported {}package \"{}\" {} as package {}: {} record(s){}{}",
+                    if i.coresky { "Coresky " } else { "" },
+                    i.name,
+                    i.version,
+                    i.package,
+                    i.records.len(),
+                    match (floating.first(), floating.last()) {
+                        (Some(a), Some(b)) => format!(", floating ids {a}..{b}"),
+                        _ => String::new(),
+                    },
+                    if i.shared > 0 {
+                        format!(", {} fixed record(s) already here", i.shared)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Ok(0)
+        }
+        Outcome::Conflicts { conflicts } => {
+            for c in &conflicts {
+                eprintln!("conflict: {c}");
+            }
+            eprintln!(
+                "{} conflict(s): nothing was imported from {}",
+                conflicts.len(),
+                file.display()
+            );
+            Ok(2)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TuneReport {
+    package: String,
+    ok: bool,
+    findings: Vec<Finding>,
+}
+
+fn tune_cmd(spec: &str, at: At) -> anyhow::Result<i32> {
+    let path = Path::new(spec);
+    let (label, findings) = if path.is_file() {
+        let a = open_archive(path)?;
+        let store = Project::locate(&at.project)
+            .ok()
+            .and_then(|p| p.open_store(false).ok());
+        let exists = |id: i64| {
+            store.as_ref().is_some_and(|s| {
+                crate::store::codebase::summary(s.conn(), id)
+                    .ok()
+                    .flatten()
+                    .is_some()
+            })
+        };
+        let label = format!("{} {}", a.header.name, a.header.version);
+        let f = tune::tune(
+            &a,
+            &tune::Context {
+                exists: &exists,
+                unsent_before: Vec::new(),
+                dangling: Vec::new(),
+            },
+        );
+        (label, f)
+    } else {
+        let store = Project::locate(&at.project)?.open_store(false)?;
+        let p = scripts::resolve(&store, spec)?;
+        (format!("{} {}", p.name, p.version), tune_package(&store, &p)?)
+    };
+    let ok = !findings.iter().any(|f| f.level == Level::Error);
+    if at.json {
+        print_json(&TuneReport {
+            package: label,
+            ok,
+            findings,
+        })?;
+    } else {
+        for f in &findings {
+            let level = match f.level {
+                Level::Error => "error",
+                Level::Warning => "warning",
+            };
+            println!("{level} [{}] {}", f.code, f.message);
+        }
+        let errors = findings.iter().filter(|f| f.level == Level::Error).count();
+        println!(
+            "{label}: {}",
+            if ok {
+                format!("ok ({} warning(s))", findings.len())
+            } else {
+                format!("{errors} error(s), {} warning(s)", findings.len() - errors)
+            }
+        );
+    }
+    Ok(if ok { 0 } else { 2 })
+}
+
+#[derive(Serialize)]
+struct Shown {
+    format: String,
+    name: String,
+    version: String,
+    sky_id: i64,
+    app: String,
+    depends: Vec<String>,
+    included: Vec<String>,
+    priorun: Vec<String>,
+    authors: String,
+    start_id: i64,
+    checksum: String,
+    extra: Vec<(String, String)>,
+    entries: Vec<String>,
+}
+
+fn show_cmd(file: &Path, json: bool) -> anyhow::Result<i32> {
+    let a = open_archive(file)?;
+    let h = a.header.clone();
+    let entries: Vec<String> = a
+        .entries
+        .iter()
+        .map(|e| match e {
+            Entry::Record(r) => format!(
+                "RECORD {} {} {} ({}, {}, {} bytes)",
+                r.id,
+                r.name,
+                r.version,
+                r.kind,
+                r.status,
+                r.body.len()
+            ),
+            Entry::Sql(s) => format!("SQL ({} bytes)", s.len()),
+            Entry::File { path, data } => format!("FILE {path} ({} bytes)", data.len()),
+            Entry::Dirs(d) => format!("DIRS {}", d.join(" ")),
+        })
+        .collect();
+    let shown = Shown {
+        format: if h.is_devsky() {
+            h.format.clone()
+        } else {
+            "coresky".into()
+        },
+        name: h.name,
+        version: h.version,
+        sky_id: h.sky_id,
+        app: h.app,
+        depends: h.depends,
+        included: h.included,
+        priorun: h.priorun,
+        authors: h.authors,
+        start_id: h.start_id,
+        checksum: h.checksum,
+        extra: h.extra,
+        entries,
+    };
+    if json {
+        return print_json(&shown).map(|_| 0);
+    }
+    println!("format    {}", shown.format);
+    println!("name      {}", shown.name);
+    println!("version   {}", shown.version);
+    println!("sky_id    {}", shown.sky_id);
+    println!("app       {}", shown.app);
+    println!("depends   {}", shown.depends.join(" "));
+    println!("included  {}", shown.included.join(" "));
+    println!("priorun   {}", shown.priorun.join(" "));
+    println!("authors   {}", shown.authors);
+    println!("start_id  {}", shown.start_id);
+    if !shown.checksum.is_empty() {
+        println!("checksum  {} (verified)", shown.checksum);
+    }
+    for (k, v) in &shown.extra {
+        println!("{k:<9} {v}");
+    }
+    println!();
+    for e in &shown.entries {
+        println!("{e}");
+    }
+    Ok(0)
+}
+
+#[derive(Serialize)]
+struct Listed {
+    id: i64,
+    name: String,
+    version: String,
+    sky_id: i64,
+    origin: String,
+    records: usize,
+}
+
+fn list_cmd(at: At) -> anyhow::Result<i32> {
+    let store = Project::locate(&at.project)?.open_store(false)?;
+    let mut out = Vec::new();
+    for p in rows::packages(store.conn())? {
+        let (_, origin) = extra::extra(store.conn(), p.id)?.unwrap_or_default();
+        out.push(Listed {
+            id: p.id,
+            records: extra::records(store.conn(), p.id)?.len(),
+            name: p.name,
+            version: p.version,
+            sky_id: p.sky_id,
+            origin: if origin.is_empty() {
+                "made here".into()
+            } else {
+                origin
+            },
+        });
+    }
+    if at.json {
+        return print_json(&out).map(|_| 0);
+    }
+    for l in out {
+        println!(
+            "{:>4}  {:<30} {:<10} sky_id {:<6} {:>5} records  {}",
+            l.id, l.name, l.version, l.sky_id, l.records, l.origin
+        );
+    }
+    Ok(0)
+}
