@@ -25,7 +25,11 @@ fn project() -> tempfile::TempDir {
 /// imported afterwards is rebased.
 fn occupy(root: &Path, n: usize) {
     for i in 0..n {
-        write(root, &format!("pad/p{i}.txt"), format!("pad {i}\n").as_bytes());
+        write(
+            root,
+            &format!("pad/p{i}.txt"),
+            format!("pad {i}\n").as_bytes(),
+        );
     }
     ok(&["codebase", "import", "pad"], root);
 }
@@ -37,7 +41,12 @@ fn bz(plain: &[u8]) -> Vec<u8> {
 }
 
 /// A devsky archive by the format's rules: header, ATTRS + RECORD entries, END, checksum.
-fn devsky_archive(name: &str, records: &[(i64, &str, &[u8])], priorun: &str, start: i64) -> Vec<u8> {
+fn devsky_archive(
+    name: &str,
+    records: &[(i64, &str, &[u8])],
+    priorun: &str,
+    start: i64,
+) -> Vec<u8> {
     let mut body = Vec::new();
     for (id, rname, data) in records {
         let attrs = "kind file\nstatus new\nauthors ann+bob\n";
@@ -64,8 +73,16 @@ fn the_package() -> Vec<u8> {
         "shop",
         &[
             (7, "f:core/boot.php", b"<?php // fixed\n"),
-            (50001, "f:app/main.php", b"RUN CODEBASE: 50002\nRUN CODEBASE: 7\n"),
-            (50002, "f:app/lib.php", b"<?php // lib, RUN CODEBASE: 50003\n"),
+            (
+                50001,
+                "f:app/main.php",
+                b"RUN CODEBASE: 50002\nRUN CODEBASE: 7\n",
+            ),
+            (
+                50002,
+                "f:app/lib.php",
+                b"<?php // lib, RUN CODEBASE: 50003\n",
+            ),
             (50003, "f:app/logo.bin", b"\x00\x01\xffRUN CODEBASE: 50001"),
         ],
         "50003 visual",
@@ -85,7 +102,10 @@ fn count(root: &Path) -> usize {
 }
 
 fn import(root: &Path, file: &Path) -> Value {
-    json(&["package", "import", file.to_str().unwrap(), "--json"], root)
+    json(
+        &["package", "import", file.to_str().unwrap(), "--json"],
+        root,
+    )
 }
 
 #[test]
@@ -105,10 +125,19 @@ fn export_import_export_is_byte_identical_with_ids_rebased() {
         .iter()
         .map(|r| (r[0].as_i64().unwrap(), r[1].as_i64().unwrap()))
         .collect();
-    assert_eq!(map, vec![(7, 7), (50001, 50004), (50002, 50005), (50003, 50006)]);
+    assert_eq!(
+        map,
+        vec![(7, 7), (50001, 50004), (50002, 50005), (50003, 50006)]
+    );
     // References follow the floating ids; fixed ones and binary bodies do not move.
-    assert_eq!(record(a.path(), 50004)["body"], "RUN CODEBASE: 50005\nRUN CODEBASE: 7\n");
-    assert_eq!(record(a.path(), 50005)["body"], "<?php // lib, RUN CODEBASE: 50006\n");
+    assert_eq!(
+        record(a.path(), 50004)["body"],
+        "RUN CODEBASE: 50005\nRUN CODEBASE: 7\n"
+    );
+    assert_eq!(
+        record(a.path(), 50005)["body"],
+        "<?php // lib, RUN CODEBASE: 50006\n"
+    );
     assert_eq!(record(a.path(), 50004)["version"], "3");
     assert_eq!(record(a.path(), 7)["body"], "<?php // fixed\n");
     assert!(record(a.path(), 50006)["body_base64"].is_string());
@@ -116,31 +145,61 @@ fn export_import_export_is_byte_identical_with_ids_rebased() {
 
     // Export from A: renumbered from 50001 again.
     let a_sky = work.path().join("a.sky");
-    ok(&["package", "export", &pkg, "-o", a_sky.to_str().unwrap()], a.path());
-    let shown = json(&["package", "show", a_sky.to_str().unwrap(), "--json"], a.path());
+    ok(
+        &["package", "export", &pkg, "-o", a_sky.to_str().unwrap()],
+        a.path(),
+    );
+    let shown = json(
+        &["package", "show", a_sky.to_str().unwrap(), "--json"],
+        a.path(),
+    );
     assert_eq!(shown["priorun"], serde_json::json!(["50003", "visual"]));
     assert_eq!(shown["start_id"], 50001);
-    assert_eq!(shown["entries"][1], "RECORD 50001 f:app/main.php 3 (file, new, 36 bytes)");
+    assert_eq!(
+        shown["entries"][1],
+        "RECORD 50001 f:app/main.php 3 (file, new, 36 bytes)"
+    );
 
     // Store B: 10 floating records first, then the archive from A.
     let b = project();
     occupy(b.path(), 10);
     let got = import(b.path(), &a_sky);
     assert_eq!(got["records"][1][1], 50011, "{got}");
-    assert_eq!(record(b.path(), 50011)["body"], "RUN CODEBASE: 50012\nRUN CODEBASE: 7\n");
+    assert_eq!(
+        record(b.path(), 50011)["body"],
+        "RUN CODEBASE: 50012\nRUN CODEBASE: 7\n"
+    );
     let pkg_b = got["package"].as_i64().unwrap().to_string();
     let out = work.path().join("out");
     let listed = json(
-        &["package", "export", &pkg_b, "--dir", out.to_str().unwrap(), "--json"],
+        &[
+            "package",
+            "export",
+            &pkg_b,
+            "--dir",
+            out.to_str().unwrap(),
+            "--json",
+        ],
         b.path(),
     );
     let b_sky = out.join("shop-1.0.0.sky");
     assert_eq!(listed[0]["file"], b_sky.to_str().unwrap());
-    let (from_a, from_b) = (std::fs::read(&a_sky).unwrap(), std::fs::read(&b_sky).unwrap());
-    assert!(from_a == from_b, "the re-export differs ({} vs {} bytes)", from_a.len(), from_b.len());
+    let (from_a, from_b) = (
+        std::fs::read(&a_sky).unwrap(),
+        std::fs::read(&b_sky).unwrap(),
+    );
+    assert!(
+        from_a == from_b,
+        "the re-export differs ({} vs {} bytes)",
+        from_a.len(),
+        from_b.len()
+    );
     // And A's export is the hand-written archive's content exactly (only compression
     // levels may differ): same header and entries.
-    let hand = json(&["package", "show", src.to_str().unwrap(), "--json"], a.path());
+    let hand = json(
+        &["package", "show", src.to_str().unwrap(), "--json"],
+        a.path(),
+    );
     assert_eq!(hand, shown);
 }
 
@@ -154,21 +213,54 @@ fn a_change_script_travels_and_comes_back_identical() {
     write(a.path(), "web/index.php", b"<?php echo 'v2';\n");
     write(a.path(), "web/new file.css", b"body{}\n");
     std::fs::remove_file(a.path().join("web/gone.txt")).unwrap();
-    ok(&["script", "create", "--from", "before", "--name", "shop"], a.path());
+    ok(
+        &["script", "create", "--from", "before", "--name", "shop"],
+        a.path(),
+    );
     let first = work.path().join("first");
-    ok(&["package", "export", "shop", "--dir", first.to_str().unwrap()], a.path());
+    ok(
+        &[
+            "package",
+            "export",
+            "shop",
+            "--dir",
+            first.to_str().unwrap(),
+        ],
+        a.path(),
+    );
     let sky = first.join("shop-1.sky");
-    let shown = json(&["package", "show", sky.to_str().unwrap(), "--json"], a.path());
-    let entries: Vec<&str> = shown["entries"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    let shown = json(
+        &["package", "show", sky.to_str().unwrap(), "--json"],
+        a.path(),
+    );
+    let entries: Vec<&str> = shown["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
     assert_eq!(entries.len(), 3, "{entries:?}");
-    assert!(entries.iter().any(|e| e.starts_with("RECORD 50001 f:web/gone.txt 1 (change, deleted")), "{entries:?}");
-    assert!(entries.iter().any(|e| e.contains("f:web/new file.css 1 (change, added")), "{entries:?}");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.starts_with("RECORD 50001 f:web/gone.txt 1 (change, deleted")),
+        "{entries:?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.contains("f:web/new file.css 1 (change, added")),
+        "{entries:?}"
+    );
 
     let b = project();
     occupy(b.path(), 2);
     import(b.path(), &sky);
     let again = work.path().join("again.sky");
-    ok(&["package", "export", "1", "-o", again.to_str().unwrap()], b.path());
+    ok(
+        &["package", "export", "1", "-o", again.to_str().unwrap()],
+        b.path(),
+    );
     assert!(std::fs::read(&sky).unwrap() == std::fs::read(&again).unwrap());
     // Importing the same name and version twice is a conflict.
     let out = devsky(&["package", "import", again.to_str().unwrap()], b.path());
@@ -184,7 +276,12 @@ fn a_fixed_id_with_other_content_is_a_conflict_and_nothing_is_written() {
     let other = work.path().join("other.sky");
     std::fs::write(
         &other,
-        devsky_archive("base", &[(7, "f:core/boot.php", b"<?php // other\n")], "", 0),
+        devsky_archive(
+            "base",
+            &[(7, "f:core/boot.php", b"<?php // other\n")],
+            "",
+            0,
+        ),
     )
     .unwrap();
     import(b.path(), &other);
@@ -195,11 +292,20 @@ fn a_fixed_id_with_other_content_is_a_conflict_and_nothing_is_written() {
     let out = devsky(&["package", "import", src.to_str().unwrap()], b.path());
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("conflict: fixed record 7: this store has f:core/boot.php version 3"), "{err}");
+    assert!(
+        err.contains("conflict: fixed record 7: this store has f:core/boot.php version 3"),
+        "{err}"
+    );
     assert!(err.contains("nothing was imported"), "{err}");
-    assert_eq!((count(b.path()), ok(&["package", "list"], b.path())), before);
+    assert_eq!(
+        (count(b.path()), ok(&["package", "list"], b.path())),
+        before
+    );
     // JSON says the same.
-    let out = devsky(&["package", "import", src.to_str().unwrap(), "--json"], b.path());
+    let out = devsky(
+        &["package", "import", src.to_str().unwrap(), "--json"],
+        b.path(),
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["outcome"], "conflicts");
     assert_eq!(v["conflicts"].as_array().unwrap().len(), 1);
@@ -209,7 +315,15 @@ fn a_fixed_id_with_other_content_is_a_conflict_and_nothing_is_written() {
     let same = work.path().join("same.sky");
     std::fs::write(
         &same,
-        devsky_archive("next", &[(7, "f:core/boot.php", b"<?php // other\n"), (50001, "f:x", b"RUN CODEBASE: 7")], "", 0),
+        devsky_archive(
+            "next",
+            &[
+                (7, "f:core/boot.php", b"<?php // other\n"),
+                (50001, "f:x", b"RUN CODEBASE: 7"),
+            ],
+            "",
+            0,
+        ),
     )
     .unwrap();
     let got = import(c.path(), &same);
@@ -224,7 +338,10 @@ compiled UTC 1700000000 0.611 0.2\nftrd 2.1.2.2\n\n"
         .to_vec();
     let dirs = "main public";
     b.extend_from_slice(format!("DIRS: {}\n{dirs}\n", dirs.len()).as_bytes());
-    for (p, d) in [("main/app.php", "<?php\nclass App {}\n"), ("public/index.php", "<?php\nrequire '../main/app.php';\n")] {
+    for (p, d) in [
+        ("main/app.php", "<?php\nclass App {}\n"),
+        ("public/index.php", "<?php\nrequire '../main/app.php';\n"),
+    ] {
         b.extend_from_slice(format!("FILE: {p} {}\n{d}\n", d.len()).as_bytes());
     }
     let sql = "CREATE TABLE `news` (`id` int);\nINSERT INTO `news` VALUES (1);\n";
@@ -246,8 +363,16 @@ fn a_coresky_archive_imports_plain_and_bzip2() {
     assert_eq!(got["coresky"], true, "{got}");
     assert_eq!(got["name"], "demo");
     assert_eq!(got["version"], "0.2");
-    let names: Vec<&str> = got["records"].as_array().unwrap().iter().map(|r| r[2].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["dirs:", "f:main/app.php", "f:public/index.php", "sql:1"]);
+    let names: Vec<&str> = got["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[2].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["dirs:", "f:main/app.php", "f:public/index.php", "sql:1"]
+    );
     assert_eq!(record(a.path(), 50003)["body"], "<?php\nclass App {}\n");
     assert_eq!(record(a.path(), 50005)["kind"], "sql");
     // The compressed one is the same content under another name.
@@ -255,7 +380,10 @@ fn a_coresky_archive_imports_plain_and_bzip2() {
     assert_eq!(got["name"], "demo2");
     assert_eq!(got["records"].as_array().unwrap().len(), 4);
     let text = ok(&["package", "show", bzf.to_str().unwrap()], a.path());
-    assert!(text.contains("format    coresky") && text.contains("FILE public/index.php"), "{text}");
+    assert!(
+        text.contains("format    coresky") && text.contains("FILE public/index.php"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -265,21 +393,37 @@ fn damaged_archives_are_refused_clearly_and_write_nothing() {
     let before = count(a.path());
     let good = the_package();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("truncated.sky", good[..good.len() / 2].to_vec(), "truncated"),
+        (
+            "truncated.sky",
+            good[..good.len() / 2].to_vec(),
+            "truncated",
+        ),
         ("empty.sky", Vec::new(), "empty"),
         ("text.sky", b"hello\nworld\n".to_vec(), "truncated"),
-        ("evil.sky", b"name x\n\nFILE: ../../etc/passwd 1\nx\nEND:\n".to_vec(), ".."),
-        ("huge.sky", b"name x\n\nSQL: 99999999999999\n".to_vec(), "at most"),
-        ("sum.sky", {
-            let mut p = devsky_archive("x", &[(50001, "f:a", b"abc")], "", 0);
-            let mut d = bzip2::read::BzDecoder::new(&p[..]);
-            let mut plain = Vec::new();
-            std::io::Read::read_to_end(&mut d, &mut plain).unwrap();
-            let at = plain.windows(3).position(|w| w == b"abc").unwrap();
-            plain[at] = b'X';
-            p = bz(&plain);
-            p
-        }, "checksum does not match"),
+        (
+            "evil.sky",
+            b"name x\n\nFILE: ../../etc/passwd 1\nx\nEND:\n".to_vec(),
+            "..",
+        ),
+        (
+            "huge.sky",
+            b"name x\n\nSQL: 99999999999999\n".to_vec(),
+            "at most",
+        ),
+        (
+            "sum.sky",
+            {
+                let mut p = devsky_archive("x", &[(50001, "f:a", b"abc")], "", 0);
+                let mut d = bzip2::read::BzDecoder::new(&p[..]);
+                let mut plain = Vec::new();
+                std::io::Read::read_to_end(&mut d, &mut plain).unwrap();
+                let at = plain.windows(3).position(|w| w == b"abc").unwrap();
+                plain[at] = b'X';
+                p = bz(&plain);
+                p
+            },
+            "checksum does not match",
+        ),
     ];
     for (name, bytes, says) in cases {
         let f = work.path().join(name);
@@ -298,17 +442,31 @@ fn tune_reports_findings_and_the_unsent_rule() {
     write(a.path(), "x.txt", b"1\n");
     ok(&["snapshot", "create", "--name", "s1"], a.path());
     write(a.path(), "x.txt", b"2\n");
-    ok(&["script", "create", "--from", "s1", "--name", "first"], a.path());
+    ok(
+        &["script", "create", "--from", "s1", "--name", "first"],
+        a.path(),
+    );
     write(a.path(), "x.txt", b"3\n");
-    ok(&["script", "create", "--from", "s1", "--name", "second"], a.path());
+    ok(
+        &["script", "create", "--from", "s1", "--name", "second"],
+        a.path(),
+    );
     let out = devsky(&["package", "tune", "second", "--json"], a.path());
     assert_eq!(out.status.code(), Some(2));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
-    let codes: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
     // A script's included starts with its snapshot's name, not app@version; and "first"
     // has no SKY_ID yet.
-    assert!(codes.contains(&"included") && codes.contains(&"unsent"), "{codes:?}");
+    assert!(
+        codes.contains(&"included") && codes.contains(&"unsent"),
+        "{codes:?}"
+    );
     let out = devsky(&["package", "tune", "first"], a.path());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("[unsent]"), "{text}");
@@ -316,14 +474,24 @@ fn tune_reports_findings_and_the_unsent_rule() {
     // An archive file is tuned too: a reference to fixed record 9 holds only where 9 is.
     let work = tempfile::tempdir().unwrap();
     let f = work.path().join("p.sky");
-    std::fs::write(&f, devsky_archive("t", &[(50001, "f:a", b"RUN CODEBASE: 9")], "", 0)).unwrap();
-    let out = devsky(&["package", "tune", f.to_str().unwrap(), "--json"], a.path());
+    std::fs::write(
+        &f,
+        devsky_archive("t", &[(50001, "f:a", b"RUN CODEBASE: 9")], "", 0),
+    )
+    .unwrap();
+    let out = devsky(
+        &["package", "tune", f.to_str().unwrap(), "--json"],
+        a.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["findings"][0]["code"], "missing-record", "{v}");
     let nine = work.path().join("nine.sky");
     std::fs::write(&nine, devsky_archive("nine", &[(9, "f:n", b"9")], "", 0)).unwrap();
     import(a.path(), &nine);
-    let v = json(&["package", "tune", f.to_str().unwrap(), "--json"], a.path());
+    let v = json(
+        &["package", "tune", f.to_str().unwrap(), "--json"],
+        a.path(),
+    );
     assert_eq!(v["ok"], true, "{v}");
 }

@@ -30,7 +30,12 @@ pub enum PackageCommand {
         #[arg(required = true)]
         ids: Vec<String>,
         /// The archive to write (one package).
-        #[arg(short = 'o', long = "output", value_name = "FILE", conflicts_with = "dir")]
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "FILE",
+            conflicts_with = "dir"
+        )]
         output: Option<PathBuf>,
         /// A folder to write one archive per package into.
         #[arg(long, value_name = "DIR")]
@@ -109,7 +114,10 @@ fn export_cmd(
         (Some(_), None) => bail!("-o writes one package; give --dir DIR for several"),
         (None, Some(d)) => {
             std::fs::create_dir_all(d).with_context(|| format!("cannot make {}", d.display()))?;
-            packages.iter().map(|p| d.join(export::file_name(p))).collect()
+            packages
+                .iter()
+                .map(|p| d.join(export::file_name(p)))
+                .collect()
         }
         _ => bail!("say where to write: -o FILE.sky or --dir DIR"),
     };
@@ -253,7 +261,10 @@ fn tune_cmd(spec: &str, at: At) -> anyhow::Result<i32> {
     } else {
         let store = Project::locate(&at.project)?.open_store(false)?;
         let p = scripts::resolve(&store, spec)?;
-        (format!("{} {}", p.name, p.version), tune_package(&store, &p)?)
+        (
+            format!("{} {}", p.name, p.version),
+            tune_package(&store, &p)?,
+        )
     };
     let ok = !findings.iter().any(|f| f.level == Level::Error);
     if at.json {

@@ -56,7 +56,8 @@ pub fn records(conn: &Connection, package: i64) -> rusqlite::Result<Vec<i64>> {
     };
     let mut stmt =
         conn.prepare_cached("SELECT id FROM _dev_codebase WHERE id BETWEEN ?1 AND ?2 ORDER BY id")?;
-    stmt.query_map(params![first, last], |r| r.get(0))?.collect()
+    stmt.query_map(params![first, last], |r| r.get(0))?
+        .collect()
 }
 
 /// Record the package's records in order.

@@ -63,8 +63,14 @@ mod tests {
             out,
             "a\nRUN CODEBASE: 50102\nRUN CODEBASE:7 and RUN CODEBASE:\t50101;\nrun codebase: 9"
         );
-        assert_eq!(references("RUN CODEBASE: 99999999999999999999999"), vec![i64::MAX]);
-        assert_eq!(rewrite(t, |id| if id == 7 { Err(id) } else { Ok(id) }), Err(7));
+        assert_eq!(
+            references("RUN CODEBASE: 99999999999999999999999"),
+            vec![i64::MAX]
+        );
+        assert_eq!(
+            rewrite(t, |id| if id == 7 { Err(id) } else { Ok(id) }),
+            Err(7)
+        );
     }
 
     #[test]

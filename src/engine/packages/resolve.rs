@@ -9,9 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use pubgrub::{
-    DefaultStringReporter, OfflineDependencyProvider, PubGrubError, Ranges, Reporter,
-};
+use pubgrub::{DefaultStringReporter, OfflineDependencyProvider, PubGrubError, Ranges, Reporter};
 use semver::{Comparator, Op, Version, VersionReq};
 
 /// A dependency: a package name and the versions that satisfy it.
@@ -141,7 +139,10 @@ pub fn ranges(req: &VersionReq) -> Ranges<Version> {
 const ROOT: &str = "(request)";
 
 /// Resolve `wants` over `index`: one version of every package needed, by name.
-pub fn resolve(index: &dyn Index, wants: &[Dep]) -> Result<BTreeMap<String, Version>, ResolveError> {
+pub fn resolve(
+    index: &dyn Index,
+    wants: &[Dep],
+) -> Result<BTreeMap<String, Version>, ResolveError> {
     let mut provider = OfflineDependencyProvider::<String, Ranges<Version>>::new();
     provider.add_dependencies(
         ROOT.to_string(),
@@ -179,7 +180,9 @@ pub fn resolve(index: &dyn Index, wants: &[Dep]) -> Result<BTreeMap<String, Vers
             .collect()),
         Err(PubGrubError::NoSolution(mut tree)) => {
             tree.collapse_no_versions();
-            Err(ResolveError::NoSolution(explain(&DefaultStringReporter::report(&tree))))
+            Err(ResolveError::NoSolution(explain(
+                &DefaultStringReporter::report(&tree),
+            )))
         }
         Err(e) => Err(ResolveError::Invalid(format!("resolution failed: {e}"))),
     }
@@ -196,7 +199,10 @@ fn explain(report: &str) -> String {
     });
     let text = report
         .replace(&format!("{ROOT} 0.0.0 depends on "), "you asked for ")
-        .replace(&format!("{ROOT} 0.0.0 is forbidden"), "no set of versions works")
+        .replace(
+            &format!("{ROOT} 0.0.0 is forbidden"),
+            "no set of versions works",
+        )
         .replace(&format!("{ROOT} 0.0.0"), "your request")
         .replace(ROOT, "your request")
         .replace(" are incompatible", " cannot be used together")

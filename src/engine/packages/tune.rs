@@ -48,6 +48,8 @@ pub fn tune(a: &Archive, ctx: &Context<'_>) -> Vec<Finding> {
     };
     let h = &a.header;
     let ids: BTreeSet<i64> = a.records().map(|r| r.id).collect();
+    // In the package, or a fixed-area record here.
+    let known = |id: i64| ids.contains(&id) || (id <= FIXED_AREA_MAX && (ctx.exists)(id));
 
     if !resolve::valid_name(&h.name) {
         err(
@@ -133,12 +135,10 @@ pub fn tune(a: &Archive, ctx: &Context<'_>) -> Vec<Finding> {
     // priorun: record ids or macro names.
     for p in &h.priorun {
         match refs::priorun_id(p) {
-            Some(id) if !ids.contains(&id) && !(Area::of(id) == Area::Fixed && (ctx.exists)(id)) => {
-                err(
-                    "missing-record",
-                    format!("priorun names record {id}, which is neither in the package nor here"),
-                )
-            }
+            Some(id) if !known(id) => err(
+                "missing-record",
+                format!("priorun names record {id}, which is neither in the package nor here"),
+            ),
             Some(_) => {}
             None if !is_macro(p) => err(
                 "priorun",
@@ -168,7 +168,7 @@ pub fn tune(a: &Archive, ctx: &Context<'_>) -> Vec<Finding> {
                         r.id, r.name
                     ),
                 );
-            } else if !ids.contains(&id) && !(id <= FIXED_AREA_MAX && (ctx.exists)(id)) {
+            } else if !known(id) {
                 err(
                     "missing-record",
                     format!(
@@ -188,7 +188,10 @@ pub fn tune(a: &Archive, ctx: &Context<'_>) -> Vec<Finding> {
         })
     };
     if h.app.is_empty() {
-        warn("app", "app is empty: name the application under development".into());
+        warn(
+            "app",
+            "app is empty: name the application under development".into(),
+        );
     }
     if h.authors.is_empty() {
         warn("authors", "authors is empty".into());
@@ -202,7 +205,10 @@ pub fn tune(a: &Archive, ctx: &Context<'_>) -> Vec<Finding> {
     if let Some(pos) = h.included.iter().position(|w| w == "work")
         && pos + 1 != h.included.len()
     {
-        warn("included", "work is usually the last entry of included".into());
+        warn(
+            "included",
+            "work is usually the last entry of included".into(),
+        );
     }
     out.sort_by_key(|f| f.level);
     out
@@ -210,9 +216,8 @@ pub fn tune(a: &Archive, ctx: &Context<'_>) -> Vec<Finding> {
 
 /// `name@version` with an exact version.
 fn is_exact(w: &str) -> bool {
-    w.split_once('@').is_some_and(|(n, v)| {
-        resolve::valid_name(n) && resolve::parse_version(v).is_ok()
-    })
+    w.split_once('@')
+        .is_some_and(|(n, v)| resolve::valid_name(n) && resolve::parse_version(v).is_ok())
 }
 
 fn is_macro(w: &str) -> bool {

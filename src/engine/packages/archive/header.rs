@@ -168,8 +168,7 @@ fn join_list(key: &str, items: &[String]) -> Result<String, ArchiveError> {
 fn check_key(k: &str) -> Result<(), ArchiveError> {
     let ok = !k.is_empty()
         && k.len() <= 64
-        && k
-            .bytes()
+        && k.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
     if ok {
         Ok(())

@@ -164,8 +164,7 @@ impl<'a> Src<'a> {
 }
 
 fn text(bytes: Vec<u8>, what: &str) -> Result<String, ArchiveError> {
-    String::from_utf8(bytes)
-        .map_err(|_| ArchiveError::Invalid(format!("{what} is not UTF-8 text")))
+    String::from_utf8(bytes).map_err(|_| ArchiveError::Invalid(format!("{what} is not UTF-8 text")))
 }
 
 fn read_header_lines(src: &mut Src<'_>) -> Result<Header, ArchiveError> {
@@ -226,16 +225,16 @@ fn parse_attrs(bytes: Vec<u8>) -> Result<Attrs, ArchiveError> {
             "status" => a.status = v.to_string(),
             "authors" => a.authors = v.to_string(),
             _ => {
-                return Err(ArchiveError::Invalid(format!(
-                    "ATTRS: unknown key {k:?}"
-                )));
+                return Err(ArchiveError::Invalid(format!("ATTRS: unknown key {k:?}")));
             }
         }
     }
     check_word("record kind", &a.kind)?;
     check_word("record status", &a.status)?;
     if a.authors.chars().any(char::is_control) {
-        return Err(ArchiveError::Invalid("ATTRS: authors has control characters".into()));
+        return Err(ArchiveError::Invalid(
+            "ATTRS: authors has control characters".into(),
+        ));
     }
     Ok(a)
 }
@@ -264,18 +263,26 @@ fn read_entries(src: &mut Src<'_>, header: &Header) -> Result<Vec<Entry>, Archiv
             }
             "RECORD:" => {
                 let (head, n) = split_len(rest, &line)?;
-                let bad = || ArchiveError::Invalid(format!("{line:?}: expected RECORD: <id> <name> <version> <length>"));
+                let bad = || {
+                    ArchiveError::Invalid(format!(
+                        "{line:?}: expected RECORD: <id> <name> <version> <length>"
+                    ))
+                };
                 let (head, version) = head.rsplit_once(' ').ok_or_else(bad)?;
                 let (id, name) = head.split_once(' ').ok_or_else(bad)?;
                 let id = id
                     .parse::<i64>()
                     .ok()
                     .filter(|i| *i > 0 && id.bytes().all(|b| b.is_ascii_digit()))
-                    .ok_or_else(|| ArchiveError::Invalid(format!("{line:?}: the id is not a number >= 1")))?;
+                    .ok_or_else(|| {
+                        ArchiveError::Invalid(format!("{line:?}: the id is not a number >= 1"))
+                    })?;
                 check_name(name)?;
                 check_word("record version", version)?;
                 if !ids.insert(id) {
-                    return Err(ArchiveError::Invalid(format!("record id {id} appears twice")));
+                    return Err(ArchiveError::Invalid(format!(
+                        "record id {id} appears twice"
+                    )));
                 }
                 let body = src.content(n, &format!("record {id}"))?;
                 let a = attrs.take().unwrap_or(Attrs {
@@ -296,7 +303,9 @@ fn read_entries(src: &mut Src<'_>, header: &Header) -> Result<Vec<Entry>, Archiv
             "SQL:" => {
                 let (head, n) = split_len(rest, &line)?;
                 if !head.is_empty() {
-                    return Err(ArchiveError::Invalid(format!("{line:?}: expected SQL: <length>")));
+                    return Err(ArchiveError::Invalid(format!(
+                        "{line:?}: expected SQL: <length>"
+                    )));
                 }
                 entries.push(Entry::Sql(src.content(n, "an SQL entry")?));
             }
@@ -312,10 +321,16 @@ fn read_entries(src: &mut Src<'_>, header: &Header) -> Result<Vec<Entry>, Archiv
             "DIRS:" => {
                 let (head, n) = split_len(rest, &line)?;
                 if !head.is_empty() {
-                    return Err(ArchiveError::Invalid(format!("{line:?}: expected DIRS: <length>")));
+                    return Err(ArchiveError::Invalid(format!(
+                        "{line:?}: expected DIRS: <length>"
+                    )));
                 }
                 let list = text(src.content(n, "the DIRS entry")?, "the DIRS entry")?;
-                let dirs: Vec<String> = list.split(' ').filter(|d| !d.is_empty()).map(str::to_string).collect();
+                let dirs: Vec<String> = list
+                    .split(' ')
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_string)
+                    .collect();
                 for d in &dirs {
                     check_path(d)?;
                 }
@@ -353,7 +368,10 @@ fn read_entries(src: &mut Src<'_>, header: &Header) -> Result<Vec<Entry>, Archiv
                 found,
             });
         }
-        let n = entries.iter().filter(|e| matches!(e, Entry::Record(_))).count() as u64;
+        let n = entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Record(_)))
+            .count() as u64;
         if n != header.records {
             return Err(ArchiveError::Invalid(format!(
                 "the header says {} records, the archive has {n}",

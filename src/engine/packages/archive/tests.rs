@@ -54,7 +54,11 @@ fn round_trip_is_exact_and_deterministic() {
     let a = sample();
     let bytes = write(&a).unwrap();
     assert!(bytes.starts_with(b"BZh9"));
-    assert_eq!(write(&a).unwrap(), bytes, "the same archive, the same bytes");
+    assert_eq!(
+        write(&a).unwrap(),
+        bytes,
+        "the same archive, the same bytes"
+    );
     let back = read(&bytes).unwrap();
     assert_eq!(back.entries, a.entries);
     assert!(back.header.is_devsky());
@@ -151,35 +155,77 @@ fn hostile_paths_and_names_are_refused() {
         assert!(check_path(p).is_err(), "{p:?}");
     }
     let text = "name x\n\nDIRS: 8\nok ../up\nEND:\n";
-    assert!(read(text.as_bytes()).unwrap_err().to_string().contains(".."));
+    assert!(
+        read(text.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("..")
+    );
     // A record named as a file is a path too.
     let mut a = sample();
     a.entries = vec![rec(50001, "f:../../etc/x", b"")];
     assert!(write(&a).is_err());
     let text = "format devsky-package 1\nname x\nchecksum 0000000000000000000000000000000000000000000000000000000000000000\n\nRECORD: 50001 f:/etc/x 1 0\n\nEND:\n";
-    assert!(read(text.as_bytes()).unwrap_err().to_string().contains("absolute"));
+    assert!(
+        read(text.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("absolute")
+    );
 }
 
 #[test]
 fn duplicate_ids_unknown_entries_and_trailing_data_are_refused() {
     let dup = "name x\n\nRECORD: 5 a 1 0\n\nRECORD: 5 b 1 0\n\nEND:\n";
-    assert!(read(dup.as_bytes()).unwrap_err().to_string().contains("twice"));
+    assert!(
+        read(dup.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("twice")
+    );
     let unknown = "name x\n\nEVIL: 3\nabc\nEND:\n";
-    assert!(read(unknown.as_bytes()).unwrap_err().to_string().contains("unknown entry"));
+    assert!(
+        read(unknown.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("unknown entry")
+    );
     let trailing = "name x\n\nEND:\nmore";
-    assert!(read(trailing.as_bytes()).unwrap_err().to_string().contains("after END"));
+    assert!(
+        read(trailing.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("after END")
+    );
     let no_newline = "name x\n\nSQL: 2\nabcEND:\n";
-    assert!(read(no_newline.as_bytes()).unwrap_err().to_string().contains("newline"));
+    assert!(
+        read(no_newline.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("newline")
+    );
     let dup_key = "name x\nname y\n\nEND:\n";
-    assert!(read(dup_key.as_bytes()).unwrap_err().to_string().contains("twice"));
+    assert!(
+        read(dup_key.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("twice")
+    );
     let other = "format zip 2\n\nEND:\n";
-    assert!(read(other.as_bytes()).unwrap_err().to_string().contains("unknown archive format"));
+    assert!(
+        read(other.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("unknown archive format")
+    );
 }
 
 /// A Coresky archive as its installer writes it (FORMATS.md), bytes written here.
 fn coresky_bytes() -> Vec<u8> {
     let mut b = Vec::new();
-    b.extend_from_slice(b"type app\nmod_required mbstring pdo\ndesc A shop\nversion 0.3\nwww public\n");
+    b.extend_from_slice(
+        b"type app\nmod_required mbstring pdo\ndesc A shop\nversion 0.3\nwww public\n",
+    );
     b.extend_from_slice(b"compiled Europe/Kyiv 1700000000 0.611 0.3\nftrd 2.1.3.2\n\n");
     let dirs = b"public public/img";
     b.extend_from_slice(format!("DIRS: {}\n", dirs.len()).as_bytes());
@@ -187,7 +233,10 @@ fn coresky_bytes() -> Vec<u8> {
     b.push(b'\n');
     for (path, data) in [
         ("public/index.php", &b"<?php\nrequire 'main/app.php';\n"[..]),
-        ("public/img/dot.gif", &b"GIF89a\x01\x00\x01\x00\x00\xff\x00\n"[..]),
+        (
+            "public/img/dot.gif",
+            &b"GIF89a\x01\x00\x01\x00\x00\xff\x00\n"[..],
+        ),
     ] {
         b.extend_from_slice(format!("FILE: {path} {}\n", data.len()).as_bytes());
         b.extend_from_slice(data);
@@ -209,8 +258,13 @@ fn coresky_archives_read_plain_and_bzip2() {
     assert_eq!(a.header.extra[0], ("type".into(), "app".into()));
     assert_eq!(a.header.extra[1].1, "mbstring pdo");
     assert_eq!(a.entries.len(), 4);
-    assert_eq!(a.entries[0], Entry::Dirs(vec!["public".into(), "public/img".into()]));
-    assert!(matches!(&a.entries[2], Entry::File { path, data } if path == "public/img/dot.gif" && data.len() == 14));
+    assert_eq!(
+        a.entries[0],
+        Entry::Dirs(vec!["public".into(), "public/img".into()])
+    );
+    assert!(
+        matches!(&a.entries[2], Entry::File { path, data } if path == "public/img/dot.gif" && data.len() == 14)
+    );
     // The same bytes bzip2-compressed at another level read the same.
     let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::new(4));
     std::io::Write::write_all(&mut enc, &plain).unwrap();
@@ -235,17 +289,26 @@ fn path() -> impl Strategy<Value = String> {
 fn entry() -> impl Strategy<Value = Entry> {
     let body = proptest::collection::vec(any::<u8>(), 0..200);
     prop_oneof![
-        (1i64..100_000, path(), word(), word(), word(), "[a-z+ ]{0,10}", body.clone()).prop_map(
-            |(id, name, version, kind, status, authors, body)| Entry::Record(Record {
-                id,
-                name: format!("f:{name}"),
-                version,
-                kind,
-                status,
-                authors,
-                body,
-            })
-        ),
+        (
+            1i64..100_000,
+            path(),
+            word(),
+            word(),
+            word(),
+            "[a-z+ ]{0,10}",
+            body.clone()
+        )
+            .prop_map(
+                |(id, name, version, kind, status, authors, body)| Entry::Record(Record {
+                    id,
+                    name: format!("f:{name}"),
+                    version,
+                    kind,
+                    status,
+                    authors,
+                    body,
+                })
+            ),
         body.clone().prop_map(Entry::Sql),
         (path(), body).prop_map(|(path, data)| Entry::File { path, data }),
         proptest::collection::vec("[a-z0-9_]{1,8}", 0..4).prop_map(Entry::Dirs),

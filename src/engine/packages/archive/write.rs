@@ -43,7 +43,10 @@ pub fn write_plain(a: &Archive) -> Result<Vec<u8>, ArchiveError> {
                         r.id, r.authors
                     )));
                 }
-                let attrs = format!("kind {}\nstatus {}\nauthors {}\n", r.kind, r.status, r.authors);
+                let attrs = format!(
+                    "kind {}\nstatus {}\nauthors {}\n",
+                    r.kind, r.status, r.authors
+                );
                 block(&mut body, "ATTRS:", attrs.as_bytes());
                 block(
                     &mut body,

@@ -70,7 +70,13 @@ fn a_conflict_is_explained_step_by_step() {
         ("c", "2.0.0", &[]),
     ]);
     let err = resolve(&t, &want(&["a", "b"])).unwrap_err().to_string();
-    for part in ["you asked for a and b", "any version of a", "c >=2.0.0, <3.0.0", "depends on", "no set of versions works"] {
+    for part in [
+        "you asked for a and b",
+        "any version of a",
+        "c >=2.0.0, <3.0.0",
+        "depends on",
+        "no set of versions works",
+    ] {
         assert!(err.contains(part), "{part:?} missing from:\n{err}");
     }
     assert!(!err.contains("(request)"), "{err}");
@@ -89,7 +95,10 @@ fn a_missing_package_or_version_is_named() {
 #[test]
 fn pre_releases_are_not_candidates() {
     let t = table(&[("a", "1.0.0", &[]), ("a", "1.1.0-beta.1", &[])]);
-    assert_eq!(resolve(&t, &want(&["a"])).unwrap()["a"].to_string(), "1.0.0");
+    assert_eq!(
+        resolve(&t, &want(&["a"])).unwrap()["a"].to_string(),
+        "1.0.0"
+    );
     assert!(parse_dep("a@^1.0.0-beta").is_err());
 }
 
@@ -120,13 +129,17 @@ fn req_text() -> impl Strategy<Value = String> {
         Just("~"),
         Just("^")
     ];
-    let one = (op, part(), proptest::option::of(part()), proptest::option::of(part())).prop_map(
-        |(op, a, b, c)| match (b, c) {
+    let one = (
+        op,
+        part(),
+        proptest::option::of(part()),
+        proptest::option::of(part()),
+    )
+        .prop_map(|(op, a, b, c)| match (b, c) {
             (None, _) => format!("{op}{a}"),
             (Some(b), None) => format!("{op}{a}.{b}"),
             (Some(b), Some(c)) => format!("{op}{a}.{b}.{c}"),
-        },
-    );
+        });
     prop_oneof![
         one.clone(),
         (one.clone(), one).prop_map(|(x, y)| format!("{x}, {y}")),

@@ -29,7 +29,10 @@ fn good() -> Archive {
             start_id: 50001,
             ..Header::default()
         },
-        entries: vec![rec(50001, "RUN CODEBASE: 50002\nRUN CODEBASE: 7\n"), rec(50002, "x")],
+        entries: vec![
+            rec(50001, "RUN CODEBASE: 50002\nRUN CODEBASE: 7\n"),
+            rec(50002, "x"),
+        ],
     }
 }
 
@@ -56,7 +59,10 @@ fn a_good_package_has_no_findings() {
 #[test]
 fn each_rule_fires() {
     // A fixed record that is not here.
-    assert_eq!(codes(&good(), &[], &[]), vec!["missing-record", "missing-record"]);
+    assert_eq!(
+        codes(&good(), &[], &[]),
+        vec!["missing-record", "missing-record"]
+    );
     let mut a = good();
     a.header.name = "../evil".into();
     a.header.version = "one".into();
@@ -66,7 +72,13 @@ fn each_rule_fires() {
     a.header.start_id = 60000;
     let c = codes(&a, &[7], &[(3, "older")]);
     for code in [
-        "name", "version", "depends", "included", "priorun", "missing-record", "start-id",
+        "name",
+        "version",
+        "depends",
+        "included",
+        "priorun",
+        "missing-record",
+        "start-id",
         "unsent",
     ] {
         assert!(c.contains(&code), "{code} missing from {c:?}");
@@ -107,7 +119,10 @@ fn warnings_come_after_errors_and_do_not_fail() {
     sorted.sort();
     assert_eq!(levels, sorted);
     let codes: Vec<&str> = f.iter().map(|f| f.code).collect();
-    assert_eq!(codes, vec!["version", "floating-outside", "app", "included"]);
+    assert_eq!(
+        codes,
+        vec!["version", "floating-outside", "app", "included"]
+    );
     assert_eq!(f[3].level, Level::Warning);
 }
 
@@ -144,7 +159,11 @@ fn the_second_unsent_package_is_an_error_against_a_store() {
     };
     let first = insert_package(store.conn(), &p("first")).unwrap();
     let second = insert_package(store.conn(), &p("second")).unwrap();
-    let get = |id| crate::store::scripts::package(store.conn(), id).unwrap().unwrap();
+    let get = |id| {
+        crate::store::scripts::package(store.conn(), id)
+            .unwrap()
+            .unwrap()
+    };
     let codes = |id| -> Vec<&'static str> {
         crate::engine::packages::tune_package(&store, &get(id))
             .unwrap()
@@ -158,7 +177,10 @@ fn the_second_unsent_package_is_an_error_against_a_store() {
     // Once the first has its SKY_ID, the second may be generated.
     store
         .conn()
-        .execute("UPDATE _dev_packages SET sky_id = 41 WHERE id = ?1", [first])
+        .execute(
+            "UPDATE _dev_packages SET sky_id = 41 WHERE id = ?1",
+            [first],
+        )
         .unwrap();
     assert_eq!(codes(second), Vec::<&str>::new());
     // Imported packages are someone else's: they do not hold ours back.
