@@ -434,6 +434,12 @@ fn damaged_archives_are_refused_clearly_and_write_nothing() {
     }
     assert_eq!(count(a.path()), before);
     assert_eq!(ok(&["package", "list"], a.path()), "");
+    let err = fails(&["package", "export", "9", "-o", "x.sky"], a.path());
+    assert!(
+        err.contains("no package \"9\"") && err.contains("devsky package list"),
+        "{err}"
+    );
+    assert!(!a.path().join("x.sky").exists());
 }
 
 #[test]

@@ -107,7 +107,7 @@ fn export_cmd(
     let store = project.open_store(false)?;
     let packages = ids
         .iter()
-        .map(|id| scripts::resolve(&store, id))
+        .map(|id| find(&store, id))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let targets: Vec<PathBuf> = match (&output, &dir) {
         (Some(o), None) if packages.len() == 1 => vec![o.clone()],
@@ -153,6 +153,19 @@ fn export_cmd(
         }
     }
     Ok(0)
+}
+
+/// A package by id or name (packages and change scripts share `_dev_packages`).
+fn find(store: &crate::store::Store, spec: &str) -> anyhow::Result<rows::Package> {
+    scripts::resolve(store, spec).map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            e.to_string()
+                .replace("no script", "no package")
+                .replace("scripts are named", "packages are named")
+                .replace("`devsky script list`", "`devsky package list`")
+        )
+    })
 }
 
 /// Write through a temporary file in the same folder and rename it into place.
@@ -260,7 +273,7 @@ fn tune_cmd(spec: &str, at: At) -> anyhow::Result<i32> {
         (label, f)
     } else {
         let store = Project::locate(&at.project)?.open_store(false)?;
-        let p = scripts::resolve(&store, spec)?;
+        let p = find(&store, spec)?;
         (
             format!("{} {}", p.name, p.version),
             tune_package(&store, &p)?,
