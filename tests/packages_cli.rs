@@ -309,6 +309,33 @@ fn a_fixed_id_with_other_content_is_a_conflict_and_nothing_is_written() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["outcome"], "conflicts");
     assert_eq!(v["conflicts"].as_array().unwrap().len(), 1);
+    // A reference to a floating record the archive does not hold cannot be rebased.
+    let dangling = work.path().join("dangling.sky");
+    std::fs::write(
+        &dangling,
+        devsky_archive(
+            "dangling",
+            &[(50001, "f:x", b"RUN CODEBASE: 50077")],
+            "50078",
+            0,
+        ),
+    )
+    .unwrap();
+    let out = devsky(&["package", "import", dangling.to_str().unwrap()], b.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refers to floating record 50077, which the archive does not hold"),
+        "{err}"
+    );
+    assert!(
+        err.contains("priorun refers to floating record 50078"),
+        "{err}"
+    );
+    assert_eq!(
+        (count(b.path()), ok(&["package", "list"], b.path())),
+        before
+    );
     // The same record 7 (same content) is shared, not a conflict.
     let c = project();
     import(c.path(), &other);
