@@ -47,6 +47,18 @@ fn devsky_archive(
     priorun: &str,
     start: i64,
 ) -> Vec<u8> {
+    archive_with(name, "1.0.0", "dev@^1", records, priorun, start)
+}
+
+/// The same, with a version and `depends` of the caller's.
+fn archive_with(
+    name: &str,
+    version: &str,
+    depends: &str,
+    records: &[(i64, &str, &[u8])],
+    priorun: &str,
+    start: i64,
+) -> Vec<u8> {
     let mut body = Vec::new();
     for (id, rname, data) in records {
         let attrs = "kind file\nstatus new\nauthors ann+bob\n";
@@ -58,8 +70,8 @@ fn devsky_archive(
     body.extend_from_slice(b"END:\n");
     let sum = blake3::hash(&body).to_hex().to_string();
     let mut out = format!(
-        "format devsky-package 1\nname {name}\nversion 1.0.0\nsky_id 0\napp shop\n\
-         depends dev@^1\nincluded scratch work\npriorun {priorun}\nauthors ann\n\
+        "format devsky-package 1\nname {name}\nversion {version}\nsky_id 0\napp shop\n\
+         depends {depends}\nincluded scratch work\npriorun {priorun}\nauthors ann\n\
          start_id {start}\nrecords {}\nchecksum {sum}\n\n",
         records.len()
     )
@@ -527,4 +539,54 @@ fn tune_reports_findings_and_the_unsent_rule() {
         a.path(),
     );
     assert_eq!(v["ok"], true, "{v}");
+}
+
+#[test]
+fn resolve_picks_versions_among_the_packages_or_explains_why_not() {
+    let work = tempfile::tempdir().unwrap();
+    let a = project();
+    for (name, version, depends) in [
+        ("dev", "1.0.0", ""),
+        ("dev", "1.3.0", ""),
+        ("dev", "2.0.0", ""),
+        ("shop", "1.0.0", "dev@^1"),
+        ("shop", "1.1.0", "dev@^1.2"),
+        ("blog", "1.0.0", "dev@^2"),
+    ] {
+        let f = work.path().join(format!("{name}-{version}.sky"));
+        let body = format!("{name} {version}");
+        std::fs::write(
+            &f,
+            archive_with(
+                name,
+                version,
+                depends,
+                &[(50001, "f:x", body.as_bytes())],
+                "",
+                0,
+            ),
+        )
+        .unwrap();
+        import(a.path(), &f);
+    }
+    let v = json(&["package", "resolve", "shop", "--json"], a.path());
+    assert_eq!(v, serde_json::json!({"dev": "1.3.0", "shop": "1.1.0"}));
+    assert_eq!(
+        ok(&["package", "resolve", "shop@=1.0.0", "dev@<1.3"], a.path()),
+        "dev 1.0.0\nshop 1.0.0\n"
+    );
+    let out = devsky(&["package", "resolve", "shop", "blog"], a.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no set of package versions satisfies the request"),
+        "{err}"
+    );
+    assert!(
+        err.contains("blog") && err.contains("shop") && err.contains("dev"),
+        "{err}"
+    );
+    assert!(err.contains("you asked for"), "{err}");
+    let err = fails(&["package", "resolve", "shop@not-a-version"], a.path());
+    assert!(err.contains("not a version requirement"), "{err}");
 }

@@ -70,6 +70,15 @@ pub enum PackageCommand {
     },
     /// List the project's packages (change scripts and imported packages).
     List(At),
+    /// Pick a version of every package the request needs among the project's packages
+    /// (their `depends`), or explain why no set of versions works (exit 2).
+    Resolve {
+        /// NAME or NAME@REQUIREMENT (Cargo's syntax: ^1.2, ~1.2, >=2,<3, =1.0.0).
+        #[arg(required = true)]
+        wants: Vec<String>,
+        #[command(flatten)]
+        at: At,
+    },
 }
 
 pub fn run(cmd: PackageCommand) -> anyhow::Result<i32> {
@@ -84,6 +93,7 @@ pub fn run(cmd: PackageCommand) -> anyhow::Result<i32> {
         PackageCommand::Tune { package, at } => tune_cmd(&package, at),
         PackageCommand::Show { file, json } => show_cmd(&file, json),
         PackageCommand::List(at) => list_cmd(at),
+        PackageCommand::Resolve { wants, at } => resolve_cmd(&wants, at),
     }
 }
 
@@ -428,4 +438,36 @@ fn list_cmd(at: At) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
+}
+
+fn resolve_cmd(wants: &[String], at: At) -> anyhow::Result<i32> {
+    use crate::engine::packages::{StoreIndex, resolve};
+    let store = Project::locate(&at.project)?.open_store(false)?;
+    let deps = wants
+        .iter()
+        .map(|w| resolve::parse_dep(w))
+        .collect::<Result<Vec<_>, _>>()?;
+    match resolve::resolve(&StoreIndex(&store), &deps) {
+        Ok(chosen) => {
+            if at.json {
+                let m: std::collections::BTreeMap<&String, String> =
+                    chosen.iter().map(|(k, v)| (k, v.to_string())).collect();
+                print_json(&m)?;
+            } else {
+                for (name, v) in &chosen {
+                    println!("{name} {v}");
+                }
+            }
+            Ok(0)
+        }
+        Err(resolve::ResolveError::NoSolution(why)) => {
+            if at.json {
+                print_json(&serde_json::json!({ "error": "no solution", "explanation": why }))?;
+            } else {
+                eprintln!("devsky: no set of package versions satisfies the request:\n{why}");
+            }
+            Ok(2)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -40,3 +40,28 @@ pub fn tune_package(store: &Store, package: &Package) -> anyhow::Result<Vec<tune
         },
     ))
 }
+
+/// The packages of a store as a resolver index: every name and version in `_dev_packages`
+/// with its `depends` (a version or an entry that does not parse is an error naming it).
+pub struct StoreIndex<'a>(pub &'a Store);
+
+impl resolve::Index for StoreIndex<'_> {
+    fn versions(&self, name: &str) -> anyhow::Result<Vec<(semver::Version, Vec<resolve::Dep>)>> {
+        let mut out = Vec::new();
+        for p in crate::store::scripts::packages(self.0.conn())? {
+            if p.name != name {
+                continue;
+            }
+            let v = resolve::parse_version(&p.version)
+                .map_err(|e| anyhow::anyhow!("package #{} {}: {e}", p.id, p.name))?;
+            let deps = p
+                .depends
+                .iter()
+                .map(|d| resolve::parse_dep(d))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("package #{} {}: {e}", p.id, p.name))?;
+            out.push((v, deps));
+        }
+        Ok(out)
+    }
+}
