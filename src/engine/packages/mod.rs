@@ -3,7 +3,8 @@
 //! [`archive`] reads and writes `*.sky` archives (devsky's and Coresky's) and knows
 //! nothing of the store; [`export`] and [`import`] move a package between the store and
 //! an archive, renumbering floating ids ([`refs`] rewrites the references); [`tune`]
-//! checks a package before it travels; [`resolve`] picks versions for `depends`.
+//! checks a package before it travels; [`resolve`] picks versions for `depends`
+//! ([`StoreIndex`]: the project's own packages as its index).
 
 pub mod archive;
 pub mod export;
