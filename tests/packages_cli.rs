@@ -590,3 +590,32 @@ fn resolve_picks_versions_among_the_packages_or_explains_why_not() {
     let err = fails(&["package", "resolve", "shop@not-a-version"], a.path());
     assert!(err.contains("not a version requirement"), "{err}");
 }
+
+#[test]
+fn a_reference_to_a_floating_record_outside_the_package_cannot_travel() {
+    let a = project();
+    occupy(a.path(), 1); // record 50001, in no package
+    write(a.path(), "web/run.txt", b"v1\n");
+    ok(&["snapshot", "create", "--name", "s"], a.path());
+    write(a.path(), "web/run.txt", b"RUN CODEBASE: 50001\n");
+    ok(
+        &["script", "create", "--from", "s", "--name", "runs"],
+        a.path(),
+    );
+    let err = fails(&["package", "export", "runs", "-o", "r.sky"], a.path());
+    assert!(
+        err.contains("refers to floating record 50001, which is not in the package"),
+        "{err}"
+    );
+    assert!(!a.path().join("r.sky").exists());
+    let v: Value =
+        serde_json::from_slice(&devsky(&["package", "tune", "runs", "--json"], a.path()).stdout)
+            .unwrap();
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"floating-outside"), "{codes:?}");
+}
