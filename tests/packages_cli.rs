@@ -516,6 +516,29 @@ fn tune_reports_findings_and_the_unsent_rule() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("[unsent]"), "{text}");
     assert!(text.contains("error [included]"), "{text}");
+    // Fixing the header with `package set` makes it pass.
+    ok(
+        &[
+            "package",
+            "set",
+            "first",
+            "--version",
+            "1.0.0",
+            "--included",
+            "scratch",
+            "work",
+            "--depends",
+            "dev@^1",
+        ],
+        a.path(),
+    );
+    let v = json(&["package", "tune", "first", "--json"], a.path());
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["package"], "first 1.0.0");
+    let err = fails(&["package", "set", "first", "--depends", "a b"], a.path());
+    assert!(err.contains("single words"), "{err}");
+    let err = fails(&["package", "set", "first", "--version", "one"], a.path());
+    assert!(err.contains("not a version"), "{err}");
     // An archive file is tuned too: a reference to fixed record 9 holds only where 9 is.
     let work = tempfile::tempdir().unwrap();
     let f = work.path().join("p.sky");
@@ -539,6 +562,8 @@ fn tune_reports_findings_and_the_unsent_rule() {
         a.path(),
     );
     assert_eq!(v["ok"], true, "{v}");
+    let err = fails(&["package", "set", "nine", "--app", "x"], a.path());
+    assert!(err.contains("was imported"), "{err}");
 }
 
 #[test]

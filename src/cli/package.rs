@@ -70,6 +70,29 @@ pub enum PackageCommand {
     },
     /// List the project's packages (change scripts and imported packages).
     List(At),
+    /// Set header fields of a package made here (Tune says what they must hold). Lists
+    /// take words: `--depends dev@^1 shop@1.2`; a list flag with no word empties it.
+    Set {
+        /// Package id or name.
+        package: String,
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long, num_args = 0.., value_name = "NAME@REQ")]
+        depends: Option<Vec<String>>,
+        #[arg(long, num_args = 0.., value_name = "WORD")]
+        included: Option<Vec<String>>,
+        #[arg(long, num_args = 0.., value_name = "ID|MACRO")]
+        priorun: Option<Vec<String>>,
+        #[arg(long)]
+        authors: Option<String>,
+        /// Not 0: the package is one unit starting at this record.
+        #[arg(long, value_name = "ID")]
+        start_id: Option<i64>,
+        #[command(flatten)]
+        at: At,
+    },
     /// Pick a version of every package the request needs among the project's packages
     /// (their `depends`), or explain why no set of versions works (exit 2).
     Resolve {
@@ -94,6 +117,29 @@ pub fn run(cmd: PackageCommand) -> anyhow::Result<i32> {
         PackageCommand::Show { file, json } => show_cmd(&file, json),
         PackageCommand::List(at) => list_cmd(at),
         PackageCommand::Resolve { wants, at } => resolve_cmd(&wants, at),
+        PackageCommand::Set {
+            package,
+            version,
+            app,
+            depends,
+            included,
+            priorun,
+            authors,
+            start_id,
+            at,
+        } => set_cmd(
+            &package,
+            extra::HeaderEdit {
+                version,
+                app,
+                depends,
+                included,
+                priorun,
+                authors,
+                start_id,
+            },
+            at,
+        ),
     }
 }
 
@@ -470,4 +516,66 @@ fn resolve_cmd(wants: &[String], at: At) -> anyhow::Result<i32> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn set_cmd(spec: &str, edit: extra::HeaderEdit, at: At) -> anyhow::Result<i32> {
+    let store = Project::locate(&at.project)?.open_store(false)?;
+    let p = find(&store, spec)?;
+    let (_, origin) = extra::extra(store.conn(), p.id)?.unwrap_or_default();
+    if !origin.is_empty() {
+        bail!(
+            "package {} \"{}\" was imported ({origin}): its header travels with it and is not \
+             changed here",
+            p.id,
+            p.name
+        );
+    }
+    let one_line = |what: &str, v: &str| -> anyhow::Result<()> {
+        if v.chars().any(char::is_control) {
+            bail!("{what} must be one line");
+        }
+        Ok(())
+    };
+    for (what, v) in [
+        ("version", &edit.version),
+        ("app", &edit.app),
+        ("authors", &edit.authors),
+    ] {
+        if let Some(v) = v {
+            one_line(what, v)?;
+        }
+    }
+    if let Some(v) = &edit.version {
+        crate::engine::packages::resolve::parse_version(v)?;
+    }
+    for (what, list) in [
+        ("depends", &edit.depends),
+        ("included", &edit.included),
+        ("priorun", &edit.priorun),
+    ] {
+        for w in list.iter().flatten() {
+            if w.is_empty() || w.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                bail!("{what} entry {w:?}: entries are single words");
+            }
+        }
+    }
+    if edit.start_id.is_some_and(|s| s < 0) {
+        bail!("--start-id is 0 or a record id");
+    }
+    extra::edit(store.conn(), p.id, &edit)?;
+    let p = find(&store, &p.id.to_string())?;
+    if at.json {
+        print_json(&p)?;
+    } else {
+        println!(
+            "package {} \"{}\" {}: depends [{}], included [{}], priorun [{}]",
+            p.id,
+            p.name,
+            p.version,
+            p.depends.join(" "),
+            p.included.join(" "),
+            p.priorun.join(" ")
+        );
+    }
+    Ok(0)
 }

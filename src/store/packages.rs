@@ -97,3 +97,43 @@ pub fn unsent(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect()
 }
+
+/// Header fields to change on a package (None: keep).
+#[derive(Debug, Clone, Default)]
+pub struct HeaderEdit {
+    pub version: Option<String>,
+    pub app: Option<String>,
+    pub depends: Option<Vec<String>>,
+    pub included: Option<Vec<String>>,
+    pub priorun: Option<Vec<String>>,
+    pub authors: Option<String>,
+    pub start_id: Option<i64>,
+}
+
+/// Change a package's header fields.
+pub fn edit(conn: &Connection, package: i64, e: &HeaderEdit) -> rusqlite::Result<()> {
+    let list = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    let text: [(&str, Option<String>); 6] = [
+        ("version", e.version.clone()),
+        ("app", e.app.clone()),
+        ("depends", e.depends.as_ref().map(list)),
+        ("included", e.included.as_ref().map(list)),
+        ("priorun", e.priorun.as_ref().map(list)),
+        ("authors", e.authors.clone()),
+    ];
+    for (col, value) in text {
+        if let Some(v) = value {
+            conn.execute(
+                &format!("UPDATE _dev_packages SET {col} = ?2 WHERE id = ?1"),
+                params![package, v],
+            )?;
+        }
+    }
+    if let Some(s) = e.start_id {
+        conn.execute(
+            "UPDATE _dev_packages SET start_id = ?2 WHERE id = ?1",
+            params![package, s],
+        )?;
+    }
+    Ok(())
+}
