@@ -9,6 +9,7 @@ pub mod hostile;
 pub mod mariadb;
 pub mod nobody;
 pub mod oracles;
+pub mod packages;
 pub mod scripts;
 pub mod sshd;
 pub mod tmux;
