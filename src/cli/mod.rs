@@ -17,6 +17,7 @@ pub mod keys;
 pub mod map;
 pub mod output;
 pub mod registry;
+pub mod package;
 pub mod replace;
 pub mod script;
 pub mod server;
@@ -114,6 +115,9 @@ pub enum Command {
     /// on a box without devsky.
     #[command(subcommand)]
     Wind(script::WindCommand),
+    /// Packages as .sky archives: export, import (ids rebased), tune, show, list.
+    #[command(subcommand)]
+    Package(package::PackageCommand),
     /// Search a domain's files and a database's tables (literal or regex).
     Search(replace::SearchArgs),
     /// Replace over a domain's files and a database's tables, keeping PHP-serialized and
@@ -182,6 +186,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Script(c)) => script::run_script(c),
         Some(Command::Build(c)) => script::run_build(c),
         Some(Command::Wind(c)) => script::run_wind(c),
+        Some(Command::Package(c)) => package::run(c),
         Some(Command::Search(a)) => replace::search(a),
         Some(Command::Replace(a)) => replace::run(a),
         Some(Command::Bin(c)) => bin::run(c),

@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod diff;
 pub mod jobs;
 pub mod map;
+pub mod packages;
 pub mod project;
 pub mod registry;
 pub mod remote;

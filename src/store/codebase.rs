@@ -327,6 +327,15 @@ pub fn insert_with_id(
     Ok(())
 }
 
+/// Set a record's version (an imported record keeps the version it travelled with).
+pub fn set_version(tx: &Transaction, id: i64, version: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE _dev_codebase SET version = ?2 WHERE id = ?1",
+        params![id, version],
+    )?;
+    Ok(())
+}
+
 /// Replace a record's body, bumping its version and adding `author` to its authors.
 pub fn update_body(
     tx: &Transaction,

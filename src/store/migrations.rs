@@ -281,10 +281,29 @@ DROP TABLE _dev_servers;
 ALTER TABLE _dev_servers_new RENAME TO _dev_servers;
 "#,
     },
+    Migration {
+        version: 10,
+        name: "package archives",
+        sql: r#"
+-- Packages that travel as archives (docs/PACKAGES.md). start_id: not 0, the package is
+-- one unit starting at that record; origin: '' made here, else `import <checksum>`.
+ALTER TABLE _dev_packages ADD COLUMN start_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE _dev_packages ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+
+-- The records of a package in archive order (fixed-area ones too). A change script made
+-- here has no rows: its records are first_record..last_record.
+CREATE TABLE _dev_package_records (
+    package  INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    record   INTEGER NOT NULL,
+    PRIMARY KEY (package, position)
+);
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST: i64 = 9;
+pub const LATEST: i64 = 10;
 
 /// Bring the store at `conn` up to [`LATEST`], or refuse a newer one.
 pub fn migrate(conn: &Connection) -> anyhow::Result<()> {

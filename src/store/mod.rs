@@ -7,6 +7,7 @@
 
 pub mod codebase;
 pub mod migrations;
+pub mod packages;
 pub mod scripts;
 pub mod search;
 pub mod settings;

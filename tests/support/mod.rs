@@ -12,6 +12,7 @@ pub mod nobody;
 pub mod oracles;
 pub mod postgres;
 pub mod registry;
+pub mod packages;
 pub mod scripts;
 pub mod sshd;
 pub mod tmux;
