@@ -13,16 +13,17 @@ pub mod diff;
 pub mod domain;
 pub mod entry;
 pub mod init;
+pub mod install;
 pub mod keys;
 pub mod map;
 pub mod output;
-pub mod registry;
 pub mod package;
+pub mod registry;
 pub mod replace;
 pub mod script;
 pub mod server;
-pub mod server_git;
 pub mod server_agentless;
+pub mod server_git;
 pub mod settings;
 pub mod snapshot;
 pub mod webhook;
@@ -134,6 +135,10 @@ pub enum Command {
     Registry(registry::RegistryCommand),
     /// Sync the registry's index (only what changed) and list its packages and versions.
     Update(registry::UpdateArgs),
+    /// Send a package to the registry: Tune it, check claims, reserve (SKY_ID), upload.
+    Submit(install::SubmitArgs),
+    /// Install a package from the registry with its dependencies (resolved, imported).
+    Install(install::InstallArgs),
     /// Claims on the registry: take records into work, list, verify, release.
     #[command(subcommand)]
     Claim(claim::ClaimCommand),
@@ -193,6 +198,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Webhook(c)) => webhook::run(c),
         Some(Command::Registry(c)) => registry::run(c),
         Some(Command::Update(a)) => registry::update(a),
+        Some(Command::Submit(a)) => install::submit(a),
+        Some(Command::Install(a)) => install::install(a),
         Some(Command::Claim(c)) => claim::run(c),
         Some(Command::Completions(a)) => completions::completions(a),
         Some(Command::Man) => completions::man(),

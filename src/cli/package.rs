@@ -212,7 +212,7 @@ fn export_cmd(
 }
 
 /// A package by id or name (packages and change scripts share `_dev_packages`).
-fn find(store: &crate::store::Store, spec: &str) -> anyhow::Result<rows::Package> {
+pub(super) fn find(store: &crate::store::Store, spec: &str) -> anyhow::Result<rows::Package> {
     scripts::resolve(store, spec).map_err(|e| {
         anyhow::anyhow!(
             "{}",

@@ -137,3 +137,12 @@ pub fn edit(conn: &Connection, package: i64, e: &HeaderEdit) -> rusqlite::Result
     }
     Ok(())
 }
+
+/// Keep the SKY_ID the registry gave a package.
+pub fn set_sky_id(conn: &Connection, package: i64, sky_id: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE _dev_packages SET sky_id = ?2 WHERE id = ?1",
+        params![package, sky_id],
+    )?;
+    Ok(())
+}

@@ -325,14 +325,18 @@ impl Client {
         in_work: bool,
         file: &Path,
     ) -> anyhow::Result<Published> {
-        let mut hasher = blake3::Hasher::new();
-        hasher
-            .update_reader(
-                std::fs::File::open(file)
-                    .with_context(|| format!("cannot read {}", file.display()))?,
-            )
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let checksum = hasher.finalize().to_hex().to_string();
+        let sky_id = self.reserve(name, version, depends, in_work)?;
+        self.upload(name, version, sky_id, file)
+    }
+
+    /// Reserve `name` `version` (with its `depends`): its SKY_ID.
+    pub fn reserve(
+        &self,
+        name: &str,
+        version: &str,
+        depends: &[Dep],
+        in_work: bool,
+    ) -> anyhow::Result<i64> {
         #[derive(Deserialize)]
         struct Reserved {
             sky_id: i64,
@@ -346,6 +350,26 @@ impl Client {
                                           "depends": depends, "in_work": in_work}))
                 .send(),
         )?;
+        Ok(r.sky_id)
+    }
+
+    /// Upload the archive `file` of the reserved `name` `version` (its blake3 sent along,
+    /// the registry keeps it only if the bytes match).
+    pub fn upload(
+        &self,
+        name: &str,
+        version: &str,
+        sky_id: i64,
+        file: &Path,
+    ) -> anyhow::Result<Published> {
+        let mut hasher = blake3::Hasher::new();
+        hasher
+            .update_reader(
+                std::fs::File::open(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?,
+            )
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let checksum = hasher.finalize().to_hex().to_string();
         let f = std::fs::File::open(file)?;
         let len = f.metadata()?.len();
         #[derive(Deserialize)]
@@ -370,7 +394,7 @@ impl Client {
         Ok(Published {
             name: name.to_string(),
             version: version.to_string(),
-            sky_id: r.sky_id,
+            sky_id,
             checksum,
             size: up.size,
             claims_renewed: up.claims_renewed,

@@ -160,4 +160,32 @@ impl LocalIndex {
         }
         Ok(out)
     }
+
+    /// The versions of `name` the index has: (version, depends as the registry keeps
+    /// them, checksum, yanked), oldest first.
+    pub fn versions_of(&self, name: &str) -> anyhow::Result<Vec<IndexVersion>> {
+        let mut st = self.conn.prepare(
+            "SELECT version, depends, checksum, yanked FROM entries WHERE name = ?1 \
+             ORDER BY sky_id",
+        )?;
+        let rows = st.query_map([name], |r| {
+            Ok(IndexVersion {
+                version: r.get(0)?,
+                depends: r.get(1)?,
+                checksum: r.get(2)?,
+                yanked: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+/// One version in the local index.
+#[derive(Debug, Clone)]
+pub struct IndexVersion {
+    pub version: String,
+    /// JSON: `[{"name": ..., "req": ...}]`.
+    pub depends: String,
+    pub checksum: String,
+    pub yanked: bool,
 }

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod local;
+pub mod packages;
 
 use std::path::{Path, PathBuf};
 
