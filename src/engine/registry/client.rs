@@ -303,6 +303,18 @@ pub struct Dep {
     pub req: String,
 }
 
+/// What a reserve gave.
+#[derive(Debug, Clone)]
+pub enum Reservation {
+    Reserved(i64),
+    /// The version exists: its SKY_ID, who reserved it, whether it is uploaded.
+    Taken {
+        sky_id: i64,
+        reserved_by: String,
+        published: bool,
+    },
+}
+
 /// What a publish did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Published {
@@ -337,20 +349,63 @@ impl Client {
         depends: &[Dep],
         in_work: bool,
     ) -> anyhow::Result<i64> {
+        match self.try_reserve(name, version, depends, in_work)? {
+            Reservation::Reserved(id) => Ok(id),
+            Reservation::Taken {
+                sky_id,
+                reserved_by,
+                published,
+            } => bail!(
+                "reserving {name} {version}: it is {} by {reserved_by} already (SKY_ID {sky_id})",
+                if published { "published" } else { "reserved" }
+            ),
+        }
+    }
+
+    /// Reserve `name` `version`, or say who has it (409 version_taken).
+    pub fn try_reserve(
+        &self,
+        name: &str,
+        version: &str,
+        depends: &[Dep],
+        in_work: bool,
+    ) -> anyhow::Result<Reservation> {
         #[derive(Deserialize)]
         struct Reserved {
             sky_id: i64,
         }
-        let r: Reserved = self.json(
-            &format!("reserving {name} {version}"),
-            self.http
-                .post(format!("{}/api/v1/reserve", self.url))
-                .bearer_auth(&self.token)
-                .json(&serde_json::json!({"name": name, "version": version,
-                                          "depends": depends, "in_work": in_work}))
-                .send(),
-        )?;
-        Ok(r.sky_id)
+        #[derive(Deserialize)]
+        struct Taken {
+            code: String,
+            sky_id: i64,
+            reserved_by: String,
+            published: bool,
+        }
+        let what = format!("reserving {name} {version}");
+        let r = self
+            .http
+            .post(format!("{}/api/v1/reserve", self.url))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({"name": name, "version": version,
+                                      "depends": depends, "in_work": in_work}))
+            .send()
+            .with_context(|| format!("cannot reach the registry at {}", self.url))?;
+        if r.status() == reqwest::StatusCode::CONFLICT {
+            let text = r.text().unwrap_or_default();
+            return match serde_json::from_str::<Taken>(&text) {
+                Ok(t) if t.code == "version_taken" => Ok(Reservation::Taken {
+                    sky_id: t.sky_id,
+                    reserved_by: t.reserved_by,
+                    published: t.published,
+                }),
+                _ => bail!(
+                    "{what}: 409 Conflict: {}",
+                    text.chars().take(200).collect::<String>()
+                ),
+            };
+        }
+        let r: Reserved = self.json(&what, Ok(r))?;
+        Ok(Reservation::Reserved(r.sky_id))
     }
 
     /// Upload the archive `file` of the reserved `name` `version` (its blake3 sent along,

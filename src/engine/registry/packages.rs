@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::client::{Claim, Dep, Published};
+use super::client::{Claim, Dep, Published, Reservation};
 use super::local::LocalIndex;
 use super::{cache_dir, client};
 use crate::engine::packages::archive;
@@ -77,14 +77,30 @@ pub fn submit(
         }
     }
     let depends: Vec<Dep> = package.depends.iter().map(|d| dep(d)).collect();
-    let sky_id = if package.sky_id > 0 {
-        // Reserved by an earlier submit that did not finish its upload.
-        package.sky_id
-    } else {
-        let id = client.reserve(&package.name, &package.version, &depends, in_work)?;
-        extra::set_sky_id(store.conn(), package.id, id)?;
-        id
+    let sky_id = match client.try_reserve(&package.name, &package.version, &depends, in_work)? {
+        Reservation::Reserved(id) => id,
+        // Reserved by an earlier submit of this package that did not finish its upload.
+        Reservation::Taken {
+            sky_id,
+            published: false,
+            ..
+        } if sky_id == package.sky_id => sky_id,
+        Reservation::Taken {
+            sky_id,
+            reserved_by,
+            published,
+        } => bail!(
+            "{} {} is {} on the registry already (by {reserved_by}, SKY_ID {sky_id}); versions \
+             never change: give this package a new version (`devsky package set {} --version V`)",
+            package.name,
+            package.version,
+            if published { "published" } else { "reserved" },
+            package.id
+        ),
     };
+    if sky_id != package.sky_id {
+        extra::set_sky_id(store.conn(), package.id, sky_id)?;
+    }
     let package = rows::package(store.conn(), package.id)?
         .with_context(|| format!("package #{} vanished", package.id))?;
     let bytes = export::export(store, &package)?;
@@ -180,6 +196,35 @@ fn index_version(
     bail!("{name} {v} is not in the index any more")
 }
 
+/// The explanation, and which versions the registry has of every package it names (as
+/// cargo says "versions that meet the requirements ... are: ...").
+fn with_available(idx: &LocalIndex, why: &str) -> anyhow::Result<String> {
+    let words: BTreeSet<&str> = why.split(|c: char| c.is_whitespace() || c == ',').collect();
+    let mut out = why.trim_end().to_string();
+    for p in idx.packages()? {
+        if !words.contains(p.name.as_str()) {
+            continue;
+        }
+        let versions: Vec<String> = p
+            .versions
+            .iter()
+            .map(|v| {
+                if v.yanked {
+                    format!("{} (yanked)", v.version)
+                } else {
+                    v.version.clone()
+                }
+            })
+            .collect();
+        out.push_str(&format!(
+            "\nThe registry has {}: {}.",
+            p.name,
+            versions.join(", ")
+        ));
+    }
+    Ok(out)
+}
+
 /// Install `want` (`name` or `name@req`) and its dependencies from the registry.
 pub fn install(project: &Project, store: &mut Store, want: &str) -> anyhow::Result<InstallOutcome> {
     let wants = [resolve::parse_dep(want)?];
@@ -188,7 +233,9 @@ pub fn install(project: &Project, store: &mut Store, want: &str) -> anyhow::Resu
     let chosen = match resolve::resolve(&RegistryIndex(&idx), &wants) {
         Ok(c) => c,
         Err(ResolveError::NoSolution(why)) => {
-            return Ok(InstallOutcome::NoSolution { explanation: why });
+            return Ok(InstallOutcome::NoSolution {
+                explanation: with_available(&idx, &why)?,
+            });
         }
         Err(e) => return Err(e.into()),
     };
