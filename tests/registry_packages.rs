@@ -337,3 +337,68 @@ fn submit_is_refused_on_tune_errors() {
     assert!(index(&reg, &alice).is_empty());
     assert_eq!(sql(a.path(), "SELECT sky_id FROM _dev_packages"), vec!["0"]);
 }
+
+#[test]
+fn an_upload_whose_header_names_another_package_is_refused() {
+    let reg = Registry::start(Backend::Sqlite);
+    let alice = reg.user("alice", false);
+    let (s, v) = reg.reserve(&alice, "cart", "1.0.0");
+    assert_eq!(s, 201, "{v}");
+    // A devsky archive of `shop` 1.0.0, uploaded as `cart` 1.0.0.
+    let bytes = archive_with(
+        "shop",
+        "1.0.0",
+        "",
+        &[(50001, "f:a.php", b"a\n")],
+        "visual",
+        0,
+    );
+    let (s, v) = reg.upload(
+        &alice,
+        "cart",
+        "1.0.0",
+        &bytes,
+        &support::registry::b3(&bytes),
+    );
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (400, Some("archive_mismatch")),
+        "{v}"
+    );
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("shop 1.0.0, not cart 1.0.0"),
+        "{v}"
+    );
+    assert!(reg.blobs().is_empty(), "nothing stored");
+    // A damaged archive (bzip2's magic, then garbage) is refused too.
+    let mut bad = b"BZh9".to_vec();
+    bad.extend_from_slice(&[7u8; 300]);
+    let (s, v) = reg.upload(&alice, "cart", "1.0.0", &bad, &support::registry::b3(&bad));
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (400, Some("archive_mismatch")),
+        "{v}"
+    );
+    assert!(reg.blobs().is_empty());
+    // The right archive goes in.
+    let bytes = archive_with(
+        "cart",
+        "1.0.0",
+        "",
+        &[(50001, "f:a.php", b"a\n")],
+        "visual",
+        0,
+    );
+    let (s, v) = reg.upload(
+        &alice,
+        "cart",
+        "1.0.0",
+        &bytes,
+        &support::registry::b3(&bytes),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(reg.blobs().len(), 1);
+}

@@ -287,8 +287,6 @@ pub async fn upload(
             v.reserved_by_login
         )));
     }
-    // TODO(archive format, src/engine/packages): cross-check the archive header's name,
-    // version and sky_id with this reservation once the reader is merged.
     let got = match blobs::receive(&reg.data, body, &checksum, size).await? {
         Ok(n) => n,
         Err(Refused::Truncated { got, expected }) => {
@@ -312,6 +310,14 @@ pub async fn upload(
             )));
         }
     };
+    if let Err(why) = check_header(&reg.data, &checksum, &name, &version, v.sky_id).await? {
+        drop_blob_if_unused(db, &reg.data, &checksum).await?;
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "archive_mismatch",
+            format!("{why}; nothing stored"),
+        ));
+    }
     let now = now_ms();
     let changed = {
         let _g = reg.index_lock.lock().await;
@@ -354,6 +360,54 @@ pub async fn upload(
     let body = json!({"name": name, "version": version, "sky_id": v.sky_id,
                       "checksum": checksum, "size": got, "claims_renewed": renewed});
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Cross-check a stored upload with its URL: bytes that start as an archive (bzip2's
+/// `BZh` or a plain `format ` header) must have a readable header, and a devsky header
+/// must name this package and version and carry no other SKY_ID than the reservation's.
+/// Other bytes are stored as they are (the registry keeps opaque archives too).
+async fn check_header(
+    data: &std::path::Path,
+    checksum: &str,
+    name: &str,
+    version: &str,
+    sky_id: i64,
+) -> anyhow::Result<Result<(), String>> {
+    use tokio::io::AsyncReadExt;
+    // The header is at most 256 KiB, inside bzip2's first block (900 KiB, < 2 MiB packed).
+    let mut head = Vec::new();
+    tokio::fs::File::open(blobs::path(data, checksum))
+        .await?
+        .take(2 << 20)
+        .read_to_end(&mut head)
+        .await?;
+    if !head.starts_with(b"BZh") && !head.starts_with(b"format ") {
+        return Ok(Ok(()));
+    }
+    let h = match tokio::task::spawn_blocking(move || {
+        crate::engine::packages::archive::read_header(&head)
+    })
+    .await?
+    {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(format!("the archive's header is not readable: {e}"))),
+    };
+    if !h.is_devsky() {
+        return Ok(Ok(()));
+    }
+    if h.name != name || h.version != version {
+        return Ok(Err(format!(
+            "the archive is {} {}, not {name} {version}",
+            h.name, h.version
+        )));
+    }
+    if h.sky_id != 0 && h.sky_id != sky_id {
+        return Ok(Err(format!(
+            "the archive carries SKY_ID {}, the reservation is {sky_id}",
+            h.sky_id
+        )));
+    }
+    Ok(Ok(()))
 }
 
 fn too_big() -> ApiError {
