@@ -356,7 +356,8 @@ impl Client {
                 reserved_by,
                 published,
             } => bail!(
-                "reserving {name} {version}: it is {} by {reserved_by} already (SKY_ID {sky_id})",
+                "reserving {name} {version}: 409 version_taken: it is {} by {reserved_by} already \
+                 (SKY_ID {sky_id})",
                 if published { "published" } else { "reserved" }
             ),
         }
