@@ -402,3 +402,60 @@ fn an_upload_whose_header_names_another_package_is_refused() {
     assert_eq!(s, 201, "{v}");
     assert_eq!(reg.blobs().len(), 1);
 }
+
+#[test]
+fn a_second_new_package_waits_for_the_first_ones_sky_id() {
+    let reg = Registry::start(Backend::Sqlite);
+    let alice = reg.user("alice", false);
+    let a = store(&reg, &alice);
+    support::cli::write(a.path(), "x.txt", b"1\n");
+    ok(&["snapshot", "create", "--name", "s1"], a.path());
+    for (name, text) in [("first", "2\n"), ("second", "3\n")] {
+        support::cli::write(a.path(), "x.txt", text.as_bytes());
+        ok(
+            &["script", "create", "--from", "s1", "--name", name],
+            a.path(),
+        );
+        ok(
+            &[
+                "package",
+                "set",
+                name,
+                "--version",
+                "1.0.0",
+                "--included",
+                "scratch",
+                "work",
+            ],
+            a.path(),
+        );
+    }
+    // "second" cannot go before "first" has its SKY_ID.
+    let out = devsky(&["submit", "second"], a.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error [unsent]"), "{err}");
+    assert!(index(&reg, &alice).is_empty());
+    let got = json(&["submit", "first", "--json"], a.path());
+    assert_eq!(got["outcome"], "published", "{got}");
+    let id = got["published"]["sky_id"].as_i64().unwrap();
+    assert_eq!(
+        sql(
+            a.path(),
+            "SELECT sky_id FROM _dev_packages WHERE name = 'first'"
+        ),
+        vec![id.to_string()]
+    );
+    // Now it can.
+    let got = json(&["submit", "second", "--json"], a.path());
+    assert_eq!(got["outcome"], "published", "{got}");
+    let mut listed = index(&reg, &alice);
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec![
+            ("first".into(), "1.0.0".into()),
+            ("second".into(), "1.0.0".into())
+        ]
+    );
+}
