@@ -15,7 +15,7 @@ use std::process::Command;
 use serde_json::Value;
 use support::cli::{devsky, json, ok};
 use support::packages::{archive_with, import, project};
-use support::registry::{Backend, Registry};
+use support::registry::{Backend, Registry, b3};
 
 /// A store logged in to `reg` as the holder of `token`.
 fn store(reg: &Registry, token: &str) -> tempfile::TempDir {
@@ -207,6 +207,43 @@ fn submit_and_install(backend: Backend) {
         let bytes = std::fs::read(b.path().join(".devsky/registry/cache").join(sum)).unwrap();
         assert_eq!(blake3::hash(&bytes).to_hex().to_string(), sum);
     }
+    // A damaged cache entry is not used: C fetches the archives first (`update --sync`),
+    // one is damaged, and install fetches that one again.
+    let c = store(&reg, &bob);
+    ok(&["update", "--sync"], c.path());
+    let shop_sum = got["installed"][1]["checksum"].as_str().unwrap();
+    let cached = c.path().join(".devsky/registry/cache").join(shop_sum);
+    let mut bytes = std::fs::read(&cached).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&cached, &bytes).unwrap();
+    let got_c = json(&["install", "shop", "--json"], c.path());
+    assert_eq!(got_c["outcome"], "installed", "{got_c}");
+    let fetched: Vec<(&str, bool)> = got_c["installed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap(),
+                i["downloaded"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(fetched, vec![("dev", false), ("shop", true)]);
+    assert_eq!(b3(&std::fs::read(&cached).unwrap()), shop_sum);
+    assert_eq!(
+        sql(c.path(), "SELECT name FROM _dev_packages ORDER BY id"),
+        vec!["dev", "shop"]
+    );
+    // Bad requests are clear errors.
+    let out = devsky(&["install", "Shop Name@@1"], c.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a package name"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Installing again changes nothing.
     let again = json(&["install", "u_alice.shop@^0.1", "--json"], b.path());
     assert!(

@@ -298,16 +298,28 @@ pub fn install(project: &Project, store: &mut Store, want: &str) -> anyhow::Resu
             });
             continue;
         }
-        let file = cache.join(&checksum);
-        let mut downloaded = false;
         if !super::client::is_checksum(&checksum) {
             bail!("{name} {version}: the index gives no valid checksum");
         }
-        if !file.is_file() {
-            client.download_to(&name, &version, &checksum, &cache)?;
-            downloaded = true;
-        }
-        let bytes = read_verified(&file, &checksum)?;
+        let file = cache.join(&checksum);
+        // A cached copy is used only when its blake3 still holds; else fetched again.
+        let cached = match std::fs::read(&file) {
+            Ok(b) if blake3::hash(&b).to_hex().as_str() == checksum => Some(b),
+            Ok(_) => {
+                std::fs::remove_file(&file)
+                    .with_context(|| format!("cannot remove {}", file.display()))?;
+                None
+            }
+            Err(_) => None,
+        };
+        let downloaded = cached.is_none();
+        let bytes = match cached {
+            Some(b) => b,
+            None => {
+                client.download_to(&name, &version, &checksum, &cache)?;
+                read_verified(&file, &checksum)?
+            }
+        };
         let a = archive::read(&bytes).with_context(|| format!("{name} {version}"))?;
         if a.header.name != name
             || resolve::parse_version(&a.header.version).ok()
@@ -341,15 +353,15 @@ pub fn install(project: &Project, store: &mut Store, want: &str) -> anyhow::Resu
     Ok(InstallOutcome::Installed { installed })
 }
 
-/// A cached archive, read and checked against its blake3 (a damaged cache entry is
-/// removed, so that the next install downloads it again).
+/// A downloaded archive, read back and checked against its blake3 (a damaged one is
+/// removed).
 fn read_verified(file: &Path, checksum: &str) -> anyhow::Result<Vec<u8>> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let got = blake3::hash(&bytes).to_hex().to_string();
     if got != checksum {
         let _ = std::fs::remove_file(file);
         bail!(
-            "the cached archive {} is damaged (blake3 {got}); removed, install again",
+            "the archive {} changed on disk (blake3 {got}); removed, install again",
             file.display()
         );
     }
