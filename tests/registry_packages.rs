@@ -302,6 +302,34 @@ fn a_conflict_is_explained_and_installs_nothing() {
         sql(b.path(), "SELECT COUNT(*) FROM _dev_packages"),
         vec!["0"]
     );
+    // A fixed record that B holds with other content: the import's conflict, listed.
+    let fixed = add(
+        a.path(),
+        "fixed",
+        "1.0.0",
+        "",
+        &[(7, "f:fixed.php", b"theirs\n")],
+    );
+    ok(&["submit", &fixed], a.path());
+    add(
+        b.path(),
+        "mine",
+        "1.0.0",
+        "",
+        &[(7, "f:fixed.php", b"mine\n")],
+    );
+    let out = devsky(&["install", "fixed"], b.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("conflict: fixed record 7"), "{err}");
+    assert!(
+        err.contains("fixed 1.0.0: 1 conflict(s), not installed"),
+        "{err}"
+    );
+    assert_eq!(
+        sql(b.path(), "SELECT name FROM _dev_packages"),
+        vec!["mine"]
+    );
     // Unknown packages too.
     let out = devsky(&["install", "nothing-such"], b.path());
     assert_eq!(
