@@ -372,10 +372,15 @@ fn submit_is_refused_while_someone_else_claims_a_record() {
         vec!["0"]
     );
     // Alice's own claim does not stop her; once Bob releases, the submit goes through.
-    ok(&["claim", "add", "f:app/main.php"], a.path());
+    ok(
+        &["claim", "add", "f:app/main.php", "--package", "shop"],
+        a.path(),
+    );
     ok(&["claim", "release", "f:app/cart.php"], b.path());
-    let got = json(&["submit", &shop, "--json"], a.path());
+    // An "in work" submit renews her claims on the package.
+    let got = json(&["submit", &shop, "--in-work", "--json"], a.path());
     assert_eq!(got["outcome"], "published", "{got}");
+    assert_eq!(got["published"]["claims_renewed"], 1, "{got}");
 }
 
 #[test]
