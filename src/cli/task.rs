@@ -26,7 +26,13 @@ pub struct TaskArgs {
     #[arg(long, value_name = "FILE", global = true)]
     pub csv: Option<PathBuf>,
     /// Project folder (default: the current folder).
-    #[arg(short = 'C', long = "project", value_name = "DIR", default_value = ".", global = true)]
+    #[arg(
+        short = 'C',
+        long = "project",
+        value_name = "DIR",
+        default_value = ".",
+        global = true
+    )]
     pub project: PathBuf,
 }
 
@@ -166,7 +172,12 @@ fn print_table(t: &Table) {
         }
         println!("{}", s.trim_end());
     };
-    line(t.columns.iter().map(|c| (c.to_uppercase(), false)).collect());
+    line(
+        t.columns
+            .iter()
+            .map(|c| (c.to_uppercase(), false))
+            .collect(),
+    );
     for r in &t.rows {
         line(
             r.iter()

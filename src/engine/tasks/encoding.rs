@@ -70,6 +70,7 @@ pub fn run(
         let mut action = String::new();
         if let Some(to) = to.filter(|to| *to != enc) {
             match convert(&text, to) {
+                Ok(new) if new == bytes => {} // the same bytes (ASCII): nothing to do
                 Ok(new) => {
                     action = format!("-> {}", to.name());
                     changes.push(Change {
@@ -139,7 +140,8 @@ pub fn apply(
                 let why = "changed since the preview; not converted".to_string();
                 return Err(problem(&c.path, ProblemKind::Changed, why));
             }
-            let meta = std::fs::symlink_metadata(&path).map_err(|e| super::unreadable(&c.path, e))?;
+            let meta =
+                std::fs::symlink_metadata(&path).map_err(|e| super::unreadable(&c.path, e))?;
             if meta.mode() & 0o222 == 0 {
                 let why = "read-only; not converted".to_string();
                 return Err(problem(&c.path, ProblemKind::ReadOnly, why));
@@ -147,7 +149,8 @@ pub fn apply(
             let (text, _) =
                 decode(&bytes, hint).map_err(|w| problem(&c.path, ProblemKind::Encoding, w))?;
             let new = convert(&text, to).map_err(|w| problem(&c.path, ProblemKind::Refused, w))?;
-            let fail = |e: anyhow::Error| problem(&c.path, ProblemKind::Unreadable, format!("{e:#}"));
+            let fail =
+                |e: anyhow::Error| problem(&c.path, ProblemKind::Unreadable, format!("{e:#}"));
             bin.put(&c.path, &format!("task encoding -> {}", to.name()))
                 .map_err(fail)?;
             write_atomic(&path, &new, meta.mode()).map_err(fail)?;

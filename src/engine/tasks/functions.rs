@@ -53,8 +53,12 @@ pub fn run(files: &Files, progress: &Progress) -> Result<Table> {
             Ok(b) => {
                 for d in declarations(&b, *lang) {
                     n += 1;
-                    t.rows
-                        .push(vec![rel.as_str().into(), d.line.into(), d.kind.into(), d.name.into()]);
+                    t.rows.push(vec![
+                        rel.as_str().into(),
+                        d.line.into(),
+                        d.kind.into(),
+                        d.name.into(),
+                    ]);
                 }
             }
             Err(p) => t.problems.push(p),
@@ -82,14 +86,26 @@ fn ident_char(c: u8) -> bool {
 }
 
 const PUNCTS: &[&str] = &[
-    "?->", "->", "::", "=>", "{", "}", "(", ")", "[", "]", ";", ",", "=", ".", "*", "&", ":",
-    "!", "|", "?", "+", "-", "%", "<", ">", "~", "^", "/", "@", "\\",
+    "?->", "->", "::", "=>", "{", "}", "(", ")", "[", "]", ";", ",", "=", ".", "*", "&", ":", "!",
+    "|", "?", "+", "-", "%", "<", ">", "~", "^", "/", "@", "\\",
 ];
 
 /// JS keywords after which a `/` starts a regex literal.
 const BEFORE_REGEX: &[&str] = &[
-    "return", "typeof", "instanceof", "in", "of", "new", "delete", "void", "throw", "case",
-    "do", "else", "yield", "await",
+    "return",
+    "typeof",
+    "instanceof",
+    "in",
+    "of",
+    "new",
+    "delete",
+    "void",
+    "throw",
+    "case",
+    "do",
+    "else",
+    "yield",
+    "await",
 ];
 
 /// The tokens of `src` with their line numbers.
@@ -334,9 +350,17 @@ pub fn declarations(src: &[u8], lang: Lang) -> Vec<Decl> {
     };
     let fun = |classes: &Vec<(Option<String>, usize)>, depth: usize, name: &str, line: usize| {
         match in_class_body(classes, depth) {
-            Some(Some(c)) => Some(Decl { line, kind: "method", name: format!("{c}::{name}") }),
+            Some(Some(c)) => Some(Decl {
+                line,
+                kind: "method",
+                name: format!("{c}::{name}"),
+            }),
             Some(None) => None,
-            None => Some(Decl { line, kind: "function", name: name.to_string() }),
+            None => Some(Decl {
+                line,
+                kind: "function",
+                name: name.to_string(),
+            }),
         }
     };
     for k in 0..toks.len() {
@@ -359,10 +383,16 @@ pub fn declarations(src: &[u8], lang: Lang) -> Vec<Decl> {
             Tok::Ident(w) => {
                 let w = w.as_str();
                 let php_kind = lang == Lang::Php
-                    && matches!(w.to_ascii_lowercase().as_str(), "class" | "interface" | "trait" | "enum");
+                    && matches!(
+                        w.to_ascii_lowercase().as_str(),
+                        "class" | "interface" | "trait" | "enum"
+                    );
                 if php_kind || (lang == Lang::Js && w == "class") {
-                    let anonymous = k > 0 && ident(k - 1).is_some_and(|p| p.eq_ignore_ascii_case("new"));
-                    match ident(k + 1).filter(|n| !anonymous && !matches!(*n, "extends" | "implements")) {
+                    let anonymous =
+                        k > 0 && ident(k - 1).is_some_and(|p| p.eq_ignore_ascii_case("new"));
+                    match ident(k + 1)
+                        .filter(|n| !anonymous && !matches!(*n, "extends" | "implements"))
+                    {
                         Some(name) => {
                             let kind = match w.to_ascii_lowercase().as_str() {
                                 "interface" => "interface",
@@ -371,10 +401,17 @@ pub fn declarations(src: &[u8], lang: Lang) -> Vec<Decl> {
                                 _ => "class",
                             };
                             // `enum` is a keyword only before a name and `{`, `:` or implements
-                            if kind == "enum" && !matches!(punct(k + 2), Some("{" | ":")) && ident(k + 2) != Some("implements") {
+                            if kind == "enum"
+                                && !matches!(punct(k + 2), Some("{" | ":"))
+                                && ident(k + 2) != Some("implements")
+                            {
                                 continue;
                             }
-                            out.push(Decl { line, kind, name: name.to_string() });
+                            out.push(Decl {
+                                line,
+                                kind,
+                                name: name.to_string(),
+                            });
                             pending = Some(Some(name.to_string()));
                         }
                         None if anonymous || lang == Lang::Js => pending = Some(None),
@@ -395,15 +432,25 @@ pub fn declarations(src: &[u8], lang: Lang) -> Vec<Decl> {
                         && js_function_follows(&toks, k + 3)
                         && in_class_body(&classes, depth).is_none()
                     {
-                        out.push(Decl { line, kind: "function", name: name.to_string() });
+                        out.push(Decl {
+                            line,
+                            kind: "function",
+                            name: name.to_string(),
+                        });
                     }
                 } else if lang == Lang::Js
                     && punct(k + 1) == Some("(")
                     && !JS_NOT_METHODS.contains(&w)
-                    && (k == 0 || matches!(punct(k - 1), Some("{" | "}" | ";" | "*")) || matches!(ident(k - 1), Some("static" | "async" | "get" | "set")))
+                    && (k == 0
+                        || matches!(punct(k - 1), Some("{" | "}" | ";" | "*"))
+                        || matches!(ident(k - 1), Some("static" | "async" | "get" | "set")))
                     && let Some(Some(c)) = in_class_body(&classes, depth)
                 {
-                    out.push(Decl { line, kind: "method", name: format!("{c}::{w}") });
+                    out.push(Decl {
+                        line,
+                        kind: "method",
+                        name: format!("{c}::{w}"),
+                    });
                 }
             }
             _ => {}

@@ -108,7 +108,11 @@ pub fn run(
                     if let Checked::Missing(why) = &r
                         && !why.is_empty()
                     {
-                        missing.lock().unwrap().entry(argv[0].clone()).or_insert(why.clone());
+                        missing
+                            .lock()
+                            .unwrap()
+                            .entry(argv[0].clone())
+                            .or_insert(why.clone());
                     }
                     results.lock().unwrap()[i] = Some(r);
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -121,7 +125,14 @@ pub fn run(
     let (mut good, mut unchecked) = (0, 0);
     for ((rel, argv), r) in todo.iter().zip(results.into_inner().unwrap()) {
         let checker = argv.join(" ");
-        let row = |res: &str, out: String| vec![rel.as_str().into(), checker.as_str().into(), res.into(), out.into()];
+        let row = |res: &str, out: String| {
+            vec![
+                rel.as_str().into(),
+                checker.as_str().into(),
+                res.into(),
+                out.into(),
+            ]
+        };
         match r.expect("every file checked") {
             Checked::Ok(out) => {
                 good += 1;
