@@ -488,7 +488,7 @@ fn functions_of_a_php_and_a_js_fixture_listed_by_hand() {
     assert_eq!(got, want);
     let csv = fs::read_to_string(r.join("f.csv")).unwrap();
     assert!(
-        csv.starts_with("path,line,kind,name\r\nsrc/app.php,21,interface,Shape\r\n"),
+        csv.starts_with("path,line,kind,name\r\nsrc/app.php,20,interface,Shape\r\n"),
         "{csv}"
     );
 }
