@@ -483,3 +483,51 @@ fn js_function_follows(toks: &[(Tok, usize)], k: usize) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(src: &str, lang: Lang) -> Vec<String> {
+        declarations(src.as_bytes(), lang)
+            .into_iter()
+            .map(|d| d.name)
+            .collect()
+    }
+
+    #[test]
+    fn unterminated_literals_and_random_bytes_do_not_panic() {
+        for src in [
+            "<?php 'abc",
+            "<?php <<<EOT\nx",
+            "<?php /* x",
+            "`${",
+            "/[/",
+            "\"\\",
+        ] {
+            declarations(src.as_bytes(), Lang::Php);
+            declarations(src.as_bytes(), Lang::Js);
+        }
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200 {
+            let bytes: Vec<u8> = (0..300)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    b"<?>/*`${}'\"\\#\n fnclass(){}=<<<EOT"[(x % 33) as usize]
+                })
+                .collect();
+            declarations(&bytes, Lang::Php);
+            declarations(&bytes, Lang::Js);
+        }
+    }
+
+    #[test]
+    fn division_is_not_a_regex_and_members_are_not_declarations() {
+        let js = "let a = b / c; function f() {} let d = e / g;\nx.class = 1; function h() {}";
+        assert_eq!(names(js, Lang::Js), ["f", "h"]);
+        let php = "<?php $x->function = 1; A::class; function real() {}";
+        assert_eq!(names(php, Lang::Php), ["real"]);
+    }
+}
