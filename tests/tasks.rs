@@ -270,6 +270,41 @@ fn syntax_agrees_with_php_l_and_node_check_and_reports_a_missing_checker_once() 
         r,
     );
     assert_eq!(column(&v, "result")["notes.txt"], "ok", "{v}");
+    // a checker that hangs is killed after --timeout, and that file fails
+    write(r, "slow.sh", b"#!/bin/sh\nsleep 30\n");
+    fs::set_permissions(r.join("slow.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    let slow = format!("txt={}", r.join("slow.sh").display());
+    let started = std::time::Instant::now();
+    let out = devsky(
+        &[
+            "task",
+            "syntax",
+            "--json",
+            "--cmd",
+            "php=",
+            "--cmd",
+            "js=",
+            "--cmd",
+            &slow,
+            "--timeout",
+            "1",
+        ],
+        r,
+    );
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "the checker was not killed"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes = rows(&v).iter().find(|r| r["path"] == "notes.txt").unwrap();
+    assert!(
+        notes["output"]
+            .as_str()
+            .unwrap()
+            .contains("killed after 1 s"),
+        "{v}"
+    );
     let err = String::from_utf8(devsky(&["task", "syntax", "--cmd", "php"], r).stderr).unwrap();
     assert!(err.contains("EXT=COMMAND"), "{err}");
 }

@@ -66,6 +66,9 @@ pub enum Task {
         /// Checkers run at once (at least 2; default: the CPUs).
         #[arg(long, short = 'j', value_name = "N")]
         jobs: Option<usize>,
+        /// Seconds a checker may take on one file before it is killed (a failure).
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        timeout: u64,
     },
     /// Functions, methods and classes of every PHP/JS file, with line numbers.
     Functions,
@@ -82,14 +85,15 @@ pub fn run(a: TaskArgs) -> anyhow::Result<i32> {
         Task::Sizes => sizes::run(&files, &progress)?,
         Task::Lines => lines::run(&files, &progress)?,
         Task::Functions => functions::run(&files, &progress)?,
-        Task::Syntax { cmd, jobs } => {
+        Task::Syntax { cmd, jobs, timeout } => {
             let from_settings: Vec<(String, String)> = settings::all(store.conn())?
                 .into_iter()
                 .filter_map(|(k, v)| Some((k.strip_prefix("task.syntax.")?.to_string(), v)))
                 .collect();
             let checkers = syntax::checkers(&from_settings, &cmd)?;
             let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-            syntax::run(&files, &checkers, jobs.unwrap_or(cpus), &progress)?
+            let timeout = std::time::Duration::from_secs(timeout.max(1));
+            syntax::run(&files, &checkers, jobs.unwrap_or(cpus), timeout, &progress)?
         }
         Task::Encoding { to, apply, from } => {
             let label = match from {

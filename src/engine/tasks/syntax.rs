@@ -2,13 +2,17 @@
 //! `.js` -> `node --check`; the setting `task.syntax.EXT` or `--cmd EXT=COMMAND` override
 //! them) run on every file with that extension, in parallel (2..N workers), its output
 //! collected. The command is split on whitespace (no shell) and the file's path is added
-//! as its last argument; it runs in the project folder with no input. A checker that is
+//! as its last argument; it runs in the project folder with no input, and is killed after
+//! a timeout (60 s, `--timeout`). A checker that is
 //! not installed is reported once, not per file.
 
 use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
@@ -72,11 +76,13 @@ enum Checked {
     Error(String),
 }
 
-/// Run the checkers over the files, `workers` at a time (at least 2).
+/// Run the checkers over the files, `workers` at a time (at least 2), each killed after
+/// `timeout`.
 pub fn run(
     files: &Files,
     checkers: &BTreeMap<String, Vec<String>>,
     workers: usize,
+    timeout: Duration,
     progress: &Progress,
 ) -> Result<Table> {
     let mut t = Table::new("syntax", &["path", "checker", "result", "output"]);
@@ -103,7 +109,7 @@ pub fn run(
                     let r = if skip {
                         Checked::Missing(String::new())
                     } else {
-                        check(files, rel, argv)
+                        check(files, rel, argv, timeout)
                     };
                     if let Checked::Missing(why) = &r
                         && !why.is_empty()
@@ -165,16 +171,21 @@ pub fn run(
     Ok(t)
 }
 
-/// Run `argv` on one file.
-fn check(files: &Files, rel: &str, argv: &[String]) -> Checked {
-    let out = Command::new(&argv[0])
+/// Run `argv` on one file; killed (a failure) after `timeout`. Only the first
+/// [`MAX_OUTPUT`] bytes of its output are kept (the rest is read and dropped).
+fn check(files: &Files, rel: &str, argv: &[String], timeout: Duration) -> Checked {
+    let child = Command::new(&argv[0])
         .args(&argv[1..])
         .arg(files.root.join(rel))
         .current_dir(&files.root)
         .stdin(Stdio::null())
-        .output();
-    let out = match out {
-        Ok(o) => o,
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // its own process group, so a timeout kills what it started too
+        .process_group(0)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Checked::Missing("not found on PATH".into());
         }
@@ -183,9 +194,45 @@ fn check(files: &Files, rel: &str, argv: &[String]) -> Checked {
         }
         Err(e) => return Checked::Error(format!("{}: {e}", argv[0])),
     };
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    let mut text = text.trim().to_string();
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.by_ref().take(MAX_OUTPUT as u64).read_to_end(&mut kept);
+                let _ = std::io::copy(&mut r, &mut std::io::sink());
+            }
+            kept
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                // SAFETY: kill(2) on the group of a child we started (its pid is the pgid).
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let mut bytes = out.join().unwrap_or_default();
+    bytes.extend(err.join().unwrap_or_default());
+    let mut text = String::from_utf8_lossy(&bytes).trim().to_string();
     if text.len() > MAX_OUTPUT {
         let mut at = MAX_OUTPUT;
         while !text.is_char_boundary(at) {
@@ -194,10 +241,14 @@ fn check(files: &Files, rel: &str, argv: &[String]) -> Checked {
         text.truncate(at);
         text.push_str(" ...");
     }
-    if out.status.success() {
-        Checked::Ok(text)
-    } else {
-        Checked::Failed(text)
+    match status {
+        Some(s) if s.success() => Checked::Ok(text),
+        Some(_) => Checked::Failed(text),
+        None => Checked::Failed(format!(
+            "killed after {} s (--timeout){}{text}",
+            timeout.as_secs(),
+            if text.is_empty() { "" } else { "\n" }
+        )),
     }
 }
 
