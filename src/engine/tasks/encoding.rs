@@ -164,3 +164,54 @@ pub fn apply(
     step(progress, changes.len(), changes.len(), "converting")?;
     Ok((done, skipped))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn changed_and_read_only_files_are_skipped_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let (cp, _, _) = encoding_rs::WINDOWS_1251.encode("Привет, мир! Старый текст.\n");
+        for f in ["changed.txt", "locked.txt", "fine.txt"] {
+            std::fs::write(root.join(f), &cp).unwrap();
+        }
+        std::fs::set_permissions(
+            root.join("locked.txt"),
+            std::fs::Permissions::from_mode(0o444),
+        )
+        .unwrap();
+        let files = Files {
+            root: root.to_path_buf(),
+            paths: vec!["changed.txt".into(), "fine.txt".into(), "locked.txt".into()],
+            problems: Vec::new(),
+        };
+        let hint = Some(encoding_rs::WINDOWS_1251);
+        let p = Progress::silent();
+        let scan = run(&files, hint, Some(encoding_rs::UTF_8), &p).unwrap();
+        assert_eq!(scan.changes.len(), 3);
+        std::fs::write(root.join("changed.txt"), b"edited meanwhile").unwrap();
+        let (done, skipped) = apply(&files, hint, &scan.changes, encoding_rs::UTF_8, &p).unwrap();
+        assert_eq!(done, ["fine.txt"]);
+        let kinds: Vec<_> = skipped.iter().map(|s| (s.place.as_str(), s.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("changed.txt", ProblemKind::Changed),
+                ("locked.txt", ProblemKind::ReadOnly)
+            ]
+        );
+        assert_eq!(
+            std::fs::read(root.join("changed.txt")).unwrap(),
+            b"edited meanwhile"
+        );
+        assert_eq!(std::fs::read(root.join("locked.txt")).unwrap(), cp.as_ref());
+        assert_eq!(
+            std::fs::read_to_string(root.join("fine.txt")).unwrap(),
+            "Привет, мир! Старый текст.\n"
+        );
+        assert_eq!(Bin::open(root).unwrap().list().unwrap().len(), 1);
+    }
+}
