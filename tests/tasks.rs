@@ -180,6 +180,17 @@ fn lines_match_wc_l_and_a_domain_narrows_them() {
             .starts_with(&format!("{total} line(s)"))
     );
 
+    // the human table: a header, numbers right-aligned, the total on stderr
+    let out = devsky(&["task", "lines"], r);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("PATH"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("a/b/other.txt") && l.ends_with(" 3")),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{total} line(s)")));
+
     ok(&["domain", "add", "deep", "-i", "a/b"], r);
     let v = json(&["task", "lines", "--json", "--domain", "deep"], r);
     let got: Vec<&str> = rows(&v)
@@ -304,6 +315,27 @@ fn syntax_agrees_with_php_l_and_node_check_and_reports_a_missing_checker_once() 
             .unwrap()
             .contains("killed after 1 s"),
         "{v}"
+    );
+    // checkers run in parallel: four one-second checks with -j 4 take about a second
+    for n in 0..4 {
+        write(r, &format!("par/{n}.chk"), b"x\n");
+    }
+    write(r, "nap.sh", b"#!/bin/sh\nsleep 1\n");
+    fs::set_permissions(r.join("nap.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    let nap = format!("chk={}", r.join("nap.sh").display());
+    let started = std::time::Instant::now();
+    let v = json(
+        &[
+            "task", "syntax", "--json", "--cmd", "php=", "--cmd", "js=", "--cmd", "txt=", "--cmd",
+            &nap, "-j", "4",
+        ],
+        r,
+    );
+    assert_eq!(rows(&v).len(), 4, "{v}");
+    assert!(
+        started.elapsed().as_millis() < 3500,
+        "not parallel: {:?}",
+        started.elapsed()
     );
     let err = String::from_utf8(devsky(&["task", "syntax", "--cmd", "php"], r).stderr).unwrap();
     assert!(err.contains("EXT=COMMAND"), "{err}");
