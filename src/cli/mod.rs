@@ -26,6 +26,7 @@ pub mod server_agentless;
 pub mod server_git;
 pub mod settings;
 pub mod snapshot;
+pub mod task;
 pub mod webhook;
 
 use std::path::PathBuf;
@@ -124,6 +125,9 @@ pub enum Command {
     /// Replace over a domain's files and a database's tables, keeping PHP-serialized and
     /// JSON values valid: preview (--dry-run), apply (--apply), undo, list.
     Replace(replace::ReplaceArgs),
+    /// Mass tasks over a domain's files: checksums, sizes, lines, encoding, syntax,
+    /// functions (a table, --json, --csv FILE).
+    Task(task::TaskArgs),
     /// The recycle bin: files devsky deleted or overwrote (list, restore, empty).
     #[command(subcommand)]
     Bin(bin::BinCommand),
@@ -194,6 +198,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Package(c)) => package::run(c),
         Some(Command::Search(a)) => replace::search(a),
         Some(Command::Replace(a)) => replace::run(a),
+        Some(Command::Task(a)) => task::run(a),
         Some(Command::Bin(c)) => bin::run(c),
         Some(Command::Webhook(c)) => webhook::run(c),
         Some(Command::Registry(c)) => registry::run(c),

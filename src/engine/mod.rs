@@ -16,5 +16,6 @@ pub mod remote;
 pub mod replace;
 pub mod scripts;
 pub mod snapshot;
+pub mod tasks;
 pub mod util;
 pub mod webhooks;

@@ -23,7 +23,7 @@ pub const MAX_FILE: u64 = 64 << 20;
 /// Bytes of a line shown either side of a match.
 const CONTEXT: usize = 120;
 /// How much of a file is looked at for NUL bytes.
-const BINARY_PROBE: usize = 8192;
+pub const BINARY_PROBE: usize = 8192;
 
 /// One match in a file: where, and its line before and after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,12 +98,45 @@ pub fn scan_with(
     found: &mut dyn FnMut(&FilePlan) -> bool,
 ) -> Result<FileScan> {
     let mut out = FileScan::default();
+    let mut stop = false;
+    let walked = walk(root, filter, &mut |rel| {
+        out.searched += 1;
+        match plan_file(root, &rel, pattern, encoding) {
+            Ok(Outcome::Plan(p)) => {
+                if !found(&p) {
+                    stop = true;
+                    return false;
+                }
+                out.files.push(p)
+            }
+            Ok(Outcome::NoMatch) => {}
+            Ok(Outcome::Binary) => out.binary_skipped += 1,
+            Err(p) => out.problems.push(p),
+        }
+        true
+    });
+    if stop {
+        anyhow::bail!("cancelled");
+    }
+    out.problems.extend(walked);
+    Ok(out)
+}
+
+/// The one walk over a domain's files (replace and the mass tasks use it): every regular
+/// file under `root` that the project's ignore rules and `filter` let through, sorted, as
+/// a `/`-separated path relative to `root`. `each` returning false stops the walk. Gives
+/// what could not be read on the way.
+pub fn walk(
+    root: &Path,
+    filter: Option<&PathFilter>,
+    each: &mut dyn FnMut(String) -> bool,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
     for entry in crate::engine::project::walk::builder(root, true).build() {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                out.problems
-                    .push(problem("", ProblemKind::Unreadable, e.to_string()));
+                problems.push(problem("", ProblemKind::Unreadable, e.to_string()));
                 continue;
             }
         };
@@ -116,21 +149,11 @@ pub fn scan_with(
         if filter.is_some_and(|f| !f(rel.as_os_str().as_bytes())) {
             continue;
         }
-        let rel = rel.to_string_lossy().into_owned();
-        out.searched += 1;
-        match plan_file(root, &rel, pattern, encoding) {
-            Ok(Outcome::Plan(p)) => {
-                if !found(&p) {
-                    anyhow::bail!("cancelled");
-                }
-                out.files.push(p)
-            }
-            Ok(Outcome::NoMatch) => {}
-            Ok(Outcome::Binary) => out.binary_skipped += 1,
-            Err(p) => out.problems.push(p),
+        if !each(rel.to_string_lossy().into_owned()) {
+            break;
         }
     }
-    Ok(out)
+    problems
 }
 
 /// What one file gave.
@@ -140,7 +163,7 @@ pub enum Outcome {
     Binary,
 }
 
-fn problem(place: &str, kind: ProblemKind, reason: String) -> Problem {
+pub(crate) fn problem(place: &str, kind: ProblemKind, reason: String) -> Problem {
     Problem {
         place: place.to_string(),
         kind,
