@@ -103,7 +103,7 @@ pub enum Command {
     Serve(agent::ServeArgs),
     /// Deploy targets of the project: add, list, show, files (what a deploy covers), remove.
     #[command(subcommand)]
-    Server(server::ServerCommand),
+    Server(Box<server::ServerCommand>),
     /// Database profiles (MySQL/MariaDB, SQLite): add, list, test, remove, query.
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -191,7 +191,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Agent(c)) => agent::run(c),
         Some(Command::Db(c)) => db::run(c),
         Some(Command::Serve(a)) => agent::serve(a),
-        Some(Command::Server(c)) => server::run(c),
+        Some(Command::Server(c)) => server::run(*c),
         Some(Command::Script(c)) => script::run_script(c),
         Some(Command::Build(c)) => script::run_build(c),
         Some(Command::Wind(c)) => script::run_wind(c),
