@@ -180,7 +180,12 @@ fn the_mouse_selects_jobs_scrolls_and_switches_tools() {
     for name in ["alpha", "beta", "gamma"] {
         h.app.jobs().spawn_blocking(name, |_| Ok("ok".into()));
     }
-    h.wait_for("gamma: ok");
+    // The three end in any order (two cores): wait until the table has them all, ended.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while h.app.job_table().jobs.len() < 3 || h.app.job_table().running().count() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the jobs did not end");
+        h.wait_event(Duration::from_millis(200));
+    }
     // A click on the sidebar switches tools.
     let s = h.screen();
     let (x, y) = find(&s, "9 Jobs");
