@@ -19,6 +19,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 try:
@@ -53,6 +54,8 @@ def main():
             if "http://" in line:
                 url = line[line.index("http://"):].strip()
                 break
+        # Keep reading what the server logs: a full pipe would stop it mid-request.
+        threading.Thread(target=lambda: server.stderr.read(), daemon=True).start()
         host, port = url[len("http://"):].split(":")
         conn = http.client.HTTPConnection(host, int(port))
         auth = {"Authorization": f"Bearer {token}"}
