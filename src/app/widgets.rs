@@ -320,6 +320,43 @@ fn status_text(m: &StatusMessage, room: usize) -> String {
     }
 }
 
+/// The frame of a popup: a focused border, its title, the popup style.
+pub fn popup_block<'a>(title: &'a str, t: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border_focus)
+        .title(Span::styled(title, t.title))
+        .style(t.popup)
+}
+
+/// A picker's rows, `height` of them scrolled to show the chosen one, which is marked
+/// (highlighted while the picker has the keys).
+pub fn picker(
+    lines: &mut Vec<Line<'static>>,
+    labels: &[String],
+    choice: usize,
+    height: usize,
+    active: bool,
+    width: usize,
+    t: &Theme,
+) {
+    let first = (choice + 1).saturating_sub(height);
+    for (row, label) in labels.iter().enumerate().skip(first).take(height) {
+        let here = row == choice;
+        let text = format!(
+            "{}{}",
+            if here { " ▸ " } else { "   " },
+            fit_right(label, width.saturating_sub(3))
+        );
+        let style = match (here, active) {
+            (true, true) => t.selected,
+            (true, false) => t.accent,
+            _ => t.popup,
+        };
+        lines.push(Line::from(Span::styled(text, style)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

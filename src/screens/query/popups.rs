@@ -6,7 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr;
 
 use super::editor::{self, Risk};
@@ -18,7 +18,7 @@ use crate::app::input::{Change, LineInput};
 use crate::app::listnav::ListNav;
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
-use crate::app::widgets::fit_right;
+use crate::app::widgets::{fit_right, popup_block};
 use crate::engine::db::{Kind, profile};
 use crate::engine::util::units::format_time;
 
@@ -360,14 +360,6 @@ fn history_hits(all: &[HistoryRow], search: &str) -> Vec<usize> {
         })
         .map(|(i, _)| i)
         .collect()
-}
-
-fn popup_block<'a>(title: &'a str, t: &Theme) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border_focus)
-        .title(Span::styled(title, t.title))
-        .style(t.popup)
 }
 
 fn keys_line<'a>(pairs: &[(&'a str, &'a str)], t: &Theme) -> Line<'a> {

@@ -7,12 +7,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::view::{keys_line, popup_block};
+use super::view::keys_line;
 use super::{Kind, Popup, Running, ScriptsScreen};
 use crate::app::context::{Ctx, DrawCtx, Level};
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
-use crate::app::widgets::{fit_left, fit_right, pane, pane_title};
+use crate::app::widgets::{fit_left, fit_right, pane, pane_title, popup_block};
 use crate::engine::util::units::{format_time, human_size};
 
 impl ScriptsScreen {

@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr;
 
 use super::{Field, Popup, ScriptsScreen};
@@ -13,7 +13,7 @@ use crate::app::context::DrawCtx;
 use crate::app::input::LineInput;
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
-use crate::app::widgets::{fit_left, fit_right, pane, pane_title};
+use crate::app::widgets::{fit_left, fit_right, pane, pane_title, picker, popup_block};
 use crate::engine::util::units::format_time;
 
 pub fn draw(s: &mut ScriptsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
@@ -182,41 +182,6 @@ fn draw_builds(s: &mut ScriptsScreen, frame: &mut Frame, area: Rect, ctx: &DrawC
         lines.push(Line::from(Span::styled(fit_right(&text, w), style)));
     }
     frame.render_widget(Paragraph::new(lines).style(t.base), inner);
-}
-
-pub(super) fn popup_block<'a>(title: &'a str, t: &Theme) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border_focus)
-        .title(Span::styled(title, t.title))
-        .style(t.popup)
-}
-
-/// The rows of a picker around `choice`, `height` of them.
-fn picker(
-    lines: &mut Vec<Line<'static>>,
-    labels: &[String],
-    choice: usize,
-    height: usize,
-    active: bool,
-    width: usize,
-    t: &Theme,
-) {
-    let first = (choice + 1).saturating_sub(height);
-    for (row, label) in labels.iter().enumerate().skip(first).take(height) {
-        let here = row == choice;
-        let text = format!(
-            "{}{}",
-            if here { " ▸ " } else { "   " },
-            fit_right(label, width.saturating_sub(3))
-        );
-        let style = match (here, active) {
-            (true, true) => t.selected,
-            (true, false) => t.accent,
-            _ => t.popup,
-        };
-        lines.push(Line::from(Span::styled(text, style)));
-    }
 }
 
 fn heading(text: &str, on: bool, t: &Theme) -> Line<'static> {

@@ -252,7 +252,7 @@ pub fn draw_tables(frame: &mut Frame, area: Rect, t: &Tables, ctx: &DrawCtx) {
     ]));
     let title = format!(" Tables of database {} ", t.profile);
     frame.render_widget(
-        Paragraph::new(lines).block(super::view::popup_block(&title, th)),
+        Paragraph::new(lines).block(crate::app::widgets::popup_block(&title, th)),
         popup,
     );
 }
@@ -283,7 +283,7 @@ pub fn draw_report(frame: &mut Frame, area: Rect, title: &str, text: &str, ctx: 
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(super::view::popup_block(&title, th)),
+            .block(crate::app::widgets::popup_block(&title, th)),
         popup,
     );
 }

@@ -13,7 +13,7 @@ use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
-use crate::app::widgets::fit_right;
+use crate::app::widgets::{fit_right, picker, popup_block};
 use crate::engine::util::units::{format_time, human_size, thousands};
 use crate::store::snapshots::Snapshot;
 
@@ -285,41 +285,6 @@ fn draw_details(s: &SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
             .style(t.base),
         area,
     );
-}
-
-pub(super) fn popup_block<'a>(title: &'a str, t: &Theme) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border_focus)
-        .title(Span::styled(title, t.title))
-        .style(t.popup)
-}
-
-/// A picker's rows, `height` of them scrolled to show the chosen one, which is marked.
-fn picker(
-    lines: &mut Vec<Line<'static>>,
-    labels: &[String],
-    choice: usize,
-    height: usize,
-    active: bool,
-    width: usize,
-    t: &Theme,
-) {
-    let first = (choice + 1).saturating_sub(height);
-    for (row, label) in labels.iter().enumerate().skip(first).take(height) {
-        let here = row == choice;
-        let text = format!(
-            "{}{}",
-            if here { " ▸ " } else { "   " },
-            fit_right(label, width.saturating_sub(3))
-        );
-        let style = match (here, active) {
-            (true, true) => t.selected,
-            (true, false) => t.accent,
-            _ => t.popup,
-        };
-        lines.push(Line::from(Span::styled(text, style)));
-    }
 }
 
 fn draw_create(s: &SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
