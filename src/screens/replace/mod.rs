@@ -369,7 +369,8 @@ impl ReplaceScreen {
         let project = ctx.project.clone();
         let job = ctx.jobs.spawn_blocking("replace", move |p| {
             p.set(0, None, "replacing");
-            let mut db = connect(&project, plan.request.db.as_deref())?;
+            let store = project.open_store(false)?;
+            let mut db = connect(&project, &store, plan.request.db.as_deref())?;
             let op = ops::apply(&project.root, &plan, conn(&mut db))?;
             for s in &op.skipped {
                 p.log(format!("skipped {}: {}", s.place, s.reason));
@@ -393,8 +394,10 @@ impl ReplaceScreen {
         let project = ctx.project.clone();
         let job = ctx.jobs.spawn_blocking("undo replace", move |p| {
             let op = ops::get(&project.root, None)?;
+            let store = project.open_store(false)?;
             let mut db = connect(
                 &project,
+                &store,
                 op.profile.as_deref().filter(|_| !op.rows.is_empty()),
             )?;
             let op = ops::undo(&project.root, Some(op.id), conn(&mut db))?;

@@ -12,13 +12,14 @@ use crate::engine::replace::files::FilePlan;
 use crate::engine::replace::{self, Plan, Request};
 use crate::store::Store;
 
+/// The connection to the database profile `name` (none for a files-only scope).
 pub(super) fn connect(
     project: &Project,
+    store: &Store,
     name: Option<&str>,
 ) -> anyhow::Result<Option<Box<dyn crate::engine::db::Db>>> {
     let Some(name) = name else { return Ok(None) };
-    let store = project.open_store(false)?;
-    Ok(Some(profile::connect(&project.root, &store, name, None)?))
+    Ok(Some(profile::connect(&project.root, store, name, None)?))
 }
 
 /// The connection as the engine takes it.
@@ -39,14 +40,8 @@ pub(super) fn search(
     stream: &ReplyTx,
 ) -> Result<Plan, String> {
     let run = || -> anyhow::Result<Plan> {
-        let store = Store::open(
-            &project
-                .root
-                .join(crate::store::STATE_DIR)
-                .join(crate::store::DB_FILE),
-            false,
-        )?;
-        let mut db = connect(project, req.db.as_deref())?;
+        let store = project.open_store(false)?;
+        let mut db = connect(project, &store, req.db.as_deref())?;
         let mut batch: Vec<FilePlan> = Vec::new();
         let mut last = Instant::now();
         let plan = replace::preview_with(project, &store, req, conn(&mut db), &mut |f| {
