@@ -159,6 +159,23 @@ fn uploads(backend: Backend) {
     // Someone else's reservation.
     let (s, _) = reg.upload(&bob, "shop", "1.0.0", &bytes, &sum);
     assert_eq!(s, 403);
+    // Refusals that come before the body is read still answer a client that is sending
+    // 8 MiB (the server reads and drops the body, instead of closing on it).
+    let big = vec![7u8; 8 << 20];
+    for _ in 0..3 {
+        let (s, _) = reg.upload(&bob, "shop", "1.0.0", &big, &b3(&big));
+        assert_eq!(s, 403);
+        let r = reg
+            .req(
+                "PUT",
+                &format!("/api/v1/packages/shop/1.0.0?checksum={sum}"),
+                Some("nope"),
+            )
+            .body(big.clone())
+            .send()
+            .expect("a 401 answer, not a broken connection");
+        assert_eq!(r.status().as_u16(), 401);
+    }
     // Not reserved.
     let (s, _) = reg.upload(&alice, "shop", "9.9.9", &bytes, &sum);
     assert_eq!(s, 404);

@@ -88,6 +88,20 @@ pub async fn receive(
     out
 }
 
+/// Read and drop a request body, up to [`MAX_SIZE`] bytes: what a refusal does before it
+/// answers, so that the client, still sending, reads the answer instead of a reset.
+pub async fn discard(body: Body) {
+    let mut body = body;
+    let mut got: u64 = 0;
+    while got <= MAX_SIZE {
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            Some(Ok(f)) => got += f.data_ref().map_or(0, |d| d.len() as u64),
+            _ => return,
+        }
+    }
+}
+
 async fn receive_into(
     tmp: &Path,
     body: Body,

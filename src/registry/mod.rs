@@ -165,6 +165,9 @@ async fn require_token(State(reg): Shared, mut req: Request, next: Next) -> Resp
             next.run(req).await
         }
         None => {
+            // Read what the client is still sending, so that it gets the 401 (see
+            // blobs::discard).
+            blobs::discard(req.into_body()).await;
             let mut r = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

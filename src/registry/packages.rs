@@ -237,56 +237,17 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    check_name(&name)?;
-    check_version(&version)?;
-    let checksum = q
-        .checksum
-        .or_else(|| {
-            headers
-                .get("x-checksum-blake3")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
-        .ok_or_else(|| {
-            ApiError::bad("the archive's blake3 is needed: ?checksum=HEX or X-Checksum-Blake3")
-        })?
-        .to_ascii_lowercase();
-    if !blobs::is_checksum(&checksum) {
-        return Err(ApiError::bad("a checksum is 64 hex digits (blake3)"));
-    }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let size = match (q.size, declared) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ApiError::bad(format!(
-                "size={a} but Content-Length is {b}: the archive was cut"
-            )));
+    // A refusal before the body is read still reads (and drops) the body, as nginx does:
+    // a server that answers early and closes leaves the client with a broken connection
+    // instead of the answer.
+    let (checksum, size, v) = match admit(&reg, &user, &name, &version, q, &headers).await {
+        Ok(a) => a,
+        Err(e) => {
+            blobs::discard(body).await;
+            return Err(e);
         }
-        (a, b) => a.or(b),
     };
-    if size.is_some_and(|s| s > blobs::MAX_SIZE) {
-        return Err(too_big());
-    }
     let db = reg.db.as_ref();
-    let Some(v) = version_row(db, &name, &version).await? else {
-        return Err(ApiError::not_found(format!(
-            "{name} {version} is not reserved: POST /api/v1/reserve first"
-        )));
-    };
-    if v.checksum.is_some() {
-        return Err(ApiError::conflict(
-            "immutable",
-            format!("{name} {version} is published already; versions never change"),
-        ));
-    }
-    if v.reserved_by != user.id && !user.root {
-        return Err(ApiError::forbidden(format!(
-            "{name} {version} was reserved by {}",
-            v.reserved_by_login
-        )));
-    }
     let got = match blobs::receive(&reg.data, body, &checksum, size).await? {
         Ok(n) => n,
         Err(Refused::Truncated { got, expected }) => {
@@ -584,4 +545,67 @@ pub async fn add_owner(
     )
     .await?;
     list_owners(State(reg), Path(name)).await
+}
+
+/// The checks of an upload that need no body: name, version, checksum, size, and a
+/// reservation of `user`'s that is not yet published.
+async fn admit(
+    reg: &super::Registry,
+    user: &User,
+    name: &str,
+    version: &str,
+    q: UploadQuery,
+    headers: &HeaderMap,
+) -> ApiResult<(String, Option<u64>, VersionRow)> {
+    check_name(name)?;
+    check_version(version)?;
+    let checksum = q
+        .checksum
+        .or_else(|| {
+            headers
+                .get("x-checksum-blake3")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .ok_or_else(|| {
+            ApiError::bad("the archive's blake3 is needed: ?checksum=HEX or X-Checksum-Blake3")
+        })?
+        .to_ascii_lowercase();
+    if !blobs::is_checksum(&checksum) {
+        return Err(ApiError::bad("a checksum is 64 hex digits (blake3)"));
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let size = match (q.size, declared) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::bad(format!(
+                "size={a} but Content-Length is {b}: the archive was cut"
+            )));
+        }
+        (a, b) => a.or(b),
+    };
+    if size.is_some_and(|s| s > blobs::MAX_SIZE) {
+        return Err(too_big());
+    }
+    let db = reg.db.as_ref();
+    let Some(v) = version_row(db, &name, &version).await? else {
+        return Err(ApiError::not_found(format!(
+            "{name} {version} is not reserved: POST /api/v1/reserve first"
+        )));
+    };
+    if v.checksum.is_some() {
+        return Err(ApiError::conflict(
+            "immutable",
+            format!("{name} {version} is published already; versions never change"),
+        ));
+    }
+    if v.reserved_by != user.id && !user.root {
+        return Err(ApiError::forbidden(format!(
+            "{name} {version} was reserved by {}",
+            v.reserved_by_login
+        )));
+    }
+    Ok((checksum, size, v))
 }
