@@ -807,7 +807,7 @@ impl Lab {
 }
 
 #[test]
-#[ignore = "unfinished (issue 10 point 13): with only deployment lines counted it still stalls after the first restarts; not yet found why"]
+#[ignore = "unfinished: no longer stalls (the wait ends on the answer), but every kill of 50 ends in the old tree: the kill moments do not reach the serve deployment's commit"]
 fn serve_push_and_rollback_killed_at_random_moments_then_restarted() {
     let test = "serve";
     let mut rng = Rng::from_env(test);
@@ -859,7 +859,8 @@ fn serve_push_and_rollback_killed_at_random_moments_then_restarted() {
         let m = tally.moment(kind, &full[k], &mut rng);
         let logged = agent.log_text().len();
         let request = http.start(&agent, kind);
-        wait_for(&m, &agent.log, logged, || false);
+        // A run can log fewer lines than the profiled one: its answer ends the wait too.
+        wait_for(&m, &agent.log, logged, || request.is_finished());
         // Answered, and nothing running nor locked: the deployment ended before the kill.
         let ended_first = request.is_finished() && http.idle(&agent);
         let alive = agent.kill();
