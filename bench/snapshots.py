@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """Benchmark (issue 13): snapshot create against git, in one run.
 
-    bench/snapshots.py DEVSKY_BINARY DATA_DIR [ROUNDS]
+    bench/snapshots.py DEVSKY_BINARY DATA_DIR [FIRST_ROUNDS [NEXT_ROUNDS]]
 
-On a `cp -a` copy of the 85,000-file corpus (common.pristine), page cache warm, ROUNDS
-(default 3) interleaved rounds of
+On a `cp -a` copy of the 85,000-file corpus (common.pristine), page cache warm,
+FIRST_ROUNDS (default 2) interleaved rounds of
   first snapshot   `devsky snapshot create` in a fresh store (`.devsky` removed, `devsky
                    init`)  vs  `git add -A` into a fresh repository of the same tree (git
                    also hashes, compresses and writes every object; its repository outside
                    the tree, .devsky excluded);
 each run preceded by an untimed `sync`, so that neither pays for the other's dirty pages.
-Both are checked to hold all 85,000 files. Then ROUNDS rounds of
+Both are checked to hold all 85,000 files. Then NEXT_ROUNDS (default 3) rounds of
   next snapshot    `make-corpus.py mutate --seed K` (1% changed, 0.2% added, 0.2% deleted),
                    then `devsky snapshot create`  vs  the warm `devsky map` (stat cache,
                    nothing changed), measured right after it; `git add -A` of the same
@@ -30,7 +30,8 @@ from common import HERE, copy_of, load, med, out, run_timed, runs, sh, warm  # n
 
 def main():
     devsky, data = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    firsts = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 3
     tree = copy_of(data, "snap-tree")
     gitdir = os.path.join(data, "snap-git")
     try:
@@ -50,7 +51,7 @@ def main():
             sh(f"{devsky} init {tree}", stdout=subprocess.DEVNULL)
 
         ours, base = [], []
-        for r in range(rounds):
+        for r in range(firsts):
             fresh_git()
             sh("sync")
             base.append(run_timed(f"{git} add -A"))
