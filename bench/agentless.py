@@ -30,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, copy_of, listing, load, med, out, run_timed, runs, sh, warm  # noqa: E402
+from common import HERE, copy_of, differ, listing, load, med, out, run_timed, runs, sh, warm  # noqa: E402
 from deploy import free_port, start_sshd  # noqa: E402
 
 EXCL = ("/.devsky", "/.devsky-state")
@@ -95,7 +95,7 @@ def main():
         print(f"agentless: target adopted over SFTP in {t:.3f} s (every file downloaded and hashed once); {load()}")
         did = json.loads(out(f"python3 {HERE}/make-corpus.py mutate {local}"))
         warm(local)
-        sh(f"{devsky} map {local} -q")
+        sh(f"{devsky} map {local} -q", stdout=subprocess.DEVNULL)
         want_new, want_old = listing(local), listing(target)
         print(f"  change: {len(did['changed'])} changed, {len(did['added'])} added, {len(did['deleted'])} deleted")
 
@@ -120,7 +120,10 @@ def main():
             for r in range(rounds):
                 sh("sync")
                 pushes.append(run_timed(f"{devsky} deploy push {name} --yes {at}", env=env))
-                good = listing(target) == want_new
+                now = listing(target)
+                good = now == want_new
+                if not good:
+                    print(f"  after the {name} push: {differ(now, want_new)}")
                 sh("sync")
                 backs.append(run_timed(f"{devsky} deploy rollback {name} --yes {at}", env=env))
                 back = listing(target) == want_old
@@ -136,7 +139,10 @@ def main():
                 for k, cmd in base_cmds.items():
                     sh("sync")
                     base[k].append(run_timed(cmd))
-                    same = listing(target) == want_new
+                    now = listing(target)
+                    same = now == want_new
+                    if not same:
+                        print(f"  after {k}: {differ(now, want_new)}")
                     reset()
                     ok = ok and same and listing(target) == want_old
                     line += f", {k} {base[k][-1]:.3f} s ({'= project' if same else 'WRONG'})"

@@ -78,9 +78,17 @@ def warm(tree):
 
 def listing(tree):
     """An oracle that shares no code with devsky: `path size mode blake3` of every file
-    (b3sum), sorted; .devsky and .git left out."""
-    lines = out(f"cd {tree} && find . \\( -path ./.devsky -o -path ./.git \\) -prune -o -type f -printf '%P %s %m\\n' | sort")
-    sums = out(f"cd {tree} && find . \\( -path ./.devsky -o -path ./.git \\) -prune -o -type f -print0 | "
+    (b3sum), sorted; .devsky, .devsky-state (the state file of agentless targets) and .git
+    left out."""
+    skip = "\\( -path ./.devsky -o -path ./.devsky-state -o -path ./.git \\) -prune -o"
+    lines = out(f"cd {tree} && find . {skip} -type f -printf '%P %s %m\\n' | sort")
+    sums = out(f"cd {tree} && find . {skip} -type f -print0 | "
                f"xargs -0 -P2 -n 2000 b3sum | sort -k2")
     h = {l[66:].removeprefix("./"): l[:64] for l in sums.splitlines() if l}
     return [f"{l} {h.get(l.rsplit(' ', 2)[0], '?')}" for l in lines.splitlines() if l]
+
+
+def differ(got, want):
+    """The first few lines on which two listings differ (for a failed check's message)."""
+    a, b = set(got), set(want)
+    return sorted(["+ " + l for l in a - b] + ["- " + l for l in b - a])[:6]

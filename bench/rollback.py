@@ -78,7 +78,7 @@ def main():
               f"(target <= 1.5); every result checked by find + b3sum: {'exact' if ok else 'MISMATCH'}")
         print(f"  runs: push {runs(pushes)}; rollback {runs(backs)}")
         hist = out(f"{devsky} deploy history bench --project {local}")
-        print("  history (newest first):\n" + "\n".join("    " + l for l in hist.splitlines()[:4]))
+        print("  history:\n" + "\n".join("    " + l for l in hist.splitlines()[:4]))
         if not ok:
             sys.exit("a push or a rollback left the server's root wrong")
     finally:

@@ -81,7 +81,7 @@ def main():
         did = json.loads(out(f"python3 {HERE}/make-corpus.py mutate {local}"))
         nfiles = sum(len(v) for v in did.values())
         nrows = change_rows(site)
-        sh(f"{devsky} map {local} -q")
+        sh(f"{devsky} map {local} -q", stdout=subprocess.DEVNULL)
         print(f"scripts: {ROWS:,} rows in posts (SQLite), snapshot 'before' with its database took {t:.3f} s; "
               f"then {nfiles} paths and {nrows} rows changed; {load()}")
 

@@ -69,7 +69,7 @@ def main():
         print(f"  sizes: .devsky {out(f'du -sh {tree}/.devsky').split()[0]}, git {out(f'du -sh {gitdir}/.git').split()[0]}")
 
         # Next snapshots: the store and the git index of the last round are kept.
-        sh(f"{devsky} map {tree} -q")
+        sh(f"{devsky} map {tree} -q", stdout=subprocess.DEVNULL)
         time.sleep(1.2)
         nexts, maps, gits, counts = [], [], [], []
         for r in range(rounds):
