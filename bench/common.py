@@ -57,8 +57,6 @@ def pristine(data):
         print("making the corpus (85,000 files, ~1 GB) ...", file=sys.stderr)
         sh(f"python3 {HERE}/make-corpus.py make {p}")
         open(done, "w").close()
-    # A benchmark that stopped half-way may have left a store in it.
-    shutil.rmtree(os.path.join(p, ".devsky"), ignore_errors=True)
     return p
 
 
@@ -68,6 +66,8 @@ def copy_of(data, name):
     dst = os.path.join(data, name)
     shutil.rmtree(dst, ignore_errors=True)
     sh(f"cp -a {src} {dst}")
+    # bench/search.py keeps a store in the corpus while it runs: no copy takes it along.
+    shutil.rmtree(os.path.join(dst, ".devsky"), ignore_errors=True)
     return dst
 
 
@@ -92,3 +92,15 @@ def differ(got, want):
     """The first few lines on which two listings differ (for a failed check's message)."""
     a, b = set(got), set(want)
     return sorted(["+ " + l for l in a - b] + ["- " + l for l in b - a])[:6]
+
+
+def syscalls(cmd, top=5):
+    """Where a command waits: `strace -f -w -c` (wall time per system call, summed over its
+    threads; strace slows the command, so only the shares mean something). Returns the
+    command's time under strace and the `top` lines of the summary."""
+    path = f"/tmp/devsky-bench-strace-{os.getpid()}.txt"
+    t = run_timed(f"strace -f -w -c -o {path} {cmd}")
+    with open(path) as f:
+        lines = [l for l in f.read().splitlines() if l.strip() and not l.startswith(("%", "-"))]
+    os.remove(path)
+    return t, lines[:top]

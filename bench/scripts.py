@@ -29,7 +29,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, copy_of, listing, load, med, out, pristine, run_timed, runs, sh, warm  # noqa: E402
+from common import HERE, copy_of, listing, load, med, out, pristine, run_timed, runs, sh, syscalls, warm  # noqa: E402
 
 ROWS = 100_000
 
@@ -101,9 +101,13 @@ def main():
               f"{med(sums):.3f} s = {bsum:.3f} s: ratio {c / bsum:.2f}, first run {creates[0] / bsum:.2f} (target < 2)")
         print(f"  runs: create {runs(creates)}; diff {runs(diffs)}; sha3sum {runs(sums)}; script s0 files: {files_in}")
 
+        t, top = syscalls(f"{devsky} script create --from before --name traced {at}")
+        print(f"  where script create waits (strace -f -w -c; {t:.3f} s under strace; system calls by wall time, "
+              f"summed over threads):\n" + "\n".join("    " + l for l in top))
+
         # Builds on a copy of the old state.
         shutil.rmtree(target, ignore_errors=True)
-        sh(f"cp -a {base} {target}")
+        sh(f"rsync -a --exclude=/.devsky {base}/ {target}/")
         warm(target)
         want_new, want_old = listing(local), listing(target)
         rows_new, rows_old = dump(site), dump(old)
@@ -124,6 +128,10 @@ def main():
             print(f"  round {r + 1}: build {builds[-1]:.3f} s ({'= project' if good else 'WRONG'}), rollback "
                   f"{backs[-1]:.3f} s ({'= old' if back else 'WRONG'}), rsync -a --delete {rsyncs[-1]:.3f} s "
                   f"({'= project' if synced else 'WRONG'}); {load()}")
+        t, top = syscalls(f"{devsky} build apply s0 --target {target} --db old {at}")
+        bid_traced = json.loads(out(f"{devsky} build list {at} --json"))[0]["id"]
+        print(f"  where build apply waits (strace -f -w -c; {t:.3f} s under strace):\n" + "\n".join("    " + l for l in top))
+        sh(f"{devsky} build rollback {bid_traced} --yes {at}", stdout=subprocess.DEVNULL)
         b, rs = med(builds), med(rsyncs)
         print(f"build apply (files + {nrows} rows, journal, backups, verification) {b:.3f} s vs rsync -a --delete of the "
               f"files {rs:.3f} s: ratio {b / rs:.2f}; rollback {med(backs):.3f} s; results checked by find + b3sum and "
