@@ -66,7 +66,7 @@ def start_sshd(data):
         f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n"
                 f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n"
                 f"PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                f"SetEnv XDG_DATA_HOME={data}/xdg\n")
+                f"SetEnv XDG_DATA_HOME={data}/xdg\nSubsystem sftp /usr/lib/openssh/sftp-server\n")
     proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"],
                             stdout=subprocess.DEVNULL, stderr=open(f"{d}/sshd.log", "w"))
     for _ in range(200):
