@@ -1,0 +1,190 @@
+//! Claims in the Codebase screen: records "taken into work" on the project's registry
+//! (docs/REGISTRY.md). `c` takes the selected record into work, or releases it when the
+//! claim is ours; the list marks every claimed record (`⚑ login`, `⚑ mine`) and the
+//! preview says who holds it until when. The registry is asked by a worker (its own
+//! store connection and client), on show and after each claim or release; drawing only
+//! reads what it answered. A project with no registry login shows no claims.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::app::context::{Ctx, Level};
+use crate::app::screen::ScreenId;
+use crate::app::worker::{Payload, ReplyTx, Worker};
+use crate::engine::registry::client::{Claim, ClaimOutcome, Verified};
+use crate::engine::registry::{self, Client};
+use crate::engine::util::units::rfc3339;
+use crate::store::{STATE_DIR, Store};
+
+/// What the worker is asked.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// Read the live claims.
+    Refresh,
+    /// Claim `record` (of `package`, whose owners may force a release), or release it
+    /// when the claim is ours; then read the live claims.
+    Toggle {
+        record: String,
+        package: Option<String>,
+    },
+}
+
+/// Its answer.
+#[derive(Debug)]
+pub struct Reply {
+    /// The live claims; `None` when the project has no registry login.
+    verified: Result<Option<Verified>, String>,
+    /// What a toggle did, for the status line.
+    note: Option<(Level, String)>,
+}
+
+/// The claims known to the screen, by record name.
+pub struct Claims {
+    worker: Worker<Request, Reply>,
+    by_record: HashMap<String, (Claim, bool)>,
+    pub error: Option<String>,
+    /// A toggle was asked and not answered: a refresh would replace it in the queue.
+    toggling: bool,
+}
+
+/// One claim's line: who holds it until when.
+pub fn describe(c: &Claim, ours: bool) -> String {
+    let who = if ours {
+        "you".to_string()
+    } else {
+        c.owner.clone()
+    };
+    format!("taken into work by {who} until {}", rfc3339(c.expires))
+}
+
+fn client(root: &std::path::Path, store: &Result<Store, String>) -> Result<Option<Client>, String> {
+    let store = store.as_ref().map_err(|e| e.clone())?;
+    if registry::logged_in(root, store).is_err() {
+        return Ok(None);
+    }
+    registry::client(root, store)
+        .map(Some)
+        .map_err(|e| format!("{e:#}"))
+}
+
+fn work(root: &std::path::Path, store: &Result<Store, String>, req: Request) -> Reply {
+    let client = match client(root, store) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            let note = matches!(req, Request::Toggle { .. }).then(|| {
+                (
+                    Level::Warn,
+                    "no registry: `devsky registry login URL --token TOKEN` first".to_string(),
+                )
+            });
+            return Reply {
+                verified: Ok(None),
+                note,
+            };
+        }
+        Err(e) => {
+            return Reply {
+                verified: Err(e.clone()),
+                note: Some((Level::Error, e)),
+            };
+        }
+    };
+    let note = match req {
+        Request::Refresh => None,
+        Request::Toggle { record, package } => Some(toggle(&client, &record, package.as_deref())),
+    };
+    Reply {
+        verified: client.verify(&[]).map(Some).map_err(|e| format!("{e:#}")),
+        note,
+    }
+}
+
+fn toggle(client: &Client, record: &str, package: Option<&str>) -> (Level, String) {
+    let ours = match client.verify(&[record.to_string()]) {
+        Ok(v) => v.ours.iter().any(|c| c.record == record),
+        Err(e) => return (Level::Error, format!("{e:#}")),
+    };
+    if ours {
+        return match client.release(record, false) {
+            Ok(_) => (Level::Success, format!("released {record}")),
+            Err(e) => (Level::Error, format!("{e:#}")),
+        };
+    }
+    match client.claim(record, package) {
+        Ok(ClaimOutcome::Taken(c) | ClaimOutcome::Renewed(c)) => (
+            Level::Success,
+            format!("{record}: {}", describe(&c, true)),
+        ),
+        Ok(ClaimOutcome::Conflict(c)) => (
+            Level::Warn,
+            format!("{record} is {}", describe(&c, false)),
+        ),
+        Err(e) => (Level::Error, format!("{e:#}")),
+    }
+}
+
+impl Claims {
+    pub fn start(root: PathBuf, tx: crate::app::events::EventTx) -> Claims {
+        let db = root.join(STATE_DIR).join(crate::store::DB_FILE);
+        let worker = Worker::start(
+            "codebase-claims",
+            ReplyTx::new(ScreenId::Codebase, tx),
+            move || (Store::open(&db, false).map_err(|e| e.to_string()), root),
+            |(store, root), req| work(root, store, req),
+        );
+        let mut c = Claims {
+            worker,
+            by_record: HashMap::new(),
+            error: None,
+            toggling: false,
+        };
+        c.refresh();
+        c
+    }
+
+    /// Ask the registry again (unless a toggle is on its way: its answer carries them).
+    pub fn refresh(&mut self) {
+        if !self.toggling {
+            self.worker.request(Request::Refresh);
+        }
+    }
+
+    /// Claim or release `record`.
+    pub fn toggle(&mut self, record: String, package: String, ctx: &mut Ctx) {
+        let package = (!package.is_empty()).then_some(package);
+        ctx.status(Level::Info, format!("asking the registry about {record}…"));
+        self.toggling = true;
+        self.worker.request(Request::Toggle { record, package });
+    }
+
+    /// The claim on `record` and whether it is ours.
+    pub fn of(&self, record: &str) -> Option<&(Claim, bool)> {
+        self.by_record.get(record)
+    }
+
+    /// Take the worker's answer; `Err` gives back a reply that is not the worker's.
+    pub fn accept(&mut self, payload: Payload, ctx: &mut Ctx) -> Result<bool, Payload> {
+        let reply = match self.worker.accept(payload)? {
+            Some(r) => r,
+            None => return Ok(false),
+        };
+        self.toggling = false;
+        if let Some((level, note)) = reply.note {
+            ctx.status(level, note);
+        }
+        match reply.verified {
+            Ok(v) => {
+                self.error = None;
+                self.by_record.clear();
+                if let Some(v) = v {
+                    let all = v.ours.into_iter().map(|c| (c, true));
+                    let all = all.chain(v.theirs.into_iter().map(|c| (c, false)));
+                    self.by_record
+                        .extend(all.map(|(c, ours)| (c.record.clone(), (c, ours))));
+                }
+            }
+            Err(e) => self.error = Some(e),
+        }
+        Ok(true)
+    }
+}
