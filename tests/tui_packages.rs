@@ -126,10 +126,8 @@ fn packages_screen_submits_after_tune_installs_after_resolution_and_explains_con
     assert!(s.contains("Nothing synced yet"), "{s}");
     assert!(s.contains(&reg.url[..20]), "the registry's URL:\n{s}");
     ha.key("tab");
-    // dev, shop, broken, app in the store's order.
-    submit_selected(&mut ha, "dev 1.0.0");
-    ha.key("j");
-    submit_selected(&mut ha, "shop 1.2.0");
+    // Newest first: app, broken, shop, dev.
+    submit_selected(&mut ha, "app 1.0.0");
     ha.key("j");
     ha.key("s");
     let s = ha.wait_for("Submit broken 1.0.0: refused");
@@ -139,7 +137,9 @@ fn packages_screen_submits_after_tune_installs_after_resolution_and_explains_con
     assert!(s.contains("refused"), "the popup stays until closed:\n{s}");
     ha.key("esc");
     ha.key("j");
-    submit_selected(&mut ha, "app 1.0.0");
+    submit_selected(&mut ha, "shop 1.2.0");
+    ha.key("j");
+    submit_selected(&mut ha, "dev 1.0.0");
     // The SKY_IDs are shown on A's packages.
     let s = ha.wait_for("SKY_ID");
     assert!(s.contains("no SKY_ID"), "broken has none:\n{s}");

@@ -137,7 +137,7 @@ fn draw_project(s: &mut PackagesScreen, frame: &mut Frame, area: Rect, ctx: &Dra
                 (true, n) => format!("made here, built {n}×"),
             };
             format!(
-                "{:>3} {:<20} {:<9} {:<13} {:>4} rec  {origin}",
+                "{:>3} {:<16} {:<8} {:<12} {:>4} rec  {origin}",
                 p.id, p.name, p.version, sky, p.records
             )
         })
