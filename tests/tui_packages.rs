@@ -176,6 +176,10 @@ fn packages_screen_submits_after_tune_installs_after_resolution_and_explains_con
         sql(b.path(), "SELECT name, version FROM _dev_packages ORDER BY id"),
         vec!["dev|1.0.0", "shop|1.2.0"]
     );
+    // Codebase lists the installed records when shown again.
+    hb.key("1");
+    hb.wait_for("f:app/main.php");
+    hb.key("7");
     // Installing shop again: the popup says it is here already.
     hb.key("i");
     let s = hb.wait_for("Install?");
@@ -243,7 +247,7 @@ fn codebase_shows_others_claims_and_claims_and_releases_the_selected_record() {
     loop {
         hb.pump();
         let s = hb.screen();
-        if !s.contains("⚑ alice") {
+        if s.contains("50001 f:app/cart.php") && !s.contains("⚑ alice") {
             assert!(s.contains("⚑ mine"), "B's own claim stays:\n{s}");
             break;
         }

@@ -597,7 +597,9 @@ impl Screen for CodebaseScreen {
     }
 
     fn on_show(&mut self, _ctx: &mut Ctx) {
-        // Others take and release records while we look elsewhere.
+        // Records come from other screens (an install) and the CLI; others take and
+        // release records while we look elsewhere.
+        self.reload();
         self.claims.refresh();
     }
 }
