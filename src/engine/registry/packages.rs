@@ -250,7 +250,7 @@ pub fn resolve_install(
     want: &str,
 ) -> anyhow::Result<Resolution> {
     let wants = [resolve::parse_dep(want)?];
-    super::update(&project.root, store, false)?;
+    super::update(&project.root, store, false, false)?;
     let idx = LocalIndex::open(&project.root)?;
     let chosen = match resolve::resolve(&RegistryIndex(&idx), &wants) {
         Ok(c) => c,

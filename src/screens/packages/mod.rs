@@ -126,13 +126,13 @@ impl PackagesScreen {
         let id = ctx.jobs.spawn_blocking("registry sync", move |p| {
             let store = open_store(&root)?;
             p.set(0, None, "syncing the registry index");
-            let r = crate::engine::registry::update(&root, &store, false)?;
+            let r = crate::engine::registry::update(&root, &store, false, false)?;
             Ok(format!(
                 "index synced from {}: {} change(s), {} byte(s); {} package(s) known",
                 r.url,
                 r.changed,
                 r.index_bytes,
-                r.packages.len()
+                r.known
             ))
         });
         self.job = Some((id, "a sync"));
