@@ -42,7 +42,13 @@ fn scenario(backend: Backend) {
     let (alice, bob) = (reg.user("alice", false), reg.user("bob", false));
     let a = store(&reg, &alice);
     let b = store(&reg, &bob);
-    add(a.path(), "dev", "1.0.0", "", &[(50001, "f:dev/core.php", b"<?php // dev\n")]);
+    add(
+        a.path(),
+        "dev",
+        "1.0.0",
+        "",
+        &[(50001, "f:dev/core.php", b"<?php // dev\n")],
+    );
     add(
         a.path(),
         "shop",

@@ -103,7 +103,10 @@ fn sync(backend: Backend) {
     );
     assert_eq!(third["packages"].as_array().unwrap().len(), 0, "{third}");
     let text = ok(&["update"], a.path());
-    assert!(!text.contains("pkg0000"), "nothing changed, nothing listed: {text}");
+    assert!(
+        !text.contains("pkg0000"),
+        "nothing changed, nothing listed: {text}"
+    );
     assert!(text.contains("0 new or changed"), "{text}");
     // --all lists every package of the local index.
     let all = json(&["update", "--all", "--json"], a.path());

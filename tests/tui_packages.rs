@@ -108,7 +108,13 @@ fn packages_screen_submits_after_tune_installs_after_resolution_and_explains_con
     let reg = Registry::start(Backend::Sqlite);
     let (alice, bob) = (reg.user("alice", false), reg.user("bob", false));
     let a = store(&reg, &alice);
-    add(a.path(), "dev", "1.0.0", "", &[(50001, "f:dev/core.php", b"<?php // dev\n")]);
+    add(
+        a.path(),
+        "dev",
+        "1.0.0",
+        "",
+        &[(50001, "f:dev/core.php", b"<?php // dev\n")],
+    );
     add(
         a.path(),
         "shop",
@@ -117,8 +123,20 @@ fn packages_screen_submits_after_tune_installs_after_resolution_and_explains_con
         &[(50001, "f:app/main.php", b"<?php // shop\n")],
     );
     // Runs fixed record 9, which is nowhere: a Tune error.
-    add(a.path(), "broken", "1.0.0", "", &[(50001, "f:b.php", b"RUN CODEBASE: 9\n")]);
-    add(a.path(), "app", "1.0.0", "dev@^2", &[(50001, "f:x.php", b"<?php\n")]);
+    add(
+        a.path(),
+        "broken",
+        "1.0.0",
+        "",
+        &[(50001, "f:b.php", b"RUN CODEBASE: 9\n")],
+    );
+    add(
+        a.path(),
+        "app",
+        "1.0.0",
+        "dev@^2",
+        &[(50001, "f:x.php", b"<?php\n")],
+    );
 
     let mut ha = Harness::new(a.path(), 80, 24).unwrap();
     ha.key("7");
@@ -173,7 +191,10 @@ fn packages_screen_submits_after_tune_installs_after_resolution_and_explains_con
     let s = hb.wait_for("Project · 2 packages");
     assert!(s.contains("[here: 1.2.0]"), "{s}");
     assert_eq!(
-        sql(b.path(), "SELECT name, version FROM _dev_packages ORDER BY id"),
+        sql(
+            b.path(),
+            "SELECT name, version FROM _dev_packages ORDER BY id"
+        ),
         vec!["dev|1.0.0", "shop|1.2.0"]
     );
     // Codebase lists the installed records when shown again.
@@ -192,7 +213,10 @@ fn packages_screen_submits_after_tune_installs_after_resolution_and_explains_con
     let s = hb.wait_for("Cannot install");
     assert!(s.contains("dev"), "the explanation names dev:\n{s}");
     hb.key("esc");
-    assert_eq!(sql(b.path(), "SELECT count(*) FROM _dev_packages"), vec!["2"]);
+    assert_eq!(
+        sql(b.path(), "SELECT count(*) FROM _dev_packages"),
+        vec!["2"]
+    );
 }
 
 #[test]
@@ -222,7 +246,10 @@ fn codebase_shows_others_claims_and_claims_and_releases_the_selected_record() {
     let mut hb = Harness::new(b.path(), 80, 24).unwrap();
     let s = hb.wait_for("⚑ alice");
     let row = s.lines().find(|l| l.contains("⚑ alice")).unwrap();
-    assert!(row.contains("f:app/cart.php"), "on the claimed record: {row}");
+    assert!(
+        row.contains("f:app/cart.php"),
+        "on the claimed record: {row}"
+    );
     assert!(
         s.contains("taken into work by alice until"),
         "the preview says who and until when:\n{s}"
@@ -251,7 +278,10 @@ fn codebase_shows_others_claims_and_claims_and_releases_the_selected_record() {
             assert!(s.contains("⚑ mine"), "B's own claim stays:\n{s}");
             break;
         }
-        assert!(start.elapsed().as_secs() < 20, "A's claim still shown:\n{s}");
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "A's claim still shown:\n{s}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }

@@ -112,9 +112,10 @@ impl App {
                     ScreenId::Deploy => {
                         Box::new(crate::screens::deploy::DeployScreen::new(project))
                     }
-                    ScreenId::Packages => Box::new(
-                        crate::screens::packages::PackagesScreen::new(project, tx.clone()),
-                    ),
+                    ScreenId::Packages => Box::new(crate::screens::packages::PackagesScreen::new(
+                        project,
+                        tx.clone(),
+                    )),
                 }
             })
             .collect()

@@ -244,11 +244,7 @@ pub enum Resolution {
 
 /// Sync the index and resolve `want` (`name` or `name@req`) over it; nothing is
 /// downloaded or written to the store. The Packages screen shows this before installing.
-pub fn resolve_install(
-    project: &Project,
-    store: &Store,
-    want: &str,
-) -> anyhow::Result<Resolution> {
+pub fn resolve_install(project: &Project, store: &Store, want: &str) -> anyhow::Result<Resolution> {
     let wants = [resolve::parse_dep(want)?];
     super::update(&project.root, store, false, false)?;
     let idx = LocalIndex::open(&project.root)?;
@@ -335,8 +331,11 @@ pub fn apply_install(
         .with_context(|| format!("cannot create {}", cache.display()))?;
     let mut installed = vec![];
     for step in steps {
-        let (name, version, checksum) =
-            (step.name.clone(), step.version.clone(), step.checksum.clone());
+        let (name, version, checksum) = (
+            step.name.clone(),
+            step.version.clone(),
+            step.checksum.clone(),
+        );
         if let Some((id, _)) = extra::find(store.conn(), &name, &version)? {
             installed.push(Installed {
                 name,

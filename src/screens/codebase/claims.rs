@@ -111,14 +111,12 @@ fn toggle(client: &Client, record: &str, package: Option<&str>) -> (Level, Strin
         };
     }
     match client.claim(record, package) {
-        Ok(ClaimOutcome::Taken(c) | ClaimOutcome::Renewed(c)) => (
-            Level::Success,
-            format!("{record}: {}", describe(&c, true)),
-        ),
-        Ok(ClaimOutcome::Conflict(c)) => (
-            Level::Warn,
-            format!("{record} is {}", describe(&c, false)),
-        ),
+        Ok(ClaimOutcome::Taken(c) | ClaimOutcome::Renewed(c)) => {
+            (Level::Success, format!("{record}: {}", describe(&c, true)))
+        }
+        Ok(ClaimOutcome::Conflict(c)) => {
+            (Level::Warn, format!("{record} is {}", describe(&c, false)))
+        }
         Err(e) => (Level::Error, format!("{e:#}")),
     }
 }

@@ -26,7 +26,9 @@ use crate::app::worker::Payload;
 use crate::engine::jobs::{JobEvent, JobId};
 use crate::engine::packages::tune::{self, Finding};
 use crate::engine::project::Project;
-use crate::engine::registry::packages::{self as regpkg, InstallOutcome, Resolution, Step, Submitted};
+use crate::engine::registry::packages::{
+    self as regpkg, InstallOutcome, Resolution, Step, Submitted,
+};
 use crate::engine::util::units::rfc3339;
 use crate::store::Store;
 use crate::store::scripts as rows;
@@ -129,14 +131,14 @@ impl PackagesScreen {
             let r = crate::engine::registry::update(&root, &store, false, false)?;
             Ok(format!(
                 "index synced from {}: {} change(s), {} byte(s); {} package(s) known",
-                r.url,
-                r.changed,
-                r.index_bytes,
-                r.known
+                r.url, r.changed, r.index_bytes, r.known
             ))
         });
         self.job = Some((id, "a sync"));
-        ctx.status(Level::Info, format!("syncing the registry index (job #{id})"));
+        ctx.status(
+            Level::Info,
+            format!("syncing the registry index (job #{id})"),
+        );
     }
 
     /// Ask what installing the selected package's newest version takes.
@@ -145,15 +147,24 @@ impl PackagesScreen {
             return;
         }
         let Some(p) = self.selected_available() else {
-            ctx.status(Level::Info, "no package to install: sync the index first (u)");
+            ctx.status(
+                Level::Info,
+                "no package to install: sync the index first (u)",
+            );
             return;
         };
         let Some(v) = p.versions.iter().rev().find(|v| !v.yanked) else {
-            ctx.status(Level::Warn, format!("every version of {} is yanked", p.name));
+            ctx.status(
+                Level::Warn,
+                format!("every version of {} is yanked", p.name),
+            );
             return;
         };
         let want = format!("{}@={}", p.name, v.version);
-        self.popup = Some(Popup::Asking(format!("resolving {} {}…", p.name, v.version)));
+        self.popup = Some(Popup::Asking(format!(
+            "resolving {} {}…",
+            p.name, v.version
+        )));
         self.workers.ask.request(Ask::Resolve(want));
     }
 
@@ -180,8 +191,15 @@ impl PackagesScreen {
                 InstallOutcome::Installed { installed } => {
                     let mut done = vec![];
                     for i in &installed {
-                        let how = if i.already { "already here" } else { "installed" };
-                        p.log(format!("{how} {} {} (package {})", i.name, i.version, i.package));
+                        let how = if i.already {
+                            "already here"
+                        } else {
+                            "installed"
+                        };
+                        p.log(format!(
+                            "{how} {} {} (package {})",
+                            i.name, i.version, i.package
+                        ));
                         done.push(format!("{} {}", i.name, i.version));
                     }
                     Ok(format!("installed {}", done.join(", ")))
@@ -221,7 +239,9 @@ impl PackagesScreen {
                 Submitted::Claimed { theirs } => {
                     let who: Vec<String> = theirs
                         .iter()
-                        .map(|c| format!("{} by {} until {}", c.record, c.owner, rfc3339(c.expires)))
+                        .map(|c| {
+                            format!("{} by {} until {}", c.record, c.owner, rfc3339(c.expires))
+                        })
                         .collect();
                     anyhow::bail!(
                         "{label}: {} record(s) are taken into work by someone else; nothing \
@@ -302,7 +322,11 @@ impl PackagesScreen {
                 self.lists.available.len(),
                 self.heights.0,
             ),
-            Focus::Project => (&mut self.project_nav, self.lists.local.len(), self.heights.1),
+            Focus::Project => (
+                &mut self.project_nav,
+                self.lists.local.len(),
+                self.heights.1,
+            ),
         };
         nav.apply(id, len, page).is_some()
     }
@@ -328,7 +352,9 @@ fn findings_text(findings: &[Finding]) -> String {
 }
 
 fn open_store(root: &std::path::Path) -> anyhow::Result<Store> {
-    let db = root.join(crate::store::STATE_DIR).join(crate::store::DB_FILE);
+    let db = root
+        .join(crate::store::STATE_DIR)
+        .join(crate::store::DB_FILE);
     Ok(Store::open(&db, false)?)
 }
 

@@ -45,9 +45,16 @@ fn draw_bar(s: &PackagesScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
         ),
         (None, _) => "loading…".to_string(),
     };
-    let style = if s.load_error.is_some() { t.error } else { t.dim };
+    let style = if s.load_error.is_some() {
+        t.error
+    } else {
+        t.dim
+    };
     let text = fit_right(&text, area.width as usize);
-    frame.render_widget(Paragraph::new(Span::styled(text, style)).style(t.base), area);
+    frame.render_widget(
+        Paragraph::new(Span::styled(text, style)).style(t.base),
+        area,
+    );
 }
 
 /// The rows of a list pane, scrolled to its selection, the selected one highlighted.
@@ -72,7 +79,11 @@ fn rows(
     }
     for row in visible {
         let text = fit_right(&items[row], inner.width as usize);
-        let style = if row == nav.selected { t.selected } else { t.base };
+        let style = if row == nav.selected {
+            t.selected
+        } else {
+            t.base
+        };
         lines.push(Line::from(Span::styled(text, style)));
     }
     frame.render_widget(Paragraph::new(lines).style(t.base), inner);
@@ -110,7 +121,15 @@ fn draw_registry(s: &mut PackagesScreen, frame: &mut Frame, area: Rect, ctx: &Dr
         })
         .collect();
     let empty = "Nothing synced yet: press u to sync the registry's index.";
-    rows(&mut s.registry_nav, items, empty, focused, frame, inner, ctx);
+    rows(
+        &mut s.registry_nav,
+        items,
+        empty,
+        focused,
+        frame,
+        inner,
+        ctx,
+    );
 }
 
 fn draw_project(s: &mut PackagesScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
@@ -177,8 +196,10 @@ fn draw_popup(s: &PackagesScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
             if has_errors(findings) {
                 (
                     format!(" Submit {label}: refused "),
-                    format!("{report}\n\nTune found errors: nothing will be sent. Fix them \
-                             (devsky package set) and try again."),
+                    format!(
+                        "{report}\n\nTune found errors: nothing will be sent. Fix them \
+                             (devsky package set) and try again."
+                    ),
                     "esc close",
                 )
             } else {
