@@ -97,14 +97,15 @@ impl PackagesScreen {
         self.lists.local.get(self.project_nav.selected)
     }
 
-    /// The version installed here of an available package (the newest, when several).
+    /// The version installed here of an available package (the newest, when several: the
+    /// store lists its packages newest first).
     fn installed_version(&self, name: &str) -> Option<&str> {
         self.lists
             .local
             .iter()
             .filter(|p| p.name == name)
             .map(|p| p.version.as_str())
-            .next_back()
+            .next()
     }
 
     fn busy(&self, ctx: &mut Ctx) -> bool {
