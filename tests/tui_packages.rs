@@ -6,7 +6,10 @@
 //! install shows the resolver's explanation. In Codebase, A takes a record into work and
 //! B's list shows A's claim; B cannot take it; A releases it.
 //!
-//! Oracles: the registry's index over plain HTTP, B's store with the `sqlite3` CLI.
+//! A package made here (a change script) that My Builds built shows its builds, and the
+//! SKY_ID the registry reserved once it is submitted.
+//!
+//! Oracles: the registry's index over plain HTTP, the stores with the `sqlite3` CLI.
 
 mod support;
 
@@ -15,7 +18,7 @@ use std::process::Command;
 
 use devsky::shell::harness::Harness;
 use serde_json::Value;
-use support::cli::ok;
+use support::cli::{ok, write};
 use support::packages::{archive_with, import, project};
 use support::registry::{Backend, Registry};
 
@@ -284,4 +287,53 @@ fn codebase_shows_others_claims_and_claims_and_releases_the_selected_record() {
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+#[test]
+fn my_builds_packages_show_their_builds_and_the_sky_id_once_submitted() {
+    let reg = Registry::start(Backend::Sqlite);
+    let alice = reg.user("alice", false);
+    let a = store(&reg, &alice);
+    write(a.path(), "x.txt", b"1\n");
+    ok(&["snapshot", "create", "--name", "s1"], a.path());
+    write(a.path(), "x.txt", b"2\n");
+    ok(
+        &["script", "create", "--from", "s1", "--name", "first"],
+        a.path(),
+    );
+    let set = [
+        "package",
+        "set",
+        "first",
+        "--version",
+        "1.0.0",
+        "--included",
+        "scratch",
+        "work",
+    ];
+    ok(&set, a.path());
+    let target = tempfile::tempdir().unwrap();
+    write(target.path(), "x.txt", b"1\n");
+    let t = target.path().to_str().unwrap();
+    ok(&["build", "apply", "first", "--target", t], a.path());
+
+    let mut h = Harness::new(a.path(), 80, 24).unwrap();
+    h.key("7");
+    let s = h.wait_for("Project · 1 packages");
+    let row = s.lines().find(|l| l.contains("first")).unwrap();
+    assert!(
+        row.contains("no SKY_ID") && row.contains("mine, 1 build"),
+        "{row}"
+    );
+    h.key("tab");
+    submit_selected(&mut h, "first 1.0.0");
+    let sky = sql(
+        a.path(),
+        "SELECT sky_id FROM _dev_packages WHERE name = 'first'",
+    );
+    assert_ne!(sky, vec!["0"]);
+    let s = h.wait_for(&format!("SKY_ID {}", sky[0]));
+    let row = s.lines().find(|l| l.contains("first")).unwrap();
+    assert!(row.contains("mine, 1 build"), "{row}");
+    assert_eq!(index(&reg, &alice), vec![("first".into(), "1.0.0".into())]);
 }

@@ -152,11 +152,12 @@ fn draw_project(s: &mut PackagesScreen, frame: &mut Frame, area: Rect, ctx: &Dra
             };
             let origin = match (p.mine, p.builds) {
                 (false, _) => "installed".to_string(),
-                (true, 0) => "made here".to_string(),
-                (true, n) => format!("made here, built {n}×"),
+                (true, 0) => "mine".to_string(),
+                (true, 1) => "mine, 1 build".to_string(),
+                (true, n) => format!("mine, {n} builds"),
             };
             format!(
-                "{:>3} {:<16} {:<8} {:<12} {:>4} rec  {origin}",
+                "{:>3} {:<16} {:<8} {:<12} {:>3}r {origin}",
                 p.id, p.name, p.version, sky, p.records
             )
         })
