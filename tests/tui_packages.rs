@@ -267,6 +267,23 @@ fn codebase_shows_others_claims_and_claims_and_releases_the_selected_record() {
     ha.key("2");
     ha.key("1");
     ha.wait_for("⚑ bob");
+    // Marked records are claimed together: A marks both (space), c: one is A's own (released),
+    // the other B's (refused); the marks are cleared.
+    ha.key("g");
+    ha.key("space");
+    let s = ha.screen();
+    assert!(s.contains("50001*f:app/cart.php"), "marked:\n{s}");
+    ha.key("space");
+    ha.key("c");
+    let s = wait_status(
+        &mut ha,
+        "2 record(s): 0 taken into work, 1 released, 1 someone else's",
+    );
+    assert!(!s.contains("50001*"), "marks cleared:\n{s}");
+    ha.wait_for("⚑ bob");
+    ha.key("g");
+    ha.key("c");
+    wait_status(&mut ha, "taken into work by you");
     // A releases its claim: gone for B after a refresh.
     ha.key("g");
     ha.key("c");

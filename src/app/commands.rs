@@ -73,6 +73,7 @@ commands! {
     CodebaseImport = "codebase.import",
     CodebaseClear = "codebase.clear",
     CodebaseClaim = "codebase.claim",
+    CodebaseMark = "codebase.mark",
     SnapshotsCreate = "snapshots.create",
     SnapshotsDelete = "snapshots.delete",
     SnapshotsDiff = "snapshots.diff",
@@ -311,10 +312,17 @@ pub const COMMANDS: &[CommandDef] = &[
     cmd(Cmd::CodebaseClear, "Clear the search", CB, &["ctrl-r"], ""),
     cmd(
         Cmd::CodebaseClaim,
-        "Take the record into work on the registry, or release it",
+        "Take the marked records (or the selected one) into work on the registry, or release them",
         CB,
         &["c"],
         "claim",
+    ),
+    cmd(
+        Cmd::CodebaseMark,
+        "Mark the record for a claim",
+        CB,
+        &["space"],
+        "",
     ),
     // Packages
     cmd(

@@ -1,6 +1,7 @@
 //! Claims in the Codebase screen: records "taken into work" on the project's registry
-//! (docs/REGISTRY.md). `c` takes the selected record into work, or releases it when the
-//! claim is ours; the list marks every claimed record (`⚑ login`, `⚑ mine`) and the
+//! (docs/REGISTRY.md). `space` marks records; `c` takes the marked records (or the
+//! selected one) into work, or releases those whose claim is ours; the list marks every
+//! claimed record (`⚑ login`, `⚑ mine`) and the
 //! preview says who holds it until when. The registry is asked by a worker (its own
 //! store connection and client), on show and after each claim or release; drawing only
 //! reads what it answered. A project with no registry login shows no claims.
@@ -21,12 +22,9 @@ use crate::store::{STATE_DIR, Store};
 pub enum Request {
     /// Read the live claims.
     Refresh,
-    /// Claim `record` (of `package`, whose owners may force a release), or release it
-    /// when the claim is ours; then read the live claims.
-    Toggle {
-        record: String,
-        package: Option<String>,
-    },
+    /// Claim each record (of its package, whose owners may force a release), or release
+    /// it when the claim is ours; then read the live claims.
+    Toggle(Vec<(String, Option<String>)>),
 }
 
 /// Its answer.
@@ -42,6 +40,8 @@ pub struct Reply {
 pub struct Claims {
     worker: Worker<Request, Reply>,
     by_record: HashMap<String, (Claim, bool)>,
+    /// Records marked for the next `c`: id -> (name, package).
+    marked: HashMap<i64, (String, String)>,
     pub error: Option<String>,
     /// A toggle was asked and not answered: a refresh would replace it in the queue.
     toggling: bool,
@@ -71,7 +71,7 @@ fn work(root: &std::path::Path, store: &Result<Store, String>, req: Request) -> 
     let client = match client(root, store) {
         Ok(Some(c)) => c,
         Ok(None) => {
-            let note = matches!(req, Request::Toggle { .. }).then(|| {
+            let note = matches!(req, Request::Toggle(_)).then(|| {
                 (
                     Level::Warn,
                     "no registry: `devsky registry login URL --token TOKEN` first".to_string(),
@@ -91,12 +91,42 @@ fn work(root: &std::path::Path, store: &Result<Store, String>, req: Request) -> 
     };
     let note = match req {
         Request::Refresh => None,
-        Request::Toggle { record, package } => Some(toggle(&client, &record, package.as_deref())),
+        Request::Toggle(records) => Some(toggle_all(&client, &records)),
     };
     Reply {
         verified: client.verify(&[]).map(Some).map_err(|e| format!("{e:#}")),
         note,
     }
+}
+
+/// Toggle each record; one note for all (the only one's words when there is one).
+fn toggle_all(client: &Client, records: &[(String, Option<String>)]) -> (Level, String) {
+    let notes: Vec<(Level, String)> = records
+        .iter()
+        .map(|(r, p)| toggle(client, r, p.as_deref()))
+        .collect();
+    if notes.len() == 1 {
+        return notes
+            .into_iter()
+            .next()
+            .unwrap_or((Level::Info, String::new()));
+    }
+    let worst = notes
+        .iter()
+        .map(|n| n.0)
+        .find(|l| matches!(l, Level::Error))
+        .or_else(|| notes.iter().map(|n| n.0).find(|l| matches!(l, Level::Warn)))
+        .unwrap_or(Level::Success);
+    let count = |what: &str| notes.iter().filter(|n| n.1.contains(what)).count();
+    let msg = format!(
+        "{} record(s): {} taken into work, {} released, {} someone else's, {} failed",
+        notes.len(),
+        count("by you"),
+        count("released "),
+        count(" is taken into work by"),
+        notes.iter().filter(|n| n.0 == Level::Error).count()
+    );
+    (worst, msg)
 }
 
 fn toggle(client: &Client, record: &str, package: Option<&str>) -> (Level, String) {
@@ -133,6 +163,7 @@ impl Claims {
         let mut c = Claims {
             worker,
             by_record: HashMap::new(),
+            marked: HashMap::new(),
             error: None,
             toggling: false,
         };
@@ -147,12 +178,38 @@ impl Claims {
         }
     }
 
-    /// Claim or release `record`.
-    pub fn toggle(&mut self, record: String, package: String, ctx: &mut Ctx) {
-        let package = (!package.is_empty()).then_some(package);
-        ctx.status(Level::Info, format!("asking the registry about {record}…"));
+    /// Mark or unmark a record for the next toggle.
+    pub fn mark(&mut self, id: i64, name: &str, package: &str) {
+        if self.marked.remove(&id).is_none() {
+            self.marked
+                .insert(id, (name.to_string(), package.to_string()));
+        }
+    }
+
+    pub fn is_marked(&self, id: i64) -> bool {
+        self.marked.contains_key(&id)
+    }
+
+    /// Claim or release the marked records (the marks are cleared), or else `selected`.
+    pub fn toggle(&mut self, selected: Option<(String, String)>, ctx: &mut Ctx) {
+        let mut records: Vec<(i64, (String, String))> = self.marked.drain().collect();
+        records.sort();
+        let mut records: Vec<(String, String)> = records.into_iter().map(|(_, r)| r).collect();
+        if records.is_empty() {
+            records.extend(selected);
+        }
+        let what = match records.as_slice() {
+            [] => return,
+            [(one, _)] => one.clone(),
+            many => format!("{} records", many.len()),
+        };
+        ctx.status(Level::Info, format!("asking the registry about {what}…"));
         self.toggling = true;
-        self.worker.request(Request::Toggle { record, package });
+        let records = records
+            .into_iter()
+            .map(|(r, p)| (r, (!p.is_empty()).then_some(p)))
+            .collect();
+        self.worker.request(Request::Toggle(records));
     }
 
     /// The claim on `record` and whether it is ours.

@@ -407,16 +407,25 @@ impl CodebaseScreen {
         }
     }
 
-    /// Take the selected record into work, or release it (`claims.rs`).
-    fn claim(&mut self, ctx: &mut Ctx) {
-        let Some(id) = self.selected_id() else { return };
+    /// The selected record's (id, name, package), once its row or preview is read.
+    fn selected_record(&self) -> Option<(i64, String, String)> {
+        let id = self.selected_id()?;
         let known = match &self.preview {
             Some((p, Some(sum), _)) if *p == id => Some(sum),
             _ => self.rows.get(&id),
         };
-        match known {
-            Some(r) => self.claims.toggle(r.name.clone(), r.package.clone(), ctx),
-            None => ctx.status(Level::Info, format!("record #{id} is still loading")),
+        known.map(|r| (id, r.name.clone(), r.package.clone()))
+    }
+
+    /// Mark the selected record for a claim (`claims.rs`), and move down.
+    fn mark(&mut self, ctx: &mut Ctx) {
+        match self.selected_record() {
+            Some((id, name, package)) => {
+                self.claims.mark(id, &name, &package);
+                self.nav(Cmd::NavDown);
+            }
+            None if self.selected_id().is_some() => ctx.status(Level::Info, "still loading"),
+            None => {}
         }
     }
 
@@ -534,7 +543,11 @@ impl Screen for CodebaseScreen {
             Cmd::CodebaseCopyBody => self.copy(true, ctx),
             Cmd::CodebaseImport => self.start_import(ctx),
             Cmd::CodebaseClear => self.clear_search(),
-            Cmd::CodebaseClaim => self.claim(ctx),
+            Cmd::CodebaseClaim => {
+                let sel = self.selected_record().map(|(_, n, p)| (n, p));
+                self.claims.toggle(sel, ctx);
+            }
+            Cmd::CodebaseMark => self.mark(ctx),
             Cmd::NavFocus => {
                 self.focus = if self.focus == Focus::List {
                     Focus::Preview

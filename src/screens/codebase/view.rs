@@ -134,8 +134,9 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
                         let name_w = width.saturating_sub(8 + size.len() + 1 + mark.width());
                         let name = fit_left(&r.name, name_w);
                         let pad = name_w.saturating_sub(name.width());
+                        let tick = if s.claims.is_marked(id) { '*' } else { ' ' };
                         Line::from(vec![
-                            Span::styled(format!("{id:>7} "), dim),
+                            Span::styled(format!("{id:>7}{tick}"), dim),
                             Span::styled(name, base),
                             mark,
                             Span::styled(format!("{:pad$} {size}", ""), dim),
@@ -150,8 +151,9 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
                 let name_w = (width.saturating_sub(8) * 3 / 5).max(10);
                 let name_w = name_w.saturating_sub(mark.width()).max(4);
                 let name = fit_left(&hit.name, name_w);
+                let tick = if s.claims.is_marked(hit.id) { '*' } else { ' ' };
                 let mut spans = vec![
-                    Span::styled(format!("{:>7} ", hit.id), dim),
+                    Span::styled(format!("{:>7}{tick}", hit.id), dim),
                     Span::styled(name.clone(), base),
                     mark.clone(),
                     Span::styled(format!("{:w$} ", "", w = name_w - name.width()), base),
