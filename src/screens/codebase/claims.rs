@@ -4,11 +4,13 @@
 //! claimed record (`⚑ login`, `⚑ mine`) and the
 //! preview says who holds it until when. The registry is asked by a worker (its own
 //! store connection and client), on show and after each claim or release; drawing only
-//! reads what it answered. A project with no registry login shows no claims.
+//! reads what it answered. A project with no registry login shows no claims. The screen's
+//! side (the selected record, marking) is the `impl CodebaseScreen` at the end.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, Level};
 use crate::app::screen::ScreenId;
 use crate::app::worker::{Payload, ReplyTx, Worker};
@@ -241,5 +243,29 @@ impl Claims {
             Err(e) => self.error = Some(e),
         }
         Ok(true)
+    }
+}
+
+impl super::CodebaseScreen {
+    /// The selected record's (id, name, package), once its row or preview is read.
+    pub(super) fn selected_record(&self) -> Option<(i64, String, String)> {
+        let id = self.selected_id()?;
+        let known = match &self.preview {
+            Some((p, Some(sum), _)) if *p == id => Some(sum),
+            _ => self.rows.get(&id),
+        };
+        known.map(|r| (id, r.name.clone(), r.package.clone()))
+    }
+
+    /// Mark the selected record for a claim (`claims.rs`), and move down.
+    pub(super) fn mark(&mut self, ctx: &mut Ctx) {
+        match self.selected_record() {
+            Some((id, name, package)) => {
+                self.claims.mark(id, &name, &package);
+                self.nav(Cmd::NavDown);
+            }
+            None if self.selected_id().is_some() => ctx.status(Level::Info, "still loading"),
+            None => {}
+        }
     }
 }

@@ -407,28 +407,6 @@ impl CodebaseScreen {
         }
     }
 
-    /// The selected record's (id, name, package), once its row or preview is read.
-    fn selected_record(&self) -> Option<(i64, String, String)> {
-        let id = self.selected_id()?;
-        let known = match &self.preview {
-            Some((p, Some(sum), _)) if *p == id => Some(sum),
-            _ => self.rows.get(&id),
-        };
-        known.map(|r| (id, r.name.clone(), r.package.clone()))
-    }
-
-    /// Mark the selected record for a claim (`claims.rs`), and move down.
-    fn mark(&mut self, ctx: &mut Ctx) {
-        match self.selected_record() {
-            Some((id, name, package)) => {
-                self.claims.mark(id, &name, &package);
-                self.nav(Cmd::NavDown);
-            }
-            None if self.selected_id().is_some() => ctx.status(Level::Info, "still loading"),
-            None => {}
-        }
-    }
-
     fn scroll_preview(&mut self, delta: isize) {
         let total = self
             .preview
