@@ -63,6 +63,7 @@ fn sync(backend: Backend) {
     let first = json(&["update", "--json"], a.path());
     assert_eq!(first["changed"], N, "{first}");
     assert_eq!(first["packages"].as_array().unwrap().len(), N);
+    assert_eq!(first["known"], N);
     let first_bytes = first["index_bytes"].as_u64().unwrap();
     assert!(first_bytes > 0);
 
@@ -77,7 +78,16 @@ fn sync(backend: Backend) {
     let second = json(&["update", "--json"], a.path());
     assert_eq!(second["changed"], 10, "{second}");
     assert_eq!(second["from"], first["cursor"]);
-    assert_eq!(second["packages"].as_array().unwrap().len(), N + 10);
+    // Only what changed is listed (listing all 10,010 cost more than the sync).
+    let listed: Vec<&str> = second["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let new: Vec<String> = (N..N + 10).map(|i| format!("pkg{i:04}")).collect();
+    assert_eq!(listed, new, "{second}");
+    assert_eq!(second["known"], N + 10);
     let second_bytes = second["index_bytes"].as_u64().unwrap();
     // 10 entries of 210: about a twentieth of the first answer.
     assert!(
@@ -91,9 +101,18 @@ fn sync(backend: Backend) {
         (Some(0), Some(0)),
         "{third}"
     );
+    assert_eq!(third["packages"].as_array().unwrap().len(), 0, "{third}");
     let text = ok(&["update"], a.path());
-    assert!(text.contains("pkg0000") && text.contains("1.0.0"), "{text}");
+    assert!(
+        !text.contains("pkg0000"),
+        "nothing changed, nothing listed: {text}"
+    );
     assert!(text.contains("0 new or changed"), "{text}");
+    // --all lists every package of the local index.
+    let all = json(&["update", "--all", "--json"], a.path());
+    assert_eq!(all["packages"].as_array().unwrap().len(), N + 10);
+    let text = ok(&["update", "--all"], a.path());
+    assert!(text.contains("pkg0000") && text.contains("1.0.0"), "{text}");
 
     // A yank reaches the local index as a change of one entry.
     assert_eq!(

@@ -72,6 +72,8 @@ commands! {
     CodebaseCopyBody = "codebase.copy_body",
     CodebaseImport = "codebase.import",
     CodebaseClear = "codebase.clear",
+    CodebaseClaim = "codebase.claim",
+    CodebaseMark = "codebase.mark",
     SnapshotsCreate = "snapshots.create",
     SnapshotsDelete = "snapshots.delete",
     SnapshotsDiff = "snapshots.diff",
@@ -87,6 +89,10 @@ commands! {
     ScriptsReload = "scripts.reload",
     ScriptsBin = "scripts.bin",
     ScriptsRestore = "scripts.restore",
+    PackagesSync = "packages.sync",
+    PackagesInstall = "packages.install",
+    PackagesSubmit = "packages.submit",
+    PackagesReload = "packages.reload",
     ReplaceEdit = "replace.edit",
     ReplaceToggle = "replace.toggle",
     ReplaceScope = "replace.scope",
@@ -204,6 +210,7 @@ const SC: Scope = Scope::Screen(ScreenId::Scripts);
 const RP: Scope = Scope::Screen(ScreenId::Replace);
 const QY: Scope = Scope::Screen(ScreenId::Query);
 const DP: Scope = Scope::Screen(ScreenId::Deploy);
+const PK: Scope = Scope::Screen(ScreenId::Packages);
 
 /// Every command, in the order help and the palette list them.
 pub const COMMANDS: &[CommandDef] = &[
@@ -303,6 +310,43 @@ pub const COMMANDS: &[CommandDef] = &[
         "import",
     ),
     cmd(Cmd::CodebaseClear, "Clear the search", CB, &["ctrl-r"], ""),
+    cmd(
+        Cmd::CodebaseClaim,
+        "Take the marked records (or the selected one) into work on the registry, or release them",
+        CB,
+        &["c"],
+        "claim",
+    ),
+    cmd(
+        Cmd::CodebaseMark,
+        "Mark the record for a claim",
+        CB,
+        &["space"],
+        "",
+    ),
+    // Packages
+    cmd(
+        Cmd::PackagesSync,
+        "Sync the registry's index",
+        PK,
+        &["u"],
+        "sync",
+    ),
+    cmd(
+        Cmd::PackagesInstall,
+        "Install the package's newest version (shows the resolution first)",
+        PK,
+        &["i"],
+        "install",
+    ),
+    cmd(
+        Cmd::PackagesSubmit,
+        "Submit the package (shows the Tune report first)",
+        PK,
+        &["s"],
+        "submit",
+    ),
+    cmd(Cmd::PackagesReload, "Reload the lists", PK, &["r"], ""),
     // Snapshots
     cmd(
         Cmd::SnapshotsCreate,

@@ -161,6 +161,9 @@ pub struct UpdateArgs {
     /// Also download the archives of new versions into the local cache.
     #[arg(long)]
     pub sync: bool,
+    /// List every package of the index (default: only those this sync changed).
+    #[arg(long)]
+    pub all: bool,
     /// The project (default: the current folder).
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
@@ -333,18 +336,25 @@ fn publish(a: PublishArgs) -> anyhow::Result<i32> {
 pub fn update(a: UpdateArgs) -> anyhow::Result<i32> {
     let project = Project::locate(&a.project.unwrap_or_else(|| PathBuf::from(".")))?;
     let store = project.open_store(false)?;
-    let rep = registry::update(&project.root, &store, a.sync)?;
+    let rep = registry::update(&project.root, &store, a.sync, a.all)?;
     if a.json {
         print_json(&json!(rep))?;
         return Ok(0);
     }
     println!(
-        "{}: {} new or changed version(s), index {} transferred (cursor {} -> {})",
+        "{}: {} new or changed version(s), index {} transferred (cursor {} -> {}); {} \
+         package(s) known{}",
         rep.url,
         rep.changed,
         human_bytes(rep.index_bytes),
         rep.from,
-        rep.cursor
+        rep.cursor,
+        rep.known,
+        if a.all || rep.packages.is_empty() {
+            ""
+        } else {
+            " (those changed below; --all lists every one)"
+        }
     );
     if a.sync {
         println!(

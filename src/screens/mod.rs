@@ -5,7 +5,7 @@ pub mod codebase;
 pub mod compare;
 pub mod deploy;
 pub mod jobs;
-pub mod planned;
+pub mod packages;
 pub mod query;
 pub mod replace;
 pub mod scripts;

@@ -31,7 +31,6 @@ use crate::engine::jobs::{JobEvent, Jobs, Outcome};
 use crate::engine::project::Project;
 use crate::screens::codebase::CodebaseScreen;
 use crate::screens::jobs::JobsScreen;
-use crate::screens::planned::Planned;
 use crate::screens::{Screen, ScreenId};
 
 /// Smallest terminal the layout works in.
@@ -113,7 +112,10 @@ impl App {
                     ScreenId::Deploy => {
                         Box::new(crate::screens::deploy::DeployScreen::new(project))
                     }
-                    other => Box::new(Planned::new(*other)),
+                    ScreenId::Packages => Box::new(crate::screens::packages::PackagesScreen::new(
+                        project,
+                        tx.clone(),
+                    )),
                 }
             })
             .collect()

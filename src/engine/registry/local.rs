@@ -2,6 +2,7 @@
 //! store): every version the index has sent, upserted by (name, version), and the cursor
 //! and ETag to ask from next time. A login to another registry starts it afresh.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -136,29 +137,28 @@ impl LocalIndex {
         let mut st = self.conn.prepare(
             "SELECT name, version, sky_id, checksum, yanked FROM entries ORDER BY name, sky_id",
         )?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                VersionInfo {
-                    version: r.get(1)?,
-                    sky_id: r.get(2)?,
-                    checksum: r.get(3)?,
-                    yanked: r.get(4)?,
-                },
-            ))
-        })?;
-        let mut out: Vec<PackageVersions> = vec![];
-        for row in rows {
-            let (name, v) = row?;
-            match out.last_mut() {
-                Some(p) if p.name == name => p.versions.push(v),
-                _ => out.push(PackageVersions {
-                    name,
-                    versions: vec![v],
-                }),
-            }
+        group(st.query([])?)
+    }
+
+    /// The packages `names` with their versions (those the index has), by name.
+    pub fn packages_named(&self, names: &BTreeSet<&str>) -> anyhow::Result<Vec<PackageVersions>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT name, version, sky_id, checksum, yanked FROM entries WHERE name = ?1 \
+             ORDER BY sky_id",
+        )?;
+        let mut out = vec![];
+        for name in names {
+            out.extend(group(st.query([name])?)?);
         }
         Ok(out)
+    }
+
+    /// How many packages the index has.
+    pub fn count(&self) -> anyhow::Result<usize> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(DISTINCT name) FROM entries", [], |r| r.get(0))?;
+        Ok(n as usize)
     }
 
     /// The versions of `name` the index has: (version, depends as the registry keeps
@@ -188,4 +188,26 @@ pub struct IndexVersion {
     pub depends: String,
     pub checksum: String,
     pub yanked: bool,
+}
+
+/// Rows of (name, version, sky_id, checksum, yanked), sorted by name, grouped by package.
+fn group(mut rows: rusqlite::Rows<'_>) -> anyhow::Result<Vec<PackageVersions>> {
+    let mut out: Vec<PackageVersions> = vec![];
+    while let Some(r) = rows.next()? {
+        let name: String = r.get(0)?;
+        let v = VersionInfo {
+            version: r.get(1)?,
+            sky_id: r.get(2)?,
+            checksum: r.get(3)?,
+            yanked: r.get(4)?,
+        };
+        match out.last_mut() {
+            Some(p) if p.name == name => p.versions.push(v),
+            _ => out.push(PackageVersions {
+                name,
+                versions: vec![v],
+            }),
+        }
+    }
+    Ok(out)
 }

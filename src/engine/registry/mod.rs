@@ -10,6 +10,7 @@ pub mod client;
 pub mod local;
 pub mod packages;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -81,13 +82,18 @@ pub struct SyncReport {
     /// Archives fetched (`--sync`) and their bytes.
     pub archives: usize,
     pub archive_bytes: u64,
-    /// Every package known, with its versions (oldest first).
+    /// The packages this sync changed, with all their versions (oldest first); every
+    /// package only when asked for (`devsky update --all`): listing an index of 10,000
+    /// took longer than the sync itself.
     pub packages: Vec<local::PackageVersions>,
+    /// Packages in the local index after the sync.
+    pub known: usize,
 }
 
 /// Sync the index of the project at `root` from its registry; with `fetch`, download the
-/// archives of the versions that changed and are not cached yet.
-pub fn update(root: &Path, store: &Store, fetch: bool) -> anyhow::Result<SyncReport> {
+/// archives of the versions that changed and are not cached yet. The report lists the
+/// packages that changed; with `all`, every package of the index.
+pub fn update(root: &Path, store: &Store, fetch: bool, all: bool) -> anyhow::Result<SyncReport> {
     let (url, _) = logged_in(root, store)?;
     let client = client(root, store)?;
     let mut idx = local::LocalIndex::open(root)?;
@@ -125,7 +131,13 @@ pub fn update(root: &Path, store: &Store, fetch: bool) -> anyhow::Result<SyncRep
             rep.archives += 1;
         }
     }
-    rep.packages = idx.packages()?;
+    rep.packages = if all {
+        idx.packages()?
+    } else {
+        let names: BTreeSet<&str> = changed.iter().map(|e| e.name.as_str()).collect();
+        idx.packages_named(&names)?
+    };
+    rep.known = idx.count()?;
     Ok(rep)
 }
 

@@ -225,15 +225,33 @@ fn with_available(idx: &LocalIndex, why: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// Install `want` (`name` or `name@req`) and its dependencies from the registry.
-pub fn install(project: &Project, store: &mut Store, want: &str) -> anyhow::Result<InstallOutcome> {
+/// One version an install takes (the plan lists dependencies first).
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub name: String,
+    pub version: String,
+    pub checksum: String,
+    /// The store's package of this name and version, when it is there already.
+    pub already: Option<i64>,
+}
+
+/// What installing a request would do: the versions chosen, or why none work.
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    Plan(Vec<Step>),
+    NoSolution { explanation: String },
+}
+
+/// Sync the index and resolve `want` (`name` or `name@req`) over it; nothing is
+/// downloaded or written to the store. The Packages screen shows this before installing.
+pub fn resolve_install(project: &Project, store: &Store, want: &str) -> anyhow::Result<Resolution> {
     let wants = [resolve::parse_dep(want)?];
-    super::update(&project.root, store, false)?;
+    super::update(&project.root, store, false, false)?;
     let idx = LocalIndex::open(&project.root)?;
     let chosen = match resolve::resolve(&RegistryIndex(&idx), &wants) {
         Ok(c) => c,
         Err(ResolveError::NoSolution(why)) => {
-            return Ok(InstallOutcome::NoSolution {
+            return Ok(Resolution::NoSolution {
                 explanation: with_available(&idx, &why)?,
             });
         }
@@ -279,13 +297,45 @@ pub fn install(project: &Project, store: &mut Store, want: &str) -> anyhow::Resu
     for name in chosen.keys() {
         visit(name, &deps_of, &mut seen, &mut order);
     }
+    let mut steps = vec![];
+    for name in order {
+        let (version, checksum) = exact[&name].clone();
+        let already = extra::find(store.conn(), &name, &version)?.map(|(id, _)| id);
+        steps.push(Step {
+            name,
+            version,
+            checksum,
+            already,
+        });
+    }
+    Ok(Resolution::Plan(steps))
+}
+
+/// Install `want` (`name` or `name@req`) and its dependencies from the registry.
+pub fn install(project: &Project, store: &mut Store, want: &str) -> anyhow::Result<InstallOutcome> {
+    match resolve_install(project, store, want)? {
+        Resolution::NoSolution { explanation } => Ok(InstallOutcome::NoSolution { explanation }),
+        Resolution::Plan(steps) => apply_install(project, store, &steps),
+    }
+}
+
+/// Install the versions of a plan of [`resolve_install`], in its order.
+pub fn apply_install(
+    project: &Project,
+    store: &mut Store,
+    steps: &[Step],
+) -> anyhow::Result<InstallOutcome> {
     let client = client(&project.root, store)?;
     let cache = cache_dir(&project.root);
     std::fs::create_dir_all(&cache)
         .with_context(|| format!("cannot create {}", cache.display()))?;
     let mut installed = vec![];
-    for name in order {
-        let (version, checksum) = exact[&name].clone();
+    for step in steps {
+        let (name, version, checksum) = (
+            step.name.clone(),
+            step.version.clone(),
+            step.checksum.clone(),
+        );
         if let Some((id, _)) = extra::find(store.conn(), &name, &version)? {
             installed.push(Installed {
                 name,

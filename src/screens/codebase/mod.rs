@@ -5,6 +5,7 @@
 //! 100,000 records scroll as smoothly as 100. Search, preview and the rows of the list
 //! are read by workers: drawing never touches the store.
 
+mod claims;
 pub mod preview;
 mod view;
 pub mod worker;
@@ -78,6 +79,7 @@ pub struct CodebaseScreen {
     import_job: Option<JobId>,
     load_error: Option<String>,
     workers: Workers,
+    claims: claims::Claims,
 }
 
 impl CodebaseScreen {
@@ -90,7 +92,7 @@ impl CodebaseScreen {
             .root
             .join(crate::store::STATE_DIR)
             .join(crate::store::DB_FILE);
-        let workers = worker::start(db_path.clone(), syntax, tx);
+        let workers = worker::start(db_path.clone(), syntax, tx.clone());
         let mut s = CodebaseScreen {
             store: None,
             db_path,
@@ -115,6 +117,7 @@ impl CodebaseScreen {
             import_job: None,
             load_error: None,
             workers,
+            claims: claims::Claims::start(project.root.clone(), tx.clone()),
         };
         s.reload();
         s
@@ -364,7 +367,11 @@ impl CodebaseScreen {
     /// One of the workers answered; stale answers were dropped by [`Worker::accept`].
     ///
     /// [`Worker::accept`]: crate::app::worker::Worker::accept
-    fn on_worker(&mut self, reply: Payload) -> bool {
+    fn on_worker(&mut self, reply: Payload, ctx: &mut Ctx) -> bool {
+        let reply = match self.claims.accept(reply, ctx) {
+            Ok(changed) => return changed,
+            Err(other) => other,
+        };
         let reply = match self.workers.search.accept(reply) {
             Ok(Some((query, result))) => {
                 self.searching = false;
@@ -514,6 +521,11 @@ impl Screen for CodebaseScreen {
             Cmd::CodebaseCopyBody => self.copy(true, ctx),
             Cmd::CodebaseImport => self.start_import(ctx),
             Cmd::CodebaseClear => self.clear_search(),
+            Cmd::CodebaseClaim => {
+                let sel = self.selected_record().map(|(_, n, p)| (n, p));
+                self.claims.toggle(sel, ctx);
+            }
+            Cmd::CodebaseMark => self.mark(ctx),
             Cmd::NavFocus => {
                 self.focus = if self.focus == Focus::List {
                     Focus::Preview
@@ -557,8 +569,8 @@ impl Screen for CodebaseScreen {
         true
     }
 
-    fn on_reply(&mut self, reply: Payload, _ctx: &mut Ctx) -> bool {
-        self.on_worker(reply)
+    fn on_reply(&mut self, reply: Payload, ctx: &mut Ctx) -> bool {
+        self.on_worker(reply, ctx)
     }
 
     fn on_job(&mut self, ev: &JobEvent, ctx: &mut Ctx) -> bool {
@@ -573,6 +585,13 @@ impl Screen for CodebaseScreen {
             }
             _ => false,
         }
+    }
+
+    fn on_show(&mut self, _ctx: &mut Ctx) {
+        // Records come from other screens (an install) and the CLI; others take and
+        // release records while we look elsewhere.
+        self.reload();
+        self.claims.refresh();
     }
 }
 

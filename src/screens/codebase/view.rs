@@ -11,7 +11,7 @@ use super::{CodebaseScreen, Focus, Input, Mode};
 use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::strings;
-use crate::app::widgets::{self, fit_left};
+use crate::app::widgets::{self, fit_left, fit_right};
 use crate::engine::util::units::{format_time, human_size, thousands};
 use crate::store::codebase::{Area, snippet_parts};
 
@@ -130,12 +130,15 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
                 match s.rows.get(&id) {
                     Some(r) => {
                         let size = human_size(r.size);
-                        let name_w = width.saturating_sub(8 + size.len() + 1);
+                        let mark = claim_mark(s, &r.name, selected, ctx);
+                        let name_w = width.saturating_sub(8 + size.len() + 1 + mark.width());
                         let name = fit_left(&r.name, name_w);
                         let pad = name_w.saturating_sub(name.width());
+                        let tick = if s.claims.is_marked(id) { '*' } else { ' ' };
                         Line::from(vec![
-                            Span::styled(format!("{id:>7} "), dim),
+                            Span::styled(format!("{id:>7}{tick}"), dim),
                             Span::styled(name, base),
+                            mark,
                             Span::styled(format!("{:pad$} {size}", ""), dim),
                         ])
                     }
@@ -144,13 +147,18 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
             }
             Mode::Search(_) => {
                 let hit = &s.results.hits[row];
+                let mark = claim_mark(s, &hit.name, selected, ctx);
                 let name_w = (width.saturating_sub(8) * 3 / 5).max(10);
+                let name_w = name_w.saturating_sub(mark.width()).max(4);
                 let name = fit_left(&hit.name, name_w);
+                let tick = if s.claims.is_marked(hit.id) { '*' } else { ' ' };
                 let mut spans = vec![
-                    Span::styled(format!("{:>7} ", hit.id), dim),
-                    Span::styled(format!("{name:<name_w$} "), base),
+                    Span::styled(format!("{:>7}{tick}", hit.id), dim),
+                    Span::styled(name.clone(), base),
+                    mark.clone(),
+                    Span::styled(format!("{:w$} ", "", w = name_w - name.width()), base),
                 ];
-                let mut room = width.saturating_sub(8 + name_w + 1);
+                let mut room = width.saturating_sub(8 + name_w + mark.width() + 1);
                 for (is_match, text) in lead_to_match(snippet_parts(&hit.snippet), room / 4) {
                     if room == 0 {
                         break;
@@ -200,6 +208,18 @@ fn draw_preview(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &Dra
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let mut lines: Vec<Line> = Vec::new();
+    let claim = current
+        .and_then(|(_, sum, _)| sum.as_ref())
+        .and_then(|sum| s.claims.of(&sum.name));
+    if let Some((c, ours)) = claim {
+        let style = if *ours { t.accent } else { t.warn };
+        lines.push(Line::from(Span::styled(
+            format!("⚑ {}", super::claims::describe(c, *ours)),
+            style,
+        )));
+    } else if let Some(e) = &s.claims.error {
+        lines.push(Line::from(Span::styled(format!("claims: {e}"), t.error)));
+    }
     if let Some(n) = note {
         lines.push(Line::from(Span::styled(n, t.dim)));
     }
@@ -287,6 +307,23 @@ fn draw_details(s: &CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
         Paragraph::new(lines).block(block).style(Style::default()),
         popup,
     );
+}
+
+/// The list's marker of a claimed record: ` ⚑ login` (someone else's) or ` ⚑ mine`.
+fn claim_mark(s: &CodebaseScreen, name: &str, selected: bool, ctx: &DrawCtx) -> Span<'static> {
+    let t = ctx.theme;
+    match s.claims.of(name) {
+        None => Span::raw(""),
+        Some((c, ours)) => {
+            let who = if *ours { "mine" } else { c.owner.as_str() };
+            let style = match (selected, ours) {
+                (true, _) => t.selected,
+                (false, true) => t.accent,
+                (false, false) => t.warn,
+            };
+            Span::styled(format!(" ⚑ {}", fit_right(who, 12)), style)
+        }
+    }
 }
 
 /// Shorten the text before the first match to at most `keep` chars, so the match shows.
