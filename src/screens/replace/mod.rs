@@ -153,6 +153,7 @@ impl ReplaceScreen {
             db: self.scope.db.clone(),
             tables: Vec::new(),
             encoding: None,
+            base64: false,
         }
     }
 
