@@ -6,8 +6,10 @@
 //! `i` ignore case, `w` whole words. The search runs on a [`Worker`] thread: files with matches stream in
 //! as they are found (`engine::replace::preview_with`), a new search cancels the one
 //! running (the latest request wins; its generation is checked between files), `ctrl-c`
-//! stops it. Space ticks or unticks the selected match; the preview pane shows its line
-//! before and after. `A` applies what is ticked as a job (after a confirmation;
+//! stops it. Matches are listed under a header row per file and per table, showing how
+//! many of its matches are ticked; space on a match ticks or unticks it, on a header all
+//! of its matches (all ticked: untick all; else tick all). The preview pane shows the
+//! selected match's line before and after (a header: its first match). `A` applies what is ticked as a job (after a confirmation;
 //! `engine::replace::ops::apply`: originals to the recycle bin, rows in a transaction),
 //! `u` undoes the last replace (after a confirmation).
 
@@ -44,11 +46,27 @@ pub struct Batch {
     pub files: Vec<FilePlan>,
 }
 
-/// One row of the results: a match in a file, or a value in a table.
+/// One row of the results: a file's or a table's header (space on it ticks or unticks all
+/// its matches), a match in a file, or a value in a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Item {
-    Hit { file: usize, hit: usize },
+    File(usize),
+    /// The rows `start..end` of the plan, all of one table.
+    Table {
+        start: usize,
+        end: usize,
+    },
+    Hit {
+        file: usize,
+        hit: usize,
+    },
     Row(usize),
+}
+
+impl Item {
+    fn is_header(self) -> bool {
+        matches!(self, Item::File(_) | Item::Table { .. })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,11 +214,25 @@ impl ReplaceScreen {
         self.items.clear();
         if let Some(p) = &self.plan {
             for (fi, f) in p.files.files.iter().enumerate() {
+                self.items.push(Item::File(fi));
                 self.items
                     .extend((0..f.hits.len()).map(|hit| Item::Hit { file: fi, hit }));
             }
             if let Some(d) = &p.db {
-                self.items.extend((0..d.rows.len()).map(Item::Row));
+                let mut start = 0;
+                while start < d.rows.len() {
+                    let table = &d.rows[start].table;
+                    let n = d.rows[start..]
+                        .iter()
+                        .take_while(|r| &r.table == table)
+                        .count();
+                    self.items.push(Item::Table {
+                        start,
+                        end: start + n,
+                    });
+                    self.items.extend((start..start + n).map(Item::Row));
+                    start += n;
+                }
             }
         }
         self.nav.clamp(self.items.len());
@@ -261,10 +293,34 @@ impl ReplaceScreen {
         }
     }
 
-    /// Whether the item is ticked.
+    /// The matches under a header (the item itself for a match).
+    fn members(&self, item: Item) -> Vec<Item> {
+        let Some(p) = &self.plan else {
+            return Vec::new();
+        };
+        match item {
+            Item::File(file) => (0..p.files.files[file].hits.len())
+                .map(|hit| Item::Hit { file, hit })
+                .collect(),
+            Item::Table { start, end } => (start..end).map(Item::Row).collect(),
+            m => vec![m],
+        }
+    }
+
+    /// (ticked, total) matches of an item (a header: of all its matches).
+    fn tally(&self, item: Item) -> (usize, usize) {
+        let m = self.members(item);
+        (m.iter().filter(|&&i| self.ticked(i)).count(), m.len())
+    }
+
+    /// Whether the match is ticked (a header: all of its matches).
     fn ticked(&self, item: Item) -> bool {
         let Some(p) = &self.plan else { return false };
         match item {
+            Item::File(_) | Item::Table { .. } => {
+                let (on, all) = self.tally(item);
+                on == all && all > 0
+            }
             Item::Hit { file, hit } => {
                 let f = &p.files.files[file];
                 f.selected && !f.skip.contains(&hit)
@@ -280,6 +336,23 @@ impl ReplaceScreen {
         let on = self.ticked(item);
         let Some(p) = &mut self.plan else { return };
         match item {
+            // all ticked: untick all; else tick all
+            Item::File(file) => {
+                let f = &mut p.files.files[file];
+                f.selected = !on;
+                f.skip = if on {
+                    (0..f.hits.len()).collect()
+                } else {
+                    Vec::new()
+                };
+            }
+            Item::Table { start, end } => {
+                if let Some(d) = &mut p.db {
+                    for r in &mut d.rows[start..end] {
+                        r.selected = !on;
+                    }
+                }
+            }
             Item::Hit { file, hit } => {
                 let f = &mut p.files.files[file];
                 if on {
@@ -298,7 +371,15 @@ impl ReplaceScreen {
     }
 
     fn ticked_count(&self) -> usize {
-        self.items.iter().filter(|&&i| self.ticked(i)).count()
+        self.items
+            .iter()
+            .filter(|&&i| !i.is_header() && self.ticked(i))
+            .count()
+    }
+
+    /// The number of matches listed (headers aside).
+    fn match_count(&self) -> usize {
+        self.items.iter().filter(|i| !i.is_header()).count()
     }
 
     fn cycle_scope(&mut self, ctx: &mut Ctx) {
