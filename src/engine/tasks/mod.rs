@@ -191,7 +191,10 @@ pub const TASKS: [(&str, &str); 6] = [
     ("sizes", "bytes and files per folder"),
     ("lines", "line counts per text file"),
     ("encoding", "the text encoding of every file"),
-    ("syntax", "syntax check per extension (php -l, node --check)"),
+    (
+        "syntax",
+        "syntax check per extension (php -l, node --check)",
+    ),
     ("functions", "functions and classes of PHP/JS files"),
 ];
 
@@ -224,7 +227,9 @@ pub fn run_named(
             let timeout = std::time::Duration::from_secs(60);
             syntax::run(&files, &checkers, cpus, timeout, progress)
         }
-        other => anyhow::bail!("no task {other:?} (checksums, sizes, lines, encoding, syntax, functions)"),
+        other => anyhow::bail!(
+            "no task {other:?} (checksums, sizes, lines, encoding, syntax, functions)"
+        ),
     }
 }
 

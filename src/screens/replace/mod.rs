@@ -11,9 +11,11 @@
 //! of its matches (all ticked: untick all; else tick all). The preview pane shows the
 //! selected match's line before and after (a header: its first match). `A` applies what is ticked as a job (after a confirmation;
 //! `engine::replace::ops::apply`: originals to the recycle bin, rows in a transaction),
-//! `u` undoes the last replace (after a confirmation).
+//! `u` undoes the last replace (after a confirmation). `t` switches to the Tasks tab
+//! ([`tasks`]: the mass tasks as jobs, their result tables, export).
 
 mod search;
+mod tasks;
 mod view;
 
 use search::{conn, connect, search};
@@ -121,6 +123,9 @@ pub struct ReplaceScreen {
     popup: Option<Popup>,
     job: Option<JobId>,
     error: Option<String>,
+    /// The Tasks tab is shown (`t`).
+    on_tasks: bool,
+    tasks: tasks::Tasks,
 }
 
 impl ReplaceScreen {
@@ -156,6 +161,8 @@ impl ReplaceScreen {
             popup: None,
             job: None,
             error: None,
+            on_tasks: false,
+            tasks: tasks::Tasks::default(),
         }
     }
 
@@ -550,10 +557,21 @@ impl Screen for ReplaceScreen {
     }
 
     fn draw(&mut self, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
-        view::draw(self, frame, area, ctx);
+        if self.on_tasks {
+            self.tasks.draw(frame, area, ctx);
+        } else {
+            view::draw(self, frame, area, ctx);
+        }
     }
 
     fn command(&mut self, cmd: Cmd, ctx: &mut Ctx) -> bool {
+        if cmd == Cmd::ReplaceTab {
+            self.on_tasks = !self.on_tasks;
+            return true;
+        }
+        if self.on_tasks {
+            return self.tasks.command(cmd, ctx);
+        }
         match cmd {
             Cmd::ReplaceEdit => self.editing = Some(Field::Find),
             Cmd::ReplaceToggle => self.toggle(),
@@ -594,10 +612,16 @@ impl Screen for ReplaceScreen {
     }
 
     fn captures_input(&self) -> bool {
+        if self.on_tasks {
+            return self.tasks.captures_input();
+        }
         self.editing.is_some() || self.popup.is_some()
     }
 
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        if self.on_tasks {
+            return self.tasks.input_key(key, ctx);
+        }
         if self.popup.is_some() {
             self.popup_key(key, ctx);
         } else if self.editing.is_some() {
@@ -623,6 +647,9 @@ impl Screen for ReplaceScreen {
     }
 
     fn on_job(&mut self, ev: &JobEvent, ctx: &mut Ctx) -> bool {
+        if self.tasks.on_job(ev, ctx) {
+            return true;
+        }
         match ev {
             JobEvent::Finished { id, outcome } if self.job == Some(*id) => {
                 self.job = None;
@@ -643,6 +670,9 @@ impl Screen for ReplaceScreen {
     }
 
     fn hints(&self) -> Option<Vec<Hint>> {
+        if self.on_tasks {
+            return Some(self.tasks.hints());
+        }
         if self.popup.is_some() {
             return None;
         }
@@ -659,6 +689,7 @@ impl Screen for ReplaceScreen {
             Hint::Cmd(Cmd::ReplaceApply, "apply"),
             Hint::Cmd(Cmd::ReplaceUndo, "undo"),
             Hint::Cmd(Cmd::ReplaceScope, "scope"),
+            Hint::Cmd(Cmd::ReplaceTab, "tasks"),
         ])
     }
 }
