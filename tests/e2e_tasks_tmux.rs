@@ -73,8 +73,7 @@ fn tasks_tab_runs_lines_and_exports_at_80x24() {
         .next()
         .unwrap()
         .split(|c: char| !c.is_ascii_digit())
-        .filter(|w| !w.is_empty())
-        .last()
+        .rfind(|w| !w.is_empty())
         .unwrap()
         .parse()
         .unwrap();

@@ -155,10 +155,10 @@ fn required(h: &Hir) -> Option<Vec<Needle>> {
             }
             None => {
                 flush(&mut run, &mut best);
-                if !std::ptr::eq(p, h) {
-                    if let Some(inner) = required(p) {
-                        keep(&mut best, inner);
-                    }
+                if !std::ptr::eq(p, h)
+                    && let Some(inner) = required(p)
+                {
+                    keep(&mut best, inner);
                 }
             }
         }

@@ -152,7 +152,7 @@ pub fn base64_text(value: &str) -> Option<(String, &'static GeneralPurpose)> {
     }
     let engine = match (url, value.ends_with('=')) {
         (false, true) => &STANDARD,
-        (false, false) if value.len() % 4 == 0 => &STANDARD,
+        (false, false) if value.len().is_multiple_of(4) => &STANDARD,
         (false, false) => &STANDARD_NO_PAD,
         (true, true) => &URL_SAFE,
         (true, false) => &URL_SAFE_NO_PAD,
