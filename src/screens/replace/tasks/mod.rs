@@ -355,5 +355,4 @@ impl Tasks {
 }
 
 #[cfg(test)]
-#[path = "tasks_tests.rs"]
 mod tests;
