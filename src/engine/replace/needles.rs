@@ -220,6 +220,67 @@ mod tests {
         assert_eq!(texts(r"a<b>c&dd'e", false), one("dd", false));
     }
 
+    /// Is `n` in `stored` as the server compares (`INSTR`; ASCII case ignored by `LIKE`)?
+    fn server_finds(stored: &str, n: &Needle) -> bool {
+        if n.ignore_case {
+            stored.to_ascii_lowercase().contains(&n.text)
+        } else {
+            stored.contains(&n.text)
+        }
+    }
+
+    proptest::proptest! {
+        /// Never miss a match: when the pattern matches a text, every form the text is
+        /// stored in (raw, JSON-escaped by serde and PHP's way, JSON inside JSON, inside
+        /// serialized data) holds one of the needles.
+        #[test]
+        fn a_matching_value_always_passes_the_filter(
+            text in "[a-kK-Sst/\\\"<&' .:é0-9]{1,24}",
+            from in 0usize..24,
+            len in 1usize..10,
+            ci: bool,
+            regex: bool,
+        ) {
+            let chars: Vec<char> = text.chars().collect();
+            let from = from.min(chars.len() - 1);
+            let piece: String = chars[from..(from + len).min(chars.len())].iter().collect();
+            let mid = piece.chars().count() / 2;
+            let (a, b): (String, String) = (
+                piece.chars().take(mid).collect(),
+                piece.chars().skip(mid).collect(),
+            );
+            let opts = crate::engine::replace::pattern::Options {
+                regex,
+                ignore_case: ci,
+                ..Default::default()
+            };
+            let source = if regex {
+                format!("{}.?{}", regex::escape(&a), regex::escape(&b))
+            } else {
+                piece.clone()
+            };
+            let p = crate::engine::replace::pattern::Pattern::new(&source, "", opts).unwrap();
+            proptest::prop_assume!(p.is_match(&text));
+            let Some(needles) = p.needles() else { return Ok(()) };
+            let json = serde_json::to_string(&text).unwrap();
+            let php_json = crate::engine::replace::serialized::json_string(&text, true, true);
+            let forms = [
+                text.clone(),
+                json.clone(),
+                php_json.clone(),
+                serde_json::to_string(&php_json).unwrap(),
+                serde_json::to_string(&json).unwrap(),
+                format!("s:{}:\"{text}\";", text.len()),
+            ];
+            for f in &forms {
+                proptest::prop_assert!(
+                    needles.iter().any(|n| server_finds(f, n)),
+                    "{source:?} matches {text:?}, but {f:?} holds none of {needles:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn ignore_case_folds_only_plain_ascii() {
         assert_eq!(texts(r"Old\.Example", true), one("old.example", true));
