@@ -134,8 +134,8 @@ fn replace_search_untick_apply_undo_at_80x24() {
     t.send(&["Enter"]);
     let s = t.wait_text("Matches · 3 in 2 file(s)");
     assert!(s.contains("[x] app/conf.php:1"), "{s}");
-    // the third match (index.php line 2): untick it
-    t.send(&["j", "j", "Space"]);
+    // the third match (index.php line 2, under the headers of both files): untick it
+    t.send(&["j", "j", "j", "j", "Space"]);
     let s = t.wait_text("[ ] index.php:2");
     assert!(
         s.contains("- // see http://old.example/about")

@@ -38,6 +38,11 @@ pub struct Where {
     /// setting `encoding.DOMAIN` (or `encoding`), else a guess.
     #[arg(long, value_name = "LABEL")]
     pub encoding: Option<String>,
+    /// Decode database values that are wholly base64 (to UTF-8 text or serialized data),
+    /// search and replace inside them, and encode them back (alphabet and padding kept).
+    /// Every row is then read (the server cannot filter inside base64).
+    #[arg(long)]
+    pub base64: bool,
     #[command(flatten)]
     pub at: At,
 }
@@ -95,6 +100,7 @@ fn request(pattern: String, replacement: String, wh: &Where) -> Request {
         db: wh.db.clone(),
         tables: wh.tables.clone(),
         encoding: wh.encoding.clone(),
+        base64: wh.base64,
     }
 }
 
@@ -137,6 +143,7 @@ pub fn search(a: SearchArgs) -> anyhow::Result<i32> {
                 "format": r.format, "count": r.count, "context": r.context,
             })).collect::<Vec<_>>()),
             "searched_files": plan.files.searched,
+            "rows_read": plan.db.as_ref().map(|d| d.rows_read),
             "binary_skipped": plan.files.binary_skipped,
             "problems": problems(&plan),
         }))?;

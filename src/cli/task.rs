@@ -86,11 +86,7 @@ pub fn run(a: TaskArgs) -> anyhow::Result<i32> {
         Task::Lines => lines::run(&files, &progress)?,
         Task::Functions => functions::run(&files, &progress)?,
         Task::Syntax { cmd, jobs, timeout } => {
-            let from_settings: Vec<(String, String)> = settings::all(store.conn())?
-                .into_iter()
-                .filter_map(|(k, v)| Some((k.strip_prefix("task.syntax.")?.to_string(), v)))
-                .collect();
-            let checkers = syntax::checkers(&from_settings, &cmd)?;
+            let checkers = syntax::checkers(&tasks::syntax_settings(&store)?, &cmd)?;
             let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
             let timeout = std::time::Duration::from_secs(timeout.max(1));
             syntax::run(&files, &checkers, jobs.unwrap_or(cpus), timeout, &progress)?
@@ -121,14 +117,7 @@ pub fn run(a: TaskArgs) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
     if a.json {
-        let mut v = serde_json::json!({
-            "task": table.task,
-            "columns": table.columns,
-            "rows": table.records(),
-            "summary": table.summary,
-            "failed": table.failed,
-            "problems": table.problems,
-        });
+        let mut v = table.to_json();
         v.as_object_mut().expect("an object").extend(extra);
         print_json(&v)?;
     } else {

@@ -1,6 +1,7 @@
-//! Searching and replacing in a database's tables. Only rows that can match are read: for
-//! a literal pattern the server filters first (`INSTR`, or `LIKE` for `--ignore-case`,
-//! also for the JSON-escaped form of the pattern); a regex reads every row with text.
+//! Searching and replacing in a database's tables. Only rows that can match are read: the
+//! server filters first on a text every match holds (`INSTR`, or `LIKE` for a needle that
+//! ignores case; see [`super::needles`]); a pattern that requires no text, or a search
+//! inside base64 values, reads every row with text. `rows_read` counts what was read.
 //! Each value is edited by [`super::serialized`], so PHP-serialized data and JSON stay
 //! valid. Rows are named by their primary key; a table without one is skipped and
 //! reported.
@@ -12,8 +13,9 @@
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::needles::Needle;
 use super::pattern::Pattern;
-use super::serialized::{Edit, Format, edit_value, format_of};
+use super::serialized::{Edit, Format, base64_text, edit_value, format_of};
 use super::{Problem, ProblemKind};
 use crate::engine::db::data_diff::literal;
 use crate::engine::db::ddl::ident;
@@ -100,24 +102,29 @@ fn limit(data_type: &str) -> Option<(usize, bool)> {
     }
 }
 
-/// The server-side filter of one column: any of `needles` (None: read every row).
-fn filter(kind: Kind, col: &str, needles: &[String], ignore_case: bool) -> String {
+/// The server-side filter of one column: any of `needles` ([`super::needles`]).
+fn filter(kind: Kind, col: &str, needles: &[Needle]) -> String {
     let c = ident(kind, col);
     let any: Vec<String> = needles
         .iter()
         .map(|n| {
-            if ignore_case {
+            if n.ignore_case {
                 let like = format!(
                     "%{}%",
-                    n.replace('!', "!!").replace('%', "!%").replace('_', "!_")
+                    n.text
+                        .replace('!', "!!")
+                        .replace('%', "!%")
+                        .replace('_', "!_")
                 );
                 let lit = literal(kind, &Value::Text(like));
                 match kind {
-                    Kind::Mysql => format!("LOWER({c}) LIKE LOWER({lit}) ESCAPE '!'"),
+                    Kind::Mysql => format!("LOWER({c}) LIKE {lit} ESCAPE '!'"),
+                    // SQLite's LIKE ignores ASCII case, and the needle is ASCII.
                     Kind::Sqlite => format!("{c} LIKE {lit} ESCAPE '!'"),
                 }
             } else {
-                format!("INSTR({c}, {}) > 0", literal(kind, &Value::Text(n.clone())))
+                let lit = literal(kind, &Value::Text(n.text.clone()));
+                format!("INSTR({c}, {lit}) > 0")
             }
         })
         .collect();
@@ -125,14 +132,13 @@ fn filter(kind: Kind, col: &str, needles: &[String], ignore_case: bool) -> Strin
 }
 
 /// Search `tables` (all when empty) for `pattern`, planning the edit of every value.
-/// `needles` are literal texts one of which every match holds (None for a regex).
+/// `needles` are texts one of which every match holds (None: read every row).
 pub fn scan(
     db: &mut dyn Db,
     profile: &str,
     tables: &[String],
     pattern: &Pattern,
-    needles: Option<&[String]>,
-    ignore_case: bool,
+    needles: Option<&[Needle]>,
 ) -> Result<DbScan> {
     let kind = db.kind();
     let all = db.tables()?;
@@ -167,7 +173,7 @@ pub fn scan(
             continue;
         }
         out.tables += 1;
-        scan_table(db, t, &cols, pattern, needles, ignore_case, &mut out)?;
+        scan_table(db, t, &cols, pattern, needles, &mut out)?;
     }
     Ok(out)
 }
@@ -177,8 +183,7 @@ fn scan_table(
     t: &TableSchema,
     cols: &[usize],
     pattern: &Pattern,
-    needles: Option<&[String]>,
-    ignore_case: bool,
+    needles: Option<&[Needle]>,
     out: &mut DbScan,
 ) -> Result<()> {
     let kind = db.kind();
@@ -192,7 +197,7 @@ fn scan_table(
     if let Some(needles) = needles {
         let any: Vec<String> = cols
             .iter()
-            .map(|&i| filter(kind, &t.columns[i].name, needles, ignore_case))
+            .map(|&i| filter(kind, &t.columns[i].name, needles))
             .collect();
         sql += &format!(" WHERE {}", any.join(" OR "));
     }
@@ -252,6 +257,9 @@ fn scan_table(
                                 key: key.clone(),
                                 column: col.name.clone(),
                                 format: match format_of(text) {
+                                    _ if pattern.base64() && base64_text(text).is_some() => {
+                                        "base64"
+                                    }
                                     Format::Php => "php",
                                     Format::Json => "json",
                                     Format::Text => "text",
@@ -285,7 +293,12 @@ fn scan_table(
 /// Some 40 characters either side of the first match.
 fn context(text: &str, pattern: &Pattern) -> String {
     let Some(m) = pattern.regex().find(text) else {
-        return String::new();
+        return match base64_text(text) {
+            Some((inner, _)) if pattern.base64() && inner.len() < text.len() => {
+                context(&inner, pattern)
+            }
+            _ => String::new(),
+        };
     };
     let before: String = text[..m.start()]
         .chars()

@@ -11,6 +11,7 @@
 
 pub mod db;
 pub mod files;
+pub mod needles;
 pub mod ops;
 pub mod pattern;
 pub mod serialized;
@@ -68,6 +69,10 @@ pub struct Request {
     pub tables: Vec<String>,
     /// Encoding of files that are not UTF-8 (a label); None: the setting, else a guess.
     pub encoding: Option<String>,
+    /// Decode database values that are wholly base64, search and replace inside, encode
+    /// them back (alphabet and padding kept).
+    #[serde(default)]
+    pub base64: bool,
 }
 
 impl Request {
@@ -76,30 +81,12 @@ impl Request {
             regex: self.regex,
             ignore_case: self.ignore_case,
             word: self.word,
+            base64: self.base64,
         }
     }
 
     pub fn pattern(&self) -> Result<Pattern> {
         Pattern::new(&self.pattern, &self.replacement, self.options())
-    }
-
-    /// Literal texts one of which every match holds, for the server's filter (None: a
-    /// regex, which the server cannot be trusted to read the same way).
-    pub fn needles(&self) -> Option<Vec<String>> {
-        if self.regex {
-            return None;
-        }
-        let p = &self.pattern;
-        let mut v = vec![p.clone()];
-        if p.contains('/') {
-            v.push(p.replace('/', r"\/"));
-            v.push(p.replace('/', r"\\\/")); // JSON inside a JSON string
-        }
-        if !p.is_ascii() {
-            let escaped = serialized::json_string(p, false, true);
-            v.push(escaped[1..escaped.len() - 1].to_string());
-        }
-        Some(v)
     }
 }
 
@@ -199,8 +186,7 @@ pub fn preview_with(
                 name,
                 &request.tables,
                 &pattern,
-                request.needles().as_deref(),
-                request.ignore_case,
+                pattern.needles().as_deref(),
             )
             .with_context(|| format!("searching database {name}"))?,
         ),

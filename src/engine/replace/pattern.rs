@@ -15,6 +15,8 @@ pub struct Options {
     pub regex: bool,
     pub ignore_case: bool,
     pub word: bool,
+    /// Decode values that are wholly base64 and search inside them (database values).
+    pub base64: bool,
 }
 
 /// A compiled pattern and its replacement.
@@ -25,6 +27,10 @@ pub struct Pattern {
     /// The replacement of a match of the JSON-escaped literal (`\/` for `/`).
     escaped_replacement: Option<String>,
     regex: bool,
+    /// The regex as compiled, and whether it ignores case (for [`Self::needles`]).
+    source: String,
+    ignore_case: bool,
+    base64: bool,
 }
 
 /// Group name of the JSON-escaped alternative of a literal pattern.
@@ -67,11 +73,28 @@ impl Pattern {
             replacement: replacement.to_string(),
             escaped_replacement,
             regex: opts.regex,
+            source,
+            ignore_case: opts.ignore_case,
+            base64: opts.base64,
         })
     }
 
     pub fn regex(&self) -> &Regex {
         &self.re
+    }
+
+    /// Texts one of which every match holds, for the server's prefilter (None: read every
+    /// value: nothing is required, or base64 values are decoded).
+    pub fn needles(&self) -> Option<Vec<super::needles::Needle>> {
+        if self.base64 {
+            return None;
+        }
+        super::needles::needles(&self.source, self.ignore_case)
+    }
+
+    /// Are values that are wholly base64 decoded and searched inside?
+    pub fn base64(&self) -> bool {
+        self.base64
     }
 
     /// Does `text` hold a match?

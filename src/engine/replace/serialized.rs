@@ -11,9 +11,16 @@
 //! - **JSON** (an object or an array) keeps its bytes except for the strings that change;
 //!   those are written back in the document's own style (`\/` for `/` and `\uXXXX` for
 //!   non-ASCII when the document uses them). Keys are not edited.
+//! - **base64** (on request, `--base64`): a value that is wholly base64 of UTF-8 text is
+//!   decoded, edited as any value (it may hold serialized data or JSON) and encoded back
+//!   with its alphabet (standard or URL-safe) and padding.
 //! - A value that looks serialized but does not parse (lengths that do not match) is
 //!   corrupt: it is left untouched and reported. Whatever the edit gives is parsed again
 //!   before it is accepted; a result that would not parse is refused.
+
+use base64::Engine;
+use base64::engine::GeneralPurpose;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
 use super::pattern::Pattern;
 
@@ -60,6 +67,17 @@ pub fn format_of(value: &str) -> Format {
 fn edit_at(value: &str, pattern: &Pattern, depth: usize) -> Edit {
     if depth > MAX_DEPTH {
         return Edit::Corrupt("nested too deeply".into());
+    }
+    if pattern.base64()
+        && let Some((text, engine)) = base64_text(value)
+    {
+        return match edit_at(&text, pattern, depth + 1) {
+            Edit::Changed { value, count } => Edit::Changed {
+                value: engine.encode(value),
+                count,
+            },
+            other => other,
+        };
     }
     // JSON may hide a match behind escapes (`\uXXXX`, `\/`, or JSON inside a JSON
     // string): a value without a match is read further only when it holds a backslash.
@@ -111,6 +129,42 @@ fn edit_at(value: &str, pattern: &Pattern, depth: usize) -> Edit {
         Ok((value, count)) => Edit::Changed { value, count },
         Err(e) => e,
     }
+}
+
+/// The text a value that is wholly base64 holds, and the alphabet and padding it was
+/// written with (to write the edit back the same way). None unless the value decodes to
+/// UTF-8 text without control characters (tab and line ends aside; any in serialized data)
+/// and encodes back to
+/// exactly itself. A value using neither `+/` nor `-_` is taken as the standard alphabet;
+/// a URL-safe value without `=` is written back without padding, a standard one with it
+/// (as PHP's `base64_encode` writes it).
+pub fn base64_text(value: &str) -> Option<(String, &'static GeneralPurpose)> {
+    if value.len() < 4
+        || !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/-_=".contains(&b))
+    {
+        return None;
+    }
+    let url = value.contains(['-', '_']);
+    if url && value.contains(['+', '/']) {
+        return None;
+    }
+    let engine = match (url, value.ends_with('=')) {
+        (false, true) => &STANDARD,
+        (false, false) if value.len().is_multiple_of(4) => &STANDARD,
+        (false, false) => &STANDARD_NO_PAD,
+        (true, true) => &URL_SAFE,
+        (true, false) => &URL_SAFE_NO_PAD,
+    };
+    let bytes = engine.decode(value).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    // Serialized objects name protected and private properties with NUL bytes.
+    let texty = looks_serialized(text.as_bytes())
+        || text
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'));
+    (texty && !text.is_empty() && engine.encode(&text) == value).then_some((text, engine))
 }
 
 /// Starts like a serialized value and ends like one.

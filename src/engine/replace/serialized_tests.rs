@@ -269,3 +269,61 @@ fn json_inside_a_json_string_is_found_behind_double_escapes() {
     let out = changed(edit_value(doc, &lit("http://old.example", "https://new")));
     assert_eq!(out, r#"["[\"https:\\\/\\\/new\"]"]"#);
 }
+
+fn b64(from: &str, to: &str) -> Pattern {
+    let opts = Options {
+        base64: true,
+        ..Options::default()
+    };
+    Pattern::new(from, to, opts).unwrap()
+}
+
+#[test]
+fn base64_values_only_on_request_alphabet_and_padding_kept() {
+    // "http://old.example/?a=>>>" in the standard alphabet, padded: `/` and `+` in it
+    let std = "aHR0cDovL29sZC5leGFtcGxlLz9hPT4+Pg==";
+    assert_eq!(edit_value(std, &lit("old.example", "x")), Edit::Unchanged);
+    let out = changed(edit_value(std, &b64("old.example", "new.example")));
+    // "http://new.example/?a=>>>" written by hand: 26 bytes, so one `=`
+    assert_eq!(out, "aHR0cDovL25ldy5leGFtcGxlLz9hPT4+Pg==");
+    assert_eq!(
+        base64_text(&out).map(|(t, _)| t).as_deref(),
+        Some("http://new.example/?a=>>>")
+    );
+    // the same URL-safe without padding stays so
+    let url = std.replace('+', "-").replace('/', "_").replace('=', "");
+    let out = changed(edit_value(&url, &b64("old.example", "new.example")));
+    assert!(!out.contains(['=', '+', '/']), "{out}");
+    assert_eq!(
+        base64_text(&out).map(|(t, _)| t).as_deref(),
+        Some("http://new.example/?a=>>>")
+    );
+    // serialized data inside base64: lengths recomputed inside
+    let ser64 = "YToxOntzOjM6InVybCI7czoxODoiaHR0cDovL29sZC5leGFtcGxlIjt9";
+    let out = changed(edit_value(ser64, &b64("old.example", "new-site.example")));
+    assert_eq!(
+        base64_text(&out).map(|(t, _)| t).as_deref(),
+        Some(r#"a:1:{s:3:"url";s:23:"http://new-site.example";}"#)
+    );
+    // words, and what does not decode to text, are not base64 values
+    for v in [
+        "test",
+        "abcd",
+        "old.example",
+        "////",
+        "aGVsbG8=x",
+        "aGVsbG8==",
+    ] {
+        assert!(base64_text(v).is_none(), "{v}");
+    }
+    assert_eq!(
+        base64_text("aGVsbG8").map(|(t, _)| t).as_deref(),
+        Some("hello")
+    );
+    // a corrupt serialized value inside base64 stays reported as corrupt
+    let bad = "YToxOntzOjM6InVybCI7czo1OiJodHRwOi8vb2xkLmV4YW1wbGUiO30=";
+    assert!(matches!(
+        edit_value(bad, &b64("old.example", "x")),
+        Edit::Corrupt(_)
+    ));
+}

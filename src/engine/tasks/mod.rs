@@ -101,6 +101,18 @@ impl Table {
             .collect()
     }
 
+    /// The table as JSON, as `devsky task --json` prints it and the Tasks view exports it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "task": self.task,
+            "columns": self.columns,
+            "rows": self.records(),
+            "summary": self.summary,
+            "failed": self.failed,
+            "problems": self.problems,
+        })
+    }
+
     /// The table as CSV (RFC 4180: fields with `,`, `"`, CR or LF quoted, `"` doubled).
     pub fn csv(&self) -> String {
         fn field(s: &str) -> String {
@@ -171,6 +183,62 @@ pub fn unreadable(rel: &str, e: impl std::fmt::Display) -> Problem {
 /// True when `bytes` look binary (a NUL in the first 8 KiB, as replace decides).
 pub fn is_binary(bytes: &[u8]) -> bool {
     bytes[..bytes.len().min(files::BINARY_PROBE)].contains(&0)
+}
+
+/// The tasks, by name, with what each gives (the Tasks view lists them).
+pub const TASKS: [(&str, &str); 6] = [
+    ("checksums", "md5, sha256 and blake3 of every file"),
+    ("sizes", "bytes and files per folder"),
+    ("lines", "line counts per text file"),
+    ("encoding", "the text encoding of every file"),
+    (
+        "syntax",
+        "syntax check per extension (php -l, node --check)",
+    ),
+    ("functions", "functions and classes of PHP/JS files"),
+];
+
+/// Run the task `name` over the files of `domain` with its defaults, as the Tasks view
+/// does: encodings detected (the `encoding[.DOMAIN]` setting as a hint), nothing
+/// converted; syntax checkers from the settings (`task.syntax.EXT`), one per CPU, 60 s
+/// each.
+pub fn run_named(
+    project: &Project,
+    store: &Store,
+    name: &str,
+    domain: Option<&str>,
+    progress: &Progress,
+) -> Result<Table> {
+    let files = domain_files(project, store, domain)?;
+    match name {
+        "checksums" => checksums::run(&files, progress),
+        "sizes" => sizes::run(&files, progress),
+        "lines" => lines::run(&files, progress),
+        "functions" => functions::run(&files, progress),
+        "encoding" => {
+            let key = crate::engine::replace::encoding_key(domain);
+            let label = crate::store::settings::get(store.conn(), &key)?;
+            let hint = label.as_deref().map(files::encoding_for).transpose()?;
+            Ok(encoding::run(&files, hint, None, progress)?.table)
+        }
+        "syntax" => {
+            let checkers = syntax::checkers(&syntax_settings(store)?, &[])?;
+            let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let timeout = std::time::Duration::from_secs(60);
+            syntax::run(&files, &checkers, cpus, timeout, progress)
+        }
+        other => anyhow::bail!(
+            "no task {other:?} (checksums, sizes, lines, encoding, syntax, functions)"
+        ),
+    }
+}
+
+/// The syntax checkers the settings name (`task.syntax.EXT` = COMMAND), by extension.
+pub fn syntax_settings(store: &Store) -> Result<Vec<(String, String)>> {
+    Ok(crate::store::settings::all(store.conn())?
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("task.syntax.")?.to_string(), v)))
+        .collect())
 }
 
 /// Report `done` of `total` files and stop with an error when the job was cancelled.

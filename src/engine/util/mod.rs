@@ -1,5 +1,6 @@
-//! Small helpers every capability uses: units and times for people, and the test-only
-//! fault-injection switches.
+//! Small helpers every capability uses: units and times for people, exported files, and
+//! the test-only fault-injection switches.
 
+pub mod export;
 pub mod testhooks;
 pub mod units;

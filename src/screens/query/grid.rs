@@ -2,7 +2,6 @@
 //! what fetch-more added), column widths measured on the first rows and capped, cells cut
 //! with `…`, NULL drawn dim and distinct from the empty string, scrolling both ways.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ratatui::Frame;
@@ -293,47 +292,11 @@ impl Grid {
     /// Write the result as CSV or JSON to a new file in `dir` named after `name` and the
     /// time (`app-20250101-120000.csv`, `-2` and so on when it exists); returns its path.
     pub fn export(&self, dir: &Path, name: &str, json: bool) -> std::io::Result<PathBuf> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let digits: String = crate::engine::util::units::format_time(now)
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect();
-        let stamp = format!("{}-{}{:02}", &digits[..8], &digits[8..], now % 60);
-        let safe: String = name
-            .chars()
-            .map(|c| match c {
-                c if c.is_ascii_alphanumeric() || c == '-' => c,
-                _ => '_',
-            })
-            .collect();
         let (ext, body) = match json {
             true => ("json", self.to_json()),
             false => ("csv", self.to_csv()),
         };
-        std::fs::create_dir_all(dir)?;
-        for n in 1.. {
-            let suffix = if n == 1 {
-                String::new()
-            } else {
-                format!("-{n}")
-            };
-            let path = dir.join(format!("{safe}-{stamp}{suffix}.{ext}"));
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    f.write_all(body.as_bytes())?;
-                    return Ok(path);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-        }
-        unreachable!("some file name is free")
+        crate::engine::util::export::write_new(dir, name, ext, &body)
     }
 
     /// Whether columns on the left are scrolled out of view.

@@ -6,12 +6,17 @@
 //! `i` ignore case, `w` whole words. The search runs on a [`Worker`] thread: files with matches stream in
 //! as they are found (`engine::replace::preview_with`), a new search cancels the one
 //! running (the latest request wins; its generation is checked between files), `ctrl-c`
-//! stops it. Space ticks or unticks the selected match; the preview pane shows its line
-//! before and after. `A` applies what is ticked as a job (after a confirmation;
+//! stops it. Matches are listed under a header row per file and per table, showing how
+//! many of its matches are ticked; space on a match ticks or unticks it, on a header all
+//! of its matches (all ticked: untick all; else tick all). The preview pane shows the
+//! selected match's line before and after (a header: its first match). `A` applies what is ticked as a job (after a confirmation;
 //! `engine::replace::ops::apply`: originals to the recycle bin, rows in a transaction),
-//! `u` undoes the last replace (after a confirmation).
+//! `u` undoes the last replace (after a confirmation). `t` switches to the Tasks tab
+//! ([`tasks`]: the mass tasks as jobs, their result tables, export).
 
+mod items;
 mod search;
+mod tasks;
 mod view;
 
 use search::{conn, connect, search};
@@ -44,11 +49,27 @@ pub struct Batch {
     pub files: Vec<FilePlan>,
 }
 
-/// One row of the results: a match in a file, or a value in a table.
+/// One row of the results: a file's or a table's header (space on it ticks or unticks all
+/// its matches), a match in a file, or a value in a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Item {
-    Hit { file: usize, hit: usize },
+    File(usize),
+    /// The rows `start..end` of the plan, all of one table.
+    Table {
+        start: usize,
+        end: usize,
+    },
+    Hit {
+        file: usize,
+        hit: usize,
+    },
     Row(usize),
+}
+
+impl Item {
+    fn is_header(self) -> bool {
+        matches!(self, Item::File(_) | Item::Table { .. })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +124,9 @@ pub struct ReplaceScreen {
     popup: Option<Popup>,
     job: Option<JobId>,
     error: Option<String>,
+    /// The Tasks tab is shown (`t`).
+    on_tasks: bool,
+    tasks: tasks::Tasks,
 }
 
 impl ReplaceScreen {
@@ -138,6 +162,8 @@ impl ReplaceScreen {
             popup: None,
             job: None,
             error: None,
+            on_tasks: false,
+            tasks: tasks::Tasks::default(),
         }
     }
 
@@ -153,6 +179,7 @@ impl ReplaceScreen {
             db: self.scope.db.clone(),
             tables: Vec::new(),
             encoding: None,
+            base64: false,
         }
     }
 
@@ -189,20 +216,6 @@ impl ReplaceScreen {
             "search stopped: the matches found so far are shown",
         );
         true
-    }
-
-    fn rebuild_items(&mut self) {
-        self.items.clear();
-        if let Some(p) = &self.plan {
-            for (fi, f) in p.files.files.iter().enumerate() {
-                self.items
-                    .extend((0..f.hits.len()).map(|hit| Item::Hit { file: fi, hit }));
-            }
-            if let Some(d) = &p.db {
-                self.items.extend((0..d.rows.len()).map(Item::Row));
-            }
-        }
-        self.nav.clamp(self.items.len());
     }
 
     fn on_batch(&mut self, b: Batch) -> bool {
@@ -258,46 +271,6 @@ impl ReplaceScreen {
                 self.error = Some(e);
             }
         }
-    }
-
-    /// Whether the item is ticked.
-    fn ticked(&self, item: Item) -> bool {
-        let Some(p) = &self.plan else { return false };
-        match item {
-            Item::Hit { file, hit } => {
-                let f = &p.files.files[file];
-                f.selected && !f.skip.contains(&hit)
-            }
-            Item::Row(r) => p.db.as_ref().is_some_and(|d| d.rows[r].selected),
-        }
-    }
-
-    fn toggle(&mut self) {
-        let Some(&item) = self.items.get(self.nav.selected) else {
-            return;
-        };
-        let on = self.ticked(item);
-        let Some(p) = &mut self.plan else { return };
-        match item {
-            Item::Hit { file, hit } => {
-                let f = &mut p.files.files[file];
-                if on {
-                    f.skip.push(hit);
-                } else {
-                    f.selected = true;
-                    f.skip.retain(|&h| h != hit);
-                }
-            }
-            Item::Row(r) => {
-                if let Some(d) = &mut p.db {
-                    d.rows[r].selected = !on;
-                }
-            }
-        }
-    }
-
-    fn ticked_count(&self) -> usize {
-        self.items.iter().filter(|&&i| self.ticked(i)).count()
     }
 
     fn cycle_scope(&mut self, ctx: &mut Ctx) {
@@ -468,10 +441,21 @@ impl Screen for ReplaceScreen {
     }
 
     fn draw(&mut self, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
-        view::draw(self, frame, area, ctx);
+        if self.on_tasks {
+            self.tasks.draw(frame, area, ctx);
+        } else {
+            view::draw(self, frame, area, ctx);
+        }
     }
 
     fn command(&mut self, cmd: Cmd, ctx: &mut Ctx) -> bool {
+        if cmd == Cmd::ReplaceTab {
+            self.on_tasks = !self.on_tasks;
+            return true;
+        }
+        if self.on_tasks {
+            return self.tasks.command(cmd, ctx);
+        }
         match cmd {
             Cmd::ReplaceEdit => self.editing = Some(Field::Find),
             Cmd::ReplaceToggle => self.toggle(),
@@ -512,10 +496,16 @@ impl Screen for ReplaceScreen {
     }
 
     fn captures_input(&self) -> bool {
+        if self.on_tasks {
+            return self.tasks.captures_input();
+        }
         self.editing.is_some() || self.popup.is_some()
     }
 
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        if self.on_tasks {
+            return self.tasks.input_key(key, ctx);
+        }
         if self.popup.is_some() {
             self.popup_key(key, ctx);
         } else if self.editing.is_some() {
@@ -541,6 +531,9 @@ impl Screen for ReplaceScreen {
     }
 
     fn on_job(&mut self, ev: &JobEvent, ctx: &mut Ctx) -> bool {
+        if self.tasks.on_job(ev, ctx) {
+            return true;
+        }
         match ev {
             JobEvent::Finished { id, outcome } if self.job == Some(*id) => {
                 self.job = None;
@@ -561,6 +554,9 @@ impl Screen for ReplaceScreen {
     }
 
     fn hints(&self) -> Option<Vec<Hint>> {
+        if self.on_tasks {
+            return Some(self.tasks.hints());
+        }
         if self.popup.is_some() {
             return None;
         }
@@ -577,6 +573,7 @@ impl Screen for ReplaceScreen {
             Hint::Cmd(Cmd::ReplaceApply, "apply"),
             Hint::Cmd(Cmd::ReplaceUndo, "undo"),
             Hint::Cmd(Cmd::ReplaceScope, "scope"),
+            Hint::Cmd(Cmd::ReplaceTab, "tasks"),
         ])
     }
 }

@@ -1,7 +1,8 @@
 //! TestBackend tests of the Replace screen: search (results stream in), untick one match,
 //! apply after confirming (files on disk, the unticked match left), undo (byte-identical
 //! files); a database scope on a SQLite profile (rows read back with rusqlite); a newer
-//! search replaces an older one; stop; 80x24.
+//! search replaces an older one; stop; per-file and per-table headers that tick or untick
+//! all their matches; 80x24.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -101,9 +102,11 @@ fn search_untick_apply_and_undo() {
         s.contains("+ <?php return ['home' => 'https://new.example/home'];"),
         "{s}"
     );
-    // untick the second match of index.php (line 2)
-    h.key("j");
-    h.key("j");
+    // untick the second match of index.php (line 2): under the headers of app/conf.php
+    // and index.php
+    for _ in 0..4 {
+        h.key("j");
+    }
     h.key("space");
     let s = h.screen();
     assert!(s.contains("[ ] index.php:2"), "{s}");
@@ -289,4 +292,97 @@ fn works_at_80x24() {
     );
     assert!(s.contains("Before → after") && s.contains("[x] "), "{s}");
     assert!(s.contains("/ find") && s.contains("A apply"), "{s}");
+}
+
+#[test]
+fn file_and_table_headers_toggle_all_at_80x24() {
+    let dir = site();
+    let r = dir.path();
+    let db = r.join("data.db");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "CREATE TABLE options(id INTEGER PRIMARY KEY, value TEXT);
+             INSERT INTO options VALUES (1, 'http://old.example/1'), (2, 'http://old.example/2');
+             CREATE TABLE posts(id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO posts VALUES (1, 'see http://old.example/p');",
+        )
+        .unwrap();
+    }
+    let project = Project::locate(r).unwrap();
+    let store = project.open_store(false).unwrap();
+    crate::engine::db::profile::add(&store, "site", &format!("sqlite://{}", db.display()), None)
+        .unwrap();
+    let value = |sql: &str| -> String {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    let mut h = open(r, 80, 24);
+    h.key("s");
+    assert!(status(&h).contains("scope: files + database site"));
+    search(&mut h, "http://old.example", "https://new.example");
+    let s = h.screen();
+    assert!(s.contains("Matches · 6 in 2 file(s)"), "{s}");
+    assert!(s.contains("[x] app/conf.php  1/1 ticked"), "{s}");
+    assert!(s.contains("[x] index.php  2/2 ticked"), "{s}");
+    // on a header the preview shows its first match
+    assert!(
+        s.contains("+ <?php return ['home' => 'https://new.example/home'];"),
+        "{s}"
+    );
+    // index.php's header: space unticks both its matches
+    h.key("j");
+    h.key("j");
+    h.key("space");
+    let s = h.screen();
+    assert!(s.contains("[ ] index.php  0/2 ticked"), "{s}");
+    assert!(
+        s.contains("  [ ] index.php:1") && s.contains("  [ ] index.php:2"),
+        "{s}"
+    );
+    // tick its first match again: the header shows some ticked
+    h.key("j");
+    h.key("space");
+    assert!(
+        h.screen().contains("[-] index.php  1/2 ticked"),
+        "{}",
+        h.screen()
+    );
+    // the header again: not all ticked, so space ticks all
+    h.key("k");
+    h.key("space");
+    assert!(
+        h.screen().contains("[x] index.php  2/2 ticked"),
+        "{}",
+        h.screen()
+    );
+    h.key("space");
+    h.key("j");
+    h.key("space");
+    // the table options: untick its two rows from its header
+    h.key("j");
+    h.key("j");
+    let s = h.screen();
+    assert!(s.contains("[-] index.php  1/2 ticked"), "{s}");
+    assert!(s.contains("[x] table options  2/2 ticked"), "{s}");
+    h.key("space");
+    let s = h.screen();
+    assert!(s.contains("[ ] table options  0/2 ticked"), "{s}");
+    assert!(s.contains("  [ ] options[id=1].value"), "{s}");
+    h.key("A");
+    h.wait_for("Replace 3 ticked match(es)?");
+    h.key("y");
+    wait_until(&mut h, "the replace", |h| status(h).contains("u undoes it"));
+    assert_eq!(
+        read(r, "index.php"),
+        "<?php $url = 'https://new.example/';\n// also http://old.example/a\n"
+    );
+    assert!(read(r, "app/conf.php").contains("https://new.example/home"));
+    assert_eq!(
+        value("SELECT group_concat(value, ' ') FROM options"),
+        "http://old.example/1 http://old.example/2"
+    );
+    assert_eq!(value("SELECT body FROM posts"), "see https://new.example/p");
 }

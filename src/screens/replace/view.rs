@@ -75,7 +75,7 @@ fn draw_form(s: &ReplaceScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
 
 fn draw_list(s: &mut ReplaceScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let t = ctx.theme;
-    let mut title = format!(" Matches · {} ", s.items.len());
+    let mut title = format!(" Matches · {} ", s.match_count());
     if let Some(p) = &s.plan {
         title.push_str(&format!("in {} file(s) ", p.files.files.len()));
     }
@@ -116,7 +116,36 @@ fn draw_list(s: &mut ReplaceScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     let mut lines = Vec::new();
     for row in visible {
         let item = s.items[row];
-        let tick = if s.ticked(item) { "[x] " } else { "[ ] " };
+        let style = if row == s.nav.selected && s.editing.is_none() {
+            t.selected
+        } else {
+            t.base
+        };
+        if item.is_header() {
+            let (on, all) = s.tally(item);
+            let tick = match on {
+                0 => "[ ]",
+                n if n == all => "[x]",
+                _ => "[-]",
+            };
+            let name = match item {
+                Item::File(f) => plan.files.files[f].path.clone(),
+                Item::Table { start, .. } => format!(
+                    "table {}",
+                    plan.db.as_ref().expect("rows come from the db part").rows[start].table
+                ),
+                _ => unreachable!("a header"),
+            };
+            let count = format!("  {on}/{all} ticked");
+            let name = fit_left(&name, w.saturating_sub(4 + count.len()).max(8));
+            let head = if style == t.base { t.accent } else { style };
+            lines.push(Line::from(Span::styled(
+                format!("{tick} {name}{count}"),
+                head,
+            )));
+            continue;
+        }
+        let tick = if s.ticked(item) { "  [x] " } else { "  [ ] " };
         let (place, text) = match item {
             Item::Hit { file, hit } => {
                 let f = &plan.files.files[file];
@@ -130,15 +159,11 @@ fn draw_list(s: &mut ReplaceScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
                 let d = &plan.db.as_ref().expect("rows come from the db part").rows[r];
                 (d.place(), d.context.clone())
             }
+            Item::File(_) | Item::Table { .. } => unreachable!("headers are drawn above"),
         };
         let place = fit_left(&place, (w / 2).max(10));
         let rest = w.saturating_sub(tick.len() + place.width() + 2);
         let text = fit_right(&text.replace(['\t', '\n', '\r'], " "), rest);
-        let style = if row == s.nav.selected && s.editing.is_none() {
-            t.selected
-        } else {
-            t.base
-        };
         lines.push(Line::from(Span::styled(
             format!("{tick}{place}  {text}"),
             style,
@@ -155,6 +180,10 @@ fn draw_preview(s: &ReplaceScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
     let (Some(plan), Some(&item)) = (&s.plan, s.items.get(s.nav.selected)) else {
         return;
     };
+    // a header shows its first match
+    let Some(&item) = s.members(item).first() else {
+        return;
+    };
     let (before, after) = match item {
         Item::Hit { file, hit } => {
             let h = &plan.files.files[file].hits[hit];
@@ -164,6 +193,7 @@ fn draw_preview(s: &ReplaceScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
             let d = &plan.db.as_ref().expect("rows come from the db part").rows[r];
             (d.before.clone(), d.after.clone())
         }
+        Item::File(_) | Item::Table { .. } => return,
     };
     let w = (inner.width as usize).saturating_sub(2);
     let one = |x: &str| fit_right(&x.trim().replace(['\t', '\n', '\r'], " "), w);
