@@ -390,6 +390,10 @@ impl Screen for JobsScreen {
 }
 
 #[cfg(test)]
+#[path = "jobs_tests.rs"]
+mod screen_tests;
+
+#[cfg(test)]
 mod tests {
     #[test]
     fn bar_has_fixed_width() {

@@ -592,6 +592,6 @@ impl Screen for CompareScreen {
 }
 
 #[cfg(test)]
-mod chord_tests;
+mod input_tests;
 #[cfg(test)]
 mod tests;

@@ -59,7 +59,7 @@ fn set_of(root: &Path, changes: Vec<Change>) -> Arc<ChangeSet> {
 
 /// A project with two changed files: `src/app.js` (line 10 of 20 changed) and
 /// `src/new.css` (added).
-fn two_files(root: &Path) -> Arc<ChangeSet> {
+pub(super) fn two_files(root: &Path) -> Arc<ChangeSet> {
     let old = lines(20, |i| format!("line {i} stays"));
     let new = old.replace("line 10 stays", "line 10 moves");
     set_of(

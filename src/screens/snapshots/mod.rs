@@ -748,6 +748,8 @@ impl SnapshotsScreen {
 }
 
 #[cfg(test)]
+mod focus_tests;
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

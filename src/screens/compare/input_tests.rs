@@ -1,8 +1,11 @@
-//! TestBackend tests of Compare's key sequences at 80x24: `zh`/`zl` scroll the diff half a
+//! TestBackend tests of Compare's keys and mouse at 80x24: `zh`/`zl` scroll the diff half a
 //! screen sideways in both views, the hint bar shows the pending `z…` and its choices,
-//! `Esc` or an unknown key cancels, and help lists the sequences.
+//! `Esc` or an unknown key cancels, help lists the sequences; a click selects a file and
+//! focuses its pane, the wheel scrolls the diff.
 
-use super::tests::{long_line, open};
+use crossterm::event::MouseEventKind;
+
+use super::tests::{long_line, open, two_files};
 
 fn row(s: &str, needle: &str) -> String {
     s.lines()
@@ -110,4 +113,55 @@ fn help_lists_the_key_sequences() {
         seen.contains("zl") && seen.contains("Scroll the diff half a screen right"),
         "{seen}"
     );
+}
+
+/// The rows of the screen whose text has the focus mark.
+fn marked(s: &str) -> Vec<String> {
+    s.lines()
+        .filter(|l| l.contains('▶'))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_click_selects_a_file_and_focuses_its_pane() {
+    let (_d, mut h) = open(80, 24, two_files);
+    h.wait_for("line 10 moves");
+    // a click on the second file: it is selected (its diff loads), the list has the keys
+    let (x, y) = h.locate("src/new.css");
+    h.click(x + 2, y);
+    let s = h.wait_for("body {}");
+    let m = marked(&s);
+    assert!(m.len() == 1 && m[0].contains("▶ Files · 2"), "{s}");
+    assert_eq!(h.terminal.backend().cursor_position().y, y, "{s}");
+    // a click on the diff gives it the keys
+    let (x, y) = h.locate("body {}");
+    h.click(x, y);
+    let s = h.screen();
+    let m = marked(&s);
+    assert!(m.len() == 1 && m[0].contains("▶ src/new.css"), "{s}");
+    assert!(
+        s.lines().rev().nth(1).unwrap().contains("next change"),
+        "{s}"
+    );
+    // back to the first file by a click on it
+    let (x, y) = h.locate("src/app.js");
+    h.click(x, y);
+    let s = h.wait_for("line 10 moves");
+    assert!(marked(&s)[0].contains("▶ Files · 2"), "{s}");
+    // the wheel over the diff scrolls it (three rows a notch), not the list
+    h.key("e");
+    let before = h.screen();
+    let (x, y) = h.locate("line 10 moves");
+    h.mouse(MouseEventKind::ScrollDown, x, y);
+    let after = h.screen();
+    assert_ne!(before, after, "the diff scrolled");
+    assert!(
+        after.contains("src/app.js ·"),
+        "still the same file: {after}"
+    );
+    // a click outside any row (the title bar) changes nothing
+    let (x, y) = h.locate("snapshot 3 → working tree");
+    h.click(x, y);
+    assert_eq!(h.screen(), after);
 }
