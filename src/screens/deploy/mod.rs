@@ -614,4 +614,6 @@ impl Screen for DeployScreen {
 }
 
 #[cfg(test)]
+mod mouse_tests;
+#[cfg(test)]
 mod tests;
