@@ -265,8 +265,17 @@ fn rollback_files(
     }
     let stage = make_stage(&root, id)?;
     let staged = (|| -> anyhow::Result<()> {
+        let restored = prep.ops.iter().filter(|o| o.new.is_some()).count() as u64;
+        let slow = crate::engine::util::testhooks::var("DEVSKY_TEST_SLOW_RESTORE_MS")
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut n = 0;
         for op in prep.ops.iter() {
             let Some(new) = &op.new else { continue };
+            progress.set(n, Some(restored), "restoring from backups");
+            n += 1;
+            if let Some(ms) = slow {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
             let src = by_hash
                 .get(&(op.path.as_str(), new.blake3.as_str()))
                 .or_else(|| by_hash.get(&("", new.blake3.as_str())))
