@@ -390,11 +390,10 @@ impl Screen for JobsScreen {
 }
 
 #[cfg(test)]
-#[path = "jobs_tests.rs"]
-mod screen_tests;
+mod tests;
 
 #[cfg(test)]
-mod tests {
+mod unit {
     #[test]
     fn bar_has_fixed_width() {
         assert_eq!(super::bar(Some(50), 10), "█████░░░░░  50%");
