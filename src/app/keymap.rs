@@ -284,7 +284,10 @@ impl Keymap {
     /// A chord's first keys only start it: refuse a binding that is also a key of its own
     /// where the chord applies (its scope, or global).
     fn check_chords(&self) -> anyhow::Result<()> {
-        for ((scope, seq), cmd) in &self.by_key {
+        // In registry order, so the error names the same clash every time.
+        let mut all: Vec<_> = self.by_key.iter().collect();
+        all.sort_by_key(|(_, c)| COMMANDS.iter().position(|d| d.cmd == **c));
+        for ((scope, seq), cmd) in all {
             for n in 1..seq.0.len() {
                 let head = KeySeq(seq.0[..n].to_vec());
                 let clash = [*scope, Scope::Global]
