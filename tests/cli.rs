@@ -267,6 +267,43 @@ fn keys_lists_every_action_with_overrides() {
 }
 
 #[test]
+fn keys_lists_key_sequences_and_refuses_a_key_that_hides_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    let keys = json(&["keys", "--json"], r);
+    let find = |keys: &serde_json::Value, id: &str| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap()["keys"]
+            .clone()
+    };
+    assert_eq!(find(&keys, "compare.half_left"), serde_json::json!(["zh"]));
+    assert_eq!(find(&keys, "compare.half_right"), serde_json::json!(["zl"]));
+    // rebound as a sequence with spaces, shown run together
+    write(
+        &r.join(".no-config"),
+        "keymap.toml",
+        b"[keys]\n\"compare.half_left\" = \"Z h\"\n",
+    );
+    let keys = json(&["keys", "--json"], r);
+    assert_eq!(find(&keys, "compare.half_left"), serde_json::json!(["Zh"]));
+    // z alone would hide zh and zl: refused, the first clash named
+    write(
+        &r.join(".no-config"),
+        "keymap.toml",
+        b"[keys]\n\"compare.wrap\" = \"z\"\n",
+    );
+    let err = fails(&["keys"], r);
+    assert!(
+        err.contains("z starts the key sequence zh (compare.half_left)")
+            && err.contains("compare.wrap"),
+        "{err}"
+    );
+}
+
+#[test]
 fn settings_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();

@@ -280,3 +280,44 @@ fn the_mouse_works_in_tmux_and_a_setting_turns_it_off() {
     );
     quit_and_check_restored(&t);
 }
+
+/// A click inside tmux at 80x24: the SGR mouse report a terminal sends for a left click
+/// (`ESC [ < 0 ; X ; Y M`, then `m` for the release; 1-based) selects the snapshot under
+/// it, and one on the sidebar switches tools.
+#[test]
+fn a_mouse_click_in_tmux_selects_a_snapshot() {
+    let (_keep, root) = demo_project();
+    for name in ["older one", "newer one"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_devsky"))
+            .args(["snapshot", "create", "--name", name, "-C"])
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let config = root.join(".devsky/test-config");
+    let t = Tmux::start(80, 24, &command_line(&root, &config));
+    t.wait_text("records");
+    let click = |x: usize, y: usize| {
+        for end in ['M', 'm'] {
+            t.type_text(&format!("\x1b[<0;{};{}{end}", x + 1, y + 1));
+        }
+    };
+    let at = |s: &str, needle: &str| -> (usize, usize) {
+        s.lines()
+            .enumerate()
+            .find_map(|(y, l)| l.find(needle).map(|b| (l[..b].chars().count(), y)))
+            .unwrap_or_else(|| panic!("{needle:?} not on the screen:\n{s}"))
+    };
+    // the sidebar: a click on "2 Snapshots"
+    let s = t.capture();
+    let (x, y) = at(&s, "2 Snapshots");
+    click(x + 2, y);
+    let s = t.wait_text("My Snapshots · 2");
+    assert!(s.contains("Snapshot 2 "), "the newest is selected: {s}");
+    let (x, y) = at(&s, "older one");
+    click(x, y);
+    let s = t.wait_text("Snapshot 1 ");
+    assert!(s.contains("▶ My Snapshots"), "{s}");
+    quit_and_check_restored(&t);
+}

@@ -115,6 +115,8 @@ commands! {
     CompareLeft = "compare.left",
     CompareRight = "compare.right",
     CompareWrap = "compare.wrap",
+    CompareHalfLeft = "compare.half_left",
+    CompareHalfRight = "compare.half_right",
     QueryRun = "query.run",
     QueryRunAll = "query.run_all",
     QueryConnect = "query.connect",
@@ -182,7 +184,8 @@ pub struct CommandDef {
     /// What it does, as the palette and help show it.
     pub title: &'static str,
     pub scope: Scope,
-    /// Default keys (see [`super::keymap::KeyCombo::parse`] for the syntax).
+    /// Default keys (see [`super::keymap::KeySeq::parse`] for the syntax: a key, or a
+    /// chord like `"z h"`).
     pub keys: &'static [&'static str],
     /// Short label for the hint bar; empty when the command is not hinted.
     pub hint: &'static str,
@@ -575,6 +578,20 @@ pub const COMMANDS: &[CommandDef] = &[
         CMP,
         &["l", "right"],
         "",
+    ),
+    cmd(
+        Cmd::CompareHalfLeft,
+        "Scroll the diff half a screen left",
+        CMP,
+        &["z h"],
+        "half left",
+    ),
+    cmd(
+        Cmd::CompareHalfRight,
+        "Scroll the diff half a screen right",
+        CMP,
+        &["z l"],
+        "half right",
     ),
     cmd(
         Cmd::CompareWrap,

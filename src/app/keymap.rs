@@ -10,6 +10,12 @@
 //! ```
 //!
 //! A key given to an action is taken away from any other action of the same scope.
+//!
+//! An action can also have a key sequence (a chord, as in vim and helix): keys pressed
+//! one after the other, written with spaces (`"z h"`) or, for plain characters, run
+//! together (`"zh"`). The first key of a chord then only starts it (see
+//! [`super::chord`]): it cannot also be an action of its own in the same scope or the
+//! global one.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -139,11 +145,73 @@ impl fmt::Display for KeyCombo {
     }
 }
 
+/// The keys of one binding: a single key, or a chord of keys pressed one after the other.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeySeq(pub Vec<KeyCombo>);
+
+/// The longest chord a binding may have.
+pub const MAX_CHORD: usize = 3;
+
+impl KeySeq {
+    /// Parse a binding: one key name ([`KeyCombo::parse`]), key names separated by spaces
+    /// (`"z h"`, `"ctrl-w l"`), or plain characters run together (`"zh"`).
+    pub fn parse(s: &str) -> anyhow::Result<KeySeq> {
+        let tokens: Vec<&str> = s.split_whitespace().collect();
+        let keys = match tokens[..] {
+            [] => bail!("an empty key"),
+            [one] => match KeyCombo::parse(one) {
+                Ok(k) => vec![k],
+                Err(e) => {
+                    let plain = one.chars().count() <= MAX_CHORD
+                        && !one.contains('-')
+                        && one.chars().all(|c| c.is_ascii_graphic());
+                    if !plain {
+                        return Err(e);
+                    }
+                    one.chars()
+                        .map(|c| KeyCombo::parse(&c.to_string()))
+                        .collect::<anyhow::Result<_>>()?
+                }
+            },
+            _ => tokens
+                .iter()
+                .map(|t| KeyCombo::parse(t))
+                .collect::<anyhow::Result<_>>()?,
+        };
+        if keys.len() > MAX_CHORD {
+            bail!("{s:?}: a key sequence has at most {MAX_CHORD} keys");
+        }
+        Ok(KeySeq(keys))
+    }
+
+    /// Whether this is a chord (more than one key).
+    pub fn is_chord(&self) -> bool {
+        self.0.len() > 1
+    }
+}
+
+/// Plain characters run together (`zh`), anything else separated by spaces (`ctrl-w l`).
+fn plain_char(k: &KeyCombo) -> bool {
+    k.mods.is_empty() && matches!(k.code, KeyCode::Char(c) if c != ' ')
+}
+
+impl fmt::Display for KeySeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sep = if self.0.iter().all(plain_char) {
+            ""
+        } else {
+            " "
+        };
+        let names: Vec<String> = self.0.iter().map(|k| k.to_string()).collect();
+        write!(f, "{}", names.join(sep))
+    }
+}
+
 /// The live keymap.
 #[derive(Debug, Clone)]
 pub struct Keymap {
-    by_key: HashMap<(Scope, KeyCombo), Cmd>,
-    by_command: HashMap<Cmd, Vec<KeyCombo>>,
+    by_key: HashMap<(Scope, KeySeq), Cmd>,
+    by_command: HashMap<Cmd, Vec<KeySeq>>,
 }
 
 impl Keymap {
@@ -157,7 +225,7 @@ impl Keymap {
             let keys = c
                 .keys
                 .iter()
-                .map(|k| KeyCombo::parse(k).expect("default keys parse"))
+                .map(|k| KeySeq::parse(k).expect("default keys parse"))
                 .collect();
             km.bind(c, keys);
         }
@@ -206,21 +274,57 @@ impl Keymap {
             };
             let keys = names
                 .iter()
-                .map(|k| KeyCombo::parse(k).with_context(|| format!("action {action:?}")))
+                .map(|k| KeySeq::parse(k).with_context(|| format!("action {action:?}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             self.bind(def, keys);
+        }
+        self.check_chords()
+    }
+
+    /// A chord's first keys only start it: refuse a binding that is also a key of its own
+    /// where the chord applies (its scope, or global).
+    fn check_chords(&self) -> anyhow::Result<()> {
+        // In registry order, so the error names the same clash every time.
+        let mut all: Vec<_> = self.by_key.iter().collect();
+        all.sort_by_key(|(_, c)| COMMANDS.iter().position(|d| d.cmd == **c));
+        for ((scope, seq), cmd) in all {
+            for n in 1..seq.0.len() {
+                let head = KeySeq(seq.0[..n].to_vec());
+                let clash = [*scope, Scope::Global]
+                    .iter()
+                    .chain(self.screen_scopes(*scope).iter())
+                    .find_map(|s| self.by_key.get(&(*s, head.clone())));
+                if let Some(other) = clash {
+                    bail!(
+                        "{head} starts the key sequence {seq} ({}), so it cannot also be {}",
+                        cmd.id(),
+                        other.id()
+                    );
+                }
+            }
         }
         Ok(())
     }
 
-    fn bind(&mut self, def: &'static CommandDef, keys: Vec<KeyCombo>) {
+    /// For a global chord, every screen's scope (a screen key there would hide it).
+    fn screen_scopes(&self, scope: Scope) -> Vec<Scope> {
+        if scope != Scope::Global {
+            return Vec::new();
+        }
+        let mut v: Vec<Scope> = self.by_key.keys().map(|(s, _)| *s).collect();
+        v.sort_by_key(|s| s.label());
+        v.dedup();
+        v
+    }
+
+    fn bind(&mut self, def: &'static CommandDef, keys: Vec<KeySeq>) {
         if let Some(old) = self.by_command.remove(&def.cmd) {
             for k in old {
                 self.by_key.remove(&(def.scope, k));
             }
         }
         for k in &keys {
-            if let Some(prev) = self.by_key.insert((def.scope, *k), def.cmd)
+            if let Some(prev) = self.by_key.insert((def.scope, k.clone()), def.cmd)
                 && let Some(list) = self.by_command.get_mut(&prev)
             {
                 list.retain(|x| x != k);
@@ -231,11 +335,32 @@ impl Keymap {
 
     /// The command a key runs in `scope` (no fallback to global here).
     pub fn lookup(&self, scope: Scope, key: &KeyCombo) -> Option<Cmd> {
-        self.by_key.get(&(scope, *key)).copied()
+        self.lookup_seq(scope, &[*key])
+    }
+
+    /// The command a key sequence runs in `scope` (no fallback to global here).
+    pub fn lookup_seq(&self, scope: Scope, keys: &[KeyCombo]) -> Option<Cmd> {
+        self.by_key.get(&(scope, KeySeq(keys.to_vec()))).copied()
+    }
+
+    /// The commands of `scope` whose chord starts with `keys` (and is longer), in
+    /// registry order: what may follow a pending prefix.
+    pub fn chords_after(&self, scope: Scope, keys: &[KeyCombo]) -> Vec<Cmd> {
+        let mut out: Vec<Cmd> = self
+            .by_key
+            .iter()
+            .filter(|((s, seq), _)| {
+                *s == scope && seq.0.len() > keys.len() && seq.0.starts_with(keys)
+            })
+            .map(|(_, c)| *c)
+            .collect();
+        out.sort_by_key(|c| COMMANDS.iter().position(|d| d.cmd == *c));
+        out.dedup();
+        out
     }
 
     /// The keys of a command.
-    pub fn keys_of(&self, cmd: Cmd) -> &[KeyCombo] {
+    pub fn keys_of(&self, cmd: Cmd) -> &[KeySeq] {
         self.by_command.get(&cmd).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -303,6 +428,8 @@ mod tests {
         }
         let q = KeyCombo::parse("q").unwrap();
         assert_eq!(km.lookup(Scope::Global, &q), Some(Cmd::AppQuit));
+        km.check_chords()
+            .expect("no default key hides a default chord");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! It never imports `crate::screens` or `crate::shell`; the shell (`crate::shell`) hosts
 //! the screens and sits above both (a test in tests/layout.rs keeps it so).
 
+pub mod chord;
 pub mod clipboard;
 pub mod commands;
 pub mod context;
@@ -12,6 +13,7 @@ pub mod input;
 pub mod jobtable;
 pub mod keymap;
 pub mod listnav;
+pub mod mouse;
 pub mod popups;
 pub mod screen;
 pub mod strings;

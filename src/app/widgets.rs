@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use super::commands::{COMMANDS, Scope};
+use super::commands::{COMMANDS, CommandDef, Scope};
 use super::context::Level;
 use super::jobtable::JobTable;
 use super::keymap::Keymap;
@@ -156,6 +156,11 @@ pub fn pane<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) -> Blo
         .title(title)
 }
 
+/// The inside of a pane drawn by [`pane`] in `area` (inside its border).
+pub fn pane_inner(area: Rect) -> Rect {
+    Block::default().borders(Borders::ALL).inner(area)
+}
+
 /// A pane's title text in the title style.
 pub fn pane_title(text: String, theme: &Theme) -> Line<'static> {
     Line::from(Span::styled(text, theme.title))
@@ -170,25 +175,29 @@ pub fn focus_cursor(frame: &mut Frame, inner: Rect, row: usize) {
 }
 
 /// The hint bar: the keys of the pane that has them (`pane`; else the hinted commands of
-/// this screen), then the global ones, with live keys.
+/// this screen), then the global ones, with live keys. While a chord is `pending` (`z`),
+/// it shows `z…` and only the choices in `pane`.
 pub fn hint_bar(
     frame: &mut Frame,
     area: Rect,
     screen: ScreenId,
     pane: Option<Vec<Hint>>,
+    pending: Option<&str>,
     keymap: &Keymap,
     theme: &Theme,
 ) {
+    // A chord's commands are hinted while it is pending, not in the screen's own list.
+    let single = |c: &CommandDef| !keymap.keys_of(c.cmd).first().is_some_and(|k| k.is_chord());
     let own: Vec<Hint> = pane.unwrap_or_else(|| {
         COMMANDS
             .iter()
-            .filter(|c| c.scope == Scope::Screen(screen) && !c.hint.is_empty())
+            .filter(|c| c.scope == Scope::Screen(screen) && !c.hint.is_empty() && single(c))
             .map(|c| Hint::Cmd(c.cmd, c.hint))
             .collect()
     });
     let global: Vec<Hint> = COMMANDS
         .iter()
-        .filter(|c| c.scope == Scope::Global && !c.hint.is_empty())
+        .filter(|c| c.scope == Scope::Global && !c.hint.is_empty() && pending.is_none())
         .map(|c| Hint::Cmd(c.cmd, c.hint))
         .collect();
     let resolve = |hint: Hint| -> Option<(String, &'static str)> {
@@ -202,7 +211,8 @@ pub fn hint_bar(
     // The global keys (quit, help, ...) always keep their place at the end: the pane's own
     // keys fill what is left, so a screen with many keys never pushes "q quit" off the bar.
     let global_width: usize = global.iter().map(width).sum();
-    let room = (area.width as usize).saturating_sub(1);
+    let lead = pending.map_or(0, |p| p.width() + 3);
+    let room = (area.width as usize).saturating_sub(1 + lead);
     let mut shown: Vec<(String, &str)> = Vec::new();
     let mut used = 0;
     for item in own.into_iter().filter_map(resolve) {
@@ -222,6 +232,9 @@ pub fn hint_bar(
         shown.push(item);
     }
     let mut spans = vec![Span::styled(" ", theme.hint_text)];
+    if let Some(p) = pending {
+        spans.push(Span::styled(format!("{p}…  "), theme.accent));
+    }
     for (key, label) in shown {
         spans.push(Span::styled(key, theme.hint_key));
         spans.push(Span::styled(format!(" {label}  "), theme.hint_text));

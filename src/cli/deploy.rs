@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::output::{print_json, stderr_progress};
+use super::output::{print_json, stderr_progress, stderr_progress_printing};
 use crate::engine::deploy::package::{Built, build};
 use crate::engine::deploy::plan::{Plan, Selection};
 use crate::engine::deploy::push::Planned;
@@ -332,16 +332,16 @@ fn confirm(p: &ServerProfile, what: &str, yes: bool) -> anyhow::Result<bool> {
 }
 
 /// Follow deployment `id` to its end, printing its log; the result is its exit code.
+/// Follow a deployment or rollback to its end: its log on stdout (stderr with `--json`),
+/// and, when stderr is a terminal, the agent's progress as a bar there.
 fn follow_to_end(remote: &Remote, id: i64, json: bool) -> anyhow::Result<i32> {
-    let print = |l: &LogLine| {
-        if json {
-            eprintln!("{}", log_text(l));
-        } else {
-            println!("{}", log_text(l));
-        }
+    let d = {
+        // The bar goes (with the last of its handles) before the summary prints.
+        let (progress, printer) = stderr_progress_printing();
+        let print = |l: &LogLine| printer(&log_text(l), json);
+        remote.follow_logs(id, &print, &progress)
     };
-    let d = remote.follow_logs(id, &print)?;
-    finish(&d, json)
+    finish(&d?, json)
 }
 
 fn finish(d: &RemoteDeployment, json: bool) -> anyhow::Result<i32> {
@@ -626,7 +626,7 @@ fn logs(a: LogsArgs) -> anyhow::Result<i32> {
                 println!("{}", log_text(l));
             }
         };
-        let d = remote.follow_logs(id, &print)?;
+        let d = remote.follow_logs(id, &print, &crate::engine::jobs::Progress::silent())?;
         if !a.at.json {
             println!(
                 "deployment {} ({}): {} ({})",

@@ -18,11 +18,29 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
 /// A progress sink for long CLI operations: a bar with counts, rate and ETA on stderr
 /// (indicatif) when stderr is a terminal, nothing at all otherwise (pipes, files, CI).
 pub fn stderr_progress() -> Progress {
+    stderr_progress_printing().0
+}
+
+/// Prints a line (on stdout, or stderr when told) without breaking a progress bar.
+pub type Printer = Box<dyn Fn(&str, bool)>;
+
+/// [`stderr_progress`], and how to print lines while it may be drawn: the bar is taken
+/// away while a line prints, then drawn again below it.
+pub fn stderr_progress_printing() -> (Progress, Printer) {
+    let plain: Printer = Box::new(|line, err| {
+        if err {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    });
     if !std::io::stderr().is_terminal() {
-        return Progress::silent();
+        return (Progress::silent(), plain);
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
         .with_finish(ProgressFinish::AndClear);
+    let shown = bar.clone();
+    let printer: Printer = Box::new(move |line, err| shown.suspend(|| plain(line, err)));
     let rate = |s: &ProgressState, w: &mut dyn std::fmt::Write| {
         let _ = write!(
             w,
@@ -40,7 +58,7 @@ pub fn stderr_progress() -> Progress {
         .expect("a valid template")
         .with_key("rate", rate);
     let has_total = std::sync::atomic::AtomicU8::new(2);
-    Progress::new(0, move |ev| match ev {
+    let progress = Progress::new(0, move |ev| match ev {
         JobEvent::Progress {
             done, total, what, ..
         } => {
@@ -70,7 +88,8 @@ pub fn stderr_progress() -> Progress {
         }
         JobEvent::Finished { .. } => bar.finish_and_clear(),
         _ => {}
-    })
+    });
+    (progress, printer)
 }
 
 pub use crate::engine::util::units::human_size;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -23,7 +23,8 @@ use crate::engine::deploy::apply::{Held, apply_when_ready};
 use crate::engine::deploy::policy::Policy;
 use crate::engine::deploy::rollback::rollback;
 use crate::engine::deploy::{DeployError, Deployment, LogLine, exit_code};
-use crate::engine::jobs::Progress;
+use crate::engine::jobs::{JobEvent, Progress};
+use crate::engine::remote::wire::WireProgress;
 use crate::engine::remote::{Outcome, RemoteConflict};
 
 #[derive(Deserialize)]
@@ -111,6 +112,7 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
             }
         };
         let started = std::cell::Cell::new(None::<i64>);
+        let progress = agent_progress(&agent);
         let slow = crate::engine::util::testhooks::var("DEVSKY_TEST_SLOW_DEPLOY_MS")
             .and_then(|v| v.parse::<u64>().ok());
         let sink = |l: &LogLine| {
@@ -120,6 +122,7 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
                 && let Some(id) = l.started
             {
                 started.set(Some(id));
+                progress.1.store(id, Ordering::SeqCst);
                 agent
                     .running
                     .lock()
@@ -145,7 +148,7 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
                         held.take(),
                         package,
                         &opts,
-                        &Progress::silent(),
+                        &progress.0,
                         &sink,
                     )
                 };
@@ -169,7 +172,7 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
                     let mut opts = Policy::load(state.dir())?.rollback_options(*force);
                     opts.prune = false;
                     keep = Some(opts.keep);
-                    rollback(&agent.root, &state, *to, &opts, &Progress::silent(), &sink)
+                    rollback(&agent.root, &state, *to, &opts, &progress.0, &sink)
                 }
             }
         });
@@ -215,6 +218,12 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&id);
+                progress.1.store(0, Ordering::SeqCst);
+                agent
+                    .progress
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
                 agent.changed.notify_waiters();
                 // The client has its answer: the slow part (removing what was pruned) now,
                 // without the lock (nothing else uses the trash).
@@ -236,6 +245,33 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
         }
     });
     rx
+}
+
+/// The progress a deploy or rollback thread reports (the engine's own reports), kept as
+/// the latest of its deployment in [`super::Agent::progress`] once the deployment has an
+/// id (set the returned id to it); its log streams send it on.
+fn agent_progress(agent: &Arc<Agent>) -> (Progress, Arc<AtomicI64>) {
+    let id = Arc::new(AtomicI64::new(0));
+    let (a, at) = (agent.clone(), id.clone());
+    let p = Progress::new(0, move |ev| {
+        let JobEvent::Progress {
+            done, total, what, ..
+        } = ev
+        else {
+            return;
+        };
+        let id = at.load(Ordering::SeqCst);
+        if id == 0 {
+            return;
+        }
+        let p = WireProgress { done, total, what };
+        a.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, p);
+        a.changed.notify_waiters();
+    });
+    (p, id)
 }
 
 fn outcome_of(e: &anyhow::Error) -> Outcome {
@@ -422,7 +458,8 @@ pub async fn logs(Ax(agent): Shared, UrlPath(id): UrlPath<String>) -> ApiResult<
 }
 
 /// `GET /api/v1/deployments/{id}/logs/stream`: Server-Sent Events — every line so far,
-/// then new ones as they come (`event: log`), and `event: end` with the deployment once it
+/// then new ones as they come (`event: log`), how far it got while it runs (`event:
+/// progress`, the latest when it changed), and `event: end` with the deployment once it
 /// has ended.
 pub async fn logs_stream(Ax(agent): Shared, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
     let id = parse_id(&id)?;
@@ -436,6 +473,7 @@ pub async fn logs_stream(Ax(agent): Shared, UrlPath(id): UrlPath<String>) -> Api
     let (mut w, r) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
         let mut sent = 0usize;
+        let mut sent_progress: Option<WireProgress> = None;
         let mut last_write = std::time::Instant::now();
         loop {
             // Registered before reading, so a line logged meanwhile still wakes us.
@@ -457,6 +495,18 @@ pub async fn logs_stream(Ax(agent): Shared, UrlPath(id): UrlPath<String>) -> Api
                 }
             }
             sent = lines.len();
+            let now = agent
+                .progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&id)
+                .cloned();
+            if now.is_some() && now != sent_progress {
+                if let Ok(j) = serde_json::to_string(&now) {
+                    out.push_str(&format!("event: progress\ndata: {j}\n\n"));
+                }
+                sent_progress = now;
+            }
             let ended = !running && d.as_ref().is_none_or(|d| d.status != "applying");
             if ended && let Some(d) = d {
                 let v = view(&agent, d);

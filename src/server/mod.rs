@@ -95,6 +95,9 @@ pub struct Agent {
     /// Woken on every log line and end of a deployment of this process (log streams wait
     /// on it, and poll now and then for deployments run by other processes).
     pub changed: tokio::sync::Notify,
+    /// The latest progress of each running deployment of this process (sent to its log
+    /// streams as `event: progress`; removed when it ends).
+    pub progress: Mutex<HashMap<i64, crate::engine::remote::wire::WireProgress>>,
     /// The database `GET /api/v1/database` reports on (`--db URL`; no password).
     pub database: Option<DbUrl>,
     /// The deploy lock and map taken by `GET /api/v1/map?hold=true`, by token ([`hold`]).
@@ -129,6 +132,7 @@ impl Agent {
             empty_trash_now: true,
             outcomes: Mutex::new(HashMap::new()),
             changed: tokio::sync::Notify::new(),
+            progress: Mutex::new(HashMap::new()),
             database: None,
             hold: Mutex::new(None),
             hooks: None,

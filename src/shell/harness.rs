@@ -124,6 +124,26 @@ impl Harness {
         out
     }
 
+    /// Where `needle` is drawn (column and row of its first cell), after a redraw; panics
+    /// when it is not on the screen. For clicking on what a test sees.
+    pub fn locate(&mut self, needle: &str) -> (u16, u16) {
+        self.draw();
+        let buf = self.terminal.backend().buffer();
+        for y in 0..buf.area.height {
+            // The row's text, and the column each of its bytes was drawn at.
+            let (mut line, mut cols) = (String::new(), Vec::new());
+            for x in 0..buf.area.width {
+                let sym = buf[(x, y)].symbol();
+                cols.extend(std::iter::repeat_n(x, sym.len()));
+                line.push_str(sym);
+            }
+            if let Some(at) = line.find(needle) {
+                return (cols[at], y);
+            }
+        }
+        panic!("{needle:?} is not on the screen:\n{}", self.screen());
+    }
+
     /// Pump events and redraw until the screen contains `needle` (or panic after 10 s).
     pub fn wait_for(&mut self, needle: &str) -> String {
         let start = Instant::now();

@@ -17,12 +17,14 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
+use crate::app::chord::{Chord, Step};
 use crate::app::clipboard;
 use crate::app::commands::{self, Cmd, Scope};
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::events::{AppEvent, EventTx, Reply};
 use crate::app::jobtable::JobTable;
 use crate::app::keymap::{KeyCombo, Keymap};
+use crate::app::mouse;
 use crate::app::popups::{self, Palette, Popup, PopupResult};
 use crate::app::strings;
 use crate::app::theme::Theme;
@@ -61,6 +63,8 @@ pub struct App {
     /// Where the sidebar and the current screen were last drawn (for the mouse).
     sidebar_area: Option<Rect>,
     content_area: Rect,
+    /// The keys of a key sequence typed so far (`z` of `zh`).
+    chord: Chord,
 }
 
 impl App {
@@ -156,6 +160,7 @@ impl App {
             main_area: Rect::default(),
             sidebar_area: None,
             content_area: Rect::default(),
+            chord: Chord::default(),
         }
     }
 
@@ -303,6 +308,7 @@ impl App {
     }
 
     fn switch(&mut self, id: ScreenId) {
+        self.chord.clear();
         let i = id.index();
         if i != self.current {
             self.history.push(self.current);
@@ -351,12 +357,21 @@ impl App {
         }
         let combo = KeyCombo::from_event(&key);
         let screen_scope = Scope::Screen(self.screens[cur].id());
-        if let Some(id) = self.keymap.lookup(screen_scope, &combo)
+        let (own, global) = match self.chord.key(&self.keymap, screen_scope, combo) {
+            Step::Wait => return,
+            Step::Cancelled(why) => return self.set_status(Level::Info, why),
+            Step::Run(own, global) => (own, global),
+            Step::Key => (
+                self.keymap.lookup(screen_scope, &combo),
+                self.keymap.lookup(Scope::Global, &combo),
+            ),
+        };
+        if let Some(id) = own
             && self.with_screen(cur, |s, ctx| s.command(id, ctx))
         {
             return;
         }
-        if let Some(id) = self.keymap.lookup(Scope::Global, &combo) {
+        if let Some(id) = global {
             self.run_command(id);
         }
     }
@@ -367,9 +382,8 @@ impl App {
         if self.popup.is_some() {
             return false;
         }
-        let inside = |r: Rect| {
-            m.column >= r.x && m.column < r.x + r.width && m.row >= r.y && m.row < r.y + r.height
-        };
+        self.chord.clear();
+        let inside = |r: Rect| mouse::inside(&m, r);
         if let (MouseEventKind::Down(MouseButton::Left), Some(side)) = (m.kind, self.sidebar_area)
             && inside(side)
         {
@@ -523,12 +537,20 @@ impl App {
             job_table: &self.job_table,
         };
         self.screens[self.current].draw(frame, content, &ctx);
-        let pane_hints = self.screens[self.current].hints();
+        let pending = self.chord.pending();
+        let pane_hints = match pending {
+            Some(_) => Some(
+                self.chord
+                    .hints(&self.keymap, Scope::Screen(self.current_screen())),
+            ),
+            None => self.screens[self.current].hints(),
+        };
         widgets::hint_bar(
             frame,
             hints,
             self.current_screen(),
             pane_hints,
+            pending.as_deref(),
             &self.keymap,
             &self.theme,
         );

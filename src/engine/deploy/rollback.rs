@@ -11,12 +11,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
 
 use super::apply::{finish, make_stage, recover_locked, run_journaled};
 use super::fsops::{remove_tree, stage_from, sync_dir, sync_filesystem, syncs};
 use super::journal::{BackupIndex, Journal, Meta, Mode};
+use super::runs::in_parallel;
 use super::transition::{Change, Folders, describe, differences, map_root, prepare};
 use super::{Conflict, DeployError, Deployment, Log, LogSink, State, release};
 use crate::engine::jobs::Progress;
@@ -265,6 +267,8 @@ fn rollback_files(
     }
     let stage = make_stage(&root, id)?;
     let staged = (|| -> anyhow::Result<()> {
+        // Each restored content and the backup that holds it (all found before any copy).
+        let mut work: Vec<(&Path, PathBuf, &Meta)> = Vec::new();
         for op in prep.ops.iter() {
             let Some(new) = &op.new else { continue };
             let src = by_hash
@@ -276,12 +280,26 @@ fn rollback_files(
                         op.path, undone[0]
                     )
                 })?;
-            stage_from(
-                src,
-                &stage.join(op.staged.as_deref().unwrap_or_default()),
-                new,
-            )?;
+            let dest = stage.join(op.staged.as_deref().unwrap_or_default());
+            work.push((src.as_path(), dest, new));
         }
+        let total = work.len() as u64;
+        let done = AtomicU64::new(0);
+        let slow = crate::engine::util::testhooks::var("DEVSKY_TEST_SLOW_RESTORE_MS")
+            .and_then(|v| v.parse::<u64>().ok());
+        // A few threads, as a deploy stages its uploads.
+        in_parallel(&work, |run| {
+            for (src, dest, new) in run {
+                progress.check()?;
+                let n = done.fetch_add(1, Ordering::Relaxed);
+                progress.set(n, Some(total), "restoring from backups");
+                if let Some(ms) = slow {
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+                stage_from(src, dest, new)?;
+            }
+            Ok(())
+        })?;
         // One syncfs for every staged content, as a deploy's stage (no fsync per file).
         sync_filesystem(&stage)?;
         sync_dir(&stage);

@@ -319,6 +319,11 @@ pub(crate) fn execute(j: &Journal, log: &Log, progress: &Progress) -> anyhow::Re
     let backups = j.backups.as_deref().context("journal without backups")?;
     let total = j.ops.len() as u64 * 2;
     let mut done = 0u64;
+    let step = if j.kind == "rollback" {
+        "rolling back"
+    } else {
+        "deploying"
+    };
     let (mut linked, mut copied) = (0, 0);
     let mut index = Vec::new();
     let mut made_dirs = HashSet::new();
@@ -361,7 +366,7 @@ pub(crate) fn execute(j: &Journal, log: &Log, progress: &Progress) -> anyhow::Re
     for op in j.ops.iter().filter(|o| o.new.is_none()) {
         remove_entry(&root.join(&op.path))?;
         done += 2;
-        progress.set(done, Some(total), "deploying");
+        progress.set(done, Some(total), step);
         crash_point("after a delete");
     }
     for d in &j.remove_dirs {
@@ -392,7 +397,7 @@ pub(crate) fn execute(j: &Journal, log: &Log, progress: &Progress) -> anyhow::Re
             )
         })?;
         done += 2;
-        progress.set(done, Some(total), "deploying");
+        progress.set(done, Some(total), step);
         crash_point("after a rename");
     }
     set_dir_modes(root, j)?;

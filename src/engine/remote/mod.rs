@@ -30,9 +30,10 @@ use anyhow::{Context, bail};
 
 use crate::engine::deploy::package::Packing;
 use crate::engine::deploy::{LogLine, LogSink};
+use crate::engine::jobs::Progress;
 pub use servers::*;
 pub use transport::{Answer, Body, Method, Request, Transport};
-pub use wire::{Outcome, RemoteConflict, RemoteDeployment, WireLine};
+pub use wire::{Outcome, RemoteConflict, RemoteDeployment, WireLine, WireProgress};
 use wire::{no_such_route, older_agent, packing_of};
 
 /// A server's agent, over some [`Transport`]: everything a deploy asks of a server.
@@ -199,8 +200,14 @@ impl Remote {
         }
     }
 
-    /// Every log line of deployment `id`, live until it ends; returns how it ended.
-    pub fn follow_logs(&self, id: i64, sink: LogSink) -> anyhow::Result<RemoteDeployment> {
+    /// Every log line of deployment `id`, live until it ends, and how far it got while it
+    /// runs (an agent's `progress` events, reported to `progress`); returns how it ended.
+    pub fn follow_logs(
+        &self,
+        id: i64,
+        sink: LogSink,
+        progress: &Progress,
+    ) -> anyhow::Result<RemoteDeployment> {
         let mut events = SseParser::default();
         let mut end: Option<RemoteDeployment> = None;
         let path = format!("/deployments/{id}/logs/stream");
@@ -210,6 +217,12 @@ impl Remote {
                     "log" => {
                         let w: WireLine = serde_json::from_str(&data)?;
                         sink(&LogLine::from(w));
+                    }
+                    "progress" => {
+                        // How far it got: worth showing, not worth failing over.
+                        if let Ok(p) = serde_json::from_str::<WireProgress>(&data) {
+                            progress.set(p.done, p.total, &p.what);
+                        }
                     }
                     "end" if end.is_none() => {
                         end = Some(

@@ -91,6 +91,18 @@ pub struct WireLine {
     pub message: String,
 }
 
+/// How far a running deployment or rollback got (`event: progress` of the log stream):
+/// `done` of `total` units of the step `what` (the agent's own progress reports, the
+/// latest only). A client that does not know the event ignores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireProgress {
+    pub done: u64,
+    #[serde(default)]
+    pub total: Option<u64>,
+    #[serde(default)]
+    pub what: String,
+}
+
 impl From<WireLine> for LogLine {
     fn from(w: WireLine) -> LogLine {
         LogLine {

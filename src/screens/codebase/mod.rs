@@ -24,6 +24,8 @@ use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::input::{Change, LineInput};
 use crate::app::listnav::ListNav;
+use crate::app::mouse;
+use crate::app::widgets::pane_inner;
 use crate::app::worker::Payload;
 use crate::engine::codebase::import;
 use crate::engine::jobs::{JobEvent, JobId, Outcome};
@@ -446,21 +448,17 @@ impl CodebaseScreen {
     /// The mouse: a click on a row selects it and focuses the list, a click on the
     /// preview focuses it; the wheel scrolls the pane it is over (three rows a notch).
     fn mouse_event(&mut self, ev: MouseEvent) -> bool {
-        let inside = |r: Rect| {
-            ev.column >= r.x
-                && ev.column < r.x + r.width
-                && ev.row >= r.y
-                && ev.row < r.y + r.height
-        };
         let (list, preview) = self.panes;
-        let (on_list, on_preview) = (inside(list), inside(preview));
+        let (on_list, on_preview) = (mouse::inside(&ev, list), mouse::inside(&ev, preview));
         match ev.kind {
             MouseEventKind::Down(MouseButton::Left) if on_list => {
                 self.focus = Focus::List;
                 // Inside the border: the first row is one below the pane's top.
-                let row = ev.row.saturating_sub(list.y + 1) as usize;
-                if ev.row > list.y && self.list.offset + row < self.len() {
-                    self.select(self.list.offset + row);
+                let mut nav = self.list;
+                if let Some(row) = mouse::clicked_row(&ev, pane_inner(list))
+                    && nav.click(row, self.len())
+                {
+                    self.select(nav.selected);
                 }
                 true
             }

@@ -10,7 +10,7 @@ pub mod worker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -21,6 +21,7 @@ use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::events::EventTx;
 use crate::app::input::LineInput;
 use crate::app::listnav::ListNav;
+use crate::app::mouse;
 use crate::app::screen::Hint;
 use crate::app::worker::Payload;
 use crate::engine::diff::changes::{Change, ChangeKind, ChangeSet, Content};
@@ -73,6 +74,11 @@ pub struct CompareScreen {
     hunk_pos: Vec<usize>,
     scroll: usize,
     diff_height: usize,
+    /// Columns inside the diff pane, as last drawn.
+    diff_width: usize,
+    /// The insides of the file list (none when hidden) and of the diff, as last drawn.
+    list_area: Rect,
+    diff_area: Rect,
     /// The "old path  new path" prompt, while open.
     input: Option<LineInput>,
     /// Paths typed at the prompt, for the patch header.
@@ -101,6 +107,9 @@ impl CompareScreen {
             hunk_pos: Vec::new(),
             scroll: 0,
             diff_height: 10,
+            diff_width: 80,
+            list_area: Rect::default(),
+            diff_area: Rect::default(),
             input: None,
             pair_labels: None,
             worker: worker::start(syntax, tx),
@@ -194,9 +203,19 @@ impl CompareScreen {
         self.lines.len().saturating_sub(self.diff_height.max(1))
     }
 
-    /// `h`/`l`: sideways by a step; left of column 0 is back to "each line starts at its
-    /// first change".
-    fn scroll_sideways(&mut self, right: bool, ctx: &mut Ctx) {
+    /// Half the text columns of the diff (of one side, side by side): the step of `zh`/`zl`.
+    fn half_screen(&self) -> usize {
+        let cols = if self.side_by_side {
+            self.diff_width / 2
+        } else {
+            self.diff_width
+        };
+        (cols / 2).max(1)
+    }
+
+    /// `h`/`l` (a step of [`SIDEWAYS`]), `zh`/`zl` (half a screen): sideways; left of
+    /// column 0 is back to "each line starts at its first change".
+    fn scroll_sideways(&mut self, right: bool, step: usize, ctx: &mut Ctx) {
         if self.wrap {
             ctx.status(
                 Level::Info,
@@ -205,9 +224,9 @@ impl CompareScreen {
             return;
         }
         self.hscroll = match (self.hscroll, right) {
-            (None, true) => Some(SIDEWAYS),
-            (Some(n), true) => Some(n + SIDEWAYS),
-            (Some(n), false) if n > SIDEWAYS => Some(n - SIDEWAYS),
+            (None, true) => Some(step),
+            (Some(n), true) => Some(n.saturating_add(step)),
+            (Some(n), false) if n > step => Some(n - step),
             (_, false) => None,
         };
         match self.hscroll {
@@ -449,8 +468,10 @@ impl Screen for CompareScreen {
                 };
             }
             Cmd::CompareCopyPatch => self.copy_patch(ctx),
-            Cmd::CompareLeft => self.scroll_sideways(false, ctx),
-            Cmd::CompareRight => self.scroll_sideways(true, ctx),
+            Cmd::CompareLeft => self.scroll_sideways(false, SIDEWAYS, ctx),
+            Cmd::CompareRight => self.scroll_sideways(true, SIDEWAYS, ctx),
+            Cmd::CompareHalfLeft => self.scroll_sideways(false, self.half_screen(), ctx),
+            Cmd::CompareHalfRight => self.scroll_sideways(true, self.half_screen(), ctx),
             Cmd::CompareWrap => {
                 self.wrap = !self.wrap;
                 self.clamp_scroll();
@@ -477,6 +498,35 @@ impl Screen for CompareScreen {
 
     fn captures_input(&self) -> bool {
         self.input.is_some()
+    }
+
+    /// A click on a file selects it and gives the list the keys; on the diff, gives the
+    /// diff the keys; the wheel over the diff scrolls it.
+    fn mouse(&mut self, ev: MouseEvent, _area: Rect, _ctx: &mut Ctx) -> bool {
+        if self.input.is_some() {
+            return false;
+        }
+        if let Some(row) = mouse::clicked_row(&ev, self.list_area) {
+            self.focus = Focus::List;
+            let mut nav = self.list;
+            if nav.click(row, self.len()) {
+                self.select(nav.selected);
+            }
+            return true;
+        }
+        if mouse::clicked_row(&ev, self.diff_area).is_some() {
+            self.focus = Focus::Diff;
+            return true;
+        }
+        if mouse::inside(&ev, self.diff_area) {
+            match ev.kind {
+                MouseEventKind::ScrollDown => self.scroll_by(3),
+                MouseEventKind::ScrollUp => self.scroll_by(-3),
+                _ => return false,
+            }
+            return true;
+        }
+        false
     }
 
     fn hints(&self) -> Option<Vec<Hint>> {
@@ -541,5 +591,7 @@ impl Screen for CompareScreen {
     }
 }
 
+#[cfg(test)]
+mod input_tests;
 #[cfg(test)]
 mod tests;

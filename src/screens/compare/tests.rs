@@ -59,7 +59,7 @@ fn set_of(root: &Path, changes: Vec<Change>) -> Arc<ChangeSet> {
 
 /// A project with two changed files: `src/app.js` (line 10 of 20 changed) and
 /// `src/new.css` (added).
-fn two_files(root: &Path) -> Arc<ChangeSet> {
+pub(super) fn two_files(root: &Path) -> Arc<ChangeSet> {
     let old = lines(20, |i| format!("line {i} stays"));
     let new = old.replace("line 10 stays", "line 10 moves");
     set_of(
@@ -83,7 +83,11 @@ fn two_files(root: &Path) -> Arc<ChangeSet> {
     )
 }
 
-fn open(w: u16, h: u16, set: impl FnOnce(&Path) -> Arc<ChangeSet>) -> (tempfile::TempDir, Harness) {
+pub(super) fn open(
+    w: u16,
+    h: u16,
+    set: impl FnOnce(&Path) -> Arc<ChangeSet>,
+) -> (tempfile::TempDir, Harness) {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), w, h).unwrap();
     let set = set(dir.path());
@@ -451,7 +455,7 @@ fn syntax_colors_added_and_removed_lines_under_the_word_highlight() {
 }
 
 /// One file whose line 3 is long (`n` columns) with its only change at the end.
-fn long_line(root: &Path) -> Arc<ChangeSet> {
+pub(super) fn long_line(root: &Path) -> Arc<ChangeSet> {
     let head = "x".repeat(110);
     let old = format!("a\nb\nlet s = \"{head}\"; // OLDWORD here\nc\n");
     let new = old.replace("OLDWORD", "NEWWORD");

@@ -27,6 +27,7 @@ const PLACEHOLDER: &str = "old-path  new-path · Enter compares · Esc cancels";
 
 pub fn draw(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let [bar, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
+    (s.list_area, s.diff_area) = (Rect::default(), Rect::default());
     draw_bar(s, frame, bar, ctx);
     if s.set.is_none() {
         draw_intro(frame, body, ctx);
@@ -187,6 +188,7 @@ fn draw_list(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
         t,
     );
     let inner = block.inner(area);
+    s.list_area = inner;
     frame.render_widget(block, area);
     let h = inner.height as usize;
     s.list_height = h;
@@ -257,6 +259,7 @@ fn notes(c: &Change, p: Option<&Prepared>) -> Vec<String> {
 fn draw_diff(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let t = ctx.theme;
     let focused = s.focus == Focus::Diff || !s.show_list;
+    s.diff_area = widgets::pane_inner(area);
     let change = s.change().cloned();
     let prepared = s.prepared();
     let mode = if s.side_by_side {
@@ -300,6 +303,7 @@ fn draw_diff(s: &mut CompareScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     s.diff_height = room;
     s.clamp_scroll();
     let width = inner.width as usize;
+    s.diff_width = width;
     match &s.current {
         Some((i, Err(e))) if *i == s.list.selected => {
             lines.push(Line::from(Span::styled(e.clone(), t.error)))

@@ -261,7 +261,7 @@ impl DeployScreen {
                     line: l.clone(),
                 })
             };
-            let dep = remote.follow_logs(id, &sink);
+            let dep = remote.follow_logs(id, &sink, p);
             let result = match &dep {
                 Ok(d) => result_text(d),
                 Err(e) => Err(anyhow::anyhow!("{e:#}")),

@@ -23,12 +23,13 @@
 mod database_view;
 mod files;
 mod jobs;
+mod mouse;
 mod view;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, MouseEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -188,6 +189,8 @@ pub struct DeployScreen {
     history: Option<Result<Vec<RemoteDeployment>, String>>,
     hist_row: usize,
     last_built: Option<Built>,
+    /// Where the panes were last drawn, for the mouse.
+    areas: mouse::Areas,
 }
 
 impl DeployScreen {
@@ -224,6 +227,7 @@ impl DeployScreen {
             history: None,
             hist_row: 0,
             last_built: None,
+            areas: mouse::Areas::default(),
         };
         s.reload();
         s
@@ -523,6 +527,10 @@ impl Screen for DeployScreen {
         self.popup.is_some() || self.filtering
     }
 
+    fn mouse(&mut self, ev: MouseEvent, _area: Rect, _ctx: &mut Ctx) -> bool {
+        self.mouse_event(ev)
+    }
+
     fn hints(&self) -> Option<Vec<Hint>> {
         if self.popup.is_some() || self.filtering || self.servers.is_empty() {
             return None;
@@ -605,5 +613,7 @@ impl Screen for DeployScreen {
     }
 }
 
+#[cfg(test)]
+mod mouse_tests;
 #[cfg(test)]
 mod tests;

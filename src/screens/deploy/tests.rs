@@ -11,9 +11,9 @@ use crate::engine::project::Project;
 use crate::engine::remote::{ServerProfile, add_server, store_key};
 use crate::shell::harness::Harness;
 
-struct Fixture {
-    project: tempfile::TempDir,
-    server: tempfile::TempDir,
+pub(super) struct Fixture {
+    pub project: tempfile::TempDir,
+    pub server: tempfile::TempDir,
 }
 
 fn write(root: &Path, path: &str, body: &str) {
@@ -24,7 +24,7 @@ fn write(root: &Path, path: &str, body: &str) {
 
 /// A project and a server root that differ: index.html changed, css/ new, old/gone.txt
 /// only on the server; an agent serving the server root, registered as `staging`.
-fn fixture(environment: &str) -> Fixture {
+pub(super) fn fixture(environment: &str) -> Fixture {
     fixture_with(environment, crate::server::ServeOptions::default())
 }
 
@@ -103,7 +103,7 @@ fn plan_and_deploy(h: &mut Harness, plan: &str, n: i64) -> String {
     h.wait_for(&format!("deploy: deployment {n} done"))
 }
 
-fn open(root: &Path, w: u16, h: u16) -> Harness {
+pub(super) fn open(root: &Path, w: u16, h: u16) -> Harness {
     let mut h = Harness::new(root, w, h).unwrap();
     h.key("8");
     h

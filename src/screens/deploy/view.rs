@@ -30,6 +30,7 @@ pub fn draw(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
         let [l, r] = Layout::vertical([Constraint::Length(h), Constraint::Min(5)]).areas(area);
         (l, r)
     };
+    s.areas = Default::default();
     draw_servers(s, frame, left, ctx);
     // The running job's progress (an upload: bytes sent of the total) on the last row.
     let running = s.job.and_then(|(id, ..)| {
@@ -76,7 +77,7 @@ fn block<'a>(title: String, focus: bool, t: &Theme) -> Block<'a> {
     widgets::pane(widgets::pane_title(title, t), focus, t)
 }
 
-fn draw_servers(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+fn draw_servers(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let t = ctx.theme;
     let b = block(
         format!(" Deploy · servers · {} ", s.servers.len()),
@@ -101,6 +102,7 @@ fn draw_servers(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
     let w = inner.width as usize;
     let h = inner.height as usize;
     let off = s.selected.saturating_sub(h.saturating_sub(1));
+    (s.areas.servers, s.areas.servers_offset) = (inner, off);
     if !s.focus_right && !s.log_focus && s.popup.is_none() {
         widgets::focus_cursor(frame, inner, s.selected - off);
     }
@@ -153,6 +155,7 @@ fn draw_tabs(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
         t.dim,
     ));
     let inner = b.inner(area);
+    s.areas.right = inner;
     frame.render_widget(b, area);
     if s.servers.is_empty() {
         frame.render_widget(
@@ -233,6 +236,7 @@ fn draw_files(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     frame.render_widget(Paragraph::new(Line::from(head)), top);
     let h = list.height as usize;
     s.list_height = h;
+    s.areas.rows = list;
     let visible = s.files.scroll_into_view(s.rows.len(), h);
     if s.focus_right && !s.filtering && s.popup.is_none() {
         widgets::focus_cursor(frame, list, s.files.selected.saturating_sub(visible.start));
@@ -329,7 +333,7 @@ pub(super) fn answered<'a, T>(
     }
 }
 
-fn draw_history(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
+fn draw_history(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let t = ctx.theme;
     let Some(list) = answered(&s.history, frame, area, t) else {
         return;
@@ -341,6 +345,13 @@ fn draw_history(s: &DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
     let w = area.width as usize;
     let h = area.height.saturating_sub(1) as usize;
     let off = s.hist_row.saturating_sub(h.saturating_sub(1));
+    // Below the header line.
+    let rows = Rect {
+        y: area.y + 1,
+        height: area.height.saturating_sub(1),
+        ..area
+    };
+    (s.areas.rows, s.areas.history_offset) = (rows, off);
     let mut lines = vec![Line::from(Span::styled(
         fit_right(
             &format!(
@@ -400,6 +411,7 @@ fn draw_log(s: &mut DeployScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
     }
     let mut b = block(title, s.log_focus, t);
     let inner = b.inner(area);
+    s.areas.log = inner;
     let w = inner.width as usize;
     if s.log_focus {
         b = b.title_bottom(Span::styled(

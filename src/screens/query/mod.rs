@@ -9,6 +9,7 @@
 
 pub mod editor;
 pub mod grid;
+mod mouse;
 mod popups;
 mod view;
 pub mod worker;
@@ -16,7 +17,7 @@ pub mod worker;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -107,6 +108,8 @@ pub struct QueryScreen {
     popup: Option<Popup>,
     limit: usize,
     shown: bool,
+    /// Where the editor and the grid were last drawn, for the mouse.
+    areas: mouse::Areas,
 }
 
 impl QueryScreen {
@@ -135,6 +138,7 @@ impl QueryScreen {
             popup: None,
             limit: ROW_LIMIT,
             shown: false,
+            areas: mouse::Areas::default(),
         }
     }
 
@@ -594,6 +598,10 @@ impl Screen for QueryScreen {
 
     fn captures_input(&self) -> bool {
         self.popup.is_some() || self.focus == Focus::Editor
+    }
+
+    fn mouse(&mut self, ev: MouseEvent, _area: Rect, _ctx: &mut Ctx) -> bool {
+        self.mouse_event(ev)
     }
 
     fn hints(&self) -> Option<Vec<Hint>> {

@@ -444,3 +444,31 @@ fn sql_is_highlighted() {
     assert_ne!(fg("-- note"), fg("'txt'"));
     assert_ne!(keyword, ratatui::style::Color::Reset);
 }
+
+/// The mouse at 80x24: a click on a result row selects it and gives the grid the keys; a
+/// click on the editor gives it the keys (typing goes there).
+#[test]
+fn a_click_selects_a_row_and_focuses_its_pane() {
+    let dir = project(5);
+    let mut h = connected(dir.path(), 80, 24);
+    run(&mut h, "select id, name from big", "ctrl-r");
+    let (x, y) = h.locate("name 4");
+    h.click(x, y);
+    let s = h.screen();
+    let marked: Vec<&str> = s.lines().filter(|l| l.contains('▶')).collect();
+    assert!(marked.len() == 1 && !marked[0].contains("SQL"), "{s}");
+    h.key("Y");
+    assert_eq!(status(&h), "copied row 4 (8 bytes)");
+    // the header row selects nothing
+    let (x, y) = h.locate("name 1");
+    h.click(x, y - 1);
+    h.key("Y");
+    assert_eq!(status(&h), "copied row 4 (8 bytes)");
+    // the editor: it has the keys, typing goes there
+    let (x, y) = h.locate("select id");
+    h.click(x, y);
+    let s = h.screen();
+    assert!(line_with(&s, "▶").contains("SQL"), "{s}");
+    h.type_text(" -- more");
+    assert!(h.screen().contains("-- more"), "{}", h.screen());
+}

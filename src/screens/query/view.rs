@@ -76,6 +76,7 @@ fn draw_editor(s: &mut QueryScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
     let title = fit_right(&title, area.width.saturating_sub(4) as usize);
     let b = block(title, focused, t);
     let inner = b.inner(area);
+    s.areas.editor = inner;
     frame.render_widget(b, area);
     s.editor.draw(frame, inner, t, focused);
 }
@@ -168,6 +169,7 @@ fn draw_grid(s: &mut QueryScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
     let focused = s.focus == Focus::Grid && s.popup.is_none();
     let b = block(grid_title(s), focused, t);
     let inner = b.inner(area);
+    s.areas.grid = inner;
     frame.render_widget(b, area);
     if !s.grid.columns.is_empty() {
         s.grid.draw(frame, inner, t, focused);

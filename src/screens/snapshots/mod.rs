@@ -15,6 +15,7 @@
 //! The database tools (table modes, verify) are in `dbtools.rs`.
 
 mod dbtools;
+mod focus;
 
 use dbtools::{DbDiff, db_diff, db_parts};
 mod view;
@@ -22,7 +23,7 @@ mod view;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, MouseEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 
@@ -31,6 +32,7 @@ use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Effect, Level};
 use crate::app::input::LineInput;
 use crate::app::listnav::ListNav;
+use crate::app::screen::Hint;
 use crate::app::worker::{Payload, ReplyTx, Tickets};
 use crate::engine::db::profile;
 use crate::engine::db::snapshot::{DbSnapshot, Mode};
@@ -150,6 +152,8 @@ pub struct SnapshotsScreen {
     list: Vec<Snapshot>,
     nav: ListNav,
     list_height: usize,
+    /// Where the list's rows (below its header line) were last drawn, for clicks.
+    rows_area: Rect,
     /// The old side of a snapshot-to-snapshot diff.
     marked: Option<i64>,
     popup: Option<Popup>,
@@ -181,6 +185,7 @@ impl SnapshotsScreen {
             list: Vec::new(),
             nav: ListNav::default(),
             list_height: 10,
+            rows_area: Rect::default(),
             marked: None,
             popup: None,
             tickets: Tickets::default(),
@@ -651,6 +656,14 @@ impl Screen for SnapshotsScreen {
         self.popup.is_some()
     }
 
+    fn hints(&self) -> Option<Vec<Hint>> {
+        Some(self.pane_hints())
+    }
+
+    fn mouse(&mut self, ev: MouseEvent, _area: Rect, _ctx: &mut Ctx) -> bool {
+        self.mouse_event(ev)
+    }
+
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
         match self.popup {
             Some(Popup::Create { .. }) => self.create_key(key, ctx),
@@ -734,6 +747,8 @@ impl SnapshotsScreen {
     }
 }
 
+#[cfg(test)]
+mod focus_tests;
 #[cfg(test)]
 mod tests;
 

@@ -38,7 +38,7 @@ pub(super) fn store(p: &Project) -> Store {
 }
 
 /// Take a snapshot through the engine (setting up a test).
-fn take(p: &Project, name: &str) -> i64 {
+pub(super) fn take(p: &Project, name: &str) -> i64 {
     let mut st = store(p);
     snapshot::create(p, &mut st, Some(name), None, &Progress::silent())
         .unwrap()

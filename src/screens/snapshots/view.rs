@@ -5,7 +5,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr;
 
 use super::{DbInfo, Field, Popup, SnapshotsScreen};
@@ -13,7 +13,7 @@ use crate::app::commands::Cmd;
 use crate::app::context::DrawCtx;
 use crate::app::popups::centered;
 use crate::app::theme::Theme;
-use crate::app::widgets::{fit_right, picker, popup_block};
+use crate::app::widgets::{self, fit_right, picker, popup_block};
 use crate::engine::util::units::{format_time, human_size, thousands};
 use crate::store::snapshots::Snapshot;
 
@@ -60,11 +60,10 @@ fn draw_list(s: &mut SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawC
     if s.diff_job.is_some() {
         title.push_str("· diffing… ");
     }
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border_focus)
-        .title(Span::styled(title, t.title));
+    let focused = s.popup.is_none();
+    let block = widgets::pane(widgets::pane_title(title, t), focused, t);
     let inner = block.inner(area);
+    s.rows_area = Rect::default();
     frame.render_widget(block, area);
     let width = inner.width as usize;
     let mut lines: Vec<Line> = Vec::new();
@@ -119,6 +118,19 @@ fn draw_list(s: &mut SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawC
     let h = (inner.height as usize).saturating_sub(1);
     s.list_height = h;
     let visible = s.nav.scroll_into_view(s.list.len(), h);
+    // The rows, below the header line.
+    s.rows_area = Rect {
+        y: inner.y + 1,
+        height: inner.height.saturating_sub(1),
+        ..inner
+    };
+    if focused {
+        widgets::focus_cursor(
+            frame,
+            s.rows_area,
+            s.nav.selected.saturating_sub(visible.start),
+        );
+    }
     for (row, snap) in s.list.iter().enumerate().skip(visible.start).take(h) {
         let selected = row == s.nav.selected;
         let base = if selected { t.selected } else { t.base };
@@ -259,10 +271,7 @@ fn draw_details(s: &SnapshotsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
         Some(snap) => format!(" Snapshot {} ", snap.id),
         None => " Snapshot ".to_string(),
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border)
-        .title(Span::styled(title, t.title));
+    let block = widgets::pane(widgets::pane_title(title, t), false, t);
     let lines = match snap {
         Some(snap) => {
             let db = s

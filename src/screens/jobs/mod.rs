@@ -1,9 +1,10 @@
 //! The Jobs screen: every background job of this session, its progress and its log; the
 //! Log pane shows the selected job's log and how it ended, the full error of a failed job
-//! included (wrapped, the newest lines kept in view). Cancelling a running job asks first
-//! (`y` cancels; `n` or `Esc` keeps it running).
+//! included (wrapped, the newest lines kept in view until it is scrolled: Tab to it).
+//! Cancelling a running job asks first (`y` cancels; `n` or `Esc` keeps it running). The
+//! pane with the keys is marked (`widgets::pane`), has the cursor and its hints.
 
-use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -15,21 +16,38 @@ use crate::app::commands::Cmd;
 use crate::app::context::{Ctx, DrawCtx, Level};
 use crate::app::jobtable::JobInfo;
 use crate::app::listnav::ListNav;
+use crate::app::mouse;
 use crate::app::popups::centered;
-use crate::app::widgets::{fit_right, wrap_text};
+use crate::app::screen::Hint;
+use crate::app::widgets::{self, fit_right, pane_inner, wrap_text};
 use crate::engine::jobs::{JobEvent, JobId, Outcome};
 
 /// The widest the kind column gets; longer kinds are cut with `…`.
 const MAX_KIND: usize = 20;
 
+/// Which pane has the keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Focus {
+    #[default]
+    List,
+    Log,
+}
+
 #[derive(Default)]
 pub struct JobsScreen {
     list: ListNav,
     list_height: usize,
+    focus: Focus,
+    /// The first row of the Log pane shown; None: the newest rows (it follows).
+    log_top: Option<usize>,
+    /// Rows of the selected job's log and of the pane, as last drawn.
+    log_rows: usize,
+    log_height: usize,
     /// The job whose cancelling waits for `y`.
     confirm: Option<(JobId, String)>,
-    /// Where the list's rows were last drawn (inside its border), for clicks.
+    /// Where the list's rows and the log were last drawn (inside their borders).
     rows_area: Rect,
+    log_area: Rect,
 }
 
 impl JobsScreen {
@@ -47,11 +65,33 @@ impl JobsScreen {
         self.confirm = Some((job.id, job.name.clone()));
         true
     }
-}
 
-/// The inside of a bordered block.
-fn block_inner(r: Rect) -> Rect {
-    Block::default().borders(Borders::ALL).inner(r)
+    /// Select another job: its log starts at its newest rows.
+    fn select(&mut self, row: usize) {
+        if row != self.list.selected {
+            self.list.selected = row;
+            self.log_top = None;
+        }
+    }
+
+    /// Scroll the Log pane by a `nav.*` command; at the end it follows again.
+    fn scroll_log(&mut self, id: Cmd) -> bool {
+        let last = self.log_rows.saturating_sub(self.log_height);
+        let top = self.log_top.unwrap_or(last) as isize;
+        let page = self.log_height.max(1) as isize;
+        let to = match id {
+            Cmd::NavDown => top + 1,
+            Cmd::NavUp => top - 1,
+            Cmd::NavPageDown => top + page,
+            Cmd::NavPageUp => top - page,
+            Cmd::NavTop => 0,
+            Cmd::NavBottom => last as isize,
+            _ => return false,
+        };
+        let to = to.clamp(0, last as isize) as usize;
+        self.log_top = (to < last).then_some(to);
+        true
+    }
 }
 
 fn bar(percent: Option<u64>, width: usize) -> String {
@@ -119,10 +159,11 @@ impl Screen for JobsScreen {
         self.list.clamp(jobs.len());
         let [top, bottom] =
             Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(t.border_focus)
-            .title(Span::styled(format!(" Jobs ({}) ", jobs.len()), t.title));
+        let block = widgets::pane(
+            widgets::pane_title(format!(" Jobs ({}) ", jobs.len()), t),
+            self.focus == Focus::List,
+            t,
+        );
         let kind = jobs
             .iter()
             .map(|j| j.name.width())
@@ -158,13 +199,18 @@ impl Screen for JobsScreen {
                 .collect()
         };
         frame.render_widget(Paragraph::new(lines).block(block).style(t.base), top);
-        self.rows_area = block_inner(top);
+        self.rows_area = pane_inner(top);
+        if self.focus == Focus::List && !jobs.is_empty() {
+            let row = self.list.selected.saturating_sub(self.list.offset);
+            widgets::focus_cursor(frame, self.rows_area, row);
+        }
 
         let selected = jobs.get(self.list.selected);
         let (w, h) = (
             bottom.width.saturating_sub(2) as usize,
             bottom.height.saturating_sub(2) as usize,
         );
+        self.log_rows = 0;
         let log: Vec<Line> = selected
             .map(|j| {
                 let failed = matches!(j.ended, Some((_, Outcome::Failed(_))));
@@ -179,22 +225,29 @@ impl Screen for JobsScreen {
                         wrap_text(l, w).into_iter().map(move |r| (r, err))
                     })
                     .collect();
-                let skip = rows.len().saturating_sub(h);
+                self.log_rows = rows.len();
+                let last = rows.len().saturating_sub(h);
+                let skip = self.log_top.map_or(last, |t| t.min(last));
                 rows.into_iter()
                     .skip(skip)
+                    .take(h)
                     .map(|(r, err)| Line::from(Span::styled(r, if err { t.error } else { t.base })))
                     .collect()
             })
             .unwrap_or_default();
+        self.log_height = h;
         let title = match selected {
+            Some(j) if self.log_top.is_some() => format!(" Log · #{} {} · scrolled ", j.id, j.name),
             Some(j) => format!(" Log · #{} {} ", j.id, j.name),
             None => " Log ".into(),
         };
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(t.border)
-            .title(Span::styled(title, t.title));
+        let focused = self.focus == Focus::Log;
+        let block = widgets::pane(widgets::pane_title(title, t), focused, t);
         frame.render_widget(Paragraph::new(log).block(block).style(t.base), bottom);
+        self.log_area = pane_inner(bottom);
+        if focused {
+            widgets::focus_cursor(frame, self.log_area, 0);
+        }
 
         if let Some((id, name)) = &self.confirm {
             let text = format!("Cancel job #{id} ({name})? What it did so far may stay half done.");
@@ -224,10 +277,21 @@ impl Screen for JobsScreen {
 
     fn command(&mut self, id: Cmd, ctx: &mut Ctx) -> bool {
         let n = ctx.job_table.jobs.len();
-        if self.list.apply(id, n, self.list_height).is_some() {
+        if self.focus == Focus::Log && self.scroll_log(id) {
+            return true;
+        }
+        if let Some(row) = self.list.target(id, n, self.list_height) {
+            self.select(row);
             return true;
         }
         match id {
+            Cmd::NavFocus => {
+                self.focus = match self.focus {
+                    Focus::List => Focus::Log,
+                    Focus::Log => Focus::List,
+                }
+            }
+            Cmd::AppBack if self.focus == Focus::Log => self.focus = Focus::List,
             Cmd::JobsCancel => return self.ask_cancel(self.list.selected, ctx),
             Cmd::JobsCancelLatest => {
                 let jobs = &ctx.job_table.jobs;
@@ -249,21 +313,53 @@ impl Screen for JobsScreen {
         self.confirm.is_some()
     }
 
+    fn hints(&self) -> Option<Vec<Hint>> {
+        Some(match (self.confirm.is_some(), self.focus) {
+            (true, _) => vec![Hint::Key("y", "cancel the job"), Hint::Key("n", "keep it")],
+            (false, Focus::List) => vec![
+                Hint::Cmd(Cmd::JobsCancel, "cancel"),
+                Hint::Cmd(Cmd::JobsClear, "clear"),
+                Hint::Cmd(Cmd::NavFocus, "log"),
+            ],
+            (false, Focus::Log) => vec![
+                Hint::Cmd(Cmd::NavUp, "scroll"),
+                Hint::Cmd(Cmd::NavBottom, "follow"),
+                Hint::Cmd(Cmd::NavFocus, "jobs"),
+            ],
+        })
+    }
+
+    /// A click selects the job under it (the list has the keys) or gives the keys to the
+    /// log; the wheel over the log scrolls it.
     fn mouse(&mut self, ev: MouseEvent, _area: Rect, ctx: &mut Ctx) -> bool {
-        let r = self.rows_area;
-        let on_rows = ev.column >= r.x
-            && ev.column < r.x + r.width
-            && ev.row >= r.y
-            && ev.row < r.y + r.height;
-        match ev.kind {
-            MouseEventKind::Down(MouseButton::Left) if self.confirm.is_none() && on_rows => {
-                self.list
-                    .click((ev.row - r.y) as usize, ctx.job_table.jobs.len());
-                true
-            }
+        if self.confirm.is_some() {
             // The question waits for its answer: the mouse changes nothing meanwhile.
-            _ => self.confirm.is_some(),
+            return true;
         }
+        let mut nav = self.list;
+        if let Some(row) = mouse::clicked_row(&ev, self.rows_area) {
+            self.focus = Focus::List;
+            if nav.click(row, ctx.job_table.jobs.len()) {
+                self.select(nav.selected);
+            }
+            return true;
+        }
+        if mouse::clicked_row(&ev, self.log_area).is_some() {
+            self.focus = Focus::Log;
+            return true;
+        }
+        if mouse::inside(&ev, self.log_area) {
+            let nav = match ev.kind {
+                MouseEventKind::ScrollDown => Cmd::NavDown,
+                MouseEventKind::ScrollUp => Cmd::NavUp,
+                _ => return false,
+            };
+            for _ in 0..3 {
+                self.scroll_log(nav);
+            }
+            return true;
+        }
+        false
     }
 
     fn input_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
@@ -294,7 +390,10 @@ impl Screen for JobsScreen {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod unit {
     #[test]
     fn bar_has_fixed_width() {
         assert_eq!(super::bar(Some(50), 10), "█████░░░░░  50%");
