@@ -15,6 +15,7 @@ pub mod git_api;
 pub mod git_opts;
 pub mod http;
 pub mod servers;
+pub mod sessions;
 pub mod sftp;
 pub mod ssh;
 pub mod ssh_target;
@@ -37,7 +38,8 @@ use wire::{no_such_route, older_agent, packing_of};
 
 /// A server's agent, over some [`Transport`]: everything a deploy asks of a server.
 pub struct Remote {
-    transport: Box<dyn Transport>,
+    /// Shared with [`sessions::Sessions`] where a session keeps the connection.
+    transport: Arc<dyn Transport>,
     /// The agent's `GET /health` answer, asked for once.
     health: OnceLock<serde_json::Value>,
     /// Bytes of the package being uploaded sent so far (see [`Remote::upload_counter`]).
@@ -46,6 +48,12 @@ pub struct Remote {
 
 impl Remote {
     pub fn new(transport: Box<dyn Transport>) -> Remote {
+        Remote::shared(Arc::from(transport))
+    }
+
+    /// A client over a transport that others may use too (a connection kept for a
+    /// session, [`sessions::Sessions`]); requests over it take turns.
+    pub fn shared(transport: Arc<dyn Transport>) -> Remote {
         let health = OnceLock::new();
         if let Some(h) = transport.health() {
             let _ = health.set(h);
@@ -63,6 +71,11 @@ impl Remote {
         Ok(Remote::new(Box::new(http::HttpTransport::new(
             url, key, trust,
         )?)))
+    }
+
+    /// The transport, to share with another [`Remote`] ([`Remote::shared`]).
+    pub fn transport(&self) -> Arc<dyn Transport> {
+        self.transport.clone()
     }
 
     /// Where the agent is, for messages.

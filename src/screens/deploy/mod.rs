@@ -23,6 +23,7 @@
 mod database_view;
 mod files;
 mod jobs;
+pub use jobs::PushTime;
 mod view;
 
 use std::collections::HashSet;
@@ -45,6 +46,7 @@ use crate::engine::deploy::plan::Plan;
 use crate::engine::deploy::push::Planned;
 use crate::engine::jobs::{JobEvent, JobId, Outcome};
 use crate::engine::project::Project;
+use crate::engine::remote::sessions::Sessions;
 use crate::engine::remote::{RemoteDeployment, ServerProfile, list_servers};
 use crate::store::Store;
 
@@ -57,6 +59,8 @@ pub enum DeployReply {
         /// The connection the plan was made over, with the hold of the server's map,
         /// for the push (taken out by the screen).
         held: std::sync::Arc<std::sync::Mutex<Option<Planned>>>,
+        /// How long the plan took (the push's first part) and over what connection.
+        took: PushTime,
     },
     Built {
         seq: u64,
@@ -76,6 +80,8 @@ pub enum DeployReply {
     Ended {
         seq: u64,
         dep: Box<RemoteDeployment>,
+        /// A push's time, its plan's included (None: a rollback).
+        took: Option<PushTime>,
     },
     Status {
         seq: u64,
@@ -188,6 +194,12 @@ pub struct DeployScreen {
     history: Option<Result<Vec<RemoteDeployment>, String>>,
     hist_row: usize,
     last_built: Option<Built>,
+    /// The SSH/SFTP connections kept for this TUI session, per server.
+    sessions: std::sync::Arc<Sessions>,
+    /// The time of the plan in [`DeployScreen::held`] (part of its push's time).
+    plan_took: Option<PushTime>,
+    /// The times of this session's pushes, per server, first first.
+    push_times: std::collections::HashMap<String, Vec<std::time::Duration>>,
 }
 
 impl DeployScreen {
@@ -224,6 +236,9 @@ impl DeployScreen {
             history: None,
             hist_row: 0,
             last_built: None,
+            sessions: Default::default(),
+            plan_took: None,
+            push_times: Default::default(),
         };
         s.reload();
         s
@@ -279,8 +294,14 @@ impl DeployScreen {
     fn on_worker(&mut self, r: &DeployReply, ctx: &mut Ctx) -> bool {
         let current = |seq: &u64| self.job.is_some_and(|(_, s, _)| s == *seq);
         match r {
-            DeployReply::Plan { seq, plan, held } if current(seq) => {
+            DeployReply::Plan {
+                seq,
+                plan,
+                held,
+                took,
+            } if current(seq) => {
                 self.plan = Some(plan.clone());
+                self.plan_took = Some(*took);
                 discard(self.held.take());
                 self.held = held.lock().unwrap_or_else(|e| e.into_inner()).take();
                 self.unticked.clear();
@@ -302,7 +323,12 @@ impl DeployScreen {
                     self.log_scroll += 1;
                 }
             }
-            DeployReply::Ended { seq, .. } if current(seq) => {
+            DeployReply::Ended { seq, took, .. } if current(seq) => {
+                if let (Some(t), Some(p)) = (took, self.server()) {
+                    let times = self.push_times.entry(p.name.clone()).or_default();
+                    times.push(t.took);
+                    self.log.push(jobs::push_time_line(times, t.reused));
+                }
                 // What was planned is stale now.
                 self.plan = None;
                 self.rows.clear();

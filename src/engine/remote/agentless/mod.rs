@@ -80,6 +80,11 @@ pub trait RemoteFs: Send {
     fn chmod(&mut self, path: &str, mode: u32) -> anyhow::Result<()>;
     /// Make the root folder and its parents.
     fn make_root(&mut self) -> anyhow::Result<()>;
+    /// Whether the connection can still be used (false: its ssh exited); a kept
+    /// connection that is not is dropped and another opened.
+    fn alive(&mut self) -> bool {
+        true
+    }
 }
 
 /// Opens connections to one target.
@@ -103,12 +108,55 @@ pub struct Settings {
     pub environment: String,
 }
 
+/// The connections to one target: opened by its [`Connector`], kept idle between requests
+/// (and between pushes, for as long as the transport lives: a TUI session keeps it, see
+/// [`super::sessions`]), and handed out again while they are alive.
+pub struct Pool {
+    connector: Box<dyn Connector>,
+    idle: Mutex<Vec<Box<dyn RemoteFs>>>,
+}
+
+impl Pool {
+    pub fn new(connector: Box<dyn Connector>) -> Pool {
+        Pool {
+            connector,
+            idle: Mutex::default(),
+        }
+    }
+
+    pub fn connector(&self) -> &dyn Connector {
+        self.connector.as_ref()
+    }
+
+    /// An idle connection that is still alive, or a new one.
+    pub fn take(&self) -> anyhow::Result<Box<dyn RemoteFs>> {
+        loop {
+            let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match kept {
+                // Dead (its ssh exited): dropped, try the next.
+                Some(mut c) => {
+                    if c.alive() {
+                        return Ok(c);
+                    }
+                }
+                None => return self.connector.open(),
+            }
+        }
+    }
+
+    /// Keep `c` for the next request (give back only a connection that did not fail).
+    pub fn keep(&self, c: Box<dyn RemoteFs>) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_CONNECTIONS {
+            idle.push(c);
+        }
+    }
+}
+
 /// A target without an agent, answering the agent's API on the client.
 pub struct AgentlessTransport {
-    connector: Box<dyn Connector>,
+    pool: Pool,
     settings: Settings,
-    /// The connection the last request used, kept for the next.
-    conn: Mutex<Option<Box<dyn RemoteFs>>>,
     /// The drift found by the last map.
     drift: Mutex<Vec<tree::Drift>>,
 }
@@ -127,37 +175,24 @@ impl AgentlessTransport {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         }
         let first = connector.open()?;
+        let pool = Pool::new(connector);
+        pool.keep(first);
         Ok(AgentlessTransport {
-            connector,
+            pool,
             settings,
-            conn: Mutex::new(Some(first)),
             drift: Mutex::default(),
         })
     }
 
-    /// The kept connection, or a new one.
-    fn take_conn(&self) -> anyhow::Result<Box<dyn RemoteFs>> {
-        let kept = self.conn.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match kept {
-            Some(c) => Ok(c),
-            None => self.connector.open(),
-        }
-    }
-
-    /// Keep `c` for the next request (a connection that failed is dropped instead).
-    fn keep_conn(&self, c: Box<dyn RemoteFs>) {
-        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
-    }
-
-    /// Run `f` with the kept connection; it is kept again if `f` succeeded.
+    /// Run `f` with a kept connection; it is kept again if `f` succeeded.
     fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut dyn RemoteFs) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let mut c = self.take_conn()?;
+        let mut c = self.pool.take()?;
         let r = f(c.as_mut());
         if r.is_ok() {
-            self.keep_conn(c);
+            self.pool.keep(c);
         }
         r
     }
@@ -183,14 +218,14 @@ impl AgentlessTransport {
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match (req.method, segs.as_slice()) {
             (Method::Get, ["health"]) => json(
-                serde_json::json!({"ok": true, "agentless": self.connector.scheme(),
+                serde_json::json!({"ok": true, "agentless": self.pool.connector().scheme(),
                     "packages": ["stored", "deflated", "zstd"]}),
                 each,
             ),
             (Method::Get, ["map"]) => {
                 let rec = self.record();
                 let view = self.with_conn(|c| tree::View::load(c, &rec))?;
-                view.require_known(&self.connector.label())?;
+                view.require_known(&self.pool.connector().label())?;
                 let tmp = tempfile::tempdir()?;
                 let out = tmp.path().join("remote.map");
                 view.write_map(&out)?;
@@ -254,9 +289,9 @@ impl AgentlessTransport {
                 let current = self.record().current()?;
                 json(
                     serde_json::json!({
-                        "root": self.connector.root(),
+                        "root": self.pool.connector().root(),
                         "environment": self.settings.environment,
-                        "transport": self.connector.scheme(),
+                        "transport": self.pool.connector().scheme(),
                         "lock": {"locked": false},
                         "current": current,
                     }),
@@ -267,7 +302,7 @@ impl AgentlessTransport {
                 404,
                 &serde_json::json!({"error": format!(
                     "a {} target has no agent to report on a database",
-                    self.connector.scheme()
+                    self.pool.connector().scheme()
                 )}),
             )),
             _ => Err(super::wire::api_error(
@@ -276,7 +311,7 @@ impl AgentlessTransport {
                     "no such route: {} {} (not something a {} target does)",
                     req.method.as_str(),
                     path,
-                    self.connector.scheme()
+                    self.pool.connector().scheme()
                 )}),
             )),
         }
@@ -288,31 +323,31 @@ impl AgentlessTransport {
         force: bool,
         sent: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     ) -> anyhow::Result<i64> {
-        let main = self.take_conn()?;
+        let main = self.pool.take()?;
         let job = push::Job {
-            connector: self.connector.as_ref(),
+            pool: &self.pool,
             record: self.record(),
             connections: self.settings.connections,
             sent,
         };
         let (main, r) = job.push(main, package, force);
         if let Some(c) = main {
-            self.keep_conn(c);
+            self.pool.keep(c);
         }
         r
     }
 
     fn rollback(&self, to: Option<i64>, force: bool) -> anyhow::Result<i64> {
-        let main = self.take_conn()?;
+        let main = self.pool.take()?;
         let job = push::Job {
-            connector: self.connector.as_ref(),
+            pool: &self.pool,
             record: self.record(),
             connections: self.settings.connections,
             sent: None,
         };
         let (main, r) = job.rollback(main, to, force);
         if let Some(c) = main {
-            self.keep_conn(c);
+            self.pool.keep(c);
         }
         r
     }
@@ -339,7 +374,7 @@ impl Transport for AgentlessTransport {
     }
 
     fn label(&self) -> String {
-        self.connector.label()
+        self.pool.connector().label()
     }
 
     fn drift(&self) -> Vec<tree::Drift> {
