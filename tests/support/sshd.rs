@@ -183,6 +183,43 @@ impl Sshd {
         ))
     }
 
+    /// `devsky server add NAME --sftp ... --root ROOT` for this sshd (its client key, a
+    /// private known_hosts, no user ssh config; no password), then `extra`.
+    pub fn add_sftp(&self, project: &Path, name: &str, root: &Path, extra: &[&str]) -> String {
+        let key = format!("-i {}", self.client_key.display());
+        let kh = format!("-o UserKnownHostsFile={}", self.known_hosts.display());
+        let dest = self.destination();
+        let mut args = vec![
+            "server",
+            "add",
+            name,
+            "--sftp",
+            &dest,
+            "--root",
+            root.to_str().unwrap(),
+            "--no-password",
+            "--ssh-opt",
+            "-F /dev/null",
+            "--ssh-opt",
+            &key,
+            "--ssh-opt",
+            &kh,
+            "--ssh-opt",
+            "-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR",
+        ];
+        args.extend(extra);
+        ok(&devsky(&args, project))
+    }
+
+    /// How many logins sshd accepted so far (its `Accepted publickey` lines): one per
+    /// ssh connection.
+    pub fn logins(&self) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains("Accepted publickey for "))
+            .count()
+    }
+
     /// What sshd logged so far (connections, authentication, session errors).
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

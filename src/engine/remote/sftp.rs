@@ -185,7 +185,7 @@ impl Connector for SftpConnector {
             .with_context(|| format!("cannot connect to {label}"))?;
         Ok(Box::new(SftpFs {
             session,
-            child: child,
+            child,
             stderr,
             rt: self.rt.clone(),
             root: self.target.root.trim_end_matches('/').to_string(),

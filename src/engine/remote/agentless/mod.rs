@@ -13,6 +13,8 @@
 //!   file last, only when everything succeeded. Rollback uploads the pre-images.
 //! - History and logs are a local record per server ([`record`]) under
 //!   `.devsky/agentless/NAME/`.
+//! - Connections are kept idle in a [`Pool`] between requests and pushes (the N of a
+//!   push too) for as long as the transport lives; a dead one is dropped, not reused.
 //!
 //! What such a target cannot give: a deploy lock (`hold` is never taken) and a database
 //! report.
@@ -142,6 +144,15 @@ impl Pool {
                 None => return self.connector.open(),
             }
         }
+    }
+
+    /// Whether the idle connections are alive (the dead ones are dropped): false when
+    /// every one of them died (none idle: they are in use, so yes).
+    pub fn alive(&self) -> bool {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let had = idle.len();
+        idle.retain_mut(|c| c.alive());
+        had == 0 || !idle.is_empty()
     }
 
     /// Keep `c` for the next request (give back only a connection that did not fail).
@@ -375,6 +386,10 @@ impl Transport for AgentlessTransport {
 
     fn label(&self) -> String {
         self.pool.connector().label()
+    }
+
+    fn alive(&self) -> bool {
+        self.pool.alive()
     }
 
     fn drift(&self) -> Vec<tree::Drift> {
