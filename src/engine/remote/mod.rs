@@ -297,6 +297,20 @@ impl Remote {
         }
     }
 
+    /// `--force-unlock` on an FTP/SFTP target: break its deploy lock if it is stale (see
+    /// [`agentless::lock`]); whether there was one. An agent's lock is the agent's.
+    pub fn force_unlock(&self) -> anyhow::Result<bool> {
+        if self.health().get("agentless").is_none() {
+            bail!(
+                "{} has a devsky agent: its lock is the agent's (`devsky agent unlock` on the \
+                 server)",
+                self.label()
+            );
+        }
+        let v: serde_json::Value = self.json(Request::new(Method::Delete, "/lock?stale=true"))?;
+        Ok(v["released"] == true)
+    }
+
     /// Start a rollback to `to` (None: the deployment before the current one).
     pub fn rollback(&self, to: Option<i64>, force: bool) -> anyhow::Result<i64> {
         self.start_json("/rollback", serde_json::json!({"to": to, "force": force}))

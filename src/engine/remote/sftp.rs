@@ -444,6 +444,21 @@ impl RemoteFs for SftpFs {
         }
     }
 
+    fn mkdir_new(&mut self, path: &str) -> anyhow::Result<bool> {
+        let abs = self.abs(path);
+        let s = &self.session;
+        match self
+            .rt
+            .block_on(s.mkdir(abs.as_str(), FileAttributes::empty()))
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match self.rt.block_on(s.stat(abs.as_str())) {
+                Ok(a) if a.attrs.permissions.unwrap_or(0) & 0o170000 == 0o040000 => Ok(false),
+                _ => Err(self.err("cannot make folder", &abs, e)),
+            },
+        }
+    }
+
     fn rmdir(&mut self, path: &str) -> anyhow::Result<()> {
         let abs = self.abs(path);
         self.rt

@@ -16,9 +16,13 @@
 //! - Connections are kept idle in a [`Pool`] between requests and pushes (the N of a
 //!   push too) for as long as the transport lives; a dead one is dropped, not reused.
 //!
-//! What such a target cannot give: a deploy lock (`hold` is never taken) and a database
-//! report.
+//! - A push, rollback or adoption holds the target's deploy lock ([`lock`]: a folder made
+//!   in one step on the server) and is refused while another one holds it.
+//!
+//! What such a target cannot give: a hold of the map for the push that follows (the push
+//! checks its pre-images against a new listing instead) and a database report.
 
+pub mod lock;
 pub mod push;
 pub mod record;
 pub mod tree;
@@ -77,6 +81,9 @@ pub trait RemoteFs: Send {
     fn remove(&mut self, path: &str) -> anyhow::Result<()>;
     /// Make folder `path` (its parent exists); an existing folder is no error.
     fn mkdir(&mut self, path: &str) -> anyhow::Result<()>;
+    /// Make folder `path` only if it is not there, in one step (FTP MKD, SFTP mkdir):
+    /// false when it already was (the deploy lock, [`lock`]).
+    fn mkdir_new(&mut self, path: &str) -> anyhow::Result<bool>;
     fn rmdir(&mut self, path: &str) -> anyhow::Result<()>;
     /// Set the permission bits (best effort where the server cannot).
     fn chmod(&mut self, path: &str, mode: u32) -> anyhow::Result<()>;
@@ -247,6 +254,11 @@ impl AgentlessTransport {
                 }
                 Ok(())
             }
+            // `--force-unlock`: break a stale lock. A hold's release: there is no hold.
+            (Method::Delete, ["lock"]) if param("stale") == Some("true") => {
+                let broken = self.with_conn(lock::break_stale)?;
+                json(serde_json::json!({"released": broken}), each)
+            }
             (Method::Delete, ["lock"]) => json(serde_json::json!({"released": false}), each),
             (Method::Post, ["push"]) | (Method::Post, ["packages"]) => {
                 let Body::Package(pkg) = req.body else {
@@ -298,12 +310,16 @@ impl AgentlessTransport {
             }
             (Method::Get, ["status"]) => {
                 let current = self.record().current()?;
+                let lock = match self.with_conn(lock::holder)? {
+                    Some(o) => serde_json::json!({"locked": true, "holder": o}),
+                    None => serde_json::json!({"locked": false}),
+                };
                 json(
                     serde_json::json!({
                         "root": self.pool.connector().root(),
                         "environment": self.settings.environment,
                         "transport": self.pool.connector().scheme(),
-                        "lock": {"locked": false},
+                        "lock": lock,
                         "current": current,
                     }),
                     each,
@@ -328,44 +344,76 @@ impl AgentlessTransport {
         }
     }
 
+    /// Run `f` (a push, rollback or adoption: `what`) with a connection, holding the
+    /// deploy lock ([`lock`]); the lock goes at the end whatever the end, over another
+    /// connection if `f`'s failed.
+    fn under_lock<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(Box<dyn RemoteFs>) -> push::Ended<T>,
+    ) -> anyhow::Result<T> {
+        let mut main = self.pool.take()?;
+        if let Err(e) = lock::take(main.as_mut(), what) {
+            if e.downcast_ref::<crate::engine::deploy::DeployError>()
+                .is_some()
+            {
+                self.pool.keep(main);
+            }
+            return Err(e);
+        }
+        if let Some(ms) = crate::engine::util::testhooks::var("DEVSKY_TEST_SLOW_AGENTLESS_MS")
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        let (main, r) = f(main);
+        let released = main.is_some_and(|mut c| {
+            let ok = lock::release(c.as_mut()).is_ok();
+            if ok {
+                self.pool.keep(c);
+            }
+            ok
+        });
+        if !released && let Ok(mut c) = self.pool.take() {
+            // Left behind if this fails too: the next push breaks it (its process ended)
+            // or `--force-unlock` does.
+            if lock::release(c.as_mut()).is_ok() {
+                self.pool.keep(c);
+            }
+        }
+        r
+    }
+
+    fn job(&self, sent: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>) -> push::Job<'_> {
+        push::Job {
+            pool: &self.pool,
+            record: self.record(),
+            connections: self.settings.connections,
+            sent,
+        }
+    }
+
     fn push(
         &self,
         package: &Path,
         force: bool,
         sent: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     ) -> anyhow::Result<i64> {
-        let main = self.pool.take()?;
-        let job = push::Job {
-            pool: &self.pool,
-            record: self.record(),
-            connections: self.settings.connections,
-            sent,
-        };
-        let (main, r) = job.push(main, package, force);
-        if let Some(c) = main {
-            self.pool.keep(c);
-        }
-        r
+        let job = self.job(sent);
+        self.under_lock("deploy", |main| job.push(main, package, force))
     }
 
     fn rollback(&self, to: Option<i64>, force: bool) -> anyhow::Result<i64> {
-        let main = self.pool.take()?;
-        let job = push::Job {
-            pool: &self.pool,
-            record: self.record(),
-            connections: self.settings.connections,
-            sent: None,
-        };
-        let (main, r) = job.rollback(main, to, force);
-        if let Some(c) = main {
-            self.pool.keep(c);
-        }
-        r
+        let job = self.job(None);
+        self.under_lock("rollback", |main| job.rollback(main, to, force))
     }
 
     fn adopt(&self, force: bool) -> anyhow::Result<i64> {
         let rec = self.record();
-        self.with_conn(|c| push::adopt(c, &rec, force))
+        self.under_lock("adopt", |mut c| {
+            let r = push::adopt(c.as_mut(), &rec, force);
+            (Some(c), r)
+        })
     }
 }
 

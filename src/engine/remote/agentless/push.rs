@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
+use super::lock::LOCK_DIR;
 use super::record::{Dep, Journal, Record, Touched};
 use super::tree::{Believed, View, parse_hash, write_entries};
 use super::{Pool, RemoteFs, STATE_FILE, TEMP_PREFIX, hash_remote, parents, temp_name};
@@ -42,7 +43,7 @@ pub struct Job<'a> {
 type Conn = Box<dyn RemoteFs>;
 
 /// A connection given back (None: it failed) and the result.
-type Ended<T> = (Option<Conn>, anyhow::Result<T>);
+pub type Ended<T> = (Option<Conn>, anyhow::Result<T>);
 
 /// One file to put in place.
 struct Put {
@@ -100,7 +101,11 @@ impl Job<'_> {
                     self.pool.connector().scheme()
                 );
             }
-            if p == STATE_FILE || base.starts_with(TEMP_PREFIX) {
+            if p == STATE_FILE
+                || base.starts_with(TEMP_PREFIX)
+                || p == LOCK_DIR
+                || p.starts_with(&format!("{LOCK_DIR}/"))
+            {
                 anyhow::bail!("{p} is devsky's own name on the server; rename it to deploy it");
             }
         }
