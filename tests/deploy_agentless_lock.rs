@@ -80,7 +80,7 @@ fn lock_cases(project: &Path, root: &Path, server: &str, env: &[(&str, &str)]) {
     // A push at a time: the second is refused with who holds the lock.
     put(project, "index.php", b"<?php echo 1;\n");
     let mut slow_env = env.to_vec();
-    slow_env.push(("DEVSKY_TEST_SLOW_AGENTLESS_MS", "4000"));
+    slow_env.push(("DEVSKY_TEST_SLOW_AGENTLESS_MS", "8000"));
     let slow = devsky(&["deploy", "push", server, "--yes"], project, &slow_env)
         .spawn()
         .unwrap();
@@ -102,7 +102,20 @@ fn lock_cases(project: &Path, root: &Path, server: &str, env: &[(&str, &str)]) {
             "a deploy is running; wait for it",
         ],
     );
+    // `deploy status` says who holds it.
+    let st = ok(&devsky(&["deploy", "status", server], project, env)
+        .output()
+        .unwrap());
+    assert!(
+        st.contains(&format!("lock:    locked by "))
+            && st.contains(&format!("(pid {}, deploy)", slow.id())),
+        "{st}"
+    );
     let first = slow.wait_with_output().unwrap();
+    let st = ok(&devsky(&["deploy", "status", server], project, env)
+        .output()
+        .unwrap());
+    assert!(st.contains("lock:    free"), "{st}");
     ok(&first);
     assert!(
         !root.join(".devsky-lock").exists(),

@@ -32,6 +32,7 @@ const MAX_OWNER: usize = 4096;
 /// Who holds the lock.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Owner {
+    // (Shown through `shown` only: it comes from the server.)
     pub user: String,
     pub host: String,
     pub pid: u32,
@@ -172,10 +173,37 @@ pub fn holder(fs: &mut dyn RemoteFs) -> anyhow::Result<Option<Owner>> {
     })))
 }
 
+/// A word of an owner record (from the server: maybe hostile) fit for a message: no
+/// control characters (no terminal escapes), at most 64 characters.
+fn shown(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+/// Who holds the lock and since when, for messages and `deploy status`: `USER@HOST (pid
+/// N, WHAT)` and `YYYY-MM-DD HH:MM UTC`.
+pub fn describe(o: &Owner) -> (String, String) {
+    (
+        format!(
+            "{}@{} (pid {}, {})",
+            shown(&o.user),
+            shown(&o.host),
+            o.pid,
+            shown(&o.what)
+        ),
+        format_time(o.since_ms / 1000),
+    )
+}
+
 fn locked(owner: Option<&Owner>, force_unlock: bool) -> DeployError {
     let stale_min = STALE_AFTER.as_secs() / 60;
     match owner {
         Some(o) => {
+            let o = &Owner {
+                user: shown(&o.user),
+                host: shown(&o.host),
+                what: shown(&o.what),
+                ..o.clone()
+            };
             let age = o.age();
             let hint = if age >= STALE_AFTER {
                 format!(
@@ -195,9 +223,10 @@ fn locked(owner: Option<&Owner>, force_unlock: bool) -> DeployError {
                     o.what
                 )
             };
+            let (holder, since) = describe(o);
             DeployError::Locked {
-                holder: format!("{}@{} (pid {}, {})", o.user, o.host, o.pid, o.what),
-                since: format_time(o.since_ms / 1000),
+                holder,
+                since,
                 hint,
             }
         }
@@ -206,5 +235,25 @@ fn locked(owner: Option<&Owner>, force_unlock: bool) -> DeployError {
             since: "an unknown time".into(),
             hint: "; push again with --force-unlock if no push runs".into(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_owner_record_is_shown_without_escapes() {
+        let o = Owner {
+            user: "eve\x1b]0;pwned\x07".into(),
+            host: "h\r\nDELE x".repeat(20),
+            pid: 7,
+            since_ms: now_ms(),
+            what: "deploy".into(),
+        };
+        let msg = locked(Some(&o), false).to_string();
+        assert!(!msg.chars().any(char::is_control), "{msg:?}");
+        assert!(msg.contains("eve]0;pwned@hDELE x"), "{msg}");
+        assert!(msg.len() < 300, "{msg}");
     }
 }

@@ -311,7 +311,10 @@ impl AgentlessTransport {
             (Method::Get, ["status"]) => {
                 let current = self.record().current()?;
                 let lock = match self.with_conn(lock::holder)? {
-                    Some(o) => serde_json::json!({"locked": true, "holder": o}),
+                    Some(o) => {
+                        let (holder, since) = lock::describe(&o);
+                        serde_json::json!({"locked": true, "holder": holder, "since": since})
+                    }
                     None => serde_json::json!({"locked": false}),
                 };
                 json(
