@@ -107,8 +107,7 @@ fn lock_cases(project: &Path, root: &Path, server: &str, env: &[(&str, &str)]) {
         .output()
         .unwrap());
     assert!(
-        st.contains(&format!("lock:    locked by "))
-            && st.contains(&format!("(pid {}, deploy)", slow.id())),
+        st.contains("lock:    locked by ") && st.contains(&format!("(pid {}, deploy)", slow.id())),
         "{st}"
     );
     let first = slow.wait_with_output().unwrap();
