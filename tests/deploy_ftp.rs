@@ -459,8 +459,11 @@ fn a_name_with_a_line_break_is_refused_not_sent_as_a_command() {
         std::fs::read(root.join("victim.txt")).unwrap(),
         b"keep me\n"
     );
+    // (The deploy lock's own MKD and DELE of .devsky-lock/owner are the only ones.)
     assert!(
-        !ftp.log_text().contains("DELE"),
+        !ftp.log_text()
+            .lines()
+            .any(|l| l.contains("DELE") && l.contains("victim")),
         "no command reached the server"
     );
 }

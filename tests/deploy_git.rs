@@ -278,16 +278,148 @@ fn pr_mode_opens_pull_and_merge_requests_on_each_host() {
         "{j}"
     );
 
-    // Rollback is not done for a pull request.
-    let o = devsky(
-        &["deploy", "rollback", "gh", "--yes"],
-        &proj,
-        &[("DEPLOY_TOKEN", token)],
-    );
-    assert!(!o.status.success());
+    // Rollback: a revert commit on top of the deployed one, on a branch of its own, and a
+    // request of it into main (on each host).
+    for (name, ..) in &hosts {
+        let o = devsky(
+            &["deploy", "rollback", name, "--yes"],
+            &proj,
+            &[("DEPLOY_TOKEN", token)],
+        );
+        let out = ok(&o);
+        assert!(
+            !format!("{out}{o:?}").contains(token),
+            "the token was printed"
+        );
+        let deployed = branches
+            .iter()
+            .find(|b| b.starts_with(&format!("devsky/{name}/deploy-1-")))
+            .unwrap();
+        let prefix = format!("devsky/{name}/rollback-2-");
+        let reverts: Vec<String> = git(
+            &bare,
+            &[
+                "for-each-ref",
+                "--format=%(refname:short)",
+                &format!("refs/heads/devsky/{name}/"),
+            ],
+        )
+        .lines()
+        .filter(|b| b.starts_with(&prefix))
+        .map(str::to_string)
+        .collect();
+        assert_eq!(reverts.len(), 1, "{reverts:?}");
+        let revert = &reverts[0];
+        // The tree before the deployment, and the deployment's commit as its parent.
+        assert_eq!(tree(&bare, revert), ["README"], "{revert}");
+        assert_eq!(
+            git(&bare, &["rev-parse", &format!("{revert}^")]),
+            git(&bare, &["rev-parse", deployed]),
+            "{revert} reverts {deployed}"
+        );
+        assert!(
+            git(&bare, &["log", "-1", "--format=%s", revert]).contains("rollback 2"),
+            "{revert}"
+        );
+    }
+    assert_eq!(tree(&bare, "main"), ["README"], "main is still left alone");
+    let reqs = api.requests();
+    assert_eq!(reqs.len(), 6, "{reqs:?}");
+    let j = reqs[3].json();
+    assert_eq!(reqs[3].path, "/repos/acme/site/pulls");
+    assert_eq!(j["base"], "main");
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--mode direct"),
-        "{o:?}"
+        j["head"]
+            .as_str()
+            .unwrap()
+            .starts_with("devsky/gh/rollback-2-"),
+        "{j}"
+    );
+    assert!(j["title"].as_str().unwrap().contains("rollback"), "{j}");
+    let j = reqs[4].json();
+    assert_eq!(
+        reqs[4].path,
+        "/api/v4/projects/grp%2Fsub%2Fsite/merge_requests"
+    );
+    assert!(
+        j["source_branch"]
+            .as_str()
+            .unwrap()
+            .starts_with("devsky/gl/rollback-2-"),
+        "{j}"
+    );
+    assert_eq!(j["target_branch"], "main");
+    let j = reqs[5].json();
+    assert_eq!(reqs[5].path, "/2.0/repositories/ws/site/pullrequests");
+    assert!(
+        j["source"]["branch"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("devsky/bb/rollback-2-"),
+        "{j}"
+    );
+}
+
+#[test]
+fn push_mode_rolls_back_with_a_revert_commit_on_a_branch_of_its_own() {
+    let d = tempfile::tempdir().unwrap();
+    let (bare, proj) = setup(d.path());
+    let url = format!("file://{}", bare.display());
+    ok(&devsky(
+        &[
+            "server", "add", "site", "--git", &url, "--branch", "main", "--mode", "push",
+        ],
+        &proj,
+        &[],
+    ));
+    let out = ok(&devsky(&["deploy", "push", "site", "--yes"], &proj, &[]));
+    assert!(out.contains("pushed"), "{out}");
+    let heads = |prefix: &str| -> Vec<String> {
+        git(
+            &bare,
+            &[
+                "for-each-ref",
+                "--format=%(refname:short)",
+                "refs/heads/devsky/",
+            ],
+        )
+        .lines()
+        .filter(|b| b.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+    };
+    let deployed = heads("devsky/site/deploy-1-");
+    assert_eq!(deployed.len(), 1, "{deployed:?}");
+    assert_eq!(tree(&bare, &deployed[0]), ["app/a.php", "index.php"]);
+
+    let out = ok(&devsky(
+        &["deploy", "rollback", "site", "--yes"],
+        &proj,
+        &[],
+    ));
+    assert!(out.contains("pushed"), "{out}");
+    let reverts = heads("devsky/site/rollback-2-");
+    assert_eq!(reverts.len(), 1, "{reverts:?}");
+    assert_eq!(tree(&bare, &reverts[0]), ["README"]);
+    assert_eq!(
+        git(&bare, &["rev-parse", &format!("{}^", reverts[0])]),
+        git(&bare, &["rev-parse", &deployed[0]]),
+        "the revert commit sits on the deployed one"
+    );
+    assert_eq!(tree(&bare, "main"), ["README"], "main is left alone");
+    let h = ok(&devsky(
+        &["deploy", "history", "site", "--json"],
+        &proj,
+        &[],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&h).unwrap();
+    assert_eq!(v[1]["kind"], "rollback", "{h}");
+    assert!(
+        v[1]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("git: pushed to devsky/site/rollback-2-"),
+        "{h}"
     );
 }
 

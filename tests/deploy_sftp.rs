@@ -34,32 +34,8 @@ fn files(t: &Tree) -> Vec<(String, u32, String)> {
         .collect()
 }
 
-/// `devsky server add NAME --sftp ... --root ROOT` for this sshd (its client key, a
-/// private known_hosts, no user ssh config).
 fn add_sftp(sshd: &Sshd, project: &Path, name: &str, root: &Path, extra: &[&str]) -> String {
-    let key = format!("-i {}", sshd.client_key.display());
-    let kh = format!("-o UserKnownHostsFile={}", sshd.known_hosts.display());
-    let dest = sshd.destination();
-    let mut args = vec![
-        "server",
-        "add",
-        name,
-        "--sftp",
-        &dest,
-        "--root",
-        root.to_str().unwrap(),
-        "--no-password",
-        "--ssh-opt",
-        "-F /dev/null",
-        "--ssh-opt",
-        &key,
-        "--ssh-opt",
-        &kh,
-        "--ssh-opt",
-        "-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR",
-    ];
-    args.extend(extra);
-    ok(&devsky(&args, project))
+    sshd.add_sftp(project, name, root, extra)
 }
 
 fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {

@@ -69,6 +69,10 @@ pub struct PushArgs {
     /// Apply even where the server's files changed since its map was made.
     #[arg(long)]
     pub force: bool,
+    /// FTP/SFTP targets: first break a deploy lock older than 10 minutes (a push that was
+    /// killed left it); a younger one still refuses.
+    #[arg(long)]
+    pub force_unlock: bool,
     /// Only these paths (`dir/` for everything under a folder); repeatable.
     #[arg(long, value_name = "PATH")]
     pub only: Vec<String>,
@@ -90,6 +94,9 @@ pub struct RollbackArgs {
     /// Roll back even over files changed on the server since the current deployment.
     #[arg(long)]
     pub force: bool,
+    /// FTP/SFTP targets: first break a deploy lock older than 10 minutes.
+    #[arg(long)]
+    pub force_unlock: bool,
 }
 
 #[derive(Debug, Args)]
@@ -500,6 +507,9 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
     // deployment starts from the map planned against. Released if there is no push (when
     // `planned` is dropped).
     let mut planned = remote_plan(&project, &p, &a.only, true)?;
+    if a.force_unlock {
+        unlock(&planned.remote, &p.name)?;
+    }
     if planned.plan.is_empty() {
         planned.release();
         if a.at.json {
@@ -550,6 +560,14 @@ fn push(a: PushArgs) -> anyhow::Result<i32> {
     r
 }
 
+/// `--force-unlock`: break a stale deploy lock of an FTP/SFTP target, saying so.
+fn unlock(remote: &crate::engine::remote::Remote, name: &str) -> anyhow::Result<()> {
+    if remote.force_unlock()? {
+        eprintln!("broke the stale deploy lock of {name}");
+    }
+    Ok(())
+}
+
 /// How long a command waits, before it exits, for webhook deliveries still going.
 const WEBHOOK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -564,6 +582,9 @@ fn failure(r: &anyhow::Result<i32>) -> Option<anyhow::Error> {
 
 fn rollback_cmd(a: RollbackArgs) -> anyhow::Result<i32> {
     let (project, p, remote) = open_remote(&a.at)?;
+    if a.force_unlock {
+        unlock(&remote, &p.name)?;
+    }
     let what = match a.to {
         Some(0) => "Roll back every deployment".to_string(),
         Some(t) => format!("Roll back to deployment {t}"),

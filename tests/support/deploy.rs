@@ -43,6 +43,17 @@ pub fn devsky(args: &[&str], cwd: &Path) -> Output {
         .unwrap()
 }
 
+/// [`devsky`] with `env` added to the environment.
+pub fn devsky_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }

@@ -67,6 +67,16 @@ pub fn descendants(pid: u32) -> Vec<u32> {
 impl Sshd {
     /// Start sshd with its files in `dir/sshd`; `set_env` goes to every session.
     pub fn start(dir: &Path, set_env: &[(&str, String)]) -> Sshd {
+        Self::start_with(dir, set_env, false)
+    }
+
+    /// [`Sshd::start`] with password authentication on (checked by sshd against the
+    /// system's shadow file: sshd runs as root, without PAM).
+    pub fn start_password(dir: &Path) -> Sshd {
+        Self::start_with(dir, &[], true)
+    }
+
+    fn start_with(dir: &Path, set_env: &[(&str, String)], password: bool) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "OpenSSH is needed: apt-get install openssh-server openssh-client (scripts/test does)"
@@ -104,12 +114,13 @@ impl Sshd {
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
                  AuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
-                 PubkeyAuthentication yes\nPasswordAuthentication no\n\
+                 PubkeyAuthentication yes\nPasswordAuthentication {}\n\
                  KbdInteractiveAuthentication no\nLogLevel VERBOSE\n\
                  Subsystem sftp /usr/lib/openssh/sftp-server\n{env_line}",
                 host_key.display(),
                 dir.join("sshd.pid").display(),
                 authorized.display(),
+                if password { "yes" } else { "no" },
             ),
         )
         .unwrap();
@@ -181,6 +192,43 @@ impl Sshd {
             ],
             project,
         ))
+    }
+
+    /// `devsky server add NAME --sftp ... --root ROOT` for this sshd (its client key, a
+    /// private known_hosts, no user ssh config; no password), then `extra`.
+    pub fn add_sftp(&self, project: &Path, name: &str, root: &Path, extra: &[&str]) -> String {
+        let key = format!("-i {}", self.client_key.display());
+        let kh = format!("-o UserKnownHostsFile={}", self.known_hosts.display());
+        let dest = self.destination();
+        let mut args = vec![
+            "server",
+            "add",
+            name,
+            "--sftp",
+            &dest,
+            "--root",
+            root.to_str().unwrap(),
+            "--no-password",
+            "--ssh-opt",
+            "-F /dev/null",
+            "--ssh-opt",
+            &key,
+            "--ssh-opt",
+            &kh,
+            "--ssh-opt",
+            "-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR",
+        ];
+        args.extend(extra);
+        ok(&devsky(&args, project))
+    }
+
+    /// How many logins sshd accepted so far (its `Accepted publickey` lines): one per
+    /// ssh connection.
+    pub fn logins(&self) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains("Accepted publickey for "))
+            .count()
     }
 
     /// What sshd logged so far (connections, authentication, session errors).

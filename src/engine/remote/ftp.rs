@@ -324,6 +324,17 @@ impl RemoteFs for FtpFs {
         }
     }
 
+    fn mkdir_new(&mut self, path: &str) -> anyhow::Result<bool> {
+        let abs = self.abs(path);
+        match each!(&mut self.s, mkdir(abs.as_str())) {
+            Ok(()) => Ok(true),
+            Err(e) => match each!(&mut self.s, cwd(abs.as_str())) {
+                Ok(()) => Ok(false),
+                Err(_) => Err(self.err("cannot make folder", &abs, e)),
+            },
+        }
+    }
+
     fn rmdir(&mut self, path: &str) -> anyhow::Result<()> {
         let abs = self.abs(path);
         each!(&mut self.s, rmdir(abs.as_str()))

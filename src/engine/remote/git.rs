@@ -17,7 +17,12 @@
 //!   and when it is done commit, push, open the request; what that gave is kept in
 //!   `.devsky/git/NAME/published.jsonl` and shows in the deployment (status, summary,
 //!   outcome) and its log. A push or API call that fails makes the deployment failed.
-//! - rollback only in `direct` mode (elsewhere, close or revert the request).
+//! - a rollback is published like a deploy: the agent puts the pre-images back in the work
+//!   tree (which holds the deployed tree), and the result is committed on top of the
+//!   deployed commit — a revert commit — then pushed straight onto the branch (`direct`), to
+//!   a branch of its own (`push`: `devsky/SERVER/rollback-N-COMMIT`), or with a pull/merge
+//!   request of that branch into the target branch (`pr`), which reverts the deployment once
+//!   merged where its request was merged.
 //!
 //! The token (the profile's key: `--token-env VAR` or `.devsky/secrets/NAME.key`) opens
 //! requests and, for an `https://` remote, authenticates `git` through an
@@ -304,8 +309,14 @@ impl GitTransport {
         let token = self.token.as_deref().with_context(
             || "no token to open a pull request: add the server with --token-env VAR",
         )?;
-        let body =
-            format!("Deployment {id} of devsky ({kind}): {files} path(s) changed, commit {sha}.");
+        let body = if kind == "rollback" {
+            format!(
+                "Rollback {id} of devsky: reverts what the deployment(s) it undoes changed \
+                 ({files} path(s), commit {sha}). Merge it where their request was merged."
+            )
+        } else {
+            format!("Deployment {id} of devsky ({kind}): {files} path(s) changed, commit {sha}.")
+        };
         let url = git_api::open(
             p,
             &api,
@@ -377,13 +388,6 @@ impl Transport for GitTransport {
                 } else {
                     "deploy"
                 };
-                if kind == "rollback" && self.opts.mode != "direct" {
-                    bail!(
-                        "a rollback of a Git target in {} mode is not done by devsky: close \
-                         or revert the branch it pushed (rollback needs --mode direct)",
-                        self.opts.mode
-                    );
-                }
                 let mut body = Vec::new();
                 let a = self.agent.exchange(req, &mut |d| {
                     body.extend_from_slice(d);

@@ -15,6 +15,7 @@ pub mod git_api;
 pub mod git_opts;
 pub mod http;
 pub mod servers;
+pub mod sessions;
 pub mod sftp;
 pub mod ssh;
 pub mod ssh_target;
@@ -38,7 +39,8 @@ use wire::{no_such_route, older_agent, packing_of};
 
 /// A server's agent, over some [`Transport`]: everything a deploy asks of a server.
 pub struct Remote {
-    transport: Box<dyn Transport>,
+    /// Shared with [`sessions::Sessions`] where a session keeps the connection.
+    transport: Arc<dyn Transport>,
     /// The agent's `GET /health` answer, asked for once.
     health: OnceLock<serde_json::Value>,
     /// Bytes of the package being uploaded sent so far (see [`Remote::upload_counter`]).
@@ -47,6 +49,12 @@ pub struct Remote {
 
 impl Remote {
     pub fn new(transport: Box<dyn Transport>) -> Remote {
+        Remote::shared(Arc::from(transport))
+    }
+
+    /// A client over a transport that others may use too (a connection kept for a
+    /// session, [`sessions::Sessions`]); requests over it take turns.
+    pub fn shared(transport: Arc<dyn Transport>) -> Remote {
         let health = OnceLock::new();
         if let Some(h) = transport.health() {
             let _ = health.set(h);
@@ -64,6 +72,11 @@ impl Remote {
         Ok(Remote::new(Box::new(http::HttpTransport::new(
             url, key, trust,
         )?)))
+    }
+
+    /// The transport, to share with another [`Remote`] ([`Remote::shared`]).
+    pub fn transport(&self) -> Arc<dyn Transport> {
+        self.transport.clone()
     }
 
     /// Where the agent is, for messages.
@@ -295,6 +308,20 @@ impl Remote {
             }
             r => r,
         }
+    }
+
+    /// `--force-unlock` on an FTP/SFTP target: break its deploy lock if it is stale (see
+    /// [`agentless::lock`]); whether there was one. An agent's lock is the agent's.
+    pub fn force_unlock(&self) -> anyhow::Result<bool> {
+        if self.health().get("agentless").is_none() {
+            bail!(
+                "{} has a devsky agent: its lock is the agent's (`devsky agent unlock` on the \
+                 server)",
+                self.label()
+            );
+        }
+        let v: serde_json::Value = self.json(Request::new(Method::Delete, "/lock?stale=true"))?;
+        Ok(v["released"] == true)
     }
 
     /// Start a rollback to `to` (None: the deployment before the current one).

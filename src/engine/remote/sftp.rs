@@ -185,7 +185,7 @@ impl Connector for SftpConnector {
             .with_context(|| format!("cannot connect to {label}"))?;
         Ok(Box::new(SftpFs {
             session,
-            _child: child,
+            child,
             stderr,
             rt: self.rt.clone(),
             root: self.target.root.trim_end_matches('/').to_string(),
@@ -234,7 +234,7 @@ fn ssh_said(s: &str) -> String {
 /// One SFTP connection (an ssh child) to a target.
 pub struct SftpFs {
     session: RawSftpSession,
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     stderr: Arc<std::sync::Mutex<String>>,
     rt: Arc<tokio::runtime::Runtime>,
     root: String,
@@ -444,6 +444,21 @@ impl RemoteFs for SftpFs {
         }
     }
 
+    fn mkdir_new(&mut self, path: &str) -> anyhow::Result<bool> {
+        let abs = self.abs(path);
+        let s = &self.session;
+        match self
+            .rt
+            .block_on(s.mkdir(abs.as_str(), FileAttributes::empty()))
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match self.rt.block_on(s.stat(abs.as_str())) {
+                Ok(a) if a.attrs.permissions.unwrap_or(0) & 0o170000 == 0o040000 => Ok(false),
+                _ => Err(self.err("cannot make folder", &abs, e)),
+            },
+        }
+    }
+
     fn rmdir(&mut self, path: &str) -> anyhow::Result<()> {
         let abs = self.abs(path);
         self.rt
@@ -460,6 +475,10 @@ impl RemoteFs for SftpFs {
             .block_on(self.session.setstat(abs.as_str(), attrs))
             .map(drop)
             .map_err(|e| self.err("cannot chmod", &abs, e))
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     fn make_root(&mut self) -> anyhow::Result<()> {

@@ -365,6 +365,17 @@ impl Transport for SshTransport {
     fn label(&self) -> String {
         self.label.clone()
     }
+
+    /// Whether ssh still runs (a request in flight: yes, it ends on its own if not).
+    fn alive(&self) -> bool {
+        match self.conn.try_lock() {
+            Ok(mut g) => g
+                .as_mut()
+                .is_some_and(|c| matches!(c.child.try_wait(), Ok(None))),
+            Err(std::sync::TryLockError::WouldBlock) => true,
+            Err(std::sync::TryLockError::Poisoned(_)) => false,
+        }
+    }
 }
 
 impl Drop for SshTransport {

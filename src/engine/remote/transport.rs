@@ -121,6 +121,12 @@ pub trait Transport: Send + Sync {
     /// Where the agent is, for messages (`http://host:port`, `user@host`).
     fn label(&self) -> String;
 
+    /// Whether the connection can still carry a request (false: its ssh exited); a
+    /// session that keeps it ([`super::sessions::Sessions`]) opens a new one instead.
+    fn alive(&self) -> bool {
+        true
+    }
+
     /// The paths the last map found changed on the server by someone else (only a
     /// target without an agent, [`super::agentless`], keeps such a list; an agent's map
     /// is the tree itself).

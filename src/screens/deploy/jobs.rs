@@ -1,13 +1,15 @@
 //! The Deploy screen's background work: plan (the server's map against the project),
 //! package, deploy or roll back and follow the log, and the agent's status and history.
-//! A `Remote` is made inside each job; results come back as [`DeployReply`] events. A
+//! A `Remote` is made inside each job, over the connection the screen's
+//! [`Sessions`](crate::engine::remote::sessions::Sessions) keeps per SSH/SFTP server for the
+//! whole TUI session; results come back as [`DeployReply`] events. A
 //! push goes the one push path ([`crate::engine::deploy::push`]), as the CLI's does: the
 //! plan's job maps the server under a hold and hands back the connection with it
 //! ([`Planned`]), and the deploy job pushes from that very map.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{DeployReply, DeployScreen, Popup};
 use crate::app::context::{Ctx, Level};
@@ -17,7 +19,7 @@ use crate::engine::deploy::LogLine;
 use crate::engine::deploy::package::{Built, build};
 use crate::engine::deploy::push::Planned;
 use crate::engine::jobs::Progress;
-use crate::engine::remote::{RemoteDeployment, ServerProfile, connect, package_dir};
+use crate::engine::remote::{RemoteDeployment, ServerProfile, package_dir};
 use crate::engine::util::units::{human_size, thousands};
 
 impl DeployScreen {
@@ -57,12 +59,20 @@ impl DeployScreen {
         let name = server.name.clone();
         // The previous plan's hold goes first: the new map takes the deploy lock again.
         let previous = self.held.take();
+        self.plan_took = None;
+        let sessions = self.sessions.clone();
         let job = ctx.jobs.spawn_blocking("deploy plan", move |p| {
+            let t0 = Instant::now();
             drop(previous);
+            let mut reused = false;
             let planned = crate::engine::deploy::push::plan(
                 &project,
                 &server.files(),
-                || connect(&root, &server),
+                || {
+                    let c = sessions.connect(&root, &server)?;
+                    reused = c.reused;
+                    Ok(c.remote)
+                },
                 true,
                 p,
             )?;
@@ -88,6 +98,10 @@ impl DeployScreen {
                 seq,
                 plan,
                 held: held.into(),
+                took: PushTime {
+                    took: t0.elapsed(),
+                    reused,
+                },
             });
             Ok(summary)
         });
@@ -210,6 +224,9 @@ impl DeployScreen {
         };
         // A push goes from the plan's hold; a rollback needs the lock the hold keeps.
         let held = self.held.take();
+        // The plan's share of the push's time (its connection was made there).
+        let plan_took = self.plan_took.take();
+        let sessions = self.sessions.clone();
         // Webhook events go out on threads of their own (the TUI outlives them).
         let jobs = ctx.jobs.clone();
         let hooks = crate::engine::webhooks::Notifier::with_runner(
@@ -220,16 +237,27 @@ impl DeployScreen {
             }),
         );
         let job = ctx.jobs.spawn_blocking(name, move |p| {
+            let t0 = Instant::now();
             let send = |r: DeployReply| {
                 let _ = tx.send(r);
             };
+            let mut timing = None;
             let (remote, id) = match (&sel, rollback) {
                 (Some(sel), _) => {
-                    let mut planned = match held {
-                        Some(h) => h,
+                    let (mut planned, before) = match (held, plan_took) {
+                        (Some(h), Some(t)) => (h, t),
+                        (Some(h), None) => (h, PushTime::default()),
                         // No connection kept: a new one (the agent maps its root again).
-                        None => Planned::unheld(connect(&root, &server)?),
+                        (None, _) => {
+                            let c = sessions.connect(&root, &server)?;
+                            let t = PushTime {
+                                took: std::time::Duration::ZERO,
+                                reused: c.reused,
+                            };
+                            (Planned::unheld(c.remote), t)
+                        }
                     };
+                    timing = Some(before);
                     p.set(0, None, "building the package");
                     let built = planned.build(&root, sel, p)?;
                     hooks.package_created(&crate::engine::webhooks::Target::of(&server), &built);
@@ -239,7 +267,7 @@ impl DeployScreen {
                 }
                 (None, to) => {
                     drop(held);
-                    let planned = Planned::unheld(connect(&root, &server)?);
+                    let planned = Planned::unheld(sessions.connect(&root, &server)?.remote);
                     let id = planned.remote.rollback(to, false)?;
                     (planned, id)
                 }
@@ -271,6 +299,10 @@ impl DeployScreen {
             send(DeployReply::Ended {
                 seq,
                 dep: Box::new(dep),
+                took: timing.map(|t| PushTime {
+                    took: t.took + t0.elapsed(),
+                    reused: t.reused,
+                }),
             });
             result
         });
@@ -285,12 +317,13 @@ impl DeployScreen {
         let seq = self.tickets.issue();
         self.status = None;
         self.database = None;
+        let sessions = self.sessions.clone();
         std::thread::spawn(move || {
             let send = |r: DeployReply| {
                 let _ = tx.send(r);
             };
-            let remote = match connect(&root, &server) {
-                Ok(r) => r,
+            let remote = match sessions.connect(&root, &server) {
+                Ok(c) => c.remote,
                 Err(e) => {
                     let e = format!("{e:#}");
                     send(DeployReply::Status {
@@ -317,9 +350,11 @@ impl DeployScreen {
             return;
         };
         let seq = self.tickets.issue();
+        let sessions = self.sessions.clone();
         std::thread::spawn(move || {
-            let result = connect(&root, &server)
-                .and_then(|r| r.history())
+            let result = sessions
+                .connect(&root, &server)
+                .and_then(|c| c.remote.history())
                 .map_err(|e| format!("{e:#}"));
             let _ = tx.send(DeployReply::History { seq, result });
         });
@@ -345,12 +380,45 @@ impl DeployScreen {
             return;
         };
         let seq = self.tickets.issue();
+        let sessions = self.sessions.clone();
         std::thread::spawn(move || {
-            let result = connect(&root, &server)
-                .and_then(|r| r.logs(id))
+            let result = sessions
+                .connect(&root, &server)
+                .and_then(|c| c.remote.logs(id))
                 .map_err(|e| format!("{e:#}"));
             let _ = tx.send(DeployReply::PastLog { seq, id, result });
         });
+    }
+}
+
+/// How long a push took (its plan included) and whether its connection was kept from
+/// an earlier request of this session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PushTime {
+    pub took: Duration,
+    pub reused: bool,
+}
+
+/// The log pane's line for the newest of a server's push `times` (first first): `push 2:
+/// 0.4 s (first 1.9 s, connection reused)`.
+pub(super) fn push_time_line(times: &[Duration], reused: bool) -> LogLine {
+    let secs = |d: &Duration| format!("{:.1} s", d.as_secs_f64());
+    let n = times.len();
+    let last = times.last().map(secs).unwrap_or_default();
+    let how = if reused {
+        "connection reused"
+    } else {
+        "new connection"
+    };
+    let message = match times.first() {
+        Some(first) if n > 1 => format!("push {n}: {last} (first {}, {how})", secs(first)),
+        _ => format!("push {n}: {last} ({how})"),
+    };
+    LogLine {
+        time_ms: crate::engine::deploy::now_ms(),
+        level: crate::engine::deploy::Level::Info,
+        message,
+        started: None,
     }
 }
 

@@ -24,6 +24,9 @@ mod database_view;
 mod files;
 mod jobs;
 mod mouse;
+mod replies;
+pub use jobs::PushTime;
+use replies::discard;
 mod view;
 
 use std::collections::HashSet;
@@ -46,6 +49,7 @@ use crate::engine::deploy::plan::Plan;
 use crate::engine::deploy::push::Planned;
 use crate::engine::jobs::{JobEvent, JobId, Outcome};
 use crate::engine::project::Project;
+use crate::engine::remote::sessions::Sessions;
 use crate::engine::remote::{RemoteDeployment, ServerProfile, list_servers};
 use crate::store::Store;
 
@@ -58,6 +62,8 @@ pub enum DeployReply {
         /// The connection the plan was made over, with the hold of the server's map,
         /// for the push (taken out by the screen).
         held: std::sync::Arc<std::sync::Mutex<Option<Planned>>>,
+        /// How long the plan took (the push's first part) and over what connection.
+        took: PushTime,
     },
     Built {
         seq: u64,
@@ -77,6 +83,8 @@ pub enum DeployReply {
     Ended {
         seq: u64,
         dep: Box<RemoteDeployment>,
+        /// A push's time, its plan's included (None: a rollback).
+        took: Option<PushTime>,
     },
     Status {
         seq: u64,
@@ -191,6 +199,12 @@ pub struct DeployScreen {
     last_built: Option<Built>,
     /// Where the panes were last drawn, for the mouse.
     areas: mouse::Areas,
+    /// The SSH/SFTP connections kept for this TUI session, per server.
+    sessions: std::sync::Arc<Sessions>,
+    /// The time of the plan in [`DeployScreen::held`] (part of its push's time).
+    plan_took: Option<PushTime>,
+    /// The times of this session's pushes, per server, first first.
+    push_times: std::collections::HashMap<String, Vec<std::time::Duration>>,
 }
 
 impl DeployScreen {
@@ -228,6 +242,9 @@ impl DeployScreen {
             hist_row: 0,
             last_built: None,
             areas: mouse::Areas::default(),
+            sessions: Default::default(),
+            plan_took: None,
+            push_times: Default::default(),
         };
         s.reload();
         s
@@ -278,81 +295,6 @@ impl DeployScreen {
             Tab::History => self.fetch_history(ctx),
             Tab::Files => {}
         }
-    }
-
-    fn on_worker(&mut self, r: &DeployReply, ctx: &mut Ctx) -> bool {
-        let current = |seq: &u64| self.job.is_some_and(|(_, s, _)| s == *seq);
-        match r {
-            DeployReply::Plan { seq, plan, held } if current(seq) => {
-                self.plan = Some(plan.clone());
-                discard(self.held.take());
-                self.held = held.lock().unwrap_or_else(|e| e.into_inner()).take();
-                self.unticked.clear();
-                self.files.selected = 0;
-                self.files.offset = 0;
-                self.focus_right = true;
-                self.log_focus = false;
-                self.tab = Tab::Files;
-                self.rebuild_rows();
-            }
-            DeployReply::Built { seq, built } if current(seq) => {
-                self.last_built = Some(built.clone());
-            }
-            DeployReply::Started { seq, id } if current(seq) => self.following = Some(*id),
-            DeployReply::Log { seq, line } if current(seq) => {
-                self.log.push(line.clone());
-                // Scrolled back: the lines in view stay in view.
-                if self.log_scroll > 0 {
-                    self.log_scroll += 1;
-                }
-            }
-            DeployReply::Ended { seq, .. } if current(seq) => {
-                // What was planned is stale now.
-                self.plan = None;
-                self.rows.clear();
-                self.unticked.clear();
-                if self.tab == Tab::History {
-                    self.fetch_history(ctx);
-                }
-            }
-            DeployReply::Status { seq, result }
-                if self.tickets.is_current(*seq) || self.status.is_none() =>
-            {
-                self.status = Some(result.clone());
-            }
-            DeployReply::Database { seq, result }
-                if self.tickets.is_current(*seq) || self.database.is_none() =>
-            {
-                self.database = Some(result.clone());
-                self.db_row = 0;
-            }
-            DeployReply::PastLog { seq, id, result } if self.tickets.is_current(*seq) => {
-                match result {
-                    Ok(lines) => {
-                        self.log = lines.clone();
-                        self.log_scroll = 0;
-                        self.following = Some(*id);
-                    }
-                    Err(e) => ctx.status(
-                        Level::Error,
-                        format!("cannot read the log of deployment {id}: {e}"),
-                    ),
-                }
-            }
-            DeployReply::History { result, .. } => {
-                self.history = Some(result.clone());
-                let n = result.as_ref().map(|l| l.len()).unwrap_or(0);
-                // The newest is selected.
-                self.hist_row = n.saturating_sub(1);
-            }
-            // A plan nobody waits for any more: its hold goes.
-            DeployReply::Plan { held, .. } => {
-                discard(held.lock().unwrap_or_else(|e| e.into_inner()).take());
-                return false;
-            }
-            _ => return false,
-        }
-        true
     }
 
     /// Scroll the log pane by `delta` lines (positive: older); at the end it follows again.
@@ -499,14 +441,6 @@ impl DeployScreen {
             _ => return false,
         }
         true
-    }
-}
-
-/// Let a plan's connection go (its hold released, an SSH session closed) off the UI
-/// thread: that takes a request, or up to seconds for ssh to end.
-fn discard(held: Option<Planned>) {
-    if let Some(h) = held {
-        std::thread::spawn(move || drop(h));
     }
 }
 

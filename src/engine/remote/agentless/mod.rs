@@ -13,10 +13,16 @@
 //!   file last, only when everything succeeded. Rollback uploads the pre-images.
 //! - History and logs are a local record per server ([`record`]) under
 //!   `.devsky/agentless/NAME/`.
+//! - Connections are kept idle in a [`Pool`] between requests and pushes (the N of a
+//!   push too) for as long as the transport lives; a dead one is dropped, not reused.
 //!
-//! What such a target cannot give: a deploy lock (`hold` is never taken) and a database
-//! report.
+//! - A push, rollback or adoption holds the target's deploy lock ([`lock`]: a folder made
+//!   in one step on the server) and is refused while another one holds it.
+//!
+//! What such a target cannot give: a hold of the map for the push that follows (the push
+//! checks its pre-images against a new listing instead) and a database report.
 
+pub mod lock;
 pub mod push;
 pub mod record;
 pub mod tree;
@@ -75,11 +81,19 @@ pub trait RemoteFs: Send {
     fn remove(&mut self, path: &str) -> anyhow::Result<()>;
     /// Make folder `path` (its parent exists); an existing folder is no error.
     fn mkdir(&mut self, path: &str) -> anyhow::Result<()>;
+    /// Make folder `path` only if it is not there, in one step (FTP MKD, SFTP mkdir):
+    /// false when it already was (the deploy lock, [`lock`]).
+    fn mkdir_new(&mut self, path: &str) -> anyhow::Result<bool>;
     fn rmdir(&mut self, path: &str) -> anyhow::Result<()>;
     /// Set the permission bits (best effort where the server cannot).
     fn chmod(&mut self, path: &str, mode: u32) -> anyhow::Result<()>;
     /// Make the root folder and its parents.
     fn make_root(&mut self) -> anyhow::Result<()>;
+    /// Whether the connection can still be used (false: its ssh exited); a kept
+    /// connection that is not is dropped and another opened.
+    fn alive(&mut self) -> bool {
+        true
+    }
 }
 
 /// Opens connections to one target.
@@ -103,12 +117,64 @@ pub struct Settings {
     pub environment: String,
 }
 
+/// The connections to one target: opened by its [`Connector`], kept idle between requests
+/// (and between pushes, for as long as the transport lives: a TUI session keeps it, see
+/// [`super::sessions`]), and handed out again while they are alive.
+pub struct Pool {
+    connector: Box<dyn Connector>,
+    idle: Mutex<Vec<Box<dyn RemoteFs>>>,
+}
+
+impl Pool {
+    pub fn new(connector: Box<dyn Connector>) -> Pool {
+        Pool {
+            connector,
+            idle: Mutex::default(),
+        }
+    }
+
+    pub fn connector(&self) -> &dyn Connector {
+        self.connector.as_ref()
+    }
+
+    /// An idle connection that is still alive, or a new one.
+    pub fn take(&self) -> anyhow::Result<Box<dyn RemoteFs>> {
+        loop {
+            let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match kept {
+                // Dead (its ssh exited): dropped, try the next.
+                Some(mut c) => {
+                    if c.alive() {
+                        return Ok(c);
+                    }
+                }
+                None => return self.connector.open(),
+            }
+        }
+    }
+
+    /// Whether the idle connections are alive (the dead ones are dropped): false when
+    /// every one of them died (none idle: they are in use, so yes).
+    pub fn alive(&self) -> bool {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let had = idle.len();
+        idle.retain_mut(|c| c.alive());
+        had == 0 || !idle.is_empty()
+    }
+
+    /// Keep `c` for the next request (give back only a connection that did not fail).
+    pub fn keep(&self, c: Box<dyn RemoteFs>) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_CONNECTIONS {
+            idle.push(c);
+        }
+    }
+}
+
 /// A target without an agent, answering the agent's API on the client.
 pub struct AgentlessTransport {
-    connector: Box<dyn Connector>,
+    pool: Pool,
     settings: Settings,
-    /// The connection the last request used, kept for the next.
-    conn: Mutex<Option<Box<dyn RemoteFs>>>,
     /// The drift found by the last map.
     drift: Mutex<Vec<tree::Drift>>,
 }
@@ -127,37 +193,24 @@ impl AgentlessTransport {
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         }
         let first = connector.open()?;
+        let pool = Pool::new(connector);
+        pool.keep(first);
         Ok(AgentlessTransport {
-            connector,
+            pool,
             settings,
-            conn: Mutex::new(Some(first)),
             drift: Mutex::default(),
         })
     }
 
-    /// The kept connection, or a new one.
-    fn take_conn(&self) -> anyhow::Result<Box<dyn RemoteFs>> {
-        let kept = self.conn.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match kept {
-            Some(c) => Ok(c),
-            None => self.connector.open(),
-        }
-    }
-
-    /// Keep `c` for the next request (a connection that failed is dropped instead).
-    fn keep_conn(&self, c: Box<dyn RemoteFs>) {
-        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
-    }
-
-    /// Run `f` with the kept connection; it is kept again if `f` succeeded.
+    /// Run `f` with a kept connection; it is kept again if `f` succeeded.
     fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut dyn RemoteFs) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let mut c = self.take_conn()?;
+        let mut c = self.pool.take()?;
         let r = f(c.as_mut());
         if r.is_ok() {
-            self.keep_conn(c);
+            self.pool.keep(c);
         }
         r
     }
@@ -183,14 +236,14 @@ impl AgentlessTransport {
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match (req.method, segs.as_slice()) {
             (Method::Get, ["health"]) => json(
-                serde_json::json!({"ok": true, "agentless": self.connector.scheme(),
+                serde_json::json!({"ok": true, "agentless": self.pool.connector().scheme(),
                     "packages": ["stored", "deflated", "zstd"]}),
                 each,
             ),
             (Method::Get, ["map"]) => {
                 let rec = self.record();
                 let view = self.with_conn(|c| tree::View::load(c, &rec))?;
-                view.require_known(&self.connector.label())?;
+                view.require_known(&self.pool.connector().label())?;
                 let tmp = tempfile::tempdir()?;
                 let out = tmp.path().join("remote.map");
                 view.write_map(&out)?;
@@ -200,6 +253,11 @@ impl AgentlessTransport {
                     each(chunk)?;
                 }
                 Ok(())
+            }
+            // `--force-unlock`: break a stale lock. A hold's release: there is no hold.
+            (Method::Delete, ["lock"]) if param("stale") == Some("true") => {
+                let broken = self.with_conn(lock::break_stale)?;
+                json(serde_json::json!({"released": broken}), each)
             }
             (Method::Delete, ["lock"]) => json(serde_json::json!({"released": false}), each),
             (Method::Post, ["push"]) | (Method::Post, ["packages"]) => {
@@ -252,12 +310,19 @@ impl AgentlessTransport {
             }
             (Method::Get, ["status"]) => {
                 let current = self.record().current()?;
+                let lock = match self.with_conn(lock::holder)? {
+                    Some(o) => {
+                        let (holder, since) = lock::describe(&o);
+                        serde_json::json!({"locked": true, "holder": holder, "since": since})
+                    }
+                    None => serde_json::json!({"locked": false}),
+                };
                 json(
                     serde_json::json!({
-                        "root": self.connector.root(),
+                        "root": self.pool.connector().root(),
                         "environment": self.settings.environment,
-                        "transport": self.connector.scheme(),
-                        "lock": {"locked": false},
+                        "transport": self.pool.connector().scheme(),
+                        "lock": lock,
                         "current": current,
                     }),
                     each,
@@ -267,7 +332,7 @@ impl AgentlessTransport {
                 404,
                 &serde_json::json!({"error": format!(
                     "a {} target has no agent to report on a database",
-                    self.connector.scheme()
+                    self.pool.connector().scheme()
                 )}),
             )),
             _ => Err(super::wire::api_error(
@@ -276,9 +341,58 @@ impl AgentlessTransport {
                     "no such route: {} {} (not something a {} target does)",
                     req.method.as_str(),
                     path,
-                    self.connector.scheme()
+                    self.pool.connector().scheme()
                 )}),
             )),
+        }
+    }
+
+    /// Run `f` (a push, rollback or adoption: `what`) with a connection, holding the
+    /// deploy lock ([`lock`]); the lock goes at the end whatever the end, over another
+    /// connection if `f`'s failed.
+    fn under_lock<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(Box<dyn RemoteFs>) -> push::Ended<T>,
+    ) -> anyhow::Result<T> {
+        let mut main = self.pool.take()?;
+        if let Err(e) = lock::take(main.as_mut(), what) {
+            if e.downcast_ref::<crate::engine::deploy::DeployError>()
+                .is_some()
+            {
+                self.pool.keep(main);
+            }
+            return Err(e);
+        }
+        if let Some(ms) = crate::engine::util::testhooks::var("DEVSKY_TEST_SLOW_AGENTLESS_MS")
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        let (main, r) = f(main);
+        let released = main.is_some_and(|mut c| {
+            let ok = lock::release(c.as_mut()).is_ok();
+            if ok {
+                self.pool.keep(c);
+            }
+            ok
+        });
+        if !released && let Ok(mut c) = self.pool.take() {
+            // Left behind if this fails too: the next push breaks it (its process ended)
+            // or `--force-unlock` does.
+            if lock::release(c.as_mut()).is_ok() {
+                self.pool.keep(c);
+            }
+        }
+        r
+    }
+
+    fn job(&self, sent: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>) -> push::Job<'_> {
+        push::Job {
+            pool: &self.pool,
+            record: self.record(),
+            connections: self.settings.connections,
+            sent,
         }
     }
 
@@ -288,38 +402,21 @@ impl AgentlessTransport {
         force: bool,
         sent: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     ) -> anyhow::Result<i64> {
-        let main = self.take_conn()?;
-        let job = push::Job {
-            connector: self.connector.as_ref(),
-            record: self.record(),
-            connections: self.settings.connections,
-            sent,
-        };
-        let (main, r) = job.push(main, package, force);
-        if let Some(c) = main {
-            self.keep_conn(c);
-        }
-        r
+        let job = self.job(sent);
+        self.under_lock("deploy", |main| job.push(main, package, force))
     }
 
     fn rollback(&self, to: Option<i64>, force: bool) -> anyhow::Result<i64> {
-        let main = self.take_conn()?;
-        let job = push::Job {
-            connector: self.connector.as_ref(),
-            record: self.record(),
-            connections: self.settings.connections,
-            sent: None,
-        };
-        let (main, r) = job.rollback(main, to, force);
-        if let Some(c) = main {
-            self.keep_conn(c);
-        }
-        r
+        let job = self.job(None);
+        self.under_lock("rollback", |main| job.rollback(main, to, force))
     }
 
     fn adopt(&self, force: bool) -> anyhow::Result<i64> {
         let rec = self.record();
-        self.with_conn(|c| push::adopt(c, &rec, force))
+        self.under_lock("adopt", |mut c| {
+            let r = push::adopt(c.as_mut(), &rec, force);
+            (Some(c), r)
+        })
     }
 }
 
@@ -339,7 +436,11 @@ impl Transport for AgentlessTransport {
     }
 
     fn label(&self) -> String {
-        self.connector.label()
+        self.pool.connector().label()
+    }
+
+    fn alive(&self) -> bool {
+        self.pool.alive()
     }
 
     fn drift(&self) -> Vec<tree::Drift> {

@@ -20,9 +20,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
+use super::lock::LOCK_DIR;
 use super::record::{Dep, Journal, Record, Touched};
 use super::tree::{Believed, View, parse_hash, write_entries};
-use super::{Connector, RemoteFs, STATE_FILE, TEMP_PREFIX, hash_remote, parents, temp_name};
+use super::{Pool, RemoteFs, STATE_FILE, TEMP_PREFIX, hash_remote, parents, temp_name};
 use crate::engine::deploy::manifest::{Kind, Upload, parse_mode};
 use crate::engine::deploy::package::{Limits, Package};
 use crate::engine::deploy::{Conflict, DeployError, crash_point};
@@ -31,7 +32,8 @@ use crate::engine::remote::transport::Counted;
 
 /// One push or rollback.
 pub struct Job<'a> {
-    pub connector: &'a dyn Connector,
+    /// Where the connections come from and go back to (the extra ones of N).
+    pub pool: &'a Pool,
     pub record: Record,
     pub connections: usize,
     /// Bytes uploaded so far (the upload's progress).
@@ -41,7 +43,7 @@ pub struct Job<'a> {
 type Conn = Box<dyn RemoteFs>;
 
 /// A connection given back (None: it failed) and the result.
-type Ended<T> = (Option<Conn>, anyhow::Result<T>);
+pub type Ended<T> = (Option<Conn>, anyhow::Result<T>);
 
 /// One file to put in place.
 struct Put {
@@ -81,7 +83,7 @@ impl Job<'_> {
                 anyhow::bail!(
                     "{} is a symlink: a {} target takes files only",
                     u.path,
-                    self.connector.scheme()
+                    self.pool.connector().scheme()
                 );
             }
         }
@@ -96,15 +98,19 @@ impl Job<'_> {
                 anyhow::bail!(
                     "{p:?}: a line break in a name cannot be sent over {} (it would be read \
                      as a command); rename it",
-                    self.connector.scheme()
+                    self.pool.connector().scheme()
                 );
             }
-            if p == STATE_FILE || base.starts_with(TEMP_PREFIX) {
+            if p == STATE_FILE
+                || base.starts_with(TEMP_PREFIX)
+                || p == LOCK_DIR
+                || p.starts_with(&format!("{LOCK_DIR}/"))
+            {
                 anyhow::bail!("{p} is devsky's own name on the server; rename it to deploy it");
             }
         }
         let view = View::load(main.as_mut(), &self.record)?;
-        view.require_known(&self.connector.label())?;
+        view.require_known(&self.pool.connector().label())?;
         // Conflicts: what the package expects against what devsky believes, and drift.
         let mut conflicts = Vec::new();
         let mut puts = Vec::new();
@@ -178,7 +184,7 @@ impl Job<'_> {
             format!(
                 "deployment {} started on {}: {summary}",
                 dep.id,
-                self.connector.label()
+                self.pool.connector().label()
             ),
         );
         let r = self.apply(main, &view, &pkg, puts, deletes, &dep);
@@ -407,20 +413,27 @@ impl Job<'_> {
                 crash_point("agentless: uploaded");
             }
         };
-        let run = |fs: &mut dyn RemoteFs| {
-            if let Err(e) = work(fs) {
+        // Whether the connection did its part without an error (then it is kept).
+        let run = |fs: &mut dyn RemoteFs| match work(fs) {
+            Ok(()) => true,
+            Err(e) => {
                 stop.store(true, Ordering::SeqCst);
                 errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+                false
             }
         };
         std::thread::scope(|s| {
             for _ in 1..n {
-                s.spawn(|| match self.connector.open() {
-                    Ok(mut c) => run(c.as_mut()),
+                s.spawn(|| match self.pool.take() {
+                    Ok(mut c) => {
+                        if run(c.as_mut()) {
+                            self.pool.keep(c);
+                        }
+                    }
                     Err(e) => errors.lock().unwrap_or_else(|e| e.into_inner()).push(e),
                 });
             }
-            run(main.as_mut());
+            let _ = run(main.as_mut());
         });
         let mut errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
         // A refused extra connection is no failure while another did the work.

@@ -126,6 +126,8 @@ impl View {
                     format!("{dir}/{name}")
                 };
                 match kind {
+                    // The deploy lock (lock.rs): devsky's own, never deployed.
+                    StatKind::Dir if dir.is_empty() && name == super::lock::LOCK_DIR => {}
                     StatKind::Dir => {
                         v.dirs.insert(path.clone());
                         todo.push(path);
