@@ -138,6 +138,7 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
                 |force: bool, package: &mut dyn FnMut() -> anyhow::Result<PathBuf>| {
                     let mut opts = Policy::load(state.dir())?.apply_options(force);
                     opts.prune = false;
+                    opts.database = agent.database.clone();
                     keep = Some(opts.keep);
                     apply_when_ready(
                         &agent.root,
@@ -168,6 +169,7 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
                 Job::Rollback { to, force } => {
                     let mut opts = Policy::load(state.dir())?.rollback_options(*force);
                     opts.prune = false;
+                    opts.database = agent.database.clone();
                     keep = Some(opts.keep);
                     rollback(&agent.root, &state, *to, &opts, &Progress::silent(), &sink)
                 }

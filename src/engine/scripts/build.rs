@@ -507,25 +507,18 @@ fn undo(
         let tables = l.tables()?;
         let (before, after) =
             oriented_db(l, reverse).context("a script without its database part")?;
-        let applied = b.sql_done as usize >= steps.len() && !steps.is_empty() || {
-            let got = dbpart::read(db.as_mut(), &tables)?;
-            dbpart::conflicts(after, before, &got, &tables, &filters(l)).is_empty()
-        };
-        dbpart::undo(
+        dbpart::recover(
             db.as_mut(),
             &steps,
-            b.sql_done as usize,
-            (b.sql_next >= 0).then_some(b.sql_next as usize),
-            applied,
-        )?;
-        let got = dbpart::read(db.as_mut(), &tables)?;
-        let left = dbpart::conflicts(before, after, &got, &tables, &filters(l));
-        if !left.is_empty() && !b.forced {
-            bail!(
-                "the database is not back at the build's pre-images: {}",
-                left.join("; ")
-            );
-        }
+            &tables,
+            before,
+            after,
+            &filters(l),
+            b.sql_done,
+            b.sql_next,
+            b.forced,
+        )
+        .context("the build's SQL")?;
     }
     if in_place(&state)? > b.deploy_before {
         deploy::rollback(

@@ -328,6 +328,45 @@ pub fn undo(
     }
 }
 
+/// Put a database back as it was before [`run`] was interrupted or failed, as its record
+/// says (`done` steps finished, `next` the one running or -1): MySQL undoes exactly what
+/// ran; SQLite undoes the whole transaction when the touched tables show it committed.
+/// Then the touched tables must hold `before` again (unless `forced`: the build ran over
+/// conflicts, so they never did). The builds and the deploy agent both recover this way.
+#[allow(clippy::too_many_arguments)]
+pub fn recover(
+    db: &mut dyn Db,
+    steps: &[SqlStep],
+    tables: &BTreeSet<String>,
+    before: &DbSnapshot,
+    after: &DbSnapshot,
+    f: &Filters,
+    done: i64,
+    next: i64,
+    forced: bool,
+) -> anyhow::Result<()> {
+    let applied = done as usize >= steps.len() && !steps.is_empty() || {
+        let got = read(db, tables)?;
+        conflicts(after, before, &got, tables, f).is_empty()
+    };
+    undo(
+        db,
+        steps,
+        done.max(0) as usize,
+        (next >= 0).then_some(next as usize),
+        applied,
+    )?;
+    let got = read(db, tables)?;
+    let left = conflicts(before, after, &got, tables, f);
+    if !left.is_empty() && !forced {
+        anyhow::bail!(
+            "the database is not back at the pre-images: {}",
+            left.join("; ")
+        );
+    }
+    Ok(())
+}
+
 /// What [`conflicts`] compares, as SQL a program without devsky can run on the target (a
 /// wind): one `SELECT CASE ... END AS ok` per check, giving `ok` or the conflict. A
 /// touched table's schema stands as its column names in order; every row the script

@@ -14,7 +14,7 @@
 //! recovery), the SQL half is journaled step by step in the build's row.
 
 pub mod build;
-mod dbpart;
+pub(crate) mod dbpart;
 pub mod preview;
 pub mod rollback;
 pub mod wind;
