@@ -77,8 +77,12 @@ pub enum BuildCommand {
         /// The script (id or name).
         script: String,
         /// The target folder.
-        #[arg(long)]
-        target: PathBuf,
+        #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+        target: Option<PathBuf>,
+        /// Build on a server instead, through its devsky agent (HTTP or ssh): files and,
+        /// when the agent was started with --db, the SQL, in one journaled deployment.
+        #[arg(long, value_name = "NAME", conflicts_with = "db")]
+        server: Option<String>,
         /// The target's database profile (needed when the script has SQL).
         #[arg(long, value_name = "PROFILE")]
         db: Option<String>,
@@ -346,19 +350,32 @@ pub fn run_build(cmd: BuildCommand) -> anyhow::Result<i32> {
         BuildCommand::Apply {
             script,
             target,
+            server,
             db,
             force,
             at,
         } => {
             let project = Project::locate(&at.project)?;
             let mut store = project.open_store(false)?;
-            let r = build::apply(
-                &project,
-                &mut store,
-                &script,
-                &BuildOptions { target, db, force },
-                &stderr_progress(),
-            );
+            let r = match (server, target) {
+                (Some(name), _) => crate::engine::scripts::server_build::apply(
+                    &project,
+                    &mut store,
+                    &script,
+                    &name,
+                    force,
+                    &stderr_progress(),
+                    &|_| {},
+                ),
+                (None, Some(target)) => build::apply(
+                    &project,
+                    &mut store,
+                    &script,
+                    &BuildOptions { target, db, force },
+                    &stderr_progress(),
+                ),
+                (None, None) => Err(anyhow::anyhow!("name a --target folder or a --server")),
+            };
             match r {
                 Ok(b) => {
                     if at.json {

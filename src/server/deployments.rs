@@ -242,7 +242,9 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
 
 fn outcome_of(e: &anyhow::Error) -> Outcome {
     let conflicts = match e.chain().find_map(|c| c.downcast_ref::<DeployError>()) {
-        Some(DeployError::Conflicts(cs)) => cs.iter().map(RemoteConflict::from).collect(),
+        Some(DeployError::Conflicts(cs)) | Some(DeployError::DbConflicts { files: cs, .. }) => {
+            cs.iter().map(RemoteConflict::from).collect()
+        }
         _ => Vec::new(),
     };
     Outcome {

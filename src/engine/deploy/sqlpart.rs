@@ -197,6 +197,15 @@ pub(crate) fn run(state: &State, id: i64, js: &JournalSql, root: &Path) -> anyho
         write_durably(&path, &serde_json::to_vec(&(next, done))?)
     })
     .context("the SQL")?;
+    // Verify: every touched table and row now holds what the part leaves.
+    let got = dbpart::read(db.as_mut(), &s.tables)?;
+    let left = dbpart::conflicts(&s.after, &s.before, &got, &s.tables, &s.filters);
+    if !left.is_empty() && !js.forced {
+        bail!(
+            "after the SQL, the database is not what the package leaves: {}",
+            left.join("; ")
+        );
+    }
     Ok(s.steps.len())
 }
 

@@ -29,6 +29,7 @@ use crate::engine::db::{Db, profile};
 use crate::engine::deploy::pack;
 use crate::engine::deploy::plan::{Plan, PlanDelete, PlanUpload};
 use crate::engine::deploy::rollback::{RollbackOptions, is_in_place};
+use crate::engine::deploy::sqlpart::SqlPart;
 use crate::engine::deploy::{self, ApplyOptions, LogLine, State, crash_point};
 use crate::engine::diff::changes::ChangeKind;
 use crate::engine::jobs::Progress;
@@ -51,7 +52,7 @@ pub struct BuildOptions {
     pub force: bool,
 }
 
-fn builds_dir(project: &Project) -> PathBuf {
+pub(super) fn builds_dir(project: &Project) -> PathBuf {
     project.root.join(".devsky").join("builds")
 }
 
@@ -208,7 +209,7 @@ pub(super) fn all_conflicts(
     Ok(out)
 }
 
-fn filters(l: &Loaded) -> super::Filters {
+pub(super) fn filters(l: &Loaded) -> super::Filters {
     serde_json::from_value(l.package.filters.clone()).unwrap_or_default()
 }
 
@@ -226,13 +227,21 @@ fn entry_kind(s: &FileState) -> EntryKind {
     }
 }
 
-/// A deploy package of the file changes: contents from the object store laid out in
-/// `work/tree`, packed by the deploy packer.
-fn package_of(project: &Project, files: &[FileChange], work: &Path) -> anyhow::Result<PathBuf> {
+/// A deploy package of the file changes (and `sql`, for an agent): contents from the
+/// object store laid out in `work/tree`, packed by the deploy packer.
+pub(super) fn package_of(
+    project: &Project,
+    files: &[FileChange],
+    sql: Option<SqlPart>,
+    work: &Path,
+) -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let objects = ObjectStore::open(&project.root)?;
     let tree = work.join("tree");
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        sql,
+        ..Plan::default()
+    };
     for f in files {
         let path = f.path.as_bytes().to_vec();
         match &f.after {
@@ -423,7 +432,7 @@ pub(super) fn run_change(
         let work = tempfile::Builder::new()
             .prefix("tmp-")
             .tempdir_in(builds_dir(project))?;
-        let applied = package_of(project, &files, work.path()).and_then(|zip| {
+        let applied = package_of(project, &files, None, work.path()).and_then(|zip| {
             deploy::apply(
                 &target,
                 &state,

@@ -17,6 +17,7 @@ pub mod build;
 pub(crate) mod dbpart;
 pub mod preview;
 pub mod rollback;
+pub mod server_build;
 pub mod wind;
 
 use std::collections::BTreeSet;
