@@ -563,7 +563,7 @@ fn recover_locked(
     let mut out = Vec::new();
     for b in rows::builds(store.conn())?
         .into_iter()
-        .filter(|b| b.status == "applying")
+        .filter(|b| b.status == "applying" && super::server_build::server_of(&b.target).is_none())
     {
         let l = load(project, resolve(store, &b.package.to_string())?)?;
         undo(project, store, &b, &l, progress)

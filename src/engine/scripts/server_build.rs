@@ -28,6 +28,24 @@ pub fn target_of(name: &str) -> String {
     format!("server:{name}")
 }
 
+/// Record a build that ran on a server (ended: `status` done or failed) in one write.
+fn record(store: &mut Store, b: &Build, undone: Option<i64>) -> anyhow::Result<i64> {
+    store.write(|tx| {
+        let id = rows::insert_build(tx, b)?;
+        if let Some(d) = b.deployment {
+            rows::set_deployment(tx, id, d)?;
+        }
+        rows::finish(tx, id, &b.status, &b.result, now())?;
+        if let Some(u) = undone {
+            tx.execute(
+                "UPDATE _dev_builds SET status = 'rolled_back' WHERE id = ?1",
+                [u],
+            )?;
+        }
+        Ok(id)
+    })
+}
+
 /// The server a build's target names, if it is one.
 pub fn server_of(target: &str) -> Option<&str> {
     target.strip_prefix("server:")
@@ -120,8 +138,8 @@ pub fn apply(
         // Refused: nothing changed, nothing recorded (as a local build).
         return Err(failure(&d));
     }
-    let id = rows::insert_build(
-        store.conn(),
+    let id = record(
+        store,
         &Build {
             id: 0,
             kind: "build".into(),
@@ -140,6 +158,7 @@ pub fn apply(
             forced: force,
             result: format!("deployment {} on {name}: {}", d.id, d.summary),
         },
+        None,
     )?;
     if status != "done" {
         return Err(failure(&d).context(format!("build {id} failed on server {name}")));
@@ -171,36 +190,28 @@ pub fn rollback(
     let id = remote.rollback(Some(b.deploy_before), false)?;
     let d = remote.follow_logs(id, sink)?;
     let ok = d.status == "done";
-    let rid = store.write(|tx| {
-        let rid = rows::insert_build(
-            tx,
-            &Build {
-                id: 0,
-                kind: "rollback".into(),
-                package: b.package,
-                target: b.target.clone(),
-                db_profile: None,
-                user: std::env::var("USER").unwrap_or_default(),
-                started: now(),
-                finished: Some(now()),
-                status: if ok { "done" } else { "failed" }.into(),
-                undoes: Some(b.id),
-                deploy_before: deployment,
-                deployment: Some(d.id),
-                sql_next: -1,
-                sql_done: 0,
-                forced: false,
-                result: format!("deployment {} on {name}: {}", d.id, d.summary),
-            },
-        )?;
-        if ok {
-            tx.execute(
-                "UPDATE _dev_builds SET status = 'rolled_back' WHERE id = ?1",
-                [b.id],
-            )?;
-        }
-        Ok(rid)
-    })?;
+    let rid = record(
+        store,
+        &Build {
+            id: 0,
+            kind: "rollback".into(),
+            package: b.package,
+            target: b.target.clone(),
+            db_profile: None,
+            user: std::env::var("USER").unwrap_or_default(),
+            started: now(),
+            finished: Some(now()),
+            status: if ok { "done" } else { "failed" }.into(),
+            undoes: Some(b.id),
+            deploy_before: deployment,
+            deployment: Some(d.id),
+            sql_next: -1,
+            sql_done: 0,
+            forced: false,
+            result: format!("deployment {} on {name}: {}", d.id, d.summary),
+        },
+        ok.then_some(b.id),
+    )?;
     if !ok {
         return Err(failure(&d).context(format!("rollback {rid} of build {} failed", b.id)));
     }
