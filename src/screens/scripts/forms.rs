@@ -44,15 +44,19 @@ impl ScriptsScreen {
                 }
                 _ => {}
             },
-            Popup::Wind { script, path } => match key.code {
+            Popup::Wind {
+                script,
+                path,
+                archive,
+            } => match key.code {
                 KeyCode::Esc => self.popup = None,
                 KeyCode::Enter => {
-                    let (s, p) = (*script, path.text().trim().to_string());
+                    let (s, p, a) = (*script, path.text().trim().to_string(), *archive);
                     self.popup = None;
                     if p.is_empty() {
                         ctx.status(Level::Warn, "no file name: nothing exported");
                     } else {
-                        self.start_wind(s, p, ctx);
+                        self.start_wind(s, p, a, ctx);
                     }
                 }
                 _ => {

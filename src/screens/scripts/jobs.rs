@@ -135,7 +135,8 @@ impl ScriptsScreen {
         ctx.status(Level::Info, format!("rolling back build {id} (job #{job})"));
     }
 
-    pub(super) fn start_wind(&mut self, script: i64, out: String, ctx: &mut Ctx) {
+    /// Export script `script` to `out`: a wind, or (`archive`) a package archive.
+    pub(super) fn start_wind(&mut self, script: i64, out: String, archive: bool, ctx: &mut Ctx) {
         let (project, path) = (ctx.project.clone(), self.db_path.clone());
         let out = {
             let p = expand_home(&out);
@@ -148,6 +149,17 @@ impl ScriptsScreen {
         let seq = self.tickets.issue();
         let job = ctx.jobs.spawn_blocking("wind", move |p| {
             let store = Store::open(&path, false)?;
+            if archive {
+                let package = scripts::resolve(&store, &script.to_string())?;
+                p.set(0, None, "writing the archive");
+                let bytes = crate::engine::packages::export::export(&store, &package)?;
+                crate::engine::bin::write_atomic(&out, &bytes, 0o644)?;
+                return Ok(format!(
+                    "archive of script {script} written to {} ({} bytes)",
+                    out.display(),
+                    bytes.len()
+                ));
+            }
             let l = scripts::load(&project, scripts::resolve(&store, &script.to_string())?)?;
             p.set(0, None, "writing the wind");
             let w = scripts::wind::export(&project, &l, &out)?;

@@ -11,7 +11,8 @@
 //!   every conflicting file and row (nothing was changed); `f` in the form forces it.
 //! - `u` rolls the selected build back (asks first; offers the chain when newer builds
 //!   touched the same files or tables).
-//! - `w` exports the script as a wind (`engine::scripts::wind`).
+//! - `w` exports the script as a wind (`engine::scripts::wind`); `e` as a package
+//!   archive (`.sky`, `engine::packages::export`), to a path asked in a popup.
 //!
 //! Nothing is read from the store while drawing: the lists are loaded by a worker thread
 //! ([`Worker`]), the preview by another; the jobs hand their results back through the
@@ -113,9 +114,11 @@ enum Popup {
         build: i64,
         chain: bool,
     },
+    /// Export as a wind, or (`archive`) as a package archive.
     Wind {
         script: i64,
         path: LineInput,
+        archive: bool,
     },
     Report {
         title: String,
@@ -345,7 +348,7 @@ impl ScriptsScreen {
         });
     }
 
-    fn open_wind(&mut self, ctx: &mut Ctx) {
+    fn open_wind(&mut self, ctx: &mut Ctx, archive: bool) {
         if self.busy(ctx) {
             return;
         }
@@ -354,8 +357,17 @@ impl ScriptsScreen {
             return;
         };
         let mut path = LineInput::default();
-        path.set(&format!("change-{script}.sh"));
-        self.popup = Some(Popup::Wind { script, path });
+        let name = match self.lists.scripts.iter().find(|p| p.id == script) {
+            Some(p) if archive => crate::engine::packages::export::file_name(p),
+            _ if archive => format!("script-{script}.sky"),
+            _ => format!("change-{script}.sh"),
+        };
+        path.set(&name);
+        self.popup = Some(Popup::Wind {
+            script,
+            path,
+            archive,
+        });
     }
 
     fn preview(&mut self, ctx: &mut Ctx) {
@@ -428,7 +440,8 @@ impl Screen for ScriptsScreen {
             Cmd::ScriptsPreview => self.preview(ctx),
             Cmd::ScriptsBuild => self.open_build(ctx),
             Cmd::ScriptsRollback => self.ask_rollback(ctx),
-            Cmd::ScriptsWind => self.open_wind(ctx),
+            Cmd::ScriptsWind => self.open_wind(ctx, false),
+            Cmd::ScriptsArchive => self.open_wind(ctx, true),
             Cmd::ScriptsReload => self.reload(),
             Cmd::ScriptsBin => {
                 self.show_bin = !self.show_bin;

@@ -548,3 +548,35 @@ fn rolling_back_under_a_newer_overlapping_build_is_refused_then_chained() {
     );
     assert!(!lab.target.join("app/Shop.php").exists());
 }
+
+#[test]
+fn archive_export_writes_a_package_archive_the_reader_reads_back() {
+    let lab = lab();
+    let mut h = open(&lab.root, 80, 24);
+    create(&mut h);
+    h.key("e");
+    let s = h.wait_for("package archive");
+    assert!(s.contains(".sky"), "{s}");
+    h.key("enter");
+    idle(&mut h);
+    assert!(
+        status(&h).contains("archive of script 1 written"),
+        "{}",
+        status(&h)
+    );
+    let file = std::fs::read_dir(&lab.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "sky"))
+        .expect("a .sky file in the project folder");
+    let a = crate::engine::packages::archive::read(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(a.header.is_devsky(), "{:?}", a.header);
+    assert_eq!(a.header.included, vec!["before".to_string(), "work".to_string()]);
+    let names: Vec<&str> = a.records().map(|r| r.name.as_str()).collect();
+    for want in ["f:index.php", "f:app/Shop.php", "f:css/old.css"] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let index = a.records().find(|r| r.name == "f:index.php").unwrap();
+    assert_eq!(index.body, b"<?php echo 'home, changed';\n");
+}
