@@ -41,6 +41,14 @@ pub enum ScriptCommand {
         /// Leave out a column's changes, TABLE.COLUMN (repeatable; remembered).
         #[arg(long = "exclude-column", value_name = "TABLE.COLUMN")]
         exclude_column: Vec<String>,
+        /// Only this changed path (repeatable; not remembered): the script carries only
+        /// the paths named. With --only-table only, no file.
+        #[arg(long = "only", value_name = "PATH")]
+        only: Vec<String>,
+        /// Only this changed table (repeatable; not remembered): the script's SQL touches
+        /// only the tables named. With --only only, no table.
+        #[arg(long = "only-table", value_name = "TABLE")]
+        only_table: Vec<String>,
         #[command(flatten)]
         at: At,
     },
@@ -170,8 +178,13 @@ pub fn run_script(cmd: ScriptCommand) -> anyhow::Result<i32> {
             exclude,
             exclude_table,
             exclude_column,
+            only,
+            only_table,
             at,
         } => {
+            let picked = !only.is_empty() || !only_table.is_empty();
+            let only_paths = picked.then(|| only.into_iter().collect());
+            let only_tables = picked.then(|| only_table.into_iter().collect());
             let project = Project::locate(&at.project)?;
             let mut store = project.open_store(false)?;
             let p = scripts::create(
@@ -186,6 +199,8 @@ pub fn run_script(cmd: ScriptCommand) -> anyhow::Result<i32> {
                         tables: exclude_table,
                         columns: exclude_column,
                     },
+                    only_paths,
+                    only_tables,
                 },
                 &stderr_progress(),
             )?;
