@@ -1,6 +1,6 @@
 //! End to end at 80x24: the real binary inside tmux on the demo project. A snapshot is
 //! taken from the CLI, files are changed, then on the Scripts screen (3): create a script
-//! from the snapshot (c, Enter), build it to a copy of the old tree (b, the folder,
+//! from the snapshot (c, Enter, the change picker: space untick/tick, Enter), build it to a copy of the old tree (b, the folder,
 //! Enter), roll the build back (u, y). Asserts on the files on disk after each step and on
 //! what the pane shows.
 //!
@@ -66,6 +66,14 @@ fn create_build_rollback_at_80x24() {
     t.send(&["c"]);
     let s = t.wait_text("New script");
     assert!(s.contains("before"), "{s}");
+    t.send(&["Enter"]);
+    // The change picker: every change ticked; untick one and tick it again.
+    let s = t.wait_text("Pick the changes · 2 of 2 ticked");
+    assert!(s.contains("[x]"), "{s}");
+    t.send(&["Space"]);
+    t.wait_text("1 of 2 ticked");
+    t.send(&["Space"]);
+    t.wait_text("2 of 2 ticked");
     t.send(&["Enter"]);
     let s = t.wait_text("Scripts · 1");
     assert!(s.contains("2 files"), "{s}");

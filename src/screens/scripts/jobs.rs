@@ -1,6 +1,7 @@
 //! The Scripts screen's jobs: create, build, rollback, wind export (each on the jobs pool,
 //! its result handed back as a [`ScriptsReply`] and acted on at the job's `Finished`).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::{Kind, Popup, Running, ScriptsReply, ScriptsScreen};
@@ -16,10 +17,12 @@ impl ScriptsScreen {
         name: Option<String>,
         from: i64,
         to: Option<i64>,
+        only: Option<(BTreeSet<String>, BTreeSet<String>)>,
         ctx: &mut Ctx,
     ) {
         let (project, db, tx) = (ctx.project.clone(), self.db_path.clone(), self.replies(ctx));
         let seq = self.tickets.issue();
+        let (only_paths, only_tables) = only.unzip();
         let job = ctx.jobs.spawn_blocking("script", move |p| {
             let mut store = Store::open(&db, false)?;
             let s = scripts::create(
@@ -29,6 +32,8 @@ impl ScriptsScreen {
                     from: from.to_string(),
                     to: to.map(|t| t.to_string()),
                     name,
+                    only_paths,
+                    only_tables,
                     ..Default::default()
                 },
                 p,
@@ -182,7 +187,17 @@ impl ScriptsScreen {
         self.job = None;
         let refused = self.refused.take();
         let made = self.made.take();
+        let picked = self.picked.take();
         match outcome {
+            Outcome::Done(_) if r.kind == Kind::Pick => {
+                if let Some(p) = picked {
+                    ctx.status(
+                        Level::Info,
+                        format!("{} change(s): tick what the script carries", p.items.len()),
+                    );
+                    self.popup = Some(Popup::Pick(p));
+                }
+            }
             Outcome::Done(summary) => {
                 ctx.status(Level::Success, summary.clone());
                 match (r.kind, made) {

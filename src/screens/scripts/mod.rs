@@ -21,6 +21,7 @@
 mod bin;
 mod forms;
 mod jobs;
+mod pick;
 mod view;
 
 use std::path::PathBuf;
@@ -81,6 +82,8 @@ pub enum ScriptsReply {
     Refused { seq: u64, lines: Vec<String> },
     /// The id of what the job made (a script or a build).
     Made { seq: u64, id: i64 },
+    /// The changes a script could carry, for the picker.
+    Candidates { seq: u64, pick: pick::Pick },
 }
 
 /// Which field of a form has the keyboard.
@@ -128,6 +131,8 @@ enum Popup {
         id: u64,
         path: String,
     },
+    /// The changed files and tables with checkboxes ([`pick`]).
+    Pick(pick::Pick),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +142,7 @@ enum Kind {
     Rollback,
     Wind,
     Restore,
+    Pick,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -164,6 +170,8 @@ pub struct ScriptsScreen {
     job: Option<Running>,
     refused: Option<Vec<String>>,
     made: Option<i64>,
+    /// What the picker job read, opened when it finishes.
+    picked: Option<pick::Pick>,
     /// The target folder typed last (the form starts from it).
     last_target: Option<String>,
     /// The lower pane shows the recycle bin instead of My Builds.
@@ -226,6 +234,7 @@ impl ScriptsScreen {
             job: None,
             refused: None,
             made: None,
+            picked: None,
             last_target: None,
             show_bin: false,
             bin_nav: ListNav::default(),
@@ -501,6 +510,11 @@ impl Screen for ScriptsScreen {
                     }
                     ScriptsReply::Made { seq, id } if self.job.is_some_and(|j| j.seq == seq) => {
                         self.made = Some(id)
+                    }
+                    ScriptsReply::Candidates { seq, pick }
+                        if self.job.is_some_and(|j| j.seq == seq) =>
+                    {
+                        self.picked = Some(pick)
                     }
                     _ => {}
                 }

@@ -44,6 +44,7 @@ pub fn draw(s: &mut ScriptsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
         }) => draw_wind(frame, area, *script, path, *archive, t),
         Some(Popup::Report { title, text }) => draw_report(frame, area, title, text, t),
         Some(Popup::Restore { id, path }) => super::bin::draw_confirm(frame, area, *id, path, t),
+        Some(Popup::Pick(p)) => super::pick::draw_pick(frame, area, p, t),
         None => {}
     }
 }
