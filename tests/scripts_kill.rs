@@ -7,6 +7,11 @@
 //! TABLE; the sqlite3 client's dump) — the same one for both — and no build is left
 //! `applying`. Over a run both outcomes must occur, and kills must land in the SQL.
 //!
+//! A crash during recovery (point 4): after each killed build, the recovering command is
+//! itself SIGKILLed at seeded random moments (one to three times, over the length of a
+//! recovery, timed as the loop goes), then the next command recovers: the same oracles
+//! hold, and some kills must land in a running recovery.
+//!
 //! The seed is printed; `DEVSKY_TEST_SEED=N` replays its moments, `DEVSKY_TEST_KILLS=N`
 //! sets the number of kills (default 50). Nothing is faked: no test hooks.
 
@@ -169,6 +174,8 @@ fn kill_loop(
 
     let mut rng = Rng::from_env(test);
     let (mut ends, mut in_sql) = (Vec::new(), 0);
+    // How long a recovery takes (the longest seen; at first, a build's length).
+    let (mut recovery, mut recoveries_killed) = (length, 0);
     for i in 0..kills() {
         side.reset_target();
         let target = lab.target(&format!("t{i}"));
@@ -177,8 +184,41 @@ fn kill_loop(
         std::thread::sleep(at);
         let _ = child.kill();
         child.wait().unwrap();
+        // Killed in the SQL: its row says so until recovery has undone it (read by the
+        // sqlite3 client, before any devsky command runs).
+        let store = lab.proj.join(".devsky/dev.db");
+        if sqlite3(
+            &store,
+            "SELECT COUNT(*) FROM _dev_builds WHERE status = 'applying' \
+             AND (sql_next >= 0 OR sql_done > 0)",
+        )
+        .trim()
+            != "0"
+        {
+            in_sql += 1;
+        }
+        // The recovering command, killed at random moments too.
+        for _ in 0..1 + (rng.unit() * 3.0) as usize {
+            let at = recovery.mul_f64(rng.unit() * 1.2);
+            let mut child = Command::new(env!("CARGO_BIN_EXE_devsky"))
+                .args(["build", "list"])
+                .current_dir(&lab.proj)
+                .env("DEVSKY_CONFIG_DIR", lab.proj.join(".no-config"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(at);
+            if child.try_wait().unwrap().is_none() {
+                recoveries_killed += 1;
+            }
+            let _ = child.kill();
+            child.wait().unwrap();
+        }
         // The next devsky command recovers.
+        let t = Instant::now();
         let list = lab.json(&["build", "list", "--json"]);
+        recovery = recovery.max(t.elapsed());
         let canonical = target.canonicalize().unwrap();
         let none = serde_json::json!({ "status": "none (killed before it was recorded)" });
         let last = list
@@ -194,11 +234,6 @@ fn kill_loop(
                 .all(|b| b["status"] != "applying"),
             "case {i} ({at:?}): a build left applying: {list}"
         );
-        if last["status"] == "failed"
-            && (last["sql_next"].as_i64() >= Some(0) || last["sql_done"].as_i64() > Some(0))
-        {
-            in_sql += 1;
-        }
         let files = which(
             &walk(&target),
             &old,
@@ -227,9 +262,14 @@ fn kill_loop(
     }
     let news = ends.iter().filter(|e| **e == End::New).count();
     eprintln!(
-        "{test}: {} kills: {} old, {news} new, {in_sql} during the SQL",
+        "{test}: {} kills: {} old, {news} new, {in_sql} during the SQL; \
+         {recoveries_killed} recovering command(s) killed while running (recovery takes up to {recovery:?})",
         ends.len(),
         ends.len() - news
+    );
+    assert!(
+        recoveries_killed > 0,
+        "some kills land in a running recovery"
     );
     assert!(
         news > 0 && news < ends.len(),

@@ -223,6 +223,7 @@ pub(crate) fn undo(
     let forced = forced || js.forced;
     let s = part_of(state, js)?.sides(js.reverse)?;
     let mut db = connect(&js.url, root)?;
+    let path = progress_path(state, id);
     dbpart::recover(
         db.as_mut(),
         &s.steps,
@@ -233,6 +234,7 @@ pub(crate) fn undo(
         done,
         next,
         forced,
+        &mut |next, done| write_durably(&path, &serde_json::to_vec(&(next, done))?),
     )?;
     clear(state, id);
     Ok(())

@@ -526,6 +526,7 @@ fn undo(
             b.sql_done,
             b.sql_next,
             b.forced,
+            &mut |next, done| Ok(rows::set_sql(store.conn(), b.id, next, done)?),
         )
         .context("the build's SQL")?;
     }
