@@ -5,6 +5,9 @@
 //! `server:NAME`) and in the server's history; rolled back from the Deploy history
 //! (`devsky deploy rollback`) and from My Builds (`devsky build rollback`); a conflicting
 //! file and row on the server refuse the build naming both, with nothing changed.
+//! The agent killed at each of its crash points in such a deployment (`DEVSKY_CRASH_AT`,
+//! the SQL's included) and started again recovers the root and the database to exactly
+//! the old or exactly the new state.
 //! Oracles: the tests' own tree walker (tests/support/tree.rs) and the sqlite3 client's
 //! `.dump`.
 
@@ -25,6 +28,8 @@ struct Site {
     app: PathBuf,
     root: PathBuf,
     sdb: PathBuf,
+    /// A copy of the old database.
+    old_db: PathBuf,
     old_dump: String,
 }
 
@@ -35,6 +40,8 @@ fn site() -> Site {
     let old_dump = dump(&app);
     let sdb = lab.path("server.db");
     std::fs::copy(&app, &sdb).unwrap();
+    let old_db = lab.path("old.db");
+    std::fs::copy(&app, &old_db).unwrap();
     lab.run(&[
         "db",
         "add",
@@ -51,6 +58,7 @@ fn site() -> Site {
         app,
         root,
         sdb,
+        old_db,
         old_dump,
     }
 }
@@ -189,4 +197,86 @@ fn server_build_with_sql_on_an_agent_without_a_database_is_refused() {
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("--db"), "{err}");
     assert_old(&s, "after the refused build");
+}
+
+/// The agent crashed at every crash point of a deployment with SQL (`DEVSKY_CRASH_AT=n`,
+/// n = 1, 2, ... until the build completes), then started again (it recovers at start):
+/// root and database exactly old or exactly new, the same for both.
+#[test]
+fn agent_crashed_at_every_point_of_a_build_with_sql_recovers_to_old_or_new() {
+    support::need_test_hooks();
+    let s = site();
+    let id = s.lab.script(&[]);
+    let (old, new) = (walk(&s.lab.old), walk(&s.lab.proj));
+    let new_dump = dump(&s.app);
+    let mut saw = (false, false);
+    let mut points = std::collections::BTreeSet::new();
+    for n in 1.. {
+        assert!(n < 200, "the build never completed");
+        let root = s.lab.target(&format!("www{n}"));
+        let sdb = s.lab.path(&format!("server{n}.db"));
+        std::fs::copy(&s.old_db, &sdb).unwrap();
+        let state = s.lab.path(&format!("state{n}"));
+        let key = create_key(&root, &state);
+        let db = format!("sqlite:{}", sdb.display());
+        let log = s.lab.path(&format!("agent{n}.log"));
+        let crash = n.to_string();
+        let mut agent = start_agent(
+            &root,
+            &state,
+            log.clone(),
+            &["--db", &db],
+            &[("DEVSKY_CRASH_AT", crash.as_str())],
+        );
+        let name = format!("s{n}");
+        s.lab.run(&[
+            "server", "add", &name, "--url", &agent.url, "--key", &key, "--env", "staging",
+        ]);
+        let out = devsky(&["build", "apply", &id, "--server", &name], &s.lab.proj);
+        let crashed = agent.exited();
+        let text = agent.log_text();
+        if let Some(p) = text.find("crash point") {
+            points.insert(text[p..].split(['(', ')']).nth(1).unwrap_or("").to_string());
+        }
+        drop(agent);
+        // Started again: it recovers first.
+        let again = start_agent(&root, &state, s.lab.path(&format!("again{n}.log")), &["--db", &db], &[]);
+        drop(again);
+        let tree = walk(&root);
+        let files_new = if tree == old {
+            false
+        } else if tree == new {
+            true
+        } else {
+            panic!("crash point {n}: the root is neither old nor new")
+        };
+        let d = dump(&sdb);
+        let db_new = if d == s.old_dump {
+            false
+        } else if d == new_dump {
+            true
+        } else {
+            panic!("crash point {n}: the database is neither old nor new:\n{d}")
+        };
+        assert_eq!(
+            files_new, db_new,
+            "crash point {n}: files and database disagree ({})",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !crashed {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(files_new, "the uncrashed build");
+            break;
+        }
+        if files_new {
+            saw.1 = true;
+        } else {
+            saw.0 = true;
+        }
+    }
+    assert!(saw.0, "some crashes leave the old state");
+    eprintln!("crash points reached: {points:?}");
+    for want in ["after writing the journal", "build: SQL committed", "before the final status"] {
+        assert!(points.contains(want), "crash point {want:?} reached: {points:?}");
+    }
 }
