@@ -340,8 +340,10 @@ fn sqlite_build_killed_at_random_moments_recovers_to_old_or_new() {
 
 /// Every crash point of a SQLite build (`DEVSKY_CRASH_AT=n`: the deploy engine's, and the
 /// build's own: recorded, files applied, SQL committed but not yet recorded, before
-/// `done`), n = 1, 2, ... until a build completes: after each, the next command recovers
-/// to exactly the old or the new state, files and database alike.
+/// `done`), n = 1, 2, ... until a build completes: after each, the recovering command
+/// crashes at its 1st crash point, the next one at its 2nd, ... (the SQL's undo committed
+/// but not recorded among them) until one completes: exactly the old or the new state,
+/// files and database alike.
 #[test]
 fn sqlite_build_crashed_at_every_crash_point_recovers_to_old_or_new() {
     support::need_test_hooks();
@@ -377,6 +379,7 @@ fn sqlite_build_crashed_at_every_crash_point_recovers_to_old_or_new() {
     let new_db = dump(&app);
     let (old, new) = (walk(&lab.old), walk(&lab.proj));
     let mut names = std::collections::BTreeSet::new();
+    let mut recovery_names = std::collections::BTreeSet::new();
     let mut ends = Vec::new();
     for n in 1.. {
         assert!(n < 500, "the build never completed");
@@ -400,6 +403,26 @@ fn sqlite_build_crashed_at_every_crash_point_recovers_to_old_or_new() {
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         if let Some(p) = err.find("crash point") {
             names.insert(err[p..].split(['(', ')']).nth(1).unwrap_or("").to_string());
+        }
+        // The recovery crashes too: at its 1st crash point, then (taken up again) at its
+        // 2nd, ... until a recovery runs to its end.
+        for m in 1.. {
+            assert!(m < 100, "recovery never completed");
+            let r = Command::new(env!("CARGO_BIN_EXE_devsky"))
+                .args(["build", "list"])
+                .current_dir(&lab.proj)
+                .env("DEVSKY_CONFIG_DIR", lab.proj.join(".no-config"))
+                .env("DEVSKY_CRASH_AT", m.to_string())
+                .output()
+                .unwrap();
+            let rerr = String::from_utf8_lossy(&r.stderr);
+            if let Some(p) = rerr.find("crash point") {
+                recovery_names
+                    .insert(rerr[p..].split(['(', ')']).nth(1).unwrap_or("").to_string());
+            }
+            if r.status.success() {
+                break;
+            }
         }
         lab.json(&["build", "list", "--json"]);
         let files = which(
@@ -427,7 +450,11 @@ fn sqlite_build_crashed_at_every_crash_point_recovers_to_old_or_new() {
         }
         ends.push(files);
     }
-    eprintln!("crash points reached: {names:?}");
+    eprintln!("crash points reached: {names:?}; in recoveries: {recovery_names:?}");
+    assert!(
+        recovery_names.contains("recovery: SQL undone"),
+        "a recovery crashed right after undoing the SQL: {recovery_names:?}"
+    );
     for want in [
         "build: recorded",
         "build: files applied",
