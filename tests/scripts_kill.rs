@@ -417,8 +417,7 @@ fn sqlite_build_crashed_at_every_crash_point_recovers_to_old_or_new() {
                 .unwrap();
             let rerr = String::from_utf8_lossy(&r.stderr);
             if let Some(p) = rerr.find("crash point") {
-                recovery_names
-                    .insert(rerr[p..].split(['(', ')']).nth(1).unwrap_or("").to_string());
+                recovery_names.insert(rerr[p..].split(['(', ')']).nth(1).unwrap_or("").to_string());
             }
             if r.status.success() {
                 break;

@@ -169,7 +169,10 @@ fn server_build_with_a_conflicting_file_and_row_is_refused_naming_both() {
         b"<?php // edited on the server\n",
     )
     .unwrap();
-    sqlite3(&s.sdb, "UPDATE items SET name = 'edited there' WHERE id = 2;");
+    sqlite3(
+        &s.sdb,
+        "UPDATE items SET name = 'edited there' WHERE id = 2;",
+    );
     let (tree, db) = (walk(&s.root), dump(&s.sdb));
     let out = devsky(&["build", "apply", &id, "--server", "site"], &s.lab.proj);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -179,7 +182,11 @@ fn server_build_with_a_conflicting_file_and_row_is_refused_naming_both() {
     assert_same(&walk(&s.root), &tree, "the refused server's tree");
     assert_eq!(dump(&s.sdb), db, "the refused server's database");
     let list = s.lab.json(&["build", "list", "--json"]);
-    assert_eq!(list.as_array().map(Vec::len), Some(0), "nothing recorded: {list}");
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(0),
+        "nothing recorded: {list}"
+    );
 }
 
 #[test]
@@ -240,7 +247,13 @@ fn agent_crashed_at_every_point_of_a_build_with_sql_recovers_to_old_or_new() {
         }
         drop(agent);
         // Started again: it recovers first.
-        let again = start_agent(&root, &state, s.lab.path(&format!("again{n}.log")), &["--db", &db], &[]);
+        let again = start_agent(
+            &root,
+            &state,
+            s.lab.path(&format!("again{n}.log")),
+            &["--db", &db],
+            &[],
+        );
         drop(again);
         let tree = walk(&root);
         let files_new = if tree == old {
@@ -259,12 +272,17 @@ fn agent_crashed_at_every_point_of_a_build_with_sql_recovers_to_old_or_new() {
             panic!("crash point {n}: the database is neither old nor new:\n{d}")
         };
         assert_eq!(
-            files_new, db_new,
+            files_new,
+            db_new,
             "crash point {n}: files and database disagree ({})",
             String::from_utf8_lossy(&out.stderr)
         );
         if !crashed {
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(files_new, "the uncrashed build");
             break;
         }
@@ -276,7 +294,14 @@ fn agent_crashed_at_every_point_of_a_build_with_sql_recovers_to_old_or_new() {
     }
     assert!(saw.0, "some crashes leave the old state");
     eprintln!("crash points reached: {points:?}");
-    for want in ["after writing the journal", "build: SQL committed", "before the final status"] {
-        assert!(points.contains(want), "crash point {want:?} reached: {points:?}");
+    for want in [
+        "after writing the journal",
+        "build: SQL committed",
+        "before the final status",
+    ] {
+        assert!(
+            points.contains(want),
+            "crash point {want:?} reached: {points:?}"
+        );
     }
 }

@@ -251,5 +251,8 @@ fn only_the_picked_paths_and_tables_go_into_a_script() {
     let all = lab.script(&[]);
     let shown = lab.json(&["script", "show", &all, "--json"]);
     assert!(shown["files"].as_array().unwrap().len() > 2, "{shown}");
-    assert!(lab.run(&["script", "show", &all, "--sql"]).contains("users"));
+    assert!(
+        lab.run(&["script", "show", &all, "--sql"])
+            .contains("users")
+    );
 }

@@ -170,26 +170,26 @@ impl Sshd {
         let key = format!("-i {}", self.client_key.display());
         let kh = format!("-o UserKnownHostsFile={}", self.known_hosts.display());
         let mut args = vec![
-                "server",
-                "add",
-                name,
-                "--ssh",
-                &dest,
-                "--root",
-                root.to_str().unwrap(),
-                "--env",
-                env,
-                "--ssh-opt",
-                "-F /dev/null",
-                "--ssh-opt",
-                &key,
-                "--ssh-opt",
-                &kh,
-                "--ssh-opt",
-                "-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR",
-                "--remote-bin",
-                env!("CARGO_BIN_EXE_devsky"),
-            ];
+            "server",
+            "add",
+            name,
+            "--ssh",
+            &dest,
+            "--root",
+            root.to_str().unwrap(),
+            "--env",
+            env,
+            "--ssh-opt",
+            "-F /dev/null",
+            "--ssh-opt",
+            &key,
+            "--ssh-opt",
+            &kh,
+            "--ssh-opt",
+            "-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR",
+            "--remote-bin",
+            env!("CARGO_BIN_EXE_devsky"),
+        ];
         args.extend_from_slice(extra);
         ok(&devsky(&args, project))
     }

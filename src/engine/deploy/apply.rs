@@ -26,6 +26,7 @@ use super::manifest::{Manifest, parse_mode};
 use super::package::{Limits, Package, free_space};
 pub(crate) use super::preimage::check_pre_images;
 use super::preimage::recheck;
+use super::sqlpart;
 pub(crate) use super::stage::make_stage;
 use super::stage::{stage_uploads, stages_of};
 use super::transition::{
@@ -35,7 +36,6 @@ use super::transition::{
 use super::{
     DeployError, Deployment, Log, LogSink, State, corrupt_stage_hook, crash_point, release,
 };
-use super::sqlpart;
 use crate::engine::db::url::DbUrl;
 use crate::engine::jobs::Progress;
 use crate::engine::map::format::MapReader;

@@ -171,7 +171,10 @@ pub enum DeployError {
         rows.len(),
         files.iter().map(|c| c.to_string()).chain(rows.iter().cloned()).collect::<Vec<_>>().join("\n  ")
     )]
-    DbConflicts { files: Vec<Conflict>, rows: Vec<String> },
+    DbConflicts {
+        files: Vec<Conflict>,
+        rows: Vec<String>,
+    },
     #[error("verification failed: {0}")]
     VerifyFailed(String),
     #[error("locked by {holder} since {since}{hint}")]

@@ -17,8 +17,8 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::manifest::{
-    Delete, FORMAT, Folder, Kind, MANIFEST_NAME, Manifest, Upload, check_link_target,
-    check_path, parse_mode,
+    Delete, FORMAT, Folder, Kind, MANIFEST_NAME, Manifest, Upload, check_link_target, check_path,
+    parse_mode,
 };
 use super::package::{CHUNK, hash_file};
 use super::plan::Plan;

@@ -114,8 +114,8 @@ fn dir(state: &State) -> anyhow::Result<PathBuf> {
 
 fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);
@@ -136,9 +136,9 @@ pub(crate) fn store(state: &State, id: i64, part: &SqlPart) -> anyhow::Result<()
 pub(crate) fn stored(state: &State, id: i64) -> anyhow::Result<Option<SqlPart>> {
     let p = state.dir().join("sql").join(format!("{id}.json"));
     match std::fs::read(&p) {
-        Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| {
-            format!("{} is damaged", p.display())
-        })?)),
+        Ok(b) => Ok(Some(
+            serde_json::from_slice(&b).with_context(|| format!("{} is damaged", p.display()))?,
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
     }
@@ -152,9 +152,9 @@ fn progress_path(state: &State, id: i64) -> PathBuf {
 fn progress(state: &State, id: i64) -> anyhow::Result<Option<(i64, i64)>> {
     let p = progress_path(state, id);
     match std::fs::read(&p) {
-        Ok(b) => Ok(Some(serde_json::from_slice(&b).with_context(|| {
-            format!("{} is damaged", p.display())
-        })?)),
+        Ok(b) => Ok(Some(
+            serde_json::from_slice(&b).with_context(|| format!("{} is damaged", p.display()))?,
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
     }
@@ -166,7 +166,11 @@ pub(crate) fn clear(state: &State, id: i64) {
 }
 
 /// Every touched table and row of the database that is not the pre-image.
-pub(crate) fn conflicts(js: &JournalSql, part: &SqlPart, root: &Path) -> anyhow::Result<Vec<String>> {
+pub(crate) fn conflicts(
+    js: &JournalSql,
+    part: &SqlPart,
+    root: &Path,
+) -> anyhow::Result<Vec<String>> {
     let s = part.sides(js.reverse)?;
     let mut db = connect(&js.url, root)?;
     if db.kind() != s.before.kind {
@@ -184,8 +188,7 @@ pub(crate) fn conflicts(js: &JournalSql, part: &SqlPart, root: &Path) -> anyhow:
 }
 
 fn part_of(state: &State, js: &JournalSql) -> anyhow::Result<SqlPart> {
-    stored(state, js.part)?
-        .with_context(|| format!("the SQL of deployment {} is missing", js.part))
+    stored(state, js.part)?.with_context(|| format!("the SQL of deployment {} is missing", js.part))
 }
 
 /// Run the SQL of operation `id` (journaled, with the files verified in place).
@@ -284,7 +287,9 @@ pub(crate) fn with_rows<T>(
     }
     if force {
         for r in &rows {
-            log.warning(format!("changed on the server, applied anyway (--force): {r}"));
+            log.warning(format!(
+                "changed on the server, applied anyway (--force): {r}"
+            ));
         }
         return files;
     }

@@ -396,7 +396,10 @@ pub fn create(
                 objects.put_file(&abs, Some(&a.blake3), true)?
             };
             if stored.id != a.blake3 {
-                bail!("{} changed while the script was made; make it again", f.path);
+                bail!(
+                    "{} changed while the script was made; make it again",
+                    f.path
+                );
             }
         }
     }

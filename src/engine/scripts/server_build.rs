@@ -51,7 +51,11 @@ pub fn server_of(target: &str) -> Option<&str> {
     target.strip_prefix("server:")
 }
 
-fn agent_of(store: &Store, project: &Project, name: &str) -> anyhow::Result<(ServerProfile, Remote)> {
+fn agent_of(
+    store: &Store,
+    project: &Project,
+    name: &str,
+) -> anyhow::Result<(ServerProfile, Remote)> {
     let p = get_server(store, name)?;
     if !matches!(p.transport.as_str(), "http" | "ssh") {
         bail!(
@@ -103,7 +107,10 @@ fn push(
     sink: LogSink,
 ) -> anyhow::Result<RemoteDeployment> {
     let sql = match &l.db {
-        Some((old, new)) if l.script()?.is_some_and(|s| !super::dbpart::steps(&s, false).is_empty()) => {
+        Some((old, new))
+            if l.script()?
+                .is_some_and(|s| !super::dbpart::steps(&s, false).is_empty()) =>
+        {
             Some(SqlPart::new(old, new, &filters(l))?)
         }
         _ => None,

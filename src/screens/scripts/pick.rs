@@ -166,10 +166,7 @@ pub(super) fn draw_pick(frame: &mut Frame, area: Rect, p: &Pick, t: &Theme) {
     let popup = centered(area, w, h);
     frame.render_widget(Clear, popup);
     let ticked = p.items.iter().filter(|i| i.ticked).count();
-    let title = format!(
-        " Pick the changes · {ticked} of {} ticked ",
-        p.items.len()
-    );
+    let title = format!(" Pick the changes · {ticked} of {} ticked ", p.items.len());
     let block = popup_block(&title, t);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);

@@ -580,7 +580,10 @@ fn archive_export_writes_a_package_archive_the_reader_reads_back() {
         .expect("a .sky file in the project folder");
     let a = crate::engine::packages::archive::read(&std::fs::read(&file).unwrap()).unwrap();
     assert!(a.header.is_devsky(), "{:?}", a.header);
-    assert_eq!(a.header.included, vec!["before".to_string(), "work".to_string()]);
+    assert_eq!(
+        a.header.included,
+        vec!["before".to_string(), "work".to_string()]
+    );
     let names: Vec<&str> = a.records().map(|r| r.name.as_str()).collect();
     for want in ["f:index.php", "f:app/Shop.php", "f:css/old.css"] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
@@ -598,7 +601,11 @@ fn the_picker_at_80x24_creates_a_script_of_the_ticked_changes_only() {
     h.key("enter");
     idle(&mut h);
     let s = h.wait_for("Pick the changes · 3 of 3 ticked");
-    for want in ["[x] added   app/Shop.php", "[x] deleted css/old.css", "[x] changed index.php"] {
+    for want in [
+        "[x] added   app/Shop.php",
+        "[x] deleted css/old.css",
+        "[x] changed index.php",
+    ] {
         assert!(s.contains(want), "{want}: {s}");
     }
     // a: none; enter with nothing ticked is refused
