@@ -9,7 +9,7 @@
 //! the SQL's included) and started again recovers the root and the database to exactly
 //! the old or exactly the new state.
 //! Oracles: the tests' own tree walker (tests/support/tree.rs) and the sqlite3 client's
-//! `.dump`.
+//! `.dump`; for MariaDB (over HTTP), its own SHOW CREATE TABLE + CHECKSUM TABLE.
 
 mod support;
 use support::agent::{Agent, create_key, start_agent};
@@ -304,4 +304,54 @@ fn agent_crashed_at_every_point_of_a_build_with_sql_recovers_to_old_or_new() {
             "crash point {want:?} reached: {points:?}"
         );
     }
+}
+
+/// The same over HTTP with MariaDB (`serve --db mysql://...`, the SQL step by step):
+/// build -> the changed original (SHOW CREATE TABLE + CHECKSUM TABLE of the server
+/// itself), the Deploy history's rollback -> the old state.
+#[test]
+fn server_build_over_http_with_mariadb_and_rollback_from_history() {
+    let m = support::mariadb::MariaDb::start();
+    let lab = Lab::new();
+    for db in ["src", "tgt"] {
+        m.sql(&format!(
+            "CREATE DATABASE {db}; USE {db}; {OLD_SQL} {}",
+            old_rows()
+        ));
+    }
+    let old_state = support::scripts::mariadb_state(&m, "tgt");
+    lab.run(&["db", "add", "app", "--url", &m.url("src")]);
+    lab.snapshot("app");
+    change_files(&lab.proj);
+    m.sql(&format!("USE src; {}", change_sql(true)));
+    let id = lab.script(&[]);
+    let root = lab.target("www");
+    let state = lab.path("state");
+    let key = create_key(&root, &state);
+    let _agent = start_agent(
+        &root,
+        &state,
+        lab.path("agent.log"),
+        &["--db", &m.url("tgt")],
+        &[],
+    );
+    let url = _agent.url.clone();
+    lab.run(&[
+        "server", "add", "site", "--url", &url, "--key", &key, "--env", "staging",
+    ]);
+    let b = lab.json(&["build", "apply", &id, "--server", "site", "--json"]);
+    assert_eq!(b["status"], "done", "{b}");
+    assert_same(&walk(&root), &walk(&lab.proj), "the root after the build");
+    assert_eq!(
+        support::scripts::mariadb_state(&m, "tgt"),
+        support::scripts::mariadb_state(&m, "src"),
+        "tgt after the build"
+    );
+    lab.run(&["deploy", "rollback", "site", "--yes"]);
+    assert_same(&walk(&root), &walk(&lab.old), "the root after the rollback");
+    assert_eq!(
+        support::scripts::mariadb_state(&m, "tgt"),
+        old_state,
+        "tgt after the rollback"
+    );
 }
