@@ -347,3 +347,99 @@ pub(crate) fn for_rollback(
     ));
     Ok(Some(js))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::deploy::apply::{ApplyOptions, apply};
+    use crate::engine::deploy::package::build;
+    use crate::engine::deploy::plan::plan_files;
+    use crate::engine::jobs::Progress;
+    use crate::engine::map::scan::{ScanOptions, scan};
+
+    /// A package from `src` to `www` carrying `sql`, applied with `database`: the error.
+    fn refused(sql: SqlPart, database: Option<&str>) -> String {
+        let d = tempfile::tempdir().unwrap();
+        let (src, www) = (d.path().join("src"), d.path().join("www"));
+        for (r, text) in [(&src, "new"), (&www, "old")] {
+            std::fs::create_dir_all(r).unwrap();
+            std::fs::write(r.join("index.php"), text).unwrap();
+        }
+        let (l, r) = (d.path().join("l.map"), d.path().join("r.map"));
+        for (tree, map) in [(&src, &l), (&www, &r)] {
+            scan(
+                tree,
+                None,
+                map,
+                &ScanOptions::default(),
+                &Progress::silent(),
+            )
+            .unwrap();
+        }
+        let mut plan = plan_files(&l, &r).unwrap();
+        plan.sql = Some(sql);
+        let zip = build(&src, &plan, &d.path().join("out"), &Progress::silent())
+            .unwrap()
+            .path;
+        let db = d.path().join("site.db");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let state = State::open(&d.path().join("state"), &www).unwrap();
+        let opts = ApplyOptions {
+            database: database.map(|u| {
+                let u = u.replace("DB", db.to_str().unwrap());
+                url::parse(&u).unwrap().url
+            }),
+            ..ApplyOptions::default()
+        };
+        let e = apply(&www, &state, &zip, &opts, &Progress::silent(), &|_| {}).unwrap_err();
+        assert_eq!(std::fs::read(www.join("index.php")).unwrap(), b"old");
+        let rows: i64 = rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1, "the database is untouched");
+        assert!(!state.journal_path(1).exists());
+        format!("{e:#}")
+    }
+
+    fn snapshot_text() -> String {
+        let s = DbSnapshot {
+            kind: crate::engine::db::Kind::Sqlite,
+            tables: Vec::new(),
+            modes: Default::default(),
+            data: Default::default(),
+            chunks: Default::default(),
+            counters: Default::default(),
+            objects: Vec::new(),
+        };
+        String::from_utf8(s.to_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_package_with_sql_is_refused_without_a_database_or_with_a_bad_part() {
+        let good = SqlPart {
+            old: snapshot_text(),
+            new: snapshot_text(),
+            filters: String::new(),
+        };
+        let e = refused(good, None);
+        assert!(e.contains("--db"), "{e}");
+        let bad = SqlPart {
+            old: "{not a snapshot".into(),
+            new: snapshot_text(),
+            filters: String::new(),
+        };
+        let e = refused(bad, Some("sqlite:DB"));
+        assert!(e.contains("the package's SQL"), "{e}");
+        let bad_filters = SqlPart {
+            old: snapshot_text(),
+            new: snapshot_text(),
+            filters: "[1, 2]".into(),
+        };
+        let e = refused(bad_filters, Some("sqlite:DB"));
+        assert!(e.contains("filters"), "{e}");
+    }
+}
