@@ -73,7 +73,20 @@ impl ScriptsScreen {
                 db,
                 force,
             };
-            match build::apply(&project, &mut store, &script.to_string(), &opts, p) {
+            // `server:NAME`: through that server's agent, its log live in the job's.
+            let built = match scripts::server_build::server_of(target.trim()) {
+                Some(name) => scripts::server_build::apply(
+                    &project,
+                    &mut store,
+                    &script.to_string(),
+                    name,
+                    force,
+                    p,
+                    &|l| p.log(l.message.clone()),
+                ),
+                None => build::apply(&project, &mut store, &script.to_string(), &opts, p),
+            };
+            match built {
                 Ok(b) => {
                     let _ = tx.send(ScriptsReply::Made { seq, id: b.id });
                     Ok(format!("build {}: {} ({})", b.id, b.status, b.result))

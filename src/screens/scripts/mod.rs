@@ -1,13 +1,16 @@
 //! Scripts: the project's change scripts and My Builds, two panes (Tab moves between them).
 //!
 //! - `c` creates a script: a picker of the snapshot it starts from and of where it goes
-//!   (the working tree and the database now, or another snapshot), and a name; a job
-//!   (`engine::scripts::create`).
+//!   (the working tree and the database now, or another snapshot), and a name; then the
+//!   changed files and tables with checkboxes ([`pick`]); a job
+//!   (`engine::scripts::create`) makes the script of the ticked ones.
 //! - Enter shows the selected script (or the selected build's script) in Compare: its
 //!   files, both sides from the object store, and its table changes with the forward and
 //!   reverse SQL (`engine::scripts::preview`).
 //! - `b` builds the script to a target folder (and database profile, for a script with
-//!   SQL) as a job with progress; a build refused for conflicts opens a report naming
+//!   SQL) as a job with progress — or, for the target `server:NAME`, through that
+//!   server's agent (`engine::scripts::server_build`, the agent's log live in the job's);
+//!   a build refused for conflicts opens a report naming
 //!   every conflicting file and row (nothing was changed); `f` in the form forces it.
 //! - `u` rolls the selected build back (asks first; offers the chain when newer builds
 //!   touched the same files or tables).

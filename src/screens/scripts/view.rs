@@ -334,7 +334,7 @@ fn draw_build(
         0,
         "Target folder: ",
         target,
-        "/path/of/the/other/installation",
+        "/other/installation, or server:NAME",
         field == Field::Target,
         t,
     )];
