@@ -1,10 +1,11 @@
 //! End to end at 80x24: the real binary inside tmux on the demo project. A snapshot is
 //! taken from the CLI, files are changed, then on the Scripts screen (3): create a script
-//! from the snapshot (c, Enter), build it to a copy of the old tree (b, the folder,
+//! from the snapshot (c, Enter, the change picker: space untick/tick, Enter), build it to a copy of the old tree (b, the folder,
 //! Enter), roll the build back (u, y). Asserts on the files on disk after each step and on
 //! what the pane shows.
 //!
-//! Also Replace (6): search, untick one match, apply, undo.
+//! Also: the same build on a server (`server:NAME` as the target, a `devsky serve` agent),
+//! rolled back; and Replace (6): search, untick one match, apply, undo.
 //!
 //! Needs tmux (`apt-get install tmux`); `scripts/test` installs it.
 
@@ -67,6 +68,14 @@ fn create_build_rollback_at_80x24() {
     let s = t.wait_text("New script");
     assert!(s.contains("before"), "{s}");
     t.send(&["Enter"]);
+    // The change picker: every change ticked; untick one and tick it again.
+    let s = t.wait_text("Pick the changes · 2 of 2 ticked");
+    assert!(s.contains("[x]"), "{s}");
+    t.send(&["Space"]);
+    t.wait_text("1 of 2 ticked");
+    t.send(&["Space"]);
+    t.wait_text("2 of 2 ticked");
+    t.send(&["Enter"]);
     let s = t.wait_text("Scripts · 1");
     assert!(s.contains("2 files"), "{s}");
 
@@ -99,6 +108,82 @@ fn create_build_rollback_at_80x24() {
     let listed = devsky(&root, &["build", "list"]);
     assert!(listed.contains("rolled_back"), "{listed}");
     quit_and_check_restored(&t);
+}
+
+/// A build on a server from the TUI at 80x24: the target `server:site` (a `devsky serve`
+/// agent on a copy of the old tree), its log live in the job; rolled back with u, y; the
+/// agent's root checked on disk after each.
+#[test]
+fn build_on_a_server_and_roll_back_at_80x24() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("shop");
+    let out = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["demo", "--no-open", "--files", "50", "--dir"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    devsky(&root, &["snapshot", "create", "--name", "before"]);
+    let old = dir.path().join("old");
+    copy(&root, &old);
+    std::fs::remove_dir_all(old.join(".devsky")).unwrap();
+    let www = dir.path().join("www");
+    copy(&old, &www);
+    let state = dir.path().join("state");
+    let key = support::agent::create_key(&www, &state);
+    let agent = support::agent::start_agent(&www, &state, dir.path().join("agent.log"), &[], &[]);
+    let added = Command::new(env!("CARGO_BIN_EXE_devsky"))
+        .args(["server", "add", "site", "--url", &agent.url, "--key", &key])
+        .args(["--env", "staging"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    std::fs::write(root.join("public/release.txt"), "release notes\n").unwrap();
+
+    let config = root.join(".devsky/test-config");
+    let t = Tmux::start(80, 24, &command_line(&root, &config));
+    t.wait_text("records");
+    t.send(&["3"]);
+    t.wait_text("Press c to turn");
+    t.send(&["c"]);
+    t.wait_text("New script");
+    t.send(&["Enter"]);
+    t.wait_text("1 of 1 ticked");
+    t.send(&["Enter"]);
+    t.wait_text("Scripts · 1");
+    t.send(&["b"]);
+    let s = t.wait_text("Target folder");
+    assert!(s.contains("server:NAME"), "the form says so: {s}");
+    t.type_text("server:site");
+    t.send(&["Enter"]);
+    t.wait_text("My Builds · 1");
+    let s = t.wait_for("the build to finish", |s| s.contains(" done "));
+    assert!(s.contains("server:site"), "{s}");
+    assert_eq!(
+        std::fs::read_to_string(www.join("public/release.txt")).unwrap(),
+        "release notes\n"
+    );
+    t.send(&["u"]);
+    t.wait_text("Roll back build 1?");
+    t.send(&["y"]);
+    t.wait_text("My Builds · 2");
+    t.wait_for("the rollback to finish", |s| s.contains("rolled_back"));
+    assert_same(
+        &walk(&www),
+        &walk(&old),
+        "the server's root after the rollback",
+    );
+    quit_and_check_restored(&t);
+    drop(agent);
 }
 
 /// Replace (issue 15): search, untick one match, apply, undo, at 80x24; the files on disk

@@ -7,6 +7,11 @@
 //! TABLE; the sqlite3 client's dump) — the same one for both — and no build is left
 //! `applying`. Over a run both outcomes must occur, and kills must land in the SQL.
 //!
+//! A crash during recovery (point 4): after each killed build, the recovering command is
+//! itself SIGKILLed at seeded random moments (one to three times, over the length of a
+//! recovery, timed as the loop goes), then the next command recovers: the same oracles
+//! hold, and some kills must land in a running recovery.
+//!
 //! The seed is printed; `DEVSKY_TEST_SEED=N` replays its moments, `DEVSKY_TEST_KILLS=N`
 //! sets the number of kills (default 50). Nothing is faked: no test hooks.
 
@@ -169,6 +174,8 @@ fn kill_loop(
 
     let mut rng = Rng::from_env(test);
     let (mut ends, mut in_sql) = (Vec::new(), 0);
+    // How long a recovery takes (the longest seen; at first, a build's length).
+    let (mut recovery, mut recoveries_killed) = (length, 0);
     for i in 0..kills() {
         side.reset_target();
         let target = lab.target(&format!("t{i}"));
@@ -177,8 +184,41 @@ fn kill_loop(
         std::thread::sleep(at);
         let _ = child.kill();
         child.wait().unwrap();
+        // Killed in the SQL: its row says so until recovery has undone it (read by the
+        // sqlite3 client, before any devsky command runs).
+        let store = lab.proj.join(".devsky/dev.db");
+        if sqlite3(
+            &store,
+            "SELECT COUNT(*) FROM _dev_builds WHERE status = 'applying' \
+             AND (sql_next >= 0 OR sql_done > 0)",
+        )
+        .trim()
+            != "0"
+        {
+            in_sql += 1;
+        }
+        // The recovering command, killed at random moments too.
+        for _ in 0..1 + (rng.unit() * 3.0) as usize {
+            let at = recovery.mul_f64(rng.unit() * 1.2);
+            let mut child = Command::new(env!("CARGO_BIN_EXE_devsky"))
+                .args(["build", "list"])
+                .current_dir(&lab.proj)
+                .env("DEVSKY_CONFIG_DIR", lab.proj.join(".no-config"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(at);
+            if child.try_wait().unwrap().is_none() {
+                recoveries_killed += 1;
+            }
+            let _ = child.kill();
+            child.wait().unwrap();
+        }
         // The next devsky command recovers.
+        let t = Instant::now();
         let list = lab.json(&["build", "list", "--json"]);
+        recovery = recovery.max(t.elapsed());
         let canonical = target.canonicalize().unwrap();
         let none = serde_json::json!({ "status": "none (killed before it was recorded)" });
         let last = list
@@ -194,11 +234,6 @@ fn kill_loop(
                 .all(|b| b["status"] != "applying"),
             "case {i} ({at:?}): a build left applying: {list}"
         );
-        if last["status"] == "failed"
-            && (last["sql_next"].as_i64() >= Some(0) || last["sql_done"].as_i64() > Some(0))
-        {
-            in_sql += 1;
-        }
         let files = which(
             &walk(&target),
             &old,
@@ -227,9 +262,14 @@ fn kill_loop(
     }
     let news = ends.iter().filter(|e| **e == End::New).count();
     eprintln!(
-        "{test}: {} kills: {} old, {news} new, {in_sql} during the SQL",
+        "{test}: {} kills: {} old, {news} new, {in_sql} during the SQL; \
+         {recoveries_killed} recovering command(s) killed while running (recovery takes up to {recovery:?})",
         ends.len(),
         ends.len() - news
+    );
+    assert!(
+        recoveries_killed > 0,
+        "some kills land in a running recovery"
     );
     assert!(
         news > 0 && news < ends.len(),
@@ -300,8 +340,10 @@ fn sqlite_build_killed_at_random_moments_recovers_to_old_or_new() {
 
 /// Every crash point of a SQLite build (`DEVSKY_CRASH_AT=n`: the deploy engine's, and the
 /// build's own: recorded, files applied, SQL committed but not yet recorded, before
-/// `done`), n = 1, 2, ... until a build completes: after each, the next command recovers
-/// to exactly the old or the new state, files and database alike.
+/// `done`), n = 1, 2, ... until a build completes: after each, the recovering command
+/// crashes at its 1st crash point, the next one at its 2nd, ... (the SQL's undo committed
+/// but not recorded among them) until one completes: exactly the old or the new state,
+/// files and database alike.
 #[test]
 fn sqlite_build_crashed_at_every_crash_point_recovers_to_old_or_new() {
     support::need_test_hooks();
@@ -337,6 +379,7 @@ fn sqlite_build_crashed_at_every_crash_point_recovers_to_old_or_new() {
     let new_db = dump(&app);
     let (old, new) = (walk(&lab.old), walk(&lab.proj));
     let mut names = std::collections::BTreeSet::new();
+    let mut recovery_names = std::collections::BTreeSet::new();
     let mut ends = Vec::new();
     for n in 1.. {
         assert!(n < 500, "the build never completed");
@@ -360,6 +403,25 @@ fn sqlite_build_crashed_at_every_crash_point_recovers_to_old_or_new() {
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         if let Some(p) = err.find("crash point") {
             names.insert(err[p..].split(['(', ')']).nth(1).unwrap_or("").to_string());
+        }
+        // The recovery crashes too: at its 1st crash point, then (taken up again) at its
+        // 2nd, ... until a recovery runs to its end.
+        for m in 1.. {
+            assert!(m < 100, "recovery never completed");
+            let r = Command::new(env!("CARGO_BIN_EXE_devsky"))
+                .args(["build", "list"])
+                .current_dir(&lab.proj)
+                .env("DEVSKY_CONFIG_DIR", lab.proj.join(".no-config"))
+                .env("DEVSKY_CRASH_AT", m.to_string())
+                .output()
+                .unwrap();
+            let rerr = String::from_utf8_lossy(&r.stderr);
+            if let Some(p) = rerr.find("crash point") {
+                recovery_names.insert(rerr[p..].split(['(', ')']).nth(1).unwrap_or("").to_string());
+            }
+            if r.status.success() {
+                break;
+            }
         }
         lab.json(&["build", "list", "--json"]);
         let files = which(
@@ -387,7 +449,11 @@ fn sqlite_build_crashed_at_every_crash_point_recovers_to_old_or_new() {
         }
         ends.push(files);
     }
-    eprintln!("crash points reached: {names:?}");
+    eprintln!("crash points reached: {names:?}; in recoveries: {recovery_names:?}");
+    assert!(
+        recovery_names.contains("recovery: SQL undone"),
+        "a recovery crashed right after undoing the SQL: {recovery_names:?}"
+    );
     for want in [
         "build: recorded",
         "build: files applied",

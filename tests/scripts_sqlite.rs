@@ -216,3 +216,43 @@ fn a_script_keeps_its_contents_through_gc_of_its_snapshot() {
         "rolled back after gc (old contents kept)",
     );
 }
+
+#[test]
+fn only_the_picked_paths_and_tables_go_into_a_script() {
+    let (lab, _app, _tdb, _) = changed_lab();
+    let id = lab.script(&[
+        "--only",
+        "app/new/feature.php",
+        "--only",
+        "public/old.css",
+        "--only-table",
+        "items",
+    ]);
+    let shown = lab.json(&["script", "show", &id, "--json"]);
+    let mut paths: Vec<&str> = shown["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["app/new/feature.php", "public/old.css"], "{shown}");
+    let fwd = lab.run(&["script", "show", &id, "--sql"]);
+    assert!(fwd.contains("stock"), "items is in: {fwd}");
+    assert!(!fwd.contains("users"), "users was not picked: {fwd}");
+    // A path that is not a change is refused, naming it.
+    let out = devsky(
+        &["script", "create", "--from", "before", "--only", "nope.txt"],
+        &lab.proj,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.txt"));
+    // Picking is not remembered: the next script has everything.
+    let all = lab.script(&[]);
+    let shown = lab.json(&["script", "show", &all, "--json"]);
+    assert!(shown["files"].as_array().unwrap().len() > 2, "{shown}");
+    assert!(
+        lab.run(&["script", "show", &all, "--sql"])
+            .contains("users")
+    );
+}

@@ -86,6 +86,7 @@ commands! {
     ScriptsBuild = "scripts.build",
     ScriptsRollback = "scripts.rollback",
     ScriptsWind = "scripts.wind",
+    ScriptsArchive = "scripts.archive",
     ScriptsReload = "scripts.reload",
     ScriptsBin = "scripts.bin",
     ScriptsRestore = "scripts.restore",
@@ -433,6 +434,13 @@ pub const COMMANDS: &[CommandDef] = &[
         SC,
         &["w"],
         "wind",
+    ),
+    cmd(
+        Cmd::ScriptsArchive,
+        "Export the script as a package archive (.sky)",
+        SC,
+        &["e"],
+        "archive",
     ),
     cmd(
         Cmd::ScriptsReload,

@@ -54,6 +54,10 @@ pub enum AgentCommand {
         /// Largest total uncompressed size of a package, in bytes.
         #[arg(long, value_name = "BYTES")]
         max_size: Option<u64>,
+        /// The site's database, where a package's SQL runs (`sqlite:PATH`,
+        /// `mysql://USER@HOST/DB`; a password in $DEVSKY_DB_PASSWORD).
+        #[arg(long, value_name = "URL", value_parser = crate::server::database::DbArg)]
+        db: Option<DbUrl>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -76,6 +80,9 @@ pub enum AgentCommand {
         /// Roll back even over files changed on the server since the current deployment.
         #[arg(long)]
         force: bool,
+        /// The site's database, where the reverse of a deployment's SQL runs.
+        #[arg(long, value_name = "URL", value_parser = crate::server::database::DbArg)]
+        db: Option<DbUrl>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -159,6 +166,7 @@ fn run_inner(c: AgentCommand) -> anyhow::Result<i32> {
             keep_releases,
             keep,
             max_size,
+            db,
             json,
         } => {
             let state = State::open(&at.state, &at.root)?;
@@ -170,6 +178,7 @@ fn run_inner(c: AgentCommand) -> anyhow::Result<i32> {
             if let Some(m) = max_size {
                 opts.limits.max_total = m;
             }
+            opts.database = db;
             let d = apply(&at.root, &state, &package, &opts, &progress, &print_line)?;
             if json {
                 print_json(&d)?;
@@ -194,10 +203,12 @@ fn run_inner(c: AgentCommand) -> anyhow::Result<i32> {
             at,
             to,
             force,
+            db,
             json,
         } => {
             let state = State::open(&at.state, &at.root)?;
-            let opts = Policy::load(state.dir())?.rollback_options(force);
+            let mut opts = Policy::load(state.dir())?.rollback_options(force);
+            opts.database = db;
             let d = rollback(&at.root, &state, to, &opts, &progress, &print_line)?;
             if json {
                 print_json(&d)?;

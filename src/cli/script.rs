@@ -41,6 +41,14 @@ pub enum ScriptCommand {
         /// Leave out a column's changes, TABLE.COLUMN (repeatable; remembered).
         #[arg(long = "exclude-column", value_name = "TABLE.COLUMN")]
         exclude_column: Vec<String>,
+        /// Only this changed path (repeatable; not remembered): the script carries only
+        /// the paths named. With --only-table only, no file.
+        #[arg(long = "only", value_name = "PATH")]
+        only: Vec<String>,
+        /// Only this changed table (repeatable; not remembered): the script's SQL touches
+        /// only the tables named. With --only only, no table.
+        #[arg(long = "only-table", value_name = "TABLE")]
+        only_table: Vec<String>,
         #[command(flatten)]
         at: At,
     },
@@ -77,8 +85,12 @@ pub enum BuildCommand {
         /// The script (id or name).
         script: String,
         /// The target folder.
-        #[arg(long)]
-        target: PathBuf,
+        #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+        target: Option<PathBuf>,
+        /// Build on a server instead, through its devsky agent (HTTP or ssh): files and,
+        /// when the agent was started with --db, the SQL, in one journaled deployment.
+        #[arg(long, value_name = "NAME", conflicts_with = "db")]
+        server: Option<String>,
         /// The target's database profile (needed when the script has SQL).
         #[arg(long, value_name = "PROFILE")]
         db: Option<String>,
@@ -166,8 +178,13 @@ pub fn run_script(cmd: ScriptCommand) -> anyhow::Result<i32> {
             exclude,
             exclude_table,
             exclude_column,
+            only,
+            only_table,
             at,
         } => {
+            let picked = !only.is_empty() || !only_table.is_empty();
+            let only_paths = picked.then(|| only.into_iter().collect());
+            let only_tables = picked.then(|| only_table.into_iter().collect());
             let project = Project::locate(&at.project)?;
             let mut store = project.open_store(false)?;
             let p = scripts::create(
@@ -182,6 +199,8 @@ pub fn run_script(cmd: ScriptCommand) -> anyhow::Result<i32> {
                         tables: exclude_table,
                         columns: exclude_column,
                     },
+                    only_paths,
+                    only_tables,
                 },
                 &stderr_progress(),
             )?;
@@ -346,19 +365,32 @@ pub fn run_build(cmd: BuildCommand) -> anyhow::Result<i32> {
         BuildCommand::Apply {
             script,
             target,
+            server,
             db,
             force,
             at,
         } => {
             let project = Project::locate(&at.project)?;
             let mut store = project.open_store(false)?;
-            let r = build::apply(
-                &project,
-                &mut store,
-                &script,
-                &BuildOptions { target, db, force },
-                &stderr_progress(),
-            );
+            let r = match (server, target) {
+                (Some(name), _) => crate::engine::scripts::server_build::apply(
+                    &project,
+                    &mut store,
+                    &script,
+                    &name,
+                    force,
+                    &stderr_progress(),
+                    &|_| {},
+                ),
+                (None, Some(target)) => build::apply(
+                    &project,
+                    &mut store,
+                    &script,
+                    &BuildOptions { target, db, force },
+                    &stderr_progress(),
+                ),
+                (None, None) => Err(anyhow::anyhow!("name a --target folder or a --server")),
+            };
             match r {
                 Ok(b) => {
                     if at.json {

@@ -71,6 +71,12 @@ impl ApiError {
                 body: json!({"error": d.to_string(), "code": "conflicts",
                              "conflicts": cs.iter().map(RemoteConflict::from).collect::<Vec<_>>()}),
             },
+            Some(d @ DeployError::DbConflicts { files, rows }) => ApiError {
+                status: StatusCode::CONFLICT,
+                body: json!({"error": d.to_string(), "code": "conflicts",
+                             "conflicts": files.iter().map(RemoteConflict::from).collect::<Vec<_>>(),
+                             "rows": rows}),
+            },
             Some(d @ DeployError::VerifyFailed(_)) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "verify_failed",

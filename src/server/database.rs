@@ -26,7 +26,7 @@ use crate::engine::db::status::{server_version, status};
 use crate::engine::db::url::{self, DbUrl};
 
 /// The environment variable holding the MySQL password of `--db`.
-pub const PASSWORD_ENV: &str = "DEVSKY_DB_PASSWORD";
+pub use crate::engine::deploy::sqlpart::PASSWORD_ENV;
 
 /// How long one status request may take (connecting, counting, sizes).
 pub const TIMEOUT: Duration = Duration::from_secs(20);

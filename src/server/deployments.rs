@@ -141,6 +141,7 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
                 |force: bool, package: &mut dyn FnMut() -> anyhow::Result<PathBuf>| {
                     let mut opts = Policy::load(state.dir())?.apply_options(force);
                     opts.prune = false;
+                    opts.database = agent.database.clone();
                     keep = Some(opts.keep);
                     apply_when_ready(
                         &agent.root,
@@ -171,6 +172,7 @@ fn spawn(agent: Arc<Agent>, mut job: Job) -> tokio::sync::oneshot::Receiver<ApiR
                 Job::Rollback { to, force } => {
                     let mut opts = Policy::load(state.dir())?.rollback_options(*force);
                     opts.prune = false;
+                    opts.database = agent.database.clone();
                     keep = Some(opts.keep);
                     rollback(&agent.root, &state, *to, &opts, &progress.0, &sink)
                 }
@@ -276,7 +278,9 @@ fn agent_progress(agent: &Arc<Agent>) -> (Progress, Arc<AtomicI64>) {
 
 fn outcome_of(e: &anyhow::Error) -> Outcome {
     let conflicts = match e.chain().find_map(|c| c.downcast_ref::<DeployError>()) {
-        Some(DeployError::Conflicts(cs)) => cs.iter().map(RemoteConflict::from).collect(),
+        Some(DeployError::Conflicts(cs)) | Some(DeployError::DbConflicts { files: cs, .. }) => {
+            cs.iter().map(RemoteConflict::from).collect()
+        }
         _ => Vec::new(),
     };
     Outcome {

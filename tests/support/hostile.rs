@@ -38,6 +38,8 @@ pub fn manifest(files: &[E], deletes: &[(&str, &[u8])]) -> Vec<u8> {
         expected: Default::default(),
         folders: vec![],
         remove_folders: vec![],
+        sql: None,
+        folders_follow: false,
     };
     for f in files {
         let (path, data, kind, mode) = match f {

@@ -165,33 +165,44 @@ impl Sshd {
 
     /// `devsky server add NAME --ssh ... --env ENV` for this sshd.
     pub fn add_server_env(&self, project: &Path, name: &str, root: &Path, env: &str) -> String {
+        self.add_server_with(project, name, root, env, &[])
+    }
+
+    /// [`Sshd::add_server_env`] with more arguments (e.g. `--remote-db URL`).
+    pub fn add_server_with(
+        &self,
+        project: &Path,
+        name: &str,
+        root: &Path,
+        env: &str,
+        extra: &[&str],
+    ) -> String {
         let dest = self.destination();
         let key = format!("-i {}", self.client_key.display());
         let kh = format!("-o UserKnownHostsFile={}", self.known_hosts.display());
-        ok(&devsky(
-            &[
-                "server",
-                "add",
-                name,
-                "--ssh",
-                &dest,
-                "--root",
-                root.to_str().unwrap(),
-                "--env",
-                env,
-                "--ssh-opt",
-                "-F /dev/null",
-                "--ssh-opt",
-                &key,
-                "--ssh-opt",
-                &kh,
-                "--ssh-opt",
-                "-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR",
-                "--remote-bin",
-                env!("CARGO_BIN_EXE_devsky"),
-            ],
-            project,
-        ))
+        let mut args = vec![
+            "server",
+            "add",
+            name,
+            "--ssh",
+            &dest,
+            "--root",
+            root.to_str().unwrap(),
+            "--env",
+            env,
+            "--ssh-opt",
+            "-F /dev/null",
+            "--ssh-opt",
+            &key,
+            "--ssh-opt",
+            &kh,
+            "--ssh-opt",
+            "-o StrictHostKeyChecking=no -o BatchMode=yes -o LogLevel=ERROR",
+            "--remote-bin",
+            env!("CARGO_BIN_EXE_devsky"),
+        ];
+        args.extend_from_slice(extra);
+        ok(&devsky(&args, project))
     }
 
     /// `devsky server add NAME --sftp ... --root ROOT` for this sshd (its client key, a

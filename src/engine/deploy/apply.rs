@@ -26,6 +26,7 @@ use super::manifest::{Manifest, parse_mode};
 use super::package::{Limits, Package, free_space};
 pub(crate) use super::preimage::check_pre_images;
 use super::preimage::recheck;
+use super::sqlpart;
 pub(crate) use super::stage::make_stage;
 use super::stage::{stage_uploads, stages_of};
 use super::transition::{
@@ -35,6 +36,7 @@ use super::transition::{
 use super::{
     DeployError, Deployment, Log, LogSink, State, corrupt_stage_hook, crash_point, release,
 };
+use crate::engine::db::url::DbUrl;
 use crate::engine::jobs::Progress;
 use crate::engine::map::format::MapReader;
 use crate::engine::util::units::human_size;
@@ -54,6 +56,8 @@ pub struct ApplyOptions {
     /// Prune old deployments (`keep`) before returning. The HTTP agent says no and prunes
     /// once it has told the client the deployment ended.
     pub prune: bool,
+    /// The site's database (the agent's `--db`): where a package's SQL runs.
+    pub database: Option<DbUrl>,
 }
 
 impl Default for ApplyOptions {
@@ -65,6 +69,7 @@ impl Default for ApplyOptions {
             keep: 10,
             limits: Limits::default(),
             prune: true,
+            database: None,
         }
     }
 }
@@ -126,6 +131,9 @@ pub fn apply_when_ready(
         }
         let release = release::resolve_link(&std::path::absolute(root)?)?.1;
         let pkg = open_checked(&package()?, &release, state, opts, progress, &log)?;
+        if pkg.manifest.sql.is_some() {
+            bail!("a package with SQL deploys in files mode only (this root is in release mode)");
+        }
         let id = begin(state, &pkg, Mode::Release, &log)?;
         let r = release::deploy(root, state, id, &pkg, opts, &log, progress);
         finish(state, id, r, &log)?;
@@ -330,7 +338,7 @@ fn deploy_files(
     log: &Log,
     progress: &Progress,
 ) -> anyhow::Result<String> {
-    let prepared = (|| -> anyhow::Result<Prepared> {
+    let prepared = (|| -> anyhow::Result<(Prepared, Option<sqlpart::JournalSql>)> {
         guard::check_root_links(root, old_map, pkg).with_context(|| {
             format!(
                 "package {} refused for the root {}; nothing was changed",
@@ -338,7 +346,20 @@ fn deploy_files(
                 root.display()
             )
         })?;
-        let touched = check_pre_images(old_map, &pkg.manifest, opts.force, log)?;
+        let (sql, rows) = sqlpart::prepare(
+            state,
+            id,
+            &pkg.manifest,
+            opts.database.as_ref(),
+            root,
+            opts.force,
+        )?;
+        let touched = sqlpart::with_rows(
+            check_pre_images(old_map, &pkg.manifest, opts.force, log),
+            rows,
+            opts.force,
+            log,
+        )?;
         let folders = folders_of(&pkg.manifest)?;
         let mut prep = prepare(root, old_map, changes_of(&pkg.manifest)?, folders.as_ref())?;
         let index: std::collections::HashMap<&str, usize> = pkg
@@ -364,9 +385,9 @@ fn deploy_files(
         // The map was taken while the package arrived: look at the touched paths again.
         recheck(root, &touched, opts.force, log)?;
         progress.check()?;
-        Ok(prep)
+        Ok((prep, sql))
     })();
-    let prep = match prepared {
+    let (prep, sql) = match prepared {
         Ok(p) => p,
         Err(e) => {
             let _ = remove_tree(&stage);
@@ -376,6 +397,7 @@ fn deploy_files(
     let mut j = Journal::new(id, "deploy", Mode::Files, root, old_map);
     j.stage = Some(stage);
     j.backups = Some(state.backup_dir(id));
+    j.sql = sql;
     prep.into_journal(&mut j);
     let summary = format!(
         "deployed {} upload(s) ({}), {} delete(s); {} folder(s) created, {} removed, {} \
@@ -424,6 +446,10 @@ pub(crate) fn run_journaled(
         map_root(&j.root, state, &after, progress)?;
         verify(&after)??;
         log.success("verified: the root's map is exactly the expected one");
+        if let Some(js) = &j.sql {
+            let n = sqlpart::run(state, j.id, js, &j.root)?;
+            log.success(format!("ran {n} SQL step(s) on the database {}", js.url));
+        }
         crash_point("before the final status");
         state.finish(j.id, summary, undone)?;
         Ok(())
@@ -431,6 +457,7 @@ pub(crate) fn run_journaled(
     match r {
         Ok(()) => {
             crash_point("after the final status");
+            sqlpart::clear(state, j.id);
             Journal::clear(&jpath)?;
             if let Some(s) = &j.stage {
                 let _ = remove_tree(s);
@@ -466,6 +493,10 @@ fn undo_and_check(
     log: &Log,
     progress: &Progress,
 ) -> anyhow::Result<()> {
+    if let Some(js) = &j.sql {
+        sqlpart::undo(state, j.id, js, &j.root, false)?;
+        log.success("the database is back as it was before the deployment");
+    }
     match j.mode {
         Mode::Files => transition::undo(j, log)?,
         Mode::Release => release::undo(j, log)?,
@@ -577,6 +608,7 @@ pub(crate) fn recover_locked(
         let status = state.deployment(id)?.map(|d| d.status).unwrap_or_default();
         if status == "done" {
             dlog.info("recovery: the deployment was recorded done; clearing its journal");
+            sqlpart::clear(state, id);
             Journal::clear(&jpath)?;
             if let Some(s) = &j.stage {
                 remove_tree(s)?;
@@ -645,7 +677,7 @@ pub(crate) fn changes_of(m: &Manifest) -> anyhow::Result<Vec<Change>> {
 /// The folders a manifest lists (version 2), None for a version 1 manifest (folders follow
 /// the files).
 pub(crate) fn folders_of(m: &Manifest) -> anyhow::Result<Option<Folders>> {
-    if m.version < 2 {
+    if m.version < 2 || m.folders_follow {
         return Ok(None);
     }
     let mut f = Folders::default();

@@ -143,6 +143,9 @@ pub(crate) struct Journal {
     /// Release mode: the release folder being built (removed when undone, if built here).
     pub new_release: Option<PathBuf>,
     pub remove_new_release: bool,
+    /// The SQL run once the files are in place and verified (`super::sqlpart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<super::sqlpart::JournalSql>,
 }
 
 impl Journal {
@@ -165,6 +168,7 @@ impl Journal {
             new_target: None,
             new_release: None,
             remove_new_release: false,
+            sql: None,
         }
     }
 

@@ -19,7 +19,10 @@ pub const FORMAT: &str = "devsky-deploy";
 /// The newest manifest version this devsky reads. Version 2 lists folders (`folders`,
 /// `remove_folders`): they are deployed as listed. Version 1 lists none: folders follow the
 /// files (made for uploads, removed once emptied).
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
+/// The version of a manifest that carries SQL (`sql`): an agent reading up to version 2
+/// refuses it rather than deploy the files without the SQL.
+pub const VERSION_SQL: u32 = 3;
 /// Longest path accepted (bytes).
 const MAX_PATH: usize = 4096;
 
@@ -101,6 +104,12 @@ pub struct Manifest {
     /// Version 2: folders to remove (the deletes must empty them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove_folders: Vec<String>,
+    /// Version 3: the database change to run with the files (`super::sqlpart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<super::sqlpart::SqlPart>,
+    /// Version 3: no folders listed, they follow the files (as in version 1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub folders_follow: bool,
 }
 
 /// The mode of an upload as a number.
@@ -214,6 +223,9 @@ impl Manifest {
         if self.version == 0 {
             bail!("manifest version 0 is not valid");
         }
+        if self.sql.is_some() && self.version < VERSION_SQL {
+            bail!("a manifest of version {} cannot carry SQL", self.version);
+        }
         let mut touched: HashSet<&str> = HashSet::new();
         for u in &self.uploads {
             check_path(&u.path)?;
@@ -289,7 +301,9 @@ impl Manifest {
     /// The folder lists: version 2 only, valid paths and modes, each path once, never a
     /// folder where a file is uploaded, nor an upload inside a folder removed.
     fn check_folders(&self, touched: &HashSet<&str>) -> anyhow::Result<()> {
-        if self.version < 2 && !(self.folders.is_empty() && self.remove_folders.is_empty()) {
+        if (self.version < 2 || self.folders_follow)
+            && !(self.folders.is_empty() && self.remove_folders.is_empty())
+        {
             bail!("a manifest of version {} cannot list folders", self.version);
         }
         let uploads: HashSet<&str> = self.uploads.iter().map(|u| u.path.as_str()).collect();

@@ -48,6 +48,7 @@ pub mod push;
 pub mod release;
 pub mod rollback;
 mod runs;
+pub mod sqlpart;
 mod stage;
 pub mod state;
 mod transition;
@@ -162,6 +163,18 @@ pub enum DeployError {
         .0.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("\n  ")
     )]
     Conflicts(Vec<Conflict>),
+    /// A package with SQL whose database is not its pre-image (and maybe files too).
+    #[error(
+        "{} path(s) and {} table(s)/row(s) on the server are not the package's pre-images; \
+         nothing was changed (apply with --force to overwrite):\n  {}",
+        files.len(),
+        rows.len(),
+        files.iter().map(|c| c.to_string()).chain(rows.iter().cloned()).collect::<Vec<_>>().join("\n  ")
+    )]
+    DbConflicts {
+        files: Vec<Conflict>,
+        rows: Vec<String>,
+    },
     #[error("verification failed: {0}")]
     VerifyFailed(String),
     #[error("locked by {holder} since {since}{hint}")]
@@ -176,7 +189,7 @@ impl DeployError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            DeployError::Conflicts(_) => 2,
+            DeployError::Conflicts(_) | DeployError::DbConflicts { .. } => 2,
             DeployError::VerifyFailed(_) => 3,
             DeployError::Locked { .. } => 4,
         }

@@ -17,8 +17,8 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::manifest::{
-    Delete, FORMAT, Folder, Kind, MANIFEST_NAME, Manifest, Upload, VERSION, check_link_target,
-    check_path, parse_mode,
+    Delete, FORMAT, Folder, Kind, MANIFEST_NAME, Manifest, Upload, check_link_target, check_path,
+    parse_mode,
 };
 use super::package::{CHUNK, hash_file};
 use super::plan::Plan;
@@ -59,7 +59,13 @@ pub fn manifest_of(plan: &Plan) -> anyhow::Result<Manifest> {
         format: FORMAT.into(),
         // Version 2 (folders listed) only for an agent whose map lists folders: an older
         // agent reads version 1, where folders follow the files.
-        version: if plan.folders_listed { VERSION } else { 1 },
+        version: if plan.sql.is_some() {
+            super::manifest::VERSION_SQL
+        } else if plan.folders_listed {
+            2
+        } else {
+            1
+        },
         created: rfc3339(now_ms()),
         uploads: Vec::new(),
         deletes: Vec::new(),
@@ -67,6 +73,8 @@ pub fn manifest_of(plan: &Plan) -> anyhow::Result<Manifest> {
         expected: BTreeMap::new(),
         folders: Vec::new(),
         remove_folders: Vec::new(),
+        sql: plan.sql.clone(),
+        folders_follow: plan.sql.is_some() && !plan.folders_listed,
     };
     for u in &plan.uploads {
         let path = name(&u.path)?;

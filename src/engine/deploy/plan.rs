@@ -86,6 +86,8 @@ pub struct Plan {
     pub folders_listed: bool,
     /// What the deploy's rules left out of the project (see [`FileSet`]).
     pub left_out: Vec<LeftOutBy>,
+    /// The database change a build of a change script deploys with the files.
+    pub sql: Option<super::sqlpart::SqlPart>,
 }
 
 impl Plan {
@@ -135,6 +137,7 @@ impl Plan {
             uploads,
             folders_listed: self.folders_listed,
             left_out: self.left_out.clone(),
+            sql: self.sql.clone(),
         }
     }
 

@@ -50,6 +50,9 @@ pub struct RollbackOptions {
     pub keep: usize,
     /// Prune old deployments (`keep`) before returning (see `ApplyOptions::prune`).
     pub prune: bool,
+    /// The site's database (the agent's `--db`): where the reverse of a deployment's SQL
+    /// runs.
+    pub database: Option<crate::engine::db::url::DbUrl>,
 }
 
 impl Default for RollbackOptions {
@@ -58,6 +61,7 @@ impl Default for RollbackOptions {
             force: false,
             keep: 10,
             prune: true,
+            database: None,
         }
     }
 }
@@ -237,6 +241,7 @@ fn rollback_files(
         }
     }
     let prep = prepare(&root, &pre, changes, folders.as_ref())?;
+    let sql = super::sqlpart::for_rollback(state, undone, opts, &root, log)?;
     // Contents from the backups of the undone deployments (and any later one).
     let mut sources: Vec<(PathBuf, BackupIndex)> = Vec::new();
     for d in state
@@ -315,6 +320,7 @@ fn rollback_files(
         prep.ops.iter().filter(|o| o.new.is_some()).count()
     ));
     let mut j = Journal::new(id, "rollback", Mode::Files, &root, &pre);
+    j.sql = sql;
     j.stage = Some(stage);
     j.backups = Some(state.backup_dir(id));
     prep.into_journal(&mut j);

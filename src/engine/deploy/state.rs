@@ -387,6 +387,9 @@ impl State {
                 self.map_path(d.id),
                 self.after_map_path(d.id),
                 self.backup_dir(d.id),
+                // The SQL it ran (`super::sqlpart`): a rollback needs it no more than
+                // the maps above.
+                self.dir.join("sql").join(format!("{}.json", d.id)),
             ]
             .into_iter()
             .enumerate()

@@ -29,6 +29,7 @@ use crate::engine::db::{Db, profile};
 use crate::engine::deploy::pack;
 use crate::engine::deploy::plan::{Plan, PlanDelete, PlanUpload};
 use crate::engine::deploy::rollback::{RollbackOptions, is_in_place};
+use crate::engine::deploy::sqlpart::SqlPart;
 use crate::engine::deploy::{self, ApplyOptions, LogLine, State, crash_point};
 use crate::engine::diff::changes::ChangeKind;
 use crate::engine::jobs::Progress;
@@ -51,7 +52,7 @@ pub struct BuildOptions {
     pub force: bool,
 }
 
-fn builds_dir(project: &Project) -> PathBuf {
+pub(super) fn builds_dir(project: &Project) -> PathBuf {
     project.root.join(".devsky").join("builds")
 }
 
@@ -208,7 +209,7 @@ pub(super) fn all_conflicts(
     Ok(out)
 }
 
-fn filters(l: &Loaded) -> super::Filters {
+pub(super) fn filters(l: &Loaded) -> super::Filters {
     serde_json::from_value(l.package.filters.clone()).unwrap_or_default()
 }
 
@@ -226,13 +227,21 @@ fn entry_kind(s: &FileState) -> EntryKind {
     }
 }
 
-/// A deploy package of the file changes: contents from the object store laid out in
-/// `work/tree`, packed by the deploy packer.
-fn package_of(project: &Project, files: &[FileChange], work: &Path) -> anyhow::Result<PathBuf> {
+/// A deploy package of the file changes (and `sql`, for an agent): contents from the
+/// object store laid out in `work/tree`, packed by the deploy packer.
+pub(super) fn package_of(
+    project: &Project,
+    files: &[FileChange],
+    sql: Option<SqlPart>,
+    work: &Path,
+) -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let objects = ObjectStore::open(&project.root)?;
     let tree = work.join("tree");
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        sql,
+        ..Plan::default()
+    };
     for f in files {
         let path = f.path.as_bytes().to_vec();
         match &f.after {
@@ -423,7 +432,7 @@ pub(super) fn run_change(
         let work = tempfile::Builder::new()
             .prefix("tmp-")
             .tempdir_in(builds_dir(project))?;
-        let applied = package_of(project, &files, work.path()).and_then(|zip| {
+        let applied = package_of(project, &files, None, work.path()).and_then(|zip| {
             deploy::apply(
                 &target,
                 &state,
@@ -507,25 +516,19 @@ fn undo(
         let tables = l.tables()?;
         let (before, after) =
             oriented_db(l, reverse).context("a script without its database part")?;
-        let applied = b.sql_done as usize >= steps.len() && !steps.is_empty() || {
-            let got = dbpart::read(db.as_mut(), &tables)?;
-            dbpart::conflicts(after, before, &got, &tables, &filters(l)).is_empty()
-        };
-        dbpart::undo(
+        dbpart::recover(
             db.as_mut(),
             &steps,
-            b.sql_done as usize,
-            (b.sql_next >= 0).then_some(b.sql_next as usize),
-            applied,
-        )?;
-        let got = dbpart::read(db.as_mut(), &tables)?;
-        let left = dbpart::conflicts(before, after, &got, &tables, &filters(l));
-        if !left.is_empty() && !b.forced {
-            bail!(
-                "the database is not back at the build's pre-images: {}",
-                left.join("; ")
-            );
-        }
+            &tables,
+            before,
+            after,
+            &filters(l),
+            b.sql_done,
+            b.sql_next,
+            b.forced,
+            &mut |next, done| Ok(rows::set_sql(store.conn(), b.id, next, done)?),
+        )
+        .context("the build's SQL")?;
     }
     if in_place(&state)? > b.deploy_before {
         deploy::rollback(
@@ -561,7 +564,7 @@ fn recover_locked(
     let mut out = Vec::new();
     for b in rows::builds(store.conn())?
         .into_iter()
-        .filter(|b| b.status == "applying")
+        .filter(|b| b.status == "applying" && super::server_build::server_of(&b.target).is_none())
     {
         let l = load(project, resolve(store, &b.package.to_string())?)?;
         undo(project, store, &b, &l, progress)

@@ -287,18 +287,24 @@ pub fn run(
 /// step that was running: a failure means it had not taken effect, each statement being
 /// atomic) and then of every finished step, newest first. SQLite (all or nothing) undoes
 /// everything when `applied` says the transaction committed.
+///
+/// Undoing is recorded as running is (`record(next, done)`), so that an undo killed
+/// half-way is taken up where it stopped: before the undo of step i, `(i, i)` (step i is
+/// uncertain, the ones before it applied); after it, `(-1, i)`. SQLite records `(-1, 0)`
+/// once its undo committed.
 pub fn undo(
     db: &mut dyn Db,
     steps: &[SqlStep],
     done: usize,
     uncertain: Option<usize>,
     applied: bool,
+    record: &mut dyn FnMut(i64, i64) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let (first, last) = session(db.kind());
     match db.kind() {
         Kind::Sqlite => {
             if !applied {
-                return Ok(());
+                return record(-1, 0);
             }
             let body: Vec<&str> = steps
                 .iter()
@@ -306,26 +312,76 @@ pub fn undo(
                 .map(|s| s.undo.as_str())
                 .filter(|s| !s.is_empty())
                 .collect();
-            if body.is_empty() {
-                return Ok(());
+            if !body.is_empty() {
+                quiet(db, first)?;
+                let r = db.apply_script(&body.join("\n"));
+                let _ = quiet(db, last);
+                r.map_err(|e| anyhow::anyhow!("undoing the SQL: {e}"))?;
+                crash_point("recovery: SQL undone");
             }
-            quiet(db, first)?;
-            let r = db.apply_script(&body.join("\n"));
-            let _ = quiet(db, last);
-            r.map_err(|e| anyhow::anyhow!("undoing the SQL: {e}"))?;
-            Ok(())
+            record(-1, 0)
         }
         Kind::Mysql => {
             quiet(db, first)?;
+            let done = done.min(steps.len());
             if let Some(i) = uncertain.filter(|&i| i < steps.len()) {
                 let _ = quiet(db, &steps[i].undo);
+                record(-1, done as i64)?;
             }
-            for s in steps[..done.min(steps.len())].iter().rev() {
-                quiet(db, &s.undo)?;
+            for i in (0..done).rev() {
+                record(i as i64, i as i64)?;
+                quiet(db, &steps[i].undo)?;
+                crash_point("recovery: SQL step undone");
+                record(-1, i as i64)?;
             }
             quiet(db, last)
         }
     }
+}
+
+/// Put a database back as it was before [`run`] was interrupted or failed, as its record
+/// says (`done` steps finished, `next` the one running or -1): MySQL undoes exactly what
+/// ran; SQLite undoes the whole transaction when the touched tables show it committed.
+/// Undoing is recorded through `record` as [`undo`] says. Then the touched tables must
+/// hold `before` again (unless `forced`: the build ran over
+/// conflicts, so they never did). The builds and the deploy agent both recover this way.
+#[allow(clippy::too_many_arguments)]
+pub fn recover(
+    db: &mut dyn Db,
+    steps: &[SqlStep],
+    tables: &BTreeSet<String>,
+    before: &DbSnapshot,
+    after: &DbSnapshot,
+    f: &Filters,
+    done: i64,
+    next: i64,
+    forced: bool,
+    record: &mut dyn FnMut(i64, i64) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    // SQLite: whether the transaction committed shows in the touched tables (a record of
+    // it alone could be stale: an undo killed after it committed, before it was
+    // recorded); over conflicts (forced) the tables show neither side: the record says.
+    let applied = {
+        let got = read(db, tables)?;
+        conflicts(after, before, &got, tables, f).is_empty()
+    } || forced && done as usize >= steps.len() && !steps.is_empty();
+    undo(
+        db,
+        steps,
+        done.max(0) as usize,
+        (next >= 0).then_some(next as usize),
+        applied,
+        record,
+    )?;
+    let got = read(db, tables)?;
+    let left = conflicts(before, after, &got, tables, f);
+    if !left.is_empty() && !forced {
+        anyhow::bail!(
+            "the database is not back at the pre-images: {}",
+            left.join("; ")
+        );
+    }
+    Ok(())
 }
 
 /// What [`conflicts`] compares, as SQL a program without devsky can run on the target (a

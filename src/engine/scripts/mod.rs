@@ -14,9 +14,10 @@
 //! recovery), the SQL half is journaled step by step in the build's row.
 
 pub mod build;
-mod dbpart;
+pub(crate) mod dbpart;
 pub mod preview;
 pub mod rollback;
+pub mod server_build;
 pub mod wind;
 
 use std::collections::BTreeSet;
@@ -34,6 +35,7 @@ use crate::engine::snapshot::objects::ObjectStore;
 use crate::engine::snapshot::{self, Target};
 use crate::store::codebase::{self, Body, NewRecord};
 use crate::store::scripts::{self as rows, Package};
+use crate::store::snapshots::Snapshot;
 use crate::store::{Store, now, settings};
 
 /// A path's content on one side of a change.
@@ -151,6 +153,112 @@ pub struct CreateOptions {
     pub to: Option<String>,
     pub name: Option<String>,
     pub filters: Filters,
+    /// Only these changed paths (the ticked ones; None: every change).
+    pub only_paths: Option<BTreeSet<String>>,
+    /// Only these changed tables (None: every change).
+    pub only_tables: Option<BTreeSet<String>>,
+}
+
+/// What changed from a snapshot to the working tree or a second snapshot, through the
+/// filters: the files, and the database part (profile, before, after) with the tables it
+/// touches.
+pub struct Diffed {
+    pub files: Vec<FileChange>,
+    pub db: Option<(String, DbSnapshot, DbSnapshot)>,
+    pub tables: BTreeSet<String>,
+}
+
+/// The changes a script from `from` (to `to`, or the working tree) could carry, through
+/// the filters remembered for its domain (nothing is stored or remembered): what the
+/// Scripts screen lists with checkboxes before it creates one.
+pub fn candidates(
+    project: &Project,
+    store: &Store,
+    from: &str,
+    to: Option<&str>,
+    progress: &Progress,
+) -> anyhow::Result<Diffed> {
+    let from = snapshot::resolve(store, from)?;
+    let to = to.map(|s| snapshot::resolve(store, s)).transpose()?;
+    let filters = Filters::remembered(store, from.domain.as_deref())?;
+    diffed(project, store, &from, to.as_ref(), &filters, progress)
+}
+
+fn diffed(
+    project: &Project,
+    store: &Store,
+    from: &Snapshot,
+    to: Option<&Snapshot>,
+    filters: &Filters,
+    progress: &Progress,
+) -> anyhow::Result<Diffed> {
+    let target = to.map_or(Target::Worktree, |s| Target::Snapshot(s.id));
+    let d = snapshot::diff_snapshot(project, store, from.id, target, progress)?;
+    if d.partial {
+        bail!(
+            "{} → {} is partial (files that could not be read): a script needs every file; {}",
+            d.old_label,
+            d.new_label,
+            d.problems
+                .iter()
+                .map(|p| format!("{}: {}", p.path, p.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    let leave_out = snapshot::matcher(&[], &filters.paths)?;
+    let mut files = Vec::new();
+    for delta in &d.deltas {
+        let path = std::str::from_utf8(delta.path())
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{:?} is not a UTF-8 name; scripts carry UTF-8 names only",
+                    String::from_utf8_lossy(delta.path())
+                )
+            })?
+            .to_string();
+        if leave_out.as_ref().is_some_and(|keep| !keep(delta.path()))
+            || [&delta.old, &delta.new]
+                .into_iter()
+                .flatten()
+                .any(|e| e.kind == EntryKind::Dir)
+        {
+            continue;
+        }
+        files.push(FileChange {
+            path,
+            before: delta.old.as_ref().map(FileState::of),
+            after: delta.new.as_ref().map(FileState::of),
+        });
+    }
+    let objects = ObjectStore::open(&project.root)?;
+    let mut db = None;
+    let mut tables = BTreeSet::new();
+    if let Some((prof, obj)) = snapshot::db_part(store, from.id)? {
+        let old = DbSnapshot::load(&objects, &obj)?;
+        let new = match to {
+            Some(s) => {
+                let (_, o) = snapshot::db_part(store, s.id)?.with_context(|| {
+                    format!(
+                        "snapshot {} has no database part, snapshot {} has",
+                        s.id, from.id
+                    )
+                })?;
+                DbSnapshot::load(&objects, &o)?
+            }
+            None => {
+                progress.set(0, None, "reading the database");
+                let mut db = profile::connect(&project.root, store, &prof, None)?;
+                take(db.as_mut(), &|t| {
+                    old.modes.get(t).copied().unwrap_or(Mode::Auto)
+                })?
+            }
+        };
+        let (old, new) = dbpart::filtered(old, new, filters);
+        tables = dbpart::touched_tables(&between(&old, &new, &[])?);
+        db = Some((prof, old, new));
+    }
+    Ok(Diffed { files, db, tables })
 }
 
 /// A script loaded: its row, its file changes and its database part.
@@ -252,63 +360,48 @@ pub fn create(
         .as_deref()
         .map(|s| snapshot::resolve(store, s))
         .transpose()?;
-    let filters = opts.filters.remember(store, from.domain.as_deref())?;
-    let target = to
-        .as_ref()
-        .map_or(Target::Worktree, |s| Target::Snapshot(s.id));
-    let d = snapshot::diff_snapshot(project, store, from.id, target, progress)?;
-    if d.partial {
-        bail!(
-            "{} → {} is partial (files that could not be read): a script needs every file; {}",
-            d.old_label,
-            d.new_label,
-            d.problems
-                .iter()
-                .map(|p| format!("{}: {}", p.path, p.reason))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
+    let mut filters = opts.filters.remember(store, from.domain.as_deref())?;
+    let Diffed {
+        mut files,
+        db,
+        tables,
+    } = diffed(project, store, &from, to.as_ref(), &filters, progress)?;
+    if let Some(only) = &opts.only_paths {
+        let have: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        if let Some(p) = only.iter().find(|p| !have.contains(p.as_str())) {
+            bail!("--only {p}: not among the changes of this script");
+        }
+        files.retain(|f| only.contains(&f.path));
+    }
+    if let Some(only) = &opts.only_tables {
+        if let Some(t) = only.iter().find(|t| !tables.contains(*t)) {
+            bail!("--only-table {t}: not among the tables this script changes");
+        }
+        // The tables left out are this script's own filter (not remembered).
+        filters
+            .tables
+            .extend(tables.iter().filter(|t| !only.contains(*t)).cloned());
     }
     let objects = ObjectStore::open(&project.root)?;
-    let leave_out = snapshot::matcher(&[], &filters.paths)?;
-    let mut files = Vec::new();
-    for delta in &d.deltas {
-        let path = std::str::from_utf8(delta.path())
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "{:?} is not a UTF-8 name; scripts carry UTF-8 names only",
-                    String::from_utf8_lossy(delta.path())
-                )
-            })?
-            .to_string();
-        if leave_out.as_ref().is_some_and(|keep| !keep(delta.path()))
-            || [&delta.old, &delta.new]
-                .into_iter()
-                .flatten()
-                .any(|e| e.kind == EntryKind::Dir)
-        {
-            continue;
-        }
-        let after = delta.new.as_ref().map(FileState::of);
-        if let (Some(a), None) = (&after, &to) {
-            // The working tree: keep what the script will write.
+    if to.is_none() {
+        // The working tree: keep what the script will write.
+        for f in &files {
+            let Some(a) = &f.after else { continue };
             let abs = project
                 .root
-                .join(std::ffi::OsStr::from_bytes(path.as_bytes()));
+                .join(std::ffi::OsStr::from_bytes(f.path.as_bytes()));
             let stored = if a.kind == "symlink" {
                 objects.put_bytes(std::fs::read_link(&abs)?.as_os_str().as_bytes())?
             } else {
                 objects.put_file(&abs, Some(&a.blake3), true)?
             };
             if stored.id != a.blake3 {
-                bail!("{path} changed while the script was made; make it again");
+                bail!(
+                    "{} changed while the script was made; make it again",
+                    f.path
+                );
             }
         }
-        files.push(FileChange {
-            path,
-            before: delta.old.as_ref().map(FileState::of),
-            after,
-        });
     }
     let files_object = objects.put_bytes(&serde_json::to_vec(&files)?)?.id;
     // The database part.
@@ -317,26 +410,7 @@ pub fn create(
     let mut db_profile = None;
     let mut notes = Vec::new();
     let mut sql_steps = 0;
-    if let Some((prof, obj)) = snapshot::db_part(store, from.id)? {
-        let old = DbSnapshot::load(&objects, &obj)?;
-        let new = match &to {
-            Some(s) => {
-                let (_, o) = snapshot::db_part(store, s.id)?.with_context(|| {
-                    format!(
-                        "snapshot {} has no database part, snapshot {} has",
-                        s.id, from.id
-                    )
-                })?;
-                DbSnapshot::load(&objects, &o)?
-            }
-            None => {
-                progress.set(0, None, "reading the database");
-                let mut db = profile::connect(&project.root, store, &prof, None)?;
-                take(db.as_mut(), &|t| {
-                    old.modes.get(t).copied().unwrap_or(Mode::Auto)
-                })?
-            }
-        };
+    if let Some((prof, old, new)) = db {
         let (old, new) = dbpart::filtered(old, new, &filters);
         let script = between(&old, &new, &[])?;
         sql_steps = script

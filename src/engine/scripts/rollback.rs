@@ -50,6 +50,10 @@ pub fn rollback(
             b.status
         );
     }
+    if super::server_build::server_of(&b.target).is_some() {
+        let r = super::server_build::rollback(project, store, &b, progress, &|_| {})?;
+        return Ok(vec![r]);
+    }
     let mine = load(project, resolve(store, &b.package.to_string())?)?;
     let mut order: Vec<(Build, Loaded)> = Vec::new();
     let mut reasons = Vec::new();

@@ -44,6 +44,7 @@ impl DeployScreen {
                 .collect(),
             folders_listed: p.folders_listed,
             left_out: p.left_out.clone(),
+            sql: p.sql.clone(),
         })
     }
 

@@ -10,10 +10,14 @@ impl ScriptsScreen {
     pub(super) fn form_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
         let nsnap = self.lists.snapshots.len();
         let nprof = self.lists.profiles.len();
+        if matches!(self.popup, Some(Popup::Pick(_))) {
+            return self.pick_key(key, ctx);
+        }
         let Some(popup) = &mut self.popup else { return };
         let up = matches!(key.code, KeyCode::Up);
         let down = matches!(key.code, KeyCode::Down);
         match popup {
+            Popup::Pick(_) => {}
             Popup::Report { .. } => {
                 if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
                     self.popup = None;
@@ -44,15 +48,19 @@ impl ScriptsScreen {
                 }
                 _ => {}
             },
-            Popup::Wind { script, path } => match key.code {
+            Popup::Wind {
+                script,
+                path,
+                archive,
+            } => match key.code {
                 KeyCode::Esc => self.popup = None,
                 KeyCode::Enter => {
-                    let (s, p) = (*script, path.text().trim().to_string());
+                    let (s, p, a) = (*script, path.text().trim().to_string(), *archive);
                     self.popup = None;
                     if p.is_empty() {
                         ctx.status(Level::Warn, "no file name: nothing exported");
                     } else {
-                        self.start_wind(s, p, ctx);
+                        self.start_wind(s, p, a, ctx);
                     }
                 }
                 _ => {
@@ -81,7 +89,7 @@ impl ScriptsScreen {
                                 "from and to are the same snapshot: nothing to script",
                             );
                         }
-                        Some(f) => self.start_create((!n.is_empty()).then_some(n), f, to_id, ctx),
+                        Some(f) => self.start_pick((!n.is_empty()).then_some(n), f, to_id, ctx),
                         None => {}
                     }
                 }

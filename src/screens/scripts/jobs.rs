@@ -1,6 +1,7 @@
 //! The Scripts screen's jobs: create, build, rollback, wind export (each on the jobs pool,
 //! its result handed back as a [`ScriptsReply`] and acted on at the job's `Finished`).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::{Kind, Popup, Running, ScriptsReply, ScriptsScreen};
@@ -16,10 +17,12 @@ impl ScriptsScreen {
         name: Option<String>,
         from: i64,
         to: Option<i64>,
+        only: Option<(BTreeSet<String>, BTreeSet<String>)>,
         ctx: &mut Ctx,
     ) {
         let (project, db, tx) = (ctx.project.clone(), self.db_path.clone(), self.replies(ctx));
         let seq = self.tickets.issue();
+        let (only_paths, only_tables) = only.unzip();
         let job = ctx.jobs.spawn_blocking("script", move |p| {
             let mut store = Store::open(&db, false)?;
             let s = scripts::create(
@@ -29,6 +32,8 @@ impl ScriptsScreen {
                     from: from.to_string(),
                     to: to.map(|t| t.to_string()),
                     name,
+                    only_paths,
+                    only_tables,
                     ..Default::default()
                 },
                 p,
@@ -68,7 +73,20 @@ impl ScriptsScreen {
                 db,
                 force,
             };
-            match build::apply(&project, &mut store, &script.to_string(), &opts, p) {
+            // `server:NAME`: through that server's agent, its log live in the job's.
+            let built = match scripts::server_build::server_of(target.trim()) {
+                Some(name) => scripts::server_build::apply(
+                    &project,
+                    &mut store,
+                    &script.to_string(),
+                    name,
+                    force,
+                    p,
+                    &|l| p.log(l.message.clone()),
+                ),
+                None => build::apply(&project, &mut store, &script.to_string(), &opts, p),
+            };
+            match built {
                 Ok(b) => {
                     let _ = tx.send(ScriptsReply::Made { seq, id: b.id });
                     Ok(format!("build {}: {} ({})", b.id, b.status, b.result))
@@ -135,7 +153,8 @@ impl ScriptsScreen {
         ctx.status(Level::Info, format!("rolling back build {id} (job #{job})"));
     }
 
-    pub(super) fn start_wind(&mut self, script: i64, out: String, ctx: &mut Ctx) {
+    /// Export script `script` to `out`: a wind, or (`archive`) a package archive.
+    pub(super) fn start_wind(&mut self, script: i64, out: String, archive: bool, ctx: &mut Ctx) {
         let (project, path) = (ctx.project.clone(), self.db_path.clone());
         let out = {
             let p = expand_home(&out);
@@ -148,6 +167,17 @@ impl ScriptsScreen {
         let seq = self.tickets.issue();
         let job = ctx.jobs.spawn_blocking("wind", move |p| {
             let store = Store::open(&path, false)?;
+            if archive {
+                let package = scripts::resolve(&store, &script.to_string())?;
+                p.set(0, None, "writing the archive");
+                let bytes = crate::engine::packages::export::export(&store, &package)?;
+                crate::engine::bin::write_atomic(&out, &bytes, 0o644)?;
+                return Ok(format!(
+                    "archive of script {script} written to {} ({} bytes)",
+                    out.display(),
+                    bytes.len()
+                ));
+            }
             let l = scripts::load(&project, scripts::resolve(&store, &script.to_string())?)?;
             p.set(0, None, "writing the wind");
             let w = scripts::wind::export(&project, &l, &out)?;
@@ -170,7 +200,17 @@ impl ScriptsScreen {
         self.job = None;
         let refused = self.refused.take();
         let made = self.made.take();
+        let picked = self.picked.take();
         match outcome {
+            Outcome::Done(_) if r.kind == Kind::Pick => {
+                if let Some(p) = picked {
+                    ctx.status(
+                        Level::Info,
+                        format!("{} change(s): tick what the script carries", p.items.len()),
+                    );
+                    self.popup = Some(Popup::Pick(p));
+                }
+            }
             Outcome::Done(summary) => {
                 ctx.status(Level::Success, summary.clone());
                 match (r.kind, made) {

@@ -1,17 +1,21 @@
 //! Scripts: the project's change scripts and My Builds, two panes (Tab moves between them).
 //!
 //! - `c` creates a script: a picker of the snapshot it starts from and of where it goes
-//!   (the working tree and the database now, or another snapshot), and a name; a job
-//!   (`engine::scripts::create`).
+//!   (the working tree and the database now, or another snapshot), and a name; then the
+//!   changed files and tables with checkboxes ([`pick`]); a job
+//!   (`engine::scripts::create`) makes the script of the ticked ones.
 //! - Enter shows the selected script (or the selected build's script) in Compare: its
 //!   files, both sides from the object store, and its table changes with the forward and
 //!   reverse SQL (`engine::scripts::preview`).
 //! - `b` builds the script to a target folder (and database profile, for a script with
-//!   SQL) as a job with progress; a build refused for conflicts opens a report naming
+//!   SQL) as a job with progress — or, for the target `server:NAME`, through that
+//!   server's agent (`engine::scripts::server_build`, the agent's log live in the job's);
+//!   a build refused for conflicts opens a report naming
 //!   every conflicting file and row (nothing was changed); `f` in the form forces it.
 //! - `u` rolls the selected build back (asks first; offers the chain when newer builds
 //!   touched the same files or tables).
-//! - `w` exports the script as a wind (`engine::scripts::wind`).
+//! - `w` exports the script as a wind (`engine::scripts::wind`); `e` as a package
+//!   archive (`.sky`, `engine::packages::export`), to a path asked in a popup.
 //!
 //! Nothing is read from the store while drawing: the lists are loaded by a worker thread
 //! ([`Worker`]), the preview by another; the jobs hand their results back through the
@@ -20,6 +24,7 @@
 mod bin;
 mod forms;
 mod jobs;
+mod pick;
 mod view;
 
 use std::path::PathBuf;
@@ -80,6 +85,8 @@ pub enum ScriptsReply {
     Refused { seq: u64, lines: Vec<String> },
     /// The id of what the job made (a script or a build).
     Made { seq: u64, id: i64 },
+    /// The changes a script could carry, for the picker.
+    Candidates { seq: u64, pick: pick::Pick },
 }
 
 /// Which field of a form has the keyboard.
@@ -113,9 +120,11 @@ enum Popup {
         build: i64,
         chain: bool,
     },
+    /// Export as a wind, or (`archive`) as a package archive.
     Wind {
         script: i64,
         path: LineInput,
+        archive: bool,
     },
     Report {
         title: String,
@@ -125,6 +134,8 @@ enum Popup {
         id: u64,
         path: String,
     },
+    /// The changed files and tables with checkboxes ([`pick`]).
+    Pick(pick::Pick),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +145,7 @@ enum Kind {
     Rollback,
     Wind,
     Restore,
+    Pick,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -161,6 +173,8 @@ pub struct ScriptsScreen {
     job: Option<Running>,
     refused: Option<Vec<String>>,
     made: Option<i64>,
+    /// What the picker job read, opened when it finishes.
+    picked: Option<pick::Pick>,
     /// The target folder typed last (the form starts from it).
     last_target: Option<String>,
     /// The lower pane shows the recycle bin instead of My Builds.
@@ -223,6 +237,7 @@ impl ScriptsScreen {
             job: None,
             refused: None,
             made: None,
+            picked: None,
             last_target: None,
             show_bin: false,
             bin_nav: ListNav::default(),
@@ -345,7 +360,7 @@ impl ScriptsScreen {
         });
     }
 
-    fn open_wind(&mut self, ctx: &mut Ctx) {
+    fn open_wind(&mut self, ctx: &mut Ctx, archive: bool) {
         if self.busy(ctx) {
             return;
         }
@@ -354,8 +369,17 @@ impl ScriptsScreen {
             return;
         };
         let mut path = LineInput::default();
-        path.set(&format!("change-{script}.sh"));
-        self.popup = Some(Popup::Wind { script, path });
+        let name = match self.lists.scripts.iter().find(|p| p.id == script) {
+            Some(p) if archive => crate::engine::packages::export::file_name(p),
+            _ if archive => format!("script-{script}.sky"),
+            _ => format!("change-{script}.sh"),
+        };
+        path.set(&name);
+        self.popup = Some(Popup::Wind {
+            script,
+            path,
+            archive,
+        });
     }
 
     fn preview(&mut self, ctx: &mut Ctx) {
@@ -428,7 +452,8 @@ impl Screen for ScriptsScreen {
             Cmd::ScriptsPreview => self.preview(ctx),
             Cmd::ScriptsBuild => self.open_build(ctx),
             Cmd::ScriptsRollback => self.ask_rollback(ctx),
-            Cmd::ScriptsWind => self.open_wind(ctx),
+            Cmd::ScriptsWind => self.open_wind(ctx, false),
+            Cmd::ScriptsArchive => self.open_wind(ctx, true),
             Cmd::ScriptsReload => self.reload(),
             Cmd::ScriptsBin => {
                 self.show_bin = !self.show_bin;
@@ -488,6 +513,11 @@ impl Screen for ScriptsScreen {
                     }
                     ScriptsReply::Made { seq, id } if self.job.is_some_and(|j| j.seq == seq) => {
                         self.made = Some(id)
+                    }
+                    ScriptsReply::Candidates { seq, pick }
+                        if self.job.is_some_and(|j| j.seq == seq) =>
+                    {
+                        self.picked = Some(pick)
                     }
                     _ => {}
                 }

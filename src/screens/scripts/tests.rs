@@ -102,8 +102,16 @@ fn create(h: &mut Harness) {
     h.key("backspace");
     h.key("backspace");
     h.key("enter");
-    idle(h);
+    pick_all(h);
     h.wait_for("Scripts · 1");
+}
+
+/// In the change picker (after the create form): create with every change ticked.
+fn pick_all(h: &mut Harness) {
+    idle(h);
+    h.wait_for("Pick the changes");
+    h.key("enter");
+    idle(h);
 }
 
 fn build(h: &mut Harness, target: &Path) {
@@ -445,7 +453,7 @@ fn create_between_two_snapshots_and_refuse_the_same_one_twice() {
     h.key("tab");
     h.key("down");
     h.key("enter");
-    idle(&mut h);
+    pick_all(&mut h);
     let s = h.wait_for("Scripts · 1");
     let row = s.lines().find(|l| l.contains("s1→s2")).expect(&s);
     assert!(row.contains("3 files"), "late.txt is not in it: {row}");
@@ -510,7 +518,7 @@ fn rolling_back_under_a_newer_overlapping_build_is_refused_then_chained() {
         there
     });
     h.key("enter");
-    idle(&mut h);
+    pick_all(&mut h);
     h.wait_for("Scripts · 2");
     h.key("b");
     let s = h.wait_for("Build script 2");
@@ -547,4 +555,80 @@ fn rolling_back_under_a_newer_overlapping_build_is_refused_then_chained() {
         "body { color: red }\n"
     );
     assert!(!lab.target.join("app/Shop.php").exists());
+}
+
+#[test]
+fn archive_export_writes_a_package_archive_the_reader_reads_back() {
+    let lab = lab();
+    let mut h = open(&lab.root, 80, 24);
+    create(&mut h);
+    h.key("e");
+    let s = h.wait_for("package archive");
+    assert!(s.contains(".sky"), "{s}");
+    h.key("enter");
+    idle(&mut h);
+    assert!(
+        status(&h).contains("archive of script 1 written"),
+        "{}",
+        status(&h)
+    );
+    let file = std::fs::read_dir(&lab.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "sky"))
+        .expect("a .sky file in the project folder");
+    let a = crate::engine::packages::archive::read(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(a.header.is_devsky(), "{:?}", a.header);
+    assert_eq!(
+        a.header.included,
+        vec!["before".to_string(), "work".to_string()]
+    );
+    let names: Vec<&str> = a.records().map(|r| r.name.as_str()).collect();
+    for want in ["f:index.php", "f:app/Shop.php", "f:css/old.css"] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let index = a.records().find(|r| r.name == "f:index.php").unwrap();
+    assert_eq!(index.body, b"<?php echo 'home, changed';\n");
+}
+
+#[test]
+fn the_picker_at_80x24_creates_a_script_of_the_ticked_changes_only() {
+    let lab = lab();
+    let mut h = open(&lab.root, 80, 24);
+    h.key("c");
+    h.wait_for("New script");
+    h.key("enter");
+    idle(&mut h);
+    let s = h.wait_for("Pick the changes · 3 of 3 ticked");
+    for want in [
+        "[x] added   app/Shop.php",
+        "[x] deleted css/old.css",
+        "[x] changed index.php",
+    ] {
+        assert!(s.contains(want), "{want}: {s}");
+    }
+    // a: none; enter with nothing ticked is refused
+    h.key("a");
+    h.wait_for("0 of 3 ticked");
+    h.key("enter");
+    assert!(status(&h).contains("nothing ticked"), "{}", status(&h));
+    // a: all; then untick the first (app/Shop.php) with space
+    h.key("a");
+    h.wait_for("3 of 3 ticked");
+    h.key("space");
+    let s = h.wait_for("2 of 3 ticked");
+    assert!(s.contains("[ ] added   app/Shop.php"), "{s}");
+    h.key("enter");
+    idle(&mut h);
+    let project = Project::locate(&lab.root).unwrap();
+    let store = project.open_store(false).unwrap();
+    let l = crate::engine::scripts::load(
+        &project,
+        crate::engine::scripts::resolve(&store, "1").unwrap(),
+    )
+    .unwrap();
+    let mut paths: Vec<&str> = l.files.iter().map(|f| f.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["css/old.css", "index.php"]);
 }

@@ -37,9 +37,14 @@ pub fn draw(s: &mut ScriptsScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx)
             force,
         }) => draw_build(s, frame, area, *script, target, *field, *db, *force, t),
         Some(Popup::Rollback { build, chain }) => draw_rollback(frame, area, *build, *chain, t),
-        Some(Popup::Wind { script, path }) => draw_wind(frame, area, *script, path, t),
+        Some(Popup::Wind {
+            script,
+            path,
+            archive,
+        }) => draw_wind(frame, area, *script, path, *archive, t),
         Some(Popup::Report { title, text }) => draw_report(frame, area, title, text, t),
         Some(Popup::Restore { id, path }) => super::bin::draw_confirm(frame, area, *id, path, t),
+        Some(Popup::Pick(p)) => super::pick::draw_pick(frame, area, p, t),
         None => {}
     }
 }
@@ -329,7 +334,7 @@ fn draw_build(
         0,
         "Target folder: ",
         target,
-        "/path/of/the/other/installation",
+        "/other/installation, or server:NAME",
         field == Field::Target,
         t,
     )];
@@ -399,11 +404,22 @@ fn draw_rollback(frame: &mut Frame, area: Rect, build: i64, chain: bool, t: &The
     );
 }
 
-fn draw_wind(frame: &mut Frame, area: Rect, script: i64, path: &LineInput, t: &Theme) {
+fn draw_wind(
+    frame: &mut Frame,
+    area: Rect,
+    script: i64,
+    path: &LineInput,
+    archive: bool,
+    t: &Theme,
+) {
     let w = area.width.saturating_sub(4).min(70);
     let popup = centered(area, w, 8);
     frame.render_widget(Clear, popup);
-    let title = format!(" Export script {script} as a wind ");
+    let title = if archive {
+        format!(" Export script {script} as a package archive ")
+    } else {
+        format!(" Export script {script} as a wind ")
+    };
     let block = popup_block(&title, t);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
@@ -411,7 +427,11 @@ fn draw_wind(frame: &mut Frame, area: Rect, script: i64, path: &LineInput, t: &T
         field_line(frame, inner, 0, "File: ", path, "change.sh", true, t),
         Line::default(),
         Line::from(Span::styled(
-            "A standalone sh script: sh FILE apply | rollback, in the target folder.",
+            if archive {
+                "A .sky archive (FORMATS.md): devsky package import FILE reads it."
+            } else {
+                "A standalone sh script: sh FILE apply | rollback, in the target folder."
+            },
             t.dim,
         )),
         Line::default(),
