@@ -123,7 +123,7 @@ fn push(
     let zip = package_of(project, &l.files, sql, work.path())?;
     progress.set(0, None, "pushing to the agent");
     let id = remote.push(&zip, force, None)?;
-    remote.follow_logs(id, sink)
+    remote.follow_logs(id, sink, progress)
 }
 
 /// Build script `script` on server `name` (see the module doc).
@@ -195,7 +195,7 @@ pub fn rollback(
     }
     progress.set(0, None, "rolling back on the server");
     let id = remote.rollback(Some(b.deploy_before), false)?;
-    let d = remote.follow_logs(id, sink)?;
+    let d = remote.follow_logs(id, sink, progress)?;
     let ok = d.status == "done";
     let rid = record(
         store,
