@@ -590,7 +590,7 @@ async fn admit(
         return Err(too_big());
     }
     let db = reg.db.as_ref();
-    let Some(v) = version_row(db, &name, &version).await? else {
+    let Some(v) = version_row(db, name, version).await? else {
         return Err(ApiError::not_found(format!(
             "{name} {version} is not reserved: POST /api/v1/reserve first"
         )));
