@@ -9,6 +9,7 @@ use super::snapshot::At;
 use crate::engine::packages::tune::Level;
 use crate::engine::project::Project;
 use crate::engine::registry::packages::{self, InstallOutcome, Submitted};
+use crate::engine::registry::releases::{self, Source};
 use crate::engine::util::units::rfc3339;
 
 #[derive(Debug, Args)]
@@ -25,7 +26,15 @@ pub struct SubmitArgs {
 #[derive(Debug, Args)]
 pub struct InstallArgs {
     /// NAME or NAME@REQUIREMENT (Cargo's syntax: `shop@^1.2`).
-    pub want: String,
+    #[arg(required_unless_present = "release", conflicts_with = "release")]
+    pub want: Option<String>,
+    /// Install the exact versions release snapshot NAME pins (kept in the project's cache
+    /// by the release's time; used from there when the registry cannot be reached).
+    #[arg(long, value_name = "NAME")]
+    pub release: Option<String>,
+    /// With --release: bring the release and its archives into the cache, install nothing.
+    #[arg(long, requires = "release")]
+    pub download_only: bool,
     #[command(flatten)]
     pub at: At,
 }
@@ -102,9 +111,47 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<i32> {
 pub fn install(a: InstallArgs) -> anyhow::Result<i32> {
     let project = Project::locate(&a.at.project)?;
     let mut store = project.open_store(false)?;
-    let out = packages::install(&project, &mut store, &a.want)?;
-    if a.at.json {
+    let (out, want) = match (&a.want, &a.release) {
+        (Some(want), _) => (packages::install(&project, &mut store, want)?, want.clone()),
+        (None, Some(name)) => {
+            let r = releases::install(&project, &mut store, name, a.download_only)?;
+            if a.at.json {
+                print_json(&r)?;
+                return Ok(r.outcome.as_ref().map_or(0, exit_code));
+            }
+            let from = match r.source {
+                Source::Fetched => "fetched from the registry",
+                Source::Cache => "from the cache (the registry lists the same time)",
+                Source::Offline => "from the cache: the registry cannot be reached",
+            };
+            println!("release {} of {}, {from}", r.release, rfc3339(r.created));
+            let Some(outcome) = r.outcome else {
+                println!(
+                    "{} archive(s) downloaded into the cache; nothing installed",
+                    r.to_download
+                );
+                return Ok(0);
+            };
+            (outcome, format!("release {name}"))
+        }
+        (None, None) => anyhow::bail!("give NAME[@REQ] or --release NAME"),
+    };
+    let json = a.at.json;
+    report(out, &want, json)
+}
+
+fn exit_code(o: &InstallOutcome) -> i32 {
+    match o {
+        InstallOutcome::Installed { .. } => 0,
+        _ => 2,
+    }
+}
+
+/// Print an install's outcome (unless `json`: printed as JSON); the exit code.
+fn report(out: InstallOutcome, want: &str, json: bool) -> anyhow::Result<i32> {
+    if json {
         print_json(&out)?;
+        return Ok(exit_code(&out));
     }
     let list = |installed: &[packages::Installed]| {
         for i in installed {
@@ -131,18 +178,13 @@ pub fn install(a: InstallArgs) -> anyhow::Result<i32> {
     };
     match out {
         InstallOutcome::Installed { installed } => {
-            if !a.at.json {
-                list(&installed);
-            }
+            list(&installed);
             Ok(0)
         }
         InstallOutcome::NoSolution { explanation } => {
-            if !a.at.json {
-                eprintln!(
-                    "devsky: cannot install {}: no set of package versions satisfies it:\n{explanation}",
-                    a.want
-                );
-            }
+            eprintln!(
+                "devsky: cannot install {want}: no set of package versions satisfies it:\n{explanation}"
+            );
             Ok(2)
         }
         InstallOutcome::Conflicts {
@@ -150,13 +192,11 @@ pub fn install(a: InstallArgs) -> anyhow::Result<i32> {
             conflicts,
             installed,
         } => {
-            if !a.at.json {
-                list(&installed);
-                for c in &conflicts {
-                    eprintln!("conflict: {c}");
-                }
-                eprintln!("{package}: {} conflict(s), not installed", conflicts.len());
+            list(&installed);
+            for c in &conflicts {
+                eprintln!("conflict: {c}");
             }
+            eprintln!("{package}: {} conflict(s), not installed", conflicts.len());
             Ok(2)
         }
     }

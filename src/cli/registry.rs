@@ -1,5 +1,5 @@
-//! `devsky registry serve|user|login|publish|yank|owners|release` and `devsky update`: the team registry's server and
-//! its users (docs/REGISTRY.md), and the client's login and index sync. Tokens are printed
+//! `devsky registry serve|user|login|publish|yank|owners|release|cache` and `devsky update`:
+//! the team registry's server and its users (docs/REGISTRY.md), and the client's login and index sync. Tokens are printed
 //! once, by `user add` and `user token`, and never again; `login` keeps one in
 //! `.devsky/secrets/` (0600).
 
@@ -12,6 +12,7 @@ use super::output::print_json;
 use crate::engine::project::Project;
 use crate::engine::registry;
 use crate::engine::registry::client::Dep;
+use crate::engine::registry::releases;
 use crate::engine::util::units::human_size;
 use crate::registry as server;
 
@@ -49,6 +50,14 @@ pub enum RegistryCommand {
         name: Option<String>,
         #[arg(value_name = "NAME@VERSION")]
         packages: Vec<String>,
+        #[command(flatten)]
+        at: AtArgs,
+    },
+    /// The project's cache: the release snapshots it keeps (by their time) and the
+    /// archives; with --prune, drop the archives no kept release pins.
+    Cache {
+        #[arg(long)]
+        prune: bool,
         #[command(flatten)]
         at: AtArgs,
     },
@@ -235,6 +244,37 @@ pub fn run(c: RegistryCommand) -> anyhow::Result<i32> {
                 }
             };
             print_json(&v)?;
+            Ok(0)
+        }
+        RegistryCommand::Cache { prune, at } => {
+            let project = Project::locate(&at.project.unwrap_or_else(|| PathBuf::from(".")))?;
+            let kept = releases::all_cached(&project.root)?;
+            let pruned = if prune {
+                Some(releases::prune(&project.root)?)
+            } else {
+                None
+            };
+            let dir = registry::cache_dir(&project.root);
+            let archives: Vec<String> = std::fs::read_dir(&dir)
+                .map(|l| {
+                    l.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| registry::client::is_checksum(n))
+                        .collect()
+                })
+                .unwrap_or_default();
+            print_json(&json!({
+                "releases": kept.iter().map(|r| json!({
+                    "name": r.name,
+                    "created": r.created,
+                    "created_by": r.created_by,
+                    "packages": r.packages.len(),
+                    "archives_cached": r.packages.iter()
+                        .filter(|p| archives.contains(&p.checksum)).count(),
+                })).collect::<Vec<_>>(),
+                "archives": archives.len(),
+                "pruned": pruned,
+            }))?;
             Ok(0)
         }
         RegistryCommand::Login(a) => {

@@ -478,3 +478,52 @@ impl Client {
         self.json(&segments.join("/"), r.send())
     }
 }
+
+/// A release snapshot in the registry's list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseInfo {
+    pub name: String,
+    pub created_by: String,
+    /// ms since the epoch.
+    pub created: i64,
+}
+
+/// One exact version of a release snapshot, as the registry answers it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleasePin {
+    pub name: String,
+    pub version: String,
+    pub checksum: String,
+}
+
+/// A release snapshot, whole.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseSnapshot {
+    pub name: String,
+    pub created_by: String,
+    pub created: i64,
+    pub packages: Vec<ReleasePin>,
+}
+
+#[derive(Deserialize)]
+struct ReleaseList {
+    releases: Vec<ReleaseInfo>,
+}
+
+impl Client {
+    /// The registry's release snapshots (names and times).
+    pub fn releases(&self) -> anyhow::Result<Vec<ReleaseInfo>> {
+        let l: ReleaseList = self.json("listing releases", self.get("/api/v1/releases").send())?;
+        Ok(l.releases)
+    }
+
+    /// Release snapshot `name`.
+    pub fn release_snapshot(&self, name: &str) -> anyhow::Result<ReleaseSnapshot> {
+        let mut u = reqwest::Url::parse(&format!("{}/api/v1/releases", self.url))?;
+        u.path_segments_mut()
+            .map_err(|_| anyhow::anyhow!("{} cannot take a path", self.url))?
+            .push(name);
+        let r = self.http.get(u).bearer_auth(&self.token).send();
+        self.json(&format!("release {name}"), r)
+    }
+}

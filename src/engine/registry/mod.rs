@@ -9,6 +9,7 @@
 pub mod client;
 pub mod local;
 pub mod packages;
+pub mod releases;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
