@@ -529,3 +529,62 @@ fn a_second_new_package_waits_for_the_first_ones_sky_id() {
         ]
     );
 }
+
+/// A fixed-area record (id up to 50000) is the same record in every installation: claims
+/// name it `#ID`, whether it is given by id or by name, and a submit that carries it is
+/// refused while someone else holds it. A floating record goes by its name.
+#[test]
+fn fixed_area_records_are_claimed_by_id() {
+    let reg = Registry::start(Backend::Sqlite);
+    let alice = reg.user("alice", false);
+    let bob = reg.user("bob", false);
+    let a = store(&reg, &alice);
+    let b = store(&reg, &bob);
+    let file = a.path().join("lib.in.sky");
+    std::fs::write(
+        &file,
+        archive_with(
+            "lib",
+            "1.0.0",
+            "",
+            &[
+                (1200, "f:lib/util.php", b"util\n"),
+                (50001, "f:lib/extra.php", b"extra\n"),
+            ],
+            "visual",
+            0,
+        ),
+    )
+    .unwrap();
+    let got = import(a.path(), &file);
+    let lib = got["package"].as_i64().unwrap().to_string();
+    assert_eq!(import(b.path(), &file)["outcome"], "imported");
+
+    // Bob names the record by its name: the claim is on #1200.
+    let got = json(&["claim", "add", "f:lib/util.php", "--json"], b.path());
+    assert_eq!(got[0]["claim"]["record"], "#1200", "{got}");
+    // By id, the same claim (renewed).
+    let got = json(&["claim", "add", "1200", "--json"], b.path());
+    assert_eq!(got[0]["outcome"], "renewed", "{got}");
+    // An unknown id is an error that says so.
+    let err =
+        String::from_utf8_lossy(&devsky(&["claim", "add", "#4242"], b.path()).stderr).to_string();
+    assert!(err.contains("no record #4242"), "{err}");
+
+    // Alice's submit carries #1200: refused, naming it.
+    let out = devsky(&["submit", &lib], a.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("#1200 by bob"), "{err}");
+    // Alice sees it as theirs when she asks by name.
+    let v = json(&["claim", "verify", "f:lib/util.php", "--json"], a.path());
+    assert_eq!(v["theirs"][0]["record"], "#1200", "{v}");
+    assert_eq!(v["theirs"][0]["owner"], "bob", "{v}");
+    // The floating record goes by its name.
+    let got = json(&["claim", "add", "f:lib/extra.php", "--json"], a.path());
+    assert_eq!(got[0]["claim"]["record"], "f:lib/extra.php", "{got}");
+    // Bob releases by id; Alice's submit goes through.
+    ok(&["claim", "release", "#1200"], b.path());
+    let got = json(&["submit", &lib, "--json"], a.path());
+    assert_eq!(got["outcome"], "published", "{got}");
+}

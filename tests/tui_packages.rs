@@ -354,3 +354,32 @@ fn my_builds_packages_show_their_builds_and_the_sky_id_once_submitted() {
     assert!(row.contains("mine, 1 build"), "{row}");
     assert_eq!(index(&reg, &alice), vec![("first".into(), "1.0.0".into())]);
 }
+
+/// A fixed-area record is claimed by its id from the Codebase screen (`#1200`), and the
+/// other store's list marks the same record.
+#[test]
+fn a_fixed_area_record_is_claimed_by_its_id_from_the_codebase_screen() {
+    let reg = Registry::start(Backend::Sqlite);
+    let (alice, bob) = (reg.user("alice", false), reg.user("bob", false));
+    let a = store(&reg, &alice);
+    let b = store(&reg, &bob);
+    for root in [a.path(), b.path()] {
+        add(
+            root,
+            "lib",
+            "1.0.0",
+            "",
+            &[(1200, "f:lib/util.php", b"<?php // util\n")],
+        );
+    }
+    let mut hb = Harness::new(b.path(), 80, 24).unwrap();
+    hb.wait_for("f:lib/util.php");
+    hb.key("c");
+    wait_status(&mut hb, "#1200: taken into work by you until");
+    let listed = support::cli::json(&["claim", "list", "--json"], a.path());
+    assert_eq!(listed[0]["record"], "#1200", "{listed}");
+    let mut ha = Harness::new(a.path(), 80, 24).unwrap();
+    let s = ha.wait_for("⚑ bob");
+    let row = s.lines().find(|l| l.contains("⚑ bob")).unwrap();
+    assert!(row.contains("1200 f:lib/util.php"), "on the record: {row}");
+}

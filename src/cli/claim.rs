@@ -14,9 +14,11 @@ use crate::engine::util::units::rfc3339;
 
 #[derive(Debug, Subcommand)]
 pub enum ClaimCommand {
-    /// Take records into work (exit 1 when any is someone else's).
+    /// Take records into work (exit 1 when any is someone else's). A record is `#ID` (or
+    /// `ID`) of this codebase, or a name: a fixed-area record (ids up to 50000, the same in
+    /// every installation) is claimed as `#ID`, a floating one by its name.
     Add {
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "RECORD")]
         records: Vec<String>,
         /// The package the records belong to: its owners may force a release.
         #[arg(long)]
@@ -56,10 +58,16 @@ pub struct At {
     pub json: bool,
 }
 
-fn client(at: &At) -> anyhow::Result<Client> {
+/// The registry's client, and the records as claims name them (`#ID` for a fixed-area
+/// record, else its name: [`registry::claim_key`]).
+fn client(at: &At, records: &[String]) -> anyhow::Result<(Client, Vec<String>)> {
     let project = Project::locate(&at.project.clone().unwrap_or_else(|| PathBuf::from(".")))?;
     let store = project.open_store(false)?;
-    registry::client(&project.root, &store)
+    let keys = records
+        .iter()
+        .map(|r| registry::claim_ref(&store, r))
+        .collect::<anyhow::Result<_>>()?;
+    Ok((registry::client(&project.root, &store)?, keys))
 }
 
 fn line(c: &Claim) -> String {
@@ -82,7 +90,7 @@ pub fn run(c: ClaimCommand) -> anyhow::Result<i32> {
             package,
             at,
         } => {
-            let client = client(&at)?;
+            let (client, records) = client(&at, &records)?;
             let mut out = vec![];
             for r in &records {
                 out.push(client.claim(r, package.as_deref())?);
@@ -108,7 +116,7 @@ pub fn run(c: ClaimCommand) -> anyhow::Result<i32> {
             Ok(if conflicts > 0 { 1 } else { 0 })
         }
         ClaimCommand::List { package, at } => {
-            let list = client(&at)?.claims(package.as_deref())?;
+            let list = client(&at, &[])?.0.claims(package.as_deref())?;
             if at.json {
                 print_json(&list)?;
             } else {
@@ -117,7 +125,8 @@ pub fn run(c: ClaimCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
         ClaimCommand::Verify { records, at } => {
-            let v = client(&at)?.verify(&records)?;
+            let (client, records) = client(&at, &records)?;
+            let v = client.verify(&records)?;
             if at.json {
                 print_json(&v)?;
             } else {
@@ -129,7 +138,8 @@ pub fn run(c: ClaimCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
         ClaimCommand::Release { record, force, at } => {
-            let c = client(&at)?.release(&record, force)?;
+            let (client, record) = client(&at, &[record])?;
+            let c = client.release(&record[0], force)?;
             if at.json {
                 print_json(&c)?;
             } else {

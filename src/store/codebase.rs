@@ -181,6 +181,14 @@ pub fn summary(conn: &Connection, id: i64) -> rusqlite::Result<Option<Summary>> 
     conn.query_row(&sql, [id], summary_row).optional()
 }
 
+/// The ids of the fixed-area records named `name`.
+pub fn fixed_ids_named(conn: &Connection, name: &str) -> rusqlite::Result<Vec<i64>> {
+    let mut st = conn
+        .prepare_cached("SELECT id FROM _dev_codebase WHERE name = ?1 AND id <= ?2 ORDER BY id")?;
+    let ids = st.query_map(rusqlite::params![name, FIXED_AREA_MAX], |r| r.get(0))?;
+    ids.collect()
+}
+
 /// One whole record.
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Record>> {
     conn.query_row(

@@ -64,6 +64,48 @@ pub fn logged_in(root: &Path, store: &Store) -> anyhow::Result<(String, String)>
     Ok((url, token.trim().to_string()))
 }
 
+/// How a record is named in claims. A fixed-area record (ids 1..=50000) is the same record
+/// in every installation and is named by its id, `#ID` (FORMATS.md: records are identified
+/// only by id in the fixed area); a floating one is numbered locally, so it goes by its
+/// name, which every store that installed it shares.
+pub fn claim_key(id: i64, name: &str) -> String {
+    if (1..=crate::store::codebase::FIXED_AREA_MAX).contains(&id) {
+        format!("#{id}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// A record as the user gives it to `devsky claim`: `#ID` or `ID` is the store's record
+/// of that id (named as [`claim_key`] says; an unknown id is an error); anything else is
+/// a record's name, which is the fixed-area record's `#ID` when the store has one of that
+/// name (two are an error naming them).
+pub fn claim_ref(store: &Store, given: &str) -> anyhow::Result<String> {
+    let digits = given.strip_prefix('#').unwrap_or(given);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        let fixed = crate::store::codebase::fixed_ids_named(store.conn(), given)?;
+        return match fixed.as_slice() {
+            [] => Ok(given.to_string()),
+            [id] => Ok(format!("#{id}")),
+            many => bail!(
+                "{given:?} names {} fixed-area records ({}): give one as #ID",
+                many.len(),
+                many.iter()
+                    .map(|i| format!("#{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+    }
+    let id: i64 = digits
+        .parse()
+        .with_context(|| format!("{given:?} is not a record id"))?;
+    match crate::store::codebase::summary(store.conn(), id)? {
+        Some(r) => Ok(claim_key(id, &r.name)),
+        None => bail!("the codebase has no record #{id} (`devsky codebase list` shows them)"),
+    }
+}
+
 /// Where fetched archives are kept, by blake3.
 pub fn cache_dir(root: &Path) -> PathBuf {
     root.join(STATE_DIR).join("registry").join("cache")

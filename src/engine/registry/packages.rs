@@ -66,7 +66,8 @@ pub fn submit(
     let names: Vec<String> = plan
         .archive
         .records()
-        .map(|r| r.name.clone())
+        .zip(&plan.local_ids)
+        .map(|(r, id)| super::claim_key(*id, &r.name))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();

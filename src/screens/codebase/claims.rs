@@ -38,7 +38,7 @@ pub struct Reply {
     note: Option<(Level, String)>,
 }
 
-/// The claims known to the screen, by record name.
+/// The claims known to the screen, by record (`#ID` or name: [`registry::claim_key`]).
 pub struct Claims {
     worker: Worker<Request, Reply>,
     by_record: HashMap<String, (Claim, bool)>,
@@ -184,7 +184,7 @@ impl Claims {
     pub fn mark(&mut self, id: i64, name: &str, package: &str) {
         if self.marked.remove(&id).is_none() {
             self.marked
-                .insert(id, (name.to_string(), package.to_string()));
+                .insert(id, (registry::claim_key(id, name), package.to_string()));
         }
     }
 
@@ -192,7 +192,8 @@ impl Claims {
         self.marked.contains_key(&id)
     }
 
-    /// Claim or release the marked records (the marks are cleared), or else `selected`.
+    /// Claim or release the marked records (the marks are cleared), or else `selected`
+    /// (its claim key and package).
     pub fn toggle(&mut self, selected: Option<(String, String)>, ctx: &mut Ctx) {
         let mut records: Vec<(i64, (String, String))> = self.marked.drain().collect();
         records.sort();
@@ -214,9 +215,10 @@ impl Claims {
         self.worker.request(Request::Toggle(records));
     }
 
-    /// The claim on `record` and whether it is ours.
-    pub fn of(&self, record: &str) -> Option<&(Claim, bool)> {
-        self.by_record.get(record)
+    /// The claim on record `id` named `name` (claims name it as [`registry::claim_key`]
+    /// says) and whether it is ours.
+    pub fn of(&self, id: i64, name: &str) -> Option<&(Claim, bool)> {
+        self.by_record.get(&registry::claim_key(id, name))
     }
 
     /// Take the worker's answer; `Err` gives back a reply that is not the worker's.

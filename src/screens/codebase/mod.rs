@@ -520,7 +520,9 @@ impl Screen for CodebaseScreen {
             Cmd::CodebaseImport => self.start_import(ctx),
             Cmd::CodebaseClear => self.clear_search(),
             Cmd::CodebaseClaim => {
-                let sel = self.selected_record().map(|(_, n, p)| (n, p));
+                let sel = self
+                    .selected_record()
+                    .map(|(id, n, p)| (crate::engine::registry::claim_key(id, &n), p));
                 self.claims.toggle(sel, ctx);
             }
             Cmd::CodebaseMark => self.mark(ctx),

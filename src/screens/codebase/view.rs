@@ -130,7 +130,7 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
                 match s.rows.get(&id) {
                     Some(r) => {
                         let size = human_size(r.size);
-                        let mark = claim_mark(s, &r.name, selected, ctx);
+                        let mark = claim_mark(s, id, &r.name, selected, ctx);
                         let name_w = width.saturating_sub(8 + size.len() + 1 + mark.width());
                         let name = fit_left(&r.name, name_w);
                         let pad = name_w.saturating_sub(name.width());
@@ -147,7 +147,7 @@ fn draw_list(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCt
             }
             Mode::Search(_) => {
                 let hit = &s.results.hits[row];
-                let mark = claim_mark(s, &hit.name, selected, ctx);
+                let mark = claim_mark(s, hit.id, &hit.name, selected, ctx);
                 let name_w = (width.saturating_sub(8) * 3 / 5).max(10);
                 let name_w = name_w.saturating_sub(mark.width()).max(4);
                 let name = fit_left(&hit.name, name_w);
@@ -209,8 +209,8 @@ fn draw_preview(s: &mut CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &Dra
     frame.render_widget(block, area);
     let mut lines: Vec<Line> = Vec::new();
     let claim = current
-        .and_then(|(_, sum, _)| sum.as_ref())
-        .and_then(|sum| s.claims.of(&sum.name));
+        .and_then(|(id, sum, _)| sum.as_ref().map(|sum| (*id, sum)))
+        .and_then(|(id, sum)| s.claims.of(id, &sum.name));
     if let Some((c, ours)) = claim {
         let style = if *ours { t.accent } else { t.warn };
         lines.push(Line::from(Span::styled(
@@ -310,9 +310,15 @@ fn draw_details(s: &CodebaseScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx
 }
 
 /// The list's marker of a claimed record: ` ⚑ login` (someone else's) or ` ⚑ mine`.
-fn claim_mark(s: &CodebaseScreen, name: &str, selected: bool, ctx: &DrawCtx) -> Span<'static> {
+fn claim_mark(
+    s: &CodebaseScreen,
+    id: i64,
+    name: &str,
+    selected: bool,
+    ctx: &DrawCtx,
+) -> Span<'static> {
     let t = ctx.theme;
-    match s.claims.of(name) {
+    match s.claims.of(id, name) {
         None => Span::raw(""),
         Some((c, ours)) => {
             let who = if *ours { "mine" } else { c.owner.as_str() };
