@@ -383,3 +383,62 @@ fn a_fixed_area_record_is_claimed_by_its_id_from_the_codebase_screen() {
     let row = s.lines().find(|l| l.contains("⚑ bob")).unwrap();
     assert!(row.contains("1200 f:lib/util.php"), "on the record: {row}");
 }
+
+/// `R` lists the registry's release snapshots; enter shows what installing the chosen one
+/// takes (its exact versions, dependencies first, not the newest ones); `y` installs them.
+#[test]
+fn a_release_snapshot_installs_its_exact_versions_from_the_packages_screen() {
+    let reg = Registry::start(Backend::Sqlite);
+    let (alice, bob) = (reg.user("alice", false), reg.user("bob", false));
+    let a = store(&reg, &alice);
+    let publish = |name: &str, version: &str, depends: &str| {
+        let body = format!("<?php // {name} {version}\n");
+        let rec = format!("f:{name}/{version}.php");
+        add(
+            a.path(),
+            name,
+            version,
+            depends,
+            &[(50001, rec.as_str(), body.as_bytes())],
+        );
+        let id = sql(
+            a.path(),
+            &format!(
+                "SELECT id FROM _dev_packages WHERE name = '{name}' AND version = '{version}'"
+            ),
+        );
+        ok(&["submit", &id[0]], a.path());
+    };
+    publish("dev", "1.0.0", "");
+    publish("shop", "1.0.0", "dev@^1");
+    ok(
+        &["registry", "release", "spring", "dev@1.0.0", "shop@1.0.0"],
+        a.path(),
+    );
+    publish("dev", "2.0.0", "");
+    publish("shop", "1.1.0", "dev@^2");
+
+    let b = store(&reg, &bob);
+    let mut hb = Harness::new(b.path(), 80, 24).unwrap();
+    hb.key("7");
+    hb.wait_for(&reg.url[..20]);
+    hb.key("R");
+    let s = hb.wait_for("spring");
+    assert!(s.contains("by alice"), "who made it:\n{s}");
+    hb.key("enter");
+    let s = hb.wait_for("Install?");
+    assert!(s.contains("release spring"), "{s}");
+    let dev_at = s.find("+ dev 1.0.0").unwrap_or_else(|| panic!("{s}"));
+    let shop_at = s.find("+ shop 1.0.0").unwrap_or_else(|| panic!("{s}"));
+    assert!(dev_at < shop_at, "dependencies first:\n{s}");
+    assert!(!s.contains("2.0.0") && !s.contains("1.1.0"), "{s}");
+    hb.key("y");
+    wait_status(&mut hb, "installed");
+    assert_eq!(
+        sql(
+            b.path(),
+            "SELECT name, version FROM _dev_packages ORDER BY id"
+        ),
+        vec!["dev|1.0.0", "shop|1.0.0"]
+    );
+}

@@ -94,6 +94,7 @@ commands! {
     PackagesInstall = "packages.install",
     PackagesSubmit = "packages.submit",
     PackagesReload = "packages.reload",
+    PackagesRelease = "packages.release",
     ReplaceEdit = "replace.edit",
     ReplaceToggle = "replace.toggle",
     ReplaceScope = "replace.scope",
@@ -354,6 +355,13 @@ pub const COMMANDS: &[CommandDef] = &[
         "submit",
     ),
     cmd(Cmd::PackagesReload, "Reload the lists", PK, &["r"], ""),
+    cmd(
+        Cmd::PackagesRelease,
+        "Install a release snapshot: its exact versions (pick from the registry's releases)",
+        PK,
+        &["R"],
+        "release",
+    ),
     // Snapshots
     cmd(
         Cmd::SnapshotsCreate,

@@ -293,6 +293,38 @@ pub fn plan(store: &Store, r: &CachedRelease) -> anyhow::Result<Vec<Step>> {
         .collect()
 }
 
+/// The registry's releases (names and times); when it cannot be reached, the ones the
+/// project keeps, and `true`.
+pub fn list(project: &Project, store: &Store) -> anyhow::Result<(Vec<ReleaseInfo>, bool)> {
+    let client = registry_client(&project.root, store)?;
+    match client.releases() {
+        Ok(l) => Ok((l, false)),
+        Err(e) if unreachable(&e) => Ok((
+            all_cached(&project.root)?
+                .into_iter()
+                .map(|r| ReleaseInfo {
+                    name: r.name,
+                    created_by: r.created_by,
+                    created: r.created,
+                })
+                .collect(),
+            true,
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Release `name` ([`fetch`]) and its install plan ([`plan`]): what installing it takes.
+pub fn prepare(
+    project: &Project,
+    store: &Store,
+    name: &str,
+) -> anyhow::Result<(CachedRelease, Source, Vec<Step>)> {
+    let (r, source) = fetch(project, store, name)?;
+    let steps = plan(store, &r)?;
+    Ok((r, source, steps))
+}
+
 /// What `devsky install --release` did.
 #[derive(Debug, Serialize)]
 pub struct ReleaseInstall {
@@ -313,8 +345,7 @@ pub fn install(
     name: &str,
     download_only: bool,
 ) -> anyhow::Result<ReleaseInstall> {
-    let (r, source) = fetch(project, store, name)?;
-    let steps = plan(store, &r)?;
+    let (r, source, steps) = prepare(project, store, name)?;
     let cache = cache_dir(&project.root);
     let missing: Vec<&Step> = steps
         .iter()

@@ -6,7 +6,9 @@
 //! `u` syncs the index (a job), `i` resolves the selected package's newest version over
 //! the index and shows what the install takes (dependencies first; the resolver's
 //! explanation when nothing fits) before installing it as a job; `s` shows the selected
-//! package's Tune report first and submits only when it found no errors. Lists and the
+//! package's Tune report first and submits only when it found no errors; `R` lists the
+//! registry's release snapshots and installs the exact versions of the one chosen, after
+//! showing them (docs/PACKAGES.md). Lists and the
 //! questions asked before acting are read by workers (`worker.rs`): drawing never reads the
 //! store or the index.
 
@@ -26,9 +28,11 @@ use crate::app::worker::Payload;
 use crate::engine::jobs::{JobEvent, JobId};
 use crate::engine::packages::tune::{self, Finding};
 use crate::engine::project::Project;
+use crate::engine::registry::client::ReleaseInfo;
 use crate::engine::registry::packages::{
     self as regpkg, InstallOutcome, Resolution, Step, Submitted,
 };
+use crate::engine::registry::releases::Source;
 use crate::engine::util::units::rfc3339;
 use crate::store::Store;
 use crate::store::scripts as rows;
@@ -55,6 +59,13 @@ enum Popup {
     },
     /// Text to read (the resolver's explanation, an error): any of esc/enter/q closes it.
     Report { title: String, text: String },
+    /// The registry's release snapshots (the project's copies when `offline`): enter
+    /// asks what installing the selected one takes.
+    Releases {
+        list: Vec<ReleaseInfo>,
+        offline: bool,
+        selected: usize,
+    },
 }
 
 pub struct PackagesScreen {
@@ -183,6 +194,19 @@ impl PackagesScreen {
         self.workers.ask.request(Ask::Tune(id));
     }
 
+    /// Ask for the registry's release snapshots.
+    fn ask_releases(&mut self, ctx: &mut Ctx) {
+        if self.busy(ctx) {
+            return;
+        }
+        if self.lists.registry.is_none() {
+            ctx.status(Level::Info, "no registry: `devsky registry login` first");
+            return;
+        }
+        self.popup = Some(Popup::Asking("reading the registry's releases…".into()));
+        self.workers.ask.request(Ask::Releases);
+    }
+
     fn install(&mut self, want: String, steps: Vec<Step>, ctx: &mut Ctx) {
         let project = ctx.project.clone();
         let id = ctx.jobs.spawn_blocking("install", move |p| {
@@ -288,6 +312,36 @@ impl PackagesScreen {
                     text: e,
                 },
             },
+            Answer::Releases(Ok((list, offline))) => Popup::Releases {
+                list,
+                offline,
+                selected: 0,
+            },
+            Answer::Releases(Err(e)) => Popup::Report {
+                title: " Releases ".into(),
+                text: e,
+            },
+            Answer::Release {
+                name,
+                result: Ok((source, steps)),
+            } => Popup::Install {
+                want: format!(
+                    "release {name}{}",
+                    match source {
+                        Source::Fetched => "",
+                        Source::Cache => " (from the cache)",
+                        Source::Offline => " (from the cache: the registry cannot be reached)",
+                    }
+                ),
+                steps,
+            },
+            Answer::Release {
+                name,
+                result: Err(e),
+            } => Popup::Report {
+                title: format!(" Release {name} "),
+                text: e,
+            },
         });
     }
 
@@ -299,6 +353,34 @@ impl PackagesScreen {
         );
         match self.popup.take() {
             Some(Popup::Install { want, steps }) if yes => self.install(want, steps, ctx),
+            Some(Popup::Releases {
+                list,
+                offline,
+                mut selected,
+            }) => match key.code {
+                KeyCode::Enter => match list.get(selected) {
+                    Some(r) => {
+                        self.popup = Some(Popup::Asking(format!("reading release {}…", r.name)));
+                        self.workers.ask.request(Ask::Release(r.name.clone()));
+                    }
+                    None => self.popup = None,
+                },
+                _ if no => {}
+                code => {
+                    match code {
+                        KeyCode::Down | KeyCode::Char('j') => {
+                            selected = (selected + 1).min(list.len().saturating_sub(1))
+                        }
+                        KeyCode::Up | KeyCode::Char('k') => selected = selected.saturating_sub(1),
+                        _ => {}
+                    }
+                    self.popup = Some(Popup::Releases {
+                        list,
+                        offline,
+                        selected,
+                    });
+                }
+            },
             Some(Popup::Submit {
                 package,
                 label,
@@ -373,6 +455,7 @@ impl Screen for PackagesScreen {
             Cmd::PackagesSync => self.sync(ctx),
             Cmd::PackagesInstall => self.ask_install(ctx),
             Cmd::PackagesSubmit => self.ask_submit(ctx),
+            Cmd::PackagesRelease => self.ask_releases(ctx),
             Cmd::PackagesReload => {
                 self.workers.lists.request(());
             }

@@ -13,6 +13,7 @@ use crate::app::context::DrawCtx;
 use crate::app::listnav::ListNav;
 use crate::app::popups::centered;
 use crate::app::widgets::{self, fit_right, popup_block, wrap_text};
+use crate::engine::util::units::rfc3339;
 
 pub fn draw(s: &mut PackagesScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) {
     let [bar, top, bottom] = Layout::vertical([
@@ -212,6 +213,34 @@ fn draw_popup(s: &PackagesScreen, frame: &mut Frame, area: Rect, ctx: &DrawCtx) 
             }
         }
         Some(Popup::Report { title, text }) => (title.clone(), text.clone(), "esc close"),
+        Some(Popup::Releases {
+            list,
+            offline,
+            selected,
+        }) => {
+            let mut text = if *offline {
+                "The registry cannot be reached; the releases kept here:\n".to_string()
+            } else {
+                String::new()
+            };
+            if list.is_empty() {
+                text.push_str("No release snapshots yet (devsky registry release NAME PKG@V...).");
+            }
+            for (i, r) in list.iter().enumerate() {
+                let mark = if i == *selected { '>' } else { ' ' };
+                text.push_str(&format!(
+                    "{mark} {:<24} {} by {}\n",
+                    r.name,
+                    rfc3339(r.created),
+                    r.created_by
+                ));
+            }
+            (
+                " Releases ".into(),
+                text,
+                "j/k choose · enter install… · esc close",
+            )
+        }
     };
     let lines: Vec<Line> = wrap_text(&body, text_w)
         .into_iter()

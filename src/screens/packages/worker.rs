@@ -11,8 +11,10 @@ use crate::app::worker::{ReplyTx, Worker};
 use crate::engine::packages::tune::Finding;
 use crate::engine::packages::tune_package;
 use crate::engine::project::Project;
+use crate::engine::registry::client::ReleaseInfo;
 use crate::engine::registry::local::{LocalIndex, PackageVersions};
-use crate::engine::registry::packages::{Resolution, resolve_install};
+use crate::engine::registry::packages::{Resolution, Step, resolve_install};
+use crate::engine::registry::releases::{self, Source};
 use crate::engine::registry::{self, URL_SETTING};
 use crate::store::packages as extra;
 use crate::store::scripts as rows;
@@ -50,6 +52,10 @@ pub enum Ask {
     Resolve(String),
     /// The Tune report of the store's package.
     Tune(i64),
+    /// The registry's release snapshots.
+    Releases,
+    /// What installing release snapshot NAME takes.
+    Release(String),
 }
 
 /// Its answer.
@@ -63,6 +69,12 @@ pub enum Answer {
         package: i64,
         label: String,
         result: Result<Vec<Finding>, String>,
+    },
+    /// The releases, and whether they are the project's copies (registry unreachable).
+    Releases(Result<(Vec<ReleaseInfo>, bool), String>),
+    Release {
+        name: String,
+        result: Result<(Source, Vec<Step>), String>,
     },
 }
 
@@ -143,6 +155,11 @@ fn answer(project: &Project, store: &Result<Store, String>, q: Ask) -> Answer {
                     label: format!("#{package}"),
                     result: Err(e.clone()),
                 },
+                Ask::Releases => Answer::Releases(Err(e.clone())),
+                Ask::Release(name) => Answer::Release {
+                    name,
+                    result: Err(e.clone()),
+                },
             };
         }
     };
@@ -152,6 +169,15 @@ fn answer(project: &Project, store: &Result<Store, String>, q: Ask) -> Answer {
                 .and_then(|_| resolve_install(project, store, &want))
                 .map_err(|e| format!("{e:#}"));
             Answer::Resolved { want, result }
+        }
+        Ask::Releases => {
+            Answer::Releases(releases::list(project, store).map_err(|e| format!("{e:#}")))
+        }
+        Ask::Release(name) => {
+            let result = releases::prepare(project, store, &name)
+                .map(|(_, source, steps)| (source, steps))
+                .map_err(|e| format!("{e:#}"));
+            Answer::Release { name, result }
         }
         Ask::Tune(package) => match rows::package(store.conn(), package) {
             Ok(Some(p)) => Answer::Tuned {

@@ -272,6 +272,18 @@ fn coresky_archives_read_plain_and_bzip2() {
     assert_eq!(read(&bz).unwrap(), a);
 }
 
+/// Found by the fuzz target (fuzz/): an empty Coresky archive reads (it has no name);
+/// writing it as devsky's format, which needs a name, is refused rather than giving
+/// bytes no reader accepts.
+#[test]
+fn an_archive_without_a_name_is_not_written() {
+    let a = read(b"\nEND:\n").unwrap();
+    assert!(a.header.name.is_empty() && a.entries.is_empty());
+    let err = write_plain(&a).unwrap_err().to_string();
+    assert!(err.contains("no name"), "{err}");
+    assert!(write(&a).is_err());
+}
+
 fn word() -> impl Strategy<Value = String> {
     "[a-z0-9_.@^<>=,+-]{1,12}"
 }

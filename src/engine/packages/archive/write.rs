@@ -22,6 +22,10 @@ pub fn write(a: &Archive) -> Result<Vec<u8>, ArchiveError> {
 /// The uncompressed archive: the header (with `format`, `records` and `checksum` filled
 /// in) and the entries. Refuses what a reader would refuse.
 pub fn write_plain(a: &Archive) -> Result<Vec<u8>, ArchiveError> {
+    if a.header.name.is_empty() {
+        // A Coresky archive reads without one; devsky's format needs it.
+        return Err(ArchiveError::Invalid("the header has no name".into()));
+    }
     let mut body = Vec::new();
     let mut records = 0u64;
     for e in &a.entries {
