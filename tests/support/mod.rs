@@ -9,6 +9,7 @@ pub mod hostile;
 pub mod httprec;
 pub mod mariadb;
 pub mod nobody;
+pub mod objects;
 pub mod oracles;
 pub mod packages;
 pub mod postgres;

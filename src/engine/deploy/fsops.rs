@@ -16,19 +16,7 @@ use super::journal::Meta;
 use super::manifest::Kind;
 
 pub(crate) use super::state::sync_dir;
-
-/// Syncs (fsync, syncfs) made by this process so far.
-static SYNCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Count one sync (see [`syncs`]).
-pub(crate) fn count_sync() {
-    SYNCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Syncs made by this process so far: a step's count is the difference of two readings.
-pub(crate) fn syncs() -> u64 {
-    SYNCS.load(std::sync::atomic::Ordering::Relaxed)
-}
+pub(crate) use crate::engine::util::durable::{count_sync, sync_filesystem, syncs};
 
 /// `lstat`, None when the path does not exist.
 pub(crate) fn lstat(p: &Path) -> anyhow::Result<Option<Metadata>> {
@@ -188,20 +176,6 @@ pub(crate) fn remove_tree(p: &Path) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot remove {}", p.display())),
     }
-}
-
-/// Make every file written under `dir` durable at once: `syncfs(2)` on its filesystem, one
-/// call instead of an fsync per file (what staging a thousand uploads would cost).
-pub(crate) fn sync_filesystem(dir: &Path) -> anyhow::Result<()> {
-    use std::os::fd::AsRawFd;
-    let d = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
-    count_sync();
-    // SAFETY: syncfs only reads the descriptor, which stays open for the call.
-    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("cannot sync the filesystem of {}", dir.display()));
-    }
-    Ok(())
 }
 
 /// The folders of a relative path, shallowest first: `a/b/c` -> `a`, `a/b`.

@@ -24,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{DeployError, Level, LogLine, now_ms, rfc3339};
+pub(crate) use crate::engine::util::durable::sync_dir;
 
 const SCHEMA: i64 = 1;
 
@@ -552,14 +553,6 @@ fn read_lock(path: &Path) -> anyhow::Result<Option<LockInfo>> {
         Ok(b) => Ok(serde_json::from_slice(&b).ok()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// fsync a folder (best effort: makes renames and creations in it durable).
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        super::fsops::count_sync();
-        let _ = d.sync_all();
     }
 }
 

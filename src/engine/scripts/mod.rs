@@ -383,27 +383,30 @@ pub fn create(
             .extend(tables.iter().filter(|t| !only.contains(*t)).cloned());
     }
     let objects = ObjectStore::open(&project.root)?;
-    if to.is_none() {
-        // The working tree: keep what the script will write.
-        for f in &files {
-            let Some(a) = &f.after else { continue };
-            let abs = project
-                .root
-                .join(std::ffi::OsStr::from_bytes(f.path.as_bytes()));
-            let stored = if a.kind == "symlink" {
-                objects.put_bytes(std::fs::read_link(&abs)?.as_os_str().as_bytes())?
-            } else {
-                objects.put_file(&abs, Some(&a.blake3), true)?
-            };
-            if stored.id != a.blake3 {
-                bail!(
-                    "{} changed while the script was made; make it again",
-                    f.path
-                );
+    // One batch (no fsync per file): durable together before the script's row names them.
+    let files_object = objects.batch(|objects| {
+        if to.is_none() {
+            // The working tree: keep what the script will write.
+            for f in &files {
+                let Some(a) = &f.after else { continue };
+                let abs = project
+                    .root
+                    .join(std::ffi::OsStr::from_bytes(f.path.as_bytes()));
+                let stored = if a.kind == "symlink" {
+                    objects.put_bytes(std::fs::read_link(&abs)?.as_os_str().as_bytes())?
+                } else {
+                    objects.put_file(&abs, Some(&a.blake3), true)?
+                };
+                if stored.id != a.blake3 {
+                    bail!(
+                        "{} changed while the script was made; make it again",
+                        f.path
+                    );
+                }
             }
         }
-    }
-    let files_object = objects.put_bytes(&serde_json::to_vec(&files)?)?.id;
+        Ok(objects.put_bytes(&serde_json::to_vec(&files)?)?.id)
+    })?;
     // The database part.
     let mut db_old = None;
     let mut db_new = None;

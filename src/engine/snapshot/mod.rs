@@ -136,56 +136,60 @@ pub fn create(
     let mut writer = super::map::format::MapWriter::create(&snap_map, super::map::scan::now_ns())?;
     let (mut files, mut bytes, mut new_objects) = (0u64, 0u64, 0u64);
     let stored_before = contents_of_latest_snapshot(store, &objects);
-    for (i, entry) in MapReader::open(&map_path)?.enumerate() {
-        let mut e = entry?;
-        if i % 256 == 0 {
-            progress.check()?;
-            progress.set(i as u64, Some(report.files), "storing contents");
-        }
-        if e.hash_valid() && e.kind == EntryKind::File && stored_before.contains(&e.hash) {
-            // Stored by the latest snapshot, which keeps it from gc: no need to look.
-        } else if e.hash_valid() {
-            let abs = project.root.join(std::ffi::OsStr::from_bytes(&e.path));
-            let stored = match e.kind {
-                EntryKind::Symlink => std::fs::read_link(&abs)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|t| objects.put_bytes(t.as_os_str().as_bytes())),
-                EntryKind::File => objects
-                    .put_file(&abs, Some(&e.hash_hex()), true)
-                    .or_else(|_| objects.put_file(&abs, None, false)),
-                // (snapshot maps are made without folders)
-                EntryKind::Dir => Err(anyhow::anyhow!("a folder has no content to store")),
-            };
-            match stored {
-                Ok(s) => {
-                    if s.id != e.hash_hex() {
-                        // changed after mapping: record what was stored, and never trust the stat
-                        e.hash = hex_to_hash(&s.id)?;
-                        e.size = s.size;
-                        e.mtime_ns = 0;
+    // One batch: no fsync per object; all are made durable at once before the row is added.
+    let map_obj = objects.batch(|objects| {
+        for (i, entry) in MapReader::open(&map_path)?.enumerate() {
+            let mut e = entry?;
+            if i % 256 == 0 {
+                progress.check()?;
+                progress.set(i as u64, Some(report.files), "storing contents");
+            }
+            if e.hash_valid() && e.kind == EntryKind::File && stored_before.contains(&e.hash) {
+                // Stored by the latest snapshot, which keeps it from gc: no need to look.
+            } else if e.hash_valid() {
+                let abs = project.root.join(std::ffi::OsStr::from_bytes(&e.path));
+                let stored = match e.kind {
+                    EntryKind::Symlink => std::fs::read_link(&abs)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|t| objects.put_bytes(t.as_os_str().as_bytes())),
+                    EntryKind::File => objects
+                        .put_file(&abs, Some(&e.hash_hex()), true)
+                        .or_else(|_| objects.put_file(&abs, None, false)),
+                    // (snapshot maps are made without folders)
+                    EntryKind::Dir => Err(anyhow::anyhow!("a folder has no content to store")),
+                };
+                match stored {
+                    Ok(s) => {
+                        if s.id != e.hash_hex() {
+                            // changed after mapping: record what was stored, never trust the stat
+                            e.hash = hex_to_hash(&s.id)?;
+                            e.size = s.size;
+                            e.mtime_ns = 0;
+                            problems.push(Problem {
+                                path: e.path_lossy(),
+                                reason: "changed while the snapshot was taken; stored as read"
+                                    .into(),
+                            });
+                        }
+                        new_objects += u64::from(s.new);
+                    }
+                    Err(err) => {
+                        e.flags |= FLAG_UNSTABLE;
+                        partial = true;
                         problems.push(Problem {
                             path: e.path_lossy(),
-                            reason: "changed while the snapshot was taken; stored as read".into(),
+                            reason: format!("{err:#}"),
                         });
                     }
-                    new_objects += u64::from(s.new);
-                }
-                Err(err) => {
-                    e.flags |= FLAG_UNSTABLE;
-                    partial = true;
-                    problems.push(Problem {
-                        path: e.path_lossy(),
-                        reason: format!("{err:#}"),
-                    });
                 }
             }
+            files += 1;
+            bytes += e.size;
+            writer.push(&e)?;
         }
-        files += 1;
-        bytes += e.size;
-        writer.push(&e)?;
-    }
-    writer.finish(partial)?;
-    let map_obj = objects.put_file(&snap_map, None, false)?;
+        writer.finish(partial)?;
+        objects.put_file(&snap_map, None, false)
+    })?;
     let _ = std::fs::remove_file(&snap_map);
     let name = name.map(str::to_string).unwrap_or_else(|| {
         format!(

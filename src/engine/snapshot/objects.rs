@@ -7,16 +7,24 @@
 //! - **Layout.** An object lives at `objects/<first 2 hex>/<remaining 62 hex>` as one zstd
 //!   frame (level 3). Content is streamed in fixed-size chunks, hashed and compressed as it
 //!   is read, so memory use is constant whatever the size.
-//! - **Atomic writes.** A new object is written to a temp file in `objects/tmp/`, fsync'd,
-//!   then renamed to its real name: a crash can leave a stray temp file (removed by
+//! - **Atomic writes.** A new object is written to a temp file in `objects/tmp/`, then
+//!   renamed to its real name: a crash can leave a stray temp file (removed by
 //!   [`ObjectStore::gc`] after an hour) but never a half object under a real name. Storing
-//!   content that is already present is a no-op (`Stored::new == false`).
+//!   content that is already present writes nothing (`Stored::new == false`).
+//! - **Durability, together.** Objects are stored in a [`Batch`] ([`ObjectStore::batch`]):
+//!   no fsync per object; when the caller's closure returns Ok, every object the batch
+//!   stored *or found present* is made durable at once — one `syncfs(2)` of the store's
+//!   filesystem for a big batch (which also covers objects another process renamed in but
+//!   has not synced yet), an fsync of each object and of each folder that got an entry for
+//!   a small one (or when syncfs fails). Only then does `batch` return, so a caller records
+//!   a row naming the objects after it: nothing can point at an object that is not durable.
+//!   `put_file` / `put_bytes` on the store are a batch of one.
 //! - **Integrity.** Every read (`get`, `reader`, `restore_to`) re-hashes the content and
 //!   fails, naming the object, if it does not match its id.
 //! - **Garbage collection** removes every object not in the caller's `keep` set, so it must
 //!   not run while another process adds objects that are not referenced yet.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -26,9 +34,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use tempfile::NamedTempFile;
 use zstd::stream::read::Decoder;
 
+use crate::engine::util::durable::{count_sync, sync_dir, sync_filesystem};
+
 const LEVEL: i32 = 3; // zstd level of new objects
 const CHUNK: usize = 256 * 1024; // read size when streaming content in
 const STALE_TEMP: Duration = Duration::from_secs(3600); // older temp files are crash debris
+const SMALL_BATCH: usize = 16; // up to this many objects: fsync each, not the filesystem
 
 /// The object store of one project.
 #[derive(Debug, Clone)]
@@ -96,54 +107,38 @@ impl ObjectStore {
         is_id(id) && self.path_of(id).is_file()
     }
 
-    /// Store a file's content, streaming (constant memory for any size: read in chunks,
-    /// hash and compress as it goes). With `expected = Some(id)`, the content read must hash
-    /// to `id`; otherwise nothing is stored and the error says the file changed while it was
-    /// read. If `expected` is given and the object already exists, return quickly (size from
-    /// the file's metadata) without reading the file only when `trust_existing` is true.
+    /// Store objects together: `f` stores them through the [`Batch`]; when it returns Ok,
+    /// all of them are made durable at once, then its value is returned. Record anything
+    /// that names the objects only after this returns. On an error nothing is synced (the
+    /// objects written are unreferenced; `gc` removes them).
+    pub fn batch<T>(&self, f: impl FnOnce(&mut Batch) -> Result<T>) -> Result<T> {
+        let mut batch = Batch {
+            store: self,
+            touched: Vec::new(),
+            dirs: BTreeSet::new(),
+        };
+        let value = f(&mut batch)?;
+        batch.make_durable()?;
+        Ok(value)
+    }
+
+    /// [`Batch::put_file`] as a batch of one: durable when it returns.
     pub fn put_file(
         &self,
         path: &Path,
         expected: Option<&str>,
         trust_existing: bool,
     ) -> Result<Stored> {
-        let cannot_read = || format!("cannot read {}", path.display());
-        if let Some(exp) = expected {
-            check_id(exp)?;
-            if trust_existing && self.has(exp) {
-                let size = fs::metadata(path).with_context(cannot_read)?.len();
-                return Ok(stored(exp.to_string(), size, false));
-            }
-        }
-        let file = File::open(path).with_context(cannot_read)?;
-        let (id, size, tmp) = self
-            .compress_to_temp(file)
-            .with_context(|| format!("cannot store {}", path.display()))?;
-        if let Some(exp) = expected
-            && exp != id
-        {
-            bail!(
-                "{} changed while it was read (expected content {exp}, read {id}); nothing was \
-                 stored: read the file again",
-                path.display()
-            );
-        }
-        let new = self.commit(&id, tmp)?;
-        Ok(stored(id, size, new))
+        self.batch(|b| b.put_file(path, expected, trust_existing))
     }
 
+    /// [`Batch::put_bytes`] as a batch of one: durable when it returns.
     pub fn put_bytes(&self, data: &[u8]) -> Result<Stored> {
-        let id = blake3::hash(data).to_hex().to_string();
-        let size = data.len() as u64;
-        if self.has(&id) {
-            return Ok(stored(id, size, false));
-        }
-        let (_, _, tmp) = self.compress_to_temp(data)?;
-        let new = self.commit(&id, tmp)?;
-        Ok(stored(id, size, new))
+        self.batch(|b| b.put_bytes(data))
     }
 
-    /// Hash and compress `src` into a fresh temp file in `objects/tmp/`, fsync'd.
+    /// Hash and compress `src` into a fresh temp file in `objects/tmp/` (not synced: the
+    /// batch makes it durable).
     fn compress_to_temp(&self, mut src: impl Read) -> Result<(String, u64, NamedTempFile)> {
         let (tmp_file, tmp_path) = temp_in(&self.tmp_dir(), "obj-")?.into_parts();
         let mut enc = zstd::stream::write::Encoder::new(tmp_file, LEVEL)?;
@@ -162,27 +157,8 @@ impl ObjectStore {
             size += n as u64;
         }
         let file = enc.finish()?;
-        file.sync_all()?;
         let id = hasher.finalize().to_hex().to_string();
         Ok((id, size, NamedTempFile::from_parts(file, tmp_path)))
-    }
-
-    /// Rename a finished temp file to the object's real name. False if it already existed.
-    fn commit(&self, id: &str, tmp: NamedTempFile) -> Result<bool> {
-        let dest = self.path_of(id);
-        if dest.is_file() {
-            return Ok(false); // `tmp` is deleted on drop
-        }
-        let dir = dest.parent().expect("object path has a parent");
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        tmp.persist(&dest)
-            .map_err(|e| anyhow!(e.error))
-            .with_context(|| format!("cannot write object {id} to {}", dest.display()))?;
-        // Make the rename durable (best effort; directories cannot be opened everywhere).
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(true)
     }
 
     /// Whole content (checks the hash; a damaged object is an error naming it).
@@ -291,6 +267,109 @@ impl ObjectStore {
     }
 }
 
+/// Objects being stored together (see [`ObjectStore::batch`]): written without fsync,
+/// made durable at once when the batch ends.
+pub struct Batch<'a> {
+    store: &'a ObjectStore,
+    /// Every object this batch stored or found present: all must be durable at the end.
+    touched: Vec<PathBuf>,
+    /// Folders that got a new entry (an object, or an object's new folder).
+    dirs: BTreeSet<PathBuf>,
+}
+
+impl Batch<'_> {
+    /// Store a file's content, streaming (constant memory for any size: read in chunks,
+    /// hash and compress as it goes). With `expected = Some(id)`, the content read must hash
+    /// to `id`; otherwise nothing is stored and the error says the file changed while it was
+    /// read. If `expected` is given and the object already exists, return quickly (size from
+    /// the file's metadata) without reading the file only when `trust_existing` is true.
+    pub fn put_file(
+        &mut self,
+        path: &Path,
+        expected: Option<&str>,
+        trust_existing: bool,
+    ) -> Result<Stored> {
+        let cannot_read = || format!("cannot read {}", path.display());
+        if let Some(exp) = expected {
+            check_id(exp)?;
+            if trust_existing && self.store.has(exp) {
+                let size = fs::metadata(path).with_context(cannot_read)?.len();
+                self.touched.push(self.store.path_of(exp));
+                return Ok(stored(exp.to_string(), size, false));
+            }
+        }
+        let file = File::open(path).with_context(cannot_read)?;
+        let (id, size, tmp) = self
+            .store
+            .compress_to_temp(file)
+            .with_context(|| format!("cannot store {}", path.display()))?;
+        if let Some(exp) = expected
+            && exp != id
+        {
+            bail!(
+                "{} changed while it was read (expected content {exp}, read {id}); nothing was \
+                 stored: read the file again",
+                path.display()
+            );
+        }
+        let new = self.commit(&id, tmp)?;
+        Ok(stored(id, size, new))
+    }
+
+    pub fn put_bytes(&mut self, data: &[u8]) -> Result<Stored> {
+        let id = blake3::hash(data).to_hex().to_string();
+        let size = data.len() as u64;
+        if self.store.has(&id) {
+            self.touched.push(self.store.path_of(&id));
+            return Ok(stored(id, size, false));
+        }
+        let (_, _, tmp) = self.store.compress_to_temp(data)?;
+        let new = self.commit(&id, tmp)?;
+        Ok(stored(id, size, new))
+    }
+
+    /// Rename a finished temp file to the object's real name. False if it already existed.
+    fn commit(&mut self, id: &str, tmp: NamedTempFile) -> Result<bool> {
+        let dest = self.store.path_of(id);
+        self.touched.push(dest.clone());
+        if dest.is_file() {
+            return Ok(false); // `tmp` is deleted on drop
+        }
+        let dir = dest.parent().expect("object path has a parent");
+        if !dir.is_dir() {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            self.dirs.insert(self.store.root.clone());
+        }
+        tmp.persist(&dest)
+            .map_err(|e| anyhow!(e.error))
+            .with_context(|| format!("cannot write object {id} to {}", dest.display()))?;
+        self.dirs.insert(dir.to_path_buf());
+        Ok(true)
+    }
+
+    /// Make every touched object, and the folders naming them, durable: one syncfs for a
+    /// big batch, else (or if syncfs fails) an fsync per object and per changed folder.
+    fn make_durable(self) -> Result<()> {
+        if self.touched.is_empty() {
+            return Ok(());
+        }
+        if self.touched.len() > SMALL_BATCH && sync_filesystem(&self.store.root).is_ok() {
+            return Ok(());
+        }
+        for path in &self.touched {
+            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()));
+            count_sync();
+            file?
+                .sync_all()
+                .with_context(|| format!("cannot make {} durable", path.display()))?;
+        }
+        for dir in self.dirs.iter().rev() {
+            sync_dir(dir); // deepest first: an object's folder, then the store's root
+        }
+        Ok(())
+    }
+}
+
 fn stored(id: String, size: u64, new: bool) -> Stored {
     Stored { id, size, new }
 }
@@ -363,6 +442,35 @@ mod tests {
         assert_eq!(st, stored(hex(&data), data.len() as u64, true));
         assert!(s.get(&st.id).unwrap() == data);
         assert_eq!(temps(&s), 0);
+    }
+
+    #[test]
+    fn batch_is_synced_once_and_only_on_success() {
+        let (_dir, s) = store();
+        let blobs: Vec<Vec<u8>> = (0..200u32).map(|i| i.to_le_bytes().repeat(9)).collect();
+        let before = crate::engine::util::durable::syncs();
+        let ids = s
+            .batch(|b| {
+                blobs
+                    .iter()
+                    .map(|d| Ok(b.put_bytes(d)?.id))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .unwrap();
+        // One syncfs for 200 objects (other tests may sync meanwhile; per object is >= 200).
+        let syncs = crate::engine::util::durable::syncs() - before;
+        assert!(syncs < 50, "{syncs} syncs for one batch");
+        for (id, d) in ids.iter().zip(&blobs) {
+            assert_eq!(&s.get(id).unwrap(), d);
+        }
+        assert_eq!(temps(&s), 0);
+        // A failing batch returns its error; what it wrote stays unreferenced for gc.
+        let r: Result<()> = s.batch(|b| {
+            b.put_bytes(b"left behind")?;
+            bail!("stopped")
+        });
+        fails_with(r, "stopped");
+        assert!(s.has(&hex(b"left behind")));
     }
 
     #[test]
