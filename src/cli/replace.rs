@@ -1,6 +1,14 @@
 //! `devsky search` and `devsky replace` (with `undo` and `list`): over a domain's files and
 //! a database profile's tables. A replace previews with `--dry-run` and changes with
 //! `--apply`, as one operation `devsky replace undo` takes back.
+//!
+//! `devsky search` and `devsky replace --dry-run` print the files as the search finds them
+//! (in the walk's order: depth first, siblings in byte order), not only at the end; the
+//! database's rows, the problems and the totals follow once the search is complete. If the
+//! search fails part way, what was printed stays and the exit status says it failed.
+
+use std::io::{BufWriter, StdoutLock, Write};
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
@@ -8,6 +16,7 @@ use super::output::print_json;
 use super::snapshot::At;
 use crate::engine::db::{Db, profile};
 use crate::engine::project::Project;
+use crate::engine::replace::files::FilePlan;
 use crate::engine::replace::{self, Plan, Request, ops};
 
 /// What to search and where (shared by search and replace).
@@ -119,17 +128,61 @@ fn conn(db: &mut Option<Box<dyn Db>>) -> Option<&mut dyn Db> {
 type Planned = (Project, Plan, Option<Box<dyn Db>>);
 
 fn plan(req: &Request, at: &At) -> anyhow::Result<Planned> {
+    plan_with(req, at, &mut |_| Ok(()))
+}
+
+/// [`plan`], handing each file with matches to `found` as it is found (an error from
+/// `found`, such as a closed stdout, stops the search).
+fn plan_with(
+    req: &Request,
+    at: &At,
+    found: &mut dyn FnMut(&FilePlan) -> std::io::Result<()>,
+) -> anyhow::Result<Planned> {
     let project = Project::locate(&at.project)?;
     let store = project.open_store(false)?;
     let mut db = connect(&project, req.db.as_deref())?;
-    let plan = replace::preview(&project, &store, req, conn(&mut db))?;
-    Ok((project, plan, db))
+    let mut failed = None;
+    let plan = replace::preview_with(&project, &store, req, conn(&mut db), &mut |f| {
+        found(f).map_err(|e| failed = Some(e)).is_ok()
+    });
+    if let Some(e) = failed {
+        return Err(anyhow::Error::new(e).context("writing the results"));
+    }
+    Ok((project, plan?, db))
+}
+
+/// Stdout, buffered, flushed at the first file and then at most every 50 ms, so results
+/// show as they come without a write per line.
+struct Stream {
+    out: BufWriter<StdoutLock<'static>>,
+    flushed: Option<Instant>,
+}
+
+impl Stream {
+    fn new() -> Stream {
+        Stream {
+            out: BufWriter::with_capacity(64 << 10, std::io::stdout().lock()),
+            flushed: None,
+        }
+    }
+
+    /// Call after each file.
+    fn tick(&mut self) -> std::io::Result<()> {
+        if self
+            .flushed
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(50))
+        {
+            self.out.flush()?;
+            self.flushed = Some(Instant::now());
+        }
+        Ok(())
+    }
 }
 
 pub fn search(a: SearchArgs) -> anyhow::Result<i32> {
     let req = request(a.pattern, String::new(), &a.wh);
-    let (_, plan, _) = plan(&req, &a.wh.at)?;
     if a.wh.at.json {
+        let (_, plan, _) = plan(&req, &a.wh.at)?;
         print_json(&serde_json::json!({
             "matches": plan.matches(),
             "files": plan.files.files.iter().map(|f| serde_json::json!({
@@ -147,24 +200,92 @@ pub fn search(a: SearchArgs) -> anyhow::Result<i32> {
             "binary_skipped": plan.files.binary_skipped,
             "problems": problems(&plan),
         }))?;
-    } else {
-        for f in &plan.files.files {
-            for h in &f.hits {
-                println!("{}:{}:{}: {}", f.path, h.line, h.column, h.before);
-            }
-        }
-        for r in plan.db.iter().flat_map(|d| &d.rows) {
-            println!("{}: {}", r.place(), r.context);
-        }
-        print_problems(&plan);
-        eprintln!(
-            "{} match(es); {} file(s) searched, {} binary skipped",
-            plan.matches(),
-            plan.files.searched,
-            plan.files.binary_skipped
-        );
+        return Ok(if plan.matches() > 0 { 0 } else { 1 });
     }
+    let mut s = Stream::new();
+    let (_, plan, _) = plan_with(&req, &a.wh.at, &mut |f| {
+        for h in &f.hits {
+            writeln!(s.out, "{}:{}:{}: {}", f.path, h.line, h.column, h.before)?;
+        }
+        s.tick()
+    })?;
+    for r in plan.db.iter().flat_map(|d| &d.rows) {
+        writeln!(s.out, "{}: {}", r.place(), r.context)?;
+    }
+    s.out.flush()?;
+    print_problems(&plan);
+    eprintln!(
+        "{} match(es); {} file(s) searched, {} binary skipped",
+        plan.matches(),
+        plan.files.searched,
+        plan.files.binary_skipped
+    );
     Ok(if plan.matches() > 0 { 0 } else { 1 })
+}
+
+/// One match of the text preview.
+fn preview_hit(out: &mut impl Write, f: &FilePlan, i: usize) -> std::io::Result<()> {
+    let h = &f.hits[i];
+    let on = f.selected && !f.skip.contains(&i);
+    let mark = if on { "" } else { " (skipped)" };
+    writeln!(
+        out,
+        "{}:{}:{}:{mark}\n- {}\n+ {}",
+        f.path, h.line, h.column, h.before, h.after
+    )
+}
+
+/// The rest of the text preview, once the plan is complete.
+fn preview_end(out: &mut impl Write, plan: &Plan) -> anyhow::Result<()> {
+    for r in plan.db.iter().flat_map(|d| &d.rows) {
+        let (place, format, count) = (r.place(), &r.format, r.count);
+        let on = if r.selected { "" } else { " (skipped)" };
+        writeln!(out, "{place} ({format}, {count} match(es)){on}")?;
+    }
+    out.flush()?;
+    print_problems(plan);
+    eprintln!(
+        "{} match(es); nothing changed (--apply to change)",
+        plan.matches()
+    );
+    Ok(())
+}
+
+/// `replace --dry-run` without `--skip`: the preview streamed as it is found. As JSON it is
+/// the document [`print_json`] gives for the plan, compact, with one file of
+/// `files.files` a line.
+fn dry_run_streamed(req: &Request, at: &At) -> anyhow::Result<i32> {
+    let mut s = Stream::new();
+    if at.json {
+        write!(s.out, "{{\"request\":")?;
+        serde_json::to_writer(&mut s.out, req)?;
+        write!(s.out, ",\"files\":{{\"files\":[")?;
+        let mut first = true;
+        let (_, plan, _) = plan_with(req, at, &mut |f| {
+            s.out.write_all(if first { b"\n" } else { b",\n" })?;
+            first = false;
+            serde_json::to_writer(&mut s.out, f)?;
+            s.tick()
+        })?;
+        let scan = &plan.files;
+        write!(s.out, "\n],\"searched\":{},", scan.searched)?;
+        write!(s.out, "\"binary_skipped\":{},", scan.binary_skipped)?;
+        write!(s.out, "\"problems\":")?;
+        serde_json::to_writer(&mut s.out, &scan.problems)?;
+        write!(s.out, "}},\"db\":")?;
+        serde_json::to_writer(&mut s.out, &plan.db)?;
+        writeln!(s.out, "}}")?;
+        s.out.flush()?;
+        return Ok(0);
+    }
+    let (_, plan, _) = plan_with(req, at, &mut |f| {
+        for i in 0..f.hits.len() {
+            preview_hit(&mut s.out, f, i)?;
+        }
+        s.tick()
+    })?;
+    preview_end(&mut s.out, &plan)?;
+    Ok(0)
 }
 
 fn problems(plan: &Plan) -> Vec<replace::Problem> {
@@ -231,6 +352,9 @@ pub fn run(a: ReplaceArgs) -> anyhow::Result<i32> {
                 anyhow::bail!("say --dry-run to preview or --apply to change");
             }
             let req = request(pattern, replacement, &a.wh);
+            if a.dry_run && a.skip.is_empty() {
+                return dry_run_streamed(&req, &a.wh.at);
+            }
             let (project, mut plan, mut db) = plan(&req, &a.wh.at)?;
             for s in &a.skip {
                 plan.untick(s)?;
@@ -239,31 +363,13 @@ pub fn run(a: ReplaceArgs) -> anyhow::Result<i32> {
                 if a.wh.at.json {
                     print_json(&plan)?;
                 } else {
-                    let mark = |on: bool| if on { "" } else { " (skipped)" };
+                    let mut out = BufWriter::new(std::io::stdout().lock());
                     for f in &plan.files.files {
-                        for (i, h) in f.hits.iter().enumerate() {
-                            let on = f.selected && !f.skip.contains(&i);
-                            println!(
-                                "{}:{}:{}:{}\n- {}\n+ {}",
-                                f.path,
-                                h.line,
-                                h.column,
-                                mark(on),
-                                h.before,
-                                h.after
-                            );
+                        for i in 0..f.hits.len() {
+                            preview_hit(&mut out, f, i)?;
                         }
                     }
-                    for r in plan.db.iter().flat_map(|d| &d.rows) {
-                        let (place, format, count) = (r.place(), &r.format, r.count);
-                        let on = mark(r.selected);
-                        println!("{place} ({format}, {count} match(es)){on}");
-                    }
-                    print_problems(&plan);
-                    eprintln!(
-                        "{} match(es); nothing changed (--apply to change)",
-                        plan.matches()
-                    );
+                    preview_end(&mut out, &plan)?;
                 }
                 return Ok(0);
             }

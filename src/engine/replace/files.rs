@@ -6,8 +6,9 @@
 //! written in their encoding, are refused and reported.
 
 use std::fs;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use anyhow::Result;
@@ -89,7 +90,9 @@ pub fn scan(
 
 /// [`scan`], handing each file with matches to `found` as soon as it is planned (the
 /// Replace screen streams them); `found` returning false stops the scan with an error
-/// ("cancelled").
+/// ("cancelled"). Files are read and matched on a small pool of threads fed by the walk
+/// (see [`super::parallel`]); `found` still sees them, and the scan lists them, in the
+/// walk's order, as a single-threaded scan would.
 pub fn scan_with(
     root: &Path,
     filter: Option<&PathFilter>,
@@ -98,13 +101,12 @@ pub fn scan_with(
     found: &mut dyn FnMut(&FilePlan) -> bool,
 ) -> Result<FileScan> {
     let mut out = FileScan::default();
-    let mut stop = false;
-    let walked = walk(root, filter, &mut |rel| {
+    let plan = |rel: &str| plan_file(root, rel, pattern, encoding);
+    let finished = super::parallel::in_order(root, filter, &plan, &mut |outcome| {
         out.searched += 1;
-        match plan_file(root, &rel, pattern, encoding) {
+        match outcome {
             Ok(Outcome::Plan(p)) => {
                 if !found(&p) {
-                    stop = true;
                     return false;
                 }
                 out.files.push(p)
@@ -115,9 +117,9 @@ pub fn scan_with(
         }
         true
     });
-    if stop {
+    let Some(walked) = finished else {
         anyhow::bail!("cancelled");
-    }
+    };
     out.problems.extend(walked);
     Ok(out)
 }
@@ -180,14 +182,28 @@ pub fn plan_file(
 ) -> Result<Outcome, Problem> {
     let path = root.join(rel);
     let unreadable = |e: std::io::Error| problem(rel, ProblemKind::Unreadable, e.to_string());
-    let meta = fs::symlink_metadata(&path).map_err(unreadable)?;
+    // One open (not following a symlink put there since the walk), one fstat, the reads.
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
     if meta.len() > MAX_FILE {
         let why = format!("larger than {} MiB; not searched", MAX_FILE >> 20);
         return Err(problem(rel, ProblemKind::TooLarge, why));
     }
-    let bytes = fs::read(&path).map_err(unreadable)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    file.read_to_end(&mut bytes).map_err(unreadable)?;
+    drop(file);
     if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
         return Ok(Outcome::Binary);
+    }
+    // Most files do not match: UTF-8 ones are looked at without copying their text.
+    if let Ok(s) = std::str::from_utf8(&bytes)
+        && !pattern.is_match(s)
+    {
+        return Ok(Outcome::NoMatch);
     }
     let (text, enc) =
         decode(&bytes, encoding).map_err(|why| problem(rel, ProblemKind::Encoding, why))?;

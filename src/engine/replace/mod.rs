@@ -13,6 +13,7 @@ pub mod db;
 pub mod files;
 pub mod needles;
 pub mod ops;
+pub mod parallel;
 pub mod pattern;
 pub mod serialized;
 
