@@ -1,9 +1,10 @@
 //! End to end (issue 16, done-when, the TUI path): two local stores, A and B, each a real
 //! `devsky` inside tmux at 80x24, and one real `devsky registry serve` on loopback, on
-//! SQLite and on PostgreSQL. A submits its packages from the Packages screen, B syncs and
-//! installs from it (dependencies first, the resolution confirmed), A takes a record into
-//! work in Codebase and B's Codebase list shows A's claim. Both quit and give the
-//! terminal back.
+//! SQLite and on PostgreSQL. A submits an app, the library it depends on and an update to
+//! the app (`u_alice.shop`) from the Packages screen; B syncs and installs the update, which
+//! brings the app and the library first (the resolution confirmed); A takes a record into
+//! work in Codebase and B's Codebase list shows A's claim, B takes another and A's list
+//! shows B's. Both quit and give the terminal back.
 //!
 //! Needs tmux and, for the PostgreSQL run, PostgreSQL's server (`scripts/test` installs
 //! both). The oracle for the install is B's store read with the `sqlite3` CLI.
@@ -56,13 +57,24 @@ fn scenario(backend: Backend) {
         "dev@^1",
         &[(50001, "f:app/main.php", b"<?php // shop\n")],
     );
+    add(
+        a.path(),
+        "u_alice.shop",
+        "0.1.0",
+        "dev@^1 shop@^1.2",
+        &[(50001, "f:app/cart-fix.php", b"<?php // fix\n")],
+    );
 
-    // A submits both from the Packages screen (newest first: shop, then dev).
+    // A submits all three from the Packages screen (newest first: the update, shop, dev).
     let ta = tui(a.path());
     ta.wait_text("records");
     ta.send(&["7"]);
-    ta.wait_text("Project · 2 packages");
+    ta.wait_text("Project · 3 packages");
     ta.send(&["Tab", "s"]);
+    ta.wait_text("Submit u_alice.shop 0.1.0?");
+    ta.send(&["y"]);
+    ta.wait_text("submitted u_alice.shop 0.1.0");
+    ta.send(&["j", "s"]);
     let s = ta.wait_text("Submit shop 1.2.0?");
     assert!(s.contains("Tune"), "the Tune report first:\n{s}");
     ta.send(&["y"]);
@@ -72,20 +84,23 @@ fn scenario(backend: Backend) {
     ta.send(&["y"]);
     ta.wait_text("submitted dev 1.0.0");
 
-    // B syncs and installs shop: the resolution shows dev first.
+    // B syncs and installs the update (dev, shop, u_alice.shop by name): the resolution
+    // shows dev, then shop, then the update.
     let tb = tui(b.path());
     tb.wait_text("records");
     tb.send(&["7"]);
     tb.wait_text("Nothing synced yet");
     tb.send(&["u"]);
-    tb.wait_text("Registry · 2 packages");
-    tb.send(&["j", "i"]);
+    tb.wait_text("Registry · 3 packages");
+    tb.send(&["j", "j", "i"]);
     let s = tb.wait_text("Install?");
-    let (dev, shop) = (s.find("+ dev 1.0.0"), s.find("+ shop 1.2.0"));
-    assert!(
-        dev.is_some() && shop.is_some() && dev < shop,
-        "dependencies first:\n{s}"
+    let at = |p: &str| s.find(p).unwrap_or_else(|| panic!("no {p:?}:\n{s}"));
+    let (dev, shop, update) = (
+        at("+ dev 1.0.0"),
+        at("+ shop 1.2.0"),
+        at("+ u_alice.shop 0.1.0"),
     );
+    assert!(dev < shop && shop < update, "dependencies first:\n{s}");
     tb.send(&["y"]);
     tb.wait_text("installed dev 1.0.0, shop 1.2.0");
     let out = Command::new("sqlite3")
@@ -95,7 +110,7 @@ fn scenario(backend: Backend) {
         .expect("the sqlite3 CLI is needed: apt-get install sqlite3");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "dev 1.0.0\nshop 1.2.0\n"
+        "dev 1.0.0\nshop 1.2.0\nu_alice.shop 0.1.0\n"
     );
 
     // A takes shop's record into work in Codebase (its second record).
@@ -109,6 +124,15 @@ fn scenario(backend: Backend) {
     let s = tb.wait_text("⚑ alice");
     let row = s.lines().find(|l| l.contains("⚑ alice")).unwrap();
     assert!(row.contains("f:app/main.php"), "{row}");
+    // B takes dev's record (its first) into work; A's list shows B's claim on it.
+    tb.send(&["g", "c"]);
+    tb.wait_text("taken into work by you");
+    ta.send(&["7"]);
+    ta.wait_text("Project · 3 packages");
+    ta.send(&["1"]);
+    let s = ta.wait_text("⚑ bob");
+    let row = s.lines().find(|l| l.contains("⚑ bob")).unwrap();
+    assert!(row.contains("f:dev/core.php"), "{row}");
 
     quit_and_check_restored(&ta);
     quit_and_check_restored(&tb);

@@ -259,6 +259,53 @@ fn submit_and_install(backend: Backend) {
         sql(b.path(), "SELECT COUNT(*) FROM _dev_packages"),
         vec!["3"]
     );
+
+    // A and B each take a record of shop into work and see each other's claim.
+    ok(
+        &["claim", "add", "f:app/main.php", "--package", "shop"],
+        a.path(),
+    );
+    ok(
+        &["claim", "add", "f:app/cart.php", "--package", "shop"],
+        b.path(),
+    );
+    for (root, other) in [(a.path(), "bob"), (b.path(), "alice")] {
+        let listed = json(&["claim", "list", "--json"], root);
+        let mut seen: Vec<(String, String)> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["record"].as_str().unwrap().to_string(),
+                    c["owner"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                ("f:app/cart.php".to_string(), "bob".to_string()),
+                ("f:app/main.php".to_string(), "alice".to_string()),
+            ],
+            "{other}'s claim is seen"
+        );
+    }
+    let v = json(
+        &[
+            "claim",
+            "verify",
+            "f:app/main.php",
+            "f:app/cart.php",
+            "--json",
+        ],
+        b.path(),
+    );
+    assert_eq!(v["ours"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["ours"][0]["record"], "f:app/cart.php", "{v}");
+    assert_eq!(v["theirs"][0]["record"], "f:app/main.php", "{v}");
+    assert_eq!(v["theirs"][0]["owner"], "alice", "{v}");
 }
 
 #[test]
