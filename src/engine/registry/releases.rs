@@ -26,6 +26,7 @@ use super::packages::{InstallOutcome, Step, apply_install};
 use super::{cache_dir, client as registry_client};
 use crate::engine::packages::resolve;
 use crate::engine::project::Project;
+use crate::engine::util::durable::write_atomic;
 use crate::store::Store;
 use crate::store::packages as extra;
 use crate::store::{STATE_DIR, scripts as rows};
@@ -109,14 +110,7 @@ pub fn all_cached(root: &Path) -> anyhow::Result<Vec<CachedRelease>> {
 
 fn keep(root: &Path, r: &CachedRelease) -> anyhow::Result<()> {
     let file = cache_file(root, &r.name)?;
-    let dir = releases_dir(root);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    serde_json::to_writer_pretty(&mut tmp, r)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&file)
-        .with_context(|| format!("cannot write {}", file.display()))?;
-    Ok(())
+    write_atomic(&file, &serde_json::to_vec_pretty(r)?)
 }
 
 /// True when `e` says the registry could not be reached at all (no answer).

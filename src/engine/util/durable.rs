@@ -1,6 +1,7 @@
 //! Making written files durable: `fsync` of one folder, `syncfs(2)` of a whole filesystem
 //! (one call instead of an fsync per file), and a count of the syncs this process made so
-//! a step can report how many it cost. Deploys and the object store both use these.
+//! a step can report how many it cost, and an atomic whole-file write. Deploys, the object
+//! store and the registry client use these.
 
 use std::fs::File;
 use std::path::Path;
@@ -19,6 +20,20 @@ pub(crate) fn count_sync() {
 /// Syncs made by this process so far: a step's count is the difference of two readings.
 pub(crate) fn syncs() -> u64 {
     SYNCS.load(Ordering::Relaxed)
+}
+
+/// Write `bytes` to `path` whole or not at all: a temporary file in the same folder, synced,
+/// then renamed over `path` (the folder is made when missing).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().context("no folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// fsync a folder, so the entries added to or removed from it survive a crash (best effort:

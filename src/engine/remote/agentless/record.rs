@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::deploy::now_ms;
 use crate::engine::remote::wire::{Outcome, WireLine};
+use crate::engine::util::durable::write_atomic;
 
 /// One path a deployment touched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,17 +60,6 @@ pub struct Dep {
 /// The record folder of one target.
 pub struct Record {
     dir: PathBuf,
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().context("no folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 impl Record {
