@@ -248,33 +248,7 @@ pub fn run(c: RegistryCommand) -> anyhow::Result<i32> {
         }
         RegistryCommand::Cache { prune, at } => {
             let project = Project::locate(&at.project.unwrap_or_else(|| PathBuf::from(".")))?;
-            let kept = releases::all_cached(&project.root)?;
-            let pruned = if prune {
-                Some(releases::prune(&project.root)?)
-            } else {
-                None
-            };
-            let dir = registry::cache_dir(&project.root);
-            let archives: Vec<String> = std::fs::read_dir(&dir)
-                .map(|l| {
-                    l.filter_map(|e| e.ok())
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .filter(|n| registry::client::is_checksum(n))
-                        .collect()
-                })
-                .unwrap_or_default();
-            print_json(&json!({
-                "releases": kept.iter().map(|r| json!({
-                    "name": r.name,
-                    "created": r.created,
-                    "created_by": r.created_by,
-                    "packages": r.packages.len(),
-                    "archives_cached": r.packages.iter()
-                        .filter(|p| archives.contains(&p.checksum)).count(),
-                })).collect::<Vec<_>>(),
-                "archives": archives.len(),
-                "pruned": pruned,
-            }))?;
+            print_json(&releases::cache_report(&project.root, prune)?)?;
             Ok(0)
         }
         RegistryCommand::Login(a) => {

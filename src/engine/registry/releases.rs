@@ -405,3 +405,60 @@ pub fn prune(root: &Path) -> anyhow::Result<Pruned> {
     }
     Ok(out)
 }
+
+/// A kept release as `devsky registry cache` reports it.
+#[derive(Debug, Serialize)]
+pub struct KeptRelease {
+    pub name: String,
+    pub created: i64,
+    pub created_by: String,
+    pub packages: usize,
+    /// How many of its pinned archives are in the cache.
+    pub archives_cached: usize,
+}
+
+/// What the project's cache holds (after a [`prune`] when asked).
+#[derive(Debug, Serialize)]
+pub struct CacheReport {
+    pub releases: Vec<KeptRelease>,
+    /// Archives in the cache (files named by a blake3 checksum).
+    pub archives: usize,
+    pub pruned: Option<Pruned>,
+}
+
+/// The releases the project keeps and the archives it caches; `prune` drops first the
+/// archives no kept release pins.
+pub fn cache_report(root: &Path, prune_first: bool) -> anyhow::Result<CacheReport> {
+    let pruned = if prune_first {
+        Some(prune(root)?)
+    } else {
+        None
+    };
+    let archives: BTreeSet<String> = std::fs::read_dir(cache_dir(root))
+        .map(|l| {
+            l.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| client::is_checksum(n))
+                .collect()
+        })
+        .unwrap_or_default();
+    let releases = all_cached(root)?
+        .into_iter()
+        .map(|r| KeptRelease {
+            archives_cached: r
+                .packages
+                .iter()
+                .filter(|p| archives.contains(&p.checksum))
+                .count(),
+            packages: r.packages.len(),
+            name: r.name,
+            created: r.created,
+            created_by: r.created_by,
+        })
+        .collect();
+    Ok(CacheReport {
+        releases,
+        archives: archives.len(),
+        pruned,
+    })
+}
